@@ -1,0 +1,167 @@
+//! The call context: who is calling, for which tenant, under which request id, until
+//! when, and how to reach back to the calling client (progress, log messages, and
+//! requests such as sampling or elicitation). Every face builds one; toolkits only
+//! read it. The tenant comes from the credential the face verified, never from
+//! tool arguments.
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{error::HubError, mcp::JsonObject};
+
+/// A tenant's id. Cheap to clone; compared by value.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    pub fn new(id: impl AsRef<str>) -> Self {
+        TenantId(Arc::from(id.as_ref()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a principal may do. Ordered: each role includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, Serialize)]
+pub struct Principal {
+    pub id: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// The local user of a loopback or stdio server running without authentication.
+    pub fn local() -> Self {
+        Principal {
+            id: "local".into(),
+            role: Role::Admin,
+        }
+    }
+}
+
+/// Severity of a log message sent to the client (the MCP logging levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+/// The way back to the client that made the call. A face that cannot reach the
+/// client (REST, a workflow step) uses [`NoClient`], which drops progress and log
+/// messages and refuses requests with a clear error.
+#[async_trait]
+pub trait ClientChannel: Send + Sync {
+    async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>);
+    async fn log(&self, level: LogLevel, logger: &str, data: Value);
+    /// Sends a request to the client (e.g. `sampling/createMessage`,
+    /// `elicitation/create`, `roots/list`) and returns its result.
+    async fn request(&self, method: &str, params: JsonObject) -> Result<Value, HubError>;
+}
+
+/// A channel for callers that have no client to talk back to.
+pub struct NoClient;
+
+#[async_trait]
+impl ClientChannel for NoClient {
+    async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        tracing::debug!(progress, ?total, ?message, "progress");
+    }
+    async fn log(&self, level: LogLevel, logger: &str, data: Value) {
+        tracing::debug!(?level, logger, %data, "tool log message");
+    }
+    async fn request(&self, method: &str, _params: JsonObject) -> Result<Value, HubError> {
+        Err(HubError::Unsupported(format!(
+            "this caller cannot answer '{method}': it is only available to MCP clients that declare the capability"
+        )))
+    }
+}
+
+/// Everything a call carries along the one call path.
+#[derive(Clone)]
+pub struct CallContext {
+    pub tenant: TenantId,
+    pub principal: Principal,
+    pub request_id: String,
+    pub deadline: Instant,
+    pub cancel: CancellationToken,
+    pub client: Arc<dyn ClientChannel>,
+}
+
+impl CallContext {
+    pub fn new(tenant: TenantId, principal: Principal, request_id: impl Into<String>) -> Self {
+        CallContext {
+            tenant,
+            principal,
+            request_id: request_id.into(),
+            deadline: Instant::now() + Duration::from_secs(60),
+            cancel: CancellationToken::new(),
+            client: Arc::new(NoClient),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Instant::now() + timeout;
+        self
+    }
+
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    pub fn with_client(mut self, client: Arc<dyn ClientChannel>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Reports progress to the client, if it asked for progress.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: impl Into<String>) {
+        self.client
+            .progress(progress, total, Some(message.into()))
+            .await;
+    }
+
+    pub async fn log(&self, level: LogLevel, logger: &str, data: impl Into<Value>) {
+        self.client.log(level, logger, data.into()).await;
+    }
+}

@@ -1,0 +1,567 @@
+//! The Hub: the registry of toolkits and the one call path. MCP, REST, workflows and
+//! agents all reach a tool through [`Hub::call`], which resolves the tool, validates
+//! the arguments against its schema, enforces the deadline and cancellation, records
+//! metrics and traces the call. Toolkits can be added and removed at runtime (the
+//! gateway does); readers take a snapshot of the catalog, so a change never blocks a
+//! call in flight.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use futures_util::future::join_all;
+use tokio::sync::broadcast;
+use tracing::Instrument;
+
+use crate::{
+    context::CallContext,
+    error::HubError,
+    mcp::{
+        ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, Reference, Resource,
+        ResourceContents, ResourceTemplate, Tool,
+    },
+    metrics::Metrics,
+    naming::{is_valid_name, qualified_tool_name},
+    schema::ArgumentValidator,
+    toolkit::{Health, Toolkit},
+};
+
+/// Which part of the catalog a face serves: every toolkit with prefixed names (`/mcp`),
+/// or one toolkit with its bare names (`/mcp/{toolkit}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    All,
+    Toolkit(String),
+}
+
+/// Changes the faces pass on to connected clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    ToolsChanged,
+    PromptsChanged,
+    ResourcesChanged,
+    ResourceUpdated { uri: String },
+}
+
+/// A registered toolkit with what the Hub derived from it once.
+pub struct Entry {
+    pub toolkit: Arc<dyn Toolkit>,
+    pub tools: Vec<Tool>,
+    validators: HashMap<String, ArgumentValidator>,
+    pub prompts: Vec<Prompt>,
+    pub templates: Vec<ResourceTemplate>,
+    uri_prefixes: Vec<String>,
+}
+
+impl Entry {
+    pub fn name(&self) -> &str {
+        self.toolkit.name()
+    }
+    fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|tool| tool.name == name)
+    }
+}
+
+#[derive(Default)]
+struct Catalog {
+    entries: Vec<Arc<Entry>>,
+    /// Qualified tool name on `/mcp` → (toolkit, tool).
+    qualified_tools: HashMap<String, (String, String)>,
+    qualified_prompts: HashMap<String, (String, String)>,
+}
+
+impl Catalog {
+    fn entry(&self, toolkit: &str) -> Option<&Arc<Entry>> {
+        self.entries.iter().find(|entry| entry.name() == toolkit)
+    }
+
+    fn in_scope<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Arc<Entry>> + 'a {
+        self.entries.iter().filter(move |entry| match scope {
+            Scope::All => true,
+            Scope::Toolkit(name) => entry.name() == name,
+        })
+    }
+}
+
+pub struct Hub {
+    catalog: RwLock<Arc<Catalog>>,
+    events: broadcast::Sender<HubEvent>,
+    metrics: Arc<Metrics>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(256);
+        Hub {
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            events,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, catalog: Catalog) {
+        let mut guard = match self.catalog.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(catalog);
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells connected clients that something changed (a resource, a catalog).
+    pub fn publish(&self, event: HubEvent) {
+        // No receivers is normal: nobody is connected.
+        let _ = self.events.send(event);
+    }
+
+    /// Adds a toolkit. Its name, its tools' names and its schemas are checked here, so
+    /// a bad definition fails at start rather than on a client's first call.
+    pub fn register(&self, toolkit: Arc<dyn Toolkit>) -> Result<(), HubError> {
+        let name = toolkit.name().to_string();
+        if !is_valid_name(&name) {
+            return Err(HubError::Internal(format!(
+                "toolkit name '{name}' must be 1-64 letters, digits, '_' or '-'"
+            )));
+        }
+        let tools = toolkit.tools();
+        let mut validators = HashMap::new();
+        for tool in &tools {
+            if !is_valid_name(&tool.name) {
+                return Err(HubError::Internal(format!(
+                    "tool '{}' of toolkit '{name}' must be 1-64 letters, digits, '_' or '-'",
+                    tool.name
+                )));
+            }
+            validators.insert(
+                tool.name.to_string(),
+                ArgumentValidator::compile(&tool.name, &tool.input_schema)?,
+            );
+        }
+        let entry = Arc::new(Entry {
+            prompts: toolkit.prompts(),
+            templates: toolkit.resource_templates(),
+            uri_prefixes: toolkit.uri_prefixes(),
+            tools,
+            validators,
+            toolkit,
+        });
+
+        let current = self.snapshot();
+        if current.entry(&name).is_some() {
+            return Err(HubError::Conflict(format!(
+                "a toolkit named '{name}' is already registered"
+            )));
+        }
+        let mut qualified_tools = current.qualified_tools.clone();
+        for tool in &entry.tools {
+            let qualified = qualified_tool_name(&name, &tool.name);
+            if let Some((other_kit, other_tool)) = qualified_tools.get(&qualified) {
+                return Err(HubError::Conflict(format!(
+                    "tool '{}' of toolkit '{name}' would be named '{qualified}' on /mcp, \
+                     which tool '{other_tool}' of toolkit '{other_kit}' already uses",
+                    tool.name
+                )));
+            }
+            qualified_tools.insert(qualified, (name.clone(), tool.name.to_string()));
+        }
+        let mut qualified_prompts = current.qualified_prompts.clone();
+        for prompt in &entry.prompts {
+            let qualified = qualified_tool_name(&name, &prompt.name);
+            if qualified_prompts.contains_key(&qualified) {
+                return Err(HubError::Conflict(format!(
+                    "prompt '{}' of toolkit '{name}' collides on /mcp as '{qualified}'",
+                    prompt.name
+                )));
+            }
+            qualified_prompts.insert(qualified, (name.clone(), prompt.name.clone()));
+        }
+        let mut entries = current.entries.clone();
+        let has_prompts = !entry.prompts.is_empty();
+        let has_resources = !entry.uri_prefixes.is_empty() || !entry.templates.is_empty();
+        entries.push(entry);
+        self.replace(Catalog {
+            entries,
+            qualified_tools,
+            qualified_prompts,
+        });
+        self.publish(HubEvent::ToolsChanged);
+        if has_prompts {
+            self.publish(HubEvent::PromptsChanged);
+        }
+        if has_resources {
+            self.publish(HubEvent::ResourcesChanged);
+        }
+        Ok(())
+    }
+
+    /// Removes a toolkit; calls already in flight finish on the snapshot they hold.
+    pub fn unregister(&self, name: &str) -> bool {
+        let current = self.snapshot();
+        if current.entry(name).is_none() {
+            return false;
+        }
+        let entries: Vec<_> = current
+            .entries
+            .iter()
+            .filter(|entry| entry.name() != name)
+            .cloned()
+            .collect();
+        let keep = |(kit, _): &(String, String)| kit != name;
+        let qualified_tools = current
+            .qualified_tools
+            .iter()
+            .filter(|(_, target)| keep(target))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let qualified_prompts = current
+            .qualified_prompts
+            .iter()
+            .filter(|(_, target)| keep(target))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.replace(Catalog {
+            entries,
+            qualified_tools,
+            qualified_prompts,
+        });
+        self.publish(HubEvent::ToolsChanged);
+        self.publish(HubEvent::PromptsChanged);
+        self.publish(HubEvent::ResourcesChanged);
+        true
+    }
+
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        self.snapshot().entries.clone()
+    }
+
+    pub fn has_toolkit(&self, name: &str) -> bool {
+        self.snapshot().entry(name).is_some()
+    }
+
+    /// The tools a scope serves, named as that scope names them.
+    pub fn list_tools(&self, scope: &Scope) -> Vec<Tool> {
+        let catalog = self.snapshot();
+        let mut tools = Vec::new();
+        for entry in catalog.in_scope(scope) {
+            for tool in &entry.tools {
+                let mut tool = tool.clone();
+                if *scope == Scope::All {
+                    tool.name = qualified_tool_name(entry.name(), &tool.name).into();
+                }
+                tools.push(tool);
+            }
+        }
+        tools
+    }
+
+    /// Finds `(toolkit, tool)` for a name as the scope spells it.
+    pub fn resolve_tool(&self, scope: &Scope, name: &str) -> Result<(String, String), HubError> {
+        let catalog = self.snapshot();
+        let unknown = || HubError::UnknownTool {
+            toolkit: match scope {
+                Scope::All => String::new(),
+                Scope::Toolkit(kit) => kit.clone(),
+            },
+            tool: name.to_string(),
+        };
+        match scope {
+            Scope::All => catalog
+                .qualified_tools
+                .get(name)
+                .cloned()
+                .ok_or_else(unknown),
+            Scope::Toolkit(kit) => {
+                let entry = catalog
+                    .entry(kit)
+                    .ok_or_else(|| HubError::UnknownToolkit(kit.clone()))?;
+                entry
+                    .tool(name)
+                    .map(|_| (kit.clone(), name.to_string()))
+                    .ok_or_else(unknown)
+            }
+        }
+    }
+
+    /// The one call path for tools.
+    pub async fn call(
+        &self,
+        ctx: &CallContext,
+        toolkit: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, HubError> {
+        let span = tracing::info_span!(
+            "tool_call",
+            request_id = %ctx.request_id,
+            tenant = %ctx.tenant,
+            principal = %ctx.principal.id,
+            toolkit,
+            tool,
+        );
+        let started = Instant::now();
+        let result = self
+            .call_inner(ctx, toolkit, tool, arguments.unwrap_or_default())
+            .instrument(span.clone())
+            .await;
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(output) if output.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        // Unknown names are not recorded: a client could otherwise grow the label set without bound.
+        if !matches!(
+            result,
+            Err(HubError::UnknownTool { .. } | HubError::UnknownToolkit(_))
+        ) {
+            self.metrics
+                .record_call(toolkit, tool, outcome, elapsed.as_secs_f64());
+        }
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(
+                outcome,
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "tool call finished"
+            ),
+            Err(error) if error.is_safe_to_show() => {
+                tracing::info!(outcome, %error, "tool call failed")
+            }
+            Err(error) => tracing::error!(outcome, %error, "tool call failed"),
+        });
+        result
+    }
+
+    async fn call_inner(
+        &self,
+        ctx: &CallContext,
+        toolkit: &str,
+        tool: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        let catalog = self.snapshot();
+        let entry = catalog
+            .entry(toolkit)
+            .ok_or_else(|| HubError::UnknownToolkit(toolkit.to_string()))?
+            .clone();
+        let validator = entry
+            .validators
+            .get(tool)
+            .ok_or_else(|| HubError::UnknownTool {
+                toolkit: toolkit.to_string(),
+                tool: tool.to_string(),
+            })?;
+        validator.validate(&arguments)?;
+        let budget = ctx.remaining();
+        if budget.is_zero() {
+            return Err(HubError::DeadlineExceeded(Duration::ZERO));
+        }
+        tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => Err(HubError::Cancelled),
+            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments)) => {
+                outcome.unwrap_or(Err(HubError::DeadlineExceeded(budget)))
+            }
+        }
+    }
+
+    /// Calls a tool by the name a scope gives it.
+    pub async fn call_in_scope(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, HubError> {
+        let (toolkit, tool) = self.resolve_tool(scope, name)?;
+        self.call(ctx, &toolkit, &tool, arguments).await
+    }
+
+    pub async fn list_resources(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+    ) -> Result<Vec<Resource>, HubError> {
+        let catalog = self.snapshot();
+        let mut resources = Vec::new();
+        for entry in catalog.in_scope(scope) {
+            resources.extend(entry.toolkit.list_resources(ctx).await?);
+        }
+        Ok(resources)
+    }
+
+    pub fn list_resource_templates(&self, scope: &Scope) -> Vec<ResourceTemplate> {
+        self.snapshot()
+            .in_scope(scope)
+            .flat_map(|entry| entry.templates.clone())
+            .collect()
+    }
+
+    /// The toolkit in scope that serves `uri`: the one with the longest matching prefix.
+    fn owner_of(&self, scope: &Scope, uri: &str) -> Option<Arc<Entry>> {
+        let catalog = self.snapshot();
+        catalog
+            .in_scope(scope)
+            .filter_map(|entry| {
+                entry
+                    .uri_prefixes
+                    .iter()
+                    .filter(|prefix| uri.starts_with(prefix.as_str()))
+                    .map(String::len)
+                    .max()
+                    .map(|len| (len, entry.clone()))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, entry)| entry)
+    }
+
+    pub async fn read_resource(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, HubError> {
+        let entry = self
+            .owner_of(scope, uri)
+            .ok_or_else(|| HubError::ResourceNotFound(uri.to_string()))?;
+        let budget = ctx.remaining();
+        tokio::time::timeout(budget, entry.toolkit.read_resource(ctx, uri))
+            .await
+            .unwrap_or(Err(HubError::DeadlineExceeded(budget)))
+    }
+
+    /// Whether a resource URI is served in this scope (for subscriptions).
+    pub fn serves_uri(&self, scope: &Scope, uri: &str) -> bool {
+        self.owner_of(scope, uri).is_some()
+    }
+
+    pub fn list_prompts(&self, scope: &Scope) -> Vec<Prompt> {
+        let catalog = self.snapshot();
+        let mut prompts = Vec::new();
+        for entry in catalog.in_scope(scope) {
+            for prompt in &entry.prompts {
+                let mut prompt = prompt.clone();
+                if *scope == Scope::All {
+                    prompt.name = qualified_tool_name(entry.name(), &prompt.name);
+                }
+                prompts.push(prompt);
+            }
+        }
+        prompts
+    }
+
+    fn resolve_prompt(&self, scope: &Scope, name: &str) -> Result<(Arc<Entry>, Prompt), HubError> {
+        let catalog = self.snapshot();
+        let (kit, bare) = match scope {
+            Scope::All => catalog
+                .qualified_prompts
+                .get(name)
+                .cloned()
+                .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?,
+            Scope::Toolkit(kit) => (kit.clone(), name.to_string()),
+        };
+        let entry = catalog
+            .entry(&kit)
+            .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?
+            .clone();
+        let prompt = entry
+            .prompts
+            .iter()
+            .find(|prompt| prompt.name == bare)
+            .cloned()
+            .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?;
+        Ok((entry, prompt))
+    }
+
+    /// Renders a prompt after checking its arguments: a missing required argument or
+    /// an argument the prompt does not declare is named in the error.
+    pub async fn get_prompt(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<GetPromptResult, HubError> {
+        let (entry, prompt) = self.resolve_prompt(scope, name)?;
+        let arguments = arguments.unwrap_or_default();
+        let declared = prompt.arguments.clone().unwrap_or_default();
+        for argument in &declared {
+            if argument.required == Some(true) && !arguments.contains_key(&argument.name) {
+                return Err(HubError::InvalidPromptArguments {
+                    field: argument.name.clone(),
+                    message: format!("is required by prompt '{name}'"),
+                });
+            }
+        }
+        for key in arguments.keys() {
+            if !declared.iter().any(|argument| &argument.name == key) {
+                return Err(HubError::InvalidPromptArguments {
+                    field: key.clone(),
+                    message: format!("is not an argument of prompt '{name}'"),
+                });
+            }
+        }
+        entry.toolkit.get_prompt(ctx, &prompt.name, arguments).await
+    }
+
+    pub async fn complete(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        reference: &Reference,
+        argument: &ArgumentInfo,
+    ) -> Result<Vec<String>, HubError> {
+        match reference {
+            Reference::Prompt(prompt) => {
+                let (entry, found) = self.resolve_prompt(scope, &prompt.name)?;
+                let bare = Reference::for_prompt(found.name);
+                entry.toolkit.complete(ctx, &bare, argument).await
+            }
+            Reference::Resource(template) => match self.owner_of(scope, &template.uri) {
+                Some(entry) => entry.toolkit.complete(ctx, reference, argument).await,
+                None => Err(HubError::ResourceNotFound(template.uri.clone())),
+            },
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Every toolkit's health, checked concurrently, each bounded by `timeout`.
+    pub async fn health(&self, timeout: Duration) -> Vec<(String, Health)> {
+        let entries = self.entries();
+        join_all(entries.iter().map(|entry| async move {
+            let started = Instant::now();
+            let health = match tokio::time::timeout(timeout, entry.toolkit.health()).await {
+                Ok(health) => health,
+                Err(_) => Health::down(format!("health check did not answer within {timeout:?}")),
+            };
+            let health = if health.latency_ms.is_none() {
+                health.with_latency(started.elapsed())
+            } else {
+                health
+            };
+            (entry.name().to_string(), health)
+        }))
+        .await
+    }
+}

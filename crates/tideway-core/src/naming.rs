@@ -1,0 +1,90 @@
+//! Names that every major MCP client accepts: letters, digits, `_` and `-`, at most
+//! 64 characters. On `/mcp` a tool is named `{toolkit}_{tool}`; a name that would be
+//! too long is cut and given a short hash of the full name, so it stays unique and is
+//! the same on every start.
+
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` is acceptable to every major client as it is.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Replaces every character a client would refuse with `_`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The name of `tool` of `toolkit` on the endpoint that serves every toolkit.
+pub fn qualified_tool_name(toolkit: &str, tool: &str) -> String {
+    shorten(&sanitize(&format!("{toolkit}_{tool}")))
+}
+
+/// Cuts a name to [`MAX_NAME_LEN`], keeping it unique with an 8-hex-digit FNV-1a hash
+/// of the whole name.
+pub fn shorten(name: &str) -> String {
+    if name.len() <= MAX_NAME_LEN {
+        return name.to_string();
+    }
+    let hash = fnv1a(name.as_bytes());
+    let keep = MAX_NAME_LEN - 9;
+    format!("{}_{hash:08x}", &name[..keep])
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_join_with_underscore() {
+        assert_eq!(
+            qualified_tool_name("support", "create_ticket"),
+            "support_create_ticket"
+        );
+    }
+
+    #[test]
+    fn invalid_characters_are_replaced() {
+        assert_eq!(
+            qualified_tool_name("git.hub", "list repos"),
+            "git_hub_list_repos"
+        );
+        assert!(is_valid_name(&qualified_tool_name("a/b", "c:d")));
+    }
+
+    #[test]
+    fn long_names_are_shortened_deterministically_and_uniquely() {
+        let a = qualified_tool_name("upstream", &"x".repeat(80));
+        let b = qualified_tool_name("upstream", &format!("{}y", "x".repeat(79)));
+        assert_eq!(a.len(), MAX_NAME_LEN);
+        assert!(is_valid_name(&a));
+        assert_ne!(a, b);
+        assert_eq!(a, qualified_tool_name("upstream", &"x".repeat(80)));
+    }
+
+    #[test]
+    fn validity_rules() {
+        assert!(is_valid_name("abc-DEF_123"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("has space"));
+        assert!(!is_valid_name(&"a".repeat(65)));
+    }
+}

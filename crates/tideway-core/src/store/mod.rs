@@ -1,0 +1,173 @@
+//! The store: SQLite (embedded default, a file in the data directory) or PostgreSQL
+//! (production). Each backend has its own migrations, kept in step (same numbered
+//! files, same tables and columns), applied at start and by `tideway migrate`.
+//! Queries that differ by dialect live next to each other in one method, so a reader
+//! sees both at once and they cannot drift apart unnoticed.
+
+mod tenants;
+
+use std::{
+    path::Path,
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use tenants::Tenant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the {backend} store: {reason}")]
+    Connect {
+        backend: &'static str,
+        reason: String,
+    },
+    #[error("migrating the store failed: {0}")]
+    Migrate(String),
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens the store at `url` (`sqlite://path?mode=rwc` or `postgres://...`).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .idle_timeout(Duration::from_secs(300))
+                .connect(url)
+                .await
+                .map_err(|error| StoreError::Connect {
+                    backend: "PostgreSQL",
+                    reason: explain_connect_error(&error),
+                })?;
+            return Ok(Store::Postgres(pool));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Connect {
+                backend: "SQLite",
+                reason: error.to_string(),
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = Path::new(options.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Connect {
+                backend: "SQLite",
+                reason: format!("cannot create {}: {error}", parent.display()),
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|error| StoreError::Connect {
+                backend: "SQLite",
+                reason: explain_connect_error(&error),
+            })?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations; applying them again is a no-op.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let outcome = match self {
+            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        outcome.map_err(|error| StoreError::Migrate(error.to_string()))
+    }
+
+    /// Numbers of the migrations the binary carries, for `doctor` and tests.
+    pub fn known_migrations(&self) -> Vec<i64> {
+        let migrator = match self {
+            Store::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Store::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        migrator.iter().map(|migration| migration.version).collect()
+    }
+
+    /// Numbers of the migrations applied to this database.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let versions = match self {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+        };
+        Ok(versions)
+    }
+
+    /// A round trip to the database, timed.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        match self {
+            Store::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Turns a connection failure into a reason a person can act on.
+fn explain_connect_error(error: &sqlx::Error) -> String {
+    let text = error.to_string();
+    let hint = if let sqlx::Error::Database(db) = error {
+        match db.code().as_deref() {
+            Some("28P01" | "28000") => Some("the user name or password was refused"),
+            Some("3D000") => {
+                Some("the database does not exist; create it or fix the name in database_url")
+            }
+            _ => None,
+        }
+    } else if text.contains("Connection refused") {
+        Some("nothing is listening at that host and port; is the server running?")
+    } else if text.contains("failed to lookup address")
+        || text.contains("Name or service not known")
+    {
+        Some("the host name does not resolve")
+    } else if text.contains("unable to open database file") {
+        Some("the SQLite file cannot be created or opened; check data_dir and its permissions")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{hint} ({text})"),
+        None => text,
+    }
+}

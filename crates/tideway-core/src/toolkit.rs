@@ -1,0 +1,128 @@
+//! The toolkit: a named set of MCP tools, resources, resource templates and prompts
+//! with a health check. Built-in connectors are toolkits and so is every federated
+//! upstream server; the Hub treats them alike. Only `name`, `tools` and `call_tool`
+//! are required; the rest default to "this toolkit has none".
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{
+    context::CallContext,
+    error::HubError,
+    mcp::{
+        ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, Reference, Resource,
+        ResourceContents, ResourceTemplate, Tool,
+    },
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+/// A component's health as the `/ready` endpoint and `doctor` report it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// What is wrong and how to fix it, when not healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+impl Health {
+    pub fn healthy() -> Self {
+        Health {
+            status: HealthStatus::Healthy,
+            detail: None,
+            latency_ms: None,
+        }
+    }
+    pub fn down(detail: impl Into<String>) -> Self {
+        Health {
+            status: HealthStatus::Down,
+            detail: Some(detail.into()),
+            latency_ms: None,
+        }
+    }
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency_ms = Some(latency.as_secs_f64() * 1000.0);
+        self
+    }
+}
+
+#[async_trait]
+pub trait Toolkit: Send + Sync + 'static {
+    /// The toolkit's name: letters, digits, `_` and `-`; it prefixes its tool names on `/mcp`.
+    fn name(&self) -> &str;
+
+    fn description(&self) -> &str {
+        ""
+    }
+
+    /// The tools, with input and output schemas and truthful annotations. The Hub reads
+    /// this once at registration and validates every call's arguments against it.
+    fn tools(&self) -> Vec<Tool>;
+
+    /// Runs one tool. Arguments have already been validated against the input schema.
+    async fn call_tool(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError>;
+
+    /// URI prefixes this toolkit serves (e.g. `db://`); resource reads are routed by them.
+    fn uri_prefixes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn list_resources(&self, _ctx: &CallContext) -> Result<Vec<Resource>, HubError> {
+        Ok(Vec::new())
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        Vec::new()
+    }
+
+    async fn read_resource(
+        &self,
+        _ctx: &CallContext,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, HubError> {
+        Err(HubError::ResourceNotFound(uri.to_string()))
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        Vec::new()
+    }
+
+    async fn get_prompt(
+        &self,
+        _ctx: &CallContext,
+        name: &str,
+        _arguments: JsonObject,
+    ) -> Result<GetPromptResult, HubError> {
+        Err(HubError::UnknownPrompt(name.to_string()))
+    }
+
+    /// Completion candidates for a prompt or resource-template argument.
+    async fn complete(
+        &self,
+        _ctx: &CallContext,
+        _reference: &Reference,
+        _argument: &ArgumentInfo,
+    ) -> Result<Vec<String>, HubError> {
+        Ok(Vec::new())
+    }
+
+    async fn health(&self) -> Health {
+        Health::healthy()
+    }
+}

@@ -1,0 +1,196 @@
+//! Typed tools: a toolkit declares each tool once, with Rust types for its arguments
+//! and its result, and gets the input schema, output schema, argument decoding and a
+//! structured result (plus a short text rendering) from them. The Hub has already
+//! validated the arguments against the schema, so decoding failures here are rare and
+//! reported with the field serde names.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc};
+
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::{
+    context::CallContext,
+    error::HubError,
+    mcp::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+type Handler<S> = Arc<
+    dyn Fn(Arc<S>, CallContext, JsonObject) -> BoxFuture<Result<CallToolResult, HubError>>
+        + Send
+        + Sync,
+>;
+
+/// What a tool does to the world, declared once and published as MCP annotations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only.
+    ReadOnly,
+    /// Writes, but calling twice with the same arguments has the same effect as once.
+    Idempotent,
+    /// Writes additively (creates, appends).
+    Additive,
+    /// May delete or overwrite.
+    Destructive,
+}
+
+/// The descriptive half of a tool definition.
+#[derive(Clone, Debug)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub effect: Effect,
+    /// Whether the tool reaches systems outside Tideway's own store (the network, a database).
+    pub open_world: bool,
+}
+
+impl ToolSpec {
+    pub fn annotations(&self) -> ToolAnnotations {
+        let (read_only, destructive, idempotent) = match self.effect {
+            Effect::ReadOnly => (true, false, true),
+            Effect::Idempotent => (false, false, true),
+            Effect::Additive => (false, false, false),
+            Effect::Destructive => (false, true, false),
+        };
+        ToolAnnotations::from_raw(
+            Some(self.title.to_string()),
+            Some(read_only),
+            Some(destructive),
+            Some(idempotent),
+            Some(self.open_world),
+        )
+    }
+}
+
+/// The JSON Schema of a type, as an MCP schema object. Schemas are inlined (no `$ref`
+/// to `$defs`) because several MCP clients do not resolve references.
+pub fn schema_for<T: JsonSchema>() -> JsonObject {
+    let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+    });
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut object = match serde_json::to_value(schema) {
+        Ok(Value::Object(object)) => object,
+        _ => JsonObject::new(),
+    };
+    object.remove("$schema");
+    object.remove("title");
+    if !object.contains_key("type") {
+        object.insert("type".into(), Value::String("object".into()));
+    }
+    object
+}
+
+/// A result type that can say itself in a line or two of text for clients that do not
+/// read `structuredContent`. The default renders the JSON.
+pub trait ToolText: Serialize {
+    fn text(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The tools of one toolkit, each bound to a handler over the toolkit's state `S`.
+pub struct ToolSet<S> {
+    tools: Vec<Tool>,
+    handlers: HashMap<String, Handler<S>>,
+}
+
+impl<S: Send + Sync + 'static> Default for ToolSet<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Send + Sync + 'static> ToolSet<S> {
+    pub fn new() -> Self {
+        ToolSet {
+            tools: Vec::new(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Adds a tool whose arguments are `A` and whose result is `O`.
+    pub fn add<A, O, F, Fut>(mut self, spec: ToolSpec, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        O: ToolText + JsonSchema + Send + 'static,
+        F: Fn(Arc<S>, CallContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, HubError>> + Send + 'static,
+    {
+        let tool = Tool::new(spec.name, spec.description, Arc::new(schema_for::<A>()))
+            .with_raw_output_schema(Arc::new(schema_for::<O>()))
+            .with_annotations(spec.annotations())
+            .with_title(spec.title);
+        let handler = Arc::new(handler);
+        let erased: Handler<S> = Arc::new(move |state, ctx, arguments| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let args: A = decode_arguments(arguments)?;
+                let output = handler(state, ctx, args).await?;
+                let text = output.text();
+                let structured = serde_json::to_value(&output).map_err(HubError::internal)?;
+                let mut result = CallToolResult::structured(structured);
+                result.content = vec![ContentBlock::text(text)];
+                Ok(result)
+            })
+        });
+        self.handlers.insert(spec.name.to_string(), erased);
+        self.tools.push(tool);
+        self
+    }
+
+    /// Adds a tool with a hand-written definition and a handler that builds the whole
+    /// result (for tools whose output is content blocks rather than a typed value).
+    pub fn add_raw<F, Fut>(mut self, tool: Tool, handler: F) -> Self
+    where
+        F: Fn(Arc<S>, CallContext, JsonObject) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, HubError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Handler<S> = Arc::new(move |state, ctx, arguments| {
+            let handler = handler.clone();
+            Box::pin(async move { handler(state, ctx, arguments).await })
+        });
+        self.handlers.insert(tool.name.to_string(), erased);
+        self.tools.push(tool);
+        self
+    }
+
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tools.clone()
+    }
+
+    pub async fn call(
+        &self,
+        state: Arc<S>,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        let handler = self
+            .handlers
+            .get(name)
+            .ok_or_else(|| HubError::UnknownTool {
+                toolkit: String::new(),
+                tool: name.to_string(),
+            })?
+            .clone();
+        handler(state, ctx.clone(), arguments).await
+    }
+}
+
+/// Decodes validated arguments into their Rust type, naming the field on failure.
+pub fn decode_arguments<A: DeserializeOwned>(arguments: JsonObject) -> Result<A, HubError> {
+    serde_json::from_value(Value::Object(arguments)).map_err(|error| {
+        let message = error.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_else(|| "arguments".to_string());
+        HubError::invalid_argument(field, message)
+    })
+}

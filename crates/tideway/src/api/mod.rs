@@ -1,0 +1,125 @@
+//! The HTTP application: REST under `/api/v1`, MCP under `/mcp`, health, metrics and
+//! docs, behind one stack of layers (request id, tracing, edge guard, body limit,
+//! security headers, panic catcher). Routes are grouped by resource; each toolkit that
+//! has REST routes adds them from its own folder.
+
+pub mod docs;
+pub mod guard;
+pub mod health;
+pub mod problem;
+pub mod toolkits;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{app::App, mcp::http::McpHttp};
+use guard::EdgeGuard;
+use problem::Problem;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tideway",
+        description = "The integration hub for AI agents: every capability served over MCP is also served here as REST."
+    ),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
+    )
+)]
+struct ApiDoc;
+
+/// The REST routes with their OpenAPI document.
+fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(toolkits::list_toolkits))
+        .routes(routes!(toolkits::call_tool))
+        .split_for_parts();
+    (router.with_state(app), doc)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.hub.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn fallback(request: Request) -> Problem {
+    Problem::not_found_route(request.uri().path())
+}
+
+fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; the server log has the details",
+    )
+    .into_response()
+}
+
+/// The whole HTTP application.
+pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard) -> Router {
+    let (rest, doc) = rest(app.clone());
+    let doc = Arc::new(doc);
+    let docs = Router::new()
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::docs_page))
+        .with_state(doc);
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(rest)
+        .merge(docs)
+        .route("/metrics", get(metrics).with_state(app.clone()))
+        .merge(crate::mcp::http::router(mcp))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(Arc::new(guard), guard::guard))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,125 @@
+//! RFC 9457 problem details: the one place errors become HTTP responses. Every error
+//! the REST face returns, from a Hub error to a malformed body or an unknown route,
+//! is `application/problem+json` with a stable `type` (`urn:tideway:problem:{kind}`).
+
+use axum::{
+    extract::rejection::JsonRejection,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tideway_core::HubError;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:tideway:problem:{kind}`; stable, match on it.
+    #[serde(rename = "type")]
+    pub kind_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The argument or field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The request id to quote when asking for help; the log has the details under it.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind_uri: format!("urn:tideway:problem:{kind}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        if !request_id.is_empty() {
+            self.request_id = Some(request_id.to_string());
+        }
+        self
+    }
+
+    pub fn from_hub(error: HubError, request_id: &str) -> Self {
+        let status = match &error {
+            HubError::UnknownToolkit(_)
+            | HubError::UnknownTool { .. }
+            | HubError::UnknownPrompt(_)
+            | HubError::ResourceNotFound(_)
+            | HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::InvalidArguments { .. } | HubError::InvalidPromptArguments { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            HubError::Conflict(_) => StatusCode::CONFLICT,
+            HubError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HubError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+            HubError::Cancelled | HubError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::Unsupported(_) => StatusCode::BAD_REQUEST,
+            HubError::Store(_) | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let detail = if error.is_safe_to_show() {
+            error.to_string()
+        } else {
+            "internal error; the server log has the details under this request id".to_string()
+        };
+        let field = match &error {
+            HubError::InvalidArguments { field, .. }
+            | HubError::InvalidPromptArguments { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let mut problem = Problem::new(status, error.kind(), detail).with_request_id(request_id);
+        problem.field = field;
+        problem
+    }
+
+    pub fn not_found_route(path: &str) -> Self {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-such-route",
+            format!("there is no route {path}; GET /openapi.json lists them"),
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let kind = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid-body",
+            _ => "malformed-json",
+        };
+        Problem::new(status, kind, rejection.body_text())
+    }
+}
+
+/// A JSON body whose rejections are problems rather than plain text.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(Problem))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

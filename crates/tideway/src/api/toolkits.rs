@@ -1,0 +1,158 @@
+//! The catalog and the generic tool call: `GET /api/v1/toolkits` lists what is
+//! enabled, `POST /api/v1/tools/{toolkit}/{tool}` calls any tool through the Hub with
+//! the same validation, deadline, metrics and audit as an MCP call.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::Value;
+use tideway_core::{CallContext, mcp::ContentBlock, naming::qualified_tool_name};
+use utoipa::ToSchema;
+
+use super::problem::{ApiJson, Problem};
+use crate::{app::App, mcp::Caller};
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolInfo {
+    /// The name on `/mcp/{toolkit}`.
+    pub name: String,
+    /// The name on `/mcp`.
+    pub qualified_name: String,
+    pub description: Option<String>,
+    #[schema(value_type = Object)]
+    pub annotations: Option<Value>,
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    #[schema(value_type = Object)]
+    pub output_schema: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolkitInfo {
+    pub name: String,
+    pub description: String,
+    pub tools: Vec<ToolInfo>,
+    pub prompts: usize,
+    pub resource_templates: usize,
+}
+
+/// Every enabled toolkit with its tools.
+#[utoipa::path(get, path = "/api/v1/toolkits", tag = "toolkits",
+    responses((status = 200, body = Vec<ToolkitInfo>)))]
+pub async fn list_toolkits(State(app): State<Arc<App>>) -> ApiJson<Vec<ToolkitInfo>> {
+    let toolkits = app
+        .hub
+        .entries()
+        .iter()
+        .map(|entry| ToolkitInfo {
+            name: entry.name().to_string(),
+            description: entry.toolkit.description().to_string(),
+            tools: entry
+                .tools
+                .iter()
+                .map(|tool| ToolInfo {
+                    name: tool.name.to_string(),
+                    qualified_name: qualified_tool_name(entry.name(), &tool.name),
+                    description: tool.description.as_ref().map(|d| d.to_string()),
+                    annotations: tool
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| serde_json::to_value(a).ok()),
+                    input_schema: Value::Object((*tool.input_schema).clone()),
+                    output_schema: tool
+                        .output_schema
+                        .as_ref()
+                        .map(|s| Value::Object((**s).clone())),
+                })
+                .collect(),
+            prompts: entry.prompts.len(),
+            resource_templates: entry.templates.len(),
+        })
+        .collect();
+    ApiJson(toolkits)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolCallResult {
+    /// The tool's typed result, when it has an output schema.
+    #[schema(value_type = Object)]
+    #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<Value>,
+    /// The MCP content blocks (text, images, embedded resources).
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<Value>,
+}
+
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Calls a tool. The body is the tool's arguments as a JSON object.
+#[utoipa::path(post, path = "/api/v1/tools/{toolkit}/{tool}", tag = "toolkits",
+    params(("toolkit" = String, Path), ("tool" = String, Path)),
+    request_body(content = Object, description = "The tool's arguments"),
+    responses(
+        (status = 200, body = ToolCallResult),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn call_tool(
+    State(app): State<Arc<App>>,
+    Path((toolkit, tool)): Path<(String, String)>,
+    headers: HeaderMap,
+    caller: Option<axum::Extension<Caller>>,
+    ApiJson(arguments): ApiJson<Value>,
+) -> Response {
+    let request_id = request_id(&headers);
+    let arguments = match arguments {
+        Value::Object(arguments) => arguments,
+        Value::Null => Default::default(),
+        _ => {
+            return Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-arguments",
+                "the body must be a JSON object of the tool's arguments",
+            )
+            .with_request_id(&request_id)
+            .into_response();
+        }
+    };
+    let caller = caller.map(|c| c.0).unwrap_or_else(|| app.local_caller());
+    let ctx = CallContext::new(caller.tenant, caller.principal, request_id.clone()).with_timeout(
+        std::time::Duration::from_secs(app.config.limits.call_timeout_secs),
+    );
+    match app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await {
+        Ok(result) if result.is_error == Some(true) => {
+            let detail = result
+                .content
+                .iter()
+                .filter_map(|block| match block {
+                    ContentBlock::Text(text) => Some(text.text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "tool-error", detail)
+                .with_request_id(&request_id)
+                .into_response()
+        }
+        Ok(result) => ApiJson(ToolCallResult {
+            structured_content: result.structured_content,
+            content: result
+                .content
+                .iter()
+                .filter_map(|block| serde_json::to_value(block).ok())
+                .collect(),
+        })
+        .into_response(),
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}

@@ -1,0 +1,478 @@
+// Logging and sampling are deprecated for 2026-07-28 (SEP-2577) but still part of
+// 2025-11-25, which Tideway serves; the whole module uses them on purpose.
+#![allow(deprecated)]
+//! The MCP server handler: rmcp's protocol machinery on one side, the Hub on the
+//! other. One handler serves one scope (every toolkit on `/mcp`, one on
+//! `/mcp/{toolkit}`, or stdio). A 2025-11-25 session gets its own handler, which
+//! holds the session's resource subscriptions and log level and forwards Hub events
+//! (catalog changes, resource updates) to the client; 2026-07-28 requests are served
+//! statelessly and receive events through `subscriptions/listen`.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use base64::Engine;
+use rmcp::{
+    ErrorData, Peer, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        CompletionInfo, GetPromptRequestParams, GetPromptResponse, Implementation,
+        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext},
+};
+use tideway_core::{CallContext, Hub, HubEvent, Principal, Scope, TenantId, context::LogLevel};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    channel::PeerChannel,
+    errors::{rpc_error, tool_call_error},
+};
+
+/// Who the faces decided is calling; placed in the HTTP request's extensions by the
+/// edge (authentication) and read here. Absent means the local default caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub principal: Principal,
+}
+
+/// What every handler shares.
+pub struct McpShared {
+    pub hub: Arc<Hub>,
+    pub default_caller: Caller,
+    pub call_timeout: Duration,
+    pub page_size: usize,
+}
+
+/// Per-session state; dropped with the session, which stops its event forwarder.
+pub struct SessionState {
+    subscriptions: Mutex<HashSet<String>>,
+    log_level: Mutex<LogLevel>,
+    stop: CancellationToken,
+}
+
+impl SessionState {
+    fn new() -> Self {
+        SessionState {
+            subscriptions: Mutex::new(HashSet::new()),
+            log_level: Mutex::new(LogLevel::Debug),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    pub fn min_log_level(&self) -> LogLevel {
+        *lock(&self.log_level)
+    }
+
+    fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+}
+
+impl Drop for SessionState {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[derive(Clone)]
+pub struct McpHandler {
+    shared: Arc<McpShared>,
+    scope: Scope,
+    session: Arc<SessionState>,
+}
+
+impl McpHandler {
+    pub fn new(shared: Arc<McpShared>, scope: Scope) -> Self {
+        McpHandler {
+            shared,
+            scope,
+            session: Arc::new(SessionState::new()),
+        }
+    }
+
+    fn context(&self, request: &RequestContext<RoleServer>) -> CallContext {
+        let parts = request.extensions.get::<http::request::Parts>();
+        let caller = parts
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .cloned()
+            .unwrap_or_else(|| self.shared.default_caller.clone());
+        let request_id = parts
+            .and_then(|parts| parts.headers.get("x-request-id"))
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let channel = PeerChannel {
+            peer: request.peer.clone(),
+            progress_token: request.meta.get_progress_token(),
+            session: self.session.clone(),
+        };
+        CallContext::new(caller.tenant, caller.principal, request_id)
+            .with_timeout(self.shared.call_timeout)
+            .with_cancellation(request.ct.clone())
+            .with_client(Arc::new(channel))
+    }
+
+    /// Forwards Hub events to a 2025-11-25 session until the session ends.
+    fn start_forwarding(&self, peer: Peer<RoleServer>) {
+        let mut events = self.shared.hub.subscribe();
+        let session: Weak<SessionState> = Arc::downgrade(&self.session);
+        let stop = self.session.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    event = events.recv() => event,
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                };
+                let sent = match event {
+                    HubEvent::ToolsChanged => peer.notify_tool_list_changed().await,
+                    HubEvent::PromptsChanged => peer.notify_prompt_list_changed().await,
+                    HubEvent::ResourcesChanged => peer.notify_resource_list_changed().await,
+                    HubEvent::ResourceUpdated { uri } => {
+                        let subscribed = session.upgrade().is_some_and(|s| s.is_subscribed(&uri));
+                        if !subscribed {
+                            continue;
+                        }
+                        peer.notify_resource_updated(
+                            rmcp::model::ResourceUpdatedNotificationParam::new(uri),
+                        )
+                        .await
+                    }
+                };
+                if sent.is_err() && peer.is_transport_closed() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Opaque page cursors: the offset of the next item, base64-encoded.
+fn page<T>(
+    items: Vec<T>,
+    cursor: Option<&str>,
+    page_size: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorData> {
+    let start = match cursor {
+        None => 0,
+        Some(cursor) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<usize>().ok())
+            .filter(|offset| *offset <= items.len())
+            .ok_or_else(|| {
+                ErrorData::invalid_params("invalid or expired pagination cursor", None)
+            })?,
+    };
+    let end = (start + page_size).min(items.len());
+    let next = (end < items.len())
+        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(end.to_string()));
+    let page = items.into_iter().skip(start).take(end - start).collect();
+    Ok((page, next))
+}
+
+fn cursor_of(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+    request.as_ref().and_then(|params| params.cursor.as_deref())
+}
+
+impl ServerHandler for McpHandler {
+    #[allow(deprecated)]
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_logging()
+            .enable_completions()
+            .build();
+        let name = match &self.scope {
+            Scope::All => "tideway".to_string(),
+            Scope::Toolkit(kit) => format!("tideway-{kit}"),
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")).with_title("Tideway"))
+            .with_instructions(
+                "Tideway connects a team's data and systems to agents. Tools are grouped by toolkit; \
+                 on the combined endpoint each tool name starts with its toolkit's name.",
+            )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.start_forwarding(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self.shared.hub.list_tools(&self.scope);
+        let (tools, next) = page(tools, cursor_of(&request), self.shared.page_size)?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = self.context(&context);
+        let outcome = self
+            .shared
+            .hub
+            .call_in_scope(&ctx, &self.scope, &request.name, request.arguments)
+            .await;
+        match outcome {
+            Ok(result) => Ok(result.into()),
+            Err(error) => tool_call_error(error, &ctx.request_id).map(Into::into),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let ctx = self.context(&context);
+        let resources = self
+            .shared
+            .hub
+            .list_resources(&ctx, &self.scope)
+            .await
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
+        let (resources, next) = page(resources, cursor_of(&request), self.shared.page_size)?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let templates = self.shared.hub.list_resource_templates(&self.scope);
+        let (templates, next) = page(templates, cursor_of(&request), self.shared.page_size)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let ctx = self.context(&context);
+        let contents = self
+            .shared
+            .hub
+            .read_resource(&ctx, &self.scope, &request.uri)
+            .await
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
+        Ok(ReadResourceResult::new(contents).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.shared.hub.serves_uri(&self.scope, &request.uri) {
+            return Err(ErrorData::resource_not_found(
+                format!("resource not found: {}", request.uri),
+                None,
+            ));
+        }
+        lock(&self.session.subscriptions).insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        lock(&self.session.subscriptions).remove(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = requested.clone();
+        if let Some(uris) = &requested.resource_subscriptions {
+            accepted.resource_subscriptions = Some(
+                uris.iter()
+                    .filter(|uri| self.shared.hub.serves_uri(&self.scope, uri))
+                    .cloned()
+                    .collect(),
+            );
+        }
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.shared.hub.subscribe();
+        let sink = context.sink();
+        loop {
+            let event = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            let accepted = sink.accepted();
+            let outcome = match event {
+                HubEvent::ToolsChanged if accepted.tools_list_changed == Some(true) => {
+                    sink.notify_tool_list_changed().await
+                }
+                HubEvent::PromptsChanged if accepted.prompts_list_changed == Some(true) => {
+                    sink.notify_prompt_list_changed().await
+                }
+                HubEvent::ResourcesChanged if accepted.resources_list_changed == Some(true) => {
+                    sink.notify_resource_list_changed().await
+                }
+                HubEvent::ResourceUpdated { uri }
+                    if accepted
+                        .resource_subscriptions
+                        .as_ref()
+                        .is_some_and(|uris| uris.contains(&uri)) =>
+                {
+                    sink.notify_resource_updated(uri).await
+                }
+                _ => Ok(()),
+            };
+            if outcome.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let prompts = self.shared.hub.list_prompts(&self.scope);
+        let (prompts, next) = page(prompts, cursor_of(&request), self.shared.page_size)?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let ctx = self.context(&context);
+        self.shared
+            .hub
+            .get_prompt(&ctx, &self.scope, &request.name, request.arguments)
+            .await
+            .map(Into::into)
+            .map_err(|error| rpc_error(error, &ctx.request_id))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ctx = self.context(&context);
+        let values = self
+            .shared
+            .hub
+            .complete(&ctx, &self.scope, &request.r#ref, &request.argument)
+            .await
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
+        let mut values: Vec<String> = values
+            .into_iter()
+            .filter(|value| value.starts_with(&request.argument.value))
+            .collect();
+        let total = values.len();
+        values.truncate(CompletionInfo::MAX_VALUES);
+        let has_more = total > values.len();
+        let info = CompletionInfo::with_pagination(values, Some(total as u32), has_more)
+            .map_err(|error| ErrorData::internal_error(error, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        use rmcp::model::LoggingLevel as L;
+        let level = match request.level {
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Notice => LogLevel::Notice,
+            L::Warning => LogLevel::Warning,
+            L::Error => LogLevel::Error,
+            L::Critical => LogLevel::Critical,
+            L::Alert => LogLevel::Alert,
+            L::Emergency => LogLevel::Emergency,
+        };
+        *lock(&self.session.log_level) = level;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_walk_the_whole_list_once() {
+        let items: Vec<u32> = (0..25).collect();
+        let (first, next) = page(items.clone(), None, 10).expect("page 1");
+        assert_eq!(first, (0..10).collect::<Vec<_>>());
+        let (second, next) = page(items.clone(), next.as_deref(), 10).expect("page 2");
+        assert_eq!(second, (10..20).collect::<Vec<_>>());
+        let (third, next) = page(items.clone(), next.as_deref(), 10).expect("page 3");
+        assert_eq!(third, (20..25).collect::<Vec<_>>());
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn a_forged_cursor_is_refused() {
+        let items: Vec<u32> = (0..5).collect();
+        assert!(page(items.clone(), Some("not-base64!"), 10).is_err());
+        let beyond = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("99");
+        assert!(page(items, Some(&beyond), 10).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The MCP face: one handler over the Hub, served on stdio and Streamable HTTP.
+
+mod channel;
+pub mod errors;
+pub mod handler;
+pub mod http;
+pub mod stdio;
+
+pub use handler::{Caller, McpHandler, McpShared};

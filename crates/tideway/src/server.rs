@@ -1,0 +1,126 @@
+//! `tideway serve`: one HTTP listener for MCP and REST. Sockets get TCP_NODELAY (MCP
+//! messages are small and latency-bound). On SIGINT or SIGTERM the listener stops
+//! accepting, open SSE streams are told to close, and in-flight calls get up to
+//! `http.shutdown_grace_secs` to finish before the store is closed.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, guard::EdgeGuard},
+    app::App,
+    mcp::{McpShared, http::McpHttp},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to listen on {0}: it is not a loopback address and no authentication is configured, \
+         so anyone who can reach it could call every tool. Bind 127.0.0.1 (the default) until \
+         authentication is set up."
+    )]
+    Unauthenticated(SocketAddr),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("the HTTP server failed: {0}")]
+    Serve(String),
+}
+
+pub fn mcp_shared(app: &App) -> Arc<McpShared> {
+    Arc::new(McpShared {
+        hub: app.hub.clone(),
+        default_caller: app.local_caller(),
+        call_timeout: Duration::from_secs(app.config.limits.call_timeout_secs),
+        page_size: app.config.limits.page_size,
+    })
+}
+
+/// Builds the HTTP application (also used by in-process tests).
+pub fn http_app(app: Arc<App>, bind: SocketAddr, shutdown: CancellationToken) -> axum::Router {
+    let mcp = Arc::new(McpHttp::new(
+        mcp_shared(&app),
+        app.config.http.sessions,
+        app.config.limits.max_body_bytes,
+        shutdown,
+    ));
+    let guard = EdgeGuard {
+        loopback_listener: bind.ip().is_loopback(),
+        allowed_hosts: app.config.http.allowed_hosts.clone(),
+        allowed_origins: app.config.http.allowed_origins.clone(),
+    };
+    api::router(app, mcp, guard)
+}
+
+pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
+    let bind = app.config.bind;
+    if !bind.ip().is_loopback() {
+        return Err(ServeError::Unauthenticated(bind));
+    }
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|error| ServeError::Bind {
+            addr: bind,
+            reason: error.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|error| ServeError::Bind {
+        addr: bind,
+        reason: error.to_string(),
+    })?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let router = http_app(app.clone(), local, shutdown.clone());
+    // CLI output: tests and scripts read the address from this line.
+    println!(
+        "Tideway {} listening on http://{local}",
+        env!("CARGO_PKG_VERSION")
+    );
+    tracing::info!(%local, backend = app.store.backend(), "listening");
+
+    let stop = shutdown.clone();
+    let grace = Duration::from_secs(app.config.http.shutdown_grace_secs);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining in-flight calls");
+        stop.cancel();
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    let outcome = tokio::select! {
+        outcome = &mut server => outcome,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "in-flight calls did not finish within the grace period");
+            Ok(())
+        }
+    };
+    app.store.close().await;
+    outcome.map_err(|error| ServeError::Serve(error.to_string()))
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

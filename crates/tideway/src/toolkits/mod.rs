@@ -1,0 +1,47 @@
+//! The built-in toolkits and how configuration turns names into registered toolkits.
+//! One toolkit, one folder: its service, tools, routes and tests live together.
+
+pub mod conformance;
+pub mod system;
+
+use std::sync::Arc;
+
+use tideway_core::{Hub, Store};
+
+/// Every built-in toolkit, in registration order.
+pub const BUILTIN: &[&str] = &["system", "conformance"];
+
+/// Built-ins that are off unless named explicitly.
+pub const OFF_BY_DEFAULT: &[&str] = &["conformance"];
+
+/// The toolkits enabled when none are named.
+pub fn default_names() -> Vec<String> {
+    BUILTIN
+        .iter()
+        .filter(|name| !OFF_BY_DEFAULT.contains(name))
+        .map(|name| name.to_string())
+        .collect()
+}
+
+/// Registers the named toolkits (or the defaults) with the Hub.
+pub fn register(hub: &Arc<Hub>, names: &[String], _store: &Store) -> Result<(), String> {
+    let names = if names.is_empty() {
+        default_names()
+    } else {
+        names.to_vec()
+    };
+    for name in &names {
+        let toolkit: Arc<dyn tideway_core::Toolkit> = match name.as_str() {
+            "system" => Arc::new(system::SystemToolkit::new(Arc::downgrade(hub))),
+            "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
+            other => {
+                return Err(format!(
+                    "unknown toolkit '{other}'; the built-in toolkits are: {}",
+                    BUILTIN.join(", ")
+                ));
+            }
+        };
+        hub.register(toolkit).map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}

@@ -13,7 +13,7 @@ use std::{
 };
 
 use sqlx::{
-    PgPool, SqlitePool,
+    Connection, PgConnection, PgPool, SqlitePool,
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -46,6 +46,19 @@ impl Store {
     /// Opens the store at `url` (`sqlite://path?mode=rwc` or `postgres://...`).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // One direct connection first: a pool retries until its timeout and then
+            // reports only that it timed out, hiding the reason (refused, auth, no database).
+            let probe = tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(url))
+                .await
+                .map_err(|_| StoreError::Connect {
+                    backend: "PostgreSQL",
+                    reason: "the server did not answer within 10 s".into(),
+                })?
+                .map_err(|error| StoreError::Connect {
+                    backend: "PostgreSQL",
+                    reason: explain_connect_error(&error),
+                })?;
+            let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))

@@ -73,7 +73,7 @@ impl EdgeGuard {
         self.loopback_listener && LOOPBACK_NAMES.contains(&host.to_ascii_lowercase().as_str())
     }
 
-    pub fn check(&self, request: &Request) -> Result<(), Problem> {
+    pub fn check(&self, request: &Request) -> Result<(), Box<Problem>> {
         let authority = request
             .headers()
             .get(header::HOST)
@@ -82,32 +82,32 @@ impl EdgeGuard {
         match authority {
             Some(authority) if self.host_allowed(authority) => {}
             Some(authority) => {
-                return Err(Problem::new(
+                return Err(Box::new(Problem::new(
                     StatusCode::FORBIDDEN,
                     "host-not-allowed",
                     format!(
                         "Host '{authority}' is not served here; add it to http.allowed_hosts if this server is meant to answer to that name"
                     ),
-                ));
+                )));
             }
             None => {
-                return Err(Problem::new(
+                return Err(Box::new(Problem::new(
                     StatusCode::BAD_REQUEST,
                     "host-missing",
                     "the request has no Host header",
-                ));
+                )));
             }
         }
         if let Some(origin) = request.headers().get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
             if !self.origin_allowed(origin) {
-                return Err(Problem::new(
+                return Err(Box::new(Problem::new(
                     StatusCode::FORBIDDEN,
                     "origin-not-allowed",
                     format!(
                         "Origin '{origin}' is not allowed; add it to http.allowed_origins to permit it"
                     ),
-                ));
+                )));
             }
         }
         Ok(())
@@ -117,7 +117,7 @@ impl EdgeGuard {
 pub async fn guard(State(guard): State<Arc<EdgeGuard>>, request: Request, next: Next) -> Response {
     match guard.check(&request) {
         Ok(()) => next.run(request).await,
-        Err(problem) => problem.into_response(),
+        Err(problem) => (*problem).into_response(),
     }
 }
 

@@ -15,12 +15,14 @@ use axum::{
     Router,
     body::Body,
     extract::{Path, Request, State},
+    http::{Method, StatusCode},
     response::{IntoResponse, Response},
     routing::any,
 };
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
+use serde_json::json;
 use tideway_core::{HubError, Scope};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -82,10 +84,48 @@ impl McpHttp {
     }
 
     async fn serve(&self, scope: Scope, request: Request) -> Response {
+        let request = match self.check_json(request).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
         match self.service(scope).oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         }
+    }
+}
+
+impl McpHttp {
+    /// Answers a POST whose body is not JSON with a JSON-RPC parse error (-32700), which
+    /// rmcp would otherwise answer in plain text. The syntax check allocates nothing.
+    async fn check_json(&self, request: Request) -> Result<Request, Response> {
+        if request.method() != Method::POST {
+            return Ok(request);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, self.config.max_request_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!(
+                        "the body exceeds {} bytes",
+                        self.config.max_request_body_bytes
+                    ),
+                )
+                .into_response());
+            }
+        };
+        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            let answer = json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32700, "message": format!("Parse error: the body is not valid JSON ({error})")}
+            });
+            return Err((StatusCode::BAD_REQUEST, axum::Json(answer)).into_response());
+        }
+        Ok(Request::from_parts(parts, Body::from(bytes)))
     }
 }
 

@@ -1,0 +1,123 @@
+//! The store suite, run against SQLite always and against PostgreSQL when
+//! `TIDEWAY_TEST_POSTGRES_URL` names a throwaway database (the test command starts
+//! one). With `TIDEWAY_REQUIRE_POSTGRES=1` a missing PostgreSQL fails the suite
+//! rather than skipping it, so CI cannot pass on SQLite alone.
+
+use tideway_core::{Store, TenantId};
+
+async fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = Store::open(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .expect("sqlite opens");
+    let mut stores = vec![(sqlite, Some(dir))];
+    match std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
+        Ok(url) => stores.push((Store::open(&url).await.expect("postgres opens"), None)),
+        Err(_) => assert!(
+            std::env::var("TIDEWAY_REQUIRE_POSTGRES").is_err(),
+            "TIDEWAY_REQUIRE_POSTGRES is set but TIDEWAY_TEST_POSTGRES_URL is not"
+        ),
+    }
+    stores
+}
+
+async fn reset(store: &Store) {
+    // Each PostgreSQL run starts from an empty schema so the migrations really run.
+    if let Store::Postgres(pool) = store {
+        sqlx::query("DROP SCHEMA public CASCADE")
+            .execute(pool)
+            .await
+            .expect("drop");
+        sqlx::query("CREATE SCHEMA public")
+            .execute(pool)
+            .await
+            .expect("create");
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_are_idempotent() {
+    for (store, _dir) in backends().await {
+        reset(&store).await;
+        assert!(
+            store.applied_migrations().await.is_err(),
+            "{}: nothing applied yet",
+            store.backend()
+        );
+        store.migrate().await.expect("first migrate");
+        store.migrate().await.expect("second migrate is a no-op");
+        assert_eq!(
+            store.applied_migrations().await.expect("applied"),
+            store.known_migrations()
+        );
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_created_once_and_listed() {
+    for (store, _dir) in backends().await {
+        reset(&store).await;
+        store.migrate().await.expect("migrate");
+        let acme = TenantId::new("acme");
+        let first = store.ensure_tenant(&acme, "Acme").await.expect("create");
+        let again = store
+            .ensure_tenant(&acme, "Renamed")
+            .await
+            .expect("ensure again");
+        assert_eq!(
+            first,
+            again,
+            "{}: ensure_tenant must not overwrite",
+            store.backend()
+        );
+        assert_eq!(again.name, "Acme");
+        store
+            .ensure_tenant(&TenantId::new("zenith"), "Zenith")
+            .await
+            .expect("second tenant");
+        let ids: Vec<_> = store
+            .list_tenants()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, vec!["acme".to_string(), "zenith".to_string()]);
+        assert!(
+            store
+                .tenant(&TenantId::new("nobody"))
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn ping_measures_a_round_trip() {
+    for (store, _dir) in backends().await {
+        let latency = store.ping().await.expect("ping");
+        assert!(
+            latency.as_secs() < 5,
+            "{}: ping took {latency:?}",
+            store.backend()
+        );
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_explained() {
+    // Port 1 on loopback: nothing listens there.
+    let error = Store::open("postgres://nobody:secret@127.0.0.1:1/none")
+        .await
+        .expect_err("must fail");
+    let text = error.to_string();
+    assert!(text.contains("nothing is listening"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "the password must not appear in errors: {text}"
+    );
+}

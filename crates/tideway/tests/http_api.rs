@@ -1,0 +1,405 @@
+//! The HTTP face in-process on a loopback port: REST, problem details, the edge guard,
+//! metrics, OpenAPI, and MCP's answers to malformed or unroutable requests.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use serde_json::{Value, json};
+use tideway::{app::App, server::http_app};
+use tideway_core::Config;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    base: String,
+    _dir: tempfile::TempDir,
+    _app: Arc<App>,
+}
+
+async fn start(max_body_bytes: usize) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.limits.max_body_bytes = max_body_bytes;
+    let app = App::start(config, &["system".into(), "conformance".into()])
+        .await
+        .expect("app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let router = http_app(app.clone(), addr, CancellationToken::new());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Running {
+        base: format!("http://{addr}"),
+        _dir: dir,
+        _app: app,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn problem(response: reqwest::Response, status: u16, kind: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().expect("ascii"),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body["type"],
+        format!("urn:tideway:problem:{kind}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status);
+    body
+}
+
+#[tokio::test]
+async fn health_ready_and_catalog() {
+    let server = start(1 << 20).await;
+    let health: Value = client()
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    let ready: Value = client()
+        .get(format!("{}/ready", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "ready");
+    let names: Vec<&str> = ready["components"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, vec!["store (sqlite)", "system", "conformance"]);
+
+    let toolkits: Value = client()
+        .get(format!("{}/api/v1/toolkits", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let system = &toolkits[0];
+    assert_eq!(system["name"], "system");
+    let echo = system["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["name"] == "echo")
+        .expect("echo listed");
+    assert_eq!(echo["qualified_name"], "system_echo");
+    assert_eq!(echo["annotations"]["readOnlyHint"], true);
+    assert_eq!(echo["input_schema"]["required"], json!(["message"]));
+}
+
+#[tokio::test]
+async fn generic_tool_call_and_its_errors() {
+    let server = start(1 << 20).await;
+    let url = |path: &str| format!("{}/api/v1/tools/{path}", server.base);
+    let ok: Value = client()
+        .post(url("system/echo"))
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ok["structuredContent"]["message"], "hi");
+
+    let bad = problem(
+        client()
+            .post(url("system/echo"))
+            .json(&json!({"message": 7}))
+            .send()
+            .await
+            .expect("send"),
+        422,
+        "invalid-arguments",
+    )
+    .await;
+    assert_eq!(bad["field"], "message");
+
+    problem(
+        client()
+            .post(url("system/nope"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("send"),
+        404,
+        "unknown-tool",
+    )
+    .await;
+    problem(
+        client()
+            .post(url("nokit/echo"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("send"),
+        404,
+        "unknown-toolkit",
+    )
+    .await;
+    problem(
+        client()
+            .post(url("system/echo"))
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .expect("send"),
+        400,
+        "malformed-json",
+    )
+    .await;
+    problem(
+        client()
+            .post(url("system/echo"))
+            .json(&json!([1, 2]))
+            .send()
+            .await
+            .expect("send"),
+        422,
+        "invalid-arguments",
+    )
+    .await;
+    problem(
+        client()
+            .post(url("conformance/test_error_handling"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("send"),
+        422,
+        "tool-error",
+    )
+    .await;
+    problem(
+        client()
+            .get(format!("{}/no/such/route", server.base))
+            .send()
+            .await
+            .expect("send"),
+        404,
+        "no-such-route",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let server = start(2048).await;
+    let big = json!({"message": "x".repeat(4096)});
+    problem(
+        client()
+            .post(format!("{}/api/v1/tools/system/echo", server.base))
+            .json(&big)
+            .send()
+            .await
+            .expect("send"),
+        413,
+        "body-too-large",
+    )
+    .await;
+    let response = client()
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "system_echo", "arguments": big}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 413);
+}
+
+#[tokio::test]
+async fn rebinding_hosts_and_foreign_origins_are_refused() {
+    let server = start(1 << 20).await;
+    let response = client()
+        .get(format!("{}/health", server.base))
+        .header("host", "evil.example.com")
+        .send()
+        .await
+        .expect("send");
+    problem(response, 403, "host-not-allowed").await;
+    let response = client()
+        .get(format!("{}/health", server.base))
+        .header("origin", "http://evil.example.com")
+        .send()
+        .await
+        .expect("send");
+    problem(response, 403, "origin-not-allowed").await;
+    let response = client()
+        .get(format!("{}/health", server.base))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_outcome() {
+    let server = start(1 << 20).await;
+    for message in ["a", "b"] {
+        client()
+            .post(format!("{}/api/v1/tools/system/echo", server.base))
+            .json(&json!({"message": message}))
+            .send()
+            .await
+            .expect("send");
+    }
+    client()
+        .post(format!("{}/api/v1/tools/system/echo", server.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("send");
+    let text = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"tideway_tool_calls_total{toolkit="system",tool="echo",outcome="ok"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"tideway_tool_calls_total{toolkit="system",tool="echo",outcome="invalid-arguments"} 1"#), "{text}");
+    assert!(
+        text.contains("tideway_tool_call_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_and_docs_describe_the_routes() {
+    let server = start(1 << 20).await;
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    for path in [
+        "/health",
+        "/ready",
+        "/api/v1/toolkits",
+        "/api/v1/tools/{toolkit}/{tool}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let page = client()
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("/api/v1/tools/{toolkit}/{tool}"));
+}
+
+async fn rpc(base: &str, body: &str, version: Option<&str>) -> (u16, String) {
+    let mut request = client()
+        .post(format!("{base}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(version) = version {
+        request = request.header("mcp-protocol-version", version);
+        // 2026-07-28 clients name the method (and the tool) in headers too (SEP-2243).
+        if let Ok(message) = serde_json::from_str::<Value>(body) {
+            if let Some(method) = message["method"].as_str() {
+                request = request.header("mcp-method", method);
+            }
+            if let Some(name) = message["params"]["name"].as_str() {
+                request = request.header("mcp-name", name);
+            }
+        }
+    }
+    let response = request.send().await.expect("send");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("text"),
+    )
+}
+
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}"#;
+
+#[tokio::test]
+async fn mcp_answers_bad_requests_with_json_rpc_errors() {
+    let server = start(1 << 20).await;
+    let (status, body) = rpc(&server.base, "{this is not json", None).await;
+    assert!((400..500).contains(&status), "{status} {body}");
+    assert!(
+        body.to_lowercase().contains("pars") || body.contains("-32700"),
+        "{body}"
+    );
+
+    let unknown_method =
+        format!(r#"{{"jsonrpc":"2.0","id":2,"method":"no/such","params":{{{META}}}}}"#);
+    let (_, body) = rpc(&server.base, &unknown_method, Some("2026-07-28")).await;
+    assert!(body.contains("-32601"), "{body}");
+
+    let unknown_tool = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"system_nope","arguments":{{}},{META}}}}}"#
+    );
+    let (_, body) = rpc(&server.base, &unknown_tool, Some("2026-07-28")).await;
+    assert!(
+        body.contains("-32602") && body.contains("system_nope"),
+        "{body}"
+    );
+
+    let bad_args = format!(
+        r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"system_echo","arguments":{{"message":1}},{META}}}}}"#
+    );
+    let (_, body) = rpc(&server.base, &bad_args, Some("2026-07-28")).await;
+    assert!(
+        body.contains(r#""isError":true"#) && body.contains("message"),
+        "{body}"
+    );
+
+    let (status, body) = rpc(
+        &server.base,
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{}}"#,
+        Some("1999-01-01"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let missing =
+        format!(r#"{{"jsonrpc":"2.0","id":6,"method":"tools/list","params":{{{META}}}}}"#);
+    let response = client()
+        .post(format!("{}/mcp/nokit", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .body(missing)
+        .send()
+        .await
+        .expect("send");
+    problem(response, 404, "unknown-toolkit").await;
+}

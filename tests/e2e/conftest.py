@@ -1,0 +1,51 @@
+"""Fixtures that run the built `tideway` binary as a real server for the end-to-end tests."""
+
+import os
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+BINARY = os.environ.get("TIDEWAY_BIN", "target/debug/tideway")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def binary():
+    path = os.path.abspath(BINARY)
+    assert os.path.exists(path), f"build the binary first ({path} is missing)"
+    return path
+
+
+@pytest.fixture
+def data_dir():
+    with tempfile.TemporaryDirectory(prefix="tideway-e2e-") as path:
+        yield path
+
+
+@pytest.fixture
+def server(binary, data_dir):
+    """`tideway serve` on a free loopback port; yields its base URL, then stops it with SIGTERM."""
+    process = subprocess.Popen(
+        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir,
+         "--toolkit", "system", "--toolkit", "conformance"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    assert "listening on http://" in line, f"unexpected start-up output: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
+    base = line.strip().rsplit(" ", 1)[-1]
+    yield base
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, f"tideway serve exited with {code} on SIGTERM: {process.stderr.read()[-2000:]}"

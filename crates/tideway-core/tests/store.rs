@@ -15,7 +15,12 @@ async fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
     .expect("sqlite opens");
     let mut stores = vec![(sqlite, Some(dir))];
     match std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
-        Ok(url) => stores.push((Store::open(&url).await.expect("postgres opens"), None)),
+        Ok(url) => stores.push((
+            Store::open(&fresh_database(&url).await)
+                .await
+                .expect("postgres opens"),
+            None,
+        )),
         Err(_) => assert!(
             std::env::var("TIDEWAY_REQUIRE_POSTGRES").is_err(),
             "TIDEWAY_REQUIRE_POSTGRES is set but TIDEWAY_TEST_POSTGRES_URL is not"
@@ -41,7 +46,6 @@ async fn reset(store: &Store) {
 #[tokio::test]
 async fn migrations_apply_once_and_are_idempotent() {
     for (store, _dir) in backends().await {
-        reset(&store).await;
         assert!(
             store.applied_migrations().await.is_err(),
             "{}: nothing applied yet",
@@ -59,7 +63,6 @@ async fn migrations_apply_once_and_are_idempotent() {
 #[tokio::test]
 async fn tenants_are_created_once_and_listed() {
     for (store, _dir) in backends().await {
-        reset(&store).await;
         store.migrate().await.expect("migrate");
         let acme = TenantId::new("acme");
         let first = store.ensure_tenant(&acme, "Acme").await.expect("create");

@@ -29,18 +29,20 @@ async fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
     stores
 }
 
-async fn reset(store: &Store) {
-    // Each PostgreSQL run starts from an empty schema so the migrations really run.
-    if let Store::Postgres(pool) = store {
-        sqlx::query("DROP SCHEMA public CASCADE")
-            .execute(pool)
-            .await
-            .expect("drop");
-        sqlx::query("CREATE SCHEMA public")
-            .execute(pool)
-            .await
-            .expect("create");
-    }
+/// A new, empty database next to the one `url` names, so tests running in parallel
+/// never share state and the migrations really run.
+async fn fresh_database(url: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("admin connection");
+    let name = format!("tideway_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let base = url.rsplit_once('/').map(|(base, _)| base).unwrap_or(url);
+    format!("{base}/{name}")
 }
 
 #[tokio::test]

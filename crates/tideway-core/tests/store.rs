@@ -37,7 +37,8 @@ async fn fresh_database(url: &str) -> String {
         .await
         .expect("admin connection");
     let name = format!("tideway_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    // The name is a generated UUID, never input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create database");

@@ -3,47 +3,17 @@
 //! one). With `TIDEWAY_REQUIRE_POSTGRES=1` a missing PostgreSQL fails the suite
 //! rather than skipping it, so CI cannot pass on SQLite alone.
 
-use tideway_core::{Store, TenantId};
+use tideway_core::{
+    Store, TenantId,
+    store::testing::{TestStore, test_stores},
+};
 
-async fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .expect("sqlite opens");
-    let mut stores = vec![(sqlite, Some(dir))];
-    match std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
-        Ok(url) => stores.push((
-            Store::open(&fresh_database(&url).await)
-                .await
-                .expect("postgres opens"),
-            None,
-        )),
-        Err(_) => assert!(
-            std::env::var("TIDEWAY_REQUIRE_POSTGRES").is_err(),
-            "TIDEWAY_REQUIRE_POSTGRES is set but TIDEWAY_TEST_POSTGRES_URL is not"
-        ),
-    }
-    stores
-}
-
-/// A new, empty database next to the one `url` names, so tests running in parallel
-/// never share state and the migrations really run.
-async fn fresh_database(url: &str) -> String {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(url)
+async fn backends() -> Vec<(Store, TestStore)> {
+    test_stores()
         .await
-        .expect("admin connection");
-    let name = format!("tideway_t_{}", uuid::Uuid::new_v4().simple());
-    // The name is a generated UUID, never input.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let base = url.rsplit_once('/').map(|(base, _)| base).unwrap_or(url);
-    format!("{base}/{name}")
+        .into_iter()
+        .map(|test| (test.store.clone(), test))
+        .collect()
 }
 
 #[tokio::test]

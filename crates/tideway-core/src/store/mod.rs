@@ -5,6 +5,8 @@
 //! sees both at once and they cannot drift apart unnoticed.
 
 mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::{
     path::Path,
@@ -31,6 +33,19 @@ pub enum StoreError {
     Migrate(String),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+}
+
+/// Runs one piece of sqlx code against whichever backend the store has, so portable
+/// queries are written once. Portable SQL uses `$1`-style parameters, which SQLite
+/// also accepts; where the dialects differ, match on the store explicitly instead.
+#[macro_export]
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +119,16 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The statement that opens a transaction that will write. SQLite takes the write
+    /// lock up front: a deferred transaction that reads and then writes fails with
+    /// SQLITE_BUSY when another writer got there first, instead of waiting.
+    pub fn begin_write_sql(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "BEGIN IMMEDIATE",
+            Store::Postgres(_) => "BEGIN",
         }
     }
 

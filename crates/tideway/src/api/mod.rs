@@ -41,6 +41,7 @@ use problem::Problem;
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
+        (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
     )
 )]
 struct ApiDoc;
@@ -52,6 +53,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::ready))
         .routes(routes!(toolkits::list_toolkits))
         .routes(routes!(toolkits::call_tool))
+        .merge(crate::toolkits::support::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
 }

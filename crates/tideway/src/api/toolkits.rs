@@ -96,6 +96,15 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// The call context of a REST request: the caller the edge verified (the local user
+/// when no authentication is configured), the request id and the call deadline.
+pub fn call_context(app: &App, caller: Option<Caller>, request_id: &str) -> CallContext {
+    let caller = caller.unwrap_or_else(|| app.local_caller());
+    CallContext::new(caller.tenant, caller.principal, request_id).with_timeout(
+        std::time::Duration::from_secs(app.config.limits.call_timeout_secs),
+    )
+}
+
 /// Calls a tool. The body is the tool's arguments as a JSON object.
 #[utoipa::path(post, path = "/api/v1/tools/{toolkit}/{tool}", tag = "toolkits",
     params(("toolkit" = String, Path), ("tool" = String, Path)),
@@ -125,10 +134,7 @@ pub async fn call_tool(
             .into_response();
         }
     };
-    let caller = caller.map(|c| c.0).unwrap_or_else(|| app.local_caller());
-    let ctx = CallContext::new(caller.tenant, caller.principal, request_id.clone()).with_timeout(
-        std::time::Duration::from_secs(app.config.limits.call_timeout_secs),
-    );
+    let ctx = call_context(&app, caller.map(|c| c.0), &request_id);
     match app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await {
         Ok(result) if result.is_error == Some(true) => {
             let detail = result

@@ -2,6 +2,7 @@
 //! One toolkit, one folder: its service, tools, routes and tests live together.
 
 pub mod conformance;
+pub mod support;
 pub mod system;
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use tideway_core::{Hub, Store};
 
 /// Every built-in toolkit, in registration order.
-pub const BUILTIN: &[&str] = &["system", "conformance"];
+pub const BUILTIN: &[&str] = &["system", "support", "conformance"];
 
 /// Built-ins that are off unless named explicitly.
 pub const OFF_BY_DEFAULT: &[&str] = &["conformance"];
@@ -24,7 +25,7 @@ pub fn default_names() -> Vec<String> {
 }
 
 /// Registers the named toolkits (or the defaults) with the Hub.
-pub fn register(hub: &Arc<Hub>, names: &[String], _store: &Store) -> Result<(), String> {
+pub fn register(hub: &Arc<Hub>, names: &[String], store: &Store) -> Result<(), String> {
     let names = if names.is_empty() {
         default_names()
     } else {
@@ -33,6 +34,10 @@ pub fn register(hub: &Arc<Hub>, names: &[String], _store: &Store) -> Result<(), 
     for name in &names {
         let toolkit: Arc<dyn tideway_core::Toolkit> = match name.as_str() {
             "system" => Arc::new(system::SystemToolkit::new(Arc::downgrade(hub))),
+            "support" => Arc::new(support::SupportToolkit::new(
+                store.clone(),
+                Arc::downgrade(hub),
+            )),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
             other => {
                 return Err(format!(

@@ -1,0 +1,620 @@
+//! The support REST API under `/api/v1`: customers, tickets, interactions, the
+//! knowledge base and analytics as resources. Each route translates HTTP into a call
+//! of the matching support tool through the Hub, so REST gets the same validation,
+//! tenant scoping, deadline, metrics and audit as MCP, and the JSON it returns is the
+//! tool's structured result. Query parameters become tool arguments by name, so a
+//! bad one gets a 422 that names it, as a bad body field does.
+
+use std::sync::Arc;
+
+use axum::{
+    Extension,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Number, Value};
+use tideway_core::mcp::JsonObject;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::model::{
+    Analytics, Article, ArticleChanges, Customer, CustomerChanges, CustomerContext, Interaction,
+    NewArticle, NewComment, NewCustomer, NewInteraction, NewTicket, Page, SearchResults, Ticket,
+    TicketChanges, TicketDetails, TicketEvent,
+};
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        toolkits::{call_context, request_id},
+    },
+    app::App,
+    mcp::Caller,
+};
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer, list_customers))
+        .routes(routes!(get_customer, update_customer))
+        .routes(routes!(customer_context))
+        .routes(routes!(create_ticket, list_tickets))
+        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(add_comment))
+        .routes(routes!(save_interaction, list_interactions))
+        .routes(routes!(create_article, list_articles))
+        .routes(routes!(get_article, update_article))
+        .routes(routes!(rate_article))
+        .routes(routes!(search_knowledge))
+        .routes(routes!(analytics))
+}
+
+type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
+type CallerExt = Option<Extension<Caller>>;
+
+/// How a successful call is answered.
+enum Answer {
+    Ok,
+    /// 201, with a Location of `{base}/{id}` when the new thing has a URL of its own
+    /// (comments and interactions do not).
+    Created(Option<&'static str>),
+}
+
+/// Calls a support tool for an HTTP request and turns the outcome into a response.
+async fn call(
+    app: &App,
+    caller: CallerExt,
+    headers: &HeaderMap,
+    tool: &str,
+    arguments: JsonObject,
+    answer: Answer,
+) -> Response {
+    let request_id = request_id(headers);
+    let ctx = call_context(app, caller.map(|c| c.0), &request_id);
+    match app.hub.call(&ctx, "support", tool, Some(arguments)).await {
+        Ok(result) => {
+            let body = result.structured_content.unwrap_or(Value::Null);
+            let mut response = match answer {
+                Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
+                Answer::Created(base) => {
+                    let mut response = (StatusCode::CREATED, ApiJson(&body)).into_response();
+                    if let Some(base) = base
+                        && let Some(id) = body.get("id").and_then(Value::as_i64)
+                        && let Ok(location) = HeaderValue::from_str(&format!("{base}/{id}"))
+                    {
+                        response.headers_mut().insert(header::LOCATION, location);
+                    }
+                    response
+                }
+            };
+            // Versioned resources carry their version as a strong ETag, for If-Match.
+            if let Some(version) = body.get("version").and_then(Value::as_i64)
+                && let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\""))
+            {
+                response.headers_mut().insert(header::ETAG, etag);
+            }
+            response
+        }
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}
+
+/// Query parameters as tool arguments. Numbers and booleans are passed as JSON
+/// numbers and booleans where they parse, so the schema check reports the rest.
+fn query_arguments(query: Q, rename: &[(&str, &str)]) -> Result<JsonObject, Box<Problem>> {
+    let Query(pairs) = query.map_err(|rejection| {
+        Box::new(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            format!("the query string cannot be read: {rejection}"),
+        ))
+    })?;
+    let mut arguments = JsonObject::new();
+    for (key, value) in pairs {
+        let key = rename
+            .iter()
+            .find(|(from, _)| *from == key)
+            .map(|(_, to)| to.to_string())
+            .unwrap_or(key);
+        let value = if let Ok(number) = value.parse::<i64>() {
+            Value::Number(Number::from(number))
+        } else if value == "true" || value == "false" {
+            Value::Bool(value == "true")
+        } else {
+            Value::String(value)
+        };
+        arguments.insert(key, value);
+    }
+    Ok(arguments)
+}
+
+/// A JSON body as tool arguments, with the path id added and `If-Match` taken as the
+/// expected version.
+fn body_arguments(
+    body: Value,
+    id_field: Option<(&str, i64)>,
+    headers: &HeaderMap,
+) -> Result<JsonObject, Box<Problem>> {
+    let mut arguments = match body {
+        Value::Object(object) => object,
+        Value::Null => JsonObject::new(),
+        _ => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-arguments",
+                "the body must be a JSON object",
+            )
+            .into());
+        }
+    };
+    if let Some((field, id)) = id_field {
+        arguments.insert(field.to_string(), Value::from(id));
+    }
+    if let Some(value) = headers.get(header::IF_MATCH) {
+        let version = value
+            .to_str()
+            .ok()
+            .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|v| v.parse::<i64>().ok());
+        match version {
+            Some(version) => {
+                arguments.insert("expected_version".into(), Value::from(version));
+            }
+            None => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-if-match",
+                    "If-Match must be the ETag of the resource, e.g. \"3\"",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(arguments)
+}
+
+fn id_argument(field: &str, id: i64) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    arguments.insert(field.into(), Value::from(id));
+    arguments
+}
+
+macro_rules! try_args {
+    ($e:expr) => {
+        match $e {
+            Ok(arguments) => arguments,
+            Err(problem) => return problem.into_response(),
+        }
+    };
+}
+
+// --- Customers ----------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/customers", tag = "support",
+    request_body = NewCustomer,
+    responses((status = 201, body = Customer), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_customer(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
+    call(
+        &app,
+        caller,
+        &headers,
+        "create_customer",
+        arguments,
+        Answer::Created(Some("/api/v1/customers")),
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/customers", tag = "support",
+    params(("tier" = Option<String>, Query, description = "free, standard, premium or enterprise"),
+           ("search" = Option<String>, Query, description = "Words in name, email or company"),
+           ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 20)"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = Page<Customer>), (status = 422, body = Problem)))]
+async fn list_customers(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let arguments = try_args!(query_arguments(query, &[]));
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_customers",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "support",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Customer), (status = 404, body = Problem)))]
+async fn get_customer(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_customer_by_id",
+        id_argument("customer_id", id),
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "support",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag you read; a newer version is refused with 409")),
+    request_body = CustomerChanges,
+    responses((status = 200, body = Customer), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_customer(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, Some(("customer_id", id)), &headers));
+    call(
+        &app,
+        caller,
+        &headers,
+        "update_customer",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/context", tag = "support",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerContext), (status = 404, body = Problem)))]
+async fn customer_context(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_customer_context",
+        id_argument("customer_id", id),
+        Answer::Ok,
+    )
+    .await
+}
+
+// --- Tickets ------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "support",
+    request_body = NewTicket,
+    responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
+async fn create_ticket(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
+    call(
+        &app,
+        caller,
+        &headers,
+        "create_ticket",
+        arguments,
+        Answer::Created(Some("/api/v1/tickets")),
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "support",
+    params(("status" = Option<String>, Query), ("priority" = Option<String>, Query),
+           ("customer_id" = Option<i64>, Query), ("assignee" = Option<String>, Query),
+           ("category" = Option<String>, Query),
+           ("created_after" = Option<String>, Query, description = "RFC 3339"),
+           ("created_before" = Option<String>, Query, description = "RFC 3339"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Ticket>), (status = 422, body = Problem)))]
+async fn list_tickets(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let arguments = try_args!(query_arguments(query, &[]));
+    call(&app, caller, &headers, "get_tickets", arguments, Answer::Ok).await
+}
+
+/// The ticket with its customer, history, comments and interactions.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "support",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = TicketDetails), (status = 404, body = Problem)))]
+async fn get_ticket(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_ticket_details",
+        id_argument("ticket_id", id),
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "support",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag you read; a newer version is refused with 409")),
+    request_body = TicketChanges,
+    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_ticket(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, Some(("ticket_id", id)), &headers));
+    call(
+        &app,
+        caller,
+        &headers,
+        "update_ticket",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "support",
+    params(("id" = i64, Path)),
+    request_body = NewComment,
+    responses((status = 201, body = TicketEvent), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn add_comment(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(
+        body,
+        Some(("ticket_id", id)),
+        &HeaderMap::new()
+    ));
+    call(
+        &app,
+        caller,
+        &headers,
+        "add_ticket_comment",
+        arguments,
+        Answer::Created(None),
+    )
+    .await
+}
+
+// --- Interactions -------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/interactions", tag = "support",
+    request_body = NewInteraction,
+    responses((status = 201, body = Interaction), (status = 422, body = Problem)))]
+async fn save_interaction(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
+    call(
+        &app,
+        caller,
+        &headers,
+        "save_interaction",
+        arguments,
+        Answer::Created(None),
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/interactions", tag = "support",
+    params(("customer_id" = Option<i64>, Query), ("ticket_id" = Option<i64>, Query),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Interaction>), (status = 422, body = Problem)))]
+async fn list_interactions(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let arguments = try_args!(query_arguments(query, &[]));
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_interactions",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+// --- Knowledge base -----------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/knowledge/articles", tag = "support",
+    request_body = NewArticle,
+    responses((status = 201, body = Article), (status = 422, body = Problem)))]
+async fn create_article(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
+    call(
+        &app,
+        caller,
+        &headers,
+        "create_article",
+        arguments,
+        Answer::Created(Some("/api/v1/knowledge/articles")),
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/knowledge/articles", tag = "support",
+    params(("category" = Option<String>, Query), ("include_drafts" = Option<bool>, Query),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Article>), (status = 422, body = Problem)))]
+async fn list_articles(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let arguments = try_args!(query_arguments(query, &[]));
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_articles",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Reads an article; counts a view.
+#[utoipa::path(get, path = "/api/v1/knowledge/articles/{id}", tag = "support",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Article), (status = 404, body = Problem)))]
+async fn get_article(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_article",
+        id_argument("article_id", id),
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(patch, path = "/api/v1/knowledge/articles/{id}", tag = "support",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    request_body = ArticleChanges,
+    responses((status = 200, body = Article), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_article(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(body, Some(("article_id", id)), &headers));
+    call(
+        &app,
+        caller,
+        &headers,
+        "update_article",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Records whether the article helped: body `{"helpful": true}`.
+#[utoipa::path(post, path = "/api/v1/knowledge/articles/{id}/feedback", tag = "support",
+    params(("id" = i64, Path)),
+    request_body(content = Object, description = "{\"helpful\": true|false}"),
+    responses((status = 200, body = Article), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn rate_article(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let arguments = try_args!(body_arguments(
+        body,
+        Some(("article_id", id)),
+        &HeaderMap::new()
+    ));
+    call(
+        &app,
+        caller,
+        &headers,
+        "rate_article",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/knowledge/search", tag = "support",
+    params(("q" = String, Query, description = "What to look for"),
+           ("limit" = Option<u32>, Query, description = "1 to 50 (default 5)")),
+    responses((status = 200, body = SearchResults), (status = 422, body = Problem)))]
+async fn search_knowledge(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let mut arguments = try_args!(query_arguments(query, &[("q", "search_term")]));
+    // A search for "123" is a search for the text, not the number.
+    if let Some(Value::Number(number)) = arguments.get("search_term").cloned() {
+        arguments.insert("search_term".into(), Value::String(number.to_string()));
+    }
+    call(
+        &app,
+        caller,
+        &headers,
+        "search_knowledge_base",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+// --- Analytics ----------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/analytics", tag = "support",
+    params(("days" = Option<u32>, Query, description = "Window in days, 1 to 365 (default 30)")),
+    responses((status = 200, body = Analytics), (status = 422, body = Problem)))]
+async fn analytics(
+    State(app): State<Arc<App>>,
+    caller: CallerExt,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    let arguments = try_args!(query_arguments(query, &[]));
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_analytics",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}

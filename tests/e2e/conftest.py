@@ -28,20 +28,18 @@ def data_dir():
         yield path
 
 
-@pytest.fixture
-def server(binary, data_dir):
-    """`tideway serve` on a free loopback port; yields its base URL, then stops it with SIGTERM."""
-    process = subprocess.Popen(
-        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir,
-         "--toolkit", "system", "--toolkit", "conformance"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _serve(binary, data_dir, *toolkits):
+    """Starts `tideway serve` on a free loopback port with the given toolkits."""
+    args = [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir]
+    for toolkit in toolkits:
+        args += ["--toolkit", toolkit]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     assert "listening on http://" in line, f"unexpected start-up output: {line!r} {process.stderr.read() if process.poll() is not None else ''}"
-    base = line.strip().rsplit(" ", 1)[-1]
-    yield base
+    return process, line.strip().rsplit(" ", 1)[-1]
+
+
+def _stop(process):
     process.send_signal(signal.SIGTERM)
     try:
         code = process.wait(timeout=20)
@@ -49,3 +47,19 @@ def server(binary, data_dir):
         if process.poll() is None:
             process.kill()
     assert code == 0, f"tideway serve exited with {code} on SIGTERM: {process.stderr.read()[-2000:]}"
+
+
+@pytest.fixture
+def server(binary, data_dir):
+    """`tideway serve` with the system and conformance toolkits; yields its base URL, then stops it with SIGTERM."""
+    process, base = _serve(binary, data_dir, "system", "conformance")
+    yield base
+    _stop(process)
+
+
+@pytest.fixture
+def support_server(binary, data_dir):
+    """`tideway serve` with the support toolkit only."""
+    process, base = _serve(binary, data_dir, "support")
+    yield base
+    _stop(process)

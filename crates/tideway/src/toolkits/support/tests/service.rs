@@ -12,7 +12,7 @@ use tideway_core::{
     store::testing::{TestStore, test_stores},
 };
 
-use super::{
+use super::super::{
     SupportToolkit,
     model::{
         AuthorType, Channel, CustomerChanges, CustomerFilter, Direction, NewArticle, NewComment,
@@ -897,7 +897,7 @@ async fn knowledge_search_ranks_snippets_and_falls_back() {
         s.update_article(
             &acme(),
             vpn[0].id,
-            super::model::ArticleChanges {
+            super::super::model::ArticleChanges {
                 body: Some("Reinstall the client.".into()),
                 ..Default::default()
             },

@@ -46,6 +46,10 @@ pub enum Command {
         /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `conformance`.
         #[arg(long = "toolkit", value_name = "NAME")]
         toolkits: Vec<String>,
+        /// Load a sample help desk (customers, tickets, knowledge articles) into the
+        /// default tenant first; loading it again changes nothing.
+        #[arg(long)]
+        demo: bool,
     },
     /// Serve MCP on stdin/stdout, for Claude Desktop, Claude Code and other local hosts.
     Mcp {
@@ -54,6 +58,9 @@ pub enum Command {
         /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `conformance`.
         #[arg(long = "toolkit", value_name = "NAME")]
         toolkits: Vec<String>,
+        /// Load the sample help desk first (see `serve --demo`).
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply pending store migrations and exit.
     Migrate {
@@ -77,12 +84,35 @@ fn load_config(cli_config: Option<&PathBuf>, common: &Common) -> anyhow::Result<
     Ok(config)
 }
 
+/// Loads the support toolkit's sample desk into the default tenant.
+async fn load_demo(app: &App) -> anyhow::Result<()> {
+    if !app.hub.has_toolkit("support") {
+        anyhow::bail!("--demo loads help-desk data for the support toolkit, which is not enabled");
+    }
+    let tenant = tideway_core::TenantId::new(&app.config.default_tenant);
+    let summary = toolkits::support::demo::load(&app.store, &tenant)
+        .await
+        .context("loading the demo data")?;
+    if summary.loaded {
+        tracing::info!(
+            customers = summary.customers,
+            tickets = summary.tickets,
+            articles = summary.articles,
+            "demo help desk loaded"
+        );
+    } else {
+        tracing::info!("demo help desk already loaded; left as it is");
+    }
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve {
             common,
             bind,
             toolkits,
+            demo,
         } => {
             let mut config = load_config(cli.config.as_ref(), &common)?;
             if let Some(bind) = bind {
@@ -92,14 +122,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let app = App::start(config, &toolkits)
                 .await
                 .context("starting Tideway")?;
+            if demo {
+                load_demo(&app).await?;
+            }
             server::serve(app).await?;
         }
-        Command::Mcp { common, toolkits } => {
+        Command::Mcp {
+            common,
+            toolkits,
+            demo,
+        } => {
             let config = load_config(cli.config.as_ref(), &common)?;
             telemetry::init(&config.log);
             let app = App::start(config, &toolkits)
                 .await
                 .context("starting Tideway")?;
+            if demo {
+                load_demo(&app).await?;
+            }
             stdio::serve_stdio(server::mcp_shared(&app)).await?;
             app.store.close().await;
         }

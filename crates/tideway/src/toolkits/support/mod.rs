@@ -5,6 +5,7 @@
 
 mod analytics;
 mod customers;
+pub mod demo;
 mod interactions;
 mod knowledge;
 pub mod model;

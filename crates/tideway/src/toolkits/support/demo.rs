@@ -990,7 +990,7 @@ fn email_of(first: &str, last: &str, index: usize, domain: &str) -> String {
 
 /// The articles: five per topic (how-to, troubleshooting, FAQ, known issue, best
 /// practices), all in Markdown.
-fn articles() -> Vec<(String, String, &'static str, Vec<String>)> {
+pub fn articles() -> Vec<(String, String, &'static str, Vec<String>)> {
     let mut articles = Vec::new();
     for topic in TOPICS {
         let tags: Vec<String> = topic.tags.iter().map(|t| t.to_string()).collect();

@@ -28,9 +28,12 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
     let mut config = Config::default();
     config.data_dir = data.path().to_path_buf();
     let router = runtime.block_on(async {
-        let app = tideway::app::App::start(config, &["system".into(), "conformance".into()])
-            .await
-            .expect("tideway starts");
+        let app = tideway::app::App::start(
+            config,
+            &["system".into(), "support".into(), "conformance".into()],
+        )
+        .await
+        .expect("tideway starts");
         let bind = "127.0.0.1:8080".parse().expect("an address");
         tideway::server::http_app(app, bind, CancellationToken::new())
     });
@@ -63,15 +66,18 @@ fn request(path: &str, data: &[u8], modern: bool) -> Request<Body> {
             builder = builder.header("mcp-method", method);
         }
     }
-    builder
-        .body(Body::from(data.to_vec()))
-        .expect("a request")
+    builder.body(Body::from(data.to_vec())).expect("a request")
 }
 
 fuzz_target!(|data: &[u8]| {
     let harness = &*HARNESS;
     harness.runtime.block_on(async {
-        for (path, modern) in [("/mcp", false), ("/mcp", true), ("/mcp/conformance", true)] {
+        for (path, modern) in [
+            ("/mcp", false),
+            ("/mcp", true),
+            ("/mcp/conformance", true),
+            ("/mcp/support", true),
+        ] {
             let response = harness
                 .router
                 .clone()

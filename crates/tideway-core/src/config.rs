@@ -154,7 +154,11 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("TIDEWAY_")
                 .split("__")
-                .filter(|key| ENV_KEYS.iter().any(|known| key.as_str().starts_with(known))),
+                // The key still has the variable's case here; figment lower-cases later.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    ENV_KEYS.iter().any(|known| key.starts_with(known))
+                }),
         );
         let config: Config = figment
             .extract()

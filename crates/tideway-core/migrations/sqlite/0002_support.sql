@@ -101,6 +101,8 @@ CREATE VIRTUAL TABLE support_articles_fts USING fts5 (
     content = 'support_articles', content_rowid = 'id',
     tokenize = 'porter unicode61'
 );
+-- Ranking: bm25 with the title weighing most, then tags, then the body.
+INSERT INTO support_articles_fts (support_articles_fts, rank) VALUES ('rank', 'bm25(10.0, 1.0, 4.0)');
 CREATE TRIGGER support_articles_fts_insert AFTER INSERT ON support_articles BEGIN
     INSERT INTO support_articles_fts (rowid, title, body, tags)
     VALUES (new.id, new.title, new.body, new.tags);

@@ -177,6 +177,81 @@ fn id_argument(field: &str, id: i64) -> JsonObject {
     arguments
 }
 
+/// A POST that creates something from its JSON body.
+async fn create(
+    app: &App,
+    caller: CallerExt,
+    headers: &HeaderMap,
+    tool: &str,
+    body: Value,
+    answer: Answer,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// A GET of a list, its query parameters becoming the tool's arguments.
+async fn list(
+    app: &App,
+    caller: CallerExt,
+    headers: &HeaderMap,
+    tool: &str,
+    query: Q,
+    rename: &[(&str, &str)],
+) -> Response {
+    match query_arguments(query, rename) {
+        Ok(arguments) => call(app, caller, headers, tool, arguments, Answer::Ok).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// A GET of one thing by the id in the path.
+async fn read_one(
+    app: &App,
+    caller: CallerExt,
+    headers: &HeaderMap,
+    tool: &str,
+    field: &str,
+    id: i64,
+) -> Response {
+    call(
+        app,
+        caller,
+        headers,
+        tool,
+        id_argument(field, id),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// A PATCH or POST on one thing: the path id and the body together (and If-Match
+/// where `versioned`).
+#[allow(clippy::too_many_arguments)]
+async fn act_on(
+    app: &App,
+    caller: CallerExt,
+    headers: &HeaderMap,
+    tool: &str,
+    field: &str,
+    id: i64,
+    body: Value,
+    versioned: bool,
+    answer: Answer,
+) -> Response {
+    let conditions = if versioned {
+        headers.clone()
+    } else {
+        HeaderMap::new()
+    };
+    match body_arguments(body, Some((field, id)), &conditions) {
+        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
 macro_rules! try_args {
     ($e:expr) => {
         match $e {
@@ -197,13 +272,12 @@ async fn create_customer(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
-    call(
+    create(
         &app,
         caller,
         &headers,
         "create_customer",
-        arguments,
+        body,
         Answer::Created(Some("/api/v1/customers")),
     )
     .await
@@ -221,16 +295,7 @@ async fn list_customers(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(query, &[]));
-    call(
-        &app,
-        caller,
-        &headers,
-        "get_customers",
-        arguments,
-        Answer::Ok,
-    )
-    .await
+    list(&app, caller, &headers, "get_customers", query, &[]).await
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "support",
@@ -242,13 +307,13 @@ async fn get_customer(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    call(
+    read_one(
         &app,
         caller,
         &headers,
         "get_customer_by_id",
-        id_argument("customer_id", id),
-        Answer::Ok,
+        "customer_id",
+        id,
     )
     .await
 }
@@ -264,13 +329,15 @@ async fn update_customer(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, Some(("customer_id", id)), &headers));
-    call(
+    act_on(
         &app,
         caller,
         &headers,
         "update_customer",
-        arguments,
+        "customer_id",
+        id,
+        body,
+        true,
         Answer::Ok,
     )
     .await
@@ -285,13 +352,13 @@ async fn customer_context(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    call(
+    read_one(
         &app,
         caller,
         &headers,
         "get_customer_context",
-        id_argument("customer_id", id),
-        Answer::Ok,
+        "customer_id",
+        id,
     )
     .await
 }
@@ -307,13 +374,12 @@ async fn create_ticket(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
-    call(
+    create(
         &app,
         caller,
         &headers,
         "create_ticket",
-        arguments,
+        body,
         Answer::Created(Some("/api/v1/tickets")),
     )
     .await
@@ -333,8 +399,7 @@ async fn list_tickets(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(query, &[]));
-    call(&app, caller, &headers, "get_tickets", arguments, Answer::Ok).await
+    list(&app, caller, &headers, "get_tickets", query, &[]).await
 }
 
 /// The ticket with its customer, history, comments and interactions.
@@ -347,13 +412,13 @@ async fn get_ticket(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    call(
+    read_one(
         &app,
         caller,
         &headers,
         "get_ticket_details",
-        id_argument("ticket_id", id),
-        Answer::Ok,
+        "ticket_id",
+        id,
     )
     .await
 }
@@ -369,13 +434,15 @@ async fn update_ticket(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, Some(("ticket_id", id)), &headers));
-    call(
+    act_on(
         &app,
         caller,
         &headers,
         "update_ticket",
-        arguments,
+        "ticket_id",
+        id,
+        body,
+        true,
         Answer::Ok,
     )
     .await
@@ -392,17 +459,15 @@ async fn add_comment(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(
-        body,
-        Some(("ticket_id", id)),
-        &HeaderMap::new()
-    ));
-    call(
+    act_on(
         &app,
         caller,
         &headers,
         "add_ticket_comment",
-        arguments,
+        "ticket_id",
+        id,
+        body,
+        false,
         Answer::Created(None),
     )
     .await
@@ -419,13 +484,12 @@ async fn save_interaction(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
-    call(
+    create(
         &app,
         caller,
         &headers,
         "save_interaction",
-        arguments,
+        body,
         Answer::Created(None),
     )
     .await
@@ -441,16 +505,7 @@ async fn list_interactions(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(query, &[]));
-    call(
-        &app,
-        caller,
-        &headers,
-        "get_interactions",
-        arguments,
-        Answer::Ok,
-    )
-    .await
+    list(&app, caller, &headers, "get_interactions", query, &[]).await
 }
 
 // --- Knowledge base -----------------------------------------------------------
@@ -464,13 +519,12 @@ async fn create_article(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, None, &HeaderMap::new()));
-    call(
+    create(
         &app,
         caller,
         &headers,
         "create_article",
-        arguments,
+        body,
         Answer::Created(Some("/api/v1/knowledge/articles")),
     )
     .await
@@ -486,16 +540,7 @@ async fn list_articles(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(query, &[]));
-    call(
-        &app,
-        caller,
-        &headers,
-        "get_articles",
-        arguments,
-        Answer::Ok,
-    )
-    .await
+    list(&app, caller, &headers, "get_articles", query, &[]).await
 }
 
 /// Reads an article; counts a view.
@@ -508,15 +553,7 @@ async fn get_article(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    call(
-        &app,
-        caller,
-        &headers,
-        "get_article",
-        id_argument("article_id", id),
-        Answer::Ok,
-    )
-    .await
+    read_one(&app, caller, &headers, "get_article", "article_id", id).await
 }
 
 #[utoipa::path(patch, path = "/api/v1/knowledge/articles/{id}", tag = "support",
@@ -530,13 +567,15 @@ async fn update_article(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(body, Some(("article_id", id)), &headers));
-    call(
+    act_on(
         &app,
         caller,
         &headers,
         "update_article",
-        arguments,
+        "article_id",
+        id,
+        body,
+        true,
         Answer::Ok,
     )
     .await
@@ -554,17 +593,15 @@ async fn rate_article(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let arguments = try_args!(body_arguments(
-        body,
-        Some(("article_id", id)),
-        &HeaderMap::new()
-    ));
-    call(
+    act_on(
         &app,
         caller,
         &headers,
         "rate_article",
-        arguments,
+        "article_id",
+        id,
+        body,
+        false,
         Answer::Ok,
     )
     .await
@@ -607,14 +644,5 @@ async fn analytics(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(query, &[]));
-    call(
-        &app,
-        caller,
-        &headers,
-        "get_analytics",
-        arguments,
-        Answer::Ok,
-    )
-    .await
+    list(&app, caller, &headers, "get_analytics", query, &[]).await
 }

@@ -107,11 +107,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Writes `count` articles: the demo desk's articles, each made specific to a product
 /// and an error code so the corpus has both common and rare words.
-async fn seed(store: &Store, tenant: &TenantId, count: usize) -> anyhow::Result<i64> {
+async fn seed(store: &Store, tenant: &TenantId, count: usize) -> anyhow::Result<Vec<i64>> {
     let base = tideway::toolkits::support::demo::articles();
     let now = Utc::now();
     let begin = store.begin_write_sql();
-    let customer: i64 = on_store!(store, pool => {
+    let customers: Vec<i64> = on_store!(store, pool => {
         let mut tx = pool.begin_with(begin).await?;
         for i in 0..count {
             let (title, body, category, tags) = &base[i % base.len()];
@@ -130,22 +130,32 @@ async fn seed(store: &Store, tenant: &TenantId, count: usize) -> anyhow::Result<
             .execute(&mut *tx)
             .await?;
         }
-        let customer: i64 = sqlx::query_scalar(
-            "INSERT INTO support_customers (tenant_id, first_name, last_name, email, tier, created_at, updated_at) \
-             VALUES ($1, 'Bench', 'Customer', 'bench@example.com', 'standard', $2, $2) RETURNING id",
-        )
-        .bind(tenant.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        // Tickets are spread over many customers: each create also counts the
+        // ticket on its customer's row, and one hot customer would serialize them.
+        let mut customers = Vec::with_capacity(CUSTOMERS);
+        for n in 0..CUSTOMERS {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO support_customers (tenant_id, first_name, last_name, email, tier, created_at, updated_at) \
+                 VALUES ($1, 'Bench', 'Customer', $2, 'standard', $3, $3) RETURNING id",
+            )
+            .bind(tenant.as_str())
+            .bind(format!("bench{n}@example.com"))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            customers.push(id);
+        }
         tx.commit().await?;
-        customer
+        customers
     });
     if let Store::Postgres(pool) = store {
         sqlx::query("ANALYZE").execute(pool).await?;
     }
-    Ok(customer)
+    Ok(customers)
 }
+
+/// Customers the ticket-creation run spreads its tickets over.
+const CUSTOMERS: usize = 100;
 
 struct Server {
     child: Child,
@@ -237,7 +247,7 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
     let tenant = TenantId::new("default");
     store.ensure_tenant(&tenant, "default").await?;
     let seeding = Instant::now();
-    let customer = seed(&store, &tenant, args.articles).await?;
+    let customers = Arc::new(seed(&store, &tenant, args.articles).await?);
     let seed_secs = seeding.elapsed().as_secs_f64();
     store.close().await;
 
@@ -262,6 +272,7 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
     for client in 0..args.clients {
         let http = http.clone();
         let base = server.base.clone();
+        let customers = customers.clone();
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
             let mut n = 0;
@@ -272,7 +283,7 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
                     &base,
                     "create_ticket",
                     json!({
-                        "customer_id": customer,
+                        "customer_id": customers[(client + n) % customers.len()],
                         "subject": format!("Bench ticket {client}-{n}"),
                         "description": "Created by support-bench.",
                         "priority": "medium",

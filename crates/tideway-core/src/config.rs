@@ -127,7 +127,7 @@ impl Default for LimitsConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            level: "info".into(),
+            level: "info,rmcp=warn".into(),
             format: "text".into(),
         }
     }

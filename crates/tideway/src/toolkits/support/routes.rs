@@ -97,9 +97,40 @@ async fn call(
     }
 }
 
-/// Query parameters as tool arguments. Numbers and booleans are passed as JSON
-/// numbers and booleans where they parse, so the schema check reports the rest.
-fn query_arguments(query: Q, rename: &[(&str, &str)]) -> Result<JsonObject, Box<Problem>> {
+/// The JSON type the tool's input schema gives an argument (`integer`, `boolean`,
+/// ...), if it names one.
+fn argument_type(app: &App, tool: &str, argument: &str) -> Option<String> {
+    let entry = app
+        .hub
+        .entries()
+        .into_iter()
+        .find(|e| e.name() == "support")?;
+    let tool = entry.tools.iter().find(|t| t.name == tool)?;
+    let kind = tool
+        .input_schema
+        .get("properties")?
+        .get(argument)?
+        .get("type")?;
+    match kind {
+        Value::String(kind) => Some(kind.clone()),
+        // `["integer", "null"]` for optional arguments.
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null")
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Query parameters as tool arguments, typed as the tool's schema says (a query
+/// string has only text), so the schema check reports what does not fit, by name.
+fn query_arguments(
+    app: &App,
+    tool: &str,
+    query: Q,
+    rename: &[(&str, &str)],
+) -> Result<JsonObject, Box<Problem>> {
     let Query(pairs) = query.map_err(|rejection| {
         Box::new(Problem::new(
             StatusCode::BAD_REQUEST,
@@ -114,12 +145,13 @@ fn query_arguments(query: Q, rename: &[(&str, &str)]) -> Result<JsonObject, Box<
             .find(|(from, _)| *from == key)
             .map(|(_, to)| to.to_string())
             .unwrap_or(key);
-        let value = if let Ok(number) = value.parse::<i64>() {
-            Value::Number(Number::from(number))
-        } else if value == "true" || value == "false" {
-            Value::Bool(value == "true")
-        } else {
-            Value::String(value)
+        let value = match argument_type(app, tool, &key).as_deref() {
+            Some("integer") => value
+                .parse::<i64>()
+                .map(|n| Value::Number(Number::from(n)))
+                .unwrap_or(Value::String(value)),
+            Some("boolean") if value == "true" || value == "false" => Value::Bool(value == "true"),
+            _ => Value::String(value),
         };
         arguments.insert(key, value);
     }
@@ -201,7 +233,7 @@ async fn list(
     query: Q,
     rename: &[(&str, &str)],
 ) -> Response {
-    match query_arguments(query, rename) {
+    match query_arguments(app, tool, query, rename) {
         Ok(arguments) => call(app, caller, headers, tool, arguments, Answer::Ok).await,
         Err(problem) => problem.into_response(),
     }
@@ -617,11 +649,12 @@ async fn search_knowledge(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let mut arguments = try_args!(query_arguments(query, &[("q", "search_term")]));
-    // A search for "123" is a search for the text, not the number.
-    if let Some(Value::Number(number)) = arguments.get("search_term").cloned() {
-        arguments.insert("search_term".into(), Value::String(number.to_string()));
-    }
+    let arguments = try_args!(query_arguments(
+        &app,
+        "search_knowledge_base",
+        query,
+        &[("q", "search_term")]
+    ));
     call(
         &app,
         caller,

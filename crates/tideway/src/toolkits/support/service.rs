@@ -14,15 +14,16 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, TenantId, store::StoreError};
+use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, store::StoreError};
 
 use super::model::{
     AuthorType, Channel, Customer, Direction, EventKind, Interaction, Priority, Ticket,
     TicketEvent, TicketStatus, Tier,
 };
 
-/// How often a write that lost a race with another write is retried before the
-/// caller is told to try again.
+/// How often a customer or article update that lost a race with another write is
+/// retried before the caller is told to try again. (Ticket updates hold the row
+/// instead, so they never need to retry.)
 pub(super) const WRITE_ATTEMPTS: usize = 8;
 
 pub struct SupportService {
@@ -55,11 +56,6 @@ pub(super) fn now() -> DateTime<Utc> {
 
 pub(super) fn tenant(ctx: &CallContext) -> &str {
     ctx.tenant.as_str()
-}
-
-#[allow(dead_code)]
-pub(super) fn tenant_id(ctx: &CallContext) -> TenantId {
-    ctx.tenant.clone()
 }
 
 /// Store failures, with the ones a caller caused turned into their own errors.

@@ -139,6 +139,17 @@ async fn the_rest_api_serves_the_support_desk() {
         )
         .await;
         assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{b}");
+        // Digits in a text parameter stay text: the schema, not the look, decides.
+        let digits = json_of(
+            http.get(format!("{api}/customers?search=2024"))
+                .send()
+                .await
+                .expect("send"),
+            StatusCode::OK,
+            b,
+        )
+        .await;
+        assert_eq!(digits["items"].as_array().map(Vec::len), Some(0), "{b}");
         let response = http
             .get(format!("{api}/customers?tier=platinum"))
             .send()
@@ -340,6 +351,15 @@ async fn the_rest_api_serves_the_support_desk() {
         )
         .await;
         assert_eq!(found["results"][0]["id"], article_id, "{b}: {found}");
+        json_of(
+            http.get(format!("{api}/knowledge/search?q=1234"))
+                .send()
+                .await
+                .expect("send"),
+            StatusCode::OK,
+            b,
+        )
+        .await;
         let read = json_of(
             http.get(format!("{api}/knowledge/articles/{article_id}"))
                 .send()

@@ -231,27 +231,29 @@ async fn oversized_bodies_are_refused() {
 #[tokio::test]
 async fn rebinding_hosts_and_foreign_origins_are_refused() {
     let server = start(1 << 20).await;
-    let response = client()
-        .get(format!("{}/health", server.base))
-        .header("host", "evil.example.com")
-        .send()
-        .await
-        .expect("send");
-    problem(response, 403, "host-not-allowed").await;
-    let response = client()
-        .get(format!("{}/health", server.base))
-        .header("origin", "http://evil.example.com")
-        .send()
-        .await
-        .expect("send");
-    problem(response, 403, "origin-not-allowed").await;
-    let response = client()
-        .get(format!("{}/health", server.base))
-        .header("origin", "http://localhost:3000")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status().as_u16(), 200);
+    let cases = [
+        ("host", "evil.example.com", Some("host-not-allowed")),
+        (
+            "origin",
+            "http://evil.example.com",
+            Some("origin-not-allowed"),
+        ),
+        ("origin", "http://localhost:3000", None),
+    ];
+    for (header, value, refusal) in cases {
+        let response = client()
+            .get(format!("{}/health", server.base))
+            .header(header, value)
+            .send()
+            .await
+            .expect("send");
+        match refusal {
+            Some(kind) => {
+                problem(response, 403, kind).await;
+            }
+            None => assert_eq!(response.status().as_u16(), 200, "{header}: {value}"),
+        }
+    }
 }
 
 #[tokio::test]

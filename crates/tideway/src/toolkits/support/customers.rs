@@ -70,17 +70,9 @@ impl SupportService {
         ctx: &CallContext,
         id: i64,
     ) -> Result<Option<Customer>, HubError> {
-        let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM support_customers WHERE tenant_id = $1 AND id = $2"
-        );
-        let row: Option<CustomerRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(tenant(ctx))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db_error)?;
+        let row: Option<CustomerRow> = self
+            .find_row(ctx, "support_customers", CUSTOMER_COLUMNS, id)
+            .await?;
         row.map(CustomerRow::into_customer).transpose()
     }
 

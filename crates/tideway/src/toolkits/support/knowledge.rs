@@ -123,17 +123,9 @@ impl SupportService {
         ctx: &CallContext,
         id: i64,
     ) -> Result<Option<Article>, HubError> {
-        let sql = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM support_articles WHERE tenant_id = $1 AND id = $2"
-        );
-        let row: Option<ArticleRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(tenant(ctx))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db_error)?;
+        let row: Option<ArticleRow> = self
+            .find_row(ctx, "support_articles", ARTICLE_COLUMNS, id)
+            .await?;
         Ok(row.map(ArticleRow::into_article))
     }
 

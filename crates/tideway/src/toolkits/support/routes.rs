@@ -97,21 +97,20 @@ async fn call(
     }
 }
 
-/// The JSON type the tool's input schema gives an argument (`integer`, `boolean`,
-/// ...), if it names one.
-fn argument_type(app: &App, tool: &str, argument: &str) -> Option<String> {
+/// The `properties` of a support tool's input schema.
+fn argument_schemas(app: &App, tool: &str) -> Option<JsonObject> {
     let entry = app
         .hub
         .entries()
         .into_iter()
         .find(|e| e.name() == "support")?;
     let tool = entry.tools.iter().find(|t| t.name == tool)?;
-    let kind = tool
-        .input_schema
-        .get("properties")?
-        .get(argument)?
-        .get("type")?;
-    match kind {
+    tool.input_schema.get("properties")?.as_object().cloned()
+}
+
+/// The JSON type a schema gives an argument (`integer`, `boolean`, ...), if it names one.
+fn argument_type(properties: Option<&JsonObject>, argument: &str) -> Option<String> {
+    match properties?.get(argument)?.get("type")? {
         Value::String(kind) => Some(kind.clone()),
         // `["integer", "null"]` for optional arguments.
         Value::Array(kinds) => kinds
@@ -138,6 +137,7 @@ fn query_arguments(
             format!("the query string cannot be read: {rejection}"),
         ))
     })?;
+    let properties = argument_schemas(app, tool);
     let mut arguments = JsonObject::new();
     for (key, value) in pairs {
         let key = rename
@@ -145,7 +145,7 @@ fn query_arguments(
             .find(|(from, _)| *from == key)
             .map(|(_, to)| to.to_string())
             .unwrap_or(key);
-        let value = match argument_type(app, tool, &key).as_deref() {
+        let value = match argument_type(properties.as_ref(), &key).as_deref() {
             Some("integer") => value
                 .parse::<i64>()
                 .map(|n| Value::Number(Number::from(n)))
@@ -282,15 +282,6 @@ async fn act_on(
         Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
         Err(problem) => problem.into_response(),
     }
-}
-
-macro_rules! try_args {
-    ($e:expr) => {
-        match $e {
-            Ok(arguments) => arguments,
-            Err(problem) => return problem.into_response(),
-        }
-    };
 }
 
 // --- Customers ----------------------------------------------------------------
@@ -649,19 +640,13 @@ async fn search_knowledge(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    let arguments = try_args!(query_arguments(
-        &app,
-        "search_knowledge_base",
-        query,
-        &[("q", "search_term")]
-    ));
-    call(
+    list(
         &app,
         caller,
         &headers,
         "search_knowledge_base",
-        arguments,
-        Answer::Ok,
+        query,
+        &[("q", "search_term")],
     )
     .await
 }

@@ -14,7 +14,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, store::StoreError};
+use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, on_store, store::StoreError};
 
 use super::model::{
     AuthorType, Channel, Customer, Direction, EventKind, Interaction, Priority, Ticket,
@@ -38,6 +38,32 @@ impl SupportService {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// One row of `table` by id, in the caller's tenant. `columns` is one of the
+    /// `*_COLUMNS` lists below, matching the row type `R`.
+    pub(super) async fn find_row<R>(
+        &self,
+        ctx: &CallContext,
+        table: &str,
+        columns: &str,
+        id: i64,
+    ) -> Result<Option<R>, HubError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = $2");
+        on_store!(&self.store, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(tenant(ctx))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db_error)
     }
 
     /// Tells subscribers of a resource that it changed.

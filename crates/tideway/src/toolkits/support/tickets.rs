@@ -124,17 +124,9 @@ impl SupportService {
         ctx: &CallContext,
         id: i64,
     ) -> Result<Option<Ticket>, HubError> {
-        let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM support_tickets WHERE tenant_id = $1 AND id = $2"
-        );
-        let row: Option<TicketRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(tenant(ctx))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db_error)?;
+        let row: Option<TicketRow> = self
+            .find_row(ctx, "support_tickets", TICKET_COLUMNS, id)
+            .await?;
         row.map(TicketRow::into_ticket).transpose()
     }
 

@@ -3,6 +3,7 @@
 //! double underscore: `TIDEWAY_HTTP__ALLOWED_HOSTS`). No file is needed to start.
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
 };
@@ -12,6 +13,8 @@ use figment::{
     providers::{Env, Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize};
+
+use crate::access::{Role, ToolRules};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,6 +35,8 @@ const ENV_KEYS: &[&str] = &[
     "http",
     "limits",
     "log",
+    "auth",
+    "tenants",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,6 +55,137 @@ pub struct Config {
     pub http: HttpConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    /// Tenants created at start, with the tools each may use (`[tenants.acme]`).
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// How callers prove who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// No credential needed: the caller is the local user. Loopback listeners only.
+    None,
+    /// `Authorization: Bearer tw_…` (or `X-API-Key`), created with `tideway keys create`.
+    ApiKey,
+    /// `Authorization: Bearer <JWT>` from an identity provider or OAuth authorization server.
+    Jwt,
+}
+
+impl std::str::FromStr for AuthMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "none" => Ok(AuthMode::None),
+            "api-key" | "api_key" | "apikey" => Ok(AuthMode::ApiKey),
+            "jwt" => Ok(AuthMode::Jwt),
+            other => Err(format!("unknown auth mode '{other}': use none, api-key or jwt")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted ways to authenticate; several may be on at once. `none` lets requests
+    /// without a credential through as the local user, and only on loopback.
+    pub modes: Vec<AuthMode>,
+    /// The role of the local user (stdio, and HTTP requests under `none`); the tenant
+    /// is `default_tenant`.
+    pub local_role: Role,
+    /// This server's MCP resource identifier (its public `/mcp` URL), the audience
+    /// OAuth tokens must be issued for. Default: `http://{bind}/mcp`.
+    pub resource_url: Option<String>,
+    /// OAuth authorization servers that issue tokens for this resource, advertised at
+    /// `/.well-known/oauth-protected-resource`.
+    pub authorization_servers: Vec<String>,
+    /// Scopes advertised in the protected-resource metadata.
+    pub scopes_supported: Vec<String>,
+    /// How long a verified API key is trusted before it is looked up again; a key
+    /// revoked by another process stops working within this time.
+    pub key_cache_secs: u64,
+    pub jwt: JwtConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HS256 shared secret (prefer `hs256_secret_file` or TIDEWAY_AUTH__JWT__HS256_SECRET).
+    pub hs256_secret: Option<String>,
+    pub hs256_secret_file: Option<PathBuf>,
+    /// RS256/ES256 public keys: a JWKS URL (cached, refetched on an unknown key id) ...
+    pub jwks_url: Option<String>,
+    /// ... or a JWKS file.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values; empty means the resource URL.
+    pub audience: Vec<String>,
+    /// The claim holding the tenant id.
+    pub tenant_claim: String,
+    /// The claim holding roles (a string, a space-separated string, or an array);
+    /// values may carry a prefix such as `tideway:admin`. The highest role wins.
+    pub roles_claim: String,
+    /// The role of a token without a recognised role (none: such tokens are refused).
+    pub default_role: Option<Role>,
+    /// The claim naming the principal.
+    pub subject_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    /// How long fetched JWKS keys are kept before they are refetched.
+    pub jwks_cache_secs: u64,
+}
+
+/// A tenant declared in the configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: Option<String>,
+    /// Tools this tenant's callers may use: `toolkit`, `toolkit.tool`, `prefix*`.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+impl TenantConfig {
+    pub fn rules(&self) -> ToolRules {
+        ToolRules {
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            modes: vec![AuthMode::None],
+            local_role: Role::Admin,
+            resource_url: None,
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            key_cache_secs: 10,
+            jwt: JwtConfig::default(),
+        }
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            hs256_secret: None,
+            hs256_secret_file: None,
+            jwks_url: None,
+            jwks_file: None,
+            issuer: None,
+            audience: Vec::new(),
+            tenant_claim: "tenant".into(),
+            roles_claim: "roles".into(),
+            default_role: None,
+            subject_claim: "sub".into(),
+            leeway_secs: 30,
+            jwks_cache_secs: 300,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,6 +202,8 @@ pub struct HttpConfig {
     pub sessions: bool,
     /// How long to wait for in-flight calls on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Browser origins allowed by CORS (`*` for any). Empty: CORS is off.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +215,17 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Items per page in MCP list results.
     pub page_size: usize,
+    /// Largest tool-call arguments object, as JSON, in bytes.
+    pub max_argument_bytes: usize,
+    /// Sustained requests per second per API key or token subject (0: unlimited).
+    pub key_requests_per_second: f64,
+    /// Requests a key may make at once above the sustained rate.
+    pub key_burst: u32,
+    /// Sustained requests per second per tenant, all its callers together (0: unlimited).
+    pub tenant_requests_per_second: f64,
+    pub tenant_burst: u32,
+    /// Tool calls a tenant may have in flight at once (0: unlimited).
+    pub tenant_concurrent_calls: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -99,6 +248,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            tenants: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +261,7 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             sessions: true,
             shutdown_grace_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -120,6 +272,12 @@ impl Default for LimitsConfig {
             call_timeout_secs: 60,
             max_body_bytes: 4 * 1024 * 1024,
             page_size: 100,
+            max_argument_bytes: 1024 * 1024,
+            key_requests_per_second: 50.0,
+            key_burst: 100,
+            tenant_requests_per_second: 200.0,
+            tenant_burst: 400,
+            tenant_concurrent_calls: 64,
         }
     }
 }
@@ -183,6 +341,51 @@ impl Config {
                 "limits.max_body_bytes must be at least 1024".into(),
             ));
         }
+        for (field, rate) in [
+            ("limits.key_requests_per_second", self.limits.key_requests_per_second),
+            ("limits.tenant_requests_per_second", self.limits.tenant_requests_per_second),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{field} must be 0 (unlimited) or a positive number"
+                )));
+            }
+        }
+        if self.auth.modes.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth.modes must name at least one of none, api-key, jwt".into(),
+            ));
+        }
+        if self.auth.modes.contains(&AuthMode::Jwt) {
+            let jwt = &self.auth.jwt;
+            let sources = [
+                jwt.hs256_secret.is_some(),
+                jwt.hs256_secret_file.is_some(),
+                jwt.jwks_url.is_some(),
+                jwt.jwks_file.is_some(),
+            ];
+            if !sources.contains(&true) {
+                return Err(ConfigError::Invalid(
+                    "auth mode jwt needs a key: auth.jwt.hs256_secret(_file), auth.jwt.jwks_url or auth.jwt.jwks_file".into(),
+                ));
+            }
+            if jwt.hs256_secret.as_ref().is_some_and(|secret| secret.len() < 32) {
+                return Err(ConfigError::Invalid(
+                    "auth.jwt.hs256_secret must be at least 32 bytes".into(),
+                ));
+            }
+        }
+        for (id, tenant) in &self.tenants {
+            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(ConfigError::Invalid(format!(
+                    "tenant id '{id}' must be 1-64 letters, digits, '_' or '-'"
+                )));
+            }
+            tenant
+                .rules()
+                .validate()
+                .map_err(|error| ConfigError::Invalid(format!("tenants.{id}: {error}")))?;
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid(format!(
                 "log.format must be 'text' or 'json', not '{}'",
@@ -199,6 +402,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The MCP resource identifier tokens must be issued for.
+    pub fn resource_url(&self) -> String {
+        match &self.auth.resource_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}/mcp", self.bind),
+        }
     }
 
     /// The store's URL: the configured one, or SQLite in the data directory.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::access::{Role, ToolRules};
 use crate::{error::HubError, mcp::JsonObject};
 
 /// A tenant's id. Cheap to clone; compared by value.
@@ -42,28 +43,73 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// What a principal may do. Ordered: each role includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
+/// How a principal proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Credential {
+    /// The local user: stdio, or loopback HTTP with authentication off.
+    Local,
+    ApiKey,
+    Jwt,
 }
 
-/// Who is calling.
+/// Who is calling, and what it may call.
 #[derive(Clone, Debug, Serialize)]
 pub struct Principal {
+    /// Stable and safe to log: `local`, `key:{key id}` or `jwt:{subject}`.
     pub id: String,
     pub role: Role,
+    pub credential: Credential,
+    /// Allow/deny lists that apply (the tenant's, then the credential's); each must permit.
+    #[serde(skip)]
+    pub rules: Arc<[ToolRules]>,
 }
 
 impl Principal {
+    pub fn new(id: impl Into<String>, role: Role, credential: Credential) -> Self {
+        Principal {
+            id: id.into(),
+            role,
+            credential,
+            rules: Arc::from(Vec::new()),
+        }
+    }
+
     /// The local user of a loopback or stdio server running without authentication.
     pub fn local() -> Self {
-        Principal {
-            id: "local".into(),
-            role: Role::Admin,
+        Principal::new("local", Role::Admin, Credential::Local)
+    }
+
+    pub fn with_rules(mut self, rules: Vec<ToolRules>) -> Self {
+        self.rules = Arc::from(rules.into_iter().filter(|r| !r.is_empty()).collect::<Vec<_>>());
+        self
+    }
+
+    pub fn permits_tool(&self, toolkit: &str, tool: &str) -> bool {
+        self.rules.iter().all(|rules| rules.permits_tool(toolkit, tool))
+    }
+
+    pub fn permits_toolkit(&self, toolkit: &str) -> bool {
+        self.rules.iter().all(|rules| rules.permits_toolkit(toolkit))
+    }
+}
+
+/// Which face a call came through; recorded in the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Face {
+    Mcp,
+    Rest,
+    /// Tideway itself: workflows, agents, the CLI.
+    Internal,
+}
+
+impl Face {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Face::Mcp => "mcp",
+            Face::Rest => "rest",
+            Face::Internal => "internal",
         }
     }
 }
@@ -116,6 +162,7 @@ impl ClientChannel for NoClient {
 pub struct CallContext {
     pub tenant: TenantId,
     pub principal: Principal,
+    pub face: Face,
     pub request_id: String,
     pub deadline: Instant,
     pub cancel: CancellationToken,
@@ -127,11 +174,17 @@ impl CallContext {
         CallContext {
             tenant,
             principal,
+            face: Face::Internal,
             request_id: request_id.into(),
             deadline: Instant::now() + Duration::from_secs(60),
             cancel: CancellationToken::new(),
             client: Arc::new(NoClient),
         }
+    }
+
+    pub fn with_face(mut self, face: Face) -> Self {
+        self.face = face;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

@@ -26,6 +26,8 @@ pub enum HubError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: Duration },
     #[error("the call did not finish within its deadline of {0:?}")]
     DeadlineExceeded(Duration),
     #[error("the call was cancelled")]
@@ -61,6 +63,7 @@ impl HubError {
             HubError::NotFound(_) => "not-found",
             HubError::Conflict(_) => "conflict",
             HubError::Forbidden(_) => "forbidden",
+            HubError::RateLimited { .. } => "rate-limited",
             HubError::DeadlineExceeded(_) => "deadline-exceeded",
             HubError::Cancelled => "cancelled",
             HubError::Unavailable { .. } => "unavailable",

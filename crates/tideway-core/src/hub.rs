@@ -7,16 +7,20 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use futures_util::future::join_all;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::{
-    context::CallContext,
+    access::Role,
+    audit::{AuditRecord, AuditSink, argument_digest},
+    context::{CallContext, Principal, TenantId},
     error::HubError,
     mcp::{
         ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, Reference, Resource,
@@ -42,7 +46,67 @@ pub enum HubEvent {
     ToolsChanged,
     PromptsChanged,
     ResourcesChanged,
-    ResourceUpdated { uri: String },
+    /// A resource changed. Only subscribers of the same tenant hear of it.
+    ResourceUpdated { tenant: TenantId, uri: String },
+}
+
+/// Bounds on the call path, per tenant and per call.
+#[derive(Clone, Debug)]
+pub struct CallLimits {
+    /// Tool calls one tenant may have in flight at once (0: no bound).
+    pub tenant_concurrent_calls: usize,
+    /// Largest tool-call arguments object, as JSON, in bytes.
+    pub max_argument_bytes: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            tenant_concurrent_calls: 0,
+            max_argument_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Refuses a call the principal's role or rules do not allow, saying which.
+fn authorize(principal: &Principal, entry: &Entry, tool: &str) -> Result<(), HubError> {
+    if !principal.permits_tool(entry.name(), tool) {
+        return Err(HubError::Forbidden(format!(
+            "tool '{tool}' of toolkit '{}' is not available to this credential",
+            entry.name()
+        )));
+    }
+    let needed = entry.required_role(tool);
+    if principal.role < needed {
+        let what = match needed {
+            Role::Admin => "manages the system",
+            _ => "changes data",
+        };
+        return Err(HubError::Forbidden(format!(
+            "tool '{tool}' {what} and needs the {needed} role; this credential is a {}",
+            principal.role
+        )));
+    }
+    Ok(())
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_size(value: &JsonObject) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// A registered toolkit with what the Hub derived from it once.
@@ -50,6 +114,8 @@ pub struct Entry {
     pub toolkit: Arc<dyn Toolkit>,
     pub tools: Vec<Tool>,
     validators: HashMap<String, ArgumentValidator>,
+    /// The least role that may call each tool.
+    roles: HashMap<String, Role>,
     pub prompts: Vec<Prompt>,
     pub templates: Vec<ResourceTemplate>,
     uri_prefixes: Vec<String>,
@@ -61,6 +127,21 @@ impl Entry {
     }
     fn tool(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|tool| tool.name == name)
+    }
+
+    /// The least role that may call `tool` (admin for a tool the Hub does not know).
+    pub fn required_role(&self, tool: &str) -> Role {
+        self.roles.get(tool).copied().unwrap_or(Role::Admin)
+    }
+
+    /// Whether `principal` may call `tool` of this toolkit.
+    pub fn may_call(&self, principal: &Principal, tool: &str) -> bool {
+        principal.role >= self.required_role(tool) && principal.permits_tool(self.name(), tool)
+    }
+
+    /// The tools `principal` may call.
+    pub fn callable_tools<'a>(&'a self, principal: &'a Principal) -> impl Iterator<Item = &'a Tool> + 'a {
+        self.tools.iter().filter(move |tool| self.may_call(principal, &tool.name))
     }
 }
 
@@ -83,12 +164,25 @@ impl Catalog {
             Scope::Toolkit(name) => entry.name() == name,
         })
     }
+
+    /// The toolkits in scope whose resources and prompts `principal` may see.
+    fn visible<'a>(
+        &'a self,
+        scope: &'a Scope,
+        principal: &'a Principal,
+    ) -> impl Iterator<Item = &'a Arc<Entry>> + 'a {
+        self.in_scope(scope)
+            .filter(move |entry| principal.permits_toolkit(entry.name()))
+    }
 }
 
 pub struct Hub {
     catalog: RwLock<Arc<Catalog>>,
     events: broadcast::Sender<HubEvent>,
     metrics: Arc<Metrics>,
+    limits: CallLimits,
+    in_flight: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
+    audit: RwLock<Option<Arc<dyn AuditSink>>>,
 }
 
 impl Default for Hub {
@@ -104,7 +198,74 @@ impl Hub {
             catalog: RwLock::new(Arc::new(Catalog::default())),
             events,
             metrics: Arc::new(Metrics::new()),
+            limits: CallLimits::default(),
+            in_flight: Mutex::new(HashMap::new()),
+            audit: RwLock::new(None),
         }
+    }
+
+    pub fn with_limits(mut self, limits: CallLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sends a record of every tool call to `sink` from now on.
+    pub fn set_audit_sink(&self, sink: Arc<dyn AuditSink>) {
+        let mut guard = match self.audit.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Some(sink);
+    }
+
+    fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
+        match self.audit.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records a management action that is not a tool call (a REST mutation such as
+    /// creating a key) in the audit log.
+    pub fn audit_action(&self, ctx: &CallContext, action: &str, arguments: &JsonObject, outcome: Result<(), &HubError>, elapsed: Duration) {
+        if let Some(sink) = self.audit_sink() {
+            let (arguments, arguments_sha256) = argument_digest(arguments, None);
+            sink.record(AuditRecord {
+                at: chrono::Utc::now(),
+                tenant: ctx.tenant.to_string(),
+                principal: ctx.principal.id.clone(),
+                face: ctx.face.as_str().into(),
+                request_id: ctx.request_id.clone(),
+                toolkit: "admin".into(),
+                tool: action.into(),
+                arguments,
+                arguments_sha256,
+                outcome: if outcome.is_ok() { "ok" } else { "error" }.into(),
+                error_kind: outcome.err().map(|error| error.kind().to_string()),
+                latency_ms: elapsed.as_secs_f64() * 1e3,
+            });
+        }
+    }
+
+    /// Takes one of the tenant's in-flight call slots, or says to come back later.
+    fn admit(&self, tenant: &TenantId) -> Result<Option<OwnedSemaphorePermit>, HubError> {
+        let bound = self.limits.tenant_concurrent_calls;
+        if bound == 0 {
+            return Ok(None);
+        }
+        let semaphore = {
+            let mut map = match self.in_flight.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            map.entry(tenant.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(bound)))
+                .clone()
+        };
+        semaphore.try_acquire_owned().map(Some).map_err(|_| HubError::RateLimited {
+            message: format!("tenant '{tenant}' already has {bound} calls in flight; retry when one finishes"),
+            retry_after: Duration::from_secs(1),
+        })
     }
 
     fn snapshot(&self) -> Arc<Catalog> {
@@ -159,7 +320,12 @@ impl Hub {
                 ArgumentValidator::compile(&tool.name, &tool.input_schema)?,
             );
         }
+        let roles = tools
+            .iter()
+            .map(|tool| (tool.name.to_string(), toolkit.required_role(tool)))
+            .collect();
         let entry = Arc::new(Entry {
+            roles,
             prompts: toolkit.prompts(),
             templates: toolkit.resource_templates(),
             uri_prefixes: toolkit.uri_prefixes(),
@@ -260,12 +426,12 @@ impl Hub {
         self.snapshot().entry(name).is_some()
     }
 
-    /// The tools a scope serves, named as that scope names them.
-    pub fn list_tools(&self, scope: &Scope) -> Vec<Tool> {
+    /// The tools a scope serves to `principal`, named as that scope names them.
+    pub fn list_tools(&self, scope: &Scope, principal: &Principal) -> Vec<Tool> {
         let catalog = self.snapshot();
         let mut tools = Vec::new();
         for entry in catalog.in_scope(scope) {
-            for tool in &entry.tools {
+            for tool in entry.callable_tools(principal) {
                 let mut tool = tool.clone();
                 if *scope == Scope::All {
                     tool.name = qualified_tool_name(entry.name(), &tool.name).into();
@@ -304,7 +470,8 @@ impl Hub {
         }
     }
 
-    /// The one call path for tools.
+    /// The one call path for tools: authorize, admit, validate, run under the
+    /// deadline, then record metrics, the trace and the audit record.
     pub async fn call(
         &self,
         ctx: &CallContext,
@@ -321,23 +488,54 @@ impl Hub {
             tool,
         );
         let started = Instant::now();
-        let result = self
-            .call_inner(ctx, toolkit, tool, arguments.unwrap_or_default())
-            .instrument(span.clone())
-            .await;
+        let arguments = arguments.unwrap_or_default();
+        let entry = self.snapshot().entry(toolkit).cloned();
+        let result = match &entry {
+            Some(entry) => {
+                self.call_entry(ctx, entry, tool, &arguments)
+                    .instrument(span.clone())
+                    .await
+            }
+            None => Err(HubError::UnknownToolkit(toolkit.to_string())),
+        };
         let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(output) if output.is_error == Some(true) => "tool_error",
             Ok(_) => "ok",
             Err(error) => error.kind(),
         };
-        // Unknown names are not recorded: a client could otherwise grow the label set without bound.
-        if !matches!(
+        // Unknown names are neither measured nor audited: a client could otherwise grow
+        // the label set (and the log) without bound with made-up names.
+        let known = !matches!(
             result,
             Err(HubError::UnknownTool { .. } | HubError::UnknownToolkit(_))
-        ) {
+        );
+        if known {
             self.metrics
                 .record_call(toolkit, tool, outcome, elapsed.as_secs_f64());
+            if let (Some(sink), Some(entry)) = (self.audit_sink(), &entry) {
+                let schema = entry.tool(tool).map(|t| t.input_schema.as_ref());
+                let (digest, digest_sha256) = argument_digest(&arguments, schema);
+                sink.record(AuditRecord {
+                    at: chrono::Utc::now(),
+                    tenant: ctx.tenant.to_string(),
+                    principal: ctx.principal.id.clone(),
+                    face: ctx.face.as_str().into(),
+                    request_id: ctx.request_id.clone(),
+                    toolkit: toolkit.into(),
+                    tool: tool.into(),
+                    arguments: digest,
+                    arguments_sha256: digest_sha256,
+                    outcome: match &result {
+                        Ok(output) if output.is_error == Some(true) => "tool_error",
+                        Ok(_) => "ok",
+                        Err(_) => "error",
+                    }
+                    .into(),
+                    error_kind: result.as_ref().err().map(|e| e.kind().to_string()),
+                    latency_ms: elapsed.as_secs_f64() * 1e3,
+                });
+            }
         }
         span.in_scope(|| match &result {
             Ok(_) => tracing::debug!(
@@ -353,26 +551,33 @@ impl Hub {
         result
     }
 
-    async fn call_inner(
+    async fn call_entry(
         &self,
         ctx: &CallContext,
-        toolkit: &str,
+        entry: &Arc<Entry>,
         tool: &str,
-        arguments: JsonObject,
+        arguments: &JsonObject,
     ) -> Result<CallToolResult, HubError> {
-        let catalog = self.snapshot();
-        let entry = catalog
-            .entry(toolkit)
-            .ok_or_else(|| HubError::UnknownToolkit(toolkit.to_string()))?
-            .clone();
         let validator = entry
             .validators
             .get(tool)
             .ok_or_else(|| HubError::UnknownTool {
-                toolkit: toolkit.to_string(),
+                toolkit: entry.name().to_string(),
                 tool: tool.to_string(),
             })?;
-        validator.validate(&arguments)?;
+        authorize(&ctx.principal, entry, tool)?;
+        let size = json_size(arguments);
+        if size > self.limits.max_argument_bytes {
+            return Err(HubError::invalid_argument(
+                "arguments",
+                format!(
+                    "are {size} bytes of JSON; the limit is {} (limits.max_argument_bytes)",
+                    self.limits.max_argument_bytes
+                ),
+            ));
+        }
+        validator.validate(arguments)?;
+        let _permit = self.admit(&ctx.tenant)?;
         let budget = ctx.remaining();
         if budget.is_zero() {
             return Err(HubError::DeadlineExceeded(Duration::ZERO));
@@ -380,7 +585,7 @@ impl Hub {
         tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HubError::Cancelled),
-            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments)) => {
+            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments.clone())) => {
                 outcome.unwrap_or(Err(HubError::DeadlineExceeded(budget)))
             }
         }
@@ -405,24 +610,28 @@ impl Hub {
     ) -> Result<Vec<Resource>, HubError> {
         let catalog = self.snapshot();
         let mut resources = Vec::new();
-        for entry in catalog.in_scope(scope) {
+        for entry in catalog.visible(scope, &ctx.principal) {
             resources.extend(entry.toolkit.list_resources(ctx).await?);
         }
         Ok(resources)
     }
 
-    pub fn list_resource_templates(&self, scope: &Scope) -> Vec<ResourceTemplate> {
+    pub fn list_resource_templates(
+        &self,
+        scope: &Scope,
+        principal: &Principal,
+    ) -> Vec<ResourceTemplate> {
         self.snapshot()
-            .in_scope(scope)
+            .visible(scope, principal)
             .flat_map(|entry| entry.templates.clone())
             .collect()
     }
 
     /// The toolkit in scope that serves `uri`: the one with the longest matching prefix.
-    fn owner_of(&self, scope: &Scope, uri: &str) -> Option<Arc<Entry>> {
+    fn owner_of(&self, scope: &Scope, uri: &str, principal: &Principal) -> Option<Arc<Entry>> {
         let catalog = self.snapshot();
         catalog
-            .in_scope(scope)
+            .visible(scope, principal)
             .filter_map(|entry| {
                 entry
                     .uri_prefixes
@@ -443,7 +652,7 @@ impl Hub {
         uri: &str,
     ) -> Result<Vec<ResourceContents>, HubError> {
         let entry = self
-            .owner_of(scope, uri)
+            .owner_of(scope, uri, &ctx.principal)
             .ok_or_else(|| HubError::ResourceNotFound(uri.to_string()))?;
         let budget = ctx.remaining();
         tokio::time::timeout(budget, entry.toolkit.read_resource(ctx, uri))
@@ -452,14 +661,14 @@ impl Hub {
     }
 
     /// Whether a resource URI is served in this scope (for subscriptions).
-    pub fn serves_uri(&self, scope: &Scope, uri: &str) -> bool {
-        self.owner_of(scope, uri).is_some()
+    pub fn serves_uri(&self, scope: &Scope, uri: &str, principal: &Principal) -> bool {
+        self.owner_of(scope, uri, principal).is_some()
     }
 
-    pub fn list_prompts(&self, scope: &Scope) -> Vec<Prompt> {
+    pub fn list_prompts(&self, scope: &Scope, principal: &Principal) -> Vec<Prompt> {
         let catalog = self.snapshot();
         let mut prompts = Vec::new();
-        for entry in catalog.in_scope(scope) {
+        for entry in catalog.visible(scope, principal) {
             for prompt in &entry.prompts {
                 let mut prompt = prompt.clone();
                 if *scope == Scope::All {
@@ -471,7 +680,12 @@ impl Hub {
         prompts
     }
 
-    fn resolve_prompt(&self, scope: &Scope, name: &str) -> Result<(Arc<Entry>, Prompt), HubError> {
+    fn resolve_prompt(
+        &self,
+        scope: &Scope,
+        name: &str,
+        principal: &Principal,
+    ) -> Result<(Arc<Entry>, Prompt), HubError> {
         let catalog = self.snapshot();
         let (kit, bare) = match scope {
             Scope::All => catalog
@@ -483,6 +697,7 @@ impl Hub {
         };
         let entry = catalog
             .entry(&kit)
+            .filter(|entry| principal.permits_toolkit(entry.name()))
             .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?
             .clone();
         let prompt = entry
@@ -503,7 +718,7 @@ impl Hub {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<GetPromptResult, HubError> {
-        let (entry, prompt) = self.resolve_prompt(scope, name)?;
+        let (entry, prompt) = self.resolve_prompt(scope, name, &ctx.principal)?;
         let arguments = arguments.unwrap_or_default();
         let declared = prompt.arguments.clone().unwrap_or_default();
         for argument in &declared {
@@ -534,11 +749,11 @@ impl Hub {
     ) -> Result<Vec<String>, HubError> {
         match reference {
             Reference::Prompt(prompt) => {
-                let (entry, found) = self.resolve_prompt(scope, &prompt.name)?;
+                let (entry, found) = self.resolve_prompt(scope, &prompt.name, &ctx.principal)?;
                 let bare = Reference::for_prompt(found.name);
                 entry.toolkit.complete(ctx, &bare, argument).await
             }
-            Reference::Resource(template) => match self.owner_of(scope, &template.uri) {
+            Reference::Resource(template) => match self.owner_of(scope, &template.uri, &ctx.principal) {
                 Some(entry) => entry.toolkit.complete(ctx, reference, argument).await,
                 None => Err(HubError::ResourceNotFound(template.uri.clone())),
             },

@@ -6,6 +6,8 @@
 //! MCP's data model (tools, resources, prompts, content blocks) is rmcp's, re-exported
 //! as [`mcp`], so toolkits, faces and federated upstreams all speak the same types.
 
+pub mod access;
+pub mod audit;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -20,8 +22,9 @@ pub mod typed;
 pub use rmcp::model as mcp;
 
 pub use config::Config;
-pub use context::{CallContext, ClientChannel, Principal, TenantId};
+pub use access::{Role, ToolRules};
+pub use context::{CallContext, ClientChannel, Credential, Face, Principal, TenantId};
 pub use error::HubError;
-pub use hub::{Hub, HubEvent, Scope};
+pub use hub::{CallLimits, Hub, HubEvent, Scope};
 pub use store::Store;
 pub use toolkit::{Health, HealthStatus, Toolkit};

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::{
+    access::Role,
     context::CallContext,
     error::HubError,
     mcp::{
@@ -69,6 +70,18 @@ pub trait Toolkit: Send + Sync + 'static {
     /// The tools, with input and output schemas and truthful annotations. The Hub reads
     /// this once at registration and validates every call's arguments against it.
     fn tools(&self) -> Vec<Tool>;
+
+    /// The least role that may call `tool`: viewers may call tools annotated
+    /// read-only, operators everything else. A toolkit whose tools manage the system
+    /// (sources, keys, upstreams) returns `Admin` for them.
+    fn required_role(&self, tool: &Tool) -> Role {
+        let read_only = tool
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.read_only_hint)
+            == Some(true);
+        if read_only { Role::Viewer } else { Role::Operator }
+    }
 
     /// Runs one tool. Arguments have already been validated against the input schema.
     async fn call_tool(

@@ -1,12 +1,19 @@
 //! Building a running Tideway from its configuration: open and migrate the store,
-//! make sure the default tenant exists, register the enabled toolkits with the Hub.
-//! `serve`, `mcp` and `doctor` all start here, so they see the same system.
+//! make sure the configured tenants exist, start the audit writer, set up
+//! authentication, and register the enabled toolkits with the Hub. `serve`, `mcp`
+//! and `doctor` all start here, so they see the same system.
 
 use std::{sync::Arc, time::Instant};
 
-use tideway_core::{Config, Hub, Principal, Store, TenantId, store::StoreError};
+use tideway_core::{
+    CallLimits, Config, Credential, Hub, Principal, Store, TenantId, store::StoreError,
+};
 
-use crate::{mcp::Caller, toolkits};
+use crate::{
+    audit::AuditWriter,
+    auth::{self, AuthError, Authenticator, Caller, rate::RateLimits},
+    toolkits,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -14,6 +21,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Toolkits(String),
+    #[error("authentication is misconfigured: {0}")]
+    Auth(String),
 }
 
 /// What every face shares.
@@ -21,6 +30,9 @@ pub struct App {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub rate_limits: Arc<RateLimits>,
+    pub audit: Arc<AuditWriter>,
     pub started: Instant,
 }
 
@@ -34,26 +46,58 @@ impl App {
                 &config.default_tenant,
             )
             .await?;
-        let hub = Arc::new(Hub::new());
+        for (id, tenant) in &config.tenants {
+            store
+                .ensure_tenant(&TenantId::new(id), tenant.name.as_deref().unwrap_or(id))
+                .await?;
+        }
+        let hub = Arc::new(Hub::new().with_limits(CallLimits {
+            tenant_concurrent_calls: config.limits.tenant_concurrent_calls,
+            max_argument_bytes: config.limits.max_argument_bytes,
+        }));
+        let audit = AuditWriter::start(store.clone());
+        hub.set_audit_sink(audit.clone());
         let names = if toolkit_names.is_empty() {
             config.toolkits.clone()
         } else {
             toolkit_names.to_vec()
         };
         toolkits::register(&hub, &names, &store).map_err(StartError::Toolkits)?;
+        let local = local_caller(&config);
+        let auth = auth::authenticator(&config, &store, local)
+            .map_err(|error: AuthError| StartError::Auth(error.reason().to_string()))?;
         Ok(Arc::new(App {
+            rate_limits: RateLimits::new(&config.limits),
             config: Arc::new(config),
             hub,
             store,
+            auth,
+            audit,
             started: Instant::now(),
         }))
     }
 
-    /// The caller of unauthenticated local use: stdio and loopback HTTP.
+    /// The caller of unauthenticated local use: stdio and loopback HTTP under `none`.
     pub fn local_caller(&self) -> Caller {
-        Caller {
-            tenant: TenantId::new(&self.config.default_tenant),
-            principal: Principal::local(),
-        }
+        local_caller(&self.config)
+    }
+
+    /// Writes what is queued in the audit log, then closes the store.
+    pub async fn shutdown(&self) {
+        self.audit.flush_and_stop().await;
+        self.store.close().await;
+    }
+}
+
+fn local_caller(config: &Config) -> Caller {
+    let rules = config
+        .tenants
+        .get(&config.default_tenant)
+        .map(|tenant| vec![tenant.rules()])
+        .unwrap_or_default();
+    Caller {
+        tenant: TenantId::new(&config.default_tenant),
+        principal: Principal::new("local", config.auth.local_role, Credential::Local)
+            .with_rules(rules),
     }
 }

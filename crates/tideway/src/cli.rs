@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tideway_core::Config;
+use tideway_core::{
+    Config, Role, TenantId, ToolRules,
+    config::AuthMode,
+    store::{AuditEntry, AuditQuery, NewApiKey},
+};
 
 use crate::{app::App, doctor, mcp::stdio, server, telemetry, toolkits};
 
@@ -50,6 +54,10 @@ pub enum Command {
         /// default tenant first; loading it again changes nothing.
         #[arg(long)]
         demo: bool,
+        /// How callers authenticate: none, api-key, jwt (repeatable; replaces auth.modes).
+        /// `none` is refused on a non-loopback address.
+        #[arg(long = "auth", value_name = "MODE")]
+        auth: Vec<AuthMode>,
     },
     /// Serve MCP on stdin/stdout, for Claude Desktop, Claude Code and other local hosts.
     Mcp {
@@ -74,6 +82,73 @@ pub enum Command {
     },
     /// List the built-in toolkits.
     Toolkits,
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Read the audit log.
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key and print it. It is shown only this once.
+    Create {
+        /// The tenant the key acts for (created if it does not exist).
+        #[arg(long)]
+        tenant: String,
+        /// viewer (read-only tools), operator (also tools that write) or admin.
+        #[arg(long)]
+        role: Role,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// Only these tools: `toolkit`, `toolkit.tool`, `prefix*` (repeatable).
+        #[arg(long = "allow", value_name = "PATTERN")]
+        allow: Vec<String>,
+        /// Never these tools (repeatable; wins over --allow).
+        #[arg(long = "deny", value_name = "PATTERN")]
+        deny: Vec<String>,
+        /// Expire after this many days.
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by its id or prefix.
+    Revoke {
+        #[arg(value_name = "ID_OR_PREFIX")]
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the latest entries, oldest first; with --follow keep printing new ones.
+    Tail {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How many recent entries to print first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object per line instead of columns.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn load_config(cli_config: Option<&PathBuf>, common: &Common) -> anyhow::Result<Config> {
@@ -113,10 +188,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             bind,
             toolkits,
             demo,
+            auth,
         } => {
             let mut config = load_config(cli.config.as_ref(), &common)?;
             if let Some(bind) = bind {
                 config.bind = bind;
+            }
+            if !auth.is_empty() {
+                config.auth.modes = auth;
+                config.validate()?;
             }
             telemetry::init(&config.log);
             let app = App::start(config, &toolkits)
@@ -141,7 +221,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 load_demo(&app).await?;
             }
             stdio::serve_stdio(server::mcp_shared(&app)).await?;
-            app.store.close().await;
+            app.shutdown().await;
         }
         Command::Migrate { common } => {
             let config = load_config(cli.config.as_ref(), &common)?;
@@ -162,6 +242,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
+        Command::Keys { common, command } => {
+            let config = load_config(cli.config.as_ref(), &common)?;
+            let store = open_store(&config).await?;
+            let outcome = keys(&store, command).await;
+            store.close().await;
+            outcome?;
+        }
+        Command::Audit { common, command } => {
+            let config = load_config(cli.config.as_ref(), &common)?;
+            let store = open_store(&config).await?;
+            let outcome = match command {
+                AuditCommand::Tail {
+                    tenant,
+                    lines,
+                    follow,
+                    json,
+                } => audit_tail(&store, tenant, lines, follow, json).await,
+            };
+            store.close().await;
+            outcome?;
+        }
         Command::Toolkits => {
             for name in toolkits::BUILTIN {
                 let note = if toolkits::OFF_BY_DEFAULT.contains(name) {
@@ -174,4 +275,139 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<tideway_core::Store> {
+    let store = tideway_core::Store::open(&config.store_url()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn keys(store: &tideway_core::Store, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            tenant,
+            role,
+            name,
+            allow,
+            deny,
+            expires_in_days,
+        } => {
+            let tenant = TenantId::new(&tenant);
+            store.ensure_tenant(&tenant, tenant.as_str()).await?;
+            let expires_at = expires_in_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days)));
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let (key, text) = store
+                .create_api_key(NewApiKey {
+                    tenant,
+                    name,
+                    role,
+                    rules: ToolRules { allow, deny },
+                    expires_at,
+                    created_by: format!("cli:{user}"),
+                })
+                .await?;
+            // CLI output: the key goes to stdout alone, so `$(tideway keys create …)` captures it.
+            println!("{text}");
+            eprintln!(
+                "Created key {} ({}) for tenant {} as {}. Store it now: it is not shown again.",
+                key.prefix, key.name, key.tenant, key.role
+            );
+        }
+        KeysCommand::List { tenant } => {
+            let tenant = tenant.map(TenantId::new);
+            let keys = store.list_api_keys(tenant.as_ref()).await?;
+            println!(
+                "{:<14} {:<12} {:<9} {:<8} {:<25} NAME",
+                "PREFIX", "TENANT", "ROLE", "STATE", "LAST USED"
+            );
+            let now = chrono::Utc::now();
+            for key in keys {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if !key.is_active(now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                let last_used = key
+                    .last_used_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<14} {:<12} {:<9} {:<8} {:<25} {}",
+                    key.prefix, key.tenant, key.role, state, last_used, key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => match store.revoke_api_key(None, &key).await? {
+            Some(revoked) => println!(
+                "Revoked key {} ({}) of tenant {}. Servers stop accepting it within auth.key_cache_secs.",
+                revoked.prefix, revoked.name, revoked.tenant
+            ),
+            None => anyhow::bail!("no key with id or prefix '{key}'"),
+        },
+    }
+    Ok(())
+}
+
+fn print_audit(entry: &AuditEntry, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(entry) {
+            println!("{line}");
+        }
+        return;
+    }
+    let record = &entry.record;
+    println!(
+        "{} {:<10} {:<22} {:<5} {}.{} {} {:.1}ms {}",
+        record.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        record.tenant,
+        record.principal,
+        record.face,
+        record.toolkit,
+        record.tool,
+        match &record.error_kind {
+            Some(kind) => format!("{}({kind})", record.outcome),
+            None => record.outcome.clone(),
+        },
+        record.latency_ms,
+        record.arguments,
+    );
+}
+
+async fn audit_tail(
+    store: &tideway_core::Store,
+    tenant: Option<String>,
+    lines: u32,
+    follow: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut query = AuditQuery {
+        tenant,
+        limit: lines.clamp(1, 1000),
+        ..AuditQuery::default()
+    };
+    let mut latest = store.query_audit(&query).await?;
+    latest.reverse();
+    for entry in &latest {
+        print_audit(entry, json);
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut last_id = latest.last().map(|entry| entry.id).unwrap_or(0);
+    query.limit = 1000;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+        query.after_id = Some(last_id);
+        for entry in store.query_audit(&query).await? {
+            last_id = entry.id;
+            print_audit(&entry, json);
+        }
+    }
 }

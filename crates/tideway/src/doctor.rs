@@ -109,7 +109,7 @@ pub async fn run(config_file: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> b
                     health.detail.as_deref().unwrap_or(""),
                 );
             }
-            app.store.close().await;
+            app.shutdown().await;
         }
         Err(error) => {
             report(false, "start", &error.to_string());

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, guard::EdgeGuard},
+    auth::edge::Edge,
     app::App,
     mcp::{McpShared, http::McpHttp},
 };
@@ -18,9 +19,9 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "refusing to listen on {0}: it is not a loopback address and no authentication is configured, \
-         so anyone who can reach it could call every tool. Bind 127.0.0.1 (the default) until \
-         authentication is set up."
+        "refusing to listen on {0}: it is not a loopback address and auth mode 'none' is on, \
+         so anyone who can reach it could call every tool. Choose --auth api-key and/or --auth jwt \
+         (auth.modes in the configuration) without 'none', or bind 127.0.0.1."
     )]
     Unauthenticated(SocketAddr),
     #[error("cannot listen on {addr}: {reason}")]
@@ -32,7 +33,7 @@ pub enum ServeError {
 pub fn mcp_shared(app: &App) -> Arc<McpShared> {
     Arc::new(McpShared {
         hub: app.hub.clone(),
-        default_caller: app.local_caller(),
+        stdio_caller: app.local_caller(),
         call_timeout: Duration::from_secs(app.config.limits.call_timeout_secs),
         page_size: app.config.limits.page_size,
     })
@@ -51,12 +52,17 @@ pub fn http_app(app: Arc<App>, bind: SocketAddr, shutdown: CancellationToken) ->
         allowed_hosts: app.config.http.allowed_hosts.clone(),
         allowed_origins: app.config.http.allowed_origins.clone(),
     };
-    api::router(app, mcp, guard)
+    let edge = Edge::new(
+        app.auth.clone(),
+        app.rate_limits.clone(),
+        &app.config.resource_url(),
+    );
+    api::router(app, mcp, guard, edge)
 }
 
 pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
     let bind = app.config.bind;
-    if !bind.ip().is_loopback() {
+    if !bind.ip().is_loopback() && app.auth.allows_anonymous() {
         return Err(ServeError::Unauthenticated(bind));
     }
     let listener = TcpListener::bind(bind)
@@ -83,6 +89,15 @@ pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
     );
     tracing::info!(%local, backend = app.store.backend(), "listening");
 
+    // Idle rate-limit buckets are dropped now and then, so their memory stays small.
+    let limits = app.rate_limits.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
+    });
     let stop = shutdown.clone();
     let grace = Duration::from_secs(app.config.http.shutdown_grace_secs);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -98,7 +113,8 @@ pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
             Ok(())
         }
     };
-    app.store.close().await;
+    sweeper.abort();
+    app.shutdown().await;
     outcome.map_err(|error| ServeError::Serve(error.to_string()))
 }
 

@@ -4,6 +4,8 @@
 //! Queries that differ by dialect live next to each other in one method, so a reader
 //! sees both at once and they cannot drift apart unnoticed.
 
+pub mod audit;
+pub mod keys;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,6 +22,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use audit::{AuditEntry, AuditQuery};
+pub use keys::{ApiKey, NewApiKey};
 pub use tenants::Tenant;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,8 @@ pub enum StoreError {
     Migrate(String),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Runs one piece of sqlx code against whichever backend the store has, so portable

@@ -3,6 +3,7 @@
 //! security headers, panic catcher). Routes are grouped by resource; each toolkit that
 //! has REST routes adds them from its own folder.
 
+pub mod admin;
 pub mod docs;
 pub mod guard;
 pub mod health;
@@ -14,13 +15,14 @@ use std::sync::Arc;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
@@ -28,7 +30,11 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{app::App, mcp::http::McpHttp};
+use crate::{
+    app::App,
+    auth::{self, edge::Edge},
+    mcp::http::McpHttp,
+};
 use guard::EdgeGuard;
 use problem::Problem;
 
@@ -41,6 +47,7 @@ use problem::Problem;
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
+        (name = "admin", description = "API keys and the audit log (admin role)"),
         (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
     )
 )]
@@ -53,6 +60,9 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::ready))
         .routes(routes!(toolkits::list_toolkits))
         .routes(routes!(toolkits::call_tool))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::audit))
         .merge(crate::toolkits::support::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
@@ -82,8 +92,56 @@ fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// The CORS layer for the configured origins; none when the list is empty (CORS off).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("mcp-session-id"),
+                HeaderName::from_static("mcp-protocol-version"),
+                HeaderName::from_static("mcp-method"),
+                HeaderName::from_static("mcp-name"),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                HeaderName::from_static("mcp-session-id"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
 /// The whole HTTP application.
-pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard) -> Router {
+pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard, edge: Edge) -> Router {
     let (rest, doc) = rest(app.clone());
     let doc = Arc::new(doc);
     let docs = Router::new()
@@ -91,14 +149,29 @@ pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard) -> Router {
         .route("/docs", get(docs::docs_page))
         .with_state(doc);
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut router = Router::new()
         .merge(rest)
         .merge(docs)
         .route("/metrics", get(metrics).with_state(app.clone()))
-        .merge(crate::mcp::http::router(mcp))
+        .merge(crate::mcp::http::router(mcp));
+    if app.auth.uses_jwt() {
+        router = router.merge(auth::oauth::router(
+            auth::oauth::ResourceMetadata::from_config(&app.config),
+        ));
+    }
+    let mut router = router
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(Arc::new(guard), guard::guard))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(edge),
+            auth::edge::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(Arc::new(guard), guard::guard));
+    // CORS sits outside authentication: a browser's preflight carries no credential.
+    if let Some(cors) = cors(&app.config.http.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -110,6 +183,11 @@ pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
+        ))
+        // Answers carry one tenant's data: no shared cache may keep them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -25,6 +25,9 @@ pub struct Problem {
     /// The request id to quote when asking for help; the log has the details under it.
     #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Seconds until a retry may succeed, sent as `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -36,6 +39,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             request_id: None,
+            retry_after: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Problem {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             HubError::Conflict(_) => StatusCode::CONFLICT,
+            HubError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             HubError::Forbidden(_) => StatusCode::FORBIDDEN,
             HubError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             HubError::Cancelled | HubError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +80,9 @@ impl Problem {
         };
         let mut problem = Problem::new(status, error.kind(), detail).with_request_id(request_id);
         problem.field = field;
+        if let HubError::RateLimited { retry_after, .. } = &error {
+            problem.retry_after = Some(retry_after.as_secs().max(1));
+        }
         problem
     }
 
@@ -96,6 +104,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

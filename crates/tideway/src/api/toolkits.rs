@@ -11,11 +11,11 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use tideway_core::{CallContext, mcp::ContentBlock, naming::qualified_tool_name};
+use tideway_core::{CallContext, Face, mcp::ContentBlock, naming::qualified_tool_name};
 use utoipa::ToSchema;
 
 use super::problem::{ApiJson, Problem};
-use crate::{app::App, mcp::Caller};
+use crate::{app::App, auth::Caller};
 
 #[derive(Serialize, ToSchema)]
 pub struct ToolInfo {
@@ -44,17 +44,20 @@ pub struct ToolkitInfo {
 /// Every enabled toolkit with its tools.
 #[utoipa::path(get, path = "/api/v1/toolkits", tag = "toolkits",
     responses((status = 200, body = Vec<ToolkitInfo>)))]
-pub async fn list_toolkits(State(app): State<Arc<App>>) -> ApiJson<Vec<ToolkitInfo>> {
+pub async fn list_toolkits(State(app): State<Arc<App>>, caller: Caller) -> ApiJson<Vec<ToolkitInfo>> {
+    let principal = &caller.principal;
     let toolkits = app
         .hub
         .entries()
         .iter()
+        .filter(|entry| {
+            principal.permits_toolkit(entry.name()) && entry.callable_tools(principal).next().is_some()
+        })
         .map(|entry| ToolkitInfo {
             name: entry.name().to_string(),
             description: entry.toolkit.description().to_string(),
             tools: entry
-                .tools
-                .iter()
+                .callable_tools(principal)
                 .map(|tool| ToolInfo {
                     name: tool.name.to_string(),
                     qualified_name: qualified_tool_name(entry.name(), &tool.name),
@@ -98,9 +101,10 @@ pub fn request_id(headers: &HeaderMap) -> String {
 
 /// The call context of a REST request: the caller the edge verified (the local user
 /// when no authentication is configured), the request id and the call deadline.
-pub fn call_context(app: &App, caller: Option<Caller>, request_id: &str) -> CallContext {
-    let caller = caller.unwrap_or_else(|| app.local_caller());
-    CallContext::new(caller.tenant, caller.principal, request_id).with_timeout(
+pub fn call_context(app: &App, caller: Caller, request_id: &str) -> CallContext {
+    CallContext::new(caller.tenant, caller.principal, request_id)
+        .with_face(Face::Rest)
+        .with_timeout(
         std::time::Duration::from_secs(app.config.limits.call_timeout_secs),
     )
 }
@@ -117,7 +121,7 @@ pub async fn call_tool(
     State(app): State<Arc<App>>,
     Path((toolkit, tool)): Path<(String, String)>,
     headers: HeaderMap,
-    caller: Option<axum::Extension<Caller>>,
+    caller: Caller,
     ApiJson(arguments): ApiJson<Value>,
 ) -> Response {
     let request_id = request_id(&headers);
@@ -134,7 +138,7 @@ pub async fn call_tool(
             .into_response();
         }
     };
-    let ctx = call_context(&app, caller.map(|c| c.0), &request_id);
+    let ctx = call_context(&app, caller, &request_id);
     match app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await {
         Ok(result) if result.is_error == Some(true) => {
             let detail = result

@@ -27,33 +27,33 @@ use rmcp::{
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
-use tideway_core::{CallContext, Hub, HubEvent, Principal, Scope, TenantId, context::LogLevel};
+use tideway_core::{
+    CallContext, Face, Hub, HubEvent, Principal, Scope, TenantId, context::LogLevel,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
+
+use crate::auth::Caller;
 
 use super::{
     channel::PeerChannel,
     errors::{rpc_error, tool_call_error},
 };
 
-/// Who the faces decided is calling; placed in the HTTP request's extensions by the
-/// edge (authentication) and read here. Absent means the local default caller.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub tenant: TenantId,
-    pub principal: Principal,
-}
-
 /// What every handler shares.
 pub struct McpShared {
     pub hub: Arc<Hub>,
-    pub default_caller: Caller,
+    /// The caller of stdio, where there is no HTTP request to carry one.
+    pub stdio_caller: Caller,
     pub call_timeout: Duration,
     pub page_size: usize,
 }
 
 /// Per-session state; dropped with the session, which stops its event forwarder.
 pub struct SessionState {
+    /// The caller that opened the session: later requests must come from the same
+    /// principal of the same tenant, and events are filtered by its tenant.
+    owner: Mutex<Option<Caller>>,
     subscriptions: Mutex<HashSet<String>>,
     log_level: Mutex<LogLevel>,
     stop: CancellationToken,
@@ -62,6 +62,7 @@ pub struct SessionState {
 impl SessionState {
     fn new() -> Self {
         SessionState {
+            owner: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
             log_level: Mutex::new(LogLevel::Debug),
             stop: CancellationToken::new(),
@@ -74,6 +75,31 @@ impl SessionState {
 
     fn is_subscribed(&self, uri: &str) -> bool {
         lock(&self.subscriptions).contains(uri)
+    }
+
+    fn owner_tenant(&self) -> Option<TenantId> {
+        lock(&self.owner).as_ref().map(|owner| owner.tenant.clone())
+    }
+
+    /// Binds the session to its first caller; refuses anyone else.
+    fn admit(&self, caller: &Caller) -> Result<(), ErrorData> {
+        let mut owner = lock(&self.owner);
+        match owner.as_ref() {
+            None => {
+                *owner = Some(caller.clone());
+                Ok(())
+            }
+            Some(owner)
+                if owner.tenant == caller.tenant && owner.principal.id == caller.principal.id =>
+            {
+                Ok(())
+            }
+            // Said as "not found" so a session id reveals nothing to another caller.
+            Some(_) => Err(ErrorData::invalid_request(
+                "session not found for this caller",
+                None,
+            )),
+        }
     }
 }
 
@@ -106,12 +132,23 @@ impl McpHandler {
         }
     }
 
-    fn context(&self, request: &RequestContext<RoleServer>) -> CallContext {
+    /// The caller of a request: the one the HTTP edge verified, or the stdio caller
+    /// when there is no HTTP request. An HTTP request without a verified caller is
+    /// refused (fail closed).
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
+        let caller = match extensions.get::<http::request::Parts>() {
+            Some(parts) => parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+                ErrorData::invalid_request("this request has no authenticated caller", None)
+            })?,
+            None => self.shared.stdio_caller.clone(),
+        };
+        self.session.admit(&caller)?;
+        Ok(caller)
+    }
+
+    fn context(&self, request: &RequestContext<RoleServer>) -> Result<CallContext, ErrorData> {
+        let caller = self.caller(&request.extensions)?;
         let parts = request.extensions.get::<http::request::Parts>();
-        let caller = parts
-            .and_then(|parts| parts.extensions.get::<Caller>())
-            .cloned()
-            .unwrap_or_else(|| self.shared.default_caller.clone());
         let request_id = parts
             .and_then(|parts| parts.headers.get("x-request-id"))
             .and_then(|value| value.to_str().ok())
@@ -122,14 +159,15 @@ impl McpHandler {
             progress_token: request.meta.get_progress_token(),
             session: self.session.clone(),
         };
-        CallContext::new(caller.tenant, caller.principal, request_id)
+        Ok(CallContext::new(caller.tenant, caller.principal, request_id)
+            .with_face(Face::Mcp)
             .with_timeout(self.shared.call_timeout)
             .with_cancellation(request.ct.clone())
-            .with_client(Arc::new(channel))
+            .with_client(Arc::new(channel)))
     }
 
     /// Forwards Hub events to a 2025-11-25 session until the session ends.
-    fn start_forwarding(&self, peer: Peer<RoleServer>) {
+    fn start_forwarding(&self, peer: Peer<RoleServer>, tenant: Option<TenantId>) {
         let mut events = self.shared.hub.subscribe();
         let session: Weak<SessionState> = Arc::downgrade(&self.session);
         let stop = self.session.stop.clone();
@@ -148,9 +186,9 @@ impl McpHandler {
                     HubEvent::ToolsChanged => peer.notify_tool_list_changed().await,
                     HubEvent::PromptsChanged => peer.notify_prompt_list_changed().await,
                     HubEvent::ResourcesChanged => peer.notify_resource_list_changed().await,
-                    HubEvent::ResourceUpdated { uri } => {
+                    HubEvent::ResourceUpdated { tenant: owner, uri } => {
                         let subscribed = session.upgrade().is_some_and(|s| s.is_subscribed(&uri));
-                        if !subscribed {
+                        if !subscribed || tenant.as_ref() != Some(&owner) {
                             continue;
                         }
                         peer.notify_resource_updated(
@@ -223,15 +261,20 @@ impl ServerHandler for McpHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.start_forwarding(context.peer);
+        let tenant = match self.caller(&context.extensions) {
+            Ok(caller) => Some(caller.tenant),
+            Err(_) => self.session.owner_tenant(),
+        };
+        self.start_forwarding(context.peer, tenant);
     }
 
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.shared.hub.list_tools(&self.scope);
+        let caller = self.caller(&context.extensions)?;
+        let tools = self.shared.hub.list_tools(&self.scope, &caller.principal);
         let (tools, next) = page(tools, cursor_of(&request), self.shared.page_size)?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
@@ -243,7 +286,7 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx = self.context(&context);
+        let ctx = self.context(&context)?;
         let outcome = self
             .shared
             .hub
@@ -260,7 +303,7 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let ctx = self.context(&context);
+        let ctx = self.context(&context)?;
         let resources = self
             .shared
             .hub
@@ -276,9 +319,13 @@ impl ServerHandler for McpHandler {
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let templates = self.shared.hub.list_resource_templates(&self.scope);
+        let caller = self.caller(&context.extensions)?;
+        let templates = self
+            .shared
+            .hub
+            .list_resource_templates(&self.scope, &caller.principal);
         let (templates, next) = page(templates, cursor_of(&request), self.shared.page_size)?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next;
@@ -290,7 +337,7 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let ctx = self.context(&context);
+        let ctx = self.context(&context)?;
         let contents = self
             .shared
             .hub
@@ -303,9 +350,14 @@ impl ServerHandler for McpHandler {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        if !self.shared.hub.serves_uri(&self.scope, &request.uri) {
+        let caller = self.caller(&context.extensions)?;
+        if !self
+            .shared
+            .hub
+            .serves_uri(&self.scope, &request.uri, &caller.principal)
+        {
             return Err(ErrorData::resource_not_found(
                 format!("resource not found: {}", request.uri),
                 None,
@@ -318,8 +370,9 @@ impl ServerHandler for McpHandler {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.caller(&context.extensions)?;
         lock(&self.session.subscriptions).remove(&request.uri);
         Ok(())
     }
@@ -331,8 +384,9 @@ impl ServerHandler for McpHandler {
         let mut accepted = requested.clone();
         if let Some(uris) = &requested.resource_subscriptions {
             accepted.resource_subscriptions = Some(
+                // The caller is not known here; `listen` checks it before each notification.
                 uris.iter()
-                    .filter(|uri| self.shared.hub.serves_uri(&self.scope, uri))
+                    .filter(|uri| self.shared.hub.serves_uri(&self.scope, uri, &Principal::local()))
                     .cloned()
                     .collect(),
             );
@@ -341,6 +395,7 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let caller = self.caller(&context.request_context().extensions)?;
         let mut events = self.shared.hub.subscribe();
         let sink = context.sink();
         loop {
@@ -364,11 +419,16 @@ impl ServerHandler for McpHandler {
                 HubEvent::ResourcesChanged if accepted.resources_list_changed == Some(true) => {
                     sink.notify_resource_list_changed().await
                 }
-                HubEvent::ResourceUpdated { uri }
-                    if accepted
-                        .resource_subscriptions
-                        .as_ref()
-                        .is_some_and(|uris| uris.contains(&uri)) =>
+                HubEvent::ResourceUpdated { tenant, uri }
+                    if tenant == caller.tenant
+                        && accepted
+                            .resource_subscriptions
+                            .as_ref()
+                            .is_some_and(|uris| uris.contains(&uri))
+                        && self
+                            .shared
+                            .hub
+                            .serves_uri(&self.scope, &uri, &caller.principal) =>
                 {
                     sink.notify_resource_updated(uri).await
                 }
@@ -383,9 +443,10 @@ impl ServerHandler for McpHandler {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let prompts = self.shared.hub.list_prompts(&self.scope);
+        let caller = self.caller(&context.extensions)?;
+        let prompts = self.shared.hub.list_prompts(&self.scope, &caller.principal);
         let (prompts, next) = page(prompts, cursor_of(&request), self.shared.page_size)?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
@@ -397,7 +458,7 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let ctx = self.context(&context);
+        let ctx = self.context(&context)?;
         self.shared
             .hub
             .get_prompt(&ctx, &self.scope, &request.name, request.arguments)
@@ -411,7 +472,7 @@ impl ServerHandler for McpHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let ctx = self.context(&context);
+        let ctx = self.context(&context)?;
         let values = self
             .shared
             .hub
@@ -434,8 +495,9 @@ impl ServerHandler for McpHandler {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        self.caller(&context.extensions)?;
         use rmcp::model::LoggingLevel as L;
         let level = match request.level {
             L::Debug => LogLevel::Debug,

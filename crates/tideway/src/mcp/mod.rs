@@ -6,4 +6,4 @@ pub mod handler;
 pub mod http;
 pub mod stdio;
 
-pub use handler::{Caller, McpHandler, McpShared};
+pub use handler::{McpHandler, McpShared};

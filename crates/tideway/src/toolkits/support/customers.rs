@@ -203,7 +203,7 @@ impl SupportService {
             });
             match updated {
                 Ok(Some(row)) => {
-                    self.changed(customer_uri(id));
+                    self.changed(ctx, customer_uri(id));
                     return row.into_customer();
                 }
                 // Someone else changed it between our read and our write.

@@ -114,7 +114,7 @@ impl SupportService {
             self.note_first_response(ctx, ticket_id, occurred_at)
                 .await?;
         }
-        self.changed(customer_uri(customer_id));
+        self.changed(ctx, customer_uri(customer_id));
         row.into_interaction()
     }
 

@@ -280,7 +280,7 @@ impl SupportService {
             .map_err(db_error)?;
             match row {
                 Some(row) => {
-                    self.changed(article_uri(id));
+                    self.changed(ctx, article_uri(id));
                     return Ok(row.into_article());
                 }
                 None if changes.expected_version.is_some() => {

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use axum::{
-    Extension,
     extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -28,7 +27,7 @@ use crate::{
         toolkits::{call_context, request_id},
     },
     app::App,
-    mcp::Caller,
+    auth::Caller,
 };
 
 pub fn router() -> OpenApiRouter<Arc<App>> {
@@ -48,7 +47,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 }
 
 type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
-type CallerExt = Option<Extension<Caller>>;
+type CallerExt = Caller;
 
 /// How a successful call is answered.
 enum Answer {
@@ -68,7 +67,7 @@ async fn call(
     answer: Answer,
 ) -> Response {
     let request_id = request_id(headers);
-    let ctx = call_context(app, caller.map(|c| c.0), &request_id);
+    let ctx = call_context(app, caller, &request_id);
     match app.hub.call(&ctx, "support", tool, Some(arguments)).await {
         Ok(result) => {
             let body = result.structured_content.unwrap_or(Value::Null);

@@ -67,9 +67,12 @@ impl SupportService {
     }
 
     /// Tells subscribers of a resource that it changed.
-    pub(super) fn changed(&self, uri: String) {
+    pub(super) fn changed(&self, ctx: &CallContext, uri: String) {
         if let Some(hub) = self.hub.upgrade() {
-            hub.publish(HubEvent::ResourceUpdated { uri });
+            hub.publish(HubEvent::ResourceUpdated {
+                tenant: ctx.tenant.clone(),
+                uri,
+            });
         }
     }
 }

@@ -115,7 +115,7 @@ impl SupportService {
             tx.commit().await.map_err(db_error)?;
             row
         });
-        self.changed(customer_uri(customer_id));
+        self.changed(ctx, customer_uri(customer_id));
         row.into_ticket()
     }
 
@@ -362,7 +362,7 @@ impl SupportService {
         });
         match outcome {
             Some(row) => {
-                self.changed(ticket_uri(id));
+                self.changed(ctx, ticket_uri(id));
                 row.into_ticket()
             }
             None => self.get_ticket(ctx, id).await,
@@ -406,7 +406,7 @@ impl SupportService {
             tx.commit().await.map_err(db_error)?;
             event
         });
-        self.changed(ticket_uri(ticket_id));
+        self.changed(ctx, ticket_uri(ticket_id));
         event.into_event()
     }
 
@@ -432,7 +432,7 @@ impl SupportService {
         })
         .map_err(db_error)?;
         if updated > 0 {
-            self.changed(ticket_uri(ticket_id));
+            self.changed(ctx, ticket_uri(ticket_id));
         }
         Ok(())
     }

@@ -112,20 +112,23 @@ impl ToolText for HealthReport {
     }
 }
 
-fn list_toolkits(hub: &Hub) -> ToolkitList {
+/// The toolkits and tools the caller may use (the same view `tools/list` gives it).
+fn list_toolkits(hub: &Hub, ctx: &CallContext) -> ToolkitList {
+    let principal = &ctx.principal;
     ToolkitList {
         toolkits: hub
             .entries()
             .iter()
+            .filter(|entry| principal.permits_toolkit(entry.name()))
             .map(|entry| ToolkitSummary {
                 name: entry.name().to_string(),
                 description: entry.toolkit.description().to_string(),
                 tools: entry
-                    .tools
-                    .iter()
+                    .callable_tools(principal)
                     .map(|tool| tool.name.to_string())
                     .collect(),
             })
+            .filter(|summary| !summary.tools.is_empty())
             .collect(),
     }
 }
@@ -153,8 +156,8 @@ impl SystemToolkit {
                     effect: Effect::ReadOnly,
                     open_world: false,
                 },
-                |state: Arc<SystemState>, _ctx, _args: NoArgs| async move {
-                    Ok(list_toolkits(state.hub()?.as_ref()))
+                |state: Arc<SystemState>, ctx, _args: NoArgs| async move {
+                    Ok(list_toolkits(state.hub()?.as_ref(), &ctx))
                 },
             )
             .add(
@@ -236,13 +239,13 @@ impl Toolkit for SystemToolkit {
 
     async fn read_resource(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, HubError> {
         if uri != TOOLKITS_URI {
             return Err(HubError::ResourceNotFound(uri.to_string()));
         }
-        let list = list_toolkits(self.state.hub()?.as_ref());
+        let list = list_toolkits(self.state.hub()?.as_ref(), ctx);
         let json = serde_json::to_string_pretty(&list).map_err(HubError::internal)?;
         Ok(vec![
             ResourceContents::text(json, uri).with_mime_type("application/json"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tideway_core::{
     CallContext, Hub, HubError, Principal, TenantId,
-    context::Role,
+    context::{Credential, Role},
     mcp::JsonObject,
     store::testing::{TestStore, test_stores},
 };
@@ -57,10 +57,7 @@ async fn fixtures() -> Vec<Fixture> {
 fn ctx(tenant: &str, who: &str) -> CallContext {
     CallContext::new(
         TenantId::new(tenant),
-        Principal {
-            id: who.into(),
-            role: Role::Operator,
-        },
+        Principal::new(who, Role::Operator, Credential::Local),
         "test",
     )
 }

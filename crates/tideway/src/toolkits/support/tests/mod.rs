@@ -2,4 +2,5 @@
 //! faces end to end over HTTP.
 
 mod http;
+mod isolation;
 mod service;

@@ -1,0 +1,216 @@
+//! The Hub's one call path enforces access for every face: roles against tool
+//! annotations (and a toolkit's admin tools), allow/deny rules in the catalog and on
+//! calls, the argument size bound, the per-tenant in-flight bound, and one audit
+//! record per call with secrets redacted.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tideway_core::{
+    CallContext, CallLimits, Credential, Hub, HubError, Principal, Role, Scope, TenantId, Toolkit,
+    ToolRules,
+    audit::{AuditRecord, AuditSink},
+    mcp::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+};
+use tokio::sync::Notify;
+
+struct Desk {
+    release: Arc<Notify>,
+}
+
+fn tool(name: &str, read_only: bool) -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {"note": {"type": "string"}, "pin": {"type": "string", "writeOnly": true}, "password": {"type": "string"}},
+    });
+    let Value::Object(schema) = schema else { unreachable!() };
+    Tool::new(name.to_string(), "a test tool", Arc::new(schema)).annotate(
+        ToolAnnotations::new().read_only(read_only),
+    )
+}
+
+#[async_trait]
+impl Toolkit for Desk {
+    fn name(&self) -> &str {
+        "desk"
+    }
+    fn tools(&self) -> Vec<Tool> {
+        vec![
+            tool("read", true),
+            tool("write", false),
+            tool("manage", false),
+            tool("wait", true),
+        ]
+    }
+    fn required_role(&self, tool: &Tool) -> Role {
+        match tool.name.as_ref() {
+            "manage" => Role::Admin,
+            "read" | "wait" => Role::Viewer,
+            _ => Role::Operator,
+        }
+    }
+    async fn call_tool(
+        &self,
+        _ctx: &CallContext,
+        name: &str,
+        _arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        if name == "wait" {
+            self.release.notified().await;
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text(name)]))
+    }
+}
+
+#[derive(Default)]
+struct Records(Mutex<Vec<AuditRecord>>);
+
+impl AuditSink for Records {
+    fn record(&self, record: AuditRecord) {
+        self.0.lock().expect("lock").push(record);
+    }
+}
+
+fn hub(limits: CallLimits) -> (Arc<Hub>, Arc<Notify>, Arc<Records>) {
+    let release = Arc::new(Notify::new());
+    let hub = Arc::new(Hub::new().with_limits(limits));
+    hub.register(Arc::new(Desk {
+        release: release.clone(),
+    }))
+    .expect("registers");
+    let records = Arc::new(Records::default());
+    hub.set_audit_sink(records.clone());
+    (hub, release, records)
+}
+
+fn ctx(tenant: &str, role: Role, rules: Vec<ToolRules>) -> CallContext {
+    CallContext::new(
+        TenantId::new(tenant),
+        Principal::new(format!("key:{role}"), role, Credential::ApiKey).with_rules(rules),
+        "req-1",
+    )
+}
+
+fn names(tools: Vec<Tool>) -> Vec<String> {
+    tools.into_iter().map(|tool| tool.name.to_string()).collect()
+}
+
+#[tokio::test]
+async fn roles_decide_which_tools_are_listed_and_callable() {
+    let (hub, _, _) = hub(CallLimits::default());
+    let expectations = [
+        (Role::Viewer, vec!["read", "wait"]),
+        (Role::Operator, vec!["read", "write", "wait"]),
+        (Role::Admin, vec!["read", "write", "manage", "wait"]),
+    ];
+    for (role, callable) in expectations {
+        let ctx = ctx("acme", role, vec![]);
+        let listed = names(hub.list_tools(&Scope::Toolkit("desk".into()), &ctx.principal));
+        assert_eq!(listed, callable, "{role}");
+        for tool in ["read", "write", "manage"] {
+            let outcome = hub.call(&ctx, "desk", tool, None).await;
+            if callable.contains(&tool) {
+                assert!(outcome.is_ok(), "{role} calls {tool}: {outcome:?}");
+            } else {
+                let error = outcome.expect_err("refused");
+                assert_eq!(error.kind(), "forbidden", "{role} {tool}");
+                assert!(error.to_string().contains(role.as_str()), "{error}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn rules_narrow_the_catalog_and_the_calls() {
+    let (hub, _, _) = hub(CallLimits::default());
+    let rules = ToolRules {
+        allow: vec!["desk.read".into(), "desk.write".into()],
+        deny: vec!["desk.write".into()],
+    };
+    let ctx = ctx("acme", Role::Admin, vec![rules]);
+    assert_eq!(names(hub.list_tools(&Scope::All, &ctx.principal)), vec!["desk_read"]);
+    assert!(hub.call(&ctx, "desk", "read", None).await.is_ok());
+    let error = hub.call(&ctx, "desk", "write", None).await.expect_err("denied");
+    assert!(error.to_string().contains("not available to this credential"), "{error}");
+    // Two rule sets (tenant and key) must both permit.
+    let tenant = ToolRules { allow: vec!["other".into()], deny: vec![] };
+    let key = ToolRules::default();
+    let ctx = self::ctx("acme", Role::Admin, vec![tenant, key]);
+    assert!(hub.list_tools(&Scope::All, &ctx.principal).is_empty());
+    assert!(hub.call(&ctx, "desk", "read", None).await.is_err());
+}
+
+#[tokio::test]
+async fn oversized_arguments_are_refused_before_the_tool_runs() {
+    let (hub, _, records) = hub(CallLimits {
+        max_argument_bytes: 64,
+        ..CallLimits::default()
+    });
+    let ctx = ctx("acme", Role::Admin, vec![]);
+    let mut arguments = JsonObject::new();
+    arguments.insert("note".into(), json!("x".repeat(100)));
+    let error = hub
+        .call(&ctx, "desk", "read", Some(arguments))
+        .await
+        .expect_err("too big");
+    assert_eq!(error.kind(), "invalid-arguments");
+    assert!(error.to_string().contains("limits.max_argument_bytes"), "{error}");
+    let records = records.0.lock().expect("lock");
+    assert_eq!(records.len(), 1, "a refused call is audited too");
+    assert_eq!(records[0].error_kind.as_deref(), Some("invalid-arguments"));
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_exceed_its_in_flight_bound_and_others_are_unaffected() {
+    let (hub, release, _) = hub(CallLimits {
+        tenant_concurrent_calls: 2,
+        ..CallLimits::default()
+    });
+    let acme = ctx("acme", Role::Viewer, vec![]);
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let hub = hub.clone();
+        let acme = acme.clone();
+        waiting.push(tokio::spawn(async move { hub.call(&acme, "desk", "wait", None).await }));
+    }
+    // Let both calls take their slots.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let error = hub.call(&acme, "desk", "read", None).await.expect_err("bounded");
+    assert_eq!(error.kind(), "rate-limited");
+    let HubError::RateLimited { retry_after, .. } = error else { unreachable!() };
+    assert!(retry_after >= Duration::from_secs(1));
+    let globex = ctx("globex", Role::Viewer, vec![]);
+    assert!(hub.call(&globex, "desk", "read", None).await.is_ok(), "another tenant has its own bound");
+    release.notify_waiters();
+    for call in waiting {
+        assert!(call.await.expect("joins").is_ok());
+    }
+    assert!(hub.call(&acme, "desk", "read", None).await.is_ok(), "slots are given back");
+}
+
+#[tokio::test]
+async fn every_call_is_audited_with_secrets_redacted() {
+    let (hub, _, records) = hub(CallLimits::default());
+    let viewer = ctx("acme", Role::Viewer, vec![]);
+    let mut arguments = JsonObject::new();
+    arguments.insert("note".into(), json!("hello"));
+    arguments.insert("pin".into(), json!("4321"));
+    arguments.insert("password".into(), json!("hunter2"));
+    hub.call(&viewer, "desk", "read", Some(arguments.clone())).await.expect("ok");
+    let _ = hub.call(&viewer, "desk", "write", Some(arguments)).await;
+    let _ = hub.call(&viewer, "desk", "no_such_tool", None).await;
+    let records = records.0.lock().expect("lock");
+    assert_eq!(records.len(), 2, "unknown tools are not audited: {records:?}");
+    let (ok, refused) = (&records[0], &records[1]);
+    assert_eq!((ok.tool.as_str(), ok.outcome.as_str()), ("read", "ok"));
+    assert_eq!(ok.tenant, "acme");
+    assert_eq!(ok.principal, "key:viewer");
+    assert_eq!(ok.request_id, "req-1");
+    assert!(ok.arguments.contains("hello"));
+    assert!(!ok.arguments.contains("4321") && !ok.arguments.contains("hunter2"), "{}", ok.arguments);
+    assert_eq!((refused.outcome.as_str(), refused.error_kind.as_deref()), ("error", Some("forbidden")));
+}

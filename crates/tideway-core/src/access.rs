@@ -184,7 +184,11 @@ mod tests {
 
     #[test]
     fn patterns_are_validated() {
-        assert!(rules(&["support", "support.get_*", "*", "sup*"], &[]).validate().is_ok());
+        assert!(
+            rules(&["support", "support.get_*", "*", "sup*"], &[])
+                .validate()
+                .is_ok()
+        );
         assert!(rules(&["support tickets"], &[]).validate().is_err());
         assert!(rules(&[""], &[]).validate().is_err());
         assert!(rules(&[], &["support."]).validate().is_err());

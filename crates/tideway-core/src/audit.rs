@@ -112,7 +112,10 @@ fn redact_value(value: &Value, schema: Option<&Value>) -> Value {
 
 /// The arguments with secrets removed (guided by the tool's input schema), as a
 /// bounded JSON text, and the SHA-256 (hex) of the redacted form.
-pub fn argument_digest(arguments: &JsonObject, input_schema: Option<&JsonObject>) -> (String, String) {
+pub fn argument_digest(
+    arguments: &JsonObject,
+    input_schema: Option<&JsonObject>,
+) -> (String, String) {
     let schema = input_schema.map(|s| Value::Object(s.clone()));
     let redacted = redact_value(&Value::Object(arguments.clone()), schema.as_ref());
     let mut text = redacted.to_string();
@@ -162,7 +165,10 @@ mod tests {
         for secret in ["hunter2", "sk-123", "s3\"", "\"t\"", "0000"] {
             assert!(!text.contains(secret), "{secret} leaked into {text}");
         }
-        assert!(text.contains("db.internal") && text.contains("fine"), "{text}");
+        assert!(
+            text.contains("db.internal") && text.contains("fine"),
+            "{text}"
+        );
         assert_eq!(hash.len(), 64);
         let (_, again) = argument_digest(&arguments, Some(&schema));
         assert_eq!(hash, again, "the digest is deterministic");
@@ -175,7 +181,11 @@ mod tests {
             "many": (0..2000).map(|i| format!("item-{i}")).collect::<Vec<_>>(),
         }));
         let (text, _) = argument_digest(&arguments, None);
-        assert!(text.len() <= MAX_DIGEST_BYTES + '…'.len_utf8(), "{}", text.len());
+        assert!(
+            text.len() <= MAX_DIGEST_BYTES + '…'.len_utf8(),
+            "{}",
+            text.len()
+        );
         assert!(text.contains("(10000 chars)"));
     }
 

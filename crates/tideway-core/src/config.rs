@@ -79,7 +79,9 @@ impl std::str::FromStr for AuthMode {
             "none" => Ok(AuthMode::None),
             "api-key" | "api_key" | "apikey" => Ok(AuthMode::ApiKey),
             "jwt" => Ok(AuthMode::Jwt),
-            other => Err(format!("unknown auth mode '{other}': use none, api-key or jwt")),
+            other => Err(format!(
+                "unknown auth mode '{other}': use none, api-key or jwt"
+            )),
         }
     }
 }
@@ -342,8 +344,14 @@ impl Config {
             ));
         }
         for (field, rate) in [
-            ("limits.key_requests_per_second", self.limits.key_requests_per_second),
-            ("limits.tenant_requests_per_second", self.limits.tenant_requests_per_second),
+            (
+                "limits.key_requests_per_second",
+                self.limits.key_requests_per_second,
+            ),
+            (
+                "limits.tenant_requests_per_second",
+                self.limits.tenant_requests_per_second,
+            ),
         ] {
             if !rate.is_finite() || rate < 0.0 {
                 return Err(ConfigError::Invalid(format!(
@@ -369,14 +377,23 @@ impl Config {
                     "auth mode jwt needs a key: auth.jwt.hs256_secret(_file), auth.jwt.jwks_url or auth.jwt.jwks_file".into(),
                 ));
             }
-            if jwt.hs256_secret.as_ref().is_some_and(|secret| secret.len() < 32) {
+            if jwt
+                .hs256_secret
+                .as_ref()
+                .is_some_and(|secret| secret.len() < 32)
+            {
                 return Err(ConfigError::Invalid(
                     "auth.jwt.hs256_secret must be at least 32 bytes".into(),
                 ));
             }
         }
         for (id, tenant) in &self.tenants {
-            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(ConfigError::Invalid(format!(
                     "tenant id '{id}' must be 1-64 letters, digits, '_' or '-'"
                 )));

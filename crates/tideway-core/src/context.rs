@@ -81,16 +81,25 @@ impl Principal {
     }
 
     pub fn with_rules(mut self, rules: Vec<ToolRules>) -> Self {
-        self.rules = Arc::from(rules.into_iter().filter(|r| !r.is_empty()).collect::<Vec<_>>());
+        self.rules = Arc::from(
+            rules
+                .into_iter()
+                .filter(|r| !r.is_empty())
+                .collect::<Vec<_>>(),
+        );
         self
     }
 
     pub fn permits_tool(&self, toolkit: &str, tool: &str) -> bool {
-        self.rules.iter().all(|rules| rules.permits_tool(toolkit, tool))
+        self.rules
+            .iter()
+            .all(|rules| rules.permits_tool(toolkit, tool))
     }
 
     pub fn permits_toolkit(&self, toolkit: &str) -> bool {
-        self.rules.iter().all(|rules| rules.permits_toolkit(toolkit))
+        self.rules
+            .iter()
+            .all(|rules| rules.permits_toolkit(toolkit))
     }
 }
 

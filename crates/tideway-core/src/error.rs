@@ -27,7 +27,10 @@ pub enum HubError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{message}")]
-    RateLimited { message: String, retry_after: Duration },
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("the call did not finish within its deadline of {0:?}")]
     DeadlineExceeded(Duration),
     #[error("the call was cancelled")]

@@ -47,7 +47,10 @@ pub enum HubEvent {
     PromptsChanged,
     ResourcesChanged,
     /// A resource changed. Only subscribers of the same tenant hear of it.
-    ResourceUpdated { tenant: TenantId, uri: String },
+    ResourceUpdated {
+        tenant: TenantId,
+        uri: String,
+    },
 }
 
 /// Bounds on the call path, per tenant and per call.
@@ -140,8 +143,13 @@ impl Entry {
     }
 
     /// The tools `principal` may call.
-    pub fn callable_tools<'a>(&'a self, principal: &'a Principal) -> impl Iterator<Item = &'a Tool> + 'a {
-        self.tools.iter().filter(move |tool| self.may_call(principal, &tool.name))
+    pub fn callable_tools<'a>(
+        &'a self,
+        principal: &'a Principal,
+    ) -> impl Iterator<Item = &'a Tool> + 'a {
+        self.tools
+            .iter()
+            .filter(move |tool| self.may_call(principal, &tool.name))
     }
 }
 
@@ -227,7 +235,14 @@ impl Hub {
 
     /// Records a management action that is not a tool call (a REST mutation such as
     /// creating a key) in the audit log.
-    pub fn audit_action(&self, ctx: &CallContext, action: &str, arguments: &JsonObject, outcome: Result<(), &HubError>, elapsed: Duration) {
+    pub fn audit_action(
+        &self,
+        ctx: &CallContext,
+        action: &str,
+        arguments: &JsonObject,
+        outcome: Result<(), &HubError>,
+        elapsed: Duration,
+    ) {
         if let Some(sink) = self.audit_sink() {
             let (arguments, arguments_sha256) = argument_digest(arguments, None);
             sink.record(AuditRecord {
@@ -262,10 +277,15 @@ impl Hub {
                 .or_insert_with(|| Arc::new(Semaphore::new(bound)))
                 .clone()
         };
-        semaphore.try_acquire_owned().map(Some).map_err(|_| HubError::RateLimited {
-            message: format!("tenant '{tenant}' already has {bound} calls in flight; retry when one finishes"),
-            retry_after: Duration::from_secs(1),
-        })
+        semaphore
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| HubError::RateLimited {
+                message: format!(
+                    "tenant '{tenant}' already has {bound} calls in flight; retry when one finishes"
+                ),
+                retry_after: Duration::from_secs(1),
+            })
     }
 
     fn snapshot(&self) -> Arc<Catalog> {
@@ -753,10 +773,12 @@ impl Hub {
                 let bare = Reference::for_prompt(found.name);
                 entry.toolkit.complete(ctx, &bare, argument).await
             }
-            Reference::Resource(template) => match self.owner_of(scope, &template.uri, &ctx.principal) {
-                Some(entry) => entry.toolkit.complete(ctx, reference, argument).await,
-                None => Err(HubError::ResourceNotFound(template.uri.clone())),
-            },
+            Reference::Resource(template) => {
+                match self.owner_of(scope, &template.uri, &ctx.principal) {
+                    Some(entry) => entry.toolkit.complete(ctx, reference, argument).await,
+                    None => Err(HubError::ResourceNotFound(template.uri.clone())),
+                }
+            }
             _ => Ok(Vec::new()),
         }
     }

@@ -21,8 +21,8 @@ pub mod typed;
 
 pub use rmcp::model as mcp;
 
-pub use config::Config;
 pub use access::{Role, ToolRules};
+pub use config::Config;
 pub use context::{CallContext, ClientChannel, Credential, Face, Principal, TenantId};
 pub use error::HubError;
 pub use hub::{CallLimits, Hub, HubEvent, Scope};

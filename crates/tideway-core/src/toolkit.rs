@@ -80,7 +80,11 @@ pub trait Toolkit: Send + Sync + 'static {
             .as_ref()
             .and_then(|annotations| annotations.read_only_hint)
             == Some(true);
-        if read_only { Role::Viewer } else { Role::Operator }
+        if read_only {
+            Role::Viewer
+        } else {
+            Role::Operator
+        }
     }
 
     /// Runs one tool. Arguments have already been validated against the input schema.

@@ -11,8 +11,8 @@ use std::{
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, CallLimits, Credential, Hub, HubError, Principal, Role, Scope, TenantId, Toolkit,
-    ToolRules,
+    CallContext, CallLimits, Credential, Hub, HubError, Principal, Role, Scope, TenantId,
+    ToolRules, Toolkit,
     audit::{AuditRecord, AuditSink},
     mcp::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
 };
@@ -27,10 +27,11 @@ fn tool(name: &str, read_only: bool) -> Tool {
         "type": "object",
         "properties": {"note": {"type": "string"}, "pin": {"type": "string", "writeOnly": true}, "password": {"type": "string"}},
     });
-    let Value::Object(schema) = schema else { unreachable!() };
-    Tool::new(name.to_string(), "a test tool", Arc::new(schema)).annotate(
-        ToolAnnotations::new().read_only(read_only),
-    )
+    let Value::Object(schema) = schema else {
+        unreachable!()
+    };
+    Tool::new(name.to_string(), "a test tool", Arc::new(schema))
+        .annotate(ToolAnnotations::new().read_only(read_only))
 }
 
 #[async_trait]
@@ -96,7 +97,10 @@ fn ctx(tenant: &str, role: Role, rules: Vec<ToolRules>) -> CallContext {
 }
 
 fn names(tools: Vec<Tool>) -> Vec<String> {
-    tools.into_iter().map(|tool| tool.name.to_string()).collect()
+    tools
+        .into_iter()
+        .map(|tool| tool.name.to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -132,12 +136,26 @@ async fn rules_narrow_the_catalog_and_the_calls() {
         deny: vec!["desk.write".into()],
     };
     let ctx = ctx("acme", Role::Admin, vec![rules]);
-    assert_eq!(names(hub.list_tools(&Scope::All, &ctx.principal)), vec!["desk_read"]);
+    assert_eq!(
+        names(hub.list_tools(&Scope::All, &ctx.principal)),
+        vec!["desk_read"]
+    );
     assert!(hub.call(&ctx, "desk", "read", None).await.is_ok());
-    let error = hub.call(&ctx, "desk", "write", None).await.expect_err("denied");
-    assert!(error.to_string().contains("not available to this credential"), "{error}");
+    let error = hub
+        .call(&ctx, "desk", "write", None)
+        .await
+        .expect_err("denied");
+    assert!(
+        error
+            .to_string()
+            .contains("not available to this credential"),
+        "{error}"
+    );
     // Two rule sets (tenant and key) must both permit.
-    let tenant = ToolRules { allow: vec!["other".into()], deny: vec![] };
+    let tenant = ToolRules {
+        allow: vec!["other".into()],
+        deny: vec![],
+    };
     let key = ToolRules::default();
     let ctx = self::ctx("acme", Role::Admin, vec![tenant, key]);
     assert!(hub.list_tools(&Scope::All, &ctx.principal).is_empty());
@@ -158,7 +176,10 @@ async fn oversized_arguments_are_refused_before_the_tool_runs() {
         .await
         .expect_err("too big");
     assert_eq!(error.kind(), "invalid-arguments");
-    assert!(error.to_string().contains("limits.max_argument_bytes"), "{error}");
+    assert!(
+        error.to_string().contains("limits.max_argument_bytes"),
+        "{error}"
+    );
     let records = records.0.lock().expect("lock");
     assert_eq!(records.len(), 1, "a refused call is audited too");
     assert_eq!(records[0].error_kind.as_deref(), Some("invalid-arguments"));
@@ -175,21 +196,34 @@ async fn a_tenant_cannot_exceed_its_in_flight_bound_and_others_are_unaffected() 
     for _ in 0..2 {
         let hub = hub.clone();
         let acme = acme.clone();
-        waiting.push(tokio::spawn(async move { hub.call(&acme, "desk", "wait", None).await }));
+        waiting.push(tokio::spawn(async move {
+            hub.call(&acme, "desk", "wait", None).await
+        }));
     }
     // Let both calls take their slots.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let error = hub.call(&acme, "desk", "read", None).await.expect_err("bounded");
+    let error = hub
+        .call(&acme, "desk", "read", None)
+        .await
+        .expect_err("bounded");
     assert_eq!(error.kind(), "rate-limited");
-    let HubError::RateLimited { retry_after, .. } = error else { unreachable!() };
+    let HubError::RateLimited { retry_after, .. } = error else {
+        unreachable!()
+    };
     assert!(retry_after >= Duration::from_secs(1));
     let globex = ctx("globex", Role::Viewer, vec![]);
-    assert!(hub.call(&globex, "desk", "read", None).await.is_ok(), "another tenant has its own bound");
+    assert!(
+        hub.call(&globex, "desk", "read", None).await.is_ok(),
+        "another tenant has its own bound"
+    );
     release.notify_waiters();
     for call in waiting {
         assert!(call.await.expect("joins").is_ok());
     }
-    assert!(hub.call(&acme, "desk", "read", None).await.is_ok(), "slots are given back");
+    assert!(
+        hub.call(&acme, "desk", "read", None).await.is_ok(),
+        "slots are given back"
+    );
 }
 
 #[tokio::test]
@@ -200,17 +234,30 @@ async fn every_call_is_audited_with_secrets_redacted() {
     arguments.insert("note".into(), json!("hello"));
     arguments.insert("pin".into(), json!("4321"));
     arguments.insert("password".into(), json!("hunter2"));
-    hub.call(&viewer, "desk", "read", Some(arguments.clone())).await.expect("ok");
+    hub.call(&viewer, "desk", "read", Some(arguments.clone()))
+        .await
+        .expect("ok");
     let _ = hub.call(&viewer, "desk", "write", Some(arguments)).await;
     let _ = hub.call(&viewer, "desk", "no_such_tool", None).await;
     let records = records.0.lock().expect("lock");
-    assert_eq!(records.len(), 2, "unknown tools are not audited: {records:?}");
+    assert_eq!(
+        records.len(),
+        2,
+        "unknown tools are not audited: {records:?}"
+    );
     let (ok, refused) = (&records[0], &records[1]);
     assert_eq!((ok.tool.as_str(), ok.outcome.as_str()), ("read", "ok"));
     assert_eq!(ok.tenant, "acme");
     assert_eq!(ok.principal, "key:viewer");
     assert_eq!(ok.request_id, "req-1");
     assert!(ok.arguments.contains("hello"));
-    assert!(!ok.arguments.contains("4321") && !ok.arguments.contains("hunter2"), "{}", ok.arguments);
-    assert_eq!((refused.outcome.as_str(), refused.error_kind.as_deref()), ("error", Some("forbidden")));
+    assert!(
+        !ok.arguments.contains("4321") && !ok.arguments.contains("hunter2"),
+        "{}",
+        ok.arguments
+    );
+    assert_eq!(
+        (refused.outcome.as_str(), refused.error_kind.as_deref()),
+        ("error", Some("forbidden"))
+    );
 }

@@ -109,7 +109,10 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
         let acme = TenantId::new("acme");
         let globex = TenantId::new("globex");
         store.ensure_tenant(&acme, "Acme").await.expect("acme");
-        store.ensure_tenant(&globex, "Globex").await.expect("globex");
+        store
+            .ensure_tenant(&globex, "Globex")
+            .await
+            .expect("globex");
         let new = |tenant: &TenantId, name: &str| NewApiKey {
             tenant: tenant.clone(),
             name: name.into(),
@@ -121,10 +124,17 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
             expires_at: None,
             created_by: "test".into(),
         };
-        let (key, text) = store.create_api_key(new(&acme, "ci")).await.expect("created");
+        let (key, text) = store
+            .create_api_key(new(&acme, "ci"))
+            .await
+            .expect("created");
         let presented = parse_key(&text).expect("our own format");
         assert_eq!(presented.prefix, key.prefix);
-        let verified = store.verify_api_key(&presented).await.expect("query").expect("verifies");
+        let verified = store
+            .verify_api_key(&presented)
+            .await
+            .expect("query")
+            .expect("verifies");
         assert_eq!(verified.role, Role::Operator);
         assert_eq!(verified.rules.allow, vec!["support".to_string()]);
         assert_eq!(verified.tenant, "acme");
@@ -134,14 +144,30 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
         let wrong = parse_key(&wrong).expect("shape");
         assert!(store.verify_api_key(&wrong).await.expect("query").is_none());
         let unknown = parse_key("tw_AAAAAAAAAAAA_secret").expect("shape");
-        assert!(store.verify_api_key(&unknown).await.expect("query").is_none());
+        assert!(
+            store
+                .verify_api_key(&unknown)
+                .await
+                .expect("query")
+                .is_none()
+        );
 
         // The listing never holds a secret; another tenant cannot revoke the key.
         let listed = store.list_api_keys(Some(&acme)).await.expect("list");
         assert_eq!(listed.len(), 1);
-        assert!(store.list_api_keys(Some(&globex)).await.expect("list").is_empty());
         assert!(
-            store.revoke_api_key(Some(&globex), &key.id).await.expect("query").is_none(),
+            store
+                .list_api_keys(Some(&globex))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert!(
+            store
+                .revoke_api_key(Some(&globex), &key.id)
+                .await
+                .expect("query")
+                .is_none(),
             "{}: another tenant's key is not found",
             store.backend()
         );
@@ -186,11 +212,25 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
             latency_ms: 1.5,
         };
         let batch: Vec<_> = (0..30)
-            .map(|i| record(if i % 3 == 0 { "globex" } else { "acme" }, if i % 2 == 0 { "get_ticket" } else { "create_ticket" }, if i % 5 == 0 { "error" } else { "ok" }))
+            .map(|i| {
+                record(
+                    if i % 3 == 0 { "globex" } else { "acme" },
+                    if i % 2 == 0 {
+                        "get_ticket"
+                    } else {
+                        "create_ticket"
+                    },
+                    if i % 5 == 0 { "error" } else { "ok" },
+                )
+            })
             .collect();
         store.insert_audit(&batch).await.expect("insert");
         let query = |f: fn(&mut AuditQuery)| {
-            let mut query = AuditQuery { tenant: Some("acme".into()), limit: 100, ..AuditQuery::default() };
+            let mut query = AuditQuery {
+                tenant: Some("acme".into()),
+                limit: 100,
+                ..AuditQuery::default()
+            };
             f(&mut query);
             query
         };
@@ -198,33 +238,70 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
         assert_eq!(acme.len(), 20, "{}", store.backend());
         assert!(acme.windows(2).all(|w| w[0].id > w[1].id), "newest first");
         assert!(acme.iter().all(|entry| entry.record.tenant == "acme"));
-        let tickets = store.query_audit(&query(|q| q.tool = Some("get_ticket".into()))).await.expect("query");
+        let tickets = store
+            .query_audit(&query(|q| q.tool = Some("get_ticket".into())))
+            .await
+            .expect("query");
         assert!(tickets.iter().all(|e| e.record.tool == "get_ticket") && !tickets.is_empty());
-        let errors = store.query_audit(&query(|q| q.outcome = Some("error".into()))).await.expect("query");
-        assert!(errors.iter().all(|e| e.record.error_kind.as_deref() == Some("forbidden")) && !errors.is_empty());
+        let errors = store
+            .query_audit(&query(|q| q.outcome = Some("error".into())))
+            .await
+            .expect("query");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.record.error_kind.as_deref() == Some("forbidden"))
+                && !errors.is_empty()
+        );
         let since = store
-            .query_audit(&AuditQuery { tenant: Some("acme".into()), since: Some(start), limit: 100, ..AuditQuery::default() })
+            .query_audit(&AuditQuery {
+                tenant: Some("acme".into()),
+                since: Some(start),
+                limit: 100,
+                ..AuditQuery::default()
+            })
             .await
             .expect("query");
         assert_eq!(since.len(), 20);
         let future = store
-            .query_audit(&AuditQuery { tenant: Some("acme".into()), since: Some(chrono::Utc::now() + chrono::Duration::hours(1)), limit: 100, ..AuditQuery::default() })
+            .query_audit(&AuditQuery {
+                tenant: Some("acme".into()),
+                since: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+                limit: 100,
+                ..AuditQuery::default()
+            })
             .await
             .expect("query");
         assert!(future.is_empty());
         // Pages walk back by id without overlap; following walks forward.
-        let first = store.query_audit(&query(|q| q.limit = 8)).await.expect("page 1");
+        let first = store
+            .query_audit(&query(|q| q.limit = 8))
+            .await
+            .expect("page 1");
         let before = first.last().map(|e| e.id);
         let second = store
-            .query_audit(&AuditQuery { tenant: Some("acme".into()), before_id: before, limit: 8, ..AuditQuery::default() })
+            .query_audit(&AuditQuery {
+                tenant: Some("acme".into()),
+                before_id: before,
+                limit: 8,
+                ..AuditQuery::default()
+            })
             .await
             .expect("page 2");
         assert!(second.iter().all(|e| Some(e.id) < before));
         let after = store
-            .query_audit(&AuditQuery { tenant: None, after_id: Some(acme[5].id), limit: 100, ..AuditQuery::default() })
+            .query_audit(&AuditQuery {
+                tenant: None,
+                after_id: Some(acme[5].id),
+                limit: 100,
+                ..AuditQuery::default()
+            })
             .await
             .expect("follow");
-        assert!(after.windows(2).all(|w| w[0].id < w[1].id), "oldest first when following");
+        assert!(
+            after.windows(2).all(|w| w[0].id < w[1].id),
+            "oldest first when following"
+        );
         assert_eq!(after.first().map(|e| e.id), Some(acme[5].id + 1));
     }
 }

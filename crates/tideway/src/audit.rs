@@ -76,7 +76,10 @@ impl AuditSink for AuditWriter {
         if sender.try_send(record).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
-                tracing::error!(dropped, "audit queue is full: the store is not keeping up; records are being dropped");
+                tracing::error!(
+                    dropped,
+                    "audit queue is full: the store is not keeping up; records are being dropped"
+                );
             }
         }
     }

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     api::{self, guard::EdgeGuard},
-    auth::edge::Edge,
     app::App,
+    auth::edge::Edge,
     mcp::{McpShared, http::McpHttp},
 };
 

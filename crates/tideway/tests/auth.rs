@@ -133,7 +133,13 @@ fn bearer(request: RequestBuilder, credential: &str) -> RequestBuilder {
 const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}"#;
 
 /// A stateless 2026-07-28 request to `/mcp`; returns the HTTP status and the message.
-async fn mcp(http: &Client, server: &Server, credential: &str, method: &str, params: Value) -> (StatusCode, Value) {
+async fn mcp(
+    http: &Client,
+    server: &Server,
+    credential: &str,
+    method: &str,
+    params: Value,
+) -> (StatusCode, Value) {
     let mut params = params;
     let meta: Value = serde_json::from_str(&format!("{{{META}}}")).expect("meta");
     params["_meta"] = meta["_meta"].clone();
@@ -161,16 +167,30 @@ async fn mcp(http: &Client, server: &Server, credential: &str, method: &str, par
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
 }
 
-async fn rest_call(http: &Client, server: &Server, credential: &str, tool: &str, arguments: Value) -> StatusCode {
-    bearer(http.post(format!("{}/api/v1/tools/{tool}", server.base)), credential)
-        .json(&arguments)
-        .send()
-        .await
-        .expect("send")
-        .status()
+async fn rest_call(
+    http: &Client,
+    server: &Server,
+    credential: &str,
+    tool: &str,
+    arguments: Value,
+) -> StatusCode {
+    bearer(
+        http.post(format!("{}/api/v1/tools/{tool}", server.base)),
+        credential,
+    )
+    .json(&arguments)
+    .send()
+    .await
+    .expect("send")
+    .status()
 }
 
-async fn rest_get(http: &Client, server: &Server, credential: &str, path: &str) -> (StatusCode, Value) {
+async fn rest_get(
+    http: &Client,
+    server: &Server,
+    credential: &str,
+    path: &str,
+) -> (StatusCode, Value) {
     let response = bearer(http.get(format!("{}{path}", server.base)), credential)
         .send()
         .await
@@ -189,12 +209,23 @@ async fn every_role_and_credential_kind_gets_exactly_what_its_role_allows() {
     let http = Client::new();
     let mut credentials = Vec::new();
     for role in [Role::Viewer, Role::Operator, Role::Admin] {
-        credentials.push((role, "api key", key(&server, "acme", role, ToolRules::default()).await));
-        credentials.push((role, "HS256 JWT", hs256(&claims(&server, "acme", role.as_str()))));
+        credentials.push((
+            role,
+            "api key",
+            key(&server, "acme", role, ToolRules::default()).await,
+        ));
+        credentials.push((
+            role,
+            "HS256 JWT",
+            hs256(&claims(&server, "acme", role.as_str())),
+        ));
         credentials.push((
             role,
             "ES256 JWT",
-            es256(&claims(&server, "acme", &format!("openid tideway:{role}")), "test-es"),
+            es256(
+                &claims(&server, "acme", &format!("openid tideway:{role}")),
+                "test-es",
+            ),
         ));
     }
     for (n, (role, kind, credential)) in credentials.iter().enumerate() {
@@ -203,14 +234,36 @@ async fn every_role_and_credential_kind_gets_exactly_what_its_role_allows() {
         let admin = *role == Role::Admin;
 
         // REST: a read-only tool, a tool that writes, the admin endpoints.
-        let status = rest_call(&http, &server, credential, "system/echo", json!({"message": "hi"})).await;
+        let status = rest_call(
+            &http,
+            &server,
+            credential,
+            "system/echo",
+            json!({"message": "hi"}),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{who}: read tool over REST");
-        let status = rest_call(&http, &server, credential, "support/create_customer", customer(n)).await;
-        let expected = if writes { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        let status = rest_call(
+            &http,
+            &server,
+            credential,
+            "support/create_customer",
+            customer(n),
+        )
+        .await;
+        let expected = if writes {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
         assert_eq!(status, expected, "{who}: write tool over REST");
         for path in ["/api/v1/keys", "/api/v1/audit"] {
             let (status, _) = rest_get(&http, &server, credential, path).await;
-            let expected = if admin { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            let expected = if admin {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
             assert_eq!(status, expected, "{who}: {path}");
         }
 
@@ -222,11 +275,25 @@ async fn every_role_and_credential_kind_gets_exactly_what_its_role_allows() {
             .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
             .unwrap_or_default();
         assert!(names.contains(&"system_echo"), "{who}: {names:?}");
-        assert_eq!(names.contains(&"support_create_customer"), writes, "{who}: {names:?}");
+        assert_eq!(
+            names.contains(&"support_create_customer"),
+            writes,
+            "{who}: {names:?}"
+        );
         assert!(names.contains(&"support_get_customers"), "{who}: {names:?}");
 
-        let (_, echoed) = mcp(&http, &server, credential, "tools/call", json!({"name": "system_echo", "arguments": {"message": "hi"}})).await;
-        assert_eq!(echoed["result"]["structuredContent"]["message"], "hi", "{who}: {echoed}");
+        let (_, echoed) = mcp(
+            &http,
+            &server,
+            credential,
+            "tools/call",
+            json!({"name": "system_echo", "arguments": {"message": "hi"}}),
+        )
+        .await;
+        assert_eq!(
+            echoed["result"]["structuredContent"]["message"], "hi",
+            "{who}: {echoed}"
+        );
         let (_, created) = mcp(
             &http,
             &server,
@@ -238,7 +305,9 @@ async fn every_role_and_credential_kind_gets_exactly_what_its_role_allows() {
         let refused = created["result"]["isError"] == json!(true);
         assert_eq!(refused, !writes, "{who}: {created}");
         if refused {
-            let text = created["result"]["content"][0]["text"].as_str().unwrap_or_default();
+            let text = created["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default();
             assert!(text.contains("needs the operator role"), "{who}: {text}");
         }
     }
@@ -281,16 +350,48 @@ async fn allow_and_deny_lists_narrow_what_a_key_and_a_tenant_see() {
         .map(|kits| kits.iter().filter_map(|k| k["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(kits, vec!["system"], "{toolkits}");
-    let status = rest_call(&http, &server, &system_only, "support/get_customers", json!({})).await;
+    let status = rest_call(
+        &http,
+        &server,
+        &system_only,
+        "support/get_customers",
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, resources) = mcp(&http, &server, &system_only, "resources/templates/list", json!({})).await;
-    assert_eq!(resources["result"]["resourceTemplates"], json!([]), "support's templates are hidden");
+    let (_, resources) = mcp(
+        &http,
+        &server,
+        &system_only,
+        "resources/templates/list",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        resources["result"]["resourceTemplates"],
+        json!([]),
+        "support's templates are hidden"
+    );
 
     // The tenant's own rules apply to every credential of the tenant.
     let globex_admin = key(&server, "globex", Role::Admin, ToolRules::default()).await;
-    let status = rest_call(&http, &server, &globex_admin, "support/create_customer", customer(1)).await;
+    let status = rest_call(
+        &http,
+        &server,
+        &globex_admin,
+        "support/create_customer",
+        customer(1),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let status = rest_call(&http, &server, &globex_admin, "support/get_customers", json!({})).await;
+    let status = rest_call(
+        &http,
+        &server,
+        &globex_admin,
+        "support/get_customers",
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -322,14 +423,24 @@ async fn forged_expired_and_malformed_tokens_are_refused_without_detail() {
         &EncodingKey::from_secret(EC_X.as_bytes()),
     )
     .expect("sign");
-    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&good.to_string()));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&good.to_string())
+    );
     let mut no_tenant = good.clone();
     no_tenant.as_object_mut().expect("object").remove("tenant");
     let cases = [
         ("expired", hs256(&with("exp", json!(now() - 3600)))),
         ("not yet valid", hs256(&with("nbf", json!(now() + 3600)))),
-        ("wrong audience", hs256(&with("aud", json!("https://elsewhere.test/mcp")))),
-        ("wrong issuer", hs256(&with("iss", json!("https://evil.test")))),
+        (
+            "wrong audience",
+            hs256(&with("aud", json!("https://elsewhere.test/mcp"))),
+        ),
+        (
+            "wrong issuer",
+            hs256(&with("iss", json!("https://evil.test"))),
+        ),
         ("no expiry", {
             let mut claims = good.clone();
             claims.as_object_mut().expect("object").remove("exp");
@@ -341,13 +452,22 @@ async fn forged_expired_and_malformed_tokens_are_refused_without_detail() {
         ("HS256 with the public key as secret", confused),
         ("ES256 with an unknown key id", es256(&good, "not-a-key")),
         ("no tenant claim", hs256(&no_tenant)),
-        ("tenant with a path in it", hs256(&with("tenant", json!("../acme")))),
-        ("no recognised role", hs256(&with("roles", json!("superuser")))),
+        (
+            "tenant with a path in it",
+            hs256(&with("tenant", json!("../acme"))),
+        ),
+        (
+            "no recognised role",
+            hs256(&with("roles", json!("superuser"))),
+        ),
         ("not a JWT", "not-a-jwt".to_string()),
         ("three empty parts", "..".to_string()),
         ("garbage base64", "@@@.###.$$$".to_string()),
         ("malformed API key", "tw_short".to_string()),
-        ("unknown API key", format!("tw_AAAAAAAAAAAA_{}", "B".repeat(43))),
+        (
+            "unknown API key",
+            format!("tw_AAAAAAAAAAAA_{}", "B".repeat(43)),
+        ),
     ];
     let challenge_base = format!(
         "resource_metadata=\"{}\"",
@@ -361,12 +481,25 @@ async fn forged_expired_and_malformed_tokens_are_refused_without_detail() {
                 .send()
                 .await
                 .expect("send");
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case} on {path}");
-            let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_string();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{case} on {path}"
+            );
+            let challenge = response.headers()["www-authenticate"]
+                .to_str()
+                .expect("ascii")
+                .to_string();
             assert!(challenge.contains(&challenge_base), "{case}: {challenge}");
-            assert!(challenge.contains("error=\"invalid_token\""), "{case}: {challenge}");
+            assert!(
+                challenge.contains("error=\"invalid_token\""),
+                "{case}: {challenge}"
+            );
             let body: Value = response.json().await.expect("problem");
-            assert_eq!(body["detail"], "the credential is not valid", "{case}: no reason is given away");
+            assert_eq!(
+                body["detail"], "the credential is not valid",
+                "{case}: no reason is given away"
+            );
         }
     }
     // The positive controls: the same claims, properly signed, pass.
@@ -388,14 +521,24 @@ async fn a_missing_credential_is_challenged_towards_the_authorization_server() {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_string();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let metadata_url = tideway::auth::oauth::metadata_url(&server.resource);
     assert_eq!(
         challenge,
         format!("Bearer realm=\"tideway\", resource_metadata=\"{metadata_url}\"")
     );
     // The metadata names this resource and its authorization server, without a credential.
-    let document: Value = http.get(&metadata_url).send().await.expect("send").json().await.expect("json");
+    let document: Value = http
+        .get(&metadata_url)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(document["resource"], server.resource.as_str());
     assert_eq!(document["authorization_servers"], json!([ISSUER]));
     assert_eq!(document["bearer_methods_supported"], json!(["header"]));
@@ -407,7 +550,12 @@ async fn a_missing_credential_is_challenged_towards_the_authorization_server() {
         ("/api/v1/customers", StatusCode::UNAUTHORIZED),
         ("/mcp/support", StatusCode::UNAUTHORIZED),
     ] {
-        let status = http.get(format!("{}{path}", server.base)).send().await.expect("send").status();
+        let status = http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("send")
+            .status();
         assert_eq!(status, expected, "{path}");
     }
 }
@@ -451,20 +599,30 @@ async fn keys_are_created_once_revoked_at_once_and_scoped_to_their_tenant() {
 
     // Another tenant's admin cannot revoke it; its own admin can, effective at once.
     let globex_admin = key(&server, "globex", Role::Admin, ToolRules::default()).await;
-    let status = bearer(http.delete(format!("{}/api/v1/keys/{prefix}", server.base)), &globex_admin)
-        .send()
-        .await
-        .expect("send")
-        .status();
+    let status = bearer(
+        http.delete(format!("{}/api/v1/keys/{prefix}", server.base)),
+        &globex_admin,
+    )
+    .send()
+    .await
+    .expect("send")
+    .status();
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let status = bearer(http.delete(format!("{}/api/v1/keys/{prefix}", server.base)), &admin)
-        .send()
-        .await
-        .expect("send")
-        .status();
+    let status = bearer(
+        http.delete(format!("{}/api/v1/keys/{prefix}", server.base)),
+        &admin,
+    )
+    .send()
+    .await
+    .expect("send")
+    .status();
     assert_eq!(status, StatusCode::OK);
     let (status, _) = rest_get(&http, &server, &robot, "/api/v1/toolkits").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked keys stop working at once");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked keys stop working at once"
+    );
 
     // An expired key and a right prefix with a wrong secret are refused.
     let (_, expired) = server
@@ -500,7 +658,10 @@ async fn rate_limits_answer_429_with_retry_after_per_key_and_per_tenant() {
     let first = key(&server, "acme", Role::Viewer, ToolRules::default()).await;
     let second = key(&server, "acme", Role::Viewer, ToolRules::default()).await;
     for _ in 0..2 {
-        assert_eq!(rest_get(&http, &server, &first, "/api/v1/toolkits").await.0, StatusCode::OK);
+        assert_eq!(
+            rest_get(&http, &server, &first, "/api/v1/toolkits").await.0,
+            StatusCode::OK
+        );
     }
     let response = bearer(http.get(format!("{}/api/v1/toolkits", server.base)), &first)
         .send()
@@ -516,14 +677,26 @@ async fn rate_limits_answer_429_with_retry_after_per_key_and_per_tenant() {
     let body: Value = response.json().await.expect("problem");
     assert_eq!(body["type"], "urn:tideway:problem:rate-limited");
     // The second key has its own bucket, but the tenant's is nearly spent.
-    assert_eq!(rest_get(&http, &server, &second, "/api/v1/toolkits").await.0, StatusCode::OK);
     assert_eq!(
-        rest_get(&http, &server, &second, "/api/v1/toolkits").await.0,
+        rest_get(&http, &server, &second, "/api/v1/toolkits")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rest_get(&http, &server, &second, "/api/v1/toolkits")
+            .await
+            .0,
         StatusCode::TOO_MANY_REQUESTS
     );
     // Another tenant is untouched.
     let globex = key(&server, "globex", Role::Viewer, ToolRules::default()).await;
-    assert_eq!(rest_get(&http, &server, &globex, "/api/v1/toolkits").await.0, StatusCode::OK);
+    assert_eq!(
+        rest_get(&http, &server, &globex, "/api/v1/toolkits")
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -533,8 +706,22 @@ async fn the_audit_log_records_calls_per_tenant_and_keeps_them_through_shutdown(
     let admin = key(&server, "acme", Role::Admin, ToolRules::default()).await;
     let viewer = key(&server, "acme", Role::Viewer, ToolRules::default()).await;
     let globex_admin = key(&server, "globex", Role::Admin, ToolRules::default()).await;
-    rest_call(&http, &server, &viewer, "system/echo", json!({"message": "one"})).await;
-    rest_call(&http, &server, &viewer, "support/create_customer", customer(1)).await;
+    rest_call(
+        &http,
+        &server,
+        &viewer,
+        "system/echo",
+        json!({"message": "one"}),
+    )
+    .await;
+    rest_call(
+        &http,
+        &server,
+        &viewer,
+        "support/create_customer",
+        customer(1),
+    )
+    .await;
     mcp(&http, &server, &admin, "tools/call", json!({"name": "support_create_customer", "arguments": {"first_name": "B", "last_name": "C", "email": "b@example.com", "metadata": {"api_key": "sk-live-123"}}})).await;
     let created = bearer(http.post(format!("{}/api/v1/keys", server.base)), &admin)
         .json(&json!({"name": "robot", "role": "viewer"}))
@@ -557,22 +744,55 @@ async fn the_audit_log_records_calls_per_tenant_and_keeps_them_through_shutdown(
         .iter()
         .map(|e| {
             let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-            (s("face"), format!("{}.{}", s("toolkit"), s("tool")), s("outcome"), s("error_kind"))
+            (
+                s("face"),
+                format!("{}.{}", s("toolkit"), s("tool")),
+                s("outcome"),
+                s("error_kind"),
+            )
         })
         .collect();
     assert_eq!(
         summary,
         vec![
-            ("rest".into(), "admin.keys.create".into(), "ok".into(), String::new()),
-            ("mcp".into(), "support.create_customer".into(), "ok".into(), String::new()),
-            ("rest".into(), "support.create_customer".into(), "error".into(), "forbidden".into()),
-            ("rest".into(), "system.echo".into(), "ok".into(), String::new()),
+            (
+                "rest".into(),
+                "admin.keys.create".into(),
+                "ok".into(),
+                String::new()
+            ),
+            (
+                "mcp".into(),
+                "support.create_customer".into(),
+                "ok".into(),
+                String::new()
+            ),
+            (
+                "rest".into(),
+                "support.create_customer".into(),
+                "error".into(),
+                "forbidden".into()
+            ),
+            (
+                "rest".into(),
+                "system.echo".into(),
+                "ok".into(),
+                String::new()
+            ),
         ]
     );
     let text = Value::Array(entries.clone()).to_string();
-    assert!(!text.contains("sk-live-123"), "secrets are redacted in the audit log");
+    assert!(
+        !text.contains("sk-live-123"),
+        "secrets are redacted in the audit log"
+    );
     assert!(entries.iter().all(|e| e["tenant"] == "acme"));
-    assert!(entries[3]["principal"].as_str().unwrap_or_default().starts_with("key:"));
+    assert!(
+        entries[3]["principal"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("key:")
+    );
 
     let (_, filtered) = rest_get(&http, &server, &admin, "/api/v1/audit?tool=echo").await;
     assert_eq!(filtered["entries"].as_array().map(Vec::len), Some(1));
@@ -580,16 +800,27 @@ async fn the_audit_log_records_calls_per_tenant_and_keeps_them_through_shutdown(
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, other) = rest_get(&http, &server, &globex_admin, "/api/v1/audit").await;
     assert!(
-        other["entries"].as_array().is_some_and(|e| e.iter().all(|e| e["tenant"] == "globex")),
+        other["entries"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|e| e["tenant"] == "globex")),
         "{other}"
     );
 
     // Calls acknowledged just before a clean shutdown are all in the store after it.
     for n in 0..25 {
-        rest_call(&http, &server, &viewer, "system/echo", json!({"message": format!("burst {n}")})).await;
+        rest_call(
+            &http,
+            &server,
+            &viewer,
+            "system/echo",
+            json!({"message": format!("burst {n}")}),
+        )
+        .await;
     }
     server.app.shutdown().await;
-    let store = tideway_core::Store::open(&server.app.config.store_url()).await.expect("reopen");
+    let store = tideway_core::Store::open(&server.app.config.store_url())
+        .await
+        .expect("reopen");
     let all = store
         .query_audit(&AuditQuery {
             tenant: Some("acme".into()),
@@ -612,9 +843,14 @@ async fn anonymous_serving_is_refused_off_loopback() {
             ..Config::default()
         };
         config.auth.modes = modes.clone();
-        let app = App::start(config, &["system".into()]).await.expect("starts");
+        let app = App::start(config, &["system".into()])
+            .await
+            .expect("starts");
         let error = tideway::server::serve(app).await.expect_err("refused");
-        assert!(error.to_string().contains("auth mode 'none'"), "{modes:?}: {error}");
+        assert!(
+            error.to_string().contains("auth mode 'none'"),
+            "{modes:?}: {error}"
+        );
     }
 }
 
@@ -623,7 +859,10 @@ async fn cors_is_off_by_default_and_answers_configured_origins() {
     let origin = "https://console.example.com";
     let preflight = |server: &Server| {
         Client::new()
-            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/toolkits", server.base))
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/v1/toolkits", server.base),
+            )
             .header("origin", origin)
             .header("access-control-request-method", "GET")
             .header("access-control-request-headers", "authorization")
@@ -631,7 +870,12 @@ async fn cors_is_off_by_default_and_answers_configured_origins() {
     };
     let off = start(|_| {}).await;
     let response = preflight(&off).await.expect("send");
-    assert!(response.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     let on = start(|config| {
         config.http.cors_origins = vec![origin.into()];
         config.http.allowed_origins = vec![origin.into()];
@@ -639,10 +883,17 @@ async fn cors_is_off_by_default_and_answers_configured_origins() {
     .await;
     let response = preflight(&on).await.expect("send");
     assert_eq!(response.headers()["access-control-allow-origin"], origin);
-    let allowed = response.headers()["access-control-allow-headers"].to_str().expect("ascii").to_ascii_lowercase();
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
     assert!(allowed.contains("authorization"), "{allowed}");
     // Security headers are on every answer, refusals included.
-    let refused = Client::new().get(format!("{}/api/v1/toolkits", on.base)).send().await.expect("send");
+    let refused = Client::new()
+        .get(format!("{}/api/v1/toolkits", on.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
@@ -703,13 +954,20 @@ async fn secrets_never_reach_the_log() {
     server.app.shutdown().await;
 
     let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).to_string();
-    assert!(log.contains("authentication failed"), "the capture works: {}", &log[..log.len().min(2000)]);
+    assert!(
+        log.contains("authentication failed"),
+        "the capture works: {}",
+        &log[..log.len().min(2000)]
+    );
     assert!(log.contains("API key created"));
     let secret_of = |key: &str| key.rsplit('_').next().unwrap_or_default().to_string();
     for (what, secret) in [
         ("admin key secret", secret_of(&admin)),
         ("created key secret", secret_of(&robot)),
-        ("JWT signature", token.rsplit('.').next().unwrap_or_default().to_string()),
+        (
+            "JWT signature",
+            token.rsplit('.').next().unwrap_or_default().to_string(),
+        ),
         ("JWT", token.clone()),
         ("HS256 secret", SECRET.to_string()),
         ("password argument", "hunter2-secret".to_string()),

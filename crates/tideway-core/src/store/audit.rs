@@ -85,7 +85,11 @@ impl Store {
     /// Entries matching `query`: newest first, or oldest first when following
     /// (`after_id` set).
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-        let order = if query.after_id.is_some() { "ASC" } else { "DESC" };
+        let order = if query.after_id.is_some() {
+            "ASC"
+        } else {
+            "DESC"
+        };
         // Each optional filter is written `($n IS NULL OR column = $n)`, so one
         // statement serves every combination and the parameters stay bound.
         let sql = format!(
@@ -130,7 +134,21 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, at, tenant, principal, face, request_id, toolkit, tool, arguments, arguments_sha256, outcome, error_kind, latency_ms)| AuditEntry {
+                |(
+                    id,
+                    at,
+                    tenant,
+                    principal,
+                    face,
+                    request_id,
+                    toolkit,
+                    tool,
+                    arguments,
+                    arguments_sha256,
+                    outcome,
+                    error_kind,
+                    latency_ms,
+                )| AuditEntry {
                     id,
                     record: AuditRecord {
                         at,

@@ -106,8 +106,20 @@ const KEY_COLUMNS: &str = "id, tenant_id, name, role, prefix, secret_sha256, CAS
      created_by, created_at, expires_at, revoked_at, last_used_at";
 
 fn key_from_row(row: KeyRow) -> Result<(ApiKey, Vec<u8>), StoreError> {
-    let (id, tenant, name, role, prefix, digest, rules, created_by, created_at, expires_at, revoked_at, last_used_at) =
-        row;
+    let (
+        id,
+        tenant,
+        name,
+        role,
+        prefix,
+        digest,
+        rules,
+        created_by,
+        created_at,
+        expires_at,
+        revoked_at,
+        last_used_at,
+    ) = row;
     let role = role
         .parse::<Role>()
         .map_err(|error| StoreError::Invalid(format!("key {id}: {error}")))?;
@@ -198,7 +210,10 @@ impl Store {
 
     /// The key a client presented, if it exists and its secret matches (whether it is
     /// still active is the caller's check, so it can say "revoked" or "expired").
-    pub async fn verify_api_key(&self, presented: &PresentedKey<'_>) -> Result<Option<ApiKey>, StoreError> {
+    pub async fn verify_api_key(
+        &self,
+        presented: &PresentedKey<'_>,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
         let row: Option<KeyRow> = on_store!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(presented.prefix).fetch_optional(pool).await
@@ -213,7 +228,10 @@ impl Store {
     }
 
     /// Keys of one tenant (or of every tenant), newest first, secrets never included.
-    pub async fn list_api_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>, StoreError> {
+    pub async fn list_api_keys(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<ApiKey>, StoreError> {
         let rows: Vec<KeyRow> = match tenant {
             Some(tenant) => {
                 let sql = format!(
@@ -224,8 +242,9 @@ impl Store {
                 })?
             }
             None => {
-                let sql =
-                    format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY tenant_id, created_at DESC, id DESC");
+                let sql = format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY tenant_id, created_at DESC, id DESC"
+                );
                 on_store!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?
             }
         };
@@ -237,7 +256,11 @@ impl Store {
     /// Revokes a key by id or prefix. With a tenant, only that tenant's keys can be
     /// revoked (a key of another tenant is "not found"). Returns the key as revoked,
     /// or `None` when there is no such key.
-    pub async fn revoke_api_key(&self, tenant: Option<&TenantId>, id_or_prefix: &str) -> Result<Option<ApiKey>, StoreError> {
+    pub async fn revoke_api_key(
+        &self,
+        tenant: Option<&TenantId>,
+        id_or_prefix: &str,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let now = Utc::now().trunc_subsecs_micros();
         let tenant = tenant.map(TenantId::as_str);
         let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
@@ -256,7 +279,8 @@ impl Store {
         let row: Option<KeyRow> = on_store!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id_or_prefix).fetch_optional(pool).await
         })?;
-        row.map(|row| key_from_row(row).map(|(key, _)| key)).transpose()
+        row.map(|row| key_from_row(row).map(|(key, _)| key))
+            .transpose()
     }
 
     /// Notes that a key was used (called at most once a minute per key by the verifier).

@@ -90,13 +90,19 @@ impl From<ApiKey> for KeyInfo {
 /// The tenant's API keys, newest first.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "admin",
     responses((status = 200, body = Vec<KeyInfo>), (status = 403, body = Problem)))]
-pub async fn list_keys(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap) -> Response {
+pub async fn list_keys(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
     let request_id = request_id(&headers);
     if let Err(response) = require_admin(&caller, &request_id) {
         return response;
     }
     match app.store.list_api_keys(Some(&caller.tenant)).await {
-        Ok(keys) => ApiJson(keys.into_iter().map(KeyInfo::from).collect::<Vec<_>>()).into_response(),
+        Ok(keys) => {
+            ApiJson(keys.into_iter().map(KeyInfo::from).collect::<Vec<_>>()).into_response()
+        }
         Err(error) => store_problem(error, &request_id),
     }
 }
@@ -138,11 +144,15 @@ pub async fn create_key(
     }
     let started = Instant::now();
     let ctx = call_context(&app, caller.clone(), &request_id);
-    let arguments = json!({"name": body.name, "role": body.role, "allow": body.allow, "deny": body.deny});
+    let arguments =
+        json!({"name": body.name, "role": body.role, "allow": body.allow, "deny": body.deny});
     let arguments = arguments.as_object().cloned().unwrap_or_default();
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Problem::from_hub(HubError::invalid_argument("expires_at", "is in the past"), &request_id)
-            .into_response();
+        return Problem::from_hub(
+            HubError::invalid_argument("expires_at", "is in the past"),
+            &request_id,
+        )
+        .into_response();
     }
     let created = app
         .store
@@ -158,9 +168,17 @@ pub async fn create_key(
             created_by: caller.principal.id.clone(),
         })
         .await;
-    let outcome_error = created.as_ref().err().map(|error| HubError::Internal(error.to_string()));
-    app.hub
-        .audit_action(&ctx, "keys.create", &arguments, outcome_error.as_ref().map_or(Ok(()), Err), started.elapsed());
+    let outcome_error = created
+        .as_ref()
+        .err()
+        .map(|error| HubError::Internal(error.to_string()));
+    app.hub.audit_action(
+        &ctx,
+        "keys.create",
+        &arguments,
+        outcome_error.as_ref().map_or(Ok(()), Err),
+        started.elapsed(),
+    );
     match created {
         Ok((key, text)) => {
             tracing::info!(key = %key.prefix, role = %key.role, tenant = %key.tenant, "API key created");
@@ -198,11 +216,18 @@ pub async fn revoke_key(
     let arguments = json!({"key": key}).as_object().cloned().unwrap_or_default();
     let outcome = match &revoked {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(HubError::NotFound(format!("no API key '{key}' in this tenant"))),
+        Ok(None) => Err(HubError::NotFound(format!(
+            "no API key '{key}' in this tenant"
+        ))),
         Err(error) => Err(HubError::Internal(error.to_string())),
     };
-    app.hub
-        .audit_action(&ctx, "keys.revoke", &arguments, outcome.as_ref().map(|_| ()), started.elapsed());
+    app.hub.audit_action(
+        &ctx,
+        "keys.revoke",
+        &arguments,
+        outcome.as_ref().map(|_| ()),
+        started.elapsed(),
+    );
     match revoked {
         Ok(Some(revoked)) => {
             if let Some(keys) = app.auth.keys() {
@@ -263,9 +288,13 @@ pub async fn audit(
     let Query(filters) = match filters {
         Ok(filters) => filters,
         Err(rejection) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "invalid-query", rejection.body_text())
-                .with_request_id(&request_id)
-                .into_response();
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                rejection.body_text(),
+            )
+            .with_request_id(&request_id)
+            .into_response();
         }
     };
     let limit = filters.limit.unwrap_or(100).clamp(1, 1000);
@@ -291,4 +320,3 @@ pub async fn audit(
         Err(error) => store_problem(error, &request_id),
     }
 }
-

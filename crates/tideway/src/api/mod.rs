@@ -166,7 +166,10 @@ pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard, edge: Edge) ->
             Arc::new(edge),
             auth::edge::authenticate,
         ))
-        .layer(middleware::from_fn_with_state(Arc::new(guard), guard::guard));
+        .layer(middleware::from_fn_with_state(
+            Arc::new(guard),
+            guard::guard,
+        ));
     // CORS sits outside authentication: a browser's preflight carries no credential.
     if let Some(cors) = cors(&app.config.http.cors_origins) {
         router = router.layer(cors);

@@ -44,14 +44,18 @@ pub struct ToolkitInfo {
 /// Every enabled toolkit with its tools.
 #[utoipa::path(get, path = "/api/v1/toolkits", tag = "toolkits",
     responses((status = 200, body = Vec<ToolkitInfo>)))]
-pub async fn list_toolkits(State(app): State<Arc<App>>, caller: Caller) -> ApiJson<Vec<ToolkitInfo>> {
+pub async fn list_toolkits(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> ApiJson<Vec<ToolkitInfo>> {
     let principal = &caller.principal;
     let toolkits = app
         .hub
         .entries()
         .iter()
         .filter(|entry| {
-            principal.permits_toolkit(entry.name()) && entry.callable_tools(principal).next().is_some()
+            principal.permits_toolkit(entry.name())
+                && entry.callable_tools(principal).next().is_some()
         })
         .map(|entry| ToolkitInfo {
             name: entry.name().to_string(),
@@ -104,9 +108,9 @@ pub fn request_id(headers: &HeaderMap) -> String {
 pub fn call_context(app: &App, caller: Caller, request_id: &str) -> CallContext {
     CallContext::new(caller.tenant, caller.principal, request_id)
         .with_face(Face::Rest)
-        .with_timeout(
-        std::time::Duration::from_secs(app.config.limits.call_timeout_secs),
-    )
+        .with_timeout(std::time::Duration::from_secs(
+            app.config.limits.call_timeout_secs,
+        ))
 }
 
 /// Calls a tool. The body is the tool's arguments as a JSON object.

@@ -58,8 +58,8 @@ impl KeyVerifier {
 
     /// The active key `credential` names, or why not.
     pub async fn verify(&self, credential: &str) -> Result<ApiKey, AuthError> {
-        let presented = parse_key(credential)
-            .ok_or_else(|| AuthError::Invalid("malformed API key".into()))?;
+        let presented =
+            parse_key(credential).ok_or_else(|| AuthError::Invalid("malformed API key".into()))?;
         let presented_digest = digest(presented.secret);
         let now = Utc::now();
         {
@@ -116,10 +116,16 @@ impl KeyVerifier {
 
 fn check_active(key: &ApiKey, now: chrono::DateTime<Utc>) -> Result<ApiKey, AuthError> {
     if key.revoked_at.is_some() {
-        return Err(AuthError::Invalid(format!("API key {} is revoked", key.prefix)));
+        return Err(AuthError::Invalid(format!(
+            "API key {} is revoked",
+            key.prefix
+        )));
     }
     if !key.is_active(now) {
-        return Err(AuthError::Invalid(format!("API key {} has expired", key.prefix)));
+        return Err(AuthError::Invalid(format!(
+            "API key {} has expired",
+            key.prefix
+        )));
     }
     Ok(key.clone())
 }

@@ -48,7 +48,11 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/.well-known/")
 }
 
-pub async fn authenticate(State(edge): State<Arc<Edge>>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(edge): State<Arc<Edge>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
@@ -66,7 +70,11 @@ pub async fn authenticate(State(edge): State<Arc<Edge>>, mut request: Request, n
                     "rate-limited",
                     format!(
                         "too many requests for this {}; retry in {seconds} s",
-                        if limited.scope == "key" { "credential" } else { "tenant" }
+                        if limited.scope == "key" {
+                            "credential"
+                        } else {
+                            "tenant"
+                        }
                     ),
                 );
                 problem.retry_after = Some(seconds);
@@ -85,7 +93,11 @@ pub async fn authenticate(State(edge): State<Arc<Edge>>, mut request: Request, n
 
 fn refusal(challenge: &str, error: &AuthError) -> Response {
     let (status, kind, challenge) = match error {
-        AuthError::Missing => (StatusCode::UNAUTHORIZED, "unauthenticated", challenge.to_string()),
+        AuthError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            challenge.to_string(),
+        ),
         AuthError::Invalid(_) => (
             StatusCode::UNAUTHORIZED,
             "invalid-credential",
@@ -101,7 +113,9 @@ fn refusal(challenge: &str, error: &AuthError) -> Response {
     if !challenge.is_empty()
         && let Ok(value) = HeaderValue::from_str(&challenge)
     {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

@@ -214,7 +214,11 @@ impl JwtVerifier {
 
     /// The public key for `kid`, refetching the JWKS when the id is unknown or the
     /// cache is old.
-    async fn public_key(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<DecodingKey, AuthError> {
+    async fn public_key(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<DecodingKey, AuthError> {
         if self.jwks.is_none() {
             return Err(AuthError::Invalid(format!(
                 "{algorithm:?} token but no JWKS is configured"
@@ -227,12 +231,17 @@ impl JwtVerifier {
         self.cached_key(kid, algorithm)?.ok_or_else(|| {
             AuthError::Invalid(format!(
                 "no JWKS key {} for {algorithm:?}",
-                kid.map(|kid| format!("with id '{kid}'")).unwrap_or_else(|| "without an id".into())
+                kid.map(|kid| format!("with id '{kid}'"))
+                    .unwrap_or_else(|| "without an id".into())
             ))
         })
     }
 
-    fn cached_key(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<Option<DecodingKey>, AuthError> {
+    fn cached_key(
+        &self,
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<Option<DecodingKey>, AuthError> {
         let cache = match self.cache.read() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
@@ -311,11 +320,12 @@ impl JwtVerifier {
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
-                    .map_err(|error| AuthError::Unavailable(format!("fetching JWKS {url}: {error}")))?;
-                response
-                    .json()
-                    .await
-                    .map_err(|error| AuthError::Unavailable(format!("JWKS from {url} is not valid: {error}")))
+                    .map_err(|error| {
+                        AuthError::Unavailable(format!("fetching JWKS {url}: {error}"))
+                    })?;
+                response.json().await.map_err(|error| {
+                    AuthError::Unavailable(format!("JWKS from {url} is not valid: {error}"))
+                })
             }
             None => Err(AuthError::Invalid("no JWKS configured".into())),
         }
@@ -380,7 +390,10 @@ mod tests {
     fn roles_are_read_from_strings_scopes_and_arrays() {
         let max = |value: Value| roles_in(Some(&value)).max();
         assert_eq!(max(json!("viewer")), Some(Role::Viewer));
-        assert_eq!(max(json!("openid tideway:operator email")), Some(Role::Operator));
+        assert_eq!(
+            max(json!("openid tideway:operator email")),
+            Some(Role::Operator)
+        );
         assert_eq!(max(json!(["tideway.viewer", "admin"])), Some(Role::Admin));
         assert_eq!(max(json!(["superuser", 3])), None);
         assert_eq!(roles_in(None).max(), None);

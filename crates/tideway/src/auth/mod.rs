@@ -142,10 +142,9 @@ impl Authenticator {
             };
         };
         let (tenant, principal, key_rules) = if api_keys::looks_like_key(credential) {
-            let verifier = self
-                .keys
-                .as_ref()
-                .ok_or_else(|| AuthError::Invalid("API keys are not enabled (auth.modes)".into()))?;
+            let verifier = self.keys.as_ref().ok_or_else(|| {
+                AuthError::Invalid("API keys are not enabled (auth.modes)".into())
+            })?;
             let key = verifier.verify(credential).await?;
             let principal = Principal::new(
                 format!("key:{}", key.prefix),
@@ -154,10 +153,9 @@ impl Authenticator {
             );
             (TenantId::new(&key.tenant), principal, Some(key.rules))
         } else {
-            let verifier = self
-                .jwt
-                .as_ref()
-                .ok_or_else(|| AuthError::Invalid("bearer tokens are not enabled (auth.modes)".into()))?;
+            let verifier = self.jwt.as_ref().ok_or_else(|| {
+                AuthError::Invalid("bearer tokens are not enabled (auth.modes)".into())
+            })?;
             let identity = verifier.verify(credential).await?;
             self.ensure_tenant(&identity.tenant).await?;
             let principal = Principal::new(
@@ -217,7 +215,9 @@ fn credential(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
         }
         let token = token.trim();
         if token.is_empty() || token.len() > 8192 {
-            return Err(AuthError::Invalid("bearer token is empty or too long".into()));
+            return Err(AuthError::Invalid(
+                "bearer token is empty or too long".into(),
+            ));
         }
         return Ok(Some(token));
     }
@@ -235,7 +235,11 @@ fn credential(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 }
 
 /// Builds the authenticator shared by the HTTP edge.
-pub fn authenticator(config: &Config, store: &Store, local: Caller) -> Result<Arc<Authenticator>, AuthError> {
+pub fn authenticator(
+    config: &Config,
+    store: &Store,
+    local: Caller,
+) -> Result<Arc<Authenticator>, AuthError> {
     Authenticator::new(config, store.clone(), local).map(Arc::new)
 }
 
@@ -255,11 +259,15 @@ mod tests {
     fn credentials_are_read_from_bearer_or_api_key_headers() {
         assert_eq!(credential(&HeaderMap::new()).ok().flatten(), None);
         assert_eq!(
-            credential(&headers("authorization", "Bearer abc.def.ghi")).ok().flatten(),
+            credential(&headers("authorization", "Bearer abc.def.ghi"))
+                .ok()
+                .flatten(),
             Some("abc.def.ghi")
         );
         assert_eq!(
-            credential(&headers("authorization", "bearer tw_x")).ok().flatten(),
+            credential(&headers("authorization", "bearer tw_x"))
+                .ok()
+                .flatten(),
             Some("tw_x")
         );
         assert_eq!(

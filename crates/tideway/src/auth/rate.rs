@@ -91,10 +91,17 @@ mod tests {
         for _ in 0..3 {
             assert!(limits.check("key:a", "t").is_ok());
         }
-        let limited = limits.check("key:a", "t").expect_err("fourth request is limited");
+        let limited = limits
+            .check("key:a", "t")
+            .expect_err("fourth request is limited");
         assert_eq!(limited.scope, "key");
-        assert!(limited.retry_after > Duration::ZERO && limited.retry_after <= Duration::from_secs(1));
-        assert!(limits.check("key:b", "t").is_ok(), "another key has its own bucket");
+        assert!(
+            limited.retry_after > Duration::ZERO && limited.retry_after <= Duration::from_secs(1)
+        );
+        assert!(
+            limits.check("key:b", "t").is_ok(),
+            "another key has its own bucket"
+        );
     }
 
     #[test]

@@ -159,11 +159,13 @@ impl McpHandler {
             progress_token: request.meta.get_progress_token(),
             session: self.session.clone(),
         };
-        Ok(CallContext::new(caller.tenant, caller.principal, request_id)
-            .with_face(Face::Mcp)
-            .with_timeout(self.shared.call_timeout)
-            .with_cancellation(request.ct.clone())
-            .with_client(Arc::new(channel)))
+        Ok(
+            CallContext::new(caller.tenant, caller.principal, request_id)
+                .with_face(Face::Mcp)
+                .with_timeout(self.shared.call_timeout)
+                .with_cancellation(request.ct.clone())
+                .with_client(Arc::new(channel)),
+        )
     }
 
     /// Forwards Hub events to a 2025-11-25 session until the session ends.
@@ -386,7 +388,11 @@ impl ServerHandler for McpHandler {
             accepted.resource_subscriptions = Some(
                 // The caller is not known here; `listen` checks it before each notification.
                 uris.iter()
-                    .filter(|uri| self.shared.hub.serves_uri(&self.scope, uri, &Principal::local()))
+                    .filter(|uri| {
+                        self.shared
+                            .hub
+                            .serves_uri(&self.scope, uri, &Principal::local())
+                    })
                     .cloned()
                     .collect(),
             );

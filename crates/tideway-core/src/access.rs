@@ -95,9 +95,10 @@ impl ToolRules {
             let (kit, tool) = parts(pattern);
             let valid_part = |part: &str| {
                 let stem = part.strip_suffix('*').unwrap_or(part);
-                stem.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    && !(stem.is_empty() && !part.ends_with('*'))
+                (!stem.is_empty() || part.ends_with('*'))
+                    && stem
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             };
             if !valid_part(kit) || !tool.is_none_or(valid_part) {
                 return Err(format!(

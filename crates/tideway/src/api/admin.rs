@@ -24,18 +24,21 @@ use super::{
 };
 use crate::{app::App, auth::Caller};
 
-fn require_admin(caller: &Caller, request_id: &str) -> Result<(), Response> {
+/// The refusal for a caller that is not an admin; `None` lets it through.
+fn refuse_unless_admin(caller: &Caller, request_id: &str) -> Option<Response> {
     if caller.principal.role < Role::Admin {
-        return Err(Problem::from_hub(
-            HubError::Forbidden(format!(
-                "this needs the admin role; this credential is a {}",
-                caller.principal.role
-            )),
-            request_id,
-        )
-        .into_response());
+        return Some(
+            Problem::from_hub(
+                HubError::Forbidden(format!(
+                    "this needs the admin role; this credential is a {}",
+                    caller.principal.role
+                )),
+                request_id,
+            )
+            .into_response(),
+        );
     }
-    Ok(())
+    None
 }
 
 fn store_problem(error: StoreError, request_id: &str) -> Response {
@@ -96,7 +99,7 @@ pub async fn list_keys(
     headers: HeaderMap,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Err(response) = require_admin(&caller, &request_id) {
+    if let Some(response) = refuse_unless_admin(&caller, &request_id) {
         return response;
     }
     match app.store.list_api_keys(Some(&caller.tenant)).await {
@@ -139,7 +142,7 @@ pub async fn create_key(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Err(response) = require_admin(&caller, &request_id) {
+    if let Some(response) = refuse_unless_admin(&caller, &request_id) {
         return response;
     }
     let started = Instant::now();
@@ -207,7 +210,7 @@ pub async fn revoke_key(
     Path(key): Path<String>,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Err(response) = require_admin(&caller, &request_id) {
+    if let Some(response) = refuse_unless_admin(&caller, &request_id) {
         return response;
     }
     let started = Instant::now();
@@ -282,7 +285,7 @@ pub async fn audit(
     filters: Result<Query<AuditFilters>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Err(response) = require_admin(&caller, &request_id) {
+    if let Some(response) = refuse_unless_admin(&caller, &request_id) {
         return response;
     }
     let Query(filters) = match filters {

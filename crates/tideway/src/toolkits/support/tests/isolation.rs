@@ -151,7 +151,7 @@ fn without_ids(value: &Value) -> String {
             out.push(c);
         }
     }
-    out.replace(|c: char| c == '"', "")
+    out.replace('"', "")
 }
 
 #[tokio::test]

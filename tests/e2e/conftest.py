@@ -28,9 +28,10 @@ def data_dir():
         yield path
 
 
-def _serve(binary, data_dir, *toolkits):
-    """Starts `tideway serve` on a free loopback port with the given toolkits."""
-    args = [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir]
+def _serve(binary, data_dir, *toolkits, bind="127.0.0.1:0", extra=(), serve_args=()):
+    """Starts `tideway serve` on a loopback port (free unless given) with the given toolkits;
+    `extra` goes before `serve` (such as `--config`), `serve_args` after it."""
+    args = [binary, *extra, "serve", "--bind", bind, "--data-dir", data_dir, *serve_args]
     for toolkit in toolkits:
         args += ["--toolkit", toolkit]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

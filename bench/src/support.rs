@@ -11,22 +11,17 @@
 //! Usage is in BENCHMARKS.md.
 
 use std::{
-    path::{Path, PathBuf},
-    process::Stdio,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::Parser;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::types::Json;
+use tideway_bench::{call_tool, peak_rss_mib, percentile, start_server};
 use tideway_core::{Store, TenantId, on_store, store::testing::fresh_postgres_database};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmarks the support toolkit through a running tideway binary")]
@@ -61,49 +56,6 @@ const BROAD: &[&str] = &[
     "sso login loop",
     "export custom fields",
 ];
-
-const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"support-bench","version":"1"}}"#;
-
-/// One `tools/call` on `/mcp/support`; returns the structured result.
-async fn call(
-    http: &reqwest::Client,
-    base: &str,
-    tool: &str,
-    arguments: Value,
-) -> anyhow::Result<Value> {
-    let meta: Value = serde_json::from_str(META)?;
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": meta}});
-    let response = http
-        .post(format!("{base}/mcp/support"))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .json(&body)
-        .send()
-        .await?;
-    let text = response.text().await?;
-    let json = text
-        .lines()
-        .find_map(|line| line.strip_prefix("data:").map(str::trim))
-        .unwrap_or(text.trim());
-    let message: Value =
-        serde_json::from_str(json).with_context(|| format!("not JSON-RPC: {text}"))?;
-    let result = &message["result"];
-    if result.is_null() || result["isError"] == true {
-        bail!("{tool} failed: {message}");
-    }
-    Ok(result["structuredContent"].clone())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1e3
-}
 
 /// Writes `count` articles: the demo desk's articles, each made specific to a product
 /// and an error code so the corpus has both common and rare words.
@@ -157,58 +109,6 @@ async fn seed(store: &Store, tenant: &TenantId, count: usize) -> anyhow::Result<
 /// Customers the ticket-creation run spreads its tickets over.
 const CUSTOMERS: usize = 100;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-async fn start(bin: &Path, data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Server> {
-    let mut command = Command::new(bin);
-    command
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--toolkit",
-            "support",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("TIDEWAY_LOG__LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    if let Some(url) = database_url {
-        command.env("TIDEWAY_DATABASE_URL", url);
-    }
-    let mut child = command.spawn().context("starting tideway")?;
-    let stdout = child.stdout.take().context("tideway's stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).await?;
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|url| url.starts_with("http://"))
-        .with_context(|| format!("unexpected start-up line: {line:?}"))?
-        .to_string();
-    Ok(Server { child, base })
-}
-
-/// Peak resident memory of a process, in MiB (Linux).
-fn peak_rss_mib(pid: Option<u32>) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
-}
-
 async fn time_searches(
     http: &reqwest::Client,
     base: &str,
@@ -220,9 +120,10 @@ async fn time_searches(
     for i in 0..runs {
         let query = &queries[i % queries.len()];
         let started = Instant::now();
-        let result = call(
+        let result = call_tool(
             http,
-            base,
+            &format!("{base}/mcp/support"),
+            None,
             "search_knowledge_base",
             json!({"search_term": query, "limit": 5}),
         )
@@ -251,7 +152,11 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
     let seed_secs = seeding.elapsed().as_secs_f64();
     store.close().await;
 
-    let mut server = start(&args.bin, dir.path(), database_url.as_deref()).await?;
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|url| vec![("TIDEWAY_DATABASE_URL", url)])
+        .unwrap_or_default();
+    let mut server = start_server(&args.bin, dir.path(), &["--toolkit", "support"], &env).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2)
         .build()?;
@@ -278,9 +183,10 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
             let mut n = 0;
             while Instant::now() < deadline {
                 let begun = Instant::now();
-                call(
+                call_tool(
                     &http,
-                    &base,
+                    &format!("{base}/mcp/support"),
+                    None,
                     "create_ticket",
                     json!({
                         "customer_id": customers[(client + n) % customers.len()],

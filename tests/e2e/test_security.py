@@ -209,3 +209,19 @@ async def test_tenants_do_not_hear_of_each_others_changes(binary, data_dir):
     tools = {entry["tool"] for entry in lines}
     assert {"create_customer", "create_ticket", "update_ticket"} <= tools, tools
     assert all(entry["principal"].startswith("key:") for entry in lines)
+
+
+async def test_stdio_runs_as_the_configured_local_principal(binary, data_dir):
+    from mcp import StdioServerParameters
+
+    env = dict(os.environ, TIDEWAY_DEFAULT_TENANT="desk", TIDEWAY_AUTH__LOCAL_ROLE="viewer")
+    params = StdioServerParameters(command=binary, args=["mcp", "--data-dir", data_dir, "--toolkit", "support"], env=env)
+    async with Client(params, mode="legacy") as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "support_get_customers" in names and "support_create_customer" not in names
+        refused = await client.call_tool(
+            "support_create_customer", {"first_name": "A", "last_name": "B", "email": "a@desk.test"}
+        )
+        assert refused.is_error and "viewer" in refused.content[0].text
+    lines = [json.loads(line) for line in _cli(binary, data_dir, "audit", "tail", "--json").splitlines()]
+    assert [(e["tenant"], e["principal"], e["face"], e["error_kind"]) for e in lines] == [("desk", "local", "mcp", "forbidden")]

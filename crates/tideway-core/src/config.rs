@@ -37,6 +37,7 @@ const ENV_KEYS: &[&str] = &[
     "log",
     "auth",
     "tenants",
+    "audit",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,8 +57,22 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub audit: AuditConfig,
     /// Tenants created at start, with the tools each may use (`[tenants.acme]`).
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record every tool call and REST mutation in the store's audit log.
+    pub enabled: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: true }
+    }
 }
 
 /// How callers prove who they are.
@@ -251,6 +266,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
             tenants: BTreeMap::new(),
         }
     }

@@ -56,7 +56,11 @@ impl App {
             max_argument_bytes: config.limits.max_argument_bytes,
         }));
         let audit = AuditWriter::start(store.clone());
-        hub.set_audit_sink(audit.clone());
+        if config.audit.enabled {
+            hub.set_audit_sink(audit.clone());
+        } else {
+            tracing::warn!("the audit log is off (audit.enabled = false)");
+        }
         let names = if toolkit_names.is_empty() {
             config.toolkits.clone()
         } else {

@@ -976,3 +976,90 @@ async fn secrets_never_reach_the_log() {
         assert!(!log.contains(&secret), "{what} leaked into the log");
     }
 }
+
+#[tokio::test]
+async fn a_session_belongs_to_the_principal_that_opened_it() {
+    let server = start(|_| {}).await;
+    let http = Client::new();
+    let owner = key(&server, "acme", Role::Admin, ToolRules::default()).await;
+    let other_tenant = key(&server, "globex", Role::Admin, ToolRules::default()).await;
+    let same_tenant = key(&server, "acme", Role::Admin, ToolRules::default()).await;
+    let post = |credential: &str, session: Option<&str>, body: Value| {
+        let mut request = bearer(http.post(format!("{}/mcp", server.base)), credential)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.send()
+    };
+    let opened = post(
+        &owner,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let _ = opened.text().await;
+    let initialized = post(
+        &owner,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await
+    .expect("send");
+    assert!(initialized.status().is_success());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+    // A session answers over SSE; its first event may be an empty priming event.
+    let answer = |text: String| -> Value {
+        let json = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:").map(str::trim))
+            .find(|data| !data.is_empty())
+            .unwrap_or(text.trim())
+            .to_string();
+        serde_json::from_str(&json).unwrap_or_else(|_| json!({ "unparsed": text }))
+    };
+    let mine = answer(
+        post(&owner, Some(&session), list.clone())
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text"),
+    );
+    assert!(mine["result"]["tools"].is_array(), "{mine}");
+    for (who, credential) in [
+        ("another tenant", &other_tenant),
+        ("another key of the same tenant", &same_tenant),
+    ] {
+        let theirs = answer(
+            post(credential, Some(&session), list.clone())
+                .await
+                .expect("send")
+                .text()
+                .await
+                .expect("text"),
+        );
+        assert!(
+            theirs["result"].is_null(),
+            "{who} used the session: {theirs}"
+        );
+        assert!(
+            theirs["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("session not found"),
+            "{who}: {theirs}"
+        );
+    }
+}

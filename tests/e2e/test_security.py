@@ -153,6 +153,11 @@ def _cli(binary, data_dir, command, *args):
 async def test_tenants_do_not_hear_of_each_others_changes(binary, data_dir):
     acme = _cli(binary, data_dir, "keys", "create", "--tenant", "acme", "--role", "operator", "--name", "acme agent").strip()
     globex = _cli(binary, data_dir, "keys", "create", "--tenant", "globex", "--role", "operator", "--name", "globex agent").strip()
+    _cli(binary, data_dir, "tenants", "create", "initech", "--name", "Initech Ltd")
+    tenants = _cli(binary, data_dir, "tenants", "list")
+    assert "Initech Ltd" in tenants and "acme" in tenants and "globex" in tenants, tenants
+    bad = subprocess.run([binary, "tenants", "--data-dir", data_dir, "create", "../evil"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "must be 1-64" in bad.stderr
     listing = _cli(binary, data_dir, "keys", "list")
     assert "acme agent" in listing and "globex agent" in listing
     assert acme.split("_")[-1] not in listing and globex.split("_")[-1] not in listing

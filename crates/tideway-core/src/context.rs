@@ -29,6 +29,16 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `id` is usable as a tenant id: 1-64 letters, digits, `_` or `-`. Ids
+    /// from outside (tokens, the CLI, the configuration) are checked with this.
+    pub fn is_valid(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
 }
 
 impl fmt::Debug for TenantId {

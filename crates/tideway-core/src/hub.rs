@@ -11,10 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use futures_util::future::join_all;
-use tokio::sync::broadcast;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tracing::Instrument;
 
 use crate::{
@@ -234,7 +232,7 @@ impl Hub {
     }
 
     /// Records a management action that is not a tool call (a REST mutation such as
-    /// creating a key) in the audit log.
+    /// creating a key) in the audit log, as toolkit `admin`.
     pub fn audit_action(
         &self,
         ctx: &CallContext,
@@ -243,23 +241,44 @@ impl Hub {
         outcome: Result<(), &HubError>,
         elapsed: Duration,
     ) {
-        if let Some(sink) = self.audit_sink() {
-            let (arguments, arguments_sha256) = argument_digest(arguments, None);
-            sink.record(AuditRecord {
-                at: chrono::Utc::now(),
-                tenant: ctx.tenant.to_string(),
-                principal: ctx.principal.id.clone(),
-                face: ctx.face.as_str().into(),
-                request_id: ctx.request_id.clone(),
-                toolkit: "admin".into(),
-                tool: action.into(),
-                arguments,
-                arguments_sha256,
-                outcome: if outcome.is_ok() { "ok" } else { "error" }.into(),
-                error_kind: outcome.err().map(|error| error.kind().to_string()),
-                latency_ms: elapsed.as_secs_f64() * 1e3,
-            });
+        let (outcome, error_kind) = match outcome {
+            Ok(()) => ("ok", None),
+            Err(error) => ("error", Some(error.kind())),
+        };
+        if self.audit_sink().is_some() {
+            let digest = argument_digest(arguments, None);
+            self.audit(ctx, "admin", action, digest, (outcome, error_kind), elapsed);
         }
+    }
+
+    /// Hands one record to the audit sink, if there is one; never waits. `digest` is
+    /// the redacted arguments and their hash (see [`argument_digest`]).
+    fn audit(
+        &self,
+        ctx: &CallContext,
+        toolkit: &str,
+        tool: &str,
+        (arguments, arguments_sha256): (String, String),
+        (outcome, error_kind): (&str, Option<&str>),
+        elapsed: Duration,
+    ) {
+        let Some(sink) = self.audit_sink() else {
+            return;
+        };
+        sink.record(AuditRecord {
+            at: chrono::Utc::now(),
+            tenant: ctx.tenant.to_string(),
+            principal: ctx.principal.id.clone(),
+            face: ctx.face.as_str().into(),
+            request_id: ctx.request_id.clone(),
+            toolkit: toolkit.into(),
+            tool: tool.into(),
+            arguments,
+            arguments_sha256,
+            outcome: outcome.into(),
+            error_kind: error_kind.map(str::to_string),
+            latency_ms: elapsed.as_secs_f64() * 1e3,
+        });
     }
 
     /// Takes one of the tenant's in-flight call slots, or says to come back later.
@@ -510,9 +529,17 @@ impl Hub {
         let started = Instant::now();
         let arguments = arguments.unwrap_or_default();
         let entry = self.snapshot().entry(toolkit).cloned();
+        // The digest is taken before the arguments move into the tool.
+        let digest = match (&entry, self.audit_sink()) {
+            (Some(entry), Some(_)) => {
+                let schema = entry.tool(tool).map(|t| t.input_schema.as_ref());
+                Some(argument_digest(&arguments, schema))
+            }
+            _ => None,
+        };
         let result = match &entry {
             Some(entry) => {
-                self.call_entry(ctx, entry, tool, &arguments)
+                self.call_entry(ctx, entry, tool, arguments)
                     .instrument(span.clone())
                     .await
             }
@@ -533,28 +560,13 @@ impl Hub {
         if known {
             self.metrics
                 .record_call(toolkit, tool, outcome, elapsed.as_secs_f64());
-            if let (Some(sink), Some(entry)) = (self.audit_sink(), &entry) {
-                let schema = entry.tool(tool).map(|t| t.input_schema.as_ref());
-                let (digest, digest_sha256) = argument_digest(&arguments, schema);
-                sink.record(AuditRecord {
-                    at: chrono::Utc::now(),
-                    tenant: ctx.tenant.to_string(),
-                    principal: ctx.principal.id.clone(),
-                    face: ctx.face.as_str().into(),
-                    request_id: ctx.request_id.clone(),
-                    toolkit: toolkit.into(),
-                    tool: tool.into(),
-                    arguments: digest,
-                    arguments_sha256: digest_sha256,
-                    outcome: match &result {
-                        Ok(output) if output.is_error == Some(true) => "tool_error",
-                        Ok(_) => "ok",
-                        Err(_) => "error",
-                    }
-                    .into(),
-                    error_kind: result.as_ref().err().map(|e| e.kind().to_string()),
-                    latency_ms: elapsed.as_secs_f64() * 1e3,
-                });
+            if let Some(digest) = digest {
+                let audited = match &result {
+                    Ok(output) if output.is_error == Some(true) => ("tool_error", None),
+                    Ok(_) => ("ok", None),
+                    Err(error) => ("error", Some(error.kind())),
+                };
+                self.audit(ctx, toolkit, tool, digest, audited, elapsed);
             }
         }
         span.in_scope(|| match &result {
@@ -576,7 +588,7 @@ impl Hub {
         ctx: &CallContext,
         entry: &Arc<Entry>,
         tool: &str,
-        arguments: &JsonObject,
+        arguments: JsonObject,
     ) -> Result<CallToolResult, HubError> {
         let validator = entry
             .validators
@@ -586,7 +598,7 @@ impl Hub {
                 tool: tool.to_string(),
             })?;
         authorize(&ctx.principal, entry, tool)?;
-        let size = json_size(arguments);
+        let size = json_size(&arguments);
         if size > self.limits.max_argument_bytes {
             return Err(HubError::invalid_argument(
                 "arguments",
@@ -596,7 +608,7 @@ impl Hub {
                 ),
             ));
         }
-        validator.validate(arguments)?;
+        validator.validate(&arguments)?;
         let _permit = self.admit(&ctx.tenant)?;
         let budget = ctx.remaining();
         if budget.is_zero() {
@@ -605,7 +617,7 @@ impl Hub {
         tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HubError::Cancelled),
-            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments.clone())) => {
+            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments)) => {
                 outcome.unwrap_or(Err(HubError::DeadlineExceeded(budget)))
             }
         }

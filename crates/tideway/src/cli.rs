@@ -89,6 +89,13 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List and create tenants.
+    Tenants {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
     /// Read the audit log.
     Audit {
         #[command(flatten)]
@@ -131,6 +138,20 @@ pub enum KeysCommand {
     Revoke {
         #[arg(value_name = "ID_OR_PREFIX")]
         key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// List tenants with their number of API keys.
+    List,
+    /// Create a tenant (creating one that exists changes nothing).
+    Create {
+        /// 1-64 letters, digits, '_' or '-'.
+        id: String,
+        /// A display name; defaults to the id.
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -249,6 +270,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             store.close().await;
             outcome?;
         }
+        Command::Tenants { common, command } => {
+            let config = load_config(cli.config.as_ref(), &common)?;
+            let store = open_store(&config).await?;
+            let outcome = tenants(&store, command).await;
+            store.close().await;
+            outcome?;
+        }
         Command::Audit { common, command } => {
             let config = load_config(cli.config.as_ref(), &common)?;
             let store = open_store(&config).await?;
@@ -293,6 +321,9 @@ async fn keys(store: &tideway_core::Store, command: KeysCommand) -> anyhow::Resu
             deny,
             expires_in_days,
         } => {
+            if !TenantId::is_valid(&tenant) {
+                anyhow::bail!("tenant id '{tenant}' must be 1-64 letters, digits, '_' or '-'");
+            }
             let tenant = TenantId::new(&tenant);
             store.ensure_tenant(&tenant, tenant.as_str()).await?;
             let expires_at = expires_in_days
@@ -348,6 +379,35 @@ async fn keys(store: &tideway_core::Store, command: KeysCommand) -> anyhow::Resu
             ),
             None => anyhow::bail!("no key with id or prefix '{key}'"),
         },
+    }
+    Ok(())
+}
+
+async fn tenants(store: &tideway_core::Store, command: TenantsCommand) -> anyhow::Result<()> {
+    match command {
+        TenantsCommand::List => {
+            let keys = store.list_api_keys(None).await?;
+            println!("{:<24} {:<6} {:<26} NAME", "ID", "KEYS", "CREATED");
+            for tenant in store.list_tenants().await? {
+                let count = keys.iter().filter(|key| key.tenant == tenant.id).count();
+                println!(
+                    "{:<24} {:<6} {:<26} {}",
+                    tenant.id,
+                    count,
+                    tenant.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    tenant.name
+                );
+            }
+        }
+        TenantsCommand::Create { id, name } => {
+            if !TenantId::is_valid(&id) {
+                anyhow::bail!("tenant id '{id}' must be 1-64 letters, digits, '_' or '-'");
+            }
+            let tenant = store
+                .ensure_tenant(&TenantId::new(&id), name.as_deref().unwrap_or(&id))
+                .await?;
+            println!("tenant {} ({})", tenant.id, tenant.name);
+        }
     }
     Ok(())
 }

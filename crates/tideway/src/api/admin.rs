@@ -41,18 +41,19 @@ fn refuse_unless_admin(caller: &Caller, request_id: &str) -> Option<Response> {
     None
 }
 
-fn store_problem(error: StoreError, request_id: &str) -> Response {
+/// A store error as the Hub error it means here: invalid input, or a store failure.
+fn hub_error(error: StoreError) -> HubError {
     match error {
-        StoreError::Invalid(message) => Problem::from_hub(
-            HubError::InvalidArguments {
-                field: "body".into(),
-                message,
-            },
-            request_id,
-        )
-        .into_response(),
-        error => Problem::from_hub(HubError::Store(error), request_id).into_response(),
+        StoreError::Invalid(message) => HubError::InvalidArguments {
+            field: "body".into(),
+            message,
+        },
+        error => HubError::Store(error),
     }
+}
+
+fn store_problem(error: StoreError, request_id: &str) -> Response {
+    Problem::from_hub(hub_error(error), request_id).into_response()
 }
 
 /// A key as listed: never its secret.
@@ -171,15 +172,12 @@ pub async fn create_key(
             created_by: caller.principal.id.clone(),
         })
         .await;
-    let outcome_error = created
-        .as_ref()
-        .err()
-        .map(|error| HubError::Internal(error.to_string()));
+    let created = created.map_err(hub_error);
     app.hub.audit_action(
         &ctx,
         "keys.create",
         &arguments,
-        outcome_error.as_ref().map_or(Ok(()), Err),
+        created.as_ref().map(|_| ()),
         started.elapsed(),
     );
     match created {
@@ -194,7 +192,7 @@ pub async fn create_key(
             )
                 .into_response()
         }
-        Err(error) => store_problem(error, &request_id),
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
     }
 }
 
@@ -222,7 +220,7 @@ pub async fn revoke_key(
         Ok(None) => Err(HubError::NotFound(format!(
             "no API key '{key}' in this tenant"
         ))),
-        Err(error) => Err(HubError::Internal(error.to_string())),
+        Err(error) => Err(HubError::internal(error)),
     };
     app.hub.audit_action(
         &ctx,

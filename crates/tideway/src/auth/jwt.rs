@@ -182,7 +182,7 @@ impl JwtVerifier {
         let tenant = claims
             .get(&self.tenant_claim)
             .and_then(Value::as_str)
-            .filter(|tenant| valid_tenant_id(tenant))
+            .filter(|tenant| TenantId::is_valid(tenant))
             .ok_or_else(|| {
                 AuthError::Invalid(format!(
                     "token has no usable '{}' claim (1-64 letters, digits, '_' or '-')",
@@ -354,14 +354,6 @@ fn decoding_key(jwk: &Jwk) -> Option<(DecodingKey, Option<Algorithm>)> {
     DecodingKey::from_jwk(jwk).ok().map(|key| (key, algorithm))
 }
 
-fn valid_tenant_id(tenant: &str) -> bool {
-    !tenant.is_empty()
-        && tenant.len() <= 64
-        && tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 /// Roles named by a claim: a string (space-separated, as OAuth scopes are) or an array
 /// of strings; each value may carry a prefix (`tideway:admin`, `tideway.operator`).
 fn roles_in(claim: Option<&Value>) -> impl Iterator<Item = Role> {
@@ -401,9 +393,9 @@ mod tests {
 
     #[test]
     fn tenant_ids_from_tokens_are_checked() {
-        assert!(valid_tenant_id("acme-01"));
+        assert!(TenantId::is_valid("acme-01"));
         for bad in ["", "a b", "../etc", "x".repeat(65).as_str(), "ü"] {
-            assert!(!valid_tenant_id(bad), "{bad}");
+            assert!(!TenantId::is_valid(bad), "{bad}");
         }
     }
 }

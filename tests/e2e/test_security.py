@@ -205,6 +205,25 @@ async def test_tenants_do_not_hear_of_each_others_changes(binary, data_dir):
                 # Reading the other tenant's ticket is refused like a missing one.
                 with pytest.raises(Exception):
                     await client.read_resource(f"db://tickets/{theirs}")
+
+            # The same for a 2026-07-28 client listening for both tickets.
+            async with _client(f"{base}/mcp/support", "2026-07-28", acme) as client:
+                heard = []
+                async with client.listen(
+                    resource_subscriptions=[f"db://tickets/{theirs}", f"db://tickets/{ours}"]
+                ) as subscription:
+                    for key, ticket_id in [(globex, theirs), (acme, ours)]:
+                        changed = await http.patch(f"{base}/api/v1/tickets/{ticket_id}", json={"priority": "high"},
+                                                   headers={"Authorization": f"Bearer {key}"})
+                        assert changed.status_code == 200, changed.text
+                    with anyio.fail_after(10):
+                        async for event in subscription:
+                            uri = getattr(event, "uri", None)
+                            if uri:
+                                heard.append(uri)
+                            if uri == f"db://tickets/{ours}":
+                                break
+                assert f"db://tickets/{theirs}" not in heard, heard
     finally:
         _stop(process)
 

@@ -3,13 +3,14 @@
 //! (2026-07-28 stateless `tools/call` on `/mcp`) with the same concurrent load:
 //!
 //! - *open*: `--auth none`, audit log off: nothing is checked or written;
-//! - *secured*: `--auth api-key` with a key made by the CLI, audit log on: every call
-//!   carries a bearer key that is verified (cached after the first use), authorized
-//!   against the role and rules, and recorded in the store.
+//! - *API key*: `--auth api-key` with a key made by the CLI: every call carries a
+//!   bearer key that is verified (cached after the first use) and authorized;
+//! - *audit*: no authentication, audit log on: every call is recorded in the store;
+//! - *secured*: both, as in production.
 //!
-//! Rate limits are off in both, so what is measured is the work, not a throttle.
-//! Rounds alternate (open, secured, open, secured, ...) so drift on a shared machine
-//! affects both alike. Usage is in BENCHMARKS.md.
+//! Rate limits are off in all, so what is measured is the work, not a throttle.
+//! Rounds alternate (open, API key, audit, secured, open, ...) so drift on a shared
+//! machine affects all alike. Usage is in BENCHMARKS.md.
 
 use std::{
     path::{Path, PathBuf},
@@ -97,13 +98,29 @@ async fn load(
     Ok((times, rate))
 }
 
-async fn round(args: &Args, data_dir: &Path, secured: bool, key: &str) -> anyhow::Result<Round> {
+/// One configuration under test: its name, whether calls carry an API key, whether
+/// the audit log is on.
+type Setup = (&'static str, bool, bool);
+
+const SETUPS: &[Setup] = &[
+    ("open (no auth, no audit)", false, false),
+    ("API key, no audit", true, false),
+    ("audit, no auth", false, true),
+    ("secured (API key + audit)", true, true),
+];
+
+async fn round(
+    args: &Args,
+    data_dir: &Path,
+    (_, with_key, audit): Setup,
+    key: &str,
+) -> anyhow::Result<Round> {
     let mut env = NO_LIMITS.to_vec();
     env.push((
         "TIDEWAY_AUDIT__ENABLED",
-        if secured { "true" } else { "false" },
+        if audit { "true" } else { "false" },
     ));
-    let auth = if secured { "api-key" } else { "none" };
+    let auth = if with_key { "api-key" } else { "none" };
     let mut server = start_server(
         &args.bin,
         data_dir,
@@ -112,7 +129,7 @@ async fn round(args: &Args, data_dir: &Path, secured: bool, key: &str) -> anyhow
     )
     .await?;
     let endpoint = format!("{}/mcp", server.base);
-    let key = secured.then_some(key);
+    let key = with_key.then_some(key);
     load(args, &endpoint, key, 2).await?;
     let (times, rate) = load(args, &endpoint, key, args.seconds).await?;
     let rss_mib = peak_rss_mib(server.child.id());
@@ -158,11 +175,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let key = String::from_utf8(created.stdout)?.trim().to_string();
 
-    let mut open = Vec::new();
-    let mut secured = Vec::new();
+    let mut results: Vec<Vec<Round>> = SETUPS.iter().map(|_| Vec::new()).collect();
     for _ in 0..args.rounds {
-        open.push(round(&args, dir.path(), false, &key).await?);
-        secured.push(round(&args, dir.path(), true, &key).await?);
+        for (setup, rounds) in SETUPS.iter().zip(results.iter_mut()) {
+            rounds.push(round(&args, dir.path(), *setup, &key).await?);
+        }
     }
     let store = Store::open(&format!(
         "sqlite://{}?mode=rwc",
@@ -185,10 +202,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!("| configuration | round | calls/s | p50 ms | p99 ms | peak RSS MiB |");
     println!("|---|---|---|---|---|---|");
-    for (name, rounds) in [
-        ("open (no auth, no audit)", &open),
-        ("secured (API key + audit)", &secured),
-    ] {
+    for ((name, _, _), rounds) in SETUPS.iter().zip(&results) {
         for (i, r) in rounds.iter().enumerate() {
             println!(
                 "| {name} | {} | {:.0} | {:.2} | {:.2} | {} |",
@@ -205,10 +219,17 @@ async fn main() -> anyhow::Result<()> {
     let mean = |rounds: &[Round]| {
         rounds.iter().map(|r| r.calls_per_second).sum::<f64>() / rounds.len() as f64
     };
-    let (open_rate, secured_rate) = (mean(&open), mean(&secured));
+    let open_rate = mean(&results[0]);
+    println!();
+    for ((name, _, _), rounds) in SETUPS.iter().zip(&results).skip(1) {
+        let rate = mean(rounds);
+        println!(
+            "{name}: mean {rate:.0} calls/s, {:.1}% below open ({open_rate:.0})",
+            (1.0 - rate / open_rate) * 100.0
+        );
+    }
     println!(
-        "\nmean calls/s: open {open_rate:.0}, secured {secured_rate:.0}; overhead {:.1}% (audit rows written: yes, last id {})",
-        (1.0 - secured_rate / open_rate) * 100.0,
+        "audit rows written in the audited rounds: {}",
         audited[0].id
     );
     Ok(())

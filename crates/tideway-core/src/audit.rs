@@ -70,31 +70,42 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// Whether a property's schema marks it as secret.
-fn schema_marks_secret(schema: Option<&Value>) -> bool {
+fn schema_marks_secret(schema: Option<&Map<String, Value>>) -> bool {
     schema.is_some_and(|schema| {
         schema.get("writeOnly") == Some(&Value::Bool(true))
             || schema.get("format").and_then(Value::as_str) == Some("password")
     })
 }
 
-fn redact_value(value: &Value, schema: Option<&Value>) -> Value {
+/// The schema of `key` under an object schema's `properties`.
+fn property<'a>(
+    schema: Option<&'a Map<String, Value>>,
+    key: &str,
+) -> Option<&'a Map<String, Value>> {
+    schema?.get("properties")?.get(key)?.as_object()
+}
+
+fn redact_object(object: &Map<String, Value>, schema: Option<&Map<String, Value>>) -> Value {
+    let mut out = Map::new();
+    for (key, item) in object {
+        let property = property(schema, key);
+        let redacted = if is_secret_name(key) || schema_marks_secret(property) {
+            Value::String(REDACTED.into())
+        } else {
+            redact_value(item, property)
+        };
+        out.insert(key.clone(), redacted);
+    }
+    Value::Object(out)
+}
+
+fn redact_value(value: &Value, schema: Option<&Map<String, Value>>) -> Value {
     match value {
-        Value::Object(object) => {
-            let properties = schema.and_then(|s| s.get("properties"));
-            let mut out = Map::new();
-            for (key, item) in object {
-                let property = properties.and_then(|p| p.get(key));
-                let redacted = if is_secret_name(key) || schema_marks_secret(property) {
-                    Value::String(REDACTED.into())
-                } else {
-                    redact_value(item, property)
-                };
-                out.insert(key.clone(), redacted);
-            }
-            Value::Object(out)
-        }
+        Value::Object(object) => redact_object(object, schema),
         Value::Array(items) => {
-            let item_schema = schema.and_then(|s| s.get("items"));
+            let item_schema = schema
+                .and_then(|s| s.get("items"))
+                .and_then(Value::as_object);
             Value::Array(
                 items
                     .iter()
@@ -102,9 +113,13 @@ fn redact_value(value: &Value, schema: Option<&Value>) -> Value {
                     .collect(),
             )
         }
-        Value::String(text) if text.chars().count() > MAX_STRING_CHARS => {
+        Value::String(text) if text.len() > MAX_STRING_CHARS => {
+            let count = text.chars().count();
+            if count <= MAX_STRING_CHARS {
+                return value.clone();
+            }
             let short: String = text.chars().take(MAX_STRING_CHARS).collect();
-            Value::String(format!("{short}… ({} chars)", text.chars().count()))
+            Value::String(format!("{short}… ({count} chars)"))
         }
         other => other.clone(),
     }
@@ -116,9 +131,7 @@ pub fn argument_digest(
     arguments: &JsonObject,
     input_schema: Option<&JsonObject>,
 ) -> (String, String) {
-    let schema = input_schema.map(|s| Value::Object(s.clone()));
-    let redacted = redact_value(&Value::Object(arguments.clone()), schema.as_ref());
-    let mut text = redacted.to_string();
+    let mut text = redact_object(arguments, input_schema).to_string();
     let hash = hex(&Sha256::digest(text.as_bytes()));
     if text.len() > MAX_DIGEST_BYTES {
         let mut cut = MAX_DIGEST_BYTES;
@@ -132,7 +145,13 @@ pub fn argument_digest(
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -303,5 +303,18 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
             "oldest first when following"
         );
         assert_eq!(after.first().map(|e| e.id), Some(acme[5].id + 1));
+
+        // A batch larger than one multi-row statement is written whole.
+        let bulk: Vec<_> = (0..450).map(|_| record("bulk", "echo", "ok")).collect();
+        store.insert_audit(&bulk).await.expect("bulk insert");
+        let written = store
+            .query_audit(&AuditQuery {
+                tenant: Some("bulk".into()),
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(written.len(), 450, "{}", store.backend());
     }
 }

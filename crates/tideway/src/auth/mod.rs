@@ -141,39 +141,54 @@ impl Authenticator {
                 Err(AuthError::Missing)
             };
         };
-        let (tenant, principal, key_rules) = if api_keys::looks_like_key(credential) {
+        if api_keys::looks_like_key(credential) {
             let verifier = self.keys.as_ref().ok_or_else(|| {
                 AuthError::Invalid("API keys are not enabled (auth.modes)".into())
             })?;
-            let key = verifier.verify(credential).await?;
-            let principal = Principal::new(
-                format!("key:{}", key.prefix),
-                key.role,
-                tideway_core::Credential::ApiKey,
-            );
-            (TenantId::new(&key.tenant), principal, Some(key.rules))
-        } else {
-            let verifier = self.jwt.as_ref().ok_or_else(|| {
-                AuthError::Invalid("bearer tokens are not enabled (auth.modes)".into())
-            })?;
-            let identity = verifier.verify(credential).await?;
-            self.ensure_tenant(&identity.tenant).await?;
-            let principal = Principal::new(
-                format!("jwt:{}", identity.subject),
-                identity.role,
-                tideway_core::Credential::Jwt,
-            );
-            (identity.tenant, principal, None)
-        };
+            return verifier
+                .verify(credential, |key| {
+                    let principal = Principal::new(
+                        format!("key:{}", key.prefix),
+                        key.role,
+                        tideway_core::Credential::ApiKey,
+                    );
+                    self.caller(
+                        TenantId::new(&key.tenant),
+                        principal,
+                        Some(key.rules.clone()),
+                    )
+                })
+                .await;
+        }
+        let verifier = self.jwt.as_ref().ok_or_else(|| {
+            AuthError::Invalid("bearer tokens are not enabled (auth.modes)".into())
+        })?;
+        let identity = verifier.verify(credential).await?;
+        self.ensure_tenant(&identity.tenant).await?;
+        let principal = Principal::new(
+            format!("jwt:{}", identity.subject),
+            identity.role,
+            tideway_core::Credential::Jwt,
+        );
+        Ok(self.caller(identity.tenant, principal, None))
+    }
+
+    /// A caller with the tenant's rules (if configured) and the credential's own.
+    fn caller(
+        &self,
+        tenant: TenantId,
+        principal: Principal,
+        key_rules: Option<ToolRules>,
+    ) -> Caller {
         let mut rules = Vec::new();
         if let Some(tenant_rules) = self.tenant_rules.get(tenant.as_str()) {
             rules.push(tenant_rules.clone());
         }
         rules.extend(key_rules);
-        Ok(Caller {
+        Caller {
             tenant,
             principal: principal.with_rules(rules),
-        })
+        }
     }
 
     async fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), AuthError> {

@@ -126,11 +126,6 @@ impl Authenticator {
         self.keys.as_ref()
     }
 
-    /// The rules configured for a tenant, if any.
-    pub fn tenant_rules(&self, tenant: &str) -> Option<ToolRules> {
-        self.tenant_rules.get(tenant).cloned()
-    }
-
     /// The caller a request's headers prove, or why not.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let credential = credential(headers)?;
@@ -192,22 +187,22 @@ impl Authenticator {
     }
 
     async fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), AuthError> {
-        let known = |set: &Mutex<HashSet<String>>| match set.lock() {
-            Ok(set) => set.contains(tenant.as_str()),
-            Err(poisoned) => poisoned.into_inner().contains(tenant.as_str()),
-        };
-        if known(&self.known_tenants) {
+        if self.known_tenants().contains(tenant.as_str()) {
             return Ok(());
         }
         self.store
             .ensure_tenant(tenant, tenant.as_str())
             .await
             .map_err(|error| AuthError::Unavailable(format!("creating tenant: {error}")))?;
-        match self.known_tenants.lock() {
-            Ok(mut set) => set.insert(tenant.to_string()),
-            Err(poisoned) => poisoned.into_inner().insert(tenant.to_string()),
-        };
+        self.known_tenants().insert(tenant.to_string());
         Ok(())
+    }
+
+    fn known_tenants(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        match self.known_tenants.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 }
 

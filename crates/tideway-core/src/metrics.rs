@@ -1,5 +1,5 @@
 //! Prometheus metrics for the call path: calls, errors and latency per toolkit and
-//! tool. One registry per Hub (not a global), so tests and embedded uses stay separate.
+//! tool, and audit records dropped. One registry per Hub (not a global), so tests and embedded uses stay separate.
 
 use std::sync::Mutex;
 
@@ -27,6 +27,7 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     calls: Family<CallLabels, Counter>,
     latency: Family<ToolLabels, Histogram>,
+    audit_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -55,11 +56,23 @@ impl Metrics {
             "Tool call latency through the Hub",
             latency.clone(),
         );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_records_dropped",
+            "Audit records dropped because the writer's queue was full (the store could not keep up)",
+            audit_dropped.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             calls,
             latency,
+            audit_dropped,
         }
+    }
+
+    /// The counter the audit writer increments for each record it had to drop.
+    pub fn audit_dropped(&self) -> Counter {
+        self.audit_dropped.clone()
     }
 
     pub fn record_call(&self, toolkit: &str, tool: &str, outcome: &str, seconds: f64) {

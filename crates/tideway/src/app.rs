@@ -55,7 +55,7 @@ impl App {
             tenant_concurrent_calls: config.limits.tenant_concurrent_calls,
             max_argument_bytes: config.limits.max_argument_bytes,
         }));
-        let audit = AuditWriter::start(store.clone());
+        let audit = AuditWriter::start(store.clone(), hub.metrics().audit_dropped());
         if config.audit.enabled {
             hub.set_audit_sink(audit.clone());
         } else {

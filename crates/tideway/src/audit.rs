@@ -5,12 +5,11 @@
 //! further records are counted as dropped and logged rather than slowing calls.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
+
+use prometheus_client::metrics::counter::Counter;
 
 use tideway_core::{
     Store,
@@ -25,23 +24,19 @@ const WRITE_ATTEMPTS: u32 = 5;
 pub struct AuditWriter {
     sender: Mutex<Option<mpsc::Sender<AuditRecord>>>,
     task: Mutex<Option<JoinHandle<()>>>,
-    dropped: AtomicU64,
+    /// Exported as `tideway_audit_records_dropped_total`.
+    dropped: Counter,
 }
 
 impl AuditWriter {
-    pub fn start(store: Store) -> Arc<Self> {
+    pub fn start(store: Store, dropped: Counter) -> Arc<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let task = tokio::spawn(write_loop(store, receiver));
         Arc::new(AuditWriter {
             sender: Mutex::new(Some(sender)),
             task: Mutex::new(Some(task)),
-            dropped: AtomicU64::new(0),
+            dropped,
         })
-    }
-
-    /// Records dropped because the queue was full (the store could not keep up).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Stops taking records and waits until every queued one is written.
@@ -74,7 +69,7 @@ impl AuditSink for AuditWriter {
             return;
         };
         if sender.try_send(record).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let dropped = self.dropped.inc() + 1;
             if dropped.is_power_of_two() {
                 tracing::error!(
                     dropped,

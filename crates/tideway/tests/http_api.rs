@@ -290,6 +290,10 @@ async fn metrics_count_calls_by_outcome() {
         text.contains("tideway_tool_call_duration_seconds_bucket"),
         "{text}"
     );
+    assert!(
+        text.contains("tideway_audit_records_dropped_total 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

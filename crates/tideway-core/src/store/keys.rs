@@ -232,22 +232,18 @@ impl Store {
         &self,
         tenant: Option<&TenantId>,
     ) -> Result<Vec<ApiKey>, StoreError> {
-        let rows: Vec<KeyRow> = match tenant {
-            Some(tenant) => {
-                let sql = format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
-                );
-                on_store!(self, pool => {
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).fetch_all(pool).await
-                })?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY tenant_id, created_at DESC, id DESC"
-                );
-                on_store!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await)?
-            }
+        let filter = match self {
+            Store::Sqlite(_) => "$1 IS NULL OR tenant_id = $1",
+            // PostgreSQL must know the parameter's type even when it is NULL.
+            Store::Postgres(_) => "$1::text IS NULL OR tenant_id = $1",
         };
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE {filter} ORDER BY tenant_id, created_at DESC, id DESC"
+        );
+        let tenant = tenant.map(TenantId::as_str);
+        let rows: Vec<KeyRow> = on_store!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_all(pool).await
+        })?;
         rows.into_iter()
             .map(|row| key_from_row(row).map(|(key, _)| key))
             .collect()

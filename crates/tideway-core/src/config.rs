@@ -151,6 +151,9 @@ pub struct JwtConfig {
     pub leeway_secs: u64,
     /// How long fetched JWKS keys are kept before they are refetched.
     pub jwks_cache_secs: u64,
+    /// The least time between two JWKS fetches triggered by unknown key ids, so
+    /// tokens with made-up key ids cannot flood the identity provider.
+    pub jwks_min_refetch_secs: u64,
 }
 
 /// A tenant declared in the configuration.
@@ -201,6 +204,7 @@ impl Default for JwtConfig {
             subject_claim: "sub".into(),
             leeway_secs: 30,
             jwks_cache_secs: 300,
+            jwks_min_refetch_secs: 10,
         }
     }
 }

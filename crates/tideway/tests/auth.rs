@@ -25,6 +25,10 @@ const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
 const EC_PRIVATE_PKCS8: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgM9offDt8V4fvRkyJX8QmU8Ef8ZD2hx9cR3wv4SuRXyehRANCAASBlvIp95ajZ2CFsB0hTdEPET6hmURhkwspoG+0MDYiYFxAAOCLbvTXyau+axigH2j36DVZrvakqjbvwVP6qv7X";
 const EC_X: &str = "gZbyKfeWo2dghbAdIU3RDxE-oZlEYZMLKaBvtDA2ImA";
 const EC_Y: &str = "XEAA4Itu9NfJq75rGKAfaPfoNVmu9qSqNu_BU_qq_tc";
+/// A second test key, for rotation.
+const EC2_PRIVATE_PKCS8: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgsTSsiQz9tva5unN5TbnYT9UH2mj5A6cf6v9UEjfAVHqhRANCAAT9nUW1NRS4EuNExfYWXk45kbJoYedTGjH8Td/Zpo6p6ysDdQw6D9mM9MltCF8oj+zWTh6Z04Xv/nJutFioDekU";
+const EC2_X: &str = "_Z1FtTUUuBLjRMX2Fl5OOZGyaGHnUxox_E3f2aaOqes";
+const EC2_Y: &str = "KwN1DDoP2Yz0yW0IXyiP7NZOHpnThe_-cm60WKgN6RQ";
 const ISSUER: &str = "https://issuer.test";
 
 struct Server {
@@ -118,8 +122,12 @@ fn hs256(claims: &Value) -> String {
 }
 
 fn es256(claims: &Value, kid: &str) -> String {
+    es256_with(EC_PRIVATE_PKCS8, claims, kid)
+}
+
+fn es256_with(private_pkcs8: &str, claims: &Value, kid: &str) -> String {
     let der = base64::engine::general_purpose::STANDARD
-        .decode(EC_PRIVATE_PKCS8)
+        .decode(private_pkcs8)
         .expect("der");
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(kid.into());
@@ -1062,4 +1070,54 @@ async fn a_session_belongs_to_the_principal_that_opened_it() {
             "{who}: {theirs}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_is_picked_up_from_the_jwks() {
+    let server = start(|config| config.auth.jwt.jwks_min_refetch_secs = 1).await;
+    let http = Client::new();
+    let token = es256_with(
+        EC2_PRIVATE_PKCS8,
+        &claims(&server, "acme", "viewer"),
+        "rotated",
+    );
+    let (status, _) = rest_get(&http, &server, &token, "/api/v1/toolkits").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the key is not published yet"
+    );
+    let jwks = server
+        .app
+        .config
+        .auth
+        .jwt
+        .jwks_file
+        .clone()
+        .expect("jwks file");
+    std::fs::write(
+        &jwks,
+        json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "test-es", "alg": "ES256"},
+            {"kty": "EC", "crv": "P-256", "x": EC2_X, "y": EC2_Y, "kid": "rotated", "alg": "ES256"},
+        ]})
+        .to_string(),
+    )
+    .expect("rotate");
+    // Unknown key ids refetch the JWKS, but no more often than the configured interval.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = rest_get(&http, &server, &token, "/api/v1/toolkits").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the rotated key is fetched on first sight"
+    );
+    let (status, _) = rest_get(
+        &http,
+        &server,
+        &es256(&claims(&server, "acme", "viewer"), "test-es"),
+        "/api/v1/toolkits",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the old key still works");
 }

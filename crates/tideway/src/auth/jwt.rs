@@ -1,5 +1,6 @@
 //! JWT bearer tokens: HS256 with a shared secret, or RS256/ES256 (and their stronger
-//! siblings) with public keys from a JWKS file or URL. The algorithm a token may use
+//! siblings) with public keys from a JWKS file or URL, refetched when a token names
+//! a key id not seen yet (key rotation) and when the cache grows old. The algorithm a token may use
 //! follows from where its key comes from, never from the token alone: an HS256 token
 //! is only checked against the shared secret, and JWKS keys only verify asymmetric
 //! signatures, so the classic "sign HS256 with the public key" confusion and `alg:
@@ -59,11 +60,10 @@ pub struct JwtVerifier {
     default_role: Option<Role>,
     leeway: u64,
     cache_for: Duration,
+    /// Refetching the JWKS for an unknown key id happens at most this often, so a
+    /// flood of tokens with made-up key ids cannot turn into a flood of requests.
+    min_refetch: Duration,
 }
-
-/// Refetching the JWKS for an unknown key id happens at most this often, so a flood
-/// of tokens with made-up key ids cannot turn into a flood of requests.
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
 const ASYMMETRIC: &[Algorithm] = &[
     Algorithm::RS256,
@@ -135,6 +135,7 @@ impl JwtVerifier {
             default_role: config.default_role,
             leeway: config.leeway_secs,
             cache_for: Duration::from_secs(config.jwks_cache_secs.max(10)),
+            min_refetch: Duration::from_secs(config.jwks_min_refetch_secs),
         })
     }
 
@@ -270,7 +271,7 @@ impl JwtVerifier {
     async fn refetch(&self) -> Result<(), AuthError> {
         let mut last = self.refetch.lock().await;
         if let Some(at) = *last
-            && at.elapsed() < MIN_REFETCH_INTERVAL
+            && at.elapsed() < self.min_refetch
         {
             // Another request refetched just now; its result is in the cache (or it failed).
             return Ok(());

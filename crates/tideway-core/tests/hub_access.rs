@@ -16,10 +16,11 @@ use tideway_core::{
     audit::{AuditRecord, AuditSink},
     mcp::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
 };
-use tokio::sync::Notify;
+use tokio::sync::Semaphore;
 
 struct Desk {
-    release: Arc<Notify>,
+    /// `wait` holds its call open until the test adds a permit here.
+    release: Arc<Semaphore>,
 }
 
 fn tool(name: &str, read_only: bool) -> Tool {
@@ -61,7 +62,8 @@ impl Toolkit for Desk {
         _arguments: JsonObject,
     ) -> Result<CallToolResult, HubError> {
         if name == "wait" {
-            self.release.notified().await;
+            let permit = self.release.acquire().await.map_err(HubError::internal)?;
+            permit.forget();
         }
         Ok(CallToolResult::success(vec![ContentBlock::text(name)]))
     }
@@ -76,8 +78,8 @@ impl AuditSink for Records {
     }
 }
 
-fn hub(limits: CallLimits) -> (Arc<Hub>, Arc<Notify>, Arc<Records>) {
-    let release = Arc::new(Notify::new());
+fn hub(limits: CallLimits) -> (Arc<Hub>, Arc<Semaphore>, Arc<Records>) {
+    let release = Arc::new(Semaphore::new(0));
     let hub = Arc::new(Hub::new().with_limits(limits));
     hub.register(Arc::new(Desk {
         release: release.clone(),
@@ -200,12 +202,17 @@ async fn a_tenant_cannot_exceed_its_in_flight_bound_and_others_are_unaffected() 
             hub.call(&acme, "desk", "wait", None).await
         }));
     }
-    // Let both calls take their slots.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let error = hub
-        .call(&acme, "desk", "read", None)
-        .await
-        .expect_err("bounded");
+    // Once both calls hold their slots, a third is refused.
+    let error = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match hub.call(&acme, "desk", "read", None).await {
+                Err(error) => break error,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+    .expect("the bound is reached");
     assert_eq!(error.kind(), "rate-limited");
     let HubError::RateLimited { retry_after, .. } = error else {
         unreachable!()
@@ -216,7 +223,7 @@ async fn a_tenant_cannot_exceed_its_in_flight_bound_and_others_are_unaffected() 
         hub.call(&globex, "desk", "read", None).await.is_ok(),
         "another tenant has its own bound"
     );
-    release.notify_waiters();
+    release.add_permits(2);
     for call in waiting {
         assert!(call.await.expect("joins").is_ok());
     }

@@ -1,6 +1,8 @@
 //! `auth-bench`: what authentication and auditing cost. Starts the same release
-//! binary twice, side by side in one run, and drives `system_echo` over MCP
+//! binary four ways, side by side in one run, and drives one tool over MCP
 //! (2026-07-28 stateless `tools/call` on `/mcp`) with the same concurrent load:
+//! `system_echo` (`--scenario echo`) or `support_get_ticket_details` on the demo
+//! help desk (`--scenario ticket`):
 //!
 //! - *open*: `--auth none`, audit log off: nothing is checked or written;
 //! - *API key*: `--auth api-key` with a key made by the CLI: every call carries a
@@ -39,6 +41,41 @@ struct Args {
     /// Rounds per configuration.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// What each call does: `echo` (`system_echo`, the worst case for any per-call
+    /// overhead) or `ticket` (`support_get_ticket_details` on the demo help desk, a
+    /// store read with joins, closer to real work).
+    #[arg(long, default_value = "echo")]
+    scenario: Scenario,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Scenario {
+    Echo,
+    Ticket,
+}
+
+impl Scenario {
+    fn server_args(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Echo => &["--toolkit", "system"],
+            Scenario::Ticket => &["--toolkit", "support", "--demo"],
+        }
+    }
+
+    /// The tool and arguments of the `n`th call of a client.
+    fn call(self, client: usize, n: usize) -> (&'static str, serde_json::Value) {
+        match self {
+            Scenario::Echo => (
+                "system_echo",
+                json!({"message": format!("client {client}")}),
+            ),
+            // The demo desk has tickets 1 to 3,000 in a fresh store.
+            Scenario::Ticket => (
+                "support_get_ticket_details",
+                json!({"ticket_id": 1 + (client * 97 + n * 31) % 3000}),
+            ),
+        }
+    }
 }
 
 struct Round {
@@ -71,19 +108,16 @@ async fn load(
     let mut tasks = Vec::new();
     for client in 0..args.clients {
         let (http, endpoint, key) = (http.clone(), endpoint.to_string(), key.clone());
+        let scenario = args.scenario;
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
+            let mut n = 0;
             while Instant::now() < deadline {
+                let (tool, arguments) = scenario.call(client, n);
                 let begun = Instant::now();
-                call_tool(
-                    &http,
-                    &endpoint,
-                    key.as_deref(),
-                    "system_echo",
-                    json!({"message": format!("client {client}")}),
-                )
-                .await?;
+                call_tool(&http, &endpoint, key.as_deref(), tool, arguments).await?;
                 times.push(begun.elapsed());
+                n += 1;
             }
             anyhow::Ok(times)
         }));
@@ -121,13 +155,9 @@ async fn round(
         if audit { "true" } else { "false" },
     ));
     let auth = if with_key { "api-key" } else { "none" };
-    let mut server = start_server(
-        &args.bin,
-        data_dir,
-        &["--toolkit", "system", "--auth", auth],
-        &env,
-    )
-    .await?;
+    let mut server_args = args.scenario.server_args().to_vec();
+    server_args.extend(["--auth", auth]);
+    let mut server = start_server(&args.bin, data_dir, &server_args, &env).await?;
     let endpoint = format!("{}/mcp", server.base);
     let key = with_key.then_some(key);
     load(args, &endpoint, key, 2).await?;
@@ -189,7 +219,6 @@ async fn main() -> anyhow::Result<()> {
     let audited = store
         .query_audit(&AuditQuery {
             tenant: Some("default".into()),
-            tool: Some("echo".into()),
             limit: 1,
             ..AuditQuery::default()
         })

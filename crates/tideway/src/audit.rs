@@ -20,6 +20,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 const QUEUE: usize = 65_536;
 const BATCH: usize = 512;
 const WRITE_ATTEMPTS: u32 = 5;
+const LINGER: Duration = Duration::from_millis(20);
 
 pub struct AuditWriter {
     sender: Mutex<Option<mpsc::Sender<AuditRecord>>>,
@@ -82,11 +83,25 @@ impl AuditSink for AuditWriter {
 
 async fn write_loop(store: Store, mut receiver: mpsc::Receiver<AuditRecord>) {
     let mut batch = Vec::with_capacity(BATCH);
-    // recv_many waits for at least one record, then takes what is already queued,
-    // so batches grow with load and a quiet system writes each record at once.
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        // Each transaction costs the store a WAL commit whatever it carries, so the
+        // writer lingers briefly for more records: under load one commit carries
+        // hundreds; a quiet system writes a record LINGER after its call.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        let mut open = true;
+        while open && batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                received = receiver.recv_many(&mut batch, room) => open = received > 0,
+                () = &mut linger => break,
+            }
+        }
         write_batch(&store, &batch).await;
         batch.clear();
+        if !open {
+            break;
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod metrics;
 pub mod naming;
 pub mod schema;
+pub mod secrets;
 pub mod store;
 pub mod toolkit;
 pub mod typed;

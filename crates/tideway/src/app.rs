@@ -6,7 +6,9 @@
 use std::{sync::Arc, time::Instant};
 
 use tideway_core::{
-    CallLimits, Config, Credential, Hub, Principal, Store, TenantId, store::StoreError,
+    CallLimits, Config, Credential, Hub, Principal, Store, TenantId,
+    secrets::{MASTER_KEY_ENV, MasterKey},
+    store::StoreError,
 };
 
 use crate::{
@@ -23,6 +25,8 @@ pub enum StartError {
     Toolkits(String),
     #[error("authentication is misconfigured: {0}")]
     Auth(String),
+    #[error(transparent)]
+    Secrets(#[from] tideway_core::secrets::SecretError),
 }
 
 /// What every face shares.
@@ -66,7 +70,12 @@ impl App {
         } else {
             toolkit_names.to_vec()
         };
-        toolkits::register(&hub, &names, &store).map_err(StartError::Toolkits)?;
+        let master_key = Arc::new(MasterKey::resolve(
+            std::env::var(MASTER_KEY_ENV).ok().as_deref(),
+            &config.master_key_file(),
+        )?);
+        toolkits::register(&hub, &names, &store, &config, &master_key)
+            .map_err(StartError::Toolkits)?;
         let local = local_caller(&config);
         let auth = auth::authenticator(&config, &store, local)
             .map_err(|error: AuthError| StartError::Auth(error.reason().to_string()))?;

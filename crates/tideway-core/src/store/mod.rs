@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod sources;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -24,6 +25,7 @@ use sqlx::{
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use keys::{ApiKey, NewApiKey};
+pub use sources::SourceRecord;
 pub use tenants::Tenant;
 
 #[derive(Debug, thiserror::Error)]

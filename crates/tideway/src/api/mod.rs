@@ -48,6 +48,7 @@ use problem::Problem;
         (name = "health", description = "Liveness and readiness"),
         (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
         (name = "admin", description = "API keys and the audit log (admin role)"),
+        (name = "database", description = "Database sources and the seed's query endpoint (the database toolkit)"),
         (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
     )
 )]
@@ -64,6 +65,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit))
         .merge(crate::toolkits::support::routes::router())
+        .merge(crate::toolkits::database::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
 }

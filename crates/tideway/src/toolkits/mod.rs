@@ -2,15 +2,16 @@
 //! One toolkit, one folder: its service, tools, routes and tests live together.
 
 pub mod conformance;
+pub mod database;
 pub mod support;
 pub mod system;
 
 use std::sync::Arc;
 
-use tideway_core::{Hub, Store};
+use tideway_core::{Config, Hub, Store, secrets::MasterKey};
 
 /// Every built-in toolkit, in registration order.
-pub const BUILTIN: &[&str] = &["system", "support", "conformance"];
+pub const BUILTIN: &[&str] = &["system", "support", "database", "conformance"];
 
 /// Built-ins that are off unless named explicitly.
 pub const OFF_BY_DEFAULT: &[&str] = &["conformance"];
@@ -25,7 +26,13 @@ pub fn default_names() -> Vec<String> {
 }
 
 /// Registers the named toolkits (or the defaults) with the Hub.
-pub fn register(hub: &Arc<Hub>, names: &[String], store: &Store) -> Result<(), String> {
+pub fn register(
+    hub: &Arc<Hub>,
+    names: &[String],
+    store: &Store,
+    config: &Config,
+    master_key: &Arc<MasterKey>,
+) -> Result<(), String> {
     let names = if names.is_empty() {
         default_names()
     } else {
@@ -37,6 +44,15 @@ pub fn register(hub: &Arc<Hub>, names: &[String], store: &Store) -> Result<(), S
             "support" => Arc::new(support::SupportToolkit::new(
                 store.clone(),
                 Arc::downgrade(hub),
+            )),
+            "database" => Arc::new(database::DatabaseToolkit::new(
+                database::DatabaseService::new(
+                    store.clone(),
+                    master_key.clone(),
+                    config.databases.clone(),
+                    config.default_tenant.clone(),
+                    config.data_dir.clone(),
+                ),
             )),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
             other => {

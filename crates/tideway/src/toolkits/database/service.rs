@@ -1,0 +1,774 @@
+//! The database service: a tenant's sources (registered ones in the store, with the
+//! password sealed under the master key, plus those declared in the configuration),
+//! connection tests that say precisely what failed, and guarded statements run
+//! through each source's pool. Every method takes the call context; the tenant comes
+//! from it and nowhere else.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use serde_json::Value;
+use tideway_core::{
+    CallContext, Credential, HubError, Store, TenantId,
+    config::{DatabasesConfig, DeclaredSource},
+    secrets::MasterKey,
+    store::SourceRecord,
+};
+use zeroize::Zeroizing;
+
+use super::{
+    engine::{self, RunError, RunSpec},
+    guard::{self, Mode},
+    model::{
+        ConnectFailure, Connected, ConnectionTest, FailureKind, Origin, QueryPlan, QueryResult,
+        SourceKind, SourceSettings, SourceView, SslMode,
+    },
+    pools::{Pools, SourcePool, Target},
+};
+
+/// A source with its password opened, for this process only. `Debug` is not derived
+/// so the password cannot reach a log line by accident.
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub settings: SourceSettings,
+    pub password: Option<Zeroizing<String>>,
+    pub read_write: bool,
+    pub origin: Origin,
+    pub created_at: Option<chrono::DateTime<Utc>>,
+    pub updated_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl Source {
+    pub fn view(&self) -> SourceView {
+        SourceView {
+            id: self.name.clone(),
+            kind: self.kind,
+            host: self.settings.host.clone(),
+            port: self.settings.port,
+            database: self.settings.database.clone(),
+            user: self.settings.user.clone(),
+            ssl_mode: self.settings.ssl_mode,
+            path: self.settings.path.clone(),
+            read_write: self.read_write,
+            has_password: self.password.is_some(),
+            origin: self.origin,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// Changes whenever the source is replaced, so its pool is rebuilt.
+    pub fn version(&self) -> String {
+        self.updated_at
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_else(|| "config".into())
+    }
+
+    /// Removes the password from text a driver produced, in case it echoes it.
+    pub fn redact(&self, text: &str) -> String {
+        match self.password.as_deref() {
+            Some(password) if password.len() >= 3 => text.replace(password.as_str(), "[redacted]"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+/// What registering a source needs.
+pub struct NewSource {
+    pub name: String,
+    pub kind: SourceKind,
+    pub settings: SourceSettings,
+    pub password: Option<Zeroizing<String>>,
+    pub read_write: bool,
+    pub replace: bool,
+}
+
+pub struct DatabaseService {
+    store: Store,
+    key: Arc<MasterKey>,
+    config: DatabasesConfig,
+    default_tenant: String,
+    data_dir: PathBuf,
+    pools: Pools,
+}
+
+fn secret_context(tenant: &TenantId, name: &str) -> String {
+    format!("source:{}:{name}", tenant.as_str())
+}
+
+/// Source names are ids in URIs and tool arguments: short, lower-case, unambiguous.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+impl DatabaseService {
+    pub fn new(
+        store: Store,
+        key: Arc<MasterKey>,
+        config: DatabasesConfig,
+        default_tenant: String,
+        data_dir: PathBuf,
+    ) -> Self {
+        DatabaseService {
+            store,
+            key,
+            config,
+            default_tenant,
+            data_dir,
+            pools: Pools::default(),
+        }
+    }
+
+    pub fn config(&self) -> &DatabasesConfig {
+        &self.config
+    }
+
+    pub fn open_pools(&self) -> usize {
+        self.pools.open_count()
+    }
+
+    fn declared(&self, tenant: &TenantId) -> Vec<(&String, &DeclaredSource)> {
+        self.config
+            .sources
+            .iter()
+            .filter(|(_, declared)| {
+                declared.tenant.as_deref().unwrap_or(&self.default_tenant) == tenant.as_str()
+            })
+            .collect()
+    }
+
+    fn from_declared(name: &str, declared: &DeclaredSource) -> Result<Source, HubError> {
+        let kind = SourceKind::parse(&declared.kind).ok_or_else(|| HubError::Unavailable {
+            component: format!("source '{name}'"),
+            reason: format!("unknown kind '{}' in the configuration", declared.kind),
+        })?;
+        let password = match (&declared.password_env, &declared.password) {
+            (Some(variable), _) => Some(Zeroizing::new(std::env::var(variable).map_err(|_| {
+                HubError::Unavailable {
+                    component: format!("source '{name}'"),
+                    reason: format!(
+                        "the environment variable {variable} named by password_env is not set"
+                    ),
+                }
+            })?)),
+            (None, Some(password)) => Some(Zeroizing::new(password.clone())),
+            (None, None) => None,
+        };
+        Ok(Source {
+            name: name.to_string(),
+            kind,
+            settings: SourceSettings {
+                host: declared.host.clone(),
+                port: declared.port.or(kind.default_port()),
+                database: declared.database.clone(),
+                user: declared.user.clone(),
+                ssl_mode: declared.ssl_mode.as_deref().and_then(SslMode::parse),
+                path: declared
+                    .path
+                    .as_ref()
+                    .map(|path| path.to_string_lossy().into_owned()),
+            },
+            password,
+            read_write: declared.read_write,
+            origin: Origin::Config,
+            created_at: None,
+            updated_at: None,
+        })
+    }
+
+    fn open_record(&self, record: SourceRecord) -> Result<Source, HubError> {
+        let tenant = TenantId::new(&record.tenant);
+        let kind = SourceKind::parse(&record.kind)
+            .ok_or_else(|| HubError::internal(format!("source {}: unknown kind", record.name)))?;
+        let settings: SourceSettings = serde_json::from_value(record.settings)
+            .map_err(|error| HubError::internal(format!("source {}: {error}", record.name)))?;
+        let password = match &record.secret {
+            Some(sealed) => Some(
+                self.key
+                    .open(sealed, &secret_context(&tenant, &record.name))
+                    .map_err(|error| HubError::Unavailable {
+                        component: format!("source '{}'", record.name),
+                        reason: format!("its stored password cannot be opened: {error}"),
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(Source {
+            name: record.name,
+            kind,
+            settings,
+            password,
+            read_write: record.read_write,
+            origin: Origin::Registered,
+            created_at: Some(record.created_at),
+            updated_at: Some(record.updated_at),
+        })
+    }
+
+    /// The tenant's sources, declared ones first.
+    pub async fn list(&self, ctx: &CallContext) -> Result<Vec<SourceView>, HubError> {
+        let mut views = Vec::new();
+        for (name, declared) in self.declared(&ctx.tenant) {
+            match Self::from_declared(name, declared) {
+                Ok(source) => views.push(source.view()),
+                Err(error) => {
+                    tracing::warn!(source = %name, %error, "a declared source is unusable")
+                }
+            }
+        }
+        for record in self.store.list_sources(&ctx.tenant).await? {
+            let name = record.name.clone();
+            match self.open_record(record) {
+                Ok(source) => views.push(source.view()),
+                Err(error) => tracing::warn!(source = %name, %error, "a stored source is unusable"),
+            }
+        }
+        Ok(views)
+    }
+
+    /// One source by name, with its password opened.
+    pub async fn source(&self, ctx: &CallContext, name: &str) -> Result<Source, HubError> {
+        if let Some((name, declared)) = self
+            .declared(&ctx.tenant)
+            .into_iter()
+            .find(|(declared, _)| declared.as_str() == name)
+        {
+            return Self::from_declared(name, declared);
+        }
+        match self.store.source(&ctx.tenant, name).await? {
+            Some(record) => self.open_record(record),
+            None => Err(HubError::NotFound(format!(
+                "no source named '{name}'; list_sources shows this tenant's sources"
+            ))),
+        }
+    }
+
+    /// The named source, or the tenant's only one when no name is given.
+    pub async fn resolve(&self, ctx: &CallContext, name: Option<&str>) -> Result<Source, HubError> {
+        if let Some(name) = name.filter(|name| !name.is_empty()) {
+            return self.source(ctx, name).await;
+        }
+        let views = self.list(ctx).await?;
+        match views.as_slice() {
+            [] => Err(HubError::NotFound(
+                "this tenant has no database sources yet; an admin registers one with connect_postgres or connect_source".into(),
+            )),
+            [only] => self.source(ctx, &only.id).await,
+            many => Err(HubError::invalid_argument(
+                "connection_id",
+                format!(
+                    "this tenant has {} sources ({}); name one",
+                    many.len(),
+                    many.iter().map(|view| view.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn check_sqlite_path(&self, ctx: &CallContext, path: &str) -> Result<(), HubError> {
+        let path = Path::new(path);
+        if !path.is_absolute() {
+            return Err(HubError::invalid_argument(
+                "path",
+                "a SQLite source needs an absolute path to its database file",
+            ));
+        }
+        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let data_dir = self
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.data_dir.clone());
+        if resolved.starts_with(&data_dir) {
+            return Err(HubError::Forbidden(
+                "a SQLite source may not point into Tideway's own data directory".into(),
+            ));
+        }
+        let local = matches!(ctx.principal.credential, Credential::Local);
+        let allowed = self.config.sqlite_dirs.iter().any(|dir| {
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            resolved.starts_with(dir)
+        });
+        if allowed || (local && self.config.sqlite_dirs.is_empty()) {
+            Ok(())
+        } else if self.config.sqlite_dirs.is_empty() {
+            Err(HubError::Forbidden(
+                "SQLite sources may be registered remotely only under databases.sqlite_dirs, which is not configured".into(),
+            ))
+        } else {
+            Err(HubError::Forbidden(format!(
+                "SQLite sources must lie under one of databases.sqlite_dirs ({})",
+                self.config
+                    .sqlite_dirs
+                    .iter()
+                    .map(|dir| dir.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// Registers (or with `replace`, replaces) a source, tests it, and keeps it
+    /// whatever the test says, so a failing source can be fixed and retried.
+    pub async fn connect(&self, ctx: &CallContext, new: NewSource) -> Result<Connected, HubError> {
+        if !valid_name(&new.name) {
+            return Err(HubError::invalid_argument(
+                "name",
+                "1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+            ));
+        }
+        if self
+            .declared(&ctx.tenant)
+            .iter()
+            .any(|(name, _)| name.as_str() == new.name)
+        {
+            return Err(HubError::Conflict(format!(
+                "'{}' is declared in the configuration file; change it there",
+                new.name
+            )));
+        }
+        let mut settings = new.settings;
+        match new.kind {
+            SourceKind::Sqlite => {
+                let path = settings.path.as_deref().ok_or_else(|| {
+                    HubError::invalid_argument(
+                        "path",
+                        "a SQLite source needs the database file's path",
+                    )
+                })?;
+                self.check_sqlite_path(ctx, path)?;
+                settings.host = None;
+                settings.port = None;
+                settings.user = None;
+                settings.ssl_mode = None;
+            }
+            kind => {
+                if settings.host.as_deref().is_none_or(str::is_empty) {
+                    return Err(HubError::invalid_argument("host", "a host is required"));
+                }
+                if settings.database.as_deref().is_none_or(str::is_empty) {
+                    return Err(HubError::invalid_argument(
+                        "database",
+                        "a database name is required",
+                    ));
+                }
+                if settings.user.as_deref().is_none_or(str::is_empty) {
+                    return Err(HubError::invalid_argument(
+                        "user",
+                        "a user name is required",
+                    ));
+                }
+                settings.port = settings.port.or(kind.default_port());
+                settings.ssl_mode = Some(settings.ssl_mode.unwrap_or_default());
+                settings.path = None;
+            }
+        }
+        let secret = match &new.password {
+            Some(password) if !password.is_empty() => Some(
+                self.key
+                    .seal(password, &secret_context(&ctx.tenant, &new.name))
+                    .map_err(HubError::internal)?,
+            ),
+            _ => None,
+        };
+        let now = Utc::now();
+        let record = SourceRecord {
+            tenant: ctx.tenant.to_string(),
+            name: new.name.clone(),
+            kind: new.kind.as_str().to_string(),
+            settings: serde_json::to_value(&settings).map_err(HubError::internal)?,
+            secret,
+            read_write: new.read_write,
+            created_by: ctx.principal.id.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let existed = self.store.source(&ctx.tenant, &new.name).await?.is_some();
+        if existed && !new.replace {
+            return Err(HubError::Conflict(format!(
+                "a source named '{}' exists; pass replace: true to replace it",
+                new.name
+            )));
+        }
+        self.store.put_source(&record, new.replace).await?;
+        if existed {
+            self.pools.remove(ctx.tenant.as_str(), &new.name).await;
+        }
+        let source = self.source(ctx, &new.name).await?;
+        let test = self.test_source(&source).await;
+        Ok(Connected {
+            source: source.view(),
+            replaced: existed,
+            test,
+        })
+    }
+
+    pub async fn remove(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
+        if self
+            .declared(&ctx.tenant)
+            .iter()
+            .any(|(declared, _)| declared.as_str() == name)
+        {
+            return Err(HubError::Conflict(format!(
+                "'{name}' is declared in the configuration file; remove it there"
+            )));
+        }
+        let removed = self.store.delete_source(&ctx.tenant, name).await?;
+        self.pools.remove(ctx.tenant.as_str(), name).await;
+        if removed {
+            Ok(true)
+        } else {
+            Err(HubError::NotFound(format!("no source named '{name}'")))
+        }
+    }
+
+    pub async fn test(
+        &self,
+        ctx: &CallContext,
+        name: Option<&str>,
+    ) -> Result<ConnectionTest, HubError> {
+        let source = self.resolve(ctx, name).await?;
+        Ok(self.test_source(&source).await)
+    }
+
+    /// Connects once (not through the pool, so a broken pool cannot mask the cause).
+    pub async fn test_source(&self, source: &Source) -> ConnectionTest {
+        let started = Instant::now();
+        let timeout = Duration::from_secs(self.config.connect_timeout_secs.max(1));
+        let outcome = tokio::time::timeout(timeout, Target::for_source(source).probe()).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let failure = |kind, message: String| ConnectionTest {
+            source: source.name.clone(),
+            ok: false,
+            server_version: None,
+            latency_ms,
+            failure: Some(ConnectFailure {
+                kind,
+                hint: hint(kind, source),
+                message: source.redact(&message),
+            }),
+        };
+        match outcome {
+            Ok(Ok(version)) => ConnectionTest {
+                source: source.name.clone(),
+                ok: true,
+                server_version: Some(version),
+                latency_ms,
+                failure: None,
+            },
+            Ok(Err(error)) => {
+                let (kind, message) = classify_connect_error(&error, source);
+                failure(kind, message)
+            }
+            Err(_) => failure(
+                FailureKind::Timeout,
+                format!("no answer within {} s", timeout.as_secs()),
+            ),
+        }
+    }
+
+    fn pool(&self, ctx: &CallContext, source: &Source) -> SourcePool {
+        self.pools.get(ctx.tenant.as_str(), source, &self.config)
+    }
+
+    /// The statement timeout of a call: the configured one, or less when the call's
+    /// own deadline comes sooner.
+    /// A margin before the call's deadline, so the server's timeout fires first and
+    /// the call reports it cleanly instead of being dropped by the Hub.
+    fn timeout(&self, ctx: &CallContext) -> Duration {
+        Duration::from_secs(self.config.statement_timeout_secs)
+            .min(ctx.remaining().saturating_sub(Duration::from_millis(250)))
+            .max(Duration::from_millis(10))
+    }
+
+    fn row_cap(&self, requested: Option<usize>) -> usize {
+        requested
+            .unwrap_or(self.config.max_rows)
+            .clamp(1, self.config.max_rows_limit)
+    }
+
+    /// Runs a guarded statement: a read on any source, or a write on a `read_write`
+    /// source when `write` is set.
+    pub async fn query(
+        &self,
+        ctx: &CallContext,
+        source: &Source,
+        sql: &str,
+        params: &[Value],
+        max_rows: Option<usize>,
+        write: bool,
+    ) -> Result<QueryResult, HubError> {
+        if write && !source.read_write {
+            return Err(HubError::Forbidden(format!(
+                "source '{}' is read-only; an admin may re-register it with read_write: true",
+                source.name
+            )));
+        }
+        let mode = if write { Mode::Write } else { Mode::Read };
+        guard::check(source.kind, mode, sql)
+            .map_err(|refusal| HubError::invalid_argument("query", refusal.0))?;
+        let started = Instant::now();
+        let row_cap = self.row_cap(max_rows);
+        let spec = RunSpec {
+            sql,
+            params,
+            write,
+            row_cap,
+            max_bytes: self.config.max_result_bytes,
+            timeout: self.timeout(ctx),
+            cancel: ctx.cancel.clone(),
+        };
+        let output = engine::run(&self.pool(ctx, source), &spec)
+            .await
+            .map_err(|error| run_error(source, error))?;
+        Ok(output.into_result(&source.name, row_cap, started))
+    }
+
+    /// EXPLAIN for a read; with `analyze`, the query runs (read-only, under the
+    /// timeout) and the plan carries real timings.
+    pub async fn explain(
+        &self,
+        ctx: &CallContext,
+        source: &Source,
+        sql: &str,
+        params: &[Value],
+        analyze: bool,
+    ) -> Result<QueryPlan, HubError> {
+        guard::check(source.kind, Mode::Read, sql)
+            .map_err(|refusal| HubError::invalid_argument("query", refusal.0))?;
+        let explain = match (source.kind, analyze) {
+            (SourceKind::Postgres, false) => format!("EXPLAIN (FORMAT JSON) {sql}"),
+            (SourceKind::Postgres, true) => {
+                format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+            }
+            (SourceKind::Mysql, false) => format!("EXPLAIN FORMAT=JSON {sql}"),
+            (SourceKind::Mysql, true) => format!("ANALYZE FORMAT=JSON {sql}"),
+            (SourceKind::Sqlite, false) => format!("EXPLAIN QUERY PLAN {sql}"),
+            (SourceKind::Sqlite, true) => {
+                return Err(HubError::Unsupported(
+                    "SQLite has no EXPLAIN ANALYZE; explain without analyze".into(),
+                ));
+            }
+        };
+        let started = Instant::now();
+        let spec = RunSpec {
+            sql: &explain,
+            params,
+            write: false,
+            row_cap: 10_000,
+            max_bytes: self.config.max_result_bytes,
+            timeout: self.timeout(ctx),
+            cancel: ctx.cancel.clone(),
+        };
+        let output = engine::run(&self.pool(ctx, source), &spec)
+            .await
+            .map_err(|error| run_error(source, error))?;
+        let plan = match source.kind {
+            SourceKind::Sqlite => Value::Array(
+                output
+                    .rows
+                    .into_iter()
+                    .map(|row| row.into_iter().last().unwrap_or(Value::Null))
+                    .collect(),
+            ),
+            _ => {
+                let cell = output
+                    .rows
+                    .into_iter()
+                    .next()
+                    .and_then(|row| row.into_iter().next())
+                    .unwrap_or(Value::Null);
+                match cell {
+                    Value::String(text) => {
+                        serde_json::from_str(&text).unwrap_or(Value::String(text))
+                    }
+                    other => other,
+                }
+            }
+        };
+        Ok(QueryPlan {
+            source: source.name.clone(),
+            analyzed: analyze,
+            plan,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Runs one of the toolkit's own catalog queries (trusted SQL, bound parameters).
+    pub async fn catalog_rows(
+        &self,
+        ctx: &CallContext,
+        source: &Source,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Vec<Value>>, HubError> {
+        let spec = RunSpec {
+            sql,
+            params,
+            write: false,
+            row_cap: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+            timeout: self.timeout(ctx),
+            cancel: ctx.cancel.clone(),
+        };
+        engine::run(&self.pool(ctx, source), &spec)
+            .await
+            .map(|output| output.rows)
+            .map_err(|error| run_error(source, error))
+    }
+
+    /// Every stored secret re-sealed under `new_key`: returns how many. Nothing is
+    /// changed unless every secret opens under the current key.
+    pub async fn reseal_all(
+        store: &Store,
+        current: &MasterKey,
+        new_key: &MasterKey,
+    ) -> Result<usize, HubError> {
+        let sealed = store.sealed_source_secrets().await?;
+        let mut updates = Vec::with_capacity(sealed.len());
+        for (tenant, name, secret) in sealed {
+            let context = secret_context(&TenantId::new(&tenant), &name);
+            let plain = current
+                .open(&secret, &context)
+                .map_err(|error| HubError::Unavailable {
+                    component: format!("source '{name}' of tenant '{tenant}'"),
+                    reason: error.to_string(),
+                })?;
+            let resealed = new_key.seal(&plain, &context).map_err(HubError::internal)?;
+            updates.push((tenant, name, secret, resealed));
+        }
+        store.reseal_source_secrets(&updates).await?;
+        Ok(updates.len())
+    }
+}
+
+fn run_error(source: &Source, error: RunError) -> HubError {
+    match error {
+        RunError::Timeout(limit) => HubError::DeadlineExceeded(limit),
+        RunError::Cancelled => HubError::Cancelled,
+        RunError::Database(message) => HubError::invalid_argument(
+            "query",
+            format!(
+                "the database refused the query: {}",
+                source.redact(&message)
+            ),
+        ),
+        RunError::Connection(message) => HubError::Unavailable {
+            component: format!("source '{}'", source.name),
+            reason: format!("{}; test_connection says more", source.redact(&message)),
+        },
+    }
+}
+
+/// Sorts a connection error into a kind a person can act on.
+fn classify_connect_error(error: &sqlx::Error, source: &Source) -> (FailureKind, String) {
+    let message = error.to_string();
+    let lower = message.to_ascii_lowercase();
+    let kind = match error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|code| code.to_string()).unwrap_or_default();
+            match (source.kind, code.as_str()) {
+                (SourceKind::Postgres, "28P01" | "28000") => FailureKind::Auth,
+                (SourceKind::Postgres, "3D000") => FailureKind::DatabaseMissing,
+                (SourceKind::Postgres, "42501") => FailureKind::Permission,
+                (SourceKind::Mysql, "28000") if lower.contains("access denied") => {
+                    FailureKind::Auth
+                }
+                (SourceKind::Mysql, "42000") if lower.contains("unknown database") => {
+                    FailureKind::DatabaseMissing
+                }
+                (SourceKind::Mysql, "42000") if lower.contains("access denied") => {
+                    FailureKind::Permission
+                }
+                (SourceKind::Sqlite, _) if lower.contains("unable to open") => {
+                    FailureKind::FileMissing
+                }
+                (SourceKind::Sqlite, _) if lower.contains("not a database") => {
+                    FailureKind::FileMissing
+                }
+                _ if lower.contains("password") || lower.contains("access denied") => {
+                    FailureKind::Auth
+                }
+                _ => FailureKind::Other,
+            }
+        }
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+            std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+            std::io::ErrorKind::NotFound if source.kind == SourceKind::Sqlite => {
+                FailureKind::FileMissing
+            }
+            _ if lower.contains("lookup")
+                || lower.contains("resolve")
+                || lower.contains("name or service") =>
+            {
+                FailureKind::Dns
+            }
+            _ => FailureKind::Other,
+        },
+        sqlx::Error::Tls(_) => FailureKind::Tls,
+        sqlx::Error::PoolTimedOut => FailureKind::Timeout,
+        _ if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") => {
+            FailureKind::Tls
+        }
+        _ if lower.contains("lookup") || lower.contains("resolve") => FailureKind::Dns,
+        _ => FailureKind::Other,
+    };
+    (kind, message)
+}
+
+/// What to check for a failure of `kind`, with the source's own settings filled in.
+pub fn hint(kind: FailureKind, source: &Source) -> String {
+    let host = source.settings.host.as_deref().unwrap_or("localhost");
+    let port = source
+        .settings
+        .port
+        .or(source.kind.default_port())
+        .unwrap_or_default();
+    let database = source.settings.database.as_deref().unwrap_or("?");
+    let user = source.settings.user.as_deref().unwrap_or("?");
+    match kind {
+        FailureKind::Dns => format!(
+            "The host name '{host}' does not resolve from the Tideway server. Check the spelling, or use an IP address; a name that works on your laptop may not exist in the server's network."
+        ),
+        FailureKind::Refused => format!(
+            "Nothing accepts connections on {host}:{port}. Is the database running, on that port, and listening on a network address (not only on localhost of its own machine)? A firewall that rejects also looks like this."
+        ),
+        FailureKind::Timeout => format!(
+            "{host}:{port} did not answer in time. A firewall or security group dropping packets, a wrong address, or a server too busy to accept connections are the usual causes."
+        ),
+        FailureKind::Tls => format!(
+            "TLS failed with ssl_mode {:?}. If the server has no TLS, use ssl_mode disable (only on a trusted network); if its certificate is self-signed, use require instead of verify-ca or verify-full.",
+            source.settings.ssl_mode.unwrap_or_default()
+        ),
+        FailureKind::Auth => format!(
+            "The server refused user '{user}'. Check the password (re-register the source with replace: true to change it) and that the server allows this user to connect from the Tideway host (pg_hba.conf for PostgreSQL, the user's host part for MySQL)."
+        ),
+        FailureKind::DatabaseMissing => format!(
+            "The server has no database named '{database}'. Database names are case-sensitive on PostgreSQL; list them with \\l in psql or SHOW DATABASES in MySQL."
+        ),
+        FailureKind::FileMissing => format!(
+            "The SQLite file {} cannot be opened as a database. Check the path is absolute and right, that the file exists and is a SQLite database, and that the Tideway process may read it.",
+            source.settings.path.as_deref().unwrap_or("?")
+        ),
+        FailureKind::Permission => format!(
+            "Connected as '{user}', but the user lacks a privilege it needs. Grant CONNECT on the database and USAGE/SELECT on the schemas to query."
+        ),
+        FailureKind::Other => {
+            "Read the message above; test_connection again after changing one thing at a time."
+                .into()
+        }
+    }
+}

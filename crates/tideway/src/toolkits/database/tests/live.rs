@@ -1,0 +1,960 @@
+//! The database toolkit against real databases, through the Hub as every face calls
+//! it: SQLite files always, and PostgreSQL when the test command started one. Each
+//! target gets the same schema and the same suite: the source lifecycle and roles,
+//! typed results and caps, the attack suite with the database state compared before
+//! and after every case, the catalog, server-side cancellation, precise connection
+//! failures, and sealed credentials.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, SqliteConnection, postgres::PgConnectOptions};
+use tideway_core::{
+    CallContext, Hub, HubError, Principal, Scope, TenantId,
+    config::DatabasesConfig,
+    context::{Credential, Role},
+    mcp::JsonObject,
+    secrets::MasterKey,
+    store::testing::{TestStore, fresh_postgres_database, test_stores},
+};
+
+use super::{
+    super::{DatabaseService, DatabaseToolkit, model::SourceKind},
+    ATTACKS, Expect,
+};
+
+const PASSWORD: &str = "Pw-9f8e7d6c5b4a-never-shown";
+
+struct Fixture {
+    hub: Arc<Hub>,
+    service: Arc<DatabaseService>,
+    store: TestStore,
+    key: Arc<MasterKey>,
+    _data_dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let store = test_stores().await.remove(0);
+    store.store.migrate().await.expect("migrate");
+    for tenant in ["acme", "globex"] {
+        store
+            .store
+            .ensure_tenant(&TenantId::new(tenant), tenant)
+            .await
+            .expect("tenant");
+    }
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let key = Arc::new(MasterKey::generate().expect("key").0);
+    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
+        store.store.clone(),
+        key.clone(),
+        DatabasesConfig {
+            connect_timeout_secs: 3,
+            ..DatabasesConfig::default()
+        },
+        "acme".into(),
+        data_dir.path().to_path_buf(),
+    )));
+    let service = toolkit.service();
+    let hub = Arc::new(Hub::new());
+    hub.register(toolkit).expect("register");
+    Fixture {
+        hub,
+        service,
+        store,
+        key,
+        _data_dir: data_dir,
+    }
+}
+
+fn ctx(tenant: &str, role: Role) -> CallContext {
+    CallContext::new(
+        TenantId::new(tenant),
+        Principal::new(format!("{tenant}-{role:?}"), role, Credential::Local),
+        "test",
+    )
+    .with_timeout(Duration::from_secs(300))
+}
+
+fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(object) => object,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+impl Fixture {
+    async fn call(&self, ctx: &CallContext, tool: &str, args: Value) -> Result<Value, HubError> {
+        let result = self
+            .hub
+            .call(ctx, "database", tool, Some(object(args)))
+            .await?;
+        Ok(result.structured_content.unwrap_or(Value::Null))
+    }
+}
+
+/// A real database with the test schema, and a way to read its state directly.
+struct Target {
+    kind: SourceKind,
+    /// `connect_source` arguments without the name.
+    args: Value,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+const PG_SCHEMA: &[&str] = &[
+    "CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, \
+     balance numeric(30, 9), tags text[], profile jsonb, avatar bytea, \
+     joined timestamptz DEFAULT '2026-01-02T03:04:05Z', external_id uuid)",
+    "COMMENT ON TABLE customers IS 'People who buy'",
+    "COMMENT ON COLUMN customers.name IS 'Full name'",
+    "CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id), \
+     total numeric(12, 2) NOT NULL, placed date)",
+    "CREATE INDEX orders_customer ON orders (customer_id)",
+    "CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100",
+    "INSERT INTO customers (name, email, balance, tags, profile, avatar, external_id) VALUES \
+     ('Ada', 'ada@example.com', 12345678901234567890.123456789, '{a,b}', '{\"vip\": true}', '\\xdeadbeef', \
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), \
+     ('Bob', 'bob@example.com', NULL, '{}', NULL, NULL, NULL)",
+    "INSERT INTO orders (customer_id, total, placed) VALUES (1, 250.50, '2026-03-01'), (1, 20, '2026-03-02'), (2, 99.99, NULL)",
+    "CREATE SCHEMA many",
+    "DO $$ BEGIN FOR i IN 1..30 LOOP EXECUTE format('CREATE TABLE many.t_%s (id int)', lpad(i::text, 3, '0')); END LOOP; END $$",
+    "ANALYZE",
+];
+
+const SQLITE_SCHEMA: &[&str] = &[
+    "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, balance REAL, avatar BLOB)",
+    "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customers (id), \
+     total REAL NOT NULL, placed TEXT)",
+    "CREATE INDEX orders_customer ON orders (customer_id)",
+    "CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100",
+    "INSERT INTO customers (name, email, balance, avatar) VALUES ('Ada', 'ada@example.com', 1.5, x'deadbeef'), \
+     ('Bob', 'bob@example.com', NULL, NULL)",
+    "INSERT INTO orders (customer_id, total, placed) VALUES (1, 250.5, '2026-03-01'), (1, 20, '2026-03-02'), (2, 99.99, NULL)",
+];
+
+async fn targets() -> Vec<Target> {
+    let mut targets = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shop.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut connection = SqliteConnection::connect(&url).await.expect("sqlite");
+    for statement in SQLITE_SCHEMA {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+            .execute(&mut connection)
+            .await
+            .expect(statement);
+    }
+    for i in 1..=30 {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE t_{i:03} (id INTEGER)"
+        )))
+        .execute(&mut connection)
+        .await
+        .expect("table");
+    }
+    connection.close().await.expect("close");
+    targets.push(Target {
+        kind: SourceKind::Sqlite,
+        args: json!({"kind": "sqlite", "path": path.display().to_string()}),
+        url: format!("sqlite://{}", path.display()),
+        _dir: Some(dir),
+    });
+    if let Ok(admin) = std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
+        let url = fresh_postgres_database(&admin).await;
+        let mut connection = PgConnection::connect(&url).await.expect("postgres");
+        for statement in PG_SCHEMA {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut connection)
+                .await
+                .expect(statement);
+        }
+        connection.close().await.expect("close");
+        let options = PgConnectOptions::from_str(&url).expect("url");
+        targets.push(Target {
+            kind: SourceKind::Postgres,
+            args: json!({
+                "kind": "postgres",
+                "host": options.get_host(),
+                "port": options.get_port(),
+                "database": options.get_database(),
+                "user": options.get_username(),
+                "password": PASSWORD,
+                "ssl_mode": "disable",
+            }),
+            url,
+            _dir: None,
+        });
+    }
+    targets
+}
+
+impl Target {
+    fn connect_args(&self, name: &str) -> Value {
+        let mut args = self.args.clone();
+        args["name"] = json!(name);
+        args
+    }
+
+    /// Everything an attack could change: the rows, the tables, the sequence.
+    async fn state(&self) -> String {
+        match self.kind {
+            SourceKind::Postgres => {
+                let mut connection = PgConnection::connect(&self.url).await.expect("connect");
+                let (state,): (String,) = sqlx::query_as(
+                    "SELECT (SELECT string_agg(row(c.*)::text, '|' ORDER BY id) FROM customers c) \
+                     || '#' || (SELECT string_agg(row(o.*)::text, '|' ORDER BY id) FROM orders o) \
+                     || '#' || (SELECT string_agg(table_schema || '.' || table_name, ',' ORDER BY 1) FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')) \
+                     || '#' || (SELECT last_value::text || is_called::text FROM customers_id_seq) \
+                     || '#' || (SELECT count(*)::text FROM pg_largeobject_metadata) \
+                     || '#' || current_setting('default_transaction_read_only')",
+                )
+                .fetch_one(&mut connection)
+                .await
+                .expect("state");
+                let _ = connection.close().await;
+                state
+            }
+            _ => {
+                let mut connection = SqliteConnection::connect(&self.url).await.expect("connect");
+                let (state,): (String,) = sqlx::query_as(
+                    "SELECT (SELECT group_concat(id || ',' || name || ',' || coalesce(email, '') || ',' || coalesce(balance, ''), '|') FROM customers) \
+                     || '#' || (SELECT group_concat(id || ',' || total, '|') FROM orders) \
+                     || '#' || (SELECT group_concat(type || ':' || name, ',') FROM sqlite_master)",
+                )
+                .fetch_one(&mut connection)
+                .await
+                .expect("state");
+                let _ = connection.close().await;
+                state
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sources_are_registered_tested_listed_and_removed_per_tenant() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        let label = format!("{:?}", target.kind);
+        let connected = fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        assert_eq!(connected["test"]["ok"], json!(true), "{label}: {connected}");
+        assert!(
+            connected["test"]["server_version"]
+                .as_str()
+                .is_some_and(|v| v.contains(if target.kind == SourceKind::Sqlite {
+                    "SQLite"
+                } else {
+                    "PostgreSQL"
+                })),
+            "{label}: {connected}"
+        );
+        assert_eq!(connected["replaced"], json!(false));
+
+        let listed = fixture
+            .call(&admin, "list_sources", json!({}))
+            .await
+            .expect("list");
+        assert_eq!(listed["sources"][0]["id"], json!("shop"), "{label}");
+        assert_eq!(listed["sources"][0]["origin"], json!("registered"));
+
+        let tested = fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "test_connection",
+                json!({"connection_id": "shop"}),
+            )
+            .await
+            .expect("test");
+        assert_eq!(tested["ok"], json!(true));
+        assert!(tested["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+
+        // The same name again is a conflict unless replacing.
+        let again = fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect_err("duplicate");
+        assert!(matches!(again, HubError::Conflict(_)), "{again}");
+        let mut replace = target.connect_args("shop");
+        replace["replace"] = json!(true);
+        let replaced = fixture
+            .call(&admin, "connect_source", replace)
+            .await
+            .expect("replace");
+        assert_eq!(replaced["replaced"], json!(true));
+
+        // Only admins register and remove; viewers and operators are refused.
+        for role in [Role::Viewer, Role::Operator] {
+            let refused = fixture
+                .call(
+                    &ctx("acme", role),
+                    "connect_source",
+                    target.connect_args("other"),
+                )
+                .await
+                .expect_err("not an admin");
+            assert!(
+                matches!(refused, HubError::Forbidden(_)),
+                "{role:?}: {refused}"
+            );
+            let refused = fixture
+                .call(
+                    &ctx("acme", role),
+                    "remove_source",
+                    json!({"connection_id": "shop"}),
+                )
+                .await
+                .expect_err("not an admin");
+            assert!(
+                matches!(refused, HubError::Forbidden(_)),
+                "{role:?}: {refused}"
+            );
+        }
+
+        // Another tenant sees nothing, cannot use the name, and cannot learn it exists.
+        let globex = ctx("globex", Role::Admin);
+        let theirs = fixture
+            .call(&globex, "list_sources", json!({}))
+            .await
+            .expect("list");
+        assert_eq!(theirs["sources"], json!([]));
+        for (tool, args) in [
+            ("test_connection", json!({"connection_id": "shop"})),
+            (
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT 1"}),
+            ),
+            (
+                "describe_table",
+                json!({"connection_id": "shop", "table": "customers"}),
+            ),
+            ("remove_source", json!({"connection_id": "shop"})),
+        ] {
+            let error = fixture
+                .call(&globex, tool, args)
+                .await
+                .expect_err("isolated");
+            assert!(matches!(error, HubError::NotFound(_)), "{tool}: {error}");
+        }
+        // With one source, the connection id may be left out.
+        let rows = fixture
+            .call(
+                &admin,
+                "query_database",
+                json!({"query": "SELECT count(*) AS n FROM customers"}),
+            )
+            .await
+            .expect("query");
+        assert_eq!(rows["rows"], json!([[2]]), "{label}");
+
+        let removed = fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+        assert_eq!(removed["removed"], json!(true));
+        let gone = fixture
+            .call(&admin, "test_connection", json!({"connection_id": "shop"}))
+            .await
+            .expect_err("removed");
+        assert!(matches!(gone, HubError::NotFound(_)));
+    }
+}
+
+#[tokio::test]
+async fn queries_return_typed_rows_with_caps_and_bound_parameters() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    let viewer = ctx("acme", Role::Viewer);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        let result = fixture
+            .call(
+                &viewer,
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT * FROM customers ORDER BY id"}),
+            )
+            .await
+            .expect("query");
+        assert_eq!(result["row_count"], json!(2));
+        assert_eq!(result["truncated"], json!(false));
+        let columns: Vec<&str> = result["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(&columns[..3], ["id", "name", "email"]);
+        let ada = &result["rows"][0];
+        match target.kind {
+            SourceKind::Postgres => {
+                assert_eq!(
+                    ada[3],
+                    json!("12345678901234567890.123456789"),
+                    "numeric keeps every digit"
+                );
+                assert_eq!(ada[4], json!(["a", "b"]));
+                assert_eq!(ada[5], json!({"vip": true}));
+                assert_eq!(ada[6], json!("\\xdeadbeef"));
+                assert_eq!(ada[7], json!("2026-01-02T03:04:05Z"));
+                assert_eq!(ada[8], json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+                assert_eq!(result["rows"][1][3], Value::Null);
+                assert_eq!(result["columns"][3]["type"], json!("NUMERIC"));
+            }
+            _ => {
+                assert_eq!(ada[3], json!(1.5));
+                assert_eq!(ada[4], json!("\\xdeadbeef"));
+            }
+        }
+        // Bound parameters, and the row cap with its flag.
+        let bound = fixture
+            .call(
+                &viewer,
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT name FROM customers WHERE id = $1", "params": [2]}),
+            )
+            .await
+            .expect("bound");
+        assert_eq!(bound["rows"], json!([["Bob"]]));
+        let capped = fixture
+            .call(
+                &viewer,
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT id FROM orders ORDER BY id", "max_rows": 2}),
+            )
+            .await
+            .expect("capped");
+        assert_eq!(capped["rows"], json!([[1], [2]]));
+        assert_eq!(capped["truncated"], json!(true));
+        assert_eq!(capped["row_cap"], json!(2));
+        // An empty result still names its columns; the seed's `params: {}` is accepted.
+        let empty = fixture
+            .call(
+                &viewer,
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT id, name FROM customers WHERE id < 0", "params": {}}),
+            )
+            .await
+            .expect("empty");
+        assert_eq!(empty["row_count"], json!(0));
+        assert_eq!(empty["columns"][1]["name"], json!("name"));
+        // A database error is the caller's to fix, and says what the database said.
+        let error = fixture
+            .call(
+                &viewer,
+                "query_database",
+                json!({"connection_id": "shop", "query": "SELECT no_such_column FROM customers"}),
+            )
+            .await
+            .expect_err("bad column");
+        assert!(
+            matches!(error, HubError::InvalidArguments { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("no_such_column"), "{error}");
+        // Explain gives a plan.
+        let plan = fixture
+            .call(
+                &viewer,
+                "explain_query",
+                json!({"connection_id": "shop", "query": "SELECT * FROM orders WHERE customer_id = 1"}),
+            )
+            .await
+            .expect("explain");
+        assert!(!plan["plan"].is_null(), "{plan}");
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn every_attack_is_refused_or_cut_off_and_changes_nothing() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        let before = target.state().await;
+        for (sql, expect) in ATTACKS {
+            let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
+            let outcome = fixture
+                .call(
+                    &attacker,
+                    "query_database",
+                    json!({"connection_id": "shop", "query": sql}),
+                )
+                .await;
+            match (expect, &outcome) {
+                (Expect::Refused, Err(HubError::InvalidArguments { field, .. })) => {
+                    assert_eq!(field, "query", "{sql}")
+                }
+                (Expect::Limited, Err(_)) => {}
+                _ => panic!("{:?}: {sql} -> {outcome:?}", target.kind),
+            }
+            assert_eq!(
+                target.state().await,
+                before,
+                "{:?}: {sql} changed the database",
+                target.kind
+            );
+        }
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn catalog_lists_pages_and_describes() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut args = json!({"connection_id": "shop", "limit": 10});
+            if let Some(cursor) = &cursor {
+                args["cursor"] = json!(cursor);
+            }
+            let page = fixture
+                .call(&admin, "list_source_tables", args)
+                .await
+                .expect("page");
+            pages += 1;
+            for table in page["tables"].as_array().expect("tables") {
+                names.push(format!(
+                    "{}.{}",
+                    table["schema"].as_str().unwrap_or(""),
+                    table["name"].as_str().unwrap_or("")
+                ));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(names.len(), 33, "{:?}: {names:?}", target.kind);
+        assert!(pages >= 4);
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "pages overlap");
+        let filtered = fixture
+            .call(&admin, "list_source_tables", json!({"filter": "ORDER"}))
+            .await
+            .expect("filter");
+        let filtered: Vec<&str> = filtered["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert_eq!(filtered, ["big_orders", "orders"], "{:?}", target.kind);
+
+        let orders = fixture
+            .call(&admin, "describe_table", json!({"table": "orders"}))
+            .await
+            .expect("describe");
+        assert_eq!(orders["primary_key"], json!(["id"]));
+        assert_eq!(orders["foreign_keys"][0]["columns"], json!(["customer_id"]));
+        assert_eq!(
+            orders["foreign_keys"][0]["references_table"],
+            json!("customers")
+        );
+        assert_eq!(
+            orders["foreign_keys"][0]["references_columns"],
+            json!(["id"])
+        );
+        let index = orders["indexes"]
+            .as_array()
+            .expect("indexes")
+            .iter()
+            .find(|i| i["name"] == json!("orders_customer"))
+            .expect("the index");
+        assert_eq!(index["columns"], json!(["customer_id"]));
+        let total = orders["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["name"] == json!("total"))
+            .expect("total");
+        assert_eq!(total["nullable"], json!(false));
+        if target.kind == SourceKind::Postgres {
+            assert_eq!(total["type"], json!("numeric(12,2)"));
+            let customers = fixture
+                .call(
+                    &admin,
+                    "describe_table",
+                    json!({"table": "public.customers"}),
+                )
+                .await
+                .expect("describe");
+            assert_eq!(customers["comment"], json!("People who buy"));
+            assert_eq!(customers["columns"][1]["comment"], json!("Full name"));
+            assert_eq!(customers["estimated_rows"], json!(2));
+        }
+        let missing = fixture
+            .call(&admin, "describe_table", json!({"table": "nope"}))
+            .await
+            .expect_err("missing");
+        assert!(matches!(missing, HubError::NotFound(_)));
+
+        let overview = fixture
+            .call(&admin, "get_schema_overview", json!({"max_chars": 500}))
+            .await
+            .expect("overview");
+        assert_eq!(overview["table_count"], json!(33));
+        assert_eq!(overview["truncated"], json!(true));
+        let lines = overview["tables"].as_array().expect("lines");
+        assert!(
+            !lines.is_empty()
+                && lines
+                    .iter()
+                    .map(|l| l.as_str().unwrap_or("").len())
+                    .sum::<usize>()
+                    <= 500
+        );
+
+        // Resources over the same data.
+        let uri = "datasource://shop/tables/main.orders/schema";
+        let uri = if target.kind == SourceKind::Postgres {
+            uri.replace("main.", "public.")
+        } else {
+            uri.to_string()
+        };
+        let read = fixture
+            .hub
+            .read_resource(&admin, &Scope::Toolkit("database".into()), &uri)
+            .await
+            .expect("resource");
+        assert!(format!("{read:?}").contains("customer_id"));
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_or_cancellation_stops_the_query_on_the_server() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        let slow = match target.kind {
+            SourceKind::Postgres => "SELECT pg_sleep(30)",
+            _ => {
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+            }
+        };
+        let started = std::time::Instant::now();
+        let short = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(1));
+        let error = fixture
+            .call(&short, "query_database", json!({"query": slow}))
+            .await
+            .expect_err("deadline");
+        assert!(
+            matches!(error, HubError::DeadlineExceeded(_)),
+            "{:?}: {error}",
+            target.kind
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let cancelled_ctx = ctx("acme", Role::Viewer).with_cancellation(cancel.clone());
+        let call = fixture.call(&cancelled_ctx, "query_database", json!({"query": slow}));
+        let trigger = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cancel.cancel();
+        };
+        let (outcome, ()) = tokio::join!(call, trigger);
+        assert!(outcome.is_err(), "{:?}", target.kind);
+        if target.kind == SourceKind::Postgres {
+            // Nothing of ours is still running on the server.
+            let mut connection = PgConnection::connect(&target.url).await.expect("connect");
+            let (running,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
+            )
+            .fetch_one(&mut connection)
+            .await
+            .expect("activity");
+            assert_eq!(running, 0, "the sleeping query is still running");
+        }
+        // The pool is healthy afterwards.
+        let after = fixture
+            .call(
+                &admin,
+                "query_database",
+                json!({"query": "SELECT 1 AS one"}),
+            )
+            .await
+            .expect("healthy");
+        assert_eq!(after["rows"], json!([[1]]));
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn connection_failures_say_precisely_what_failed() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    let free_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut cases = vec![
+        (
+            json!({"name": "refused", "kind": "postgres", "host": "127.0.0.1", "port": free_port,
+                   "database": "x", "user": "x", "ssl_mode": "disable"}),
+            "refused",
+        ),
+        (
+            json!({"name": "dns", "kind": "mysql", "host": "no-such-host.invalid",
+                   "database": "x", "user": "x", "ssl_mode": "disable"}),
+            "dns",
+        ),
+        (
+            json!({"name": "nofile", "kind": "sqlite", "path": "/nonexistent/tideway/shop.db"}),
+            "file-missing",
+        ),
+    ];
+    for target in targets().await {
+        if target.kind == SourceKind::Postgres {
+            let mut args = target.connect_args("nodb");
+            args["database"] = json!("no_such_database");
+            cases.push((args, "database-missing"));
+        }
+    }
+    for (args, kind) in cases {
+        let connected = fixture
+            .call(&admin, "connect_source", args.clone())
+            .await
+            .expect("kept");
+        assert_eq!(connected["test"]["ok"], json!(false), "{args}");
+        assert_eq!(
+            connected["test"]["failure"]["kind"],
+            json!(kind),
+            "{connected}"
+        );
+        assert!(
+            connected["test"]["failure"]["hint"]
+                .as_str()
+                .is_some_and(|h| h.len() > 20)
+        );
+        let prompt = fixture
+            .hub
+            .get_prompt(
+                &admin,
+                &Scope::Toolkit("database".into()),
+                "troubleshoot_connection",
+                Some(object(
+                    json!({"connection_id": args["name"], "last_error": "it broke"}),
+                )),
+            )
+            .await
+            .expect("prompt");
+        let text = format!("{prompt:?}");
+        assert!(text.contains("FAILED"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_sealed_at_rest_never_returned_and_survive_rotation() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    let Some(target) = targets()
+        .await
+        .into_iter()
+        .find(|target| target.kind == SourceKind::Postgres)
+    else {
+        return;
+    };
+    let mut outputs = Vec::new();
+    outputs.push(
+        fixture
+            .call(&admin, "connect_source", target.connect_args("crm"))
+            .await
+            .expect("connect"),
+    );
+    outputs.push(
+        fixture
+            .call(&admin, "list_sources", json!({}))
+            .await
+            .expect("list"),
+    );
+    outputs.push(
+        fixture
+            .call(&admin, "test_connection", json!({"connection_id": "crm"}))
+            .await
+            .expect("test"),
+    );
+    outputs.push(
+        fixture
+            .call(
+                &admin,
+                "query_database",
+                json!({"query": "SELECT current_user"}),
+            )
+            .await
+            .expect("query"),
+    );
+    let error = fixture
+        .call(
+            &admin,
+            "query_database",
+            json!({"query": format!("SELECT '{PASSWORD}'::int")}),
+        )
+        .await
+        .expect_err("a failing query quoting the password");
+    outputs.push(json!(error.to_string()));
+    for output in &outputs {
+        assert!(
+            !output.to_string().contains(PASSWORD),
+            "the password leaked: {output}"
+        );
+    }
+    assert_eq!(outputs[1]["sources"][0]["has_password"], json!(true));
+
+    // At rest: sealed, bound to its tenant and name, opening only under the key.
+    let tideway_core::Store::Sqlite(pool) = &fixture.store.store else {
+        panic!("the fixture store is SQLite");
+    };
+    let (secret, settings): (String, String) =
+        sqlx::query_as("SELECT secret, settings FROM sources WHERE name = 'crm'")
+            .fetch_one(pool)
+            .await
+            .expect("row");
+    assert!(!secret.contains(PASSWORD) && !settings.contains(PASSWORD));
+    assert!(secret.starts_with("tw1:"));
+    assert_eq!(
+        fixture
+            .key
+            .open(&secret, "source:acme:crm")
+            .expect("opens")
+            .as_str(),
+        PASSWORD
+    );
+    assert!(fixture.key.open(&secret, "source:globex:crm").is_err());
+
+    // Rotation re-seals every secret; the old key no longer opens them.
+    let (new_key, _) = MasterKey::generate().expect("key");
+    let resealed = DatabaseService::reseal_all(&fixture.store.store, &fixture.key, &new_key)
+        .await
+        .expect("reseal");
+    assert_eq!(resealed, 1);
+    let (secret,): (String,) = sqlx::query_as("SELECT secret FROM sources WHERE name = 'crm'")
+        .fetch_one(pool)
+        .await
+        .expect("row");
+    assert_eq!(
+        new_key
+            .open(&secret, "source:acme:crm")
+            .expect("opens")
+            .as_str(),
+        PASSWORD
+    );
+    assert!(fixture.key.open(&secret, "source:acme:crm").is_err());
+    let _ = fixture.service.open_pools();
+}
+
+#[tokio::test]
+async fn writes_need_a_read_write_source_and_an_operator() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("ro"))
+            .await
+            .expect("connect");
+        let mut rw = target.connect_args("rw");
+        rw["read_write"] = json!(true);
+        fixture
+            .call(&admin, "connect_source", rw)
+            .await
+            .expect("connect rw");
+        let before = target.state().await;
+        let insert = "INSERT INTO orders (customer_id, total) VALUES (2, 5)";
+        let refused = fixture
+            .call(
+                &ctx("acme", Role::Operator),
+                "execute_statement",
+                json!({"connection_id": "ro", "query": insert}),
+            )
+            .await
+            .expect_err("read-only source");
+        assert!(matches!(refused, HubError::Forbidden(_)), "{refused}");
+        let viewer = fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "execute_statement",
+                json!({"connection_id": "rw", "query": insert}),
+            )
+            .await
+            .expect_err("viewer");
+        assert!(matches!(viewer, HubError::Forbidden(_)), "{viewer}");
+        // Through query_database even a read-write source only reads.
+        let read_only = fixture
+            .call(
+                &ctx("acme", Role::Operator),
+                "query_database",
+                json!({"connection_id": "rw", "query": insert}),
+            )
+            .await
+            .expect_err("query_database reads");
+        assert!(matches!(read_only, HubError::InvalidArguments { .. }));
+        assert_eq!(target.state().await, before);
+
+        let written = fixture
+            .call(
+                &ctx("acme", Role::Operator),
+                "execute_statement",
+                json!({"connection_id": "rw", "query": insert}),
+            )
+            .await
+            .expect("write");
+        assert_eq!(
+            written["rows_affected"],
+            json!(1),
+            "{:?}: {written}",
+            target.kind
+        );
+        assert_ne!(target.state().await, before);
+        let escape = fixture
+            .call(
+                &ctx("acme", Role::Operator),
+                "execute_statement",
+                json!({"connection_id": "rw", "query": "COMMIT"}),
+            )
+            .await
+            .expect_err("transaction control");
+        assert!(matches!(escape, HubError::InvalidArguments { .. }));
+        for name in ["ro", "rw"] {
+            fixture
+                .call(&admin, "remove_source", json!({"connection_id": name}))
+                .await
+                .expect("remove");
+        }
+    }
+}

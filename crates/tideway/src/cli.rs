@@ -139,6 +139,11 @@ pub enum KeysCommand {
         #[arg(value_name = "ID_OR_PREFIX")]
         key: String,
     },
+    /// Replace the master key and re-seal every stored credential under the new one.
+    /// With a key file, the new key takes its place (the old one is kept beside it as
+    /// `.previous`); with TIDEWAY_MASTER_KEY, the new key is printed once to put there.
+    /// Restart running servers afterwards.
+    RotateMaster,
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,7 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Keys { common, command } => {
             let config = load_config(cli.config.as_ref(), &common)?;
             let store = open_store(&config).await?;
-            let outcome = keys(&store, command).await;
+            let outcome = keys(&store, &config, command).await;
             store.close().await;
             outcome?;
         }
@@ -311,8 +316,13 @@ async fn open_store(config: &Config) -> anyhow::Result<tideway_core::Store> {
     Ok(store)
 }
 
-async fn keys(store: &tideway_core::Store, command: KeysCommand) -> anyhow::Result<()> {
+async fn keys(
+    store: &tideway_core::Store,
+    config: &Config,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
     match command {
+        KeysCommand::RotateMaster => rotate_master(store, config).await?,
         KeysCommand::Create {
             tenant,
             role,
@@ -379,6 +389,63 @@ async fn keys(store: &tideway_core::Store, command: KeysCommand) -> anyhow::Resu
             ),
             None => anyhow::bail!("no key with id or prefix '{key}'"),
         },
+    }
+    Ok(())
+}
+
+/// The new key is written (or printed) before any secret is re-sealed, so a failure
+/// at any point leaves a key that opens what the store holds.
+async fn rotate_master(store: &tideway_core::Store, config: &Config) -> anyhow::Result<()> {
+    use tideway_core::secrets::{MASTER_KEY_ENV, MasterKey, write_key_file};
+    let from_env = std::env::var(MASTER_KEY_ENV)
+        .ok()
+        .filter(|text| !text.trim().is_empty());
+    let file = config.master_key_file();
+    let current = MasterKey::resolve(from_env.as_deref(), &file)?;
+    let (next, text) = MasterKey::generate()?;
+    let staged = file.with_extension("key.next");
+    if from_env.is_none() {
+        let _ = std::fs::remove_file(&staged);
+        write_key_file(&staged, &text)
+            .map_err(|error| anyhow::anyhow!("writing {}: {error}", staged.display()))?;
+    }
+    let resealed = match crate::toolkits::database::DatabaseService::reseal_all(
+        store, &current, &next,
+    )
+    .await
+    {
+        Ok(count) => count,
+        Err(error) => {
+            let _ = std::fs::remove_file(&staged);
+            anyhow::bail!("rotation failed, nothing changed; the current key stays: {error}");
+        }
+    };
+    match from_env {
+        Some(_) => {
+            println!("{}", text.as_str());
+            eprintln!(
+                "Re-sealed {resealed} secrets under key {}. Set {MASTER_KEY_ENV} to the key printed above, then restart the servers.",
+                next.id()
+            );
+        }
+        None => {
+            let previous = file.with_extension("key.previous");
+            std::fs::rename(&file, &previous)
+                .and_then(|()| std::fs::rename(&staged, &file))
+                .map_err(|error| {
+                    anyhow::anyhow!(
+                        "the secrets are sealed under the new key in {}, but moving it into place failed: {error}; move it to {} by hand",
+                        staged.display(),
+                        file.display()
+                    )
+                })?;
+            println!(
+                "Re-sealed {resealed} secrets under key {} (was {}). The old key is kept in {}; restart running servers.",
+                next.id(),
+                current.id(),
+                previous.display()
+            );
+        }
     }
     Ok(())
 }

@@ -269,6 +269,33 @@ async fn targets() -> Vec<Target> {
 }
 
 impl Target {
+    /// How many of the deadline test's sleeping statements the server is running.
+    async fn running_sleeps(&self) -> i64 {
+        match self.kind {
+            SourceKind::Postgres => {
+                let mut connection = PgConnection::connect(&self.url).await.expect("connect");
+                let (running,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
+                )
+                .fetch_one(&mut connection)
+                .await
+                .expect("activity");
+                running
+            }
+            SourceKind::Mysql => {
+                let mut connection = MySqlConnection::connect(&self.url).await.expect("connect");
+                let (running,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(30)%'",
+                )
+                .fetch_one(&mut connection)
+                .await
+                .expect("processlist");
+                running
+            }
+            SourceKind::Sqlite => 0,
+        }
+    }
+
     fn connect_args(&self, name: &str) -> Value {
         let mut args = self.args.clone();
         args["name"] = json!(name);
@@ -798,28 +825,23 @@ async fn a_deadline_or_cancellation_stops_the_query_on_the_server() {
         };
         let (outcome, ()) = tokio::join!(call, trigger);
         assert!(outcome.is_err(), "{:?}", target.kind);
-        if target.kind == SourceKind::Mysql {
-            let mut connection = MySqlConnection::connect(&target.url)
-                .await
-                .expect("connect");
-            let (running,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(30)%'",
-            )
-            .fetch_one(&mut connection)
-            .await
-            .expect("processlist");
-            assert_eq!(running, 0, "the sleeping query is still running");
-        }
-        if target.kind == SourceKind::Postgres {
-            // Nothing of ours is still running on the server.
-            let mut connection = PgConnection::connect(&target.url).await.expect("connect");
-            let (running,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'",
-            )
-            .fetch_one(&mut connection)
-            .await
-            .expect("activity");
-            assert_eq!(running, 0, "the sleeping query is still running");
+        // The call returns at once; the cancel reaches the server from a detached task
+        // moments later. Wait (bounded) for the statement to be gone, not just abandoned:
+        // a pg_sleep(30) or SLEEP(30) still there after 10 s was never cancelled.
+        if target.kind != SourceKind::Sqlite {
+            let mut running = -1;
+            for _ in 0..100 {
+                running = target.running_sleeps().await;
+                if running == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(
+                running, 0,
+                "{:?}: the sleeping query is still running",
+                target.kind
+            );
         }
         // The pool is healthy afterwards.
         let after = fixture
@@ -1096,4 +1118,209 @@ async fn writes_need_a_read_write_source_and_an_operator() {
                 .expect("remove");
         }
     }
+}
+
+#[tokio::test]
+async fn a_large_result_stops_at_the_cap_and_a_restarted_server_heals() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        // Millions of rows on the server; five come back, and the rest is not read.
+        let huge = match target.kind {
+            SourceKind::Postgres => "SELECT g, repeat('x', 100) FROM generate_series(1, 5000000) g",
+            _ => {
+                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 5000000) \
+                 SELECT n, 'xxxxxxxxxx' FROM g"
+            }
+        };
+        let capped = fixture
+            .call(
+                &admin,
+                "query_database",
+                json!({"query": huge, "max_rows": 5}),
+            )
+            .await
+            .expect("capped");
+        assert_eq!(capped["row_count"], json!(5), "{:?}", target.kind);
+        assert_eq!(capped["truncated"], json!(true));
+        assert_eq!(capped["rows"][4][0], json!(5));
+
+        if target.kind != SourceKind::Sqlite {
+            // Kill every connection Tideway holds, as a restart would; the next call
+            // gets a fresh connection instead of an error.
+            let kill = match target.kind {
+                SourceKind::Postgres => {
+                    let mut connection = PgConnection::connect(&target.url).await.expect("connect");
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = 'tideway' AND pid <> pg_backend_pid()",
+                    )
+                    .execute(&mut connection)
+                    .await
+                    .expect("terminate")
+                    .rows_affected()
+                }
+                _ => {
+                    let mut connection = MySqlConnection::connect(&target.url)
+                        .await
+                        .expect("connect");
+                    let ids: Vec<(i64,)> = sqlx::query_as(
+                        "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+                    )
+                    .fetch_all(&mut connection)
+                    .await
+                    .expect("processlist");
+                    for (id,) in &ids {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                            .execute(&mut connection)
+                            .await;
+                    }
+                    ids.len() as u64
+                }
+            };
+            assert!(kill >= 1, "{:?}: the pool held no connection", target.kind);
+            let healed = fixture
+                .call(
+                    &admin,
+                    "query_database",
+                    json!({"query": "SELECT 7 AS seven"}),
+                )
+                .await
+                .expect("the pool heals");
+            assert_eq!(healed["rows"], json!([[7]]));
+        }
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn sources_declared_in_the_configuration_are_served_read_only_through_the_api() {
+    let targets = targets().await;
+    let sqlite = targets
+        .iter()
+        .find(|target| target.kind == SourceKind::Sqlite)
+        .expect("always a SQLite target");
+    let store = test_stores().await.remove(0);
+    store.store.migrate().await.expect("migrate");
+    for tenant in ["acme", "globex"] {
+        store
+            .store
+            .ensure_tenant(&TenantId::new(tenant), tenant)
+            .await
+            .expect("tenant");
+    }
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut config = DatabasesConfig::default();
+    config.sources.insert(
+        "warehouse".into(),
+        tideway_core::config::DeclaredSource {
+            tenant: Some("acme".into()),
+            kind: "sqlite".into(),
+            path: sqlite.args["path"].as_str().map(std::path::PathBuf::from),
+            ..Default::default()
+        },
+    );
+    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
+        store.store.clone(),
+        Arc::new(MasterKey::generate().expect("key").0),
+        config,
+        "default".into(),
+        data_dir.path().to_path_buf(),
+    )));
+    let hub = Arc::new(Hub::new());
+    hub.register(toolkit).expect("register");
+    let fixture_call = |ctx: CallContext, tool: &'static str, args: Value| {
+        let hub = hub.clone();
+        async move {
+            hub.call(&ctx, "database", tool, Some(object(args)))
+                .await
+                .map(|result| result.structured_content.unwrap_or(Value::Null))
+        }
+    };
+    let listed = fixture_call(ctx("acme", Role::Viewer), "list_sources", json!({}))
+        .await
+        .expect("list");
+    assert_eq!(listed["sources"][0]["id"], json!("warehouse"));
+    assert_eq!(listed["sources"][0]["origin"], json!("config"));
+    let rows = fixture_call(
+        ctx("acme", Role::Viewer),
+        "query_database",
+        json!({"query": "SELECT name FROM customers ORDER BY id"}),
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows["rows"], json!([["Ada"], ["Bob"]]));
+    // The file's sources are changed in the file, not through the API.
+    let replace = fixture_call(
+        ctx("acme", Role::Admin),
+        "connect_source",
+        json!({"name": "warehouse", "kind": "sqlite", "path": sqlite.args["path"]}),
+    )
+    .await
+    .expect_err("declared");
+    assert!(matches!(replace, HubError::Conflict(_)), "{replace}");
+    let remove = fixture_call(
+        ctx("acme", Role::Admin),
+        "remove_source",
+        json!({"connection_id": "warehouse"}),
+    )
+    .await
+    .expect_err("declared");
+    assert!(matches!(remove, HubError::Conflict(_)), "{remove}");
+    // Another tenant does not see it.
+    let theirs = fixture_call(ctx("globex", Role::Admin), "list_sources", json!({}))
+        .await
+        .expect("list");
+    assert_eq!(theirs["sources"], json!([]));
+
+    // Its resources: listed, and the status resource holds a fresh test.
+    let scope = Scope::Toolkit("database".into());
+    let resources = hub
+        .list_resources(&ctx("acme", Role::Viewer), &scope)
+        .await
+        .expect("resources");
+    let uris: Vec<String> = resources.iter().map(|r| r.uri.to_string()).collect();
+    assert!(
+        uris.contains(&"datasource://warehouse/status".to_string()),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&"datasource://warehouse/tables".to_string()),
+        "{uris:?}"
+    );
+    let status = hub
+        .read_resource(
+            &ctx("acme", Role::Viewer),
+            &scope,
+            "datasource://warehouse/status",
+        )
+        .await
+        .expect("status");
+    let status = format!("{status:?}");
+    assert!(status.contains("\\\"ok\\\": true"), "{status}");
+    let tables = hub
+        .read_resource(
+            &ctx("acme", Role::Viewer),
+            &scope,
+            "datasource://warehouse/tables",
+        )
+        .await
+        .expect("tables");
+    assert!(format!("{tables:?}").contains("big_orders"));
+    let hidden = hub
+        .read_resource(
+            &ctx("globex", Role::Viewer),
+            &scope,
+            "datasource://warehouse/status",
+        )
+        .await
+        .expect_err("another tenant's source");
+    assert!(matches!(hidden, HubError::ResourceNotFound(_)), "{hidden}");
 }

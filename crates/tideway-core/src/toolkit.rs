@@ -58,6 +58,29 @@ impl Health {
     }
 }
 
+/// A resource's contents as pretty JSON.
+pub fn json_resource(uri: &str, value: &impl Serialize) -> Result<Vec<ResourceContents>, HubError> {
+    let text = serde_json::to_string_pretty(value).map_err(HubError::internal)?;
+    Ok(vec![
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ])
+}
+
+/// The least role for a tool by its annotations: viewer for read-only tools,
+/// operator for everything else.
+pub fn role_by_annotations(tool: &Tool) -> Role {
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|annotations| annotations.read_only_hint)
+        == Some(true);
+    if read_only {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
 #[async_trait]
 pub trait Toolkit: Send + Sync + 'static {
     /// The toolkit's name: letters, digits, `_` and `-`; it prefixes its tool names on `/mcp`.
@@ -75,16 +98,7 @@ pub trait Toolkit: Send + Sync + 'static {
     /// read-only, operators everything else. A toolkit whose tools manage the system
     /// (sources, keys, upstreams) returns `Admin` for them.
     fn required_role(&self, tool: &Tool) -> Role {
-        let read_only = tool
-            .annotations
-            .as_ref()
-            .and_then(|annotations| annotations.read_only_hint)
-            == Some(true);
-        if read_only {
-            Role::Viewer
-        } else {
-            Role::Operator
-        }
+        role_by_annotations(tool)
     }
 
     /// Runs one tool. Arguments have already been validated against the input schema.

@@ -115,6 +115,30 @@ macro_rules! bind_json {
     };
 }
 
+/// The rows of a `fetch_many` stream; each statement's rows-affected count is added
+/// to `affected` as it passes.
+fn rows_only<'a, Done, R>(
+    stream: impl Stream<Item = Result<sqlx::Either<Done, R>, sqlx::Error>> + 'a,
+    affected: &'a mut u64,
+    count: fn(&Done) -> u64,
+) -> impl Stream<Item = Result<R, sqlx::Error>> + 'a
+where
+    Done: 'a,
+    R: 'a,
+{
+    stream.filter_map(move |item| {
+        let row = match item {
+            Ok(sqlx::Either::Left(done)) => {
+                *affected += count(&done);
+                None
+            }
+            Ok(sqlx::Either::Right(row)) => Some(Ok(row)),
+            Err(error) => Some(Err(error)),
+        };
+        std::future::ready(row)
+    })
+}
+
 /// What the stream loop should do once the cap is reached or the call must stop.
 enum Stop {
     Cap,
@@ -260,19 +284,11 @@ async fn run_postgres(
         // The guard let exactly one statement through; fetch_many is the one call
         // that yields its rows and its rows-affected count.
         #[allow(deprecated)]
-        let stream = query.fetch_many(&mut **connection).filter_map(|item| {
-            let row = match item {
-                Ok(either) => match either {
-                    sqlx::Either::Left(done) => {
-                        affected += done.rows_affected();
-                        None
-                    }
-                    sqlx::Either::Right(row) => Some(Ok(row)),
-                },
-                Err(error) => Some(Err(error)),
-            };
-            std::future::ready(row)
-        });
+        let stream = rows_only(
+            query.fetch_many(&mut **connection),
+            &mut affected,
+            sqlx::postgres::PgQueryResult::rows_affected,
+        );
         let drained = drain(stream, spec, pg_row_values, interrupt).await;
         Ok::<_, sqlx::Error>((drained, affected))
     }
@@ -562,17 +578,11 @@ async fn run_mysql(
         // The guard let exactly one statement through; fetch_many is the one call
         // that yields its rows and its rows-affected count.
         #[allow(deprecated)]
-        let stream = query.fetch_many(&mut **connection).filter_map(|item| {
-            let row = match item {
-                Ok(sqlx::Either::Left(done)) => {
-                    affected += done.rows_affected();
-                    None
-                }
-                Ok(sqlx::Either::Right(row)) => Some(Ok(row)),
-                Err(error) => Some(Err(error)),
-            };
-            std::future::ready(row)
-        });
+        let stream = rows_only(
+            query.fetch_many(&mut **connection),
+            &mut affected,
+            sqlx::mysql::MySqlQueryResult::rows_affected,
+        );
         let drained = drain(stream, spec, mysql_row_values, interrupt).await;
         Ok::<_, sqlx::Error>((drained, affected))
     }
@@ -659,17 +669,11 @@ async fn run_sqlite(
         // The guard let exactly one statement through; fetch_many is the one call
         // that yields its rows and its rows-affected count.
         #[allow(deprecated)]
-        let stream = query.fetch_many(&mut **connection).filter_map(|item| {
-            let row = match item {
-                Ok(sqlx::Either::Left(done)) => {
-                    affected += done.rows_affected();
-                    None
-                }
-                Ok(sqlx::Either::Right(row)) => Some(Ok(row)),
-                Err(error) => Some(Err(error)),
-            };
-            std::future::ready(row)
-        });
+        let stream = rows_only(
+            query.fetch_many(&mut **connection),
+            &mut affected,
+            sqlx::sqlite::SqliteQueryResult::rows_affected,
+        );
         let drained = drain(stream, spec, sqlite_row_values, interrupt).await;
         Ok::<_, sqlx::Error>((drained, affected))
     }

@@ -26,7 +26,7 @@ use tideway_core::{
         CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
         PromptMessage, Resource, ResourceContents, ResourceTemplate, Role as MessageRole, Tool,
     },
-    toolkit::Toolkit,
+    toolkit::{Toolkit, json_resource as json_contents, role_by_annotations},
     typed::ToolSet,
 };
 
@@ -54,16 +54,6 @@ impl DatabaseToolkit {
 
 const PREFIX: &str = "datasource://";
 
-fn json_contents(
-    uri: &str,
-    value: &impl serde::Serialize,
-) -> Result<Vec<ResourceContents>, HubError> {
-    let text = serde_json::to_string_pretty(value).map_err(HubError::internal)?;
-    Ok(vec![
-        ResourceContents::text(text, uri).with_mime_type("application/json"),
-    ])
-}
-
 #[async_trait]
 impl Toolkit for DatabaseToolkit {
     fn name(&self) -> &str {
@@ -80,17 +70,9 @@ impl Toolkit for DatabaseToolkit {
 
     fn required_role(&self, tool: &Tool) -> Role {
         if tools::ADMIN_TOOLS.contains(&tool.name.as_ref()) {
-            return Role::Admin;
-        }
-        let read_only = tool
-            .annotations
-            .as_ref()
-            .and_then(|annotations| annotations.read_only_hint)
-            == Some(true);
-        if read_only {
-            Role::Viewer
+            Role::Admin
         } else {
-            Role::Operator
+            role_by_annotations(tool)
         }
     }
 

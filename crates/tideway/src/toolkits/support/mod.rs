@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use tideway_core::{
     CallContext, Hub, HubError, Store,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, ResourceTemplate, Tool},
-    toolkit::{Health, Toolkit},
+    toolkit::{Health, Toolkit, json_resource as json_contents},
     typed::ToolSet,
 };
 
@@ -83,16 +83,6 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         "One knowledge article",
     ),
 ];
-
-fn json_contents(
-    uri: &str,
-    value: &impl serde::Serialize,
-) -> Result<Vec<ResourceContents>, HubError> {
-    let text = serde_json::to_string_pretty(value).map_err(HubError::internal)?;
-    Ok(vec![
-        ResourceContents::text(text, uri).with_mime_type("application/json"),
-    ])
-}
 
 fn parse_id(uri: &str, text: &str) -> Result<i64, HubError> {
     text.parse::<i64>()

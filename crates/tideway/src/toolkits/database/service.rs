@@ -704,6 +704,14 @@ fn classify_connect_error(error: &sqlx::Error, source: &Source) -> (FailureKind,
                 _ => FailureKind::Other,
             }
         }
+        // rustls reports a refused certificate through the I/O error.
+        sqlx::Error::Io(_)
+            if ["certificate", "tls", "handshake"]
+                .iter()
+                .any(|marker| lower.contains(marker)) =>
+        {
+            FailureKind::Tls
+        }
         sqlx::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => FailureKind::Refused,
             std::io::ErrorKind::TimedOut => FailureKind::Timeout,

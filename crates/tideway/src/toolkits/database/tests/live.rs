@@ -890,6 +890,32 @@ async fn connection_failures_say_precisely_what_failed() {
             args["database"] = json!("no_such_database");
             cases.push((args, "database-missing"));
         }
+        if target.kind == SourceKind::Postgres {
+            // The test command's PostgreSQL serves TLS with a self-signed certificate:
+            // `require` connects, `verify-full` must name TLS as the failure.
+            let mut connection = PgConnection::connect(&target.url).await.expect("connect");
+            let (ssl,): (String,) = sqlx::query_as("SHOW ssl")
+                .fetch_one(&mut connection)
+                .await
+                .expect("ssl");
+            if ssl == "on" {
+                let mut args = target.connect_args("tls-untrusted");
+                args["ssl_mode"] = json!("verify-full");
+                cases.push((args, "tls"));
+                let mut required = target.connect_args("tls-required");
+                required["ssl_mode"] = json!("require");
+                let connected = fixture
+                    .call(&admin, "connect_source", required)
+                    .await
+                    .expect("connect");
+                assert_eq!(connected["test"]["ok"], json!(true), "{connected}");
+            } else {
+                assert!(
+                    std::env::var("TIDEWAY_REQUIRE_POSTGRES").is_err(),
+                    "the test command's PostgreSQL must serve TLS"
+                );
+            }
+        }
         if target.kind == SourceKind::Mysql {
             // PostgreSQL in the tests trusts local connections; MariaDB checks passwords.
             let mut args = target.connect_args("wrongpw");
@@ -1323,4 +1349,68 @@ async fn sources_declared_in_the_configuration_are_served_read_only_through_the_
         .await
         .expect_err("another tenant's source");
     assert!(matches!(hidden, HubError::ResourceNotFound(_)), "{hidden}");
+}
+
+#[tokio::test]
+async fn pools_of_idle_sources_are_closed() {
+    let targets = targets().await;
+    let sqlite = targets
+        .iter()
+        .find(|target| target.kind == SourceKind::Sqlite)
+        .expect("always a SQLite target");
+    let store = test_stores().await.remove(0);
+    store.store.migrate().await.expect("migrate");
+    store
+        .store
+        .ensure_tenant(&TenantId::new("acme"), "acme")
+        .await
+        .expect("tenant");
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
+        store.store.clone(),
+        Arc::new(MasterKey::generate().expect("key").0),
+        DatabasesConfig {
+            pool_evict_secs: 0,
+            ..DatabasesConfig::default()
+        },
+        "acme".into(),
+        data_dir.path().to_path_buf(),
+    )));
+    let service = toolkit.service();
+    let hub = Arc::new(Hub::new());
+    hub.register(toolkit).expect("register");
+    let admin = ctx("acme", Role::Admin);
+    for name in ["first", "second"] {
+        hub.call(
+            &admin,
+            "database",
+            "connect_source",
+            Some(object(sqlite.connect_args(name))),
+        )
+        .await
+        .expect("connect");
+    }
+    let query = |name: &str| {
+        Some(object(
+            json!({"connection_id": name, "query": "SELECT count(*) FROM orders"}),
+        ))
+    };
+    hub.call(&admin, "database", "query_database", query("first"))
+        .await
+        .expect("query");
+    assert_eq!(service.open_pools(), 1);
+    // With no idle allowance, using the second source closes the first's pool.
+    hub.call(&admin, "database", "query_database", query("second"))
+        .await
+        .expect("query");
+    assert_eq!(service.open_pools(), 1);
+    // And the first reopens on demand.
+    let again = hub
+        .call(&admin, "database", "query_database", query("first"))
+        .await
+        .expect("query");
+    assert_eq!(
+        again.structured_content.expect("structured")["rows"],
+        json!([[3]])
+    );
 }

@@ -243,7 +243,7 @@ impl Toolkit for DatabaseToolkit {
         let view = source.view();
         let target = match (&view.host, &view.path) {
             (Some(host), _) => format!(
-                "{}:{} database '{}' as user '{}' (ssl_mode {:?})",
+                "{}:{} database '{}' as user '{}' (ssl_mode {})",
                 host,
                 view.port.unwrap_or_default(),
                 view.database.as_deref().unwrap_or("?"),
@@ -271,7 +271,7 @@ impl Toolkit for DatabaseToolkit {
                 test.latency_ms
             )),
             Some(failure) => text.push_str(&format!(
-                "A connection test just now FAILED after {:.0} ms.\nKind: {:?}\nMessage: {}\nWhat to check: {}\nWalk me through confirming and fixing this, one step at a time; after a change, run test_connection again.",
+                "A connection test just now FAILED after {:.0} ms.\nKind: {}\nMessage: {}\nWhat to check: {}\nWalk me through confirming and fixing this, one step at a time; after a change, run test_connection again.",
                 test.latency_ms, failure.kind, failure.message, failure.hint
             )),
         }

@@ -758,7 +758,7 @@ pub fn hint(kind: FailureKind, source: &Source) -> String {
             "{host}:{port} did not answer in time. A firewall or security group dropping packets, a wrong address, or a server too busy to accept connections are the usual causes."
         ),
         FailureKind::Tls => format!(
-            "TLS failed with ssl_mode {:?}. If the server has no TLS, use ssl_mode disable (only on a trusted network); if its certificate is self-signed, use require instead of verify-ca or verify-full.",
+            "TLS failed with ssl_mode {}. If the server has no TLS, use ssl_mode disable (only on a trusted network); if its certificate is self-signed, use require instead of verify-ca or verify-full.",
             source.settings.ssl_mode.unwrap_or_default()
         ),
         FailureKind::Auth => format!(

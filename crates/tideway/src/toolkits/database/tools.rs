@@ -178,7 +178,7 @@ impl ToolText for ConnectionTest {
                 self.latency_ms
             ),
             (Some(failure), _) => format!(
-                "Connection FAILED ({:?}): {}\nHint: {}",
+                "Connection FAILED ({}): {}\nHint: {}",
                 failure.kind, failure.message, failure.hint
             ),
         }

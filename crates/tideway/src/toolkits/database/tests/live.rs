@@ -934,11 +934,13 @@ async fn connection_failures_say_precisely_what_failed() {
             json!(kind),
             "{connected}"
         );
-        assert!(
-            connected["test"]["failure"]["hint"]
-                .as_str()
-                .is_some_and(|h| h.len() > 20)
-        );
+        let hint = connected["test"]["failure"]["hint"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(hint.len() > 20, "{hint}");
+        if kind == "tls" {
+            assert!(hint.contains("ssl_mode verify-full"), "{hint}");
+        }
         let prompt = fixture
             .hub
             .get_prompt(

@@ -1,6 +1,7 @@
 //! Tests of the database toolkit: the SQL guard's attack cases (no database needed),
-//! and the toolkit against real databases: SQLite always, PostgreSQL when the test
-//! command provides one (`TIDEWAY_TEST_POSTGRES_URL`).
+//! and the toolkit against real databases: SQLite always, PostgreSQL and MariaDB when
+//! the test command provides them (`TIDEWAY_TEST_POSTGRES_URL`,
+//! `TIDEWAY_TEST_MYSQL_URL`; `TIDEWAY_REQUIRE_*` makes their absence a failure).
 
 mod guard;
 mod live;

@@ -21,10 +21,7 @@ use futures::{Stream, StreamExt};
 use serde_json::{Number, Value, json};
 use sqlx::{
     AssertSqlSafe, Column, ConnectOptions, Connection, Row, SqlSafeStr, TypeInfo, ValueRef,
-    mysql::{MySqlConnection, MySqlRow},
-    pool::PoolConnection,
-    postgres::{PgConnection, PgRow},
-    sqlite::SqliteRow,
+    mysql::MySqlRow, pool::PoolConnection, postgres::PgRow, sqlite::SqliteRow,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -293,54 +290,63 @@ async fn run_postgres(
         Ok::<_, sqlx::Error>((drained, affected))
     }
     .await;
-    let settled = settle(&mut connection, outcome, spec).await;
+    conclude(&mut connection, outcome, spec).await
+}
+
+/// Settles a drained statement, names its columns (from the first row, or from the
+/// server's description of an empty result) and ends the transaction.
+async fn conclude<DB, R>(
+    connection: &mut Held<DB>,
+    outcome: Result<Drained<R>, sqlx::Error>,
+    spec: &RunSpec<'_>,
+) -> Result<Output, RunError>
+where
+    DB: sqlx::Database,
+    R: Row<Database = DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let settled = settle(connection, outcome, spec).await;
     let settled = connection.finish(settled)?;
     let columns = match &settled.first {
-        Some(row) => pg_columns(row),
-        None => describe_pg(&mut connection, spec.sql)
+        Some(row) => result_columns(row.columns()),
+        None => describe::<DB>(&mut **connection, spec.sql)
             .await
             .unwrap_or_default(),
     };
-    let ended = end(&mut connection, spec).await;
+    let ended = end(connection, spec).await;
     connection.close_out(ended)?;
-    Ok(output(settled, columns, spec))
-}
-
-fn output<R>(settled: Settled<R>, columns: Vec<ResultColumn>, spec: &RunSpec<'_>) -> Output {
-    Output {
+    Ok(Output {
         columns,
         rows: settled.rows,
         truncated: settled.truncated,
         rows_affected: spec.write.then_some(settled.affected),
-    }
+    })
 }
 
-async fn describe_pg(
-    connection: &mut PgConnection,
-    sql: &str,
-) -> Result<Vec<ResultColumn>, sqlx::Error> {
-    use sqlx::Executor;
-    let described = connection
-        .describe(AssertSqlSafe(sql.to_string()).into_sql_str())
-        .await?;
-    Ok(described
-        .columns()
-        .iter()
-        .map(|column| ResultColumn {
-            name: column.name().to_string(),
-            type_name: column.type_info().name().to_string(),
-        })
-        .collect())
-}
-
-fn pg_columns(row: &PgRow) -> Vec<ResultColumn> {
-    row.columns()
+fn result_columns<C: Column>(columns: &[C]) -> Vec<ResultColumn> {
+    columns
         .iter()
         .map(|column| ResultColumn {
             name: column.name().to_string(),
             type_name: column.type_info().name().to_string(),
         })
         .collect()
+}
+
+/// The columns a statement would return, without running it.
+async fn describe<DB>(
+    connection: &mut PoolConnection<DB>,
+    sql: &str,
+) -> Result<Vec<ResultColumn>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    use sqlx::Executor;
+    let described = (&mut **connection)
+        .describe(AssertSqlSafe(sql.to_string()).into_sql_str())
+        .await?;
+    Ok(result_columns(described.columns()))
 }
 
 type Drained<R> = (
@@ -587,45 +593,7 @@ async fn run_mysql(
         Ok::<_, sqlx::Error>((drained, affected))
     }
     .await;
-    let settled = settle(&mut connection, outcome, spec).await;
-    let settled = connection.finish(settled)?;
-    let columns = match &settled.first {
-        Some(row) => mysql_columns(row),
-        None => describe_mysql(&mut connection, spec.sql)
-            .await
-            .unwrap_or_default(),
-    };
-    let ended = end(&mut connection, spec).await;
-    connection.close_out(ended)?;
-    Ok(output(settled, columns, spec))
-}
-
-async fn describe_mysql(
-    connection: &mut MySqlConnection,
-    sql: &str,
-) -> Result<Vec<ResultColumn>, sqlx::Error> {
-    use sqlx::Executor;
-    let described = connection
-        .describe(AssertSqlSafe(sql.to_string()).into_sql_str())
-        .await?;
-    Ok(described
-        .columns()
-        .iter()
-        .map(|column| ResultColumn {
-            name: column.name().to_string(),
-            type_name: column.type_info().name().to_string(),
-        })
-        .collect())
-}
-
-fn mysql_columns(row: &MySqlRow) -> Vec<ResultColumn> {
-    row.columns()
-        .iter()
-        .map(|column| ResultColumn {
-            name: column.name().to_string(),
-            type_name: column.type_info().name().to_string(),
-        })
-        .collect()
+    conclude(&mut connection, outcome, spec).await
 }
 
 async fn run_sqlite(
@@ -691,51 +659,13 @@ async fn run_sqlite(
         other => other,
     };
     clear_progress_handler(&mut connection).await;
-    let settled = settle(&mut connection, outcome, spec).await;
-    let settled = connection.finish(settled)?;
-    let columns = match &settled.first {
-        Some(row) => sqlite_columns(row),
-        None => describe_sqlite(&mut connection, spec.sql)
-            .await
-            .unwrap_or_default(),
-    };
-    let ended = end(&mut connection, spec).await;
-    connection.close_out(ended)?;
-    Ok(output(settled, columns, spec))
-}
-
-async fn describe_sqlite(
-    connection: &mut sqlx::SqliteConnection,
-    sql: &str,
-) -> Result<Vec<ResultColumn>, sqlx::Error> {
-    use sqlx::Executor;
-    let described = connection
-        .describe(AssertSqlSafe(sql.to_string()).into_sql_str())
-        .await?;
-    Ok(described
-        .columns()
-        .iter()
-        .map(|column| ResultColumn {
-            name: column.name().to_string(),
-            type_name: column.type_info().name().to_string(),
-        })
-        .collect())
+    conclude(&mut connection, outcome, spec).await
 }
 
 async fn clear_progress_handler(connection: &mut PoolConnection<sqlx::Sqlite>) {
     if let Ok(mut handle) = connection.lock_handle().await {
         handle.remove_progress_handler();
     }
-}
-
-fn sqlite_columns(row: &SqliteRow) -> Vec<ResultColumn> {
-    row.columns()
-        .iter()
-        .map(|column| ResultColumn {
-            name: column.name().to_string(),
-            type_name: column.type_info().name().to_string(),
-        })
-        .collect()
 }
 
 // ---- values -----------------------------------------------------------------------

@@ -38,6 +38,16 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(DatabasesConfig {
+        connect_timeout_secs: 3,
+        ..DatabasesConfig::default()
+    })
+    .await
+}
+
+/// A Hub with the database toolkit over a fresh SQLite store with tenants acme and
+/// globex; acme is the default tenant.
+async fn fixture_with(config: DatabasesConfig) -> Fixture {
     let store = test_stores().await.remove(0);
     store.store.migrate().await.expect("migrate");
     for tenant in ["acme", "globex"] {
@@ -52,10 +62,7 @@ async fn fixture() -> Fixture {
     let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
         store.store.clone(),
         key.clone(),
-        DatabasesConfig {
-            connect_timeout_secs: 3,
-            ..DatabasesConfig::default()
-        },
+        config,
         "acme".into(),
         data_dir.path().to_path_buf(),
     )));
@@ -1235,16 +1242,6 @@ async fn sources_declared_in_the_configuration_are_served_read_only_through_the_
         .iter()
         .find(|target| target.kind == SourceKind::Sqlite)
         .expect("always a SQLite target");
-    let store = test_stores().await.remove(0);
-    store.store.migrate().await.expect("migrate");
-    for tenant in ["acme", "globex"] {
-        store
-            .store
-            .ensure_tenant(&TenantId::new(tenant), tenant)
-            .await
-            .expect("tenant");
-    }
-    let data_dir = tempfile::tempdir().expect("data dir");
     let mut config = DatabasesConfig::default();
     config.sources.insert(
         "warehouse".into(),
@@ -1255,22 +1252,11 @@ async fn sources_declared_in_the_configuration_are_served_read_only_through_the_
             ..Default::default()
         },
     );
-    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
-        store.store.clone(),
-        Arc::new(MasterKey::generate().expect("key").0),
-        config,
-        "default".into(),
-        data_dir.path().to_path_buf(),
-    )));
-    let hub = Arc::new(Hub::new());
-    hub.register(toolkit).expect("register");
+    let fixture = fixture_with(config).await;
+    let hub = fixture.hub.clone();
     let fixture_call = |ctx: CallContext, tool: &'static str, args: Value| {
-        let hub = hub.clone();
-        async move {
-            hub.call(&ctx, "database", tool, Some(object(args)))
-                .await
-                .map(|result| result.structured_content.unwrap_or(Value::Null))
-        }
+        let fixture = &fixture;
+        async move { fixture.call(&ctx, tool, args).await }
     };
     let listed = fixture_call(ctx("acme", Role::Viewer), "list_sources", json!({}))
         .await
@@ -1360,27 +1346,12 @@ async fn pools_of_idle_sources_are_closed() {
         .iter()
         .find(|target| target.kind == SourceKind::Sqlite)
         .expect("always a SQLite target");
-    let store = test_stores().await.remove(0);
-    store.store.migrate().await.expect("migrate");
-    store
-        .store
-        .ensure_tenant(&TenantId::new("acme"), "acme")
-        .await
-        .expect("tenant");
-    let data_dir = tempfile::tempdir().expect("data dir");
-    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
-        store.store.clone(),
-        Arc::new(MasterKey::generate().expect("key").0),
-        DatabasesConfig {
-            pool_evict_secs: 0,
-            ..DatabasesConfig::default()
-        },
-        "acme".into(),
-        data_dir.path().to_path_buf(),
-    )));
-    let service = toolkit.service();
-    let hub = Arc::new(Hub::new());
-    hub.register(toolkit).expect("register");
+    let fixture = fixture_with(DatabasesConfig {
+        pool_evict_secs: 0,
+        ..DatabasesConfig::default()
+    })
+    .await;
+    let (hub, service) = (fixture.hub.clone(), fixture.service.clone());
     let admin = ctx("acme", Role::Admin);
     for name in ["first", "second"] {
         hub.call(

@@ -1,6 +1,10 @@
 //! What the load generators share: starting a `tideway serve` process and reading its
 //! address, one MCP `tools/call` over Streamable HTTP (2026-07-28, stateless), latency
-//! percentiles, and the server's memory from /proc.
+//! percentiles, and the server's memory from /proc. The MCP load generator itself is
+//! in [`load`], process readings and CPU pinning in [`process`].
+
+pub mod load;
+pub mod process;
 
 use std::{path::Path, process::Stdio, time::Duration};
 

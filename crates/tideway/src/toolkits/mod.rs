@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod database;
 pub mod support;
+pub mod synthetic;
 pub mod system;
 
 use std::sync::Arc;
@@ -11,10 +12,10 @@ use std::sync::Arc;
 use tideway_core::{Config, Hub, Store, secrets::MasterKey};
 
 /// Every built-in toolkit, in registration order.
-pub const BUILTIN: &[&str] = &["system", "support", "database", "conformance"];
+pub const BUILTIN: &[&str] = &["system", "support", "database", "conformance", "synthetic"];
 
 /// Built-ins that are off unless named explicitly.
-pub const OFF_BY_DEFAULT: &[&str] = &["conformance"];
+pub const OFF_BY_DEFAULT: &[&str] = &["conformance", "synthetic"];
 
 /// The toolkits enabled when none are named.
 pub fn default_names() -> Vec<String> {
@@ -55,6 +56,7 @@ pub fn register(
                 ),
             )),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
+            "synthetic" => Arc::new(synthetic::SyntheticToolkit::new()),
             other => {
                 return Err(format!(
                     "unknown toolkit '{other}'; the built-in toolkits are: {}",

@@ -99,7 +99,8 @@ enum Server {
     /// Tideway with nothing on the call path the peers do not have (no auth, audit
     /// off, rate limits off).
     Tideway,
-    /// Tideway as shipped: the audit log records every call.
+    /// The same with the audit log on, as it ships (every call recorded in the
+    /// store); rate limits stay off so the work is measured, not a throttle.
     TidewayAudited,
     FastMcp,
     TsSdk,

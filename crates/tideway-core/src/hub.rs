@@ -12,6 +12,7 @@ use std::{
 };
 
 use futures_util::future::join_all;
+use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tracing::Instrument;
 
@@ -120,11 +121,100 @@ pub struct Entry {
     pub prompts: Vec<Prompt>,
     pub templates: Vec<ResourceTemplate>,
     uri_prefixes: Vec<String>,
+    /// Tool → its name on `/mcp`; a tool whose name there was taken is absent.
+    mcp_tool_names: HashMap<String, String>,
+    mcp_prompt_names: HashMap<String, String>,
+    /// What was left off `/mcp` because its name there was taken.
+    pub collisions: Vec<NameCollision>,
+}
+
+/// A tool or prompt left off `/mcp` because another already has its name there. It
+/// is still served on `/mcp/{toolkit}`; nothing is shadowed silently.
+#[derive(Clone, Debug, Serialize)]
+pub struct NameCollision {
+    /// `tool` or `prompt`.
+    pub kind: &'static str,
+    /// The tool or prompt as this toolkit names it.
+    pub item: String,
+    /// The name it would have had on `/mcp`.
+    pub name: String,
+    pub taken_by_toolkit: String,
+    pub taken_by: String,
+}
+
+/// Takes the first free name among `candidates` for `target`, or says who holds the
+/// last one.
+fn place(
+    names: &mut HashMap<String, (String, String)>,
+    candidates: &[String],
+    (toolkit, item): (&str, &str),
+) -> Result<String, (String, (String, String))> {
+    for candidate in candidates {
+        if !names.contains_key(candidate) {
+            names.insert(candidate.clone(), (toolkit.to_string(), item.to_string()));
+            return Ok(candidate.clone());
+        }
+    }
+    let taken = candidates.last().cloned().unwrap_or_default();
+    let holder = names.get(&taken).cloned().unwrap_or_default();
+    Err((taken, holder))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl Entry {
+    /// Checks a toolkit's names and compiles its schemas.
+    fn build(toolkit: Arc<dyn Toolkit>) -> Result<Entry, HubError> {
+        let name = toolkit.name().to_string();
+        if !is_valid_name(&name) {
+            return Err(HubError::Internal(format!(
+                "toolkit name '{name}' must be 1-64 letters, digits, '_' or '-'"
+            )));
+        }
+        let tools = toolkit.tools();
+        let mut validators = HashMap::new();
+        for tool in &tools {
+            if !is_valid_name(&tool.name) {
+                return Err(HubError::Internal(format!(
+                    "tool '{}' of toolkit '{name}' must be 1-64 letters, digits, '_' or '-'",
+                    tool.name
+                )));
+            }
+            validators.insert(
+                tool.name.to_string(),
+                ArgumentValidator::compile(&tool.name, &tool.input_schema)?,
+            );
+        }
+        let roles = tools
+            .iter()
+            .map(|tool| (tool.name.to_string(), toolkit.required_role(tool)))
+            .collect();
+        Ok(Entry {
+            roles,
+            prompts: toolkit.prompts(),
+            templates: toolkit.resource_templates(),
+            uri_prefixes: toolkit.uri_prefixes(),
+            tools,
+            validators,
+            toolkit,
+            mcp_tool_names: HashMap::new(),
+            mcp_prompt_names: HashMap::new(),
+            collisions: Vec::new(),
+        })
+    }
+
     pub fn name(&self) -> &str {
         self.toolkit.name()
+    }
+
+    /// The name of `tool` on `/mcp`, unless it was left off there.
+    pub fn mcp_tool_name(&self, tool: &str) -> Option<&str> {
+        self.mcp_tool_names.get(tool).map(String::as_str)
     }
     fn tool(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|tool| tool.name == name)
@@ -189,6 +279,7 @@ pub struct Hub {
     limits: CallLimits,
     in_flight: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     audit: RwLock<Option<Arc<dyn AuditSink>>>,
+    writer: Mutex<()>,
 }
 
 impl Default for Hub {
@@ -207,6 +298,7 @@ impl Hub {
             limits: CallLimits::default(),
             in_flight: Mutex::new(HashMap::new()),
             audit: RwLock::new(None),
+            writer: Mutex::new(()),
         }
     }
 
@@ -339,83 +431,103 @@ impl Hub {
     /// Adds a toolkit. Its name, its tools' names and its schemas are checked here, so
     /// a bad definition fails at start rather than on a client's first call.
     pub fn register(&self, toolkit: Arc<dyn Toolkit>) -> Result<(), HubError> {
-        let name = toolkit.name().to_string();
-        if !is_valid_name(&name) {
-            return Err(HubError::Internal(format!(
-                "toolkit name '{name}' must be 1-64 letters, digits, '_' or '-'"
-            )));
-        }
-        let tools = toolkit.tools();
-        let mut validators = HashMap::new();
-        for tool in &tools {
-            if !is_valid_name(&tool.name) {
-                return Err(HubError::Internal(format!(
-                    "tool '{}' of toolkit '{name}' must be 1-64 letters, digits, '_' or '-'",
-                    tool.name
-                )));
-            }
-            validators.insert(
-                tool.name.to_string(),
-                ArgumentValidator::compile(&tool.name, &tool.input_schema)?,
-            );
-        }
-        let roles = tools
-            .iter()
-            .map(|tool| (tool.name.to_string(), toolkit.required_role(tool)))
-            .collect();
-        let entry = Arc::new(Entry {
-            roles,
-            prompts: toolkit.prompts(),
-            templates: toolkit.resource_templates(),
-            uri_prefixes: toolkit.uri_prefixes(),
-            tools,
-            validators,
-            toolkit,
-        });
+        self.install(toolkit, false)
+    }
 
+    /// Registers `toolkit`, or swaps it in for the registered toolkit of the same name
+    /// (a federated upstream whose catalog changed). Calls in flight finish on the
+    /// toolkit they started with.
+    pub fn replace_toolkit(&self, toolkit: Arc<dyn Toolkit>) -> Result<(), HubError> {
+        self.install(toolkit, true)
+    }
+
+    fn install(&self, toolkit: Arc<dyn Toolkit>, replace: bool) -> Result<(), HubError> {
+        let mut entry = Entry::build(toolkit)?;
+        let name = entry.name().to_string();
+        // Writers take turns, so two changes at once cannot lose one another.
+        let _writer = lock(&self.writer);
         let current = self.snapshot();
-        if current.entry(&name).is_some() {
+        let position = current.entries.iter().position(|e| e.name() == name);
+        if position.is_some() && !replace {
             return Err(HubError::Conflict(format!(
                 "a toolkit named '{name}' is already registered"
             )));
         }
-        let mut qualified_tools = current.qualified_tools.clone();
-        for tool in &entry.tools {
-            let qualified = qualified_tool_name(&name, &tool.name);
-            if let Some((other_kit, other_tool)) = qualified_tools.get(&qualified) {
-                return Err(HubError::Conflict(format!(
-                    "tool '{}' of toolkit '{name}' would be named '{qualified}' on /mcp, \
-                     which tool '{other_tool}' of toolkit '{other_kit}' already uses",
-                    tool.name
-                )));
+        let others = |(kit, _): &(String, String)| kit != &name;
+        let mut qualified_tools: HashMap<String, (String, String)> = current
+            .qualified_tools
+            .iter()
+            .filter(|(_, target)| others(target))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut qualified_prompts: HashMap<String, (String, String)> = current
+            .qualified_prompts
+            .iter()
+            .filter(|(_, target)| others(target))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mode = entry.toolkit.naming();
+        let tool_names: Vec<String> = entry.tools.iter().map(|t| t.name.to_string()).collect();
+        for tool in tool_names {
+            let candidates = mode.candidates(&name, &tool);
+            match place(&mut qualified_tools, &candidates, (&name, &tool)) {
+                Ok(chosen) => {
+                    entry.mcp_tool_names.insert(tool, chosen);
+                }
+                Err((taken, (other_kit, other_tool))) => entry.collisions.push(NameCollision {
+                    kind: "tool",
+                    item: tool,
+                    name: taken,
+                    taken_by_toolkit: other_kit,
+                    taken_by: other_tool,
+                }),
             }
-            qualified_tools.insert(qualified, (name.clone(), tool.name.to_string()));
         }
-        let mut qualified_prompts = current.qualified_prompts.clone();
-        for prompt in &entry.prompts {
-            let qualified = qualified_tool_name(&name, &prompt.name);
-            if qualified_prompts.contains_key(&qualified) {
-                return Err(HubError::Conflict(format!(
-                    "prompt '{}' of toolkit '{name}' collides on /mcp as '{qualified}'",
-                    prompt.name
-                )));
+        let prompt_names: Vec<String> = entry.prompts.iter().map(|p| p.name.clone()).collect();
+        for prompt in prompt_names {
+            let candidates = [qualified_tool_name(&name, &prompt)];
+            match place(&mut qualified_prompts, &candidates, (&name, &prompt)) {
+                Ok(chosen) => {
+                    entry.mcp_prompt_names.insert(prompt, chosen);
+                }
+                Err((taken, (other_kit, other_prompt))) => entry.collisions.push(NameCollision {
+                    kind: "prompt",
+                    item: prompt,
+                    name: taken,
+                    taken_by_toolkit: other_kit,
+                    taken_by: other_prompt,
+                }),
             }
-            qualified_prompts.insert(qualified, (name.clone(), prompt.name.clone()));
         }
-        let mut entries = current.entries.clone();
+        for collision in &entry.collisions {
+            tracing::warn!(
+                toolkit = %name,
+                kind = collision.kind,
+                item = %collision.item,
+                name = %collision.name,
+                taken_by_toolkit = %collision.taken_by_toolkit,
+                taken_by = %collision.taken_by,
+                "left off /mcp: the name is taken (still served on /mcp/{{toolkit}})"
+            );
+        }
+        let entry = Arc::new(entry);
         let has_prompts = !entry.prompts.is_empty();
         let has_resources = !entry.uri_prefixes.is_empty() || !entry.templates.is_empty();
-        entries.push(entry);
+        let mut entries = current.entries.clone();
+        match position {
+            Some(index) => entries[index] = entry,
+            None => entries.push(entry),
+        }
         self.replace(Catalog {
             entries,
             qualified_tools,
             qualified_prompts,
         });
         self.publish(HubEvent::ToolsChanged);
-        if has_prompts {
+        if has_prompts || replace {
             self.publish(HubEvent::PromptsChanged);
         }
-        if has_resources {
+        if has_resources || replace {
             self.publish(HubEvent::ResourcesChanged);
         }
         Ok(())
@@ -423,6 +535,7 @@ impl Hub {
 
     /// Removes a toolkit; calls already in flight finish on the snapshot they hold.
     pub fn unregister(&self, name: &str) -> bool {
+        let _writer = lock(&self.writer);
         let current = self.snapshot();
         if current.entry(name).is_none() {
             return false;
@@ -473,7 +586,10 @@ impl Hub {
             for tool in entry.callable_tools(principal) {
                 let mut tool = tool.clone();
                 if *scope == Scope::All {
-                    tool.name = qualified_tool_name(entry.name(), &tool.name).into();
+                    let Some(name) = entry.mcp_tool_names.get(tool.name.as_ref()) else {
+                        continue;
+                    };
+                    tool.name = name.clone().into();
                 }
                 tools.push(tool);
             }
@@ -704,7 +820,10 @@ impl Hub {
             for prompt in &entry.prompts {
                 let mut prompt = prompt.clone();
                 if *scope == Scope::All {
-                    prompt.name = qualified_tool_name(entry.name(), &prompt.name);
+                    let Some(name) = entry.mcp_prompt_names.get(&prompt.name) else {
+                        continue;
+                    };
+                    prompt.name = name.clone();
                 }
                 prompts.push(prompt);
             }

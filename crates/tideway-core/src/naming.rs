@@ -1,9 +1,38 @@
 //! Names that every major MCP client accepts: letters, digits, `_` and `-`, at most
-//! 64 characters. On `/mcp` a tool is named `{toolkit}_{tool}`; a name that would be
+//! 64 characters. On `/mcp` a tool is named `{toolkit}_{tool}` by default; a federated
+//! upstream may ask for its bare names instead ([`NamingMode`]). A name that would be
 //! too long is cut and given a short hash of the full name, so it stays unique and is
 //! the same on every start.
 
+use serde::{Deserialize, Serialize};
+
 pub const MAX_NAME_LEN: usize = 64;
+
+/// How a toolkit's tools are named on the endpoint that serves every toolkit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NamingMode {
+    /// Always `{toolkit}_{tool}`.
+    #[default]
+    Prefix,
+    /// The bare name while no other toolkit uses it, `{toolkit}_{tool}` otherwise.
+    OnCollision,
+    /// Always the bare name; a tool whose name is taken is left off `/mcp` (it stays
+    /// on `/mcp/{toolkit}`) and reported as a collision.
+    Never,
+}
+
+impl NamingMode {
+    /// The names `tool` may take on `/mcp`, in order of preference.
+    pub fn candidates(self, toolkit: &str, tool: &str) -> Vec<String> {
+        let bare = shorten(&sanitize(tool));
+        match self {
+            NamingMode::Prefix => vec![qualified_tool_name(toolkit, tool)],
+            NamingMode::OnCollision => vec![bare, qualified_tool_name(toolkit, tool)],
+            NamingMode::Never => vec![bare],
+        }
+    }
+}
 
 /// Whether `name` is acceptable to every major client as it is.
 pub fn is_valid_name(name: &str) -> bool {
@@ -78,6 +107,22 @@ mod tests {
         assert!(is_valid_name(&a));
         assert_ne!(a, b);
         assert_eq!(a, qualified_tool_name("upstream", &"x".repeat(80)));
+    }
+
+    #[test]
+    fn naming_modes_offer_names_in_order() {
+        assert_eq!(
+            NamingMode::Prefix.candidates("fs", "read_file"),
+            vec!["fs_read_file"]
+        );
+        assert_eq!(
+            NamingMode::OnCollision.candidates("fs", "read file"),
+            vec!["read_file", "fs_read_file"]
+        );
+        assert_eq!(
+            NamingMode::Never.candidates("fs", "read_file"),
+            vec!["read_file"]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::{
         ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, Reference, Resource,
         ResourceContents, ResourceTemplate, Tool,
     },
+    naming::NamingMode,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -88,6 +89,12 @@ pub trait Toolkit: Send + Sync + 'static {
 
     fn description(&self) -> &str {
         ""
+    }
+
+    /// How the tools are named on `/mcp`: `{toolkit}_{tool}` unless the toolkit says
+    /// otherwise (a federated upstream may be configured to keep its bare names).
+    fn naming(&self) -> NamingMode {
+        NamingMode::Prefix
     }
 
     /// The tools, with input and output schemas and truthful annotations. The Hub reads

@@ -318,3 +318,44 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
         assert_eq!(written.len(), 450, "{}", store.backend());
     }
 }
+
+#[tokio::test]
+async fn upstreams_are_stored_replaced_and_deleted_with_their_catalog() {
+    use tideway_core::store::UpstreamRecord;
+    for (store, _dir) in backends().await {
+        store.migrate().await.expect("migrate");
+        let at = chrono::Utc::now();
+        let mut record = UpstreamRecord {
+            name: "files".into(),
+            spec: serde_json::json!({"name": "files", "transport": "stdio", "command": "npx"}),
+            secret: Some("sealed-bytes".into()),
+            created_by: "key:admin".into(),
+            created_at: at,
+            updated_at: at,
+        };
+        store.put_upstream(&record).await.expect("put");
+        record.spec["command"] = "node".into();
+        record.secret = None;
+        record.updated_at = at + chrono::Duration::seconds(5);
+        store.put_upstream(&record).await.expect("replace");
+        let listed = store.list_upstreams().await.expect("list");
+        assert_eq!(listed.len(), 1, "{}", store.backend());
+        assert_eq!(listed[0].spec["command"], "node");
+        assert_eq!(listed[0].secret, None);
+        assert!(listed[0].updated_at > listed[0].created_at);
+
+        let catalog = serde_json::json!({"tools": [{"name": "read_file"}]});
+        store
+            .put_upstream_catalog("files", &catalog)
+            .await
+            .expect("catalog");
+        assert_eq!(
+            store.upstream_catalog("files").await.expect("read"),
+            Some(catalog)
+        );
+        assert!(store.delete_upstream("files").await.expect("delete"));
+        assert!(!store.delete_upstream("files").await.expect("again"));
+        assert_eq!(store.upstream_catalog("files").await.expect("gone"), None);
+        assert!(store.list_upstreams().await.expect("list").is_empty());
+    }
+}

@@ -14,7 +14,7 @@ use tideway_core::{
 use crate::{
     audit::AuditWriter,
     auth::{self, AuthError, Authenticator, Caller, rate::RateLimits},
-    toolkits,
+    toolkits::{self, upstream::Gateway},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub enum StartError {
     Auth(String),
     #[error(transparent)]
     Secrets(#[from] tideway_core::secrets::SecretError),
+    #[error("the gateway cannot start: {0}")]
+    Gateway(tideway_core::HubError),
 }
 
 /// What every face shares.
@@ -37,6 +39,8 @@ pub struct App {
     pub auth: Arc<Authenticator>,
     pub rate_limits: Arc<RateLimits>,
     pub audit: Arc<AuditWriter>,
+    /// The federated upstream MCP servers.
+    pub gateway: Arc<Gateway>,
     pub started: Instant,
 }
 
@@ -76,6 +80,9 @@ impl App {
         )?);
         toolkits::register(&hub, &names, &store, &config, &master_key)
             .map_err(StartError::Toolkits)?;
+        let gateway = Gateway::start(hub.clone(), store.clone(), master_key.clone(), &config)
+            .await
+            .map_err(StartError::Gateway)?;
         let local = local_caller(&config);
         let auth = auth::authenticator(&config, &store, local)
             .map_err(|error: AuthError| StartError::Auth(error.reason().to_string()))?;
@@ -86,6 +93,7 @@ impl App {
             store,
             auth,
             audit,
+            gateway,
             started: Instant::now(),
         }))
     }
@@ -95,8 +103,10 @@ impl App {
         local_caller(&self.config)
     }
 
-    /// Writes what is queued in the audit log, then closes the store.
+    /// Stops every upstream child, writes what is queued in the audit log, then
+    /// closes the store.
     pub async fn shutdown(&self) {
+        self.gateway.shutdown().await;
         self.audit.flush_and_stop().await;
         self.store.close().await;
     }

@@ -10,6 +10,7 @@ pub mod sources;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod upstreams;
 
 use std::{
     path::Path,
@@ -27,6 +28,7 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use keys::{ApiKey, NewApiKey};
 pub use sources::SourceRecord;
 pub use tenants::Tenant;
+pub use upstreams::UpstreamRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

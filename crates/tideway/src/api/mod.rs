@@ -49,6 +49,7 @@ use problem::Problem;
         (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
         (name = "admin", description = "API keys and the audit log (admin role)"),
         (name = "database", description = "Database sources and the seed's query endpoint (the database toolkit)"),
+        (name = "gateway", description = "Federated MCP servers: health, status, calls, and runtime management (the upstream toolkits)"),
         (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
     )
 )]
@@ -66,6 +67,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::audit))
         .merge(crate::toolkits::support::routes::router())
         .merge(crate::toolkits::database::routes::router())
+        .merge(crate::toolkits::upstream::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
 }

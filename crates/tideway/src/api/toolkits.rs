@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use tideway_core::{CallContext, Face, mcp::ContentBlock, naming::qualified_tool_name};
+use tideway_core::{CallContext, Face, NameCollision, mcp::ContentBlock};
 use utoipa::ToSchema;
 
 use super::problem::{ApiJson, Problem};
@@ -21,8 +21,9 @@ use crate::{app::App, auth::Caller};
 pub struct ToolInfo {
     /// The name on `/mcp/{toolkit}`.
     pub name: String,
-    /// The name on `/mcp`.
-    pub qualified_name: String,
+    /// The name on `/mcp`; absent when another tool holds that name there (see
+    /// `collisions`).
+    pub qualified_name: Option<String>,
     pub description: Option<String>,
     #[schema(value_type = Object)]
     pub annotations: Option<Value>,
@@ -39,6 +40,9 @@ pub struct ToolkitInfo {
     pub tools: Vec<ToolInfo>,
     pub prompts: usize,
     pub resource_templates: usize,
+    /// Tools and prompts left off `/mcp` because their name there is taken.
+    #[schema(value_type = Vec<Object>)]
+    pub collisions: Vec<NameCollision>,
 }
 
 /// Every enabled toolkit with its tools.
@@ -64,7 +68,7 @@ pub async fn list_toolkits(
                 .callable_tools(principal)
                 .map(|tool| ToolInfo {
                     name: tool.name.to_string(),
-                    qualified_name: qualified_tool_name(entry.name(), &tool.name),
+                    qualified_name: entry.mcp_tool_name(&tool.name).map(str::to_string),
                     description: tool.description.as_ref().map(|d| d.to_string()),
                     annotations: tool
                         .annotations
@@ -79,6 +83,7 @@ pub async fn list_toolkits(
                 .collect(),
             prompts: entry.prompts.len(),
             resource_templates: entry.templates.len(),
+            collisions: entry.collisions.clone(),
         })
         .collect();
     ApiJson(toolkits)
@@ -129,6 +134,20 @@ pub async fn call_tool(
     ApiJson(arguments): ApiJson<Value>,
 ) -> Response {
     let request_id = request_id(&headers);
+    call_and_respond(&app, caller, &request_id, &toolkit, &tool, arguments).await
+}
+
+/// Calls a tool through the Hub and answers as REST does: the result, a tool error
+/// as 422, anything else as its problem.
+pub async fn call_and_respond(
+    app: &App,
+    caller: Caller,
+    request_id: &str,
+    toolkit: &str,
+    tool: &str,
+    arguments: Value,
+) -> Response {
+    let request_id = request_id.to_string();
     let arguments = match arguments {
         Value::Object(arguments) => arguments,
         Value::Null => Default::default(),
@@ -142,8 +161,8 @@ pub async fn call_tool(
             .into_response();
         }
     };
-    let ctx = call_context(&app, caller, &request_id);
-    match app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await {
+    let ctx = call_context(app, caller, &request_id);
+    match app.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
         Ok(result) if result.is_error == Some(true) => {
             let detail = result
                 .content

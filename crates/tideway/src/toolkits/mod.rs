@@ -6,6 +6,7 @@ pub mod database;
 pub mod support;
 pub mod synthetic;
 pub mod system;
+pub mod upstream;
 
 use std::sync::Arc;
 

@@ -1,0 +1,141 @@
+//! Federated MCP servers added at runtime, and the catalog cache of every upstream.
+//! Like sources, the store keeps what it is given: the definition without secret
+//! values, and those values already sealed by the caller (`crate::secrets`).
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError};
+use crate::on_store;
+
+/// One upstream as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpstreamRecord {
+    pub name: String,
+    /// The definition as JSON, with env, header and token values removed.
+    pub spec: serde_json::Value,
+    /// The removed values, sealed; `None` when there were none.
+    pub secret: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+type UpstreamRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+fn upstream_from_row(row: UpstreamRow) -> Result<UpstreamRecord, StoreError> {
+    let (name, spec, secret, created_by, created_at, updated_at) = row;
+    let spec = serde_json::from_str(&spec)
+        .map_err(|error| StoreError::Invalid(format!("upstream {name}: spec: {error}")))?;
+    Ok(UpstreamRecord {
+        name,
+        spec,
+        secret,
+        created_by,
+        created_at,
+        updated_at,
+    })
+}
+
+impl Store {
+    /// Stores an upstream, replacing one of the same name (its creation time kept).
+    pub async fn put_upstream(&self, record: &UpstreamRecord) -> Result<(), StoreError> {
+        let spec = serde_json::to_string(&record.spec)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        on_store!(self, pool => {
+            sqlx::query(
+                "INSERT INTO upstreams (name, spec, secret, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
+                 spec = excluded.spec, secret = excluded.secret, updated_at = excluded.updated_at",
+            )
+            .bind(&record.name)
+            .bind(&spec)
+            .bind(&record.secret)
+            .bind(&record.created_by)
+            .bind(record.created_at)
+            .bind(record.updated_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn list_upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
+        let rows: Vec<UpstreamRow> = on_store!(self, pool => {
+            sqlx::query_as(
+                "SELECT name, spec, secret, created_by, created_at, updated_at FROM upstreams ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(upstream_from_row).collect()
+    }
+
+    /// Removes an upstream and its cached catalog; `false` when there was none.
+    pub async fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = on_store!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let done = sqlx::query("DELETE FROM upstreams WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM upstream_catalogs WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(done.rows_affected())
+            }
+            .await
+        })?;
+        Ok(deleted > 0)
+    }
+
+    /// Remembers the catalog an upstream served.
+    pub async fn put_upstream_catalog(
+        &self,
+        name: &str,
+        catalog: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let catalog = serde_json::to_string(catalog)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        on_store!(self, pool => {
+            sqlx::query(
+                "INSERT INTO upstream_catalogs (name, catalog, fetched_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET catalog = excluded.catalog, fetched_at = excluded.fetched_at",
+            )
+            .bind(name)
+            .bind(&catalog)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn upstream_catalog(
+        &self,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row: Option<(String,)> = on_store!(self, pool => {
+            sqlx::query_as("SELECT catalog FROM upstream_catalogs WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        row.map(|(catalog,)| {
+            serde_json::from_str(&catalog)
+                .map_err(|error| StoreError::Invalid(format!("upstream {name}: catalog: {error}")))
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,473 @@
+//! The gateway's REST API: the seed's integration endpoints
+//! (`/api/v1/integration/mcp/health[/{server}]`, `/api/v1/integration/mcp/call`,
+//! `/api/v1/integration/status`) and `/api/v1/upstreams` to add, change and remove
+//! federated servers at runtime. Managing upstreams starts processes on the host, so
+//! it needs the admin role of the operator's tenant (the default tenant).
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tideway_core::{
+    Health, HealthStatus, NameCollision, Role,
+    config::{UpstreamSpec, UpstreamStart, UpstreamTransport},
+    naming::NamingMode,
+};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    breaker::CircuitState,
+    supervisor::{Origin, Phase, Upstream},
+};
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        toolkits::{call_and_respond, request_id},
+    },
+    app::App,
+    auth::Caller,
+};
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(mcp_health))
+        .routes(routes!(mcp_server_health))
+        .routes(routes!(mcp_call))
+        .routes(routes!(integration_status))
+        .routes(routes!(list_upstreams, create_upstream))
+        .routes(routes!(get_upstream, replace_upstream, delete_upstream))
+}
+
+/// One upstream's state, as the status and health endpoints report it.
+#[derive(Serialize, ToSchema)]
+pub struct UpstreamStatus {
+    pub name: String,
+    #[schema(value_type = String)]
+    pub origin: Origin,
+    #[schema(value_type = String)]
+    pub phase: Phase,
+    #[schema(value_type = String)]
+    pub status: HealthStatus,
+    pub detail: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub last_check_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(value_type = String)]
+    pub circuit: CircuitState,
+    pub consecutive_failures: u32,
+    pub restarts: u32,
+    pub pid: Option<u32>,
+    pub protocol_version: Option<String>,
+    pub server: Option<String>,
+    pub tools: usize,
+    pub prompts: usize,
+    pub resources: usize,
+    pub resource_templates: usize,
+    pub calls_in_flight: usize,
+    /// Tools left out of the catalog, and why.
+    pub problems: Vec<String>,
+    /// Tools and prompts left off `/mcp` because their name there is taken.
+    #[schema(value_type = Vec<Object>)]
+    pub collisions: Vec<NameCollision>,
+    /// The last lines the child wrote to stderr before it last exited.
+    pub stderr_tail: Vec<String>,
+}
+
+fn status_of(app: &App, upstream: &Upstream) -> UpstreamStatus {
+    let health = upstream.health();
+    let observed = upstream.observed();
+    let catalog = upstream.catalog();
+    let collisions = app
+        .hub
+        .entries()
+        .iter()
+        .find(|entry| entry.name() == upstream.name())
+        .map(|entry| entry.collisions.clone())
+        .unwrap_or_default();
+    UpstreamStatus {
+        name: upstream.name().to_string(),
+        origin: upstream.origin,
+        phase: upstream.phase(),
+        status: health.status,
+        detail: health.detail,
+        latency_ms: observed.latency_ms,
+        last_check_at: observed.last_check_at,
+        circuit: upstream.breaker.state(Instant::now()),
+        consecutive_failures: upstream.breaker.consecutive_failures(),
+        restarts: observed.restarts,
+        pid: observed.pid,
+        protocol_version: observed.protocol_version,
+        server: observed.server_name,
+        tools: catalog.tools.len(),
+        prompts: catalog.listing.prompts.len(),
+        resources: catalog.listing.resources.len(),
+        resource_templates: catalog.listing.resource_templates.len(),
+        calls_in_flight: upstream.in_flight(),
+        problems: catalog.problems.clone(),
+        collisions,
+        stderr_tail: observed.stderr_tail,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct McpHealth {
+    /// `healthy` when every upstream is, `down` when every one is, else `degraded`.
+    #[schema(value_type = String)]
+    pub status: HealthStatus,
+    pub servers: Vec<UpstreamStatus>,
+}
+
+fn overall(servers: &[UpstreamStatus]) -> HealthStatus {
+    if servers.iter().all(|s| s.status == HealthStatus::Healthy) {
+        HealthStatus::Healthy
+    } else if servers.iter().all(|s| s.status == HealthStatus::Down) {
+        HealthStatus::Down
+    } else {
+        HealthStatus::Degraded
+    }
+}
+
+/// The health of every federated MCP server.
+#[utoipa::path(get, path = "/api/v1/integration/mcp/health", tag = "gateway",
+    responses((status = 200, body = McpHealth)))]
+pub async fn mcp_health(State(app): State<Arc<App>>, caller: Caller) -> ApiJson<McpHealth> {
+    let servers: Vec<UpstreamStatus> = app
+        .gateway
+        .list()
+        .await
+        .iter()
+        .filter(|upstream| caller.principal.permits_toolkit(upstream.name()))
+        .map(|upstream| status_of(&app, upstream))
+        .collect();
+    ApiJson(McpHealth {
+        status: overall(&servers),
+        servers,
+    })
+}
+
+/// One federated server's health, checked now.
+#[utoipa::path(get, path = "/api/v1/integration/mcp/health/{server}", tag = "gateway",
+    params(("server" = String, Path)),
+    responses((status = 200, body = UpstreamStatus),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn mcp_server_health(
+    State(app): State<Arc<App>>,
+    Path(server): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Response {
+    match app.gateway.get(&server).await {
+        Some(upstream) if caller.principal.permits_toolkit(&server) => {
+            upstream.check_now().await;
+            ApiJson(status_of(&app, &upstream)).into_response()
+        }
+        _ => Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no federated server named '{server}'"),
+        )
+        .with_request_id(&request_id(&headers))
+        .into_response(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpCall {
+    /// A toolkit or federated server.
+    pub server: String,
+    pub tool: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: Value,
+}
+
+/// Calls a tool of any toolkit or federated server.
+#[utoipa::path(post, path = "/api/v1/integration/mcp/call", tag = "gateway",
+    request_body = McpCall,
+    responses((status = 200, body = crate::api::toolkits::ToolCallResult),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json")))]
+pub async fn mcp_call(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiJson(call): ApiJson<McpCall>,
+) -> Response {
+    let request_id = request_id(&headers);
+    call_and_respond(
+        &app,
+        caller,
+        &request_id,
+        &call.server,
+        &call.tool,
+        call.arguments,
+    )
+    .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolkitStatus {
+    pub name: String,
+    /// `builtin` or `upstream`.
+    pub kind: &'static str,
+    #[schema(value_type = Object)]
+    pub health: Health,
+    pub tools: usize,
+    pub prompts: usize,
+    pub resource_templates: usize,
+    /// For upstreams: connection, circuit, restarts and catalog.
+    pub upstream: Option<UpstreamStatus>,
+}
+
+/// Every toolkit and federated server with its status, latency, circuit and counts.
+#[utoipa::path(get, path = "/api/v1/integration/status", tag = "gateway",
+    responses((status = 200, body = Vec<ToolkitStatus>)))]
+pub async fn integration_status(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> ApiJson<Vec<ToolkitStatus>> {
+    let health = app.hub.health(std::time::Duration::from_secs(5)).await;
+    let mut out = Vec::new();
+    for entry in app.hub.entries() {
+        if !caller.principal.permits_toolkit(entry.name()) {
+            continue;
+        }
+        let upstream = app.gateway.get(entry.name()).await;
+        out.push(ToolkitStatus {
+            name: entry.name().to_string(),
+            kind: if upstream.is_some() {
+                "upstream"
+            } else {
+                "builtin"
+            },
+            health: health
+                .iter()
+                .find(|(name, _)| name == entry.name())
+                .map(|(_, health)| health.clone())
+                .unwrap_or_else(|| Health::down("no health reported")),
+            tools: entry.tools.len(),
+            prompts: entry.prompts.len(),
+            resource_templates: entry.templates.len(),
+            upstream: upstream.map(|upstream| status_of(&app, &upstream)),
+        });
+    }
+    // Upstreams not (yet) in the Hub: still starting, or down before a first catalog.
+    for upstream in app.gateway.list().await {
+        if !out.iter().any(|status| status.name == upstream.name())
+            && caller.principal.permits_toolkit(upstream.name())
+        {
+            out.push(ToolkitStatus {
+                name: upstream.name().to_string(),
+                kind: "upstream",
+                health: upstream.health(),
+                tools: 0,
+                prompts: 0,
+                resource_templates: 0,
+                upstream: Some(status_of(&app, &upstream)),
+            });
+        }
+    }
+    ApiJson(out)
+}
+
+/// An upstream's definition as the API shows it: secret values are never returned,
+/// only the names of the variables and headers that have one.
+#[derive(Serialize, ToSchema)]
+pub struct UpstreamView {
+    pub name: String,
+    #[schema(value_type = String)]
+    pub transport: UpstreamTransport,
+    pub description: Option<String>,
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub env_from: std::collections::BTreeMap<String, String>,
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<std::path::PathBuf>,
+    pub url: Option<String>,
+    pub headers: Vec<String>,
+    pub has_bearer_token: bool,
+    #[schema(value_type = String)]
+    pub naming: NamingMode,
+    #[schema(value_type = String)]
+    pub start: UpstreamStart,
+    pub timeout_secs: Option<u64>,
+    pub retries: Option<u32>,
+    pub status: UpstreamStatus,
+}
+
+fn view(app: &App, upstream: &Upstream) -> UpstreamView {
+    let spec = &upstream.spec;
+    let secrets = upstream.secret_names();
+    UpstreamView {
+        name: spec.name.clone(),
+        transport: spec.transport,
+        description: spec.description.clone(),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        env: secrets.0,
+        env_from: spec.env_from.clone(),
+        cwd: spec.cwd.clone(),
+        url: spec.url.clone(),
+        headers: secrets.1,
+        has_bearer_token: secrets.2,
+        naming: spec.naming,
+        start: spec.start,
+        timeout_secs: spec.timeout_secs,
+        retries: spec.retries,
+        status: status_of(app, upstream),
+    }
+}
+
+/// Upstream management starts processes on the host: only the operator may do it.
+fn refuse_unless_operator_admin(app: &App, caller: &Caller, request_id: &str) -> Option<Response> {
+    let operator = caller.tenant.as_str() == app.config.default_tenant;
+    if caller.principal.role >= Role::Admin && operator {
+        return None;
+    }
+    Some(
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "managing upstreams needs the admin role in the operator's (default) tenant",
+        )
+        .with_request_id(request_id)
+        .into_response(),
+    )
+}
+
+/// Every federated server with its definition and status.
+#[utoipa::path(get, path = "/api/v1/upstreams", tag = "gateway",
+    responses((status = 200, body = Vec<UpstreamView>),
+        (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_upstreams(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Response {
+    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id(&headers)) {
+        return refusal;
+    }
+    let views: Vec<UpstreamView> = app
+        .gateway
+        .list()
+        .await
+        .iter()
+        .map(|upstream| view(&app, upstream))
+        .collect();
+    ApiJson(views).into_response()
+}
+
+/// Adds a federated server: `{name, transport: "stdio" | "http", command, args, env,
+/// cwd, url, headers, bearer_token, naming, start, timeout_secs, retries}`. Answers
+/// once its first connection is made (or failed; the status says which).
+#[utoipa::path(post, path = "/api/v1/upstreams", tag = "gateway",
+    request_body(content = Object, description = "The upstream's definition"),
+    responses((status = 201, body = UpstreamView),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create_upstream(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiJson(spec): ApiJson<UpstreamSpec>,
+) -> Response {
+    let request_id = request_id(&headers);
+    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
+        return refusal;
+    }
+    match app.gateway.add(spec, &caller.principal.id).await {
+        Ok(upstream) => (StatusCode::CREATED, ApiJson(view(&app, &upstream))).into_response(),
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/upstreams/{name}", tag = "gateway",
+    params(("name" = String, Path)),
+    responses((status = 200, body = UpstreamView),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_upstream(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Response {
+    let request_id = request_id(&headers);
+    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
+        return refusal;
+    }
+    match app.gateway.get(&name).await {
+        Some(upstream) => ApiJson(view(&app, &upstream)).into_response(),
+        None => Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no upstream named '{name}'"),
+        )
+        .with_request_id(&request_id)
+        .into_response(),
+    }
+}
+
+/// Replaces an upstream added at runtime (its process is restarted).
+#[utoipa::path(put, path = "/api/v1/upstreams/{name}", tag = "gateway",
+    params(("name" = String, Path)),
+    request_body(content = Object, description = "The new definition"),
+    responses((status = 200, body = UpstreamView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn replace_upstream(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiJson(mut spec): ApiJson<UpstreamSpec>,
+) -> Response {
+    let request_id = request_id(&headers);
+    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
+        return refusal;
+    }
+    if spec.name.is_empty() {
+        spec.name = name.clone();
+    }
+    if spec.name != name {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-arguments",
+            "the body's name differs from the one in the path",
+        )
+        .with_request_id(&request_id)
+        .into_response();
+    }
+    match app.gateway.replace(spec, &caller.principal.id).await {
+        Ok(upstream) => ApiJson(view(&app, &upstream)).into_response(),
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}
+
+/// Stops an upstream added at runtime and forgets it.
+#[utoipa::path(delete, path = "/api/v1/upstreams/{name}", tag = "gateway",
+    params(("name" = String, Path)),
+    responses((status = 204),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete_upstream(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Response {
+    let request_id = request_id(&headers);
+    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
+        return refusal;
+    }
+    match app.gateway.remove(&name).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}

@@ -1,0 +1,460 @@
+//! The gateway against real MCP servers over stdio: Tideway's own binary (`tideway mcp`
+//! with the conformance toolkit, which starts in milliseconds) as the upstream. Adding
+//! over REST, calls with progress passed back, prompts and resources, a collision
+//! with a built-in name, a child killed mid-call and restarted, an upstream that
+//! exits at start (backoff, then down), and no process left after 100 start/stop
+//! cycles.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tideway::{app::App, server::http_app};
+use tideway_core::{
+    CallContext, ClientChannel, Config, HubError, Principal, TenantId, config::UpstreamSpec,
+    context::LogLevel, mcp::JsonObject,
+};
+use tokio_util::sync::CancellationToken;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tideway");
+
+struct Running {
+    base: String,
+    dir: tempfile::TempDir,
+    app: Arc<App>,
+}
+
+async fn start(configure: impl FnOnce(&mut Config)) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        data_dir: dir.path().join("hub"),
+        ..Config::default()
+    };
+    config.gateway.restart_initial_backoff_ms = 20;
+    config.gateway.restart_max_backoff_ms = 200;
+    config.gateway.connect_timeout_secs = 20;
+    configure(&mut config);
+    let app = App::start(config, &["system".into()])
+        .await
+        .expect("app starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let router = http_app(app.clone(), addr, CancellationToken::new());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Running {
+        base: format!("http://{addr}"),
+        dir,
+        app,
+    }
+}
+
+/// A stdio upstream: Tideway serving the conformance toolkit, marked so its
+/// processes can be found in /proc.
+fn peer_spec(name: &str, data_dir: &std::path::Path) -> UpstreamSpec {
+    UpstreamSpec {
+        name: name.into(),
+        command: Some(BIN.into()),
+        args: vec![
+            "mcp".into(),
+            "--toolkit".into(),
+            "conformance".into(),
+            "--toolkit".into(),
+            "system".into(),
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+        ],
+        env: [("RUST_LOG".to_string(), "warn".to_string())].into(),
+        ..UpstreamSpec::default()
+    }
+}
+
+/// Processes whose command line mentions `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[derive(Default)]
+struct Collector {
+    progress: Mutex<Vec<f64>>,
+}
+
+#[async_trait]
+impl ClientChannel for Collector {
+    async fn progress(&self, progress: f64, _total: Option<f64>, _message: Option<String>) {
+        self.progress.lock().expect("lock").push(progress);
+    }
+    async fn log(&self, _level: LogLevel, _logger: &str, _data: Value) {}
+    async fn request(&self, method: &str, _params: JsonObject) -> Result<Value, HubError> {
+        Err(HubError::Unsupported(format!("no {method} here")))
+    }
+}
+
+fn local() -> CallContext {
+    CallContext::new(TenantId::new("default"), Principal::local(), "test")
+}
+
+#[tokio::test]
+async fn an_upstream_added_over_rest_is_served_and_removed_cleanly() {
+    let server = start(|_| {}).await;
+    let http = reqwest::Client::new();
+    let spec = peer_spec("peer", &server.dir.path().join("peer-data"));
+    let created = http
+        .post(format!("{}/api/v1/upstreams", server.base))
+        .json(&spec)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: Value = created.json().await.expect("json");
+    assert_eq!(created["status"]["phase"], "running", "{created}");
+    assert_eq!(
+        created["env"],
+        json!(["RUST_LOG"]),
+        "values are never shown"
+    );
+    let pid = created["status"]["pid"].as_u64().expect("pid") as u32;
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // Its tools are on /mcp with the prefix, and callable through the seed's endpoint.
+    let call: Value = http
+        .post(format!("{}/api/v1/integration/mcp/call", server.base))
+        .json(&json!({"server": "peer", "tool": "conformance_test_simple_text"}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(call["content"][0]["text"].as_str().is_some(), "{call}");
+    let tools = server
+        .app
+        .hub
+        .list_tools(&tideway_core::Scope::All, &Principal::local());
+    assert!(
+        tools
+            .iter()
+            .any(|tool| tool.name == "peer_conformance_test_simple_text")
+    );
+
+    // Progress comes back to the caller; prompts and resources pass through.
+    let collector = Arc::new(Collector::default());
+    let ctx = local().with_client(collector.clone());
+    let result = server
+        .app
+        .hub
+        .call(&ctx, "peer", "conformance_test_tool_with_progress", None)
+        .await
+        .expect("call");
+    assert_ne!(result.is_error, Some(true));
+    assert!(
+        collector.progress.lock().expect("lock").len() >= 2,
+        "progress notifications were relayed"
+    );
+    let prompt = server
+        .app
+        .hub
+        .get_prompt(
+            &local(),
+            &tideway_core::Scope::Toolkit("peer".into()),
+            "conformance_test_prompt_with_arguments",
+            Some(serde_json::from_value(json!({"arg1": "x", "arg2": "y"})).expect("args")),
+        )
+        .await
+        .expect("prompt");
+    assert!(!prompt.messages.is_empty());
+    let resources = server
+        .app
+        .hub
+        .list_resources(&local(), &tideway_core::Scope::Toolkit("peer".into()))
+        .await
+        .expect("resources");
+    let first = resources.first().expect("the peer lists resources");
+    let contents = server
+        .app
+        .hub
+        .read_resource(&local(), &tideway_core::Scope::All, &first.uri)
+        .await
+        .expect("read through /mcp routing");
+    assert!(!contents.is_empty());
+
+    // Health and status report it.
+    let health: Value = http
+        .get(format!(
+            "{}/api/v1/integration/mcp/health/peer",
+            server.base
+        ))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert!(health["latency_ms"].as_f64().is_some());
+    let status: Value = http
+        .get(format!("{}/api/v1/integration/status", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let peer = status
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|entry| entry["name"] == "peer")
+        .expect("peer listed");
+    assert_eq!(peer["kind"], "upstream");
+    assert_eq!(peer["upstream"]["circuit"], "closed");
+    assert!(peer["tools"].as_u64().expect("count") > 5);
+    let system = status
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|entry| entry["name"] == "system")
+        .expect("built-in listed");
+    assert_eq!(system["kind"], "builtin");
+
+    // A second one with the same name is refused; deleting stops the child.
+    let again = http
+        .post(format!("{}/api/v1/upstreams", server.base))
+        .json(&spec)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status().as_u16(), 409);
+    let deleted = http
+        .delete(format!("{}/api/v1/upstreams/peer", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert!(!server.app.hub.has_toolkit("peer"));
+    wait_for("the child to be gone", async || {
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty())
+    })
+    .await;
+    let stored = server.app.store.list_upstreams().await.expect("list");
+    assert!(stored.is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_definition_is_refused_with_the_field_named() {
+    let server = start(|_| {}).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/upstreams", server.base))
+        .json(&json!({"name": "web", "transport": "http", "command": "node"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["detail"].as_str().expect("detail").contains("url"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_never_prefixed_upstream_that_collides_with_a_built_in_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = peer_spec("twin", &dir.path().join("twin-data"));
+    spec.naming = tideway_core::naming::NamingMode::Never;
+    let server = start(move |config| config.upstreams.push(spec)).await;
+    let app = server.app.clone();
+    wait_for("the upstream to register", async || {
+        app.hub.has_toolkit("twin")
+    })
+    .await;
+    let entry = app
+        .hub
+        .entries()
+        .into_iter()
+        .find(|entry| entry.name() == "twin")
+        .expect("entry");
+    // The upstream's own `system` toolkit is named `system_echo` on its /mcp, which
+    // is also the built-in system toolkit's echo here: kept off /mcp, reported.
+    let collision = entry
+        .collisions
+        .iter()
+        .find(|c| c.name == "system_echo")
+        .expect("the collision is reported");
+    assert_eq!(collision.taken_by_toolkit, "system");
+    let tools = app
+        .hub
+        .list_tools(&tideway_core::Scope::All, &Principal::local());
+    let echoes: Vec<_> = tools.iter().filter(|t| t.name == "system_echo").collect();
+    assert_eq!(
+        echoes.len(),
+        1,
+        "never shadowed: the built-in keeps its name"
+    );
+    assert!(
+        tools
+            .iter()
+            .any(|t| t.name == "conformance_test_simple_text")
+    );
+    // Still served under its own endpoint.
+    assert!(
+        app.hub
+            .resolve_tool(&tideway_core::Scope::Toolkit("twin".into()), "system_echo")
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_child_killed_mid_call_fails_the_call_then_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = peer_spec("victim", &dir.path().join("victim-data"));
+    let server = start(move |config| config.upstreams.push(spec)).await;
+    let app = server.app.clone();
+    let gateway = app.gateway.clone();
+    wait_for("the upstream to run", async || {
+        app.hub.has_toolkit("victim")
+            && gateway
+                .get("victim")
+                .await
+                .is_some_and(|u| u.observed().pid.is_some())
+    })
+    .await;
+    let upstream = gateway.get("victim").await.expect("upstream");
+    let pid = upstream.observed().pid.expect("pid");
+    let call = {
+        let app = app.clone();
+        // Not read-only, so it is not retried: the failure reaches the caller.
+        tokio::spawn(async move {
+            app.hub
+                .call(
+                    &local(),
+                    "victim",
+                    "conformance_test_tool_with_progress",
+                    None,
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let outcome = call.await.expect("join");
+    let error = outcome.expect_err("the call fails cleanly");
+    assert_eq!(error.kind(), "unavailable", "{error}");
+
+    wait_for("the restart", async || {
+        upstream.observed().restarts >= 1 && upstream.observed().pid.is_some_and(|p| p != pid)
+    })
+    .await;
+    let result = app
+        .hub
+        .call(&local(), "victim", "conformance_test_simple_text", None)
+        .await
+        .expect("later calls succeed");
+    assert_ne!(result.is_error, Some(true));
+}
+
+#[tokio::test]
+async fn an_upstream_that_exits_at_start_backs_off_then_is_reported_down() {
+    let spec = UpstreamSpec {
+        name: "broken".into(),
+        command: Some("sh".into()),
+        args: vec!["-c".into(), "echo cannot-open-config >&2; exit 3".into()],
+        ..UpstreamSpec::default()
+    };
+    let server = start(move |config| {
+        config.gateway.restart_max_attempts = 2;
+        config.upstreams.push(spec);
+    })
+    .await;
+    let gateway = server.app.gateway.clone();
+    wait_for("the upstream to be given up", async || {
+        gateway
+            .get("broken")
+            .await
+            .is_some_and(|u| u.phase() == tideway::toolkits::upstream::supervisor::Phase::Down)
+    })
+    .await;
+    let upstream = gateway.get("broken").await.expect("upstream");
+    assert_eq!(upstream.observed().restarts, 2);
+    let health: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/integration/mcp/health", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "down", "{health}");
+    let detail = health["servers"][0]["detail"].as_str().expect("detail");
+    assert!(detail.contains("given up after 3 attempts"), "{detail}");
+    assert!(
+        detail.contains("cannot-open-config"),
+        "stderr is reported: {detail}"
+    );
+    // The built-in toolkits are unaffected.
+    let echo = server
+        .app
+        .hub
+        .call(
+            &local(),
+            "system",
+            "echo",
+            Some(serde_json::from_value(json!({"message": "still here"})).expect("args")),
+        )
+        .await
+        .expect("built-ins still answer");
+    assert_ne!(echo.is_error, Some(true));
+}
+
+#[tokio::test]
+async fn no_process_is_left_after_100_start_stop_cycles() {
+    let server = start(|_| {}).await;
+    let marker = server.dir.path().join("cycle-marker");
+    let marker_text = marker.to_string_lossy().into_owned();
+    for cycle in 0..100 {
+        let spec = peer_spec("cycler", &marker);
+        let upstream = server.app.gateway.add(spec, "test").await.expect("add");
+        assert!(
+            upstream.observed().pid.is_some(),
+            "cycle {cycle}: started ({:?})",
+            upstream.observed().detail
+        );
+        server.app.gateway.remove("cycler").await.expect("remove");
+    }
+    let left = processes_with(&marker_text);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}

@@ -271,6 +271,46 @@ async fn an_upstream_added_over_rest_is_served_and_removed_cleanly() {
 }
 
 #[tokio::test]
+async fn a_child_sees_only_a_safe_environment_and_its_own_variables() {
+    // SAFETY: no other thread of this test reads or writes the environment.
+    unsafe { std::env::set_var("TIDEWAY_MASTER_KEY_FOR_TEST", "must-not-leak") };
+    let spec = UpstreamSpec {
+        name: "envprobe".into(),
+        command: Some("sh".into()),
+        args: vec![
+            "-c".into(),
+            "echo \"probe-done GIVEN=$GIVEN PATH_SET=${PATH:+yes} LEAK=$TIDEWAY_MASTER_KEY_FOR_TEST.\" >&2; exit 1"
+                .into(),
+        ],
+        env: [("GIVEN".to_string(), "given-value".to_string())].into(),
+        ..UpstreamSpec::default()
+    };
+    let server = start(move |config| {
+        config.gateway.restart_max_attempts = 0;
+        config.upstreams.push(spec);
+    })
+    .await;
+    let gateway = server.app.gateway.clone();
+    wait_for("the probe to finish", async || {
+        gateway
+            .get("envprobe")
+            .await
+            .is_some_and(|u| u.phase() == tideway::toolkits::upstream::supervisor::Phase::Down)
+    })
+    .await;
+    let detail = gateway
+        .get("envprobe")
+        .await
+        .and_then(|u| u.observed().detail)
+        .expect("detail");
+    assert!(detail.contains("probe-done"), "{detail}");
+    assert!(detail.contains("GIVEN=given-value"), "{detail}");
+    assert!(detail.contains("PATH_SET=yes"), "{detail}");
+    assert!(detail.contains("LEAK=."), "{detail}");
+    assert!(!detail.contains("must-not-leak"), "{detail}");
+}
+
+#[tokio::test]
 async fn a_bad_definition_is_refused_with_the_field_named() {
     let server = start(|_| {}).await;
     let response = reqwest::Client::new()

@@ -46,6 +46,29 @@ use tokio::{
 
 pub type Connection = RunningService<RoleClient, Relay>;
 
+/// What a stdio child inherits from Tideway's environment; everything else it gets
+/// only through `env` or `env_from`.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+];
+
 /// Lines of a child's stderr kept for the status report.
 const STDERR_TAIL: usize = 20;
 
@@ -299,9 +322,20 @@ pub struct Opened {
 pub struct ChildInfo {
     pub pid: Option<u32>,
     pub stderr_tail: Mutex<VecDeque<String>>,
+    /// Becomes true when its stderr is closed (the child exited).
+    stderr_closed: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl ChildInfo {
+    /// Waits (briefly) until everything the child wrote to stderr has been read, so a
+    /// failure report carries its last words.
+    pub async fn drained(&self) {
+        if let Some(closed) = &self.stderr_closed {
+            let mut closed = closed.clone();
+            let _ = tokio::time::timeout(Duration::from_millis(500), closed.wait_for(|c| *c)).await;
+        }
+    }
+
     pub fn tail(&self) -> Vec<String> {
         match self.stderr_tail.lock() {
             Ok(tail) => tail.iter().cloned().collect(),
@@ -332,10 +366,14 @@ pub async fn connect(
                 let connection = relay
                     .serve_with_lifecycle(transport, lifecycle())
                     .await
-                    .map_err(|error| {
-                        ConnectError::Handshake(handshake_error(error.to_string(), &info))
-                    })?;
-                Ok((connection, info))
+                    .map_err(|error| error.to_string());
+                match connection {
+                    Ok(connection) => Ok((connection, info)),
+                    Err(error) => {
+                        info.drained().await;
+                        Err(ConnectError::Handshake(handshake_error(error, &info)))
+                    }
+                }
             }
             UpstreamTransport::Http => {
                 let transport = http_transport(spec, secrets)?;
@@ -370,6 +408,16 @@ fn spawn(
     let program = spec.command.clone().unwrap_or_default();
     let mut command = tokio::process::Command::new(&program);
     command.args(&spec.args);
+    // A third-party server must not see Tideway's own secrets (the master key, the
+    // database URL, tokens): it starts from a clean environment with only what
+    // programs need to run, plus what its definition gives it.
+    command.env_clear();
+    for (name, value) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if INHERITED_ENV.contains(&name_text.as_ref()) || name_text.starts_with("LC_") {
+            command.env(name, value);
+        }
+    }
     for (child_name, ours) in &spec.env_from {
         let value = std::env::var(ours).map_err(|_| {
             ConnectError::Invalid(format!(
@@ -393,9 +441,11 @@ fn spawn(
             command: program.clone(),
             reason: error.to_string(),
         })?;
+    let (closed_tx, closed_rx) = tokio::sync::watch::channel(false);
     let info = Arc::new(ChildInfo {
         pid: transport.id(),
         stderr_tail: Mutex::new(VecDeque::new()),
+        stderr_closed: Some(closed_rx),
     });
     if let Some(stderr) = stderr {
         let upstream = spec.name.clone();
@@ -413,6 +463,7 @@ fn spawn(
                 }
                 tail.push_back(line);
             }
+            closed_tx.send_replace(true);
         });
     }
     Ok((transport, info))

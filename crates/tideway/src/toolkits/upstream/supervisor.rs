@@ -359,6 +359,7 @@ impl Upstream {
                     break RunEnd::Stopped;
                 }
                 _ = &mut waiting => {
+                    child.drained().await;
                     break RunEnd::Failed(self.exit_detail(&child));
                 }
                 _ = self.changed.notified() => {

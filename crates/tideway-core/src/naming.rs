@@ -72,7 +72,9 @@ pub fn shorten(name: &str) -> String {
     format!("{}_{hash:08x}", &name[..keep])
 }
 
-fn fnv1a(bytes: &[u8]) -> u32 {
+/// The 32-bit FNV-1a hash of `bytes`: short, stable across starts, and enough to tell
+/// apart names that read alike.
+pub fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
     })

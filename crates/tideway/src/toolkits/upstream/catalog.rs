@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use tideway_core::{
     mcp::{Prompt, Resource, ResourceTemplate, Tool},
-    naming::{sanitize, shorten},
+    naming::{fnv1a, sanitize, shorten},
     schema::ArgumentValidator,
 };
 
@@ -34,14 +34,6 @@ pub struct Catalog {
     pub problems: Vec<String>,
 }
 
-/// A 32-bit FNV-1a of `text` in hex, to tell apart names that sanitise alike.
-fn short_hash(text: &str) -> String {
-    let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    });
-    format!("{hash:08x}")
-}
-
 impl Catalog {
     pub fn new(listing: Listing) -> Catalog {
         let mut tools = Vec::new();
@@ -53,9 +45,9 @@ impl Catalog {
             let mut name = shorten(&sanitize(&original));
             if taken.contains(&name) {
                 name = shorten(&format!(
-                    "{}_{}",
+                    "{}_{:08x}",
                     sanitize(&original),
-                    short_hash(&original)
+                    fnv1a(original.as_bytes())
                 ));
             }
             if let Err(error) = ArgumentValidator::compile(&name, &tool.input_schema) {

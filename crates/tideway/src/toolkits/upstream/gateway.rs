@@ -163,7 +163,7 @@ impl Gateway {
                 spec.name
             )));
         }
-        self.persist(&spec, by, None).await?;
+        self.persist(&spec, by).await?;
         let (public, opened) = split(&spec);
         let upstream = match self.launch(public, Origin::Api, opened).await {
             Ok(upstream) => upstream,
@@ -181,14 +181,7 @@ impl Gateway {
         spec.validate()
             .map_err(|reason| HubError::invalid_argument("upstream", reason))?;
         let old = self.removable(&spec.name).await?;
-        let created_at = self
-            .store
-            .list_upstreams()
-            .await?
-            .into_iter()
-            .find(|record| record.name == spec.name)
-            .map(|record| record.created_at);
-        self.persist(&spec, by, created_at).await?;
+        self.persist(&spec, by).await?;
         self.retire(&old).await;
         let (public, opened) = split(&spec);
         let upstream = self.launch(public, Origin::Api, opened).await?;
@@ -223,12 +216,7 @@ impl Gateway {
         upstream.stop().await;
     }
 
-    async fn persist(
-        &self,
-        spec: &UpstreamSpec,
-        by: &str,
-        created_at: Option<chrono::DateTime<Utc>>,
-    ) -> Result<(), HubError> {
+    async fn persist(&self, spec: &UpstreamSpec, by: &str) -> Result<(), HubError> {
         let (public, opened) = split(spec);
         let parts = SecretParts {
             env: opened.env,
@@ -255,7 +243,8 @@ impl Gateway {
                 spec: serde_json::to_value(&public).map_err(HubError::internal)?,
                 secret,
                 created_by: by.to_string(),
-                created_at: created_at.unwrap_or(now),
+                // Kept from the first version by the store when this replaces one.
+                created_at: now,
                 updated_at: now,
             })
             .await?;
@@ -265,13 +254,9 @@ impl Gateway {
     /// Waits until a new upstream is running or has failed its first attempt.
     async fn settle(&self, upstream: &Arc<Upstream>) {
         let limit = Duration::from_secs(self.settings.connect_timeout_secs + 1);
-        let started = tokio::time::Instant::now();
-        while started.elapsed() < limit {
-            match upstream.phase() {
-                Phase::Starting => tokio::time::sleep(Duration::from_millis(20)).await,
-                _ => return,
-            }
-        }
+        let mut phases = upstream.phases();
+        let _ =
+            tokio::time::timeout(limit, phases.wait_for(|phase| *phase != Phase::Starting)).await;
     }
 
     /// Stops every upstream (each child and its process group) at once.

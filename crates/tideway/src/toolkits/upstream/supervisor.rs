@@ -175,6 +175,11 @@ impl Upstream {
         *self.phase.borrow()
     }
 
+    /// Follows the phase as it changes.
+    pub fn phases(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
     pub fn observed(&self) -> Observed {
         lock(&self.observed).clone()
     }

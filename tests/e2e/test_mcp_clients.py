@@ -41,7 +41,7 @@ async def test_http_combined_endpoint_serves_prefixed_tools(server, mode):
 async def test_http_toolkit_endpoint_serves_bare_names(server, mode):
     async with Client(f"{server}/mcp/system", mode=mode) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        assert names == {"echo", "list_toolkits", "get_health"}
+        assert names == {"echo", "list_toolkits", "get_health", "find_tools", "call_tool"}
         health = await client.call_tool("get_health", {})
         assert health.structured_content["healthy"] is True
         contents = (await client.read_resource("system://toolkits")).contents

@@ -42,6 +42,7 @@ const ENV_KEYS: &[&str] = &[
     "secrets",
     "gateway",
     "upstreams",
+    "virtual_servers",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,6 +72,21 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Other MCP servers federated as toolkits (`[[upstreams]]`).
     pub upstreams: Vec<UpstreamSpec>,
+    /// Curated sets of tools served at their own endpoint (`[[virtual_servers]]`).
+    pub virtual_servers: Vec<VirtualServerSpec>,
+}
+
+/// A virtual server: `/mcp/{name}` serves the tools its patterns pick from any
+/// toolkits and upstreams, with their `/mcp` names (`support_get_tickets`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VirtualServerSpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// Tools it serves: `toolkit`, `toolkit.tool`, a trailing `*` on either part.
+    pub tools: Vec<String>,
+    /// Tools left out although a pattern in `tools` picks them.
+    pub exclude: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -569,6 +585,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             gateway: GatewayConfig::default(),
             upstreams: Vec::new(),
+            virtual_servers: Vec::new(),
         }
     }
 }

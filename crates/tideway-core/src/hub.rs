@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tracing::Instrument;
 
 use crate::{
-    access::Role,
+    access::{Role, ToolRules},
     audit::{AuditRecord, AuditSink, argument_digest},
     context::{CallContext, Principal, TenantId},
     error::HubError,
@@ -32,11 +32,30 @@ use crate::{
 };
 
 /// Which part of the catalog a face serves: every toolkit with prefixed names (`/mcp`),
-/// or one toolkit with its bare names (`/mcp/{toolkit}`).
+/// one toolkit with its bare names (`/mcp/{toolkit}`), or a virtual server, a curated
+/// set of tools from any toolkits with their `/mcp` names (`/mcp/{virtual server}`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     All,
     Toolkit(String),
+    View(String),
+}
+
+impl Scope {
+    /// Whether names in this scope are the `/mcp` names (`{toolkit}_{tool}`).
+    fn qualified(&self) -> bool {
+        !matches!(self, Scope::Toolkit(_))
+    }
+}
+
+/// A virtual server: a name and the tools it serves, picked by patterns over
+/// `toolkit.tool` names (as in allow/deny rules). Resources and prompts of every
+/// toolkit it picks from are served too.
+#[derive(Clone, Debug, Serialize)]
+pub struct VirtualServer {
+    pub name: String,
+    pub description: Option<String>,
+    pub tools: ToolRules,
 }
 
 /// Changes the faces pass on to connected clients.
@@ -45,9 +64,11 @@ pub enum HubEvent {
     ToolsChanged,
     PromptsChanged,
     ResourcesChanged,
-    /// A resource changed. Only subscribers of the same tenant hear of it.
+    /// A resource changed. Only subscribers of the same tenant hear of it; a
+    /// resource every tenant shares (a federated upstream's) has no tenant, and its
+    /// subscribers are those allowed to see the toolkit serving it.
     ResourceUpdated {
-        tenant: TenantId,
+        tenant: Option<TenantId>,
         uri: String,
     },
 }
@@ -247,6 +268,7 @@ struct Catalog {
     /// Qualified tool name on `/mcp` → (toolkit, tool).
     qualified_tools: HashMap<String, (String, String)>,
     qualified_prompts: HashMap<String, (String, String)>,
+    views: Arc<HashMap<String, VirtualServer>>,
 }
 
 impl Catalog {
@@ -255,10 +277,27 @@ impl Catalog {
     }
 
     fn in_scope<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a Arc<Entry>> + 'a {
+        let view = match scope {
+            Scope::View(name) => self.views.get(name),
+            _ => None,
+        };
         self.entries.iter().filter(move |entry| match scope {
             Scope::All => true,
             Scope::Toolkit(name) => entry.name() == name,
+            Scope::View(_) => view.is_some_and(|view| view.tools.permits_toolkit(entry.name())),
         })
+    }
+
+    /// Whether `tool` of `toolkit` is served in `scope` at all (before access rules).
+    fn serves_tool(&self, scope: &Scope, toolkit: &str, tool: &str) -> bool {
+        match scope {
+            Scope::All => true,
+            Scope::Toolkit(name) => name == toolkit,
+            Scope::View(name) => self
+                .views
+                .get(name)
+                .is_some_and(|view| view.tools.permits_tool(toolkit, tool)),
+        }
     }
 
     /// The toolkits in scope whose resources and prompts `principal` may see.
@@ -453,6 +492,11 @@ impl Hub {
                 "a toolkit named '{name}' is already registered"
             )));
         }
+        if current.views.contains_key(&name) {
+            return Err(HubError::Conflict(format!(
+                "'{name}' is the name of a virtual server"
+            )));
+        }
         let others = |(kit, _): &(String, String)| kit != &name;
         let mut qualified_tools: HashMap<String, (String, String)> = current
             .qualified_tools
@@ -522,6 +566,7 @@ impl Hub {
             entries,
             qualified_tools,
             qualified_prompts,
+            views: current.views.clone(),
         });
         self.publish(HubEvent::ToolsChanged);
         if has_prompts || replace {
@@ -563,11 +608,68 @@ impl Hub {
             entries,
             qualified_tools,
             qualified_prompts,
+            views: current.views.clone(),
         });
         self.publish(HubEvent::ToolsChanged);
         self.publish(HubEvent::PromptsChanged);
         self.publish(HubEvent::ResourcesChanged);
         true
+    }
+
+    /// Sets the virtual servers. A name already taken by a toolkit, or patterns that
+    /// could never match, are refused with the reason.
+    pub fn set_views(&self, views: Vec<VirtualServer>) -> Result<(), HubError> {
+        let _writer = lock(&self.writer);
+        let current = self.snapshot();
+        let mut map = HashMap::new();
+        for view in views {
+            if !is_valid_name(&view.name) {
+                return Err(HubError::invalid_argument(
+                    "virtual_servers.name",
+                    format!("'{}' must be 1-64 letters, digits, '_' or '-'", view.name),
+                ));
+            }
+            if current.entry(&view.name).is_some() {
+                return Err(HubError::Conflict(format!(
+                    "virtual server '{}' has the name of a toolkit",
+                    view.name
+                )));
+            }
+            if view.tools.allow.is_empty() {
+                return Err(HubError::invalid_argument(
+                    "virtual_servers.tools",
+                    format!("virtual server '{}' picks no tools", view.name),
+                ));
+            }
+            view.tools
+                .validate()
+                .map_err(|reason| HubError::invalid_argument("virtual_servers.tools", reason))?;
+            if map.insert(view.name.clone(), view).is_some() {
+                return Err(HubError::Conflict(
+                    "two virtual servers share a name".into(),
+                ));
+            }
+        }
+        self.replace(Catalog {
+            entries: current.entries.clone(),
+            qualified_tools: current.qualified_tools.clone(),
+            qualified_prompts: current.qualified_prompts.clone(),
+            views: Arc::new(map),
+        });
+        self.publish(HubEvent::ToolsChanged);
+        self.publish(HubEvent::PromptsChanged);
+        self.publish(HubEvent::ResourcesChanged);
+        Ok(())
+    }
+
+    pub fn views(&self) -> Vec<VirtualServer> {
+        let mut views: Vec<_> = self.snapshot().views.values().cloned().collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        views
+    }
+
+    pub fn has_view(&self, name: &str) -> bool {
+        self.snapshot().views.contains_key(name)
     }
 
     pub fn entries(&self) -> Vec<Arc<Entry>> {
@@ -584,8 +686,11 @@ impl Hub {
         let mut tools = Vec::new();
         for entry in catalog.in_scope(scope) {
             for tool in entry.callable_tools(principal) {
+                if !catalog.serves_tool(scope, entry.name(), &tool.name) {
+                    continue;
+                }
                 let mut tool = tool.clone();
-                if *scope == Scope::All {
+                if scope.qualified() {
                     let Some(name) = entry.mcp_tool_names.get(tool.name.as_ref()) else {
                         continue;
                     };
@@ -603,14 +708,15 @@ impl Hub {
         let unknown = || HubError::UnknownTool {
             toolkit: match scope {
                 Scope::All => String::new(),
-                Scope::Toolkit(kit) => kit.clone(),
+                Scope::Toolkit(kit) | Scope::View(kit) => kit.clone(),
             },
             tool: name.to_string(),
         };
         match scope {
-            Scope::All => catalog
+            Scope::All | Scope::View(_) => catalog
                 .qualified_tools
                 .get(name)
+                .filter(|(kit, tool)| catalog.serves_tool(scope, kit, tool))
                 .cloned()
                 .ok_or_else(unknown),
             Scope::Toolkit(kit) => {
@@ -808,6 +914,20 @@ impl Hub {
             .unwrap_or(Err(HubError::DeadlineExceeded(budget)))
     }
 
+    /// Tells the toolkit serving `uri` that a client wants to hear of its changes (a
+    /// federated upstream subscribes upstream); an unknown URI is not found.
+    pub async fn subscribe_resource(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        uri: &str,
+    ) -> Result<(), HubError> {
+        let entry = self
+            .owner_of(scope, uri, &ctx.principal)
+            .ok_or_else(|| HubError::ResourceNotFound(uri.to_string()))?;
+        entry.toolkit.subscribe(ctx, uri).await
+    }
+
     /// Whether a resource URI is served in this scope (for subscriptions).
     pub fn serves_uri(&self, scope: &Scope, uri: &str, principal: &Principal) -> bool {
         self.owner_of(scope, uri, principal).is_some()
@@ -819,7 +939,7 @@ impl Hub {
         for entry in catalog.visible(scope, principal) {
             for prompt in &entry.prompts {
                 let mut prompt = prompt.clone();
-                if *scope == Scope::All {
+                if scope.qualified() {
                     let Some(name) = entry.mcp_prompt_names.get(&prompt.name) else {
                         continue;
                     };
@@ -839,7 +959,7 @@ impl Hub {
     ) -> Result<(Arc<Entry>, Prompt), HubError> {
         let catalog = self.snapshot();
         let (kit, bare) = match scope {
-            Scope::All => catalog
+            Scope::All | Scope::View(_) => catalog
                 .qualified_prompts
                 .get(name)
                 .cloned()
@@ -847,8 +967,8 @@ impl Hub {
             Scope::Toolkit(kit) => (kit.clone(), name.to_string()),
         };
         let entry = catalog
-            .entry(&kit)
-            .filter(|entry| principal.permits_toolkit(entry.name()))
+            .visible(scope, principal)
+            .find(|entry| entry.name() == kit)
             .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?
             .clone();
         let prompt = entry

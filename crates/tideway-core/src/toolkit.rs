@@ -137,6 +137,13 @@ pub trait Toolkit: Send + Sync + 'static {
         Err(HubError::ResourceNotFound(uri.to_string()))
     }
 
+    /// A client subscribed to `uri`, which this toolkit serves. Toolkits that publish
+    /// their own changes need do nothing; one that relays another server's resources
+    /// asks that server for updates here.
+    async fn subscribe(&self, _ctx: &CallContext, _uri: &str) -> Result<(), HubError> {
+        Ok(())
+    }
+
     fn prompts(&self) -> Vec<Prompt> {
         Vec::new()
     }

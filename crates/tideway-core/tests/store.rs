@@ -359,3 +359,96 @@ async fn upstreams_are_stored_replaced_and_deleted_with_their_catalog() {
         assert!(store.list_upstreams().await.expect("list").is_empty());
     }
 }
+
+#[tokio::test]
+async fn rotation_reseals_every_kind_of_secret_or_none() {
+    use tideway_core::{
+        secrets::MasterKey,
+        store::{SealedAt, SourceRecord, UpstreamRecord},
+    };
+    for (store, _dir) in backends().await {
+        store.migrate().await.expect("migrate");
+        let tenant = TenantId::new("acme");
+        store.ensure_tenant(&tenant, "Acme").await.expect("tenant");
+        let (current, _) = MasterKey::generate().expect("key");
+        let at = chrono::Utc::now();
+        let source = SealedAt::source("acme", "crm");
+        let upstream = SealedAt::upstream("files");
+        store
+            .put_source(
+                &SourceRecord {
+                    tenant: "acme".into(),
+                    name: "crm".into(),
+                    kind: "postgres".into(),
+                    settings: serde_json::json!({}),
+                    secret: Some(
+                        current
+                            .seal("pg-password", &source.context())
+                            .expect("seal"),
+                    ),
+                    read_write: false,
+                    created_by: "test".into(),
+                    created_at: at,
+                    updated_at: at,
+                },
+                false,
+            )
+            .await
+            .expect("source");
+        let mut record = UpstreamRecord {
+            name: "files".into(),
+            spec: serde_json::json!({"name": "files"}),
+            secret: Some(
+                current
+                    .seal(r#"{"bearer_token":"tok"}"#, &upstream.context())
+                    .expect("seal"),
+            ),
+            created_by: "test".into(),
+            created_at: at,
+            updated_at: at,
+        };
+        store.put_upstream(&record).await.expect("upstream");
+
+        // A secret the current key cannot open stops the rotation before any change.
+        let (stranger, _) = MasterKey::generate().expect("key");
+        let (next, _) = MasterKey::generate().expect("key");
+        let refused = store.reseal_all(&stranger, &next).await;
+        assert!(refused.is_err(), "{}", store.backend());
+        let unchanged = store.sealed_secrets().await.expect("list");
+        assert!(
+            unchanged
+                .iter()
+                .all(|secret| current.open(&secret.sealed, &secret.at.context()).is_ok())
+        );
+
+        assert_eq!(store.reseal_all(&current, &next).await.expect("reseal"), 2);
+        let resealed = store.sealed_secrets().await.expect("list");
+        assert_eq!(resealed.len(), 2);
+        for secret in &resealed {
+            assert!(current.open(&secret.sealed, &secret.at.context()).is_err());
+        }
+        let opened = |at: &SealedAt| {
+            let secret = resealed.iter().find(|s| &s.at == at).expect("present");
+            next.open(&secret.sealed, &at.context())
+                .expect("the new key opens it")
+                .to_string()
+        };
+        assert_eq!(opened(&source), "pg-password");
+        assert_eq!(opened(&upstream), r#"{"bearer_token":"tok"}"#);
+        // Sealed for one place, a secret does not open in another.
+        assert!(
+            next.open(
+                &resealed
+                    .iter()
+                    .find(|s| s.at == source)
+                    .expect("source")
+                    .sealed,
+                &upstream.context()
+            )
+            .is_err()
+        );
+        record.secret = None;
+        store.put_upstream(&record).await.expect("upstream");
+        assert_eq!(store.sealed_secrets().await.expect("list").len(), 1);
+    }
+}

@@ -1,12 +1,13 @@
 //! Building a running Tideway from its configuration: open and migrate the store,
 //! make sure the configured tenants exist, start the audit writer, set up
-//! authentication, and register the enabled toolkits with the Hub. `serve`, `mcp`
+//! authentication, and register the enabled toolkits and virtual servers with the Hub. `serve`, `mcp`
 //! and `doctor` all start here, so they see the same system.
 
 use std::{sync::Arc, time::Instant};
 
 use tideway_core::{
-    CallLimits, Config, Credential, Hub, Principal, Store, TenantId,
+    CallLimits, Config, Credential, Hub, Principal, Store, TenantId, ToolRules, VirtualServer,
+    config::VirtualServerSpec,
     secrets::{MASTER_KEY_ENV, MasterKey},
     store::StoreError,
 };
@@ -80,6 +81,8 @@ impl App {
         )?);
         toolkits::register(&hub, &names, &store, &config, &master_key)
             .map_err(StartError::Toolkits)?;
+        hub.set_views(config.virtual_servers.iter().map(virtual_server).collect())
+            .map_err(|error| StartError::Toolkits(format!("virtual servers: {error}")))?;
         let gateway = Gateway::start(hub.clone(), store.clone(), master_key.clone(), &config)
             .await
             .map_err(StartError::Gateway)?;
@@ -109,6 +112,17 @@ impl App {
         self.gateway.shutdown().await;
         self.audit.flush_and_stop().await;
         self.store.close().await;
+    }
+}
+
+fn virtual_server(spec: &VirtualServerSpec) -> VirtualServer {
+    VirtualServer {
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        tools: ToolRules {
+            allow: spec.tools.clone(),
+            deny: spec.exclude.clone(),
+        },
     }
 }
 

@@ -409,11 +409,7 @@ async fn rotate_master(store: &tideway_core::Store, config: &Config) -> anyhow::
         write_key_file(&staged, &text)
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", staged.display()))?;
     }
-    let resealed = match crate::toolkits::database::DatabaseService::reseal_all(
-        store, &current, &next,
-    )
-    .await
-    {
+    let resealed = match store.reseal_all(&current, &next).await {
         Ok(count) => count,
         Err(error) => {
             let _ = std::fs::remove_file(&staged);

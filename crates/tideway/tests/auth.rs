@@ -350,7 +350,44 @@ async fn allow_and_deny_lists_narrow_what_a_key_and_a_tenant_see() {
         .as_array()
         .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(names, vec!["system_echo", "system_list_toolkits"]);
+    assert_eq!(
+        names,
+        vec![
+            "system_echo",
+            "system_list_toolkits",
+            "system_find_tools",
+            "system_call_tool"
+        ]
+    );
+    // The generic call cannot reach past the rules: the called tool is checked again.
+    let (_, through) = mcp(
+        &http,
+        &server,
+        &system_only,
+        "tools/call",
+        json!({"name": "system_call_tool", "arguments": {"name": "support_get_customers"}}),
+    )
+    .await;
+    assert_eq!(through["result"]["isError"], json!(true), "{through}");
+    assert!(
+        through
+            .to_string()
+            .contains("not available to this credential"),
+        "{through}"
+    );
+    let (_, found) = mcp(
+        &http,
+        &server,
+        &system_only,
+        "tools/call",
+        json!({"name": "system_find_tools", "arguments": {"query": "customers tickets health"}}),
+    )
+    .await;
+    let found: Vec<&str> = found["result"]["structuredContent"]["tools"]
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(found.is_empty(), "only callable tools are found: {found:?}");
     let (status, toolkits) = rest_get(&http, &server, &system_only, "/api/v1/toolkits").await;
     assert_eq!(status, StatusCode::OK);
     let kits: Vec<&str> = toolkits

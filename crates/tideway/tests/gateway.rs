@@ -5,54 +5,15 @@
 //! exits at start (backoff, then down), and no process left after 100 start/stop
 //! cycles.
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+mod common;
 
-use async_trait::async_trait;
+use std::{sync::Arc, time::Duration};
+
+use common::{Collector, local, start, wait_for};
 use serde_json::{Value, json};
-use tideway::{app::App, server::http_app};
-use tideway_core::{
-    CallContext, ClientChannel, Config, HubError, Principal, TenantId, config::UpstreamSpec,
-    context::LogLevel, mcp::JsonObject,
-};
-use tokio_util::sync::CancellationToken;
+use tideway_core::{Principal, config::UpstreamSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tideway");
-
-struct Running {
-    base: String,
-    dir: tempfile::TempDir,
-    app: Arc<App>,
-}
-
-async fn start(configure: impl FnOnce(&mut Config)) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config {
-        data_dir: dir.path().join("hub"),
-        ..Config::default()
-    };
-    config.gateway.restart_initial_backoff_ms = 20;
-    config.gateway.restart_max_backoff_ms = 200;
-    config.gateway.connect_timeout_secs = 20;
-    configure(&mut config);
-    let app = App::start(config, &["system".into()])
-        .await
-        .expect("app starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    let router = http_app(app.clone(), addr, CancellationToken::new());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Running {
-        base: format!("http://{addr}"),
-        dir,
-        app,
-    }
-}
 
 /// A stdio upstream: Tideway serving the conformance toolkit, marked so its
 /// processes can be found in /proc.
@@ -91,36 +52,6 @@ fn processes_with(marker: &str) -> Vec<u32> {
         }
     }
     found
-}
-
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-#[derive(Default)]
-struct Collector {
-    progress: Mutex<Vec<f64>>,
-}
-
-#[async_trait]
-impl ClientChannel for Collector {
-    async fn progress(&self, progress: f64, _total: Option<f64>, _message: Option<String>) {
-        self.progress.lock().expect("lock").push(progress);
-    }
-    async fn log(&self, _level: LogLevel, _logger: &str, _data: Value) {}
-    async fn request(&self, method: &str, _params: JsonObject) -> Result<Value, HubError> {
-        Err(HubError::Unsupported(format!("no {method} here")))
-    }
-}
-
-fn local() -> CallContext {
-    CallContext::new(TenantId::new("default"), Principal::local(), "test")
 }
 
 #[tokio::test]

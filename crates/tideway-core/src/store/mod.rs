@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod sealed;
 pub mod sources;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -26,6 +27,7 @@ use sqlx::{
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use keys::{ApiKey, NewApiKey};
+pub use sealed::{SealedAt, SealedSecret};
 pub use sources::SourceRecord;
 pub use tenants::Tenant;
 pub use upstreams::UpstreamRecord;

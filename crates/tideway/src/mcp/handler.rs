@@ -190,7 +190,8 @@ impl McpHandler {
                     HubEvent::ResourcesChanged => peer.notify_resource_list_changed().await,
                     HubEvent::ResourceUpdated { tenant: owner, uri } => {
                         let subscribed = session.upgrade().is_some_and(|s| s.is_subscribed(&uri));
-                        if !subscribed || tenant.as_ref() != Some(&owner) {
+                        let ours = owner.is_none() || tenant.is_some() && tenant == owner;
+                        if !subscribed || !ours {
                             continue;
                         }
                         peer.notify_resource_updated(
@@ -252,7 +253,7 @@ impl ServerHandler for McpHandler {
             .build();
         let name = match &self.scope {
             Scope::All => "tideway".to_string(),
-            Scope::Toolkit(kit) => format!("tideway-{kit}"),
+            Scope::Toolkit(kit) | Scope::View(kit) => format!("tideway-{kit}"),
         };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")).with_title("Tideway"))
@@ -354,17 +355,12 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let caller = self.caller(&context.extensions)?;
-        if !self
-            .shared
+        let ctx = self.context(&context)?;
+        self.shared
             .hub
-            .serves_uri(&self.scope, &request.uri, &caller.principal)
-        {
-            return Err(ErrorData::resource_not_found(
-                format!("resource not found: {}", request.uri),
-                None,
-            ));
-        }
+            .subscribe_resource(&ctx, &self.scope, &request.uri)
+            .await
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
         lock(&self.session.subscriptions).insert(request.uri);
         Ok(())
     }
@@ -401,9 +397,23 @@ impl ServerHandler for McpHandler {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let ctx = self.context(context.request_context())?;
         let caller = self.caller(&context.request_context().extensions)?;
         let mut events = self.shared.hub.subscribe();
         let sink = context.sink();
+        let uris = sink
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        for uri in uris {
+            // A URI this caller may not see is simply never notified below.
+            let _ = self
+                .shared
+                .hub
+                .subscribe_resource(&ctx, &self.scope, &uri)
+                .await;
+        }
         loop {
             let event = tokio::select! {
                 _ = context.cancelled() => return Ok(()),
@@ -426,7 +436,7 @@ impl ServerHandler for McpHandler {
                     sink.notify_resource_list_changed().await
                 }
                 HubEvent::ResourceUpdated { tenant, uri }
-                    if tenant == caller.tenant
+                    if tenant.as_ref().is_none_or(|owner| *owner == caller.tenant)
                         && accepted
                             .resource_subscriptions
                             .as_ref()

@@ -1,5 +1,6 @@
-//! Streamable HTTP: `/mcp` serves every toolkit with prefixed names and
-//! `/mcp/{toolkit}` serves one toolkit with bare names. Each scope gets its own rmcp
+//! Streamable HTTP: `/mcp` serves every toolkit with prefixed names,
+//! `/mcp/{toolkit}` serves one toolkit with bare names, and `/mcp/{virtual server}`
+//! a curated set of tools with their `/mcp` names. Each scope gets its own rmcp
 //! service (and session manager), created on first use, so a toolkit added at runtime
 //! is reachable at once. rmcp serves 2025-11-25 clients with sessions and 2026-07-28
 //! clients statelessly on the same endpoint. Host and Origin checks happen earlier,
@@ -145,8 +146,11 @@ async fn one_toolkit(
     Path(toolkit): Path<String>,
     request: Request,
 ) -> Response {
-    if !mcp.shared.hub.has_toolkit(&toolkit) {
-        return Problem::from_hub(HubError::UnknownToolkit(toolkit), "").into_response();
+    if mcp.shared.hub.has_toolkit(&toolkit) {
+        return mcp.serve(Scope::Toolkit(toolkit), request).await;
     }
-    mcp.serve(Scope::Toolkit(toolkit), request).await
+    if mcp.shared.hub.has_view(&toolkit) {
+        return mcp.serve(Scope::View(toolkit), request).await;
+    }
+    Problem::from_hub(HubError::UnknownToolkit(toolkit), "").into_response()
 }

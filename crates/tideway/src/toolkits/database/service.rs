@@ -16,7 +16,7 @@ use tideway_core::{
     CallContext, Credential, HubError, Store, TenantId,
     config::{DatabasesConfig, DeclaredSource},
     secrets::MasterKey,
-    store::SourceRecord,
+    store::{SealedAt, SourceRecord},
 };
 use zeroize::Zeroizing;
 
@@ -98,7 +98,7 @@ pub struct DatabaseService {
 }
 
 fn secret_context(tenant: &TenantId, name: &str) -> String {
-    format!("source:{}:{name}", tenant.as_str())
+    SealedAt::source(tenant.as_str(), name).context()
 }
 
 /// Source names are ids in URIs and tool arguments: short, lower-case, unambiguous.
@@ -627,30 +627,6 @@ impl DatabaseService {
             .await
             .map(|output| output.rows)
             .map_err(|error| run_error(source, error))
-    }
-
-    /// Every stored secret re-sealed under `new_key`: returns how many. Nothing is
-    /// changed unless every secret opens under the current key.
-    pub async fn reseal_all(
-        store: &Store,
-        current: &MasterKey,
-        new_key: &MasterKey,
-    ) -> Result<usize, HubError> {
-        let sealed = store.sealed_source_secrets().await?;
-        let mut updates = Vec::with_capacity(sealed.len());
-        for (tenant, name, secret) in sealed {
-            let context = secret_context(&TenantId::new(&tenant), &name);
-            let plain = current
-                .open(&secret, &context)
-                .map_err(|error| HubError::Unavailable {
-                    component: format!("source '{name}' of tenant '{tenant}'"),
-                    reason: error.to_string(),
-                })?;
-            let resealed = new_key.seal(&plain, &context).map_err(HubError::internal)?;
-            updates.push((tenant, name, secret, resealed));
-        }
-        store.reseal_source_secrets(&updates).await?;
-        Ok(updates.len())
     }
 }
 

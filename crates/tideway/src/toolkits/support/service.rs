@@ -70,7 +70,7 @@ impl SupportService {
     pub(super) fn changed(&self, ctx: &CallContext, uri: String) {
         if let Some(hub) = self.hub.upgrade() {
             hub.publish(HubEvent::ResourceUpdated {
-                tenant: ctx.tenant.clone(),
+                tenant: Some(ctx.tenant.clone()),
                 uri,
             });
         }

@@ -1,6 +1,9 @@
 //! The `system` toolkit: what an agent needs to find its way around this Tideway
-//! (which toolkits are enabled, whether they are healthy) and an `echo` tool for
+//! (which toolkits are enabled, whether they are healthy, which tool does what), a
+//! generic `call_tool` for clients that only hold a few tools, and an `echo` tool for
 //! checking connectivity end to end and for benchmarks.
+
+mod find;
 
 use std::{
     sync::{Arc, Weak},
@@ -11,10 +14,10 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, Hub, HubError,
+    CallContext, Hub, HubError, Role, Scope,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, Tool},
-    toolkit::{HealthStatus, Toolkit},
-    typed::{Effect, ToolSet, ToolSpec, ToolText},
+    toolkit::{HealthStatus, Toolkit, role_by_annotations},
+    typed::{Effect, ToolSet, ToolSpec, ToolText, schema_for},
 };
 
 pub struct SystemToolkit {
@@ -55,6 +58,18 @@ impl ToolText for EchoResult {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct NoArgs {}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CallToolArgs {
+    /// The tool's name on `/mcp` (as `find_tools` gives it), e.g. `support_get_tickets`.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// The tool's arguments.
+    #[serde(default)]
+    pub arguments: JsonObject,
+}
+
+const CALL_TOOL: &str = "call_tool";
 
 #[derive(Serialize, JsonSchema)]
 pub struct ToolkitSummary {
@@ -190,11 +205,55 @@ impl SystemToolkit {
                     })
                 },
             );
+        let tools = tools
+            .add(
+                ToolSpec {
+                    name: "find_tools",
+                    title: "Find tools",
+                    description: "Searches every tool you may call by what it does, best match first, with each tool's /mcp name and arguments. Use it when you do not hold the whole catalog, then call the tool with call_tool.",
+                    effect: Effect::ReadOnly,
+                    open_world: false,
+                },
+                |state: Arc<SystemState>, ctx, args: find::FindToolsArgs| async move {
+                    Ok(find::find_tools(state.hub()?.as_ref(), &ctx, args))
+                },
+            )
+            .add_raw(call_tool_definition(), |state, ctx, arguments| async move {
+                let args: CallToolArgs = tideway_core::typed::decode_arguments(arguments)?;
+                if args.name == format!("system_{CALL_TOOL}") {
+                    return Err(HubError::invalid_argument(
+                        "name",
+                        "call_tool cannot call itself",
+                    ));
+                }
+                let hub = state.hub()?;
+                hub.call_in_scope(&ctx, &Scope::All, &args.name, Some(args.arguments))
+                    .await
+            });
         SystemToolkit {
             tools,
             state: Arc::new(SystemState { hub }),
         }
     }
+}
+
+/// `call_tool` may reach any tool, so it is annotated as the riskiest of them; the
+/// tool it calls is authorized again on its own, which is why viewers may use it.
+fn call_tool_definition() -> Tool {
+    let spec = ToolSpec {
+        name: CALL_TOOL,
+        title: "Call a tool",
+        description: "Calls any tool you may call by its /mcp name (see find_tools) with its arguments, and returns that tool's result. The called tool's own permissions apply.",
+        effect: Effect::Destructive,
+        open_world: true,
+    };
+    Tool::new(
+        spec.name,
+        spec.description,
+        Arc::new(schema_for::<CallToolArgs>()),
+    )
+    .with_annotations(spec.annotations())
+    .with_title(spec.title)
 }
 
 const TOOLKITS_URI: &str = "system://toolkits";
@@ -206,11 +265,19 @@ impl Toolkit for SystemToolkit {
     }
 
     fn description(&self) -> &str {
-        "About this Tideway: enabled toolkits, their health, and an echo for connectivity checks."
+        "About this Tideway: enabled toolkits, their health, a search over every tool with a generic call, and an echo for connectivity checks."
     }
 
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
+    }
+
+    fn required_role(&self, tool: &Tool) -> Role {
+        if tool.name == CALL_TOOL {
+            Role::Viewer
+        } else {
+            role_by_annotations(tool)
+        }
     }
 
     async fn call_tool(

@@ -11,7 +11,7 @@
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     process::Stdio,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
@@ -22,7 +22,7 @@ use rmcp::{
         ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
         ElicitRequestParams, ElicitResult, Implementation, ListRootsResult, LoggingLevel,
         LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-        RequestId,
+        RequestId, ResourceUpdatedNotificationParam,
     },
     service::{
         ClientLifecycleMode, ClientServiceExt, InboundStreamOrigin, NotificationContext,
@@ -35,7 +35,7 @@ use rmcp::{
 };
 use serde_json::Value;
 use tideway_core::{
-    ClientChannel,
+    ClientChannel, Hub, HubEvent,
     config::{UpstreamSpec, UpstreamTransport},
     context::LogLevel,
 };
@@ -149,6 +149,16 @@ pub struct Relay {
     pub calls: Arc<InFlight>,
     /// Woken when the upstream says its tools, prompts or resources changed.
     pub changed: Arc<Notify>,
+    /// Where a resource update from the upstream is published to subscribers.
+    pub hub: Weak<Hub>,
+}
+
+/// Passes an upstream's resource update to the clients subscribed to it. The
+/// resource is shared by every tenant that may see the upstream's toolkit.
+pub fn publish_update(hub: &Weak<Hub>, uri: String) {
+    if let Some(hub) = hub.upgrade() {
+        hub.publish(HubEvent::ResourceUpdated { tenant: None, uri });
+    }
 }
 
 impl Relay {
@@ -282,6 +292,14 @@ impl ClientHandler for Relay {
                 .log(log_level(params.level), &logger, params.data)
                 .await;
         }
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        publish_update(&self.hub, params.uri);
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

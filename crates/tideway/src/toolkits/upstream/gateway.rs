@@ -14,7 +14,7 @@ use tideway_core::{
     Hub, HubError, Store,
     config::{Config, GatewayConfig, UpstreamSpec},
     secrets::MasterKey,
-    store::UpstreamRecord,
+    store::{SealedAt, UpstreamRecord},
 };
 use tokio::sync::Mutex;
 
@@ -32,7 +32,7 @@ struct SecretParts {
 }
 
 fn secret_context(name: &str) -> String {
-    format!("upstream:{name}")
+    SealedAt::upstream(name).context()
 }
 
 /// Splits a spec into what may be stored in the clear and its secret values.
@@ -124,9 +124,9 @@ impl Gateway {
         opened: Opened,
     ) -> Result<Arc<Upstream>, HubError> {
         let mut upstreams = self.upstreams.lock().await;
-        if upstreams.contains_key(&spec.name) || self.hub.has_toolkit(&spec.name) {
+        if upstreams.contains_key(&spec.name) || self.name_taken(&spec.name) {
             return Err(HubError::Conflict(format!(
-                "the name '{}' is already used by a toolkit or upstream",
+                "the name '{}' is already used by a toolkit, upstream or virtual server",
                 spec.name
             )));
         }
@@ -143,6 +143,10 @@ impl Gateway {
         Ok(upstream)
     }
 
+    fn name_taken(&self, name: &str) -> bool {
+        self.hub.has_toolkit(name) || self.hub.has_view(name)
+    }
+
     pub async fn list(&self) -> Vec<Arc<Upstream>> {
         self.upstreams.lock().await.values().cloned().collect()
     }
@@ -157,9 +161,9 @@ impl Gateway {
     pub async fn add(&self, spec: UpstreamSpec, by: &str) -> Result<Arc<Upstream>, HubError> {
         spec.validate()
             .map_err(|reason| HubError::invalid_argument("upstream", reason))?;
-        if self.get(&spec.name).await.is_some() || self.hub.has_toolkit(&spec.name) {
+        if self.get(&spec.name).await.is_some() || self.name_taken(&spec.name) {
             return Err(HubError::Conflict(format!(
-                "the name '{}' is already used by a toolkit or upstream",
+                "the name '{}' is already used by a toolkit, upstream or virtual server",
                 spec.name
             )));
         }

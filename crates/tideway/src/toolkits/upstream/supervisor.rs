@@ -6,6 +6,7 @@
 //! tools it marks read-only or idempotent.
 
 use std::{
+    collections::BTreeSet,
     sync::{Arc, Mutex, RwLock, Weak},
     time::{Duration, Instant},
 };
@@ -15,9 +16,10 @@ use rmcp::{
     Peer, RoleClient,
     model::{
         CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest,
-        CompleteRequestParams, GetPromptRequestParams, ReadResourceRequestParams, ServerResult,
+        CompleteRequestParams, GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams,
+        ServerNotification, ServerResult, SubscribeRequestParams, SubscriptionFilter,
     },
-    service::{PeerRequestOptions, ServiceError},
+    service::{PeerRequestOptions, ServiceError, Subscription},
 };
 use serde::Serialize;
 use tideway_core::{
@@ -31,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     breaker::{Breaker, CircuitState},
     catalog::{Catalog, Listing},
-    client::{self, ChildInfo, InFlight, Opened, Relay},
+    client::{self, ChildInfo, InFlight, Opened, Relay, publish_update},
     toolkit::UpstreamToolkit,
 };
 
@@ -82,6 +84,9 @@ pub struct Upstream {
     pub breaker: Breaker,
     calls: Arc<InFlight>,
     changed: Arc<Notify>,
+    /// Resource URIs clients subscribed to; kept across reconnects.
+    interest: Mutex<BTreeSet<String>>,
+    interest_changed: Notify,
     wake: Notify,
     phase: watch::Sender<Phase>,
     peer: RwLock<Option<Peer<RoleClient>>>,
@@ -157,6 +162,8 @@ impl Upstream {
             breaker,
             calls: Arc::new(InFlight::default()),
             changed: Arc::new(Notify::new()),
+            interest: Mutex::new(BTreeSet::new()),
+            interest_changed: Notify::new(),
             wake: Notify::new(),
             phase: watch::channel(Phase::Starting).0,
             peer: RwLock::new(None),
@@ -318,6 +325,7 @@ impl Upstream {
             upstream: self.name().to_string(),
             calls: self.calls.clone(),
             changed: self.changed.clone(),
+            hub: self.hub.clone(),
         };
         let timeout = Duration::from_secs(self.settings.connect_timeout_secs);
         let connect = client::connect(&self.spec, &self.secrets, relay, timeout);
@@ -356,9 +364,28 @@ impl Upstream {
         tracing::info!(upstream = %self.name(), pid = ?child.pid, "upstream connected");
         let interval = Duration::from_secs(self.settings.health_interval_secs.max(1));
         let mut health = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut follower = Follower::new(&peer);
+        follower.follow(self).await;
         let end = loop {
             tokio::select! {
+                _ = self.interest_changed.notified() => {
+                    follower.follow(self).await;
+                }
+                notification = follower.next() => {
+                    match notification {
+                        Some(notification) => self.on_listened(notification),
+                        // The stream ended: listen again (with a pause, so a
+                        // server that refuses does not spin).
+                        None => {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            follower.follow(self).await;
+                        }
+                    }
+                }
                 _ = self.stop.cancelled() => {
+                    // A server drains its open requests before it exits at the end of
+                    // its input, and a listen stream never ends by itself: end it first.
+                    follower.close().await;
                     token.cancel();
                     let _ = tokio::time::timeout(Duration::from_secs(15), &mut waiting).await;
                     break RunEnd::Stopped;
@@ -380,6 +407,25 @@ impl Upstream {
         write(&self.peer, None);
         lock(&self.observed).pid = None;
         end
+    }
+
+    /// Asks for updates of `uri` from now on, and after every reconnect.
+    pub fn subscribe(&self, uri: &str) {
+        if lock(&self.interest).insert(uri.to_string()) {
+            self.interest_changed.notify_one();
+        }
+    }
+
+    fn on_listened(&self, notification: ServerNotification) {
+        match notification {
+            ServerNotification::ToolListChangedNotification(_)
+            | ServerNotification::PromptListChangedNotification(_)
+            | ServerNotification::ResourceListChangedNotification(_) => self.changed.notify_one(),
+            ServerNotification::ResourceUpdatedNotification(update) => {
+                publish_update(&self.hub, update.params.uri)
+            }
+            _ => {}
+        }
     }
 
     fn exit_detail(&self, child: &ChildInfo) -> String {
@@ -741,4 +787,109 @@ impl Upstream {
 enum RunEnd {
     Stopped,
     Failed(String),
+}
+
+/// How a connection hears of the upstream's changes. A 2025-11-25 upstream sends
+/// list_changed on its own and resource updates after `resources/subscribe`; a
+/// 2026-07-28 one sends them only on a `subscriptions/listen` stream, which is opened
+/// again whenever the set of subscribed URIs grows.
+struct Follower {
+    peer: Peer<RoleClient>,
+    modern: bool,
+    can_subscribe: bool,
+    subscribed: BTreeSet<String>,
+    listening: Option<Subscription>,
+}
+
+impl Follower {
+    fn new(peer: &Peer<RoleClient>) -> Self {
+        let info = peer.peer_info();
+        Follower {
+            peer: peer.clone(),
+            modern: info
+                .as_ref()
+                .is_some_and(|info| info.protocol_version == ProtocolVersion::V_2026_07_28),
+            can_subscribe: info.as_ref().is_some_and(|info| {
+                info.capabilities
+                    .resources
+                    .as_ref()
+                    .is_some_and(|resources| resources.subscribe == Some(true))
+            }),
+            subscribed: BTreeSet::new(),
+            listening: None,
+        }
+    }
+
+    /// Brings the upstream's subscriptions up to the upstream's current interest.
+    async fn follow(&mut self, upstream: &Upstream) {
+        let wanted = lock(&upstream.interest).clone();
+        let limit = upstream.call_timeout();
+        if self.modern {
+            if self.listening.is_some() && wanted == self.subscribed {
+                return;
+            }
+            let mut filter = SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .build();
+            if self.can_subscribe && !wanted.is_empty() {
+                filter.resource_subscriptions = Some(wanted.iter().cloned().collect());
+            }
+            // The old stream is cancelled when its handle drops.
+            self.listening = None;
+            match tokio::time::timeout(limit, self.peer.listen(filter)).await {
+                Ok(Ok(subscription)) => {
+                    self.listening = Some(subscription);
+                    self.subscribed = wanted;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(upstream = %upstream.name(), %error, "cannot listen for the upstream's changes")
+                }
+                Err(_) => {
+                    tracing::warn!(upstream = %upstream.name(), "listening for the upstream's changes timed out")
+                }
+            }
+        } else if self.can_subscribe {
+            for uri in wanted.difference(&self.subscribed.clone()) {
+                #[allow(deprecated)] // resources/subscribe is how 2025-11-25 does it.
+                let outcome = tokio::time::timeout(
+                    limit,
+                    self.peer
+                        .subscribe(SubscribeRequestParams::new(uri.clone())),
+                )
+                .await;
+                match outcome {
+                    Ok(Ok(())) => {
+                        self.subscribed.insert(uri.clone());
+                    }
+                    _ => {
+                        tracing::warn!(upstream = %upstream.name(), %uri, "cannot subscribe upstream")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels the listen stream, if any, and waits until the cancellation is sent.
+    async fn close(&mut self) {
+        if let Some(mut listening) = self.listening.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), listening.cancel()).await;
+        }
+    }
+
+    /// The next notification on the listen stream; never resolves without one, and
+    /// `None` once the stream has ended.
+    async fn next(&mut self) -> Option<ServerNotification> {
+        let Some(listening) = self.listening.as_mut() else {
+            return std::future::pending().await;
+        };
+        match listening.next().await {
+            Ok(Some(notification)) => Some(notification),
+            Ok(None) | Err(_) => {
+                self.listening = None;
+                None
+            }
+        }
+    }
 }

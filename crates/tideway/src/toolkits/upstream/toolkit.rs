@@ -101,6 +101,11 @@ impl Toolkit for UpstreamToolkit {
         self.upstream.read_resource(ctx, uri).await
     }
 
+    async fn subscribe(&self, _ctx: &CallContext, uri: &str) -> Result<(), HubError> {
+        self.upstream.subscribe(uri);
+        Ok(())
+    }
+
     fn prompts(&self) -> Vec<Prompt> {
         self.catalog.listing.prompts.clone()
     }

@@ -1056,7 +1056,10 @@ async fn credentials_are_sealed(target: &Target) {
 
     // Rotation re-seals every secret; the old key no longer opens them.
     let (new_key, _) = MasterKey::generate().expect("key");
-    let resealed = DatabaseService::reseal_all(&fixture.store.store, &fixture.key, &new_key)
+    let resealed = fixture
+        .store
+        .store
+        .reseal_all(&fixture.key, &new_key)
         .await
         .expect("reseal");
     assert_eq!(resealed, 1);

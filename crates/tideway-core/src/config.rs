@@ -110,6 +110,12 @@ pub struct GatewayConfig {
     pub breaker_failures: u32,
     /// How long an open circuit fails calls fast before one probe is let through.
     pub breaker_open_secs: u64,
+    /// Seconds between reading the stored upstreams, so changes made by the CLI or by
+    /// another replica are applied (0: only at start).
+    pub reconcile_secs: u64,
+    /// Whether an upstream a tenant's admin adds may point at loopback, private or
+    /// link-local addresses (off: a tenant cannot reach into the operator's network).
+    pub tenant_private_addresses: bool,
 }
 
 impl Default for GatewayConfig {
@@ -123,6 +129,8 @@ impl Default for GatewayConfig {
             restart_initial_backoff_ms: 500,
             restart_max_backoff_ms: 30_000,
             breaker_failures: 5,
+            reconcile_secs: 10,
+            tenant_private_addresses: false,
             breaker_open_secs: 30,
         }
     }
@@ -158,6 +166,9 @@ pub enum UpstreamStart {
 pub struct UpstreamSpec {
     /// The toolkit name: lower-case letters, digits, `_` or `-`, at most 32.
     pub name: String,
+    /// The tenant it belongs to: only that tenant's principals see it. Unset, every
+    /// tenant may use it (subject to its allow/deny rules).
+    pub tenant: Option<String>,
     pub transport: UpstreamTransport,
     pub description: Option<String>,
     /// stdio: the program and its arguments.
@@ -189,6 +200,7 @@ impl std::fmt::Debug for UpstreamSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamSpec")
             .field("name", &self.name)
+            .field("tenant", &self.tenant)
             .field("transport", &self.transport)
             .field("command", &self.command)
             .field("args", &self.args)
@@ -222,6 +234,19 @@ impl UpstreamSpec {
                 "name '{}' must be 1-32 lower-case letters, digits, '_' or '-', starting with a letter or digit",
                 self.name
             ));
+        }
+        if let Some(tenant) = &self.tenant
+            && !crate::TenantId::is_valid(tenant)
+        {
+            return Err(format!(
+                "tenant '{tenant}' must be 1-64 letters, digits, '_' or '-'"
+            ));
+        }
+        if self.tenant.is_some() && self.naming != crate::naming::NamingMode::Prefix {
+            return Err(
+                "naming of a tenant's upstream must be 'prefix': the names on /mcp are shared by every tenant"
+                    .into(),
+            );
         }
         match self.transport {
             UpstreamTransport::Stdio => {

@@ -70,6 +70,10 @@ pub struct Principal {
     pub id: String,
     pub role: Role,
     pub credential: Credential,
+    /// The tenant it acts for; toolkits a tenant owns (its own upstreams) are visible
+    /// only to principals of that tenant. Set from the credential, never from input.
+    #[serde(skip)]
+    pub tenant: Option<TenantId>,
     /// Allow/deny lists that apply (the tenant's, then the credential's); each must permit.
     #[serde(skip)]
     pub rules: Arc<[ToolRules]>,
@@ -81,8 +85,19 @@ impl Principal {
             id: id.into(),
             role,
             credential,
+            tenant: None,
             rules: Arc::from(Vec::new()),
         }
+    }
+
+    pub fn with_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// Whether a toolkit owned by `owner` (none: every tenant's) is visible to it.
+    pub fn sees_owner(&self, owner: Option<&TenantId>) -> bool {
+        owner.is_none_or(|owner| self.tenant.as_ref() == Some(owner))
     }
 
     /// The local user of a loopback or stdio server running without authentication.
@@ -189,7 +204,9 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// The context's tenant is the principal's too, whatever the principal said.
     pub fn new(tenant: TenantId, principal: Principal, request_id: impl Into<String>) -> Self {
+        let principal = principal.with_tenant(tenant.clone());
         CallContext {
             tenant,
             principal,

@@ -93,6 +93,10 @@ impl Default for CallLimits {
 
 /// Refuses a call the principal's role or rules do not allow, saying which.
 fn authorize(principal: &Principal, entry: &Entry, tool: &str) -> Result<(), HubError> {
+    // Another tenant's toolkit answers exactly like a missing one.
+    if !entry.visible_to(principal) {
+        return Err(HubError::UnknownToolkit(entry.name().to_string()));
+    }
     if !principal.permits_tool(entry.name(), tool) {
         return Err(HubError::Forbidden(format!(
             "tool '{tool}' of toolkit '{}' is not available to this credential",
@@ -147,6 +151,8 @@ pub struct Entry {
     mcp_prompt_names: HashMap<String, String>,
     /// What was left off `/mcp` because its name there was taken.
     pub collisions: Vec<NameCollision>,
+    /// The tenant that alone may see it, if any.
+    pub owner: Option<TenantId>,
 }
 
 /// A tool or prompt left off `/mcp` because another already has its name there. It
@@ -216,6 +222,7 @@ impl Entry {
             .map(|tool| (tool.name.to_string(), toolkit.required_role(tool)))
             .collect();
         Ok(Entry {
+            owner: toolkit.owner().cloned(),
             roles,
             prompts: toolkit.prompts(),
             templates: toolkit.resource_templates(),
@@ -246,9 +253,23 @@ impl Entry {
         self.roles.get(tool).copied().unwrap_or(Role::Admin)
     }
 
+    /// Whether the toolkit exists for `principal` at all (it is shared, or owned by
+    /// the principal's tenant).
+    pub fn visible_to(&self, principal: &Principal) -> bool {
+        principal.sees_owner(self.owner.as_ref())
+    }
+
+    /// Whether the toolkit's resources and prompts are shown to `principal`: it is
+    /// visible to its tenant and the principal's rules permit something of it.
+    pub fn shown_to(&self, principal: &Principal) -> bool {
+        self.visible_to(principal) && principal.permits_toolkit(self.name())
+    }
+
     /// Whether `principal` may call `tool` of this toolkit.
     pub fn may_call(&self, principal: &Principal, tool: &str) -> bool {
-        principal.role >= self.required_role(tool) && principal.permits_tool(self.name(), tool)
+        self.visible_to(principal)
+            && principal.role >= self.required_role(tool)
+            && principal.permits_tool(self.name(), tool)
     }
 
     /// The tools `principal` may call.
@@ -307,7 +328,7 @@ impl Catalog {
         principal: &'a Principal,
     ) -> impl Iterator<Item = &'a Arc<Entry>> + 'a {
         self.in_scope(scope)
-            .filter(move |entry| principal.permits_toolkit(entry.name()))
+            .filter(move |entry| entry.shown_to(principal))
     }
 }
 

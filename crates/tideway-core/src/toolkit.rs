@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     access::Role,
-    context::CallContext,
+    context::{CallContext, TenantId},
     error::HubError,
     mcp::{
         ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, Reference, Resource,
@@ -89,6 +89,12 @@ pub trait Toolkit: Send + Sync + 'static {
 
     fn description(&self) -> &str {
         ""
+    }
+
+    /// The tenant that owns this toolkit, if only one may see it (an upstream a
+    /// tenant's admin added); `None` for toolkits every tenant shares.
+    fn owner(&self) -> Option<&TenantId> {
+        None
     }
 
     /// How the tools are named on `/mcp`: `{toolkit}_{tool}` unless the toolkit says

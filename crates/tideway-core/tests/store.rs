@@ -327,6 +327,7 @@ async fn upstreams_are_stored_replaced_and_deleted_with_their_catalog() {
         let at = chrono::Utc::now();
         let mut record = UpstreamRecord {
             name: "files".into(),
+            tenant: None,
             spec: serde_json::json!({"name": "files", "transport": "stdio", "command": "npx"}),
             secret: Some("sealed-bytes".into()),
             created_by: "key:admin".into(),
@@ -343,6 +344,14 @@ async fn upstreams_are_stored_replaced_and_deleted_with_their_catalog() {
         assert_eq!(listed[0].spec["command"], "node");
         assert_eq!(listed[0].secret, None);
         assert!(listed[0].updated_at > listed[0].created_at);
+        assert_eq!(listed[0].tenant, None);
+        // An upstream may belong to one tenant.
+        let acme = TenantId::new("acme");
+        store.ensure_tenant(&acme, "Acme").await.expect("tenant");
+        record.tenant = Some("acme".into());
+        store.put_upstream(&record).await.expect("owned");
+        let listed = store.list_upstreams().await.expect("list");
+        assert_eq!(listed[0].tenant.as_deref(), Some("acme"));
 
         let catalog = serde_json::json!({"tools": [{"name": "read_file"}]});
         store
@@ -397,6 +406,7 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
             .expect("source");
         let mut record = UpstreamRecord {
             name: "files".into(),
+            tenant: None,
             spec: serde_json::json!({"name": "files"}),
             secret: Some(
                 current

@@ -135,6 +135,7 @@ fn local_caller(config: &Config) -> Caller {
     Caller {
         tenant: TenantId::new(&config.default_tenant),
         principal: Principal::new("local", config.auth.local_role, Credential::Local)
-            .with_rules(rules),
+            .with_rules(rules)
+            .with_tenant(TenantId::new(&config.default_tenant)),
     }
 }

@@ -103,6 +103,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// List, add and remove federated MCP servers (running servers follow the store).
+    Upstreams {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: toolkits::upstream::cli::UpstreamsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,6 +300,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     json,
                 } => audit_tail(&store, tenant, lines, follow, json).await,
             };
+            store.close().await;
+            outcome?;
+        }
+        Command::Upstreams { common, command } => {
+            let config = load_config(cli.config.as_ref(), &common)?;
+            let store = open_store(&config).await?;
+            let outcome = toolkits::upstream::cli::run(&store, &config, command).await;
             store.close().await;
             outcome?;
         }

@@ -5,38 +5,8 @@
 mod common;
 
 use common::{args, local, start, text_of};
-use serde_json::{Value, json};
+use serde_json::json;
 use tideway_core::config::VirtualServerSpec;
-
-async fn mcp(base: &str, path: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = params["name"].as_str() {
-        request = request.header("mcp-name", name);
-    }
-    let mut body = body;
-    body["params"]["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "catalog-test", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
-    let response = request.body(body.to_string()).send().await.expect("send");
-    let text = response.text().await.expect("body");
-    // A JSON body, or the last `data:` line of an event stream.
-    let json = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .next_back()
-        .unwrap_or(&text)
-        .trim()
-        .to_string();
-    serde_json::from_str(&json).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
 
 #[tokio::test]
 async fn find_tools_ranks_the_tool_that_does_what_is_asked_first() {
@@ -134,7 +104,13 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
         }];
     })
     .await;
-    let listed = mcp(&server.base, "/mcp/triage", "tools/list", json!({})).await;
+    let listed = common::mcp(
+        &format!("{}/mcp/triage", server.base),
+        None,
+        "tools/list",
+        json!({}),
+    )
+    .await;
     let mut names: Vec<&str> = listed["result"]["tools"]
         .as_array()
         .expect("tools")
@@ -150,9 +126,10 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
             "system_find_tools"
         ]
     );
-    let outside = mcp(
-        &server.base,
-        "/mcp/triage",
+    let triage = format!("{}/mcp/triage", server.base);
+    let outside = common::mcp(
+        &triage,
+        None,
         "tools/call",
         json!({"name": "support_create_ticket", "arguments": {}}),
     )
@@ -161,16 +138,22 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
         outside["error"].is_object() || outside["result"]["isError"] == json!(true),
         "{outside}"
     );
-    let echo = mcp(
-        &server.base,
-        "/mcp/triage",
+    let echo = common::mcp(
+        &triage,
+        None,
         "tools/call",
         json!({"name": "system_find_tools", "arguments": {"query": "ticket details"}}),
     )
     .await;
     assert_eq!(echo["result"]["isError"], json!(false), "{echo}");
     // The combined endpoint is unchanged, and an unknown name is still a 404.
-    let all = mcp(&server.base, "/mcp", "tools/list", json!({})).await;
+    let all = common::mcp(
+        &format!("{}/mcp", server.base),
+        None,
+        "tools/list",
+        json!({}),
+    )
+    .await;
     assert!(all["result"]["tools"].as_array().expect("tools").len() > 20);
     let missing = reqwest::Client::new()
         .post(format!("{}/mcp/nowhere", server.base))

@@ -9,9 +9,9 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{Collector, local, start, wait_for};
+use common::{Collector, key, local, mcp, start, tool_names, wait_for};
 use serde_json::{Value, json};
-use tideway_core::{Principal, config::UpstreamSpec};
+use tideway_core::{Principal, Role, config::UpstreamSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tideway");
 
@@ -428,4 +428,281 @@ async fn no_process_is_left_after_100_start_stop_cycles() {
     }
     let left = processes_with(&marker_text);
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn a_tenants_upstream_is_seen_and_managed_by_that_tenant_only() {
+    // The upstream: another Tideway's system toolkit over Streamable HTTP.
+    let target = start(|_| {}).await;
+    let url = format!("{}/mcp/system", target.base);
+    let server = start(|config| {
+        config.auth.modes = vec![tideway_core::config::AuthMode::ApiKey];
+        config.gateway.tenant_private_addresses = true;
+    })
+    .await;
+    let app = &server.app;
+    let operator = key(app, "default", Role::Admin).await;
+    let acme = key(app, "acme", Role::Admin).await;
+    let acme_viewer = key(app, "acme", Role::Viewer).await;
+    let globex = key(app, "globex", Role::Admin).await;
+    let http = reqwest::Client::new();
+    let post = |credential: &str, body: Value| {
+        http.post(format!("{}/api/v1/upstreams", server.base))
+            .bearer_auth(credential)
+            .json(&body)
+            .send()
+    };
+
+    // A tenant's admin may not start processes, nor add for another tenant.
+    let stdio = post(&acme, json!({"name": "shell", "command": "sh"}))
+        .await
+        .expect("send");
+    assert_eq!(stdio.status().as_u16(), 403);
+    let body: Value = stdio.json().await.expect("json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("HTTP upstreams only")
+    );
+    let other = post(
+        &acme,
+        json!({"name": "x", "transport": "http", "url": url, "tenant": "globex"}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(other.status().as_u16(), 403);
+    let viewer = post(
+        &acme_viewer,
+        json!({"name": "x", "transport": "http", "url": url}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(viewer.status().as_u16(), 403);
+
+    let created = post(
+        &acme,
+        json!({"name": "acme-tools", "transport": "http", "url": url}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: Value = created.json().await.expect("json");
+    assert_eq!(created["tenant"], "acme");
+    assert_eq!(created["status"]["phase"], "running", "{created}");
+
+    // Acme's principals see and call it; globex's do not, not even by name.
+    let combined = format!("{}/mcp", server.base);
+    let listed = tool_names(&mcp(&combined, Some(&acme_viewer), "tools/list", json!({})).await);
+    assert!(
+        listed.contains(&"acme-tools_echo".to_string()),
+        "{listed:?}"
+    );
+    let listed = tool_names(&mcp(&combined, Some(&globex), "tools/list", json!({})).await);
+    assert!(
+        !listed.iter().any(|name| name.starts_with("acme-tools")),
+        "{listed:?}"
+    );
+    let called = mcp(
+        &combined,
+        Some(&acme_viewer),
+        "tools/call",
+        json!({"name": "acme-tools_echo", "arguments": {"message": "ours"}}),
+    )
+    .await;
+    assert_eq!(
+        called["result"]["structuredContent"]["message"], "ours",
+        "{called}"
+    );
+    let stranger = mcp(
+        &combined,
+        Some(&globex),
+        "tools/call",
+        json!({"name": "acme-tools_echo", "arguments": {"message": "theirs"}}),
+    )
+    .await;
+    assert!(stranger["error"].is_object(), "{stranger}");
+    let direct = http
+        .post(format!("{}/api/v1/integration/mcp/call", server.base))
+        .bearer_auth(&globex)
+        .json(&json!({"server": "acme-tools", "tool": "echo", "arguments": {"message": "x"}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(direct.status().as_u16(), 404);
+    for (credential, visible) in [(&acme, true), (&globex, false)] {
+        let status: Value = http
+            .get(format!("{}/api/v1/integration/status", server.base))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let listed = status
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|entry| entry["name"] == "acme-tools");
+        assert_eq!(listed, visible);
+        let upstreams: Value = http
+            .get(format!("{}/api/v1/upstreams", server.base))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            upstreams.as_array().expect("list").len(),
+            usize::from(visible)
+        );
+    }
+    let removed = http
+        .delete(format!("{}/api/v1/upstreams/acme-tools", server.base))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        removed.status().as_u16(),
+        404,
+        "another tenant's is not found"
+    );
+    let all: Value = http
+        .get(format!("{}/api/v1/upstreams", server.base))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all[0]["tenant"], "acme", "the operator sees every upstream");
+    let removed = http
+        .delete(format!("{}/api/v1/upstreams/acme-tools", server.base))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(removed.status().as_u16(), 204);
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_point_an_upstream_at_internal_addresses() {
+    let server = start(|config| {
+        config.auth.modes = vec![tideway_core::config::AuthMode::ApiKey];
+    })
+    .await;
+    let acme = key(&server.app, "acme", Role::Admin).await;
+    for url in [
+        "http://127.0.0.1:9/mcp",
+        "http://localhost:9/mcp",
+        "http://10.1.2.3/mcp",
+        "http://169.254.169.254/latest",
+        "http://[::1]:9/mcp",
+        "http://[fd00::1]/mcp",
+        "http://100.64.0.1/mcp",
+    ] {
+        let refused = reqwest::Client::new()
+            .post(format!("{}/api/v1/upstreams", server.base))
+            .bearer_auth(&acme)
+            .json(&json!({"name": "probe", "transport": "http", "url": url}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(refused.status().as_u16(), 403, "{url}");
+    }
+    assert!(server.app.gateway.list().await.is_empty());
+}
+
+fn cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .arg("upstreams")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the CLI runs")
+}
+
+#[tokio::test]
+async fn upstreams_added_and_removed_by_the_cli_are_applied_by_a_running_server() {
+    let server = start(|config| config.gateway.reconcile_secs = 1).await;
+    let data_dir = server.dir.path().join("hub");
+    let child_data = server.dir.path().join("cli-peer-data");
+    let added = cli(
+        &data_dir,
+        &[
+            "add",
+            "cli-peer",
+            "--command",
+            BIN,
+            "--arg",
+            "mcp",
+            "--arg",
+            "--toolkit",
+            "--arg",
+            "system",
+            "--arg",
+            "--data-dir",
+            "--arg",
+            child_data.to_str().expect("utf-8"),
+            "--env",
+            "PEER_TOKEN=sealed-value-4711",
+        ],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let app = server.app.clone();
+    wait_for("the running server to start it", async || {
+        app.hub.has_toolkit("cli-peer")
+    })
+    .await;
+    let echo = app
+        .hub
+        .call(
+            &local(),
+            "cli-peer",
+            "system_echo",
+            common::args(json!({"message": "via the cli"})),
+        )
+        .await
+        .expect("callable");
+    assert_eq!(common::text_of(&echo), "via the cli");
+    // The env value is sealed: it is nowhere in the store's files.
+    for entry in std::fs::read_dir(&data_dir).expect("dir").flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("sealed-value-4711"),
+            "{} holds the secret in the clear",
+            entry.path().display()
+        );
+    }
+    let listed = cli(&data_dir, &["list", "--json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("\"name\":\"cli-peer\""), "{listed}");
+    let again = cli(&data_dir, &["add", "cli-peer", "--command", "sh"]);
+    assert!(
+        !again.status.success(),
+        "a second add without --replace is refused"
+    );
+
+    let removed = cli(&data_dir, &["remove", "cli-peer"]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    wait_for("the running server to stop it", async || {
+        !app.hub.has_toolkit("cli-peer")
+    })
+    .await;
+    assert!(app.gateway.get("cli-peer").await.is_none());
 }

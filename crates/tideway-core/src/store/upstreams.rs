@@ -11,6 +11,8 @@ use crate::on_store;
 #[derive(Clone, Debug, PartialEq)]
 pub struct UpstreamRecord {
     pub name: String,
+    /// The tenant it belongs to; `None`: every tenant may use it.
+    pub tenant: Option<String>,
     /// The definition as JSON, with env, header and token values removed.
     pub spec: serde_json::Value,
     /// The removed values, sealed; `None` when there were none.
@@ -22,6 +24,7 @@ pub struct UpstreamRecord {
 
 type UpstreamRow = (
     String,
+    Option<String>,
     String,
     Option<String>,
     String,
@@ -30,11 +33,12 @@ type UpstreamRow = (
 );
 
 fn upstream_from_row(row: UpstreamRow) -> Result<UpstreamRecord, StoreError> {
-    let (name, spec, secret, created_by, created_at, updated_at) = row;
+    let (name, tenant, spec, secret, created_by, created_at, updated_at) = row;
     let spec = serde_json::from_str(&spec)
         .map_err(|error| StoreError::Invalid(format!("upstream {name}: spec: {error}")))?;
     Ok(UpstreamRecord {
         name,
+        tenant,
         spec,
         secret,
         created_by,
@@ -50,11 +54,13 @@ impl Store {
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
         on_store!(self, pool => {
             sqlx::query(
-                "INSERT INTO upstreams (name, spec, secret, created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
-                 spec = excluded.spec, secret = excluded.secret, updated_at = excluded.updated_at",
+                "INSERT INTO upstreams (name, tenant_id, spec, secret, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET \
+                 tenant_id = excluded.tenant_id, spec = excluded.spec, secret = excluded.secret, \
+                 updated_at = excluded.updated_at",
             )
             .bind(&record.name)
+            .bind(&record.tenant)
             .bind(&spec)
             .bind(&record.secret)
             .bind(&record.created_by)
@@ -70,7 +76,7 @@ impl Store {
     pub async fn list_upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
         let rows: Vec<UpstreamRow> = on_store!(self, pool => {
             sqlx::query_as(
-                "SELECT name, spec, secret, created_by, created_at, updated_at FROM upstreams ORDER BY name",
+                "SELECT name, tenant_id, spec, secret, created_by, created_at, updated_at FROM upstreams ORDER BY name",
             )
             .fetch_all(pool)
             .await

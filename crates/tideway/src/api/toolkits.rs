@@ -58,8 +58,7 @@ pub async fn list_toolkits(
         .entries()
         .iter()
         .filter(|entry| {
-            principal.permits_toolkit(entry.name())
-                && entry.callable_tools(principal).next().is_some()
+            entry.shown_to(principal) && entry.callable_tools(principal).next().is_some()
         })
         .map(|entry| ToolkitInfo {
             name: entry.name().to_string(),

@@ -181,8 +181,8 @@ impl Authenticator {
         }
         rules.extend(key_rules);
         Caller {
+            principal: principal.with_rules(rules).with_tenant(tenant.clone()),
             tenant,
-            principal: principal.with_rules(rules),
         }
     }
 

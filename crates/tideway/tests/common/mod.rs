@@ -111,3 +111,76 @@ pub fn text_of(result: &tideway_core::mcp::CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// An API key of `role` for `tenant` (created if missing).
+pub async fn key(app: &App, tenant: &str, role: tideway_core::Role) -> String {
+    let tenant = TenantId::new(tenant);
+    app.store
+        .ensure_tenant(&tenant, tenant.as_str())
+        .await
+        .expect("tenant");
+    app.store
+        .create_api_key(tideway_core::store::NewApiKey {
+            tenant,
+            name: format!("{role} key"),
+            role,
+            rules: tideway_core::ToolRules::default(),
+            expires_at: None,
+            created_by: "test".into(),
+        })
+        .await
+        .expect("key")
+        .1
+}
+
+/// A JSON-RPC request to an MCP endpoint in the 2026-07-28 era, with a bearer
+/// credential if given; the answer's JSON (from a JSON body or the last SSE event).
+pub async fn mcp(url: &str, credential: Option<&str>, method: &str, params: Value) -> Value {
+    let mut body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    body["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = body["params"]["name"].as_str() {
+        request = request.header("mcp-name", name.to_string());
+    }
+    if let Some(credential) = credential {
+        request = request.bearer_auth(credential);
+    }
+    let text = request
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("body");
+    let json = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .next_back()
+        .unwrap_or(&text)
+        .trim()
+        .to_string();
+    serde_json::from_str(&json).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// The names in a `tools/list` answer.
+pub fn tool_names(listed: &Value) -> Vec<String> {
+    listed["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

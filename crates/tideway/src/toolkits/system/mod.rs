@@ -134,7 +134,7 @@ fn list_toolkits(hub: &Hub, ctx: &CallContext) -> ToolkitList {
         toolkits: hub
             .entries()
             .iter()
-            .filter(|entry| principal.permits_toolkit(entry.name()))
+            .filter(|entry| entry.shown_to(principal))
             .map(|entry| ToolkitSummary {
                 name: entry.name().to_string(),
                 description: entry.toolkit.description().to_string(),

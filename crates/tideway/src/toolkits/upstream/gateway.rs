@@ -1,17 +1,23 @@
 //! The gateway: every federated upstream, from the configuration file and from the
 //! store (added over REST or the CLI). It starts them at boot, adds, replaces and
 //! removes them at runtime (a new upstream is usable at `/mcp/{name}` as soon as its
-//! handshake is done), and stops every child on shutdown. Secret values (the child's
-//! environment, HTTP headers, the bearer token) are sealed under the master key
-//! before they reach the store and never leave it in a listing.
+//! handshake is done), follows the store so that changes made by the CLI or another
+//! replica are applied within `gateway.reconcile_secs`, and stops every child on
+//! shutdown. Secret values (the child's environment, HTTP headers, the bearer token)
+//! are sealed under the master key before they reach the store and never leave it in
+//! a listing.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    Hub, HubError, Store,
+    Hub, HubError, Store, TenantId,
     config::{Config, GatewayConfig, UpstreamSpec},
     secrets::MasterKey,
     store::{SealedAt, UpstreamRecord},
@@ -46,12 +52,60 @@ fn split(spec: &UpstreamSpec) -> (UpstreamSpec, Opened) {
     (public, opened)
 }
 
+/// Stores an upstream's definition with its secret values sealed, replacing one of
+/// the same name, and returns the record as written. The REST API and the CLI both
+/// store through here.
+pub async fn store_upstream(
+    store: &Store,
+    key: &MasterKey,
+    spec: &UpstreamSpec,
+    by: &str,
+) -> Result<UpstreamRecord, HubError> {
+    let (public, opened) = split(spec);
+    let parts = SecretParts {
+        env: opened.env,
+        headers: opened.headers,
+        bearer_token: opened.bearer_token,
+    };
+    let secret = if parts.env.is_empty() && parts.headers.is_empty() && parts.bearer_token.is_none()
+    {
+        None
+    } else {
+        let plain =
+            zeroize::Zeroizing::new(serde_json::to_string(&parts).map_err(HubError::internal)?);
+        Some(
+            key.seal(&plain, &secret_context(&spec.name))
+                .map_err(HubError::internal)?,
+        )
+    };
+    if let Some(tenant) = &spec.tenant {
+        store.ensure_tenant(&TenantId::new(tenant), tenant).await?;
+    }
+    let now = Utc::now();
+    let record = UpstreamRecord {
+        name: spec.name.clone(),
+        tenant: spec.tenant.clone(),
+        spec: serde_json::to_value(&public).map_err(HubError::internal)?,
+        secret,
+        created_by: by.to_string(),
+        // Kept from the first version by the store when this replaces one.
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_upstream(&record).await?;
+    Ok(record)
+}
+
 pub struct Gateway {
     hub: Arc<Hub>,
     store: Store,
     key: Arc<MasterKey>,
     settings: GatewayConfig,
     upstreams: Mutex<BTreeMap<String, Arc<Upstream>>>,
+    /// Held by each change (add, replace, remove, reconcile) so they take turns.
+    changes: Mutex<()>,
+    /// Cancelled at shutdown: nothing is started after it.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Gateway {
@@ -70,25 +124,71 @@ impl Gateway {
             key,
             settings: config.gateway.clone(),
             upstreams: Mutex::new(BTreeMap::new()),
+            changes: Mutex::new(()),
+            stopping: tokio_util::sync::CancellationToken::new(),
         });
         for spec in &config.upstreams {
             let (public, opened) = split(spec);
-            gateway.launch(public, Origin::Config, opened).await?;
+            gateway
+                .launch(public, (Origin::Config, None), opened)
+                .await?;
         }
         for record in gateway.store.list_upstreams().await? {
-            let name = record.name.clone();
-            match gateway.open_record(record) {
-                Ok((spec, opened)) => {
-                    if let Err(error) = gateway.launch(spec, Origin::Api, opened).await {
-                        tracing::error!(upstream = %name, %error, "a stored upstream cannot start");
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(upstream = %name, %error, "a stored upstream is unusable")
-                }
-            }
+            gateway.launch_record(record).await;
+        }
+        if gateway.settings.reconcile_secs > 0 {
+            tokio::spawn(reconcile_loop(
+                Arc::downgrade(&gateway),
+                Duration::from_secs(gateway.settings.reconcile_secs),
+            ));
         }
         Ok(gateway)
+    }
+
+    async fn launch_record(&self, record: UpstreamRecord) {
+        let name = record.name.clone();
+        let revision = record.updated_at;
+        match self.open_record(record) {
+            Ok((spec, opened)) => {
+                if let Err(error) = self
+                    .launch(spec, (Origin::Api, Some(revision)), opened)
+                    .await
+                {
+                    tracing::error!(upstream = %name, %error, "a stored upstream cannot start");
+                }
+            }
+            Err(error) => {
+                tracing::error!(upstream = %name, %error, "a stored upstream is unusable")
+            }
+        }
+    }
+
+    /// Brings the running upstreams in line with the store: starts what was added,
+    /// restarts what was changed and stops what was removed elsewhere (the CLI,
+    /// another replica). Upstreams from the configuration file are left alone.
+    pub async fn reconcile(&self) -> Result<(), HubError> {
+        let _turn = self.changes.lock().await;
+        if self.stopping.is_cancelled() {
+            return Ok(());
+        }
+        let records = self.store.list_upstreams().await?;
+        let running = self.list().await;
+        for upstream in &running {
+            if upstream.origin != Origin::Api {
+                continue;
+            }
+            let stored = records.iter().find(|r| r.name == upstream.name());
+            if stored.is_none_or(|record| Some(record.updated_at) != upstream.revision) {
+                tracing::info!(upstream = %upstream.name(), "the stored definition changed; applying it");
+                self.retire(upstream).await;
+            }
+        }
+        for record in records {
+            if self.get(&record.name).await.is_none() {
+                self.launch_record(record).await;
+            }
+        }
+        Ok(())
     }
 
     fn open_record(&self, record: UpstreamRecord) -> Result<(UpstreamSpec, Opened), HubError> {
@@ -120,7 +220,7 @@ impl Gateway {
     async fn launch(
         &self,
         spec: UpstreamSpec,
-        origin: Origin,
+        origin: (Origin, Option<DateTime<Utc>>),
         opened: Opened,
     ) -> Result<Arc<Upstream>, HubError> {
         let mut upstreams = self.upstreams.lock().await;
@@ -161,15 +261,17 @@ impl Gateway {
     pub async fn add(&self, spec: UpstreamSpec, by: &str) -> Result<Arc<Upstream>, HubError> {
         spec.validate()
             .map_err(|reason| HubError::invalid_argument("upstream", reason))?;
+        let _turn = self.changes.lock().await;
         if self.get(&spec.name).await.is_some() || self.name_taken(&spec.name) {
             return Err(HubError::Conflict(format!(
                 "the name '{}' is already used by a toolkit, upstream or virtual server",
                 spec.name
             )));
         }
-        self.persist(&spec, by).await?;
+        let record = store_upstream(&self.store, &self.key, &spec, by).await?;
         let (public, opened) = split(&spec);
-        let upstream = match self.launch(public, Origin::Api, opened).await {
+        let origin = (Origin::Api, Some(record.updated_at));
+        let upstream = match self.launch(public, origin, opened).await {
             Ok(upstream) => upstream,
             Err(error) => {
                 let _ = self.store.delete_upstream(&spec.name).await;
@@ -184,17 +286,20 @@ impl Gateway {
     pub async fn replace(&self, spec: UpstreamSpec, by: &str) -> Result<Arc<Upstream>, HubError> {
         spec.validate()
             .map_err(|reason| HubError::invalid_argument("upstream", reason))?;
+        let _turn = self.changes.lock().await;
         let old = self.removable(&spec.name).await?;
-        self.persist(&spec, by).await?;
+        let record = store_upstream(&self.store, &self.key, &spec, by).await?;
         self.retire(&old).await;
         let (public, opened) = split(&spec);
-        let upstream = self.launch(public, Origin::Api, opened).await?;
+        let origin = (Origin::Api, Some(record.updated_at));
+        let upstream = self.launch(public, origin, opened).await?;
         self.settle(&upstream).await;
         Ok(upstream)
     }
 
     /// Stops an upstream added at runtime and forgets it.
     pub async fn remove(&self, name: &str) -> Result<(), HubError> {
+        let _turn = self.changes.lock().await;
         let upstream = self.removable(name).await?;
         self.retire(&upstream).await;
         self.store.delete_upstream(name).await?;
@@ -220,41 +325,6 @@ impl Gateway {
         upstream.stop().await;
     }
 
-    async fn persist(&self, spec: &UpstreamSpec, by: &str) -> Result<(), HubError> {
-        let (public, opened) = split(spec);
-        let parts = SecretParts {
-            env: opened.env,
-            headers: opened.headers,
-            bearer_token: opened.bearer_token,
-        };
-        let secret =
-            if parts.env.is_empty() && parts.headers.is_empty() && parts.bearer_token.is_none() {
-                None
-            } else {
-                let plain = zeroize::Zeroizing::new(
-                    serde_json::to_string(&parts).map_err(HubError::internal)?,
-                );
-                Some(
-                    self.key
-                        .seal(&plain, &secret_context(&spec.name))
-                        .map_err(HubError::internal)?,
-                )
-            };
-        let now = Utc::now();
-        self.store
-            .put_upstream(&UpstreamRecord {
-                name: spec.name.clone(),
-                spec: serde_json::to_value(&public).map_err(HubError::internal)?,
-                secret,
-                created_by: by.to_string(),
-                // Kept from the first version by the store when this replaces one.
-                created_at: now,
-                updated_at: now,
-            })
-            .await?;
-        Ok(())
-    }
-
     /// Waits until a new upstream is running or has failed its first attempt.
     async fn settle(&self, upstream: &Arc<Upstream>) {
         let limit = Duration::from_secs(self.settings.connect_timeout_secs + 1);
@@ -265,9 +335,29 @@ impl Gateway {
 
     /// Stops every upstream (each child and its process group) at once.
     pub async fn shutdown(&self) {
+        self.stopping.cancel();
+        let _turn = self.changes.lock().await;
         let upstreams: Vec<_> = std::mem::take(&mut *self.upstreams.lock().await)
             .into_values()
             .collect();
         join_all(upstreams.iter().map(|upstream| upstream.stop())).await;
+    }
+}
+
+/// Reconciles with the store every `every` while the gateway lives.
+async fn reconcile_loop(gateway: Weak<Gateway>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        if gateway.stopping.is_cancelled() {
+            return;
+        }
+        if let Err(error) = gateway.reconcile().await {
+            tracing::warn!(%error, "reading the stored upstreams failed; trying again later");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod breaker;
 pub mod catalog;
+pub mod cli;
 pub mod client;
 pub mod gateway;
 pub mod routes;

@@ -1,8 +1,10 @@
 //! The gateway's REST API: the seed's integration endpoints
 //! (`/api/v1/integration/mcp/health[/{server}]`, `/api/v1/integration/mcp/call`,
 //! `/api/v1/integration/status`) and `/api/v1/upstreams` to add, change and remove
-//! federated servers at runtime. Managing upstreams starts processes on the host, so
-//! it needs the admin role of the operator's tenant (the default tenant).
+//! federated servers at runtime. The operator (an admin of the default tenant)
+//! manages every upstream, stdio included, since those start processes on the host.
+//! A tenant's admin manages only the tenant's own upstreams, over HTTP only, and by
+//! default not to loopback, private or link-local addresses.
 
 use std::{sync::Arc, time::Instant};
 
@@ -14,7 +16,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tideway_core::{
-    Health, HealthStatus, NameCollision, Role,
+    Health, HealthStatus, HubError, NameCollision, Role,
     config::{UpstreamSpec, UpstreamStart, UpstreamTransport},
     naming::NamingMode,
 };
@@ -141,7 +143,7 @@ pub async fn mcp_health(State(app): State<Arc<App>>, caller: Caller) -> ApiJson<
         .list()
         .await
         .iter()
-        .filter(|upstream| caller.principal.permits_toolkit(upstream.name()))
+        .filter(|upstream| upstream.shown_to(&caller.principal))
         .map(|upstream| status_of(&app, upstream))
         .collect();
     ApiJson(McpHealth {
@@ -162,7 +164,7 @@ pub async fn mcp_server_health(
     caller: Caller,
 ) -> Response {
     match app.gateway.get(&server).await {
-        Some(upstream) if caller.principal.permits_toolkit(&server) => {
+        Some(upstream) if upstream.shown_to(&caller.principal) => {
             upstream.check_now().await;
             ApiJson(status_of(&app, &upstream)).into_response()
         }
@@ -235,7 +237,7 @@ pub async fn integration_status(
     let health = app.hub.health(std::time::Duration::from_secs(5)).await;
     let mut out = Vec::new();
     for entry in app.hub.entries() {
-        if !caller.principal.permits_toolkit(entry.name()) {
+        if !entry.shown_to(&caller.principal) {
             continue;
         }
         let upstream = app.gateway.get(entry.name()).await;
@@ -260,7 +262,7 @@ pub async fn integration_status(
     // Upstreams not (yet) in the Hub: still starting, or down before a first catalog.
     for upstream in app.gateway.list().await {
         if !out.iter().any(|status| status.name == upstream.name())
-            && caller.principal.permits_toolkit(upstream.name())
+            && upstream.shown_to(&caller.principal)
         {
             out.push(ToolkitStatus {
                 name: upstream.name().to_string(),
@@ -281,6 +283,8 @@ pub async fn integration_status(
 #[derive(Serialize, ToSchema)]
 pub struct UpstreamView {
     pub name: String,
+    /// The tenant it belongs to; absent when every tenant may use it.
+    pub tenant: Option<String>,
     #[schema(value_type = String)]
     pub transport: UpstreamTransport,
     pub description: Option<String>,
@@ -307,6 +311,7 @@ fn view(app: &App, upstream: &Upstream) -> UpstreamView {
     let secrets = upstream.secret_names();
     UpstreamView {
         name: spec.name.clone(),
+        tenant: spec.tenant.clone(),
         transport: spec.transport,
         description: spec.description.clone(),
         command: spec.command.clone(),
@@ -325,21 +330,120 @@ fn view(app: &App, upstream: &Upstream) -> UpstreamView {
     }
 }
 
-/// Upstream management starts processes on the host: only the operator may do it.
-fn refuse_unless_operator_admin(app: &App, caller: &Caller, request_id: &str) -> Option<Response> {
-    let operator = caller.tenant.as_str() == app.config.default_tenant;
-    if caller.principal.role >= Role::Admin && operator {
-        return None;
+/// Who is managing upstreams: the operator, or one tenant's admin.
+enum Manager {
+    Operator,
+    Tenant(tideway_core::TenantId),
+}
+
+impl Manager {
+    fn of(app: &App, caller: &Caller) -> Result<Manager, HubError> {
+        if caller.principal.role < Role::Admin {
+            return Err(HubError::Forbidden(
+                "managing upstreams needs the admin role".into(),
+            ));
+        }
+        Ok(if caller.tenant.as_str() == app.config.default_tenant {
+            Manager::Operator
+        } else {
+            Manager::Tenant(caller.tenant.clone())
+        })
     }
-    Some(
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "managing upstreams needs the admin role in the operator's (default) tenant",
-        )
-        .with_request_id(request_id)
-        .into_response(),
+
+    fn manages(&self, upstream: &Upstream) -> bool {
+        match self {
+            Manager::Operator => true,
+            Manager::Tenant(tenant) => upstream.owner.as_ref() == Some(tenant),
+        }
+    }
+
+    /// Checks a definition a tenant's admin sends, and makes it the tenant's.
+    async fn admit(&self, app: &App, spec: &mut UpstreamSpec) -> Result<(), HubError> {
+        let Manager::Tenant(tenant) = self else {
+            return Ok(());
+        };
+        if spec.tenant.as_deref().is_some_and(|t| t != tenant.as_str()) {
+            return Err(HubError::Forbidden(
+                "a tenant's admin adds upstreams for its own tenant only".into(),
+            ));
+        }
+        spec.tenant = Some(tenant.to_string());
+        if spec.transport != UpstreamTransport::Http {
+            return Err(HubError::Forbidden(
+                "a tenant's admin may add HTTP upstreams only: a stdio upstream starts a process on the host, which only the operator may do".into(),
+            ));
+        }
+        if !app.config.gateway.tenant_private_addresses {
+            refuse_private(spec.url.as_deref().unwrap_or_default()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a URL whose host is (or resolves to) a loopback, private, link-local or
+/// unspecified address, so a tenant cannot reach the operator's own network.
+async fn refuse_private(url: &str) -> Result<(), HubError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|error| HubError::invalid_argument("url", error.to_string()))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| HubError::invalid_argument("url", "has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|error| {
+                HubError::invalid_argument(
+                    "url",
+                    format!("host '{host}' does not resolve: {error}"),
+                )
+            })?
+            .map(|addr| addr.ip())
+            .collect(),
+    };
+    let internal = |ip: &std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    };
+    if addresses.is_empty() || addresses.iter().any(internal) {
+        return Err(HubError::Forbidden(format!(
+            "host '{host}' is a loopback, private or link-local address, which a tenant's upstream may not use (gateway.tenant_private_addresses)"
+        )));
+    }
+    Ok(())
+}
+
+fn refusal(error: HubError, request_id: &str) -> Response {
+    Problem::from_hub(error, request_id).into_response()
+}
+
+fn no_such(name: &str, request_id: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no upstream named '{name}'"),
     )
+    .with_request_id(request_id)
+    .into_response()
 }
 
 /// Every federated server with its definition and status.
@@ -351,14 +455,16 @@ pub async fn list_upstreams(
     headers: HeaderMap,
     caller: Caller,
 ) -> Response {
-    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id(&headers)) {
-        return refusal;
-    }
+    let manager = match Manager::of(&app, &caller) {
+        Ok(manager) => manager,
+        Err(error) => return refusal(error, &request_id(&headers)),
+    };
     let views: Vec<UpstreamView> = app
         .gateway
         .list()
         .await
         .iter()
+        .filter(|upstream| manager.manages(upstream))
         .map(|upstream| view(&app, upstream))
         .collect();
     ApiJson(views).into_response()
@@ -376,11 +482,15 @@ pub async fn create_upstream(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     caller: Caller,
-    ApiJson(spec): ApiJson<UpstreamSpec>,
+    ApiJson(mut spec): ApiJson<UpstreamSpec>,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
-        return refusal;
+    let admitted = match Manager::of(&app, &caller) {
+        Ok(manager) => manager.admit(&app, &mut spec).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = admitted {
+        return refusal(error, &request_id);
     }
     match app.gateway.add(spec, &caller.principal.id).await {
         Ok(upstream) => (StatusCode::CREATED, ApiJson(view(&app, &upstream))).into_response(),
@@ -399,18 +509,15 @@ pub async fn get_upstream(
     caller: Caller,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
-        return refusal;
-    }
+    let manager = match Manager::of(&app, &caller) {
+        Ok(manager) => manager,
+        Err(error) => return refusal(error, &request_id),
+    };
     match app.gateway.get(&name).await {
-        Some(upstream) => ApiJson(view(&app, &upstream)).into_response(),
-        None => Problem::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no upstream named '{name}'"),
-        )
-        .with_request_id(&request_id)
-        .into_response(),
+        Some(upstream) if manager.manages(&upstream) => {
+            ApiJson(view(&app, &upstream)).into_response()
+        }
+        _ => no_such(&name, &request_id),
     }
 }
 
@@ -429,8 +536,20 @@ pub async fn replace_upstream(
     ApiJson(mut spec): ApiJson<UpstreamSpec>,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
-        return refusal;
+    let manager = match Manager::of(&app, &caller) {
+        Ok(manager) => manager,
+        Err(error) => return refusal(error, &request_id),
+    };
+    if !app
+        .gateway
+        .get(&name)
+        .await
+        .is_some_and(|upstream| manager.manages(&upstream))
+    {
+        return no_such(&name, &request_id);
+    }
+    if let Err(error) = manager.admit(&app, &mut spec).await {
+        return refusal(error, &request_id);
     }
     if spec.name.is_empty() {
         spec.name = name.clone();
@@ -463,8 +582,17 @@ pub async fn delete_upstream(
     caller: Caller,
 ) -> Response {
     let request_id = request_id(&headers);
-    if let Some(refusal) = refuse_unless_operator_admin(&app, &caller, &request_id) {
-        return refusal;
+    let manager = match Manager::of(&app, &caller) {
+        Ok(manager) => manager,
+        Err(error) => return refusal(error, &request_id),
+    };
+    if !app
+        .gateway
+        .get(&name)
+        .await
+        .is_some_and(|upstream| manager.manages(&upstream))
+    {
+        return no_such(&name, &request_id);
     }
     match app.gateway.remove(&name).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -23,7 +23,7 @@ use rmcp::{
 };
 use serde::Serialize;
 use tideway_core::{
-    CallContext, Health, HealthStatus, Hub, HubError, Store,
+    CallContext, Health, HealthStatus, Hub, HubError, Principal, Store, TenantId,
     config::{GatewayConfig, UpstreamSpec, UpstreamStart},
     mcp::{CallToolResult, GetPromptResult, JsonObject, ResourceContents},
 };
@@ -77,6 +77,10 @@ pub struct Observed {
 pub struct Upstream {
     pub spec: UpstreamSpec,
     pub origin: Origin,
+    /// When its stored definition was last written (`None` for the configuration's).
+    pub revision: Option<DateTime<Utc>>,
+    /// The tenant that alone may see it, if any.
+    pub owner: Option<TenantId>,
     secrets: Opened,
     settings: GatewayConfig,
     hub: Weak<Hub>,
@@ -142,7 +146,7 @@ impl Drop for CancelOnDrop {
 impl Upstream {
     pub fn new(
         spec: UpstreamSpec,
-        origin: Origin,
+        (origin, revision): (Origin, Option<DateTime<Utc>>),
         secrets: Opened,
         settings: GatewayConfig,
         hub: Weak<Hub>,
@@ -153,8 +157,10 @@ impl Upstream {
             Duration::from_secs(settings.breaker_open_secs),
         );
         Arc::new(Upstream {
+            owner: spec.tenant.as_deref().map(TenantId::new),
             spec,
             origin,
+            revision,
             secrets,
             settings,
             hub,
@@ -176,6 +182,12 @@ impl Upstream {
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Whether `principal` may see it: its tenant's (or everyone's), and its rules
+    /// permit something of it.
+    pub fn shown_to(&self, principal: &Principal) -> bool {
+        principal.sees_owner(self.owner.as_ref()) && principal.permits_toolkit(self.name())
     }
 
     pub fn phase(&self) -> Phase {
@@ -871,10 +883,14 @@ impl Follower {
         }
     }
 
-    /// Cancels the listen stream, if any, and waits until the cancellation is sent.
+    /// Cancels the listen stream, if any, and gives the server a moment to end it.
+    /// A server that reads the end of its input while that request is still open
+    /// waits for it (rmcp servers up to 5 s) and is then killed; the pause lets the
+    /// cancellation be handled first, so the child exits at once.
     async fn close(&mut self) {
         if let Some(mut listening) = self.listening.take() {
             let _ = tokio::time::timeout(Duration::from_secs(2), listening.cancel()).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, Health, HubError, Toolkit,
+    CallContext, Health, HubError, TenantId, Toolkit,
     mcp::{
         ArgumentInfo, CallToolResult, CompleteRequestParams, GetPromptResult, JsonObject, Prompt,
         Reference, Resource, ResourceContents, ResourceTemplate, Tool,
@@ -52,6 +52,10 @@ impl Toolkit for UpstreamToolkit {
 
     fn description(&self) -> &str {
         &self.description
+    }
+
+    fn owner(&self) -> Option<&TenantId> {
+        self.upstream.owner.as_ref()
     }
 
     fn naming(&self) -> NamingMode {

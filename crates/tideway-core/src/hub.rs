@@ -954,10 +954,30 @@ impl Hub {
         self.owner_of(scope, uri, principal).is_some()
     }
 
-    pub fn list_prompts(&self, scope: &Scope, principal: &Principal) -> Vec<Prompt> {
+    /// The prompts a scope serves to the caller, named as that scope names them. A
+    /// toolkit whose prompts are per tenant is asked now; on `/mcp` its prompts take
+    /// `{toolkit}_{prompt}` names unless a fixed prompt already holds the name.
+    pub async fn list_prompts(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+    ) -> Result<Vec<Prompt>, HubError> {
         let catalog = self.snapshot();
         let mut prompts = Vec::new();
-        for entry in catalog.visible(scope, principal) {
+        for entry in catalog.visible(scope, &ctx.principal) {
+            if entry.toolkit.dynamic_prompts() {
+                for mut prompt in entry.toolkit.list_prompts(ctx).await? {
+                    if scope.qualified() {
+                        let name = qualified_tool_name(entry.name(), &prompt.name);
+                        if catalog.qualified_prompts.contains_key(&name) {
+                            continue;
+                        }
+                        prompt.name = name;
+                    }
+                    prompts.push(prompt);
+                }
+                continue;
+            }
             for prompt in &entry.prompts {
                 let mut prompt = prompt.clone();
                 if scope.qualified() {
@@ -969,36 +989,60 @@ impl Hub {
                 prompts.push(prompt);
             }
         }
-        prompts
+        Ok(prompts)
     }
 
-    fn resolve_prompt(
+    async fn resolve_prompt(
         &self,
+        ctx: &CallContext,
         scope: &Scope,
         name: &str,
-        principal: &Principal,
     ) -> Result<(Arc<Entry>, Prompt), HubError> {
+        let unknown = || HubError::UnknownPrompt(name.to_string());
         let catalog = self.snapshot();
-        let (kit, bare) = match scope {
-            Scope::All | Scope::View(_) => catalog
-                .qualified_prompts
-                .get(name)
-                .cloned()
-                .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?,
-            Scope::Toolkit(kit) => (kit.clone(), name.to_string()),
+        let principal = &ctx.principal;
+        let fixed = match scope {
+            Scope::All | Scope::View(_) => catalog.qualified_prompts.get(name).cloned(),
+            Scope::Toolkit(kit) => Some((kit.clone(), name.to_string())),
         };
-        let entry = catalog
-            .visible(scope, principal)
-            .find(|entry| entry.name() == kit)
-            .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?
-            .clone();
-        let prompt = entry
-            .prompts
-            .iter()
-            .find(|prompt| prompt.name == bare)
-            .cloned()
-            .ok_or_else(|| HubError::UnknownPrompt(name.to_string()))?;
-        Ok((entry, prompt))
+        if let Some((kit, bare)) = fixed
+            && let Some(entry) = catalog
+                .visible(scope, principal)
+                .find(|entry| entry.name() == kit)
+        {
+            let listed = if entry.toolkit.dynamic_prompts() {
+                entry.toolkit.list_prompts(ctx).await?
+            } else {
+                entry.prompts.clone()
+            };
+            if let Some(prompt) = listed.into_iter().find(|prompt| prompt.name == bare) {
+                return Ok((entry.clone(), prompt));
+            }
+        }
+        // A per-tenant prompt on /mcp: `{toolkit}_{prompt}`.
+        if scope.qualified() {
+            for entry in catalog
+                .visible(scope, principal)
+                .filter(|entry| entry.toolkit.dynamic_prompts())
+            {
+                let Some(bare) = name
+                    .strip_prefix(entry.name())
+                    .and_then(|rest| rest.strip_prefix('_'))
+                else {
+                    continue;
+                };
+                if let Some(prompt) = entry
+                    .toolkit
+                    .list_prompts(ctx)
+                    .await?
+                    .into_iter()
+                    .find(|prompt| prompt.name == bare)
+                {
+                    return Ok((entry.clone(), prompt));
+                }
+            }
+        }
+        Err(unknown())
     }
 
     /// Renders a prompt after checking its arguments: a missing required argument or
@@ -1010,7 +1054,7 @@ impl Hub {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<GetPromptResult, HubError> {
-        let (entry, prompt) = self.resolve_prompt(scope, name, &ctx.principal)?;
+        let (entry, prompt) = self.resolve_prompt(ctx, scope, name).await?;
         let arguments = arguments.unwrap_or_default();
         let declared = prompt.arguments.clone().unwrap_or_default();
         for argument in &declared {
@@ -1041,7 +1085,7 @@ impl Hub {
     ) -> Result<Vec<String>, HubError> {
         match reference {
             Reference::Prompt(prompt) => {
-                let (entry, found) = self.resolve_prompt(scope, &prompt.name, &ctx.principal)?;
+                let (entry, found) = self.resolve_prompt(ctx, scope, &prompt.name).await?;
                 let bare = Reference::for_prompt(found.name);
                 entry.toolkit.complete(ctx, &bare, argument).await
             }

@@ -150,8 +150,21 @@ pub trait Toolkit: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The prompts, read once at registration. A toolkit whose prompts change per
+    /// caller (templates stored per tenant) says so with `dynamic_prompts` and
+    /// answers `list_prompts` instead.
     fn prompts(&self) -> Vec<Prompt> {
         Vec::new()
+    }
+
+    /// Whether the Hub must ask `list_prompts` each time rather than use `prompts`.
+    fn dynamic_prompts(&self) -> bool {
+        false
+    }
+
+    /// The prompts `ctx`'s caller sees, when they differ per caller.
+    async fn list_prompts(&self, _ctx: &CallContext) -> Result<Vec<Prompt>, HubError> {
+        Ok(self.prompts())
     }
 
     async fn get_prompt(

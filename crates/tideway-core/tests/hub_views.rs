@@ -182,7 +182,9 @@ async fn a_view_serves_only_the_picked_tools_with_their_mcp_names() {
 
     // Prompts and resources come from the toolkits the view picks from.
     let prompts: Vec<String> = hub
-        .list_prompts(&scope, &operator.principal)
+        .list_prompts(&operator, &scope)
+        .await
+        .expect("prompts")
         .into_iter()
         .map(|p| p.name)
         .collect();

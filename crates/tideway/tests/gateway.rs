@@ -111,6 +111,15 @@ async fn an_upstream_added_over_rest_is_served_and_removed_cleanly() {
         collector.progress.lock().expect("lock").len() >= 2,
         "progress notifications were relayed"
     );
+    let logged = server
+        .app
+        .hub
+        .call(&ctx, "peer", "conformance_test_tool_with_logging", None)
+        .await
+        .expect("call");
+    assert_ne!(logged.is_error, Some(true));
+    let logs = collector.logs.lock().expect("lock").clone();
+    assert!(!logs.is_empty(), "the upstream's log messages were relayed");
     let prompt = server
         .app
         .hub

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod guard;
 pub mod health;
 pub mod problem;
+pub mod tool_routes;
 pub mod toolkits;
 
 use std::sync::Arc;
@@ -68,6 +69,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::toolkits::support::routes::router())
         .merge(crate::toolkits::database::routes::router())
         .merge(crate::toolkits::upstream::routes::router())
+        .merge(crate::toolkits::prompts::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
 }

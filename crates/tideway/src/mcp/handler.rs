@@ -461,8 +461,13 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let caller = self.caller(&context.extensions)?;
-        let prompts = self.shared.hub.list_prompts(&self.scope, &caller.principal);
+        let ctx = self.context(&context)?;
+        let prompts = self
+            .shared
+            .hub
+            .list_prompts(&ctx, &self.scope)
+            .await
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
         let (prompts, next) = page(prompts, cursor_of(&request), self.shared.page_size)?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;

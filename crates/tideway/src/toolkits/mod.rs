@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod database;
+pub mod prompts;
 pub mod support;
 pub mod synthetic;
 pub mod system;
@@ -13,7 +14,14 @@ use std::sync::Arc;
 use tideway_core::{Config, Hub, Store, secrets::MasterKey};
 
 /// Every built-in toolkit, in registration order.
-pub const BUILTIN: &[&str] = &["system", "support", "database", "conformance", "synthetic"];
+pub const BUILTIN: &[&str] = &[
+    "system",
+    "support",
+    "database",
+    "prompts",
+    "conformance",
+    "synthetic",
+];
 
 /// Built-ins that are off unless named explicitly.
 pub const OFF_BY_DEFAULT: &[&str] = &["conformance", "synthetic"];
@@ -55,6 +63,10 @@ pub fn register(
                     config.default_tenant.clone(),
                     config.data_dir.clone(),
                 ),
+            )),
+            "prompts" => Arc::new(prompts::PromptsToolkit::new(
+                store.clone(),
+                Arc::downgrade(hub),
             )),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
             "synthetic" => Arc::new(synthetic::SyntheticToolkit::new()),

@@ -60,12 +60,14 @@ pub async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// A client as a test plays it: it keeps the progress it is sent and answers
+/// A client as a test plays it: it keeps the progress and log messages it is sent and answers
 /// sampling with `sampled: {prompt}` and elicitation by accepting `{"name": "Ada"}`.
 #[derive(Default)]
 pub struct Collector {
     pub progress: Mutex<Vec<f64>>,
     pub requests: Mutex<Vec<String>>,
+    /// Log messages as `level: data`.
+    pub logs: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -73,7 +75,12 @@ impl ClientChannel for Collector {
     async fn progress(&self, progress: f64, _total: Option<f64>, _message: Option<String>) {
         self.progress.lock().expect("lock").push(progress);
     }
-    async fn log(&self, _level: LogLevel, _logger: &str, _data: Value) {}
+    async fn log(&self, level: LogLevel, _logger: &str, data: Value) {
+        self.logs
+            .lock()
+            .expect("lock")
+            .push(format!("{level:?}: {data}"));
+    }
     async fn request(&self, method: &str, params: JsonObject) -> Result<Value, HubError> {
         self.requests.lock().expect("lock").push(method.to_string());
         match method {

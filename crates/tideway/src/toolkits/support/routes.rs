@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, Query, State, rejection::QueryRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{Path, State},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use serde_json::{Number, Value};
+use serde_json::Value;
 use tideway_core::mcp::JsonObject;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -24,7 +24,7 @@ use super::model::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        toolkits::{call_context, request_id},
+        tool_routes::{self, Answer, Q, body_arguments},
     },
     app::App,
     auth::Caller,
@@ -46,16 +46,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(analytics))
 }
 
-type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
 type CallerExt = Caller;
-
-/// How a successful call is answered.
-enum Answer {
-    Ok,
-    /// 201, with a Location of `{base}/{id}` when the new thing has a URL of its own
-    /// (comments and interactions do not).
-    Created(Option<&'static str>),
-}
 
 /// Calls a support tool for an HTTP request and turns the outcome into a response.
 async fn call(
@@ -66,140 +57,16 @@ async fn call(
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    let request_id = request_id(headers);
-    let ctx = call_context(app, caller, &request_id);
-    match app.hub.call(&ctx, "support", tool, Some(arguments)).await {
-        Ok(result) => {
-            let body = result.structured_content.unwrap_or(Value::Null);
-            let mut response = match answer {
-                Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
-                Answer::Created(base) => {
-                    let mut response = (StatusCode::CREATED, ApiJson(&body)).into_response();
-                    if let Some(base) = base
-                        && let Some(id) = body.get("id").and_then(Value::as_i64)
-                        && let Ok(location) = HeaderValue::from_str(&format!("{base}/{id}"))
-                    {
-                        response.headers_mut().insert(header::LOCATION, location);
-                    }
-                    response
-                }
-            };
-            // Versioned resources carry their version as a strong ETag, for If-Match.
-            if let Some(version) = body.get("version").and_then(Value::as_i64)
-                && let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\""))
-            {
-                response.headers_mut().insert(header::ETAG, etag);
-            }
-            response
-        }
-        Err(error) => Problem::from_hub(error, &request_id).into_response(),
-    }
+    tool_routes::respond(app, caller, headers, ("support", tool), arguments, answer).await
 }
 
-/// The `properties` of a support tool's input schema.
-fn argument_schemas(app: &App, tool: &str) -> Option<JsonObject> {
-    let entry = app
-        .hub
-        .entries()
-        .into_iter()
-        .find(|e| e.name() == "support")?;
-    let tool = entry.tools.iter().find(|t| t.name == tool)?;
-    tool.input_schema.get("properties")?.as_object().cloned()
-}
-
-/// The JSON type a schema gives an argument (`integer`, `boolean`, ...), if it names one.
-fn argument_type(properties: Option<&JsonObject>, argument: &str) -> Option<String> {
-    match properties?.get(argument)?.get("type")? {
-        Value::String(kind) => Some(kind.clone()),
-        // `["integer", "null"]` for optional arguments.
-        Value::Array(kinds) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|k| *k != "null")
-            .map(str::to_string),
-        _ => None,
-    }
-}
-
-/// Query parameters as tool arguments, typed as the tool's schema says (a query
-/// string has only text), so the schema check reports what does not fit, by name.
 fn query_arguments(
     app: &App,
     tool: &str,
     query: Q,
     rename: &[(&str, &str)],
 ) -> Result<JsonObject, Box<Problem>> {
-    let Query(pairs) = query.map_err(|rejection| {
-        Box::new(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            format!("the query string cannot be read: {rejection}"),
-        ))
-    })?;
-    let properties = argument_schemas(app, tool);
-    let mut arguments = JsonObject::new();
-    for (key, value) in pairs {
-        let key = rename
-            .iter()
-            .find(|(from, _)| *from == key)
-            .map(|(_, to)| to.to_string())
-            .unwrap_or(key);
-        let value = match argument_type(properties.as_ref(), &key).as_deref() {
-            Some("integer") => value
-                .parse::<i64>()
-                .map(|n| Value::Number(Number::from(n)))
-                .unwrap_or(Value::String(value)),
-            Some("boolean") if value == "true" || value == "false" => Value::Bool(value == "true"),
-            _ => Value::String(value),
-        };
-        arguments.insert(key, value);
-    }
-    Ok(arguments)
-}
-
-/// A JSON body as tool arguments, with the path id added and `If-Match` taken as the
-/// expected version.
-fn body_arguments(
-    body: Value,
-    id_field: Option<(&str, i64)>,
-    headers: &HeaderMap,
-) -> Result<JsonObject, Box<Problem>> {
-    let mut arguments = match body {
-        Value::Object(object) => object,
-        Value::Null => JsonObject::new(),
-        _ => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-arguments",
-                "the body must be a JSON object",
-            )
-            .into());
-        }
-    };
-    if let Some((field, id)) = id_field {
-        arguments.insert(field.to_string(), Value::from(id));
-    }
-    if let Some(value) = headers.get(header::IF_MATCH) {
-        let version = value
-            .to_str()
-            .ok()
-            .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-            .and_then(|v| v.parse::<i64>().ok());
-        match version {
-            Some(version) => {
-                arguments.insert("expected_version".into(), Value::from(version));
-            }
-            None => {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-if-match",
-                    "If-Match must be the ETag of the resource, e.g. \"3\"",
-                )
-                .into());
-            }
-        }
-    }
-    Ok(arguments)
+    tool_routes::query_arguments(app, ("support", tool), query, rename)
 }
 
 fn id_argument(field: &str, id: i64) -> JsonObject {

@@ -1,0 +1,184 @@
+//! What REST routes share when they call a toolkit's tools: a route turns the HTTP
+//! request into one tool call through the Hub (so REST gets the same validation,
+//! tenant scoping, deadline, metrics and audit as MCP) and answers with the tool's
+//! structured result. Query parameters become arguments typed by the tool's schema,
+//! so a bad one gets a 422 that names it; `If-Match` becomes `expected_version`; a
+//! versioned result carries its version as the ETag.
+
+use axum::{
+    extract::{Query, rejection::QueryRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Number, Value};
+use tideway_core::mcp::JsonObject;
+
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        toolkits::{call_context, request_id},
+    },
+    app::App,
+    auth::Caller,
+};
+
+pub type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// How a successful call is answered.
+pub enum Answer {
+    Ok,
+    /// 201, with a Location of `{base}/{id}` (or `{base}/{name}`) when the new thing
+    /// has a URL of its own.
+    Created(Option<&'static str>),
+}
+
+/// Calls `tool` of `toolkit` for an HTTP request and turns the outcome into a
+/// response: the tool's structured result as the body, a problem on failure.
+pub async fn respond(
+    app: &App,
+    caller: Caller,
+    headers: &HeaderMap,
+    (toolkit, tool): (&str, &str),
+    arguments: JsonObject,
+    answer: Answer,
+) -> Response {
+    let request_id = request_id(headers);
+    let ctx = call_context(app, caller, &request_id);
+    match app.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
+        Ok(result) => {
+            let body = result.structured_content.unwrap_or(Value::Null);
+            let mut response = match answer {
+                Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
+                Answer::Created(base) => {
+                    let mut response = (StatusCode::CREATED, ApiJson(&body)).into_response();
+                    let key = body
+                        .get("id")
+                        .and_then(Value::as_i64)
+                        .map(|id| id.to_string())
+                        .or_else(|| body.get("name").and_then(Value::as_str).map(str::to_string));
+                    if let Some(base) = base
+                        && let Some(key) = key
+                        && let Ok(location) = HeaderValue::from_str(&format!("{base}/{key}"))
+                    {
+                        response.headers_mut().insert(header::LOCATION, location);
+                    }
+                    response
+                }
+            };
+            // Versioned resources carry their version as a strong ETag, for If-Match.
+            if let Some(version) = body.get("version").and_then(Value::as_i64)
+                && let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\""))
+            {
+                response.headers_mut().insert(header::ETAG, etag);
+            }
+            response
+        }
+        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+    }
+}
+
+/// The `properties` of a tool's input schema.
+fn argument_schemas(app: &App, toolkit: &str, tool: &str) -> Option<JsonObject> {
+    let entry = app
+        .hub
+        .entries()
+        .into_iter()
+        .find(|e| e.name() == toolkit)?;
+    let tool = entry.tools.iter().find(|t| t.name == tool)?;
+    tool.input_schema.get("properties")?.as_object().cloned()
+}
+
+/// The JSON type a schema gives an argument (`integer`, `boolean`, ...), if it names one.
+fn argument_type(properties: Option<&JsonObject>, argument: &str) -> Option<String> {
+    match properties?.get(argument)?.get("type")? {
+        Value::String(kind) => Some(kind.clone()),
+        // `["integer", "null"]` for optional arguments.
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null")
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Query parameters as tool arguments, typed as the tool's schema says (a query
+/// string has only text), so the schema check reports what does not fit, by name.
+pub fn query_arguments(
+    app: &App,
+    (toolkit, tool): (&str, &str),
+    query: Q,
+    rename: &[(&str, &str)],
+) -> Result<JsonObject, Box<Problem>> {
+    let Query(pairs) = query.map_err(|rejection| {
+        Box::new(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            format!("the query string cannot be read: {rejection}"),
+        ))
+    })?;
+    let properties = argument_schemas(app, toolkit, tool);
+    let mut arguments = JsonObject::new();
+    for (key, value) in pairs {
+        let key = rename
+            .iter()
+            .find(|(from, _)| *from == key)
+            .map(|(_, to)| to.to_string())
+            .unwrap_or(key);
+        let value = match argument_type(properties.as_ref(), &key).as_deref() {
+            Some("integer") => value
+                .parse::<i64>()
+                .map(|n| Value::Number(Number::from(n)))
+                .unwrap_or(Value::String(value)),
+            Some("boolean") if value == "true" || value == "false" => Value::Bool(value == "true"),
+            _ => Value::String(value),
+        };
+        arguments.insert(key, value);
+    }
+    Ok(arguments)
+}
+
+/// A JSON body as tool arguments, with the path id added and `If-Match` taken as the
+/// expected version.
+pub fn body_arguments(
+    body: Value,
+    id_field: Option<(&str, i64)>,
+    headers: &HeaderMap,
+) -> Result<JsonObject, Box<Problem>> {
+    let mut arguments = match body {
+        Value::Object(object) => object,
+        Value::Null => JsonObject::new(),
+        _ => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-arguments",
+                "the body must be a JSON object",
+            )
+            .into());
+        }
+    };
+    if let Some((field, id)) = id_field {
+        arguments.insert(field.to_string(), Value::from(id));
+    }
+    if let Some(value) = headers.get(header::IF_MATCH) {
+        let version = value
+            .to_str()
+            .ok()
+            .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|v| v.parse::<i64>().ok());
+        match version {
+            Some(version) => {
+                arguments.insert("expected_version".into(), Value::from(version));
+            }
+            None => {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-if-match",
+                    "If-Match must be the ETag of the resource, e.g. \"3\"",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(arguments)
+}

@@ -1,0 +1,132 @@
+//! The prompts toolkit: prompt templates stored per tenant and served as MCP prompts
+//! (`prompts/list`, `prompts/get` rendering the current version, completion of
+//! argument values, list_changed when templates change), tools to render and manage
+//! them, and the REST API under `/api/v1/prompts`. Templates are minijinja, bounded
+//! when rendered, and may inline resources the caller may read.
+
+pub mod library;
+pub mod model;
+pub mod render;
+pub mod routes;
+pub mod service;
+pub mod tools;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use tideway_core::{
+    CallContext, Hub, HubError, Store, Toolkit,
+    mcp::{
+        ArgumentInfo, CallToolResult, GetPromptResult, JsonObject, Prompt, PromptMessage,
+        Reference, Role as MessageRole, Tool,
+    },
+    typed::ToolSet,
+};
+
+use self::service::{PromptService, prompt_arguments};
+
+pub struct PromptState {
+    pub service: PromptService,
+}
+
+pub struct PromptsToolkit {
+    tools: ToolSet<PromptState>,
+    state: Arc<PromptState>,
+}
+
+impl PromptsToolkit {
+    pub fn new(store: Store, hub: Weak<Hub>) -> Self {
+        PromptsToolkit {
+            tools: tools::tool_set(),
+            state: Arc::new(PromptState {
+                service: PromptService::new(store, hub),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Toolkit for PromptsToolkit {
+    fn name(&self) -> &str {
+        "prompts"
+    }
+
+    fn description(&self) -> &str {
+        "Prompt templates stored per tenant and served as MCP prompts: render, create, version, restore and measure them."
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.tools()
+    }
+
+    async fn call_tool(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        self.tools
+            .call(self.state.clone(), ctx, name, arguments)
+            .await
+    }
+
+    fn dynamic_prompts(&self) -> bool {
+        true
+    }
+
+    async fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Prompt>, HubError> {
+        let templates = self.state.service.list(ctx, None, None).await?;
+        Ok(templates
+            .into_iter()
+            .map(|template| {
+                let mut prompt = Prompt::new(
+                    template.name,
+                    template.description,
+                    Some(prompt_arguments(&template.arguments)),
+                );
+                prompt.title = template.title;
+                prompt
+            })
+            .collect())
+    }
+
+    async fn get_prompt(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<GetPromptResult, HubError> {
+        let (_, text) = self
+            .state
+            .service
+            .render(ctx, name, None, &arguments)
+            .await?;
+        let template = self.state.service.get(ctx, name).await?;
+        let mut result =
+            GetPromptResult::new(vec![PromptMessage::new_text(MessageRole::User, text)]);
+        if let Some(description) = template.and_then(|t| t.description) {
+            result = result.with_description(description);
+        }
+        Ok(result)
+    }
+
+    async fn complete(
+        &self,
+        ctx: &CallContext,
+        reference: &Reference,
+        argument: &ArgumentInfo,
+    ) -> Result<Vec<String>, HubError> {
+        match reference {
+            Reference::Prompt(prompt) => {
+                self.state
+                    .service
+                    .completions(ctx, &prompt.name, &argument.name)
+                    .await
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}

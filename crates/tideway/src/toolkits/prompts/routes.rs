@@ -1,0 +1,358 @@
+//! The prompt templates' REST API under `/api/v1/prompts` (seed 003's management
+//! endpoints): list and create, read, change (`If-Match` for the version you read),
+//! delete, versions and restore, render (GET with the arguments as query parameters,
+//! or POST), categories and usage statistics. Each route is one prompts tool called
+//! through the Hub.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+use tideway_core::mcp::JsonObject;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    model::{Template, TemplateInput, TemplatePatch},
+    service::PromptStats,
+    tools::{CategoryList, Rendered, TemplateList, VersionList},
+};
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        tool_routes::{self, Answer, Q, body_arguments},
+    },
+    app::App,
+    auth::Caller,
+};
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(categories))
+        .routes(routes!(stats))
+        .routes(routes!(get_template, update_template, delete_template))
+        .routes(routes!(versions))
+        .routes(routes!(restore))
+        .routes(routes!(render_get, render_post))
+}
+
+async fn call(
+    app: &App,
+    caller: Caller,
+    headers: &HeaderMap,
+    tool: &str,
+    arguments: JsonObject,
+    answer: Answer,
+) -> Response {
+    tool_routes::respond(app, caller, headers, ("prompts", tool), arguments, answer).await
+}
+
+fn named(name: String) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    arguments.insert("name".into(), Value::String(name));
+    arguments
+}
+
+fn with_name(body: Value, name: String, headers: &HeaderMap) -> Result<JsonObject, Box<Problem>> {
+    let mut arguments = body_arguments(body, None, headers)?;
+    arguments.insert("name".into(), Value::String(name));
+    Ok(arguments)
+}
+
+/// The prompt templates, optionally of one category or with one tag.
+#[utoipa::path(get, path = "/api/v1/prompts", tag = "prompts",
+    params(("category" = Option<String>, Query), ("tag" = Option<String>, Query)),
+    responses((status = 200, body = TemplateList), (status = 422, body = Problem)))]
+async fn list_templates(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    match tool_routes::query_arguments(&app, ("prompts", "list_prompt_templates"), query, &[]) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                "list_prompt_templates",
+                arguments,
+                Answer::Ok,
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Creates a template; it is served as an MCP prompt at once.
+#[utoipa::path(post, path = "/api/v1/prompts", tag = "prompts",
+    request_body = TemplateInput,
+    responses((status = 201, body = Template), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_template(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                "create_prompt_template",
+                arguments,
+                Answer::Created(Some("/api/v1/prompts")),
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// The categories, with how many templates each holds.
+#[utoipa::path(get, path = "/api/v1/prompts/categories", tag = "prompts",
+    responses((status = 200, body = CategoryList)))]
+async fn categories(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "list_prompt_categories",
+        JsonObject::new(),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Renders per template, version and day.
+#[utoipa::path(get, path = "/api/v1/prompts/stats", tag = "prompts",
+    params(("name" = Option<String>, Query), ("days" = Option<u32>, Query)),
+    responses((status = 200, body = PromptStats), (status = 422, body = Problem)))]
+async fn stats(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    match tool_routes::query_arguments(&app, ("prompts", "get_prompt_stats"), query, &[]) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                "get_prompt_stats",
+                arguments,
+                Answer::Ok,
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct VersionQuery {
+    version: Option<i64>,
+}
+
+/// One template, at its current version or `?version=`.
+#[utoipa::path(get, path = "/api/v1/prompts/{name}", tag = "prompts",
+    params(("name" = String, Path), ("version" = Option<i64>, Query)),
+    responses((status = 200, body = Template), (status = 404, body = Problem)))]
+async fn get_template(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Response {
+    let mut arguments = named(name);
+    if let Some(version) = query.version {
+        arguments.insert("version".into(), Value::from(version));
+    }
+    call(
+        &app,
+        caller,
+        &headers,
+        "get_prompt_template",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Changes a template: a new version. `If-Match` with the ETag read refuses a
+/// template changed meanwhile (409).
+#[utoipa::path(patch, path = "/api/v1/prompts/{name}", tag = "prompts",
+    params(("name" = String, Path), ("If-Match" = Option<String>, Header, description = "The ETag you read")),
+    request_body = TemplatePatch,
+    responses((status = 200, body = Template), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_template(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match with_name(body, name, &headers) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                "update_prompt_template",
+                arguments,
+                Answer::Ok,
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/prompts/{name}", tag = "prompts",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_template(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let response = call(
+        &app,
+        caller,
+        &headers,
+        "delete_prompt_template",
+        named(name),
+        Answer::Ok,
+    )
+    .await;
+    if response.status() == StatusCode::OK {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        response
+    }
+}
+
+/// Every version of a template, newest first.
+#[utoipa::path(get, path = "/api/v1/prompts/{name}/versions", tag = "prompts",
+    params(("name" = String, Path)),
+    responses((status = 200, body = VersionList), (status = 404, body = Problem)))]
+async fn versions(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "list_prompt_versions",
+        named(name),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Makes a past version current again (as a new version).
+#[utoipa::path(post, path = "/api/v1/prompts/{name}/versions/{version}/restore", tag = "prompts",
+    params(("name" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = Template), (status = 404, body = Problem)))]
+async fn restore(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, i64)>,
+) -> Response {
+    let mut arguments = named(name);
+    arguments.insert("version".into(), Value::from(version));
+    call(
+        &app,
+        caller,
+        &headers,
+        "restore_prompt_version",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Renders a template; every query parameter but `version` is one of its arguments.
+#[utoipa::path(get, path = "/api/v1/prompts/{name}/render", tag = "prompts",
+    params(("name" = String, Path), ("version" = Option<i64>, Query)),
+    responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn render_get(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut arguments = named(name);
+    let mut template_arguments = JsonObject::new();
+    for (key, value) in pairs {
+        if key == "version" {
+            match value.parse::<i64>() {
+                Ok(version) => {
+                    arguments.insert("version".into(), Value::from(version));
+                }
+                Err(_) => {
+                    return Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-arguments",
+                        format!("version '{value}' is not a number"),
+                    )
+                    .into_response();
+                }
+            }
+        } else {
+            template_arguments.insert(key, Value::String(value));
+        }
+    }
+    arguments.insert("arguments".into(), Value::Object(template_arguments));
+    call(
+        &app,
+        caller,
+        &headers,
+        "render_prompt",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Renders a template: `{"arguments": {...}, "version": n}`.
+#[utoipa::path(post, path = "/api/v1/prompts/{name}/render", tag = "prompts",
+    params(("name" = String, Path)),
+    request_body(content = Object, description = "`arguments` (an object of text values) and an optional `version`"),
+    responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn render_post(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match with_name(body, name, &HeaderMap::new()) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                "render_prompt",
+                arguments,
+                Answer::Ok,
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}

@@ -43,6 +43,7 @@ const ENV_KEYS: &[&str] = &[
     "gateway",
     "upstreams",
     "virtual_servers",
+    "models",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,6 +75,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamSpec>,
     /// Curated sets of tools served at their own endpoint (`[[virtual_servers]]`).
     pub virtual_servers: Vec<VirtualServerSpec>,
+    /// Language models for AI-assisted features.
+    pub models: ModelsConfig,
 }
 
 /// A virtual server: `/mcp/{name}` serves the tools its patterns pick from any
@@ -498,6 +501,81 @@ pub struct TenantConfig {
     /// Tools this tenant's callers may use: `toolkit`, `toolkit.tool`, `prefix*`.
     pub allow: Vec<String>,
     pub deny: Vec<String>,
+    /// The language model this tenant uses and its budgets, over `[models]`.
+    pub models: TenantModels,
+}
+
+/// A tenant's own choice of model and budgets; unset fields follow `[models]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantModels {
+    pub provider: Option<String>,
+    pub tokens_per_day: Option<u64>,
+    pub requests_per_minute: Option<u32>,
+}
+
+/// How AI-assisted features reach a language model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// The provider tenants use unless they choose another: `sampling` (ask the
+    /// calling MCP client's model; no key needed), `none`, or a name under
+    /// `[models.providers]` (or one a tenant's admin stored).
+    pub provider: String,
+    /// Providers declared here, by name.
+    pub providers: BTreeMap<String, ModelProviderConfig>,
+    /// Deadline for one request to a provider.
+    pub timeout_secs: u64,
+    /// Extra attempts after a 429 or 5xx answer, with exponential backoff (a
+    /// `Retry-After` the provider sends is honoured).
+    pub max_retries: u32,
+    /// Tokens (in and out) each tenant may use per UTC day (0: no limit).
+    pub tokens_per_day: u64,
+    /// Requests each tenant may make per minute (0: no limit).
+    pub requests_per_minute: u32,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            provider: "sampling".into(),
+            providers: BTreeMap::new(),
+            timeout_secs: 60,
+            max_retries: 3,
+            tokens_per_day: 0,
+            requests_per_minute: 0,
+        }
+    }
+}
+
+/// The HTTP API a provider speaks.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI's chat completions, which vLLM, llama.cpp, Ollama and others also speak.
+    #[default]
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+/// A language-model provider declared in the configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelProviderConfig {
+    pub kind: ProviderKind,
+    /// The API's base URL, e.g. `https://api.openai.com/v1` or
+    /// `http://localhost:11434/v1`; each kind has its vendor's as a default.
+    pub base_url: Option<String>,
+    pub model: String,
+    /// The environment variable holding the API key (keys are never written in the file).
+    pub api_key_env: Option<String>,
+    /// Largest answer asked for, in tokens, when a call does not say.
+    pub max_tokens: u32,
+    /// Stream answers (server-sent events) instead of waiting for the whole reply.
+    pub stream: bool,
 }
 
 impl TenantConfig {
@@ -611,6 +689,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             upstreams: Vec::new(),
             virtual_servers: Vec::new(),
+            models: ModelsConfig::default(),
         }
     }
 }

@@ -330,6 +330,7 @@ async fn allow_and_deny_lists_narrow_what_a_key_and_a_tenant_see() {
                 name: None,
                 allow: vec![],
                 deny: vec!["support.create_*".into()],
+                ..TenantConfig::default()
             },
         );
     })

@@ -17,6 +17,8 @@ pub enum SealedAt {
     Source { tenant: String, name: String },
     /// A federated upstream's env values, headers and token (`upstreams.secret`).
     Upstream { name: String },
+    /// A language-model provider's API key (`model_providers.secret`).
+    ModelProvider { tenant: String, name: String },
 }
 
 impl SealedAt {
@@ -33,11 +35,19 @@ impl SealedAt {
         }
     }
 
+    pub fn model_provider(tenant: &str, name: &str) -> Self {
+        SealedAt::ModelProvider {
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+        }
+    }
+
     /// The associated data the secret is sealed with.
     pub fn context(&self) -> String {
         match self {
             SealedAt::Source { tenant, name } => format!("source:{tenant}:{name}"),
             SealedAt::Upstream { name } => format!("upstream:{name}"),
+            SealedAt::ModelProvider { tenant, name } => format!("model:{tenant}:{name}"),
         }
     }
 }
@@ -47,6 +57,9 @@ impl fmt::Display for SealedAt {
         match self {
             SealedAt::Source { tenant, name } => write!(f, "source '{name}' of tenant '{tenant}'"),
             SealedAt::Upstream { name } => write!(f, "upstream '{name}'"),
+            SealedAt::ModelProvider { tenant, name } => {
+                write!(f, "model provider '{name}' of tenant '{tenant}'")
+            }
         }
     }
 }
@@ -75,6 +88,19 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
+        let providers: Vec<(String, String, String)> = on_store!(self, pool => {
+            sqlx::query_as(
+                "SELECT tenant_id, name, secret FROM model_providers WHERE secret IS NOT NULL ORDER BY tenant_id, name",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        let providers = providers
+            .into_iter()
+            .map(|(tenant, name, sealed)| SealedSecret {
+                at: SealedAt::ModelProvider { tenant, name },
+                sealed,
+            });
         let sources = sources
             .into_iter()
             .map(|(tenant, name, sealed)| SealedSecret {
@@ -85,7 +111,7 @@ impl Store {
             at: SealedAt::Upstream { name },
             sealed,
         });
-        Ok(sources.chain(upstreams).collect())
+        Ok(sources.chain(upstreams).chain(providers).collect())
     }
 
     /// Re-seals every secret under `next`, all or none, and returns how many. Nothing
@@ -131,6 +157,15 @@ impl Store {
                             "UPDATE upstreams SET secret = $1 WHERE name = $2 AND secret = $3",
                         )
                         .bind(new)
+                        .bind(name)
+                        .bind(&secret.sealed)
+                        .execute(&mut *tx)
+                        .await?,
+                        SealedAt::ModelProvider { tenant, name } => sqlx::query(
+                            "UPDATE model_providers SET secret = $1 WHERE tenant_id = $2 AND name = $3 AND secret = $4",
+                        )
+                        .bind(new)
+                        .bind(tenant)
                         .bind(name)
                         .bind(&secret.sealed)
                         .execute(&mut *tx)

@@ -70,6 +70,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::toolkits::database::routes::router())
         .merge(crate::toolkits::upstream::routes::router())
         .merge(crate::toolkits::prompts::routes::router())
+        .merge(crate::toolkits::models::routes::router())
         .split_for_parts();
     (router.with_state(app), doc)
 }

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod database;
+pub mod models;
 pub mod prompts;
 pub mod support;
 pub mod synthetic;
@@ -19,6 +20,7 @@ pub const BUILTIN: &[&str] = &[
     "support",
     "database",
     "prompts",
+    "models",
     "conformance",
     "synthetic",
 ];
@@ -66,6 +68,12 @@ pub fn register(
             )),
             "prompts" => Arc::new(prompts::PromptsToolkit::new(
                 store.clone(),
+                Arc::downgrade(hub),
+            )),
+            "models" => Arc::new(models::ModelsToolkit::new(
+                store.clone(),
+                master_key.clone(),
+                config,
                 Arc::downgrade(hub),
             )),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),

@@ -253,9 +253,10 @@ impl PromptService {
             let (tags, arguments) = encode(&contents)?;
             templates.push((input.name, contents, tags, arguments));
         }
+        let begin = self.store.begin_write_sql();
         on_store!(&self.store, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(begin).await?;
                 let fresh = sqlx::query(
                     "INSERT INTO prompt_library_loads (tenant_id, loaded_at) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
                 )
@@ -327,9 +328,10 @@ impl PromptService {
         let tenant = ctx.tenant.as_str();
         // A deleted template's name starts again after its last version, so older
         // versions read back never collide with new ones.
+        let begin = self.store.begin_write_sql();
         let outcome: Result<(), sqlx::Error> = on_store!(&self.store, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(begin).await?;
                 let last: Option<i64> = sqlx::query_scalar(
                     "SELECT MAX(version) FROM prompt_template_versions WHERE tenant_id = $1 AND name = $2",
                 )
@@ -482,9 +484,10 @@ impl PromptService {
             let (tags, arguments) = encode(&contents)?;
             let version = current.version + 1;
             let at = now();
+            let begin = self.store.begin_write_sql();
             let outcome: Result<bool, sqlx::Error> = on_store!(&self.store, pool => {
                 async {
-                    let mut tx = pool.begin().await?;
+                    let mut tx = pool.begin_with(begin).await?;
                     let updated = sqlx::query(
                         "UPDATE prompt_templates SET version = $1, title = $2, description = $3, category = $4, tags = $5, arguments = $6, body = $7, updated_by = $8, updated_at = $9 \
                          WHERE tenant_id = $10 AND name = $11 AND version = $12",
@@ -535,9 +538,10 @@ impl PromptService {
     pub async fn delete(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
         self.ensure_library(ctx).await?;
         let tenant = ctx.tenant.as_str();
+        let begin = self.store.begin_write_sql();
         let deleted: u64 = on_store!(&self.store, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(begin).await?;
                 let deleted = sqlx::query("DELETE FROM prompt_templates WHERE tenant_id = $1 AND name = $2")
                     .bind(tenant)
                     .bind(name)
@@ -667,9 +671,10 @@ impl PromptService {
             serde_json::to_vec(values).map_err(HubError::internal)?,
         ));
         let at = now();
+        let begin = self.store.begin_write_sql();
         on_store!(&self.store, pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(begin).await?;
                 sqlx::query(
                     "INSERT INTO prompt_usage (tenant_id, name, version, arguments_sha256, principal, face, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )

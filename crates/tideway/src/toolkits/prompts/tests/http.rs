@@ -132,9 +132,12 @@ async fn templates_over_rest_and_as_mcp_prompts() {
         .send()
         .await
         .expect("send");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    assert_eq!(created.headers()["location"], "/api/v1/prompts/apology");
-    assert_eq!(created.headers()["etag"], "\"1\"");
+    let status = created.status();
+    let headers = created.headers().clone();
+    let body = created.text().await.expect("body");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(headers["location"], "/api/v1/prompts/apology");
+    assert_eq!(headers["etag"], "\"1\"");
     let bad = http
         .post(url(""))
         .bearer_auth(&operator)

@@ -1,0 +1,437 @@
+//! The models toolkit: one way to reach a language model for every AI-assisted
+//! feature (MCP sampling through the calling client, an OpenAI-compatible API, or
+//! Anthropic's Messages API, chosen per tenant), with tool calling, budgets, retries,
+//! and every generation stored. Other toolkits (and later agents and workflows) ask
+//! for a generation by calling `models.generate` through the Hub, so they get the
+//! same budgets, audit and records.
+
+pub mod backends;
+pub mod model;
+pub mod routes;
+pub mod service;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tideway_core::{
+    CallContext, Hub, HubError, Role, Store, Toolkit,
+    config::Config,
+    mcp::{CallToolResult, JsonObject, Tool},
+    secrets::MasterKey,
+    toolkit::role_by_annotations,
+    typed::{Effect, ToolSet, ToolSpec, ToolText},
+};
+use utoipa::ToSchema;
+
+use self::{
+    model::{Message, ModelRequest, Part, StopReason, ToolDefinition, Usage},
+    service::{Generation, ModelService, ProviderInput, ProviderView},
+};
+
+pub struct ModelState {
+    pub service: ModelService,
+    hub: Weak<Hub>,
+}
+
+pub struct ModelsToolkit {
+    tools: ToolSet<ModelState>,
+    state: Arc<ModelState>,
+}
+
+/// A stored prompt template to render as the user's message.
+#[derive(Deserialize, JsonSchema, ToSchema)]
+pub struct TemplateRef {
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: JsonObject,
+}
+
+#[derive(Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateArgs {
+    /// One user message (instead of `messages` or `template`).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// The conversation so far.
+    #[serde(default)]
+    pub messages: Option<Vec<Message>>,
+    /// A stored prompt template, rendered, as the user message.
+    #[serde(default)]
+    pub template: Option<TemplateRef>,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Tools the model may ask to call; its calls come back in `content`.
+    #[serde(default)]
+    pub tools: Vec<ToolDefinition>,
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200000))]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f32>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct Generated {
+    pub generation_id: i64,
+    pub provider: String,
+    pub model: String,
+    /// The answer's text.
+    pub text: String,
+    /// Every part of the answer, tool calls included.
+    pub content: Vec<Part>,
+    pub stop_reason: StopReason,
+    pub usage: Option<Usage>,
+}
+
+impl ToolText for Generated {
+    fn text(&self) -> String {
+        let calls: Vec<String> = self
+            .content
+            .iter()
+            .filter_map(|part| match part {
+                Part::ToolUse { name, input, .. } => Some(format!("[calls {name} with {input}]")),
+                _ => None,
+            })
+            .collect();
+        if calls.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", self.text, calls.join("\n"))
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ListArgs {
+    /// How many (default 20).
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// Only generations with a smaller id (the next page).
+    pub before: Option<i64>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct GenerationList {
+    pub generations: Vec<Generation>,
+}
+
+impl ToolText for GenerationList {
+    fn text(&self) -> String {
+        self.generations
+            .iter()
+            .map(|g| {
+                format!(
+                    "#{} {} {} {} ({} ms)",
+                    g.id,
+                    g.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    g.provider,
+                    g.outcome,
+                    g.latency_ms.round()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct IdArgs {
+    pub id: i64,
+}
+
+impl ToolText for Generation {}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct ProviderList {
+    /// The provider this tenant uses: `sampling`, `none` or a name below.
+    pub current: String,
+    pub providers: Vec<ProviderView>,
+}
+
+impl ToolText for ProviderList {
+    fn text(&self) -> String {
+        let mut lines = vec![format!("in use: {}", self.current)];
+        lines.extend(
+            self.providers
+                .iter()
+                .map(|p| format!("{} ({:?}, {}, {})", p.name, p.kind, p.model, p.origin)),
+        );
+        lines.join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutProviderArgs {
+    /// The provider's name in this tenant.
+    pub name: String,
+    pub kind: tideway_core::config::ProviderKind,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    pub model: String,
+    /// The API key; sealed at rest, never returned.
+    #[serde(default)]
+    #[schemars(extend("writeOnly" = true))]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub stream: bool,
+    /// Make it the tenant's model.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl PutProviderArgs {
+    fn split(self) -> (String, ProviderInput) {
+        (
+            self.name,
+            ProviderInput {
+                kind: self.kind,
+                base_url: self.base_url,
+                model: self.model,
+                api_key: self.api_key,
+                max_tokens: self.max_tokens,
+                stream: self.stream,
+                default: self.default,
+            },
+        )
+    }
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct Done {
+    pub name: String,
+    pub done: bool,
+}
+
+impl ToolText for Done {
+    fn text(&self) -> String {
+        format!("{}: done", self.name)
+    }
+}
+
+async fn generate(
+    state: Arc<ModelState>,
+    ctx: CallContext,
+    args: GenerateArgs,
+) -> Result<Generated, HubError> {
+    let given = [
+        args.prompt.is_some(),
+        args.messages.is_some(),
+        args.template.is_some(),
+    ]
+    .iter()
+    .filter(|given| **given)
+    .count();
+    if given != 1 {
+        return Err(HubError::invalid_argument(
+            "prompt",
+            "give exactly one of prompt, messages or template",
+        ));
+    }
+    let messages = match (args.prompt, args.messages, args.template) {
+        (Some(prompt), _, _) => vec![Message::user(prompt)],
+        (_, Some(messages), _) => messages,
+        (_, _, Some(template)) => {
+            let hub = state
+                .hub
+                .upgrade()
+                .ok_or_else(|| HubError::internal("the hub is shutting down"))?;
+            let mut arguments = JsonObject::new();
+            arguments.insert("name".into(), template.name.clone().into());
+            arguments.insert(
+                "arguments".into(),
+                serde_json::Value::Object(template.arguments),
+            );
+            let rendered = hub
+                .call(&ctx, "prompts", "render_prompt", Some(arguments))
+                .await?;
+            let text = rendered
+                .structured_content
+                .as_ref()
+                .and_then(|value| value["text"].as_str())
+                .ok_or_else(|| HubError::internal("render_prompt gave no text"))?
+                .to_string();
+            vec![Message::user(text)]
+        }
+        _ => unreachable!("exactly one was given"),
+    };
+    let request = ModelRequest {
+        system: args.system,
+        messages,
+        tools: args.tools,
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+    };
+    let (response, generation_id, provider) = state.service.generate(&ctx, &request).await?;
+    Ok(Generated {
+        generation_id,
+        provider,
+        text: response.text(),
+        model: response.model,
+        content: response.content,
+        stop_reason: response.stop_reason,
+        usage: response.usage,
+    })
+}
+
+impl ModelsToolkit {
+    pub fn new(store: Store, key: Arc<MasterKey>, config: &Config, hub: Weak<Hub>) -> Self {
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|(id, tenant)| (id.clone(), tenant.models.clone()))
+            .collect();
+        let tools = ToolSet::new()
+            .add(
+                ToolSpec {
+                    name: "generate",
+                    title: "Generate with the language model",
+                    description: "Asks this tenant's language model (the calling client's own model through sampling, or a configured provider) with a prompt, a conversation or a stored prompt template, optionally offering tools it may ask to call. The generation is recorded.",
+                    effect: Effect::Additive,
+                    open_world: true,
+                },
+                generate,
+            )
+            .add(
+                ToolSpec {
+                    name: "list_generations",
+                    title: "List generations",
+                    description: "The tenant's recorded generations, newest first: provider, model, tokens, latency, outcome.",
+                    effect: Effect::ReadOnly,
+                    open_world: false,
+                },
+                |state: Arc<ModelState>, ctx, args: ListArgs| async move {
+                    Ok(GenerationList {
+                        generations: state
+                            .service
+                            .generations(&ctx, args.limit.unwrap_or(20), args.before)
+                            .await?,
+                    })
+                },
+            )
+            .add(
+                ToolSpec {
+                    name: "get_generation",
+                    title: "Get a generation",
+                    description: "One recorded generation with what was asked and what came back.",
+                    effect: Effect::ReadOnly,
+                    open_world: false,
+                },
+                |state: Arc<ModelState>, ctx, args: IdArgs| async move {
+                    state
+                        .service
+                        .generation(&ctx, args.id)
+                        .await?
+                        .ok_or_else(|| HubError::NotFound(format!("no generation {}", args.id)))
+                },
+            )
+            .add(
+                ToolSpec {
+                    name: "list_model_providers",
+                    title: "List model providers",
+                    description: "Which language model this tenant uses and which providers are available (never their keys).",
+                    effect: Effect::ReadOnly,
+                    open_world: false,
+                },
+                |state: Arc<ModelState>, ctx, _args: NoArgs| async move {
+                    let (current, providers) = state.service.providers(&ctx).await?;
+                    Ok(ProviderList { current, providers })
+                },
+            )
+            .add(
+                ToolSpec {
+                    name: "set_model_provider",
+                    title: "Store a model provider",
+                    description: "Stores (or replaces) an OpenAI-compatible or Anthropic provider for this tenant, its API key sealed at rest and never shown again; with default=true the tenant uses it.",
+                    effect: Effect::Idempotent,
+                    open_world: false,
+                },
+                |state: Arc<ModelState>, ctx, args: PutProviderArgs| async move {
+                    let (name, provider) = args.split();
+                    state.service.put_provider(&ctx, &name, provider).await?;
+                    Ok(Done { name, done: true })
+                },
+            )
+            .add(
+                ToolSpec {
+                    name: "delete_model_provider",
+                    title: "Delete a model provider",
+                    description: "Deletes a provider this tenant stored.",
+                    effect: Effect::Destructive,
+                    open_world: false,
+                },
+                |state: Arc<ModelState>, ctx, args: service_args::Name| async move {
+                    if !state.service.delete_provider(&ctx, &args.name).await? {
+                        return Err(HubError::NotFound(format!("no stored provider '{}'", args.name)));
+                    }
+                    Ok(Done {
+                        name: args.name,
+                        done: true,
+                    })
+                },
+            );
+        ModelsToolkit {
+            tools,
+            state: Arc::new(ModelState {
+                service: ModelService::new(store, key, config.models.clone(), tenants),
+                hub,
+            }),
+        }
+    }
+}
+
+mod service_args {
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, JsonSchema)]
+    pub struct Name {
+        pub name: String,
+    }
+}
+
+#[async_trait]
+impl Toolkit for ModelsToolkit {
+    fn name(&self) -> &str {
+        "models"
+    }
+
+    fn description(&self) -> &str {
+        "The language model behind AI-assisted features: generate (sampling or a configured provider, with tool calling), recorded generations, and the tenant's providers."
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.tools()
+    }
+
+    /// Storing and deleting providers (their keys) manages the tenant: admins only.
+    fn required_role(&self, tool: &Tool) -> Role {
+        match tool.name.as_ref() {
+            "set_model_provider" | "delete_model_provider" => Role::Admin,
+            _ => role_by_annotations(tool),
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        self.tools
+            .call(self.state.clone(), ctx, name, arguments)
+            .await
+    }
+}

@@ -1,0 +1,159 @@
+//! The models REST API under `/api/v1/models`: generate, the recorded generations,
+//! and the tenant's providers (storing one or deleting one is for the tenant's
+//! admins; keys are never returned). Each route is one models tool through the Hub.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+use tideway_core::mcp::JsonObject;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    GenerateArgs, Generated, GenerationList, ProviderList,
+    service::{Generation, ProviderInput},
+};
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        tool_routes::{self, Answer, Q, body_arguments},
+    },
+    app::App,
+    auth::Caller,
+};
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(generate))
+        .routes(routes!(list_generations))
+        .routes(routes!(get_generation))
+        .routes(routes!(list_providers))
+        .routes(routes!(put_provider, delete_provider))
+}
+
+async fn call(
+    app: &App,
+    caller: Caller,
+    headers: &HeaderMap,
+    tool: &str,
+    arguments: JsonObject,
+) -> Response {
+    tool_routes::respond(
+        app,
+        caller,
+        headers,
+        ("models", tool),
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Asks the tenant's language model; the generation is recorded.
+#[utoipa::path(post, path = "/api/v1/models/generate", tag = "models",
+    request_body = GenerateArgs,
+    responses((status = 200, body = Generated), (status = 422, body = Problem),
+        (status = 429, body = Problem), (status = 503, body = Problem)))]
+async fn generate(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => call(&app, caller, &headers, "generate", arguments).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// The tenant's generations, newest first.
+#[utoipa::path(get, path = "/api/v1/models/generations", tag = "models",
+    params(("limit" = Option<u32>, Query), ("before" = Option<i64>, Query)),
+    responses((status = 200, body = GenerationList)))]
+async fn list_generations(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    match tool_routes::query_arguments(&app, ("models", "list_generations"), query, &[]) {
+        Ok(arguments) => call(&app, caller, &headers, "list_generations", arguments).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/models/generations/{id}", tag = "models",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Generation), (status = 404, body = Problem)))]
+async fn get_generation(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("id".into(), Value::from(id));
+    call(&app, caller, &headers, "get_generation", arguments).await
+}
+
+/// The model the tenant uses and the providers it may use.
+#[utoipa::path(get, path = "/api/v1/models/providers", tag = "models",
+    responses((status = 200, body = ProviderList)))]
+async fn list_providers(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    call(
+        &app,
+        caller,
+        &headers,
+        "list_model_providers",
+        JsonObject::new(),
+    )
+    .await
+}
+
+/// Stores a provider for the tenant (admins); its API key is sealed and never shown.
+#[utoipa::path(put, path = "/api/v1/models/providers/{name}", tag = "models",
+    params(("name" = String, Path)),
+    request_body = ProviderInput,
+    responses((status = 200), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_provider(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(mut arguments) => {
+            arguments.insert("name".into(), Value::String(name));
+            call(&app, caller, &headers, "set_model_provider", arguments).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/models/providers/{name}", tag = "models",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn delete_provider(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("name".into(), Value::String(name));
+    let response = call(&app, caller, &headers, "delete_model_provider", arguments).await;
+    if response.status() == StatusCode::OK {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        response
+    }
+}

@@ -1,0 +1,3 @@
+//! The models toolkit against local servers speaking the providers' HTTP APIs.
+
+mod providers;

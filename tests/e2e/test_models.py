@@ -2,6 +2,7 @@
 asks the calling client's own model. The official Python SDK client answers the
 sampling request with its callback, as Claude Desktop would with its model."""
 
+import anyio
 import pytest
 from mcp.client.client import Client
 import mcp_types as types
@@ -52,3 +53,25 @@ async def test_a_client_without_sampling_is_told_clearly(models_server):
         assert result.is_error
         text = result.content[0].text
         assert "sampling/createMessage" in text, text
+
+
+async def test_a_session_hears_when_prompt_templates_change(models_server):
+    changes = []
+
+    async def on_message(message):
+        if isinstance(message, types.PromptListChangedNotification):
+            changes.append(message)
+
+    async with Client(f"{models_server}/mcp", mode="legacy", message_handler=on_message) as client:
+        before = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert "prompts_ticket_triage" in before
+        created = await client.call_tool(
+            "prompts_create_prompt_template", {"name": "haiku", "body": "Write a haiku about {{ topic }}.",
+                                               "arguments": [{"name": "topic", "required": True}]}
+        )
+        assert not created.is_error, created
+        with anyio.fail_after(10):
+            while not changes:
+                await anyio.sleep(0.05)
+        prompt = await client.get_prompt("prompts_haiku", {"topic": "tides"})
+        assert prompt.messages[0].content.text == "Write a haiku about tides."

@@ -418,6 +418,19 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
             updated_at: at,
         };
         store.put_upstream(&record).await.expect("upstream");
+        let model = SealedAt::model_provider("acme", "house");
+        let sealed_key = current.seal("sk-model", &model.context()).expect("seal");
+        tideway_core::on_store!(&store, pool => {
+            sqlx::query(
+                "INSERT INTO model_providers (tenant_id, name, kind, model, max_tokens, stream, secret, created_by, created_at, updated_at) VALUES ('acme', 'house', 'openai', 'm', 1024, FALSE, $1, 'test', $2, $2)",
+            )
+            .bind(&sealed_key)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .expect("model provider");
 
         // A secret the current key cannot open stops the rotation before any change.
         let (stranger, _) = MasterKey::generate().expect("key");
@@ -431,9 +444,9 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
                 .all(|secret| current.open(&secret.sealed, &secret.at.context()).is_ok())
         );
 
-        assert_eq!(store.reseal_all(&current, &next).await.expect("reseal"), 2);
+        assert_eq!(store.reseal_all(&current, &next).await.expect("reseal"), 3);
         let resealed = store.sealed_secrets().await.expect("list");
-        assert_eq!(resealed.len(), 2);
+        assert_eq!(resealed.len(), 3);
         for secret in &resealed {
             assert!(current.open(&secret.sealed, &secret.at.context()).is_err());
         }
@@ -445,6 +458,7 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
         };
         assert_eq!(opened(&source), "pg-password");
         assert_eq!(opened(&upstream), r#"{"bearer_token":"tok"}"#);
+        assert_eq!(opened(&model), "sk-model");
         // Sealed for one place, a secret does not open in another.
         assert!(
             next.open(
@@ -459,6 +473,6 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
         );
         record.secret = None;
         store.put_upstream(&record).await.expect("upstream");
-        assert_eq!(store.sealed_secrets().await.expect("list").len(), 1);
+        assert_eq!(store.sealed_secrets().await.expect("list").len(), 2);
     }
 }

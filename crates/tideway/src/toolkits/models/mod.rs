@@ -175,38 +175,7 @@ impl ToolText for ProviderList {
 pub struct PutProviderArgs {
     /// The provider's name in this tenant.
     pub name: String,
-    pub kind: tideway_core::config::ProviderKind,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    pub model: String,
-    /// The API key; sealed at rest, never returned.
-    #[serde(default)]
-    #[schemars(extend("writeOnly" = true))]
-    pub api_key: Option<String>,
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-    #[serde(default)]
-    pub stream: bool,
-    /// Make it the tenant's model.
-    #[serde(default)]
-    pub default: bool,
-}
-
-impl PutProviderArgs {
-    fn split(self) -> (String, ProviderInput) {
-        (
-            self.name,
-            ProviderInput {
-                kind: self.kind,
-                base_url: self.base_url,
-                model: self.model,
-                api_key: self.api_key,
-                max_tokens: self.max_tokens,
-                stream: self.stream,
-                default: self.default,
-            },
-        )
-    }
+    pub provider: ProviderInput,
 }
 
 #[derive(Serialize, JsonSchema, ToSchema)]
@@ -359,9 +328,14 @@ impl ModelsToolkit {
                     open_world: false,
                 },
                 |state: Arc<ModelState>, ctx, args: PutProviderArgs| async move {
-                    let (name, provider) = args.split();
-                    state.service.put_provider(&ctx, &name, provider).await?;
-                    Ok(Done { name, done: true })
+                    state
+                        .service
+                        .put_provider(&ctx, &args.name, args.provider)
+                        .await?;
+                    Ok(Done {
+                        name: args.name,
+                        done: true,
+                    })
                 },
             )
             .add(

@@ -131,8 +131,10 @@ async fn put_provider(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(mut arguments) => {
+        Ok(provider) => {
+            let mut arguments = JsonObject::new();
             arguments.insert("name".into(), Value::String(name));
+            arguments.insert("provider".into(), Value::Object(provider));
             call(&app, caller, &headers, "set_model_provider", arguments).await
         }
         Err(problem) => problem.into_response(),

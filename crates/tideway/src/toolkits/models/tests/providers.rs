@@ -306,7 +306,7 @@ async fn provider(hub: &Hub, base: &str, kind: &str, model: &str, stream: bool) 
         hub,
         &admin(),
         "set_model_provider",
-        json!({"name": "main", "kind": kind, "base_url": base, "model": model, "api_key": "sk-test-4711", "stream": stream, "default": true}),
+        json!({"name": "main", "provider": {"kind": kind, "base_url": base, "model": model, "api_key": "sk-test-4711", "stream": stream, "default": true}}),
     )
     .await
     .expect("provider stored");
@@ -553,7 +553,7 @@ async fn budgets_refuse_with_the_reason_and_generations_are_recorded_per_tenant(
     for fixture in fixtures(configure).await {
         provider(&fixture.hub, &base, "openai", "echo", false).await;
         call(&fixture.hub, &ctx("globex", Role::Admin), "set_model_provider",
-            json!({"name": "main", "kind": "anthropic", "base_url": base, "model": "echo", "default": true}))
+            json!({"name": "main", "provider": {"kind": "anthropic", "base_url": base, "model": "echo", "default": true}}))
             .await
             .expect("globex provider");
         // Each answer costs 10 tokens: the second reaches 20, the third is refused.
@@ -624,7 +624,7 @@ async fn stored_keys_are_sealed_never_shown_and_only_admins_store_them() {
             &fixture.hub,
             &ctx("acme", Role::Operator),
             "set_model_provider",
-            json!({"name": "main", "kind": "openai", "model": "echo", "api_key": "sk-nope"}),
+            json!({"name": "main", "provider": {"kind": "openai", "model": "echo", "api_key": "sk-nope"}}),
         )
         .await
         .expect_err("operators do not store keys");

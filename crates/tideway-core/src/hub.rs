@@ -683,12 +683,6 @@ impl Hub {
         Ok(())
     }
 
-    pub fn views(&self) -> Vec<VirtualServer> {
-        let mut views: Vec<_> = self.snapshot().views.values().cloned().collect();
-        views.sort_by(|a, b| a.name.cmp(&b.name));
-        views
-    }
-
     pub fn has_view(&self, name: &str) -> bool {
         self.snapshot().views.contains_key(name)
     }

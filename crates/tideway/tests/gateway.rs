@@ -715,3 +715,33 @@ async fn upstreams_added_and_removed_by_the_cli_are_applied_by_a_running_server(
     .await;
     assert!(app.gateway.get("cli-peer").await.is_none());
 }
+
+#[tokio::test]
+async fn the_reconcile_loop_leaves_an_unchanged_upstream_running_on_either_store() {
+    let mut urls = vec![None];
+    if let Ok(url) = std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
+        urls.push(Some(
+            tideway_core::store::testing::fresh_postgres_database(&url).await,
+        ));
+    }
+    for url in urls {
+        let server = start(|config| {
+            config.gateway.reconcile_secs = 1;
+            config.database_url = url.clone();
+        })
+        .await;
+        let spec = peer_spec("steady", &server.dir.path().join("steady-data"));
+        let upstream = server.app.gateway.add(spec, "test").await.expect("add");
+        let pid = upstream.observed().pid.expect("running");
+        // Three reconcile rounds: the stored revision matches, nothing restarts.
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        let now = server.app.gateway.get("steady").await.expect("still there");
+        assert!(
+            Arc::ptr_eq(&now, &upstream),
+            "{:?}: the upstream was replaced",
+            url.as_deref().map(|_| "postgres").unwrap_or("sqlite")
+        );
+        assert_eq!(now.observed().pid, Some(pid));
+        server.app.gateway.remove("steady").await.expect("remove");
+    }
+}

@@ -41,7 +41,7 @@ use rmcp::{
 };
 use serde_json::Value;
 use tideway_core::{
-    ClientChannel, Hub, HubEvent,
+    ClientChannel, Hub, HubEvent, TenantId,
     config::{UpstreamSpec, UpstreamTransport},
     context::LogLevel,
 };
@@ -157,13 +157,18 @@ pub struct Relay {
     pub changed: Arc<Notify>,
     /// Where a resource update from the upstream is published to subscribers.
     pub hub: Weak<Hub>,
+    /// The tenant that owns the upstream, if one does.
+    pub owner: Option<TenantId>,
 }
 
-/// Passes an upstream's resource update to the clients subscribed to it. The
-/// resource is shared by every tenant that may see the upstream's toolkit.
-pub fn publish_update(hub: &Weak<Hub>, uri: String) {
+/// Passes an upstream's resource update to the clients subscribed to it: those of
+/// the owning tenant, or of every tenant that may see a shared upstream.
+pub fn publish_update(hub: &Weak<Hub>, owner: Option<&TenantId>, uri: String) {
     if let Some(hub) = hub.upgrade() {
-        hub.publish(HubEvent::ResourceUpdated { tenant: None, uri });
+        hub.publish(HubEvent::ResourceUpdated {
+            tenant: owner.cloned(),
+            uri,
+        });
     }
 }
 
@@ -305,7 +310,7 @@ impl ClientHandler for Relay {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        publish_update(&self.hub, params.uri);
+        publish_update(&self.hub, self.owner.as_ref(), params.uri);
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

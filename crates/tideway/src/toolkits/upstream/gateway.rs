@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
@@ -81,7 +81,9 @@ pub async fn store_upstream(
     if let Some(tenant) = &spec.tenant {
         store.ensure_tenant(&TenantId::new(tenant), tenant).await?;
     }
-    let now = Utc::now();
+    // At the store's precision (PostgreSQL keeps microseconds), so the revision a
+    // running upstream remembers equals the one the reconcile loop reads back.
+    let now = Utc::now().trunc_subsecs(6);
     let record = UpstreamRecord {
         name: spec.name.clone(),
         tenant: spec.tenant.clone(),

@@ -37,6 +37,9 @@ use super::{
     toolkit::UpstreamToolkit,
 };
 
+/// Resources one upstream follows for subscribed clients, at most.
+const MAX_FOLLOWED_RESOURCES: usize = 256;
+
 /// Where an upstream is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -338,6 +341,7 @@ impl Upstream {
             calls: self.calls.clone(),
             changed: self.changed.clone(),
             hub: self.hub.clone(),
+            owner: self.owner.clone(),
         };
         let timeout = Duration::from_secs(self.settings.connect_timeout_secs);
         let connect = client::connect(&self.spec, &self.secrets, relay, timeout);
@@ -421,11 +425,22 @@ impl Upstream {
         end
     }
 
-    /// Asks for updates of `uri` from now on, and after every reconnect.
-    pub fn subscribe(&self, uri: &str) {
-        if lock(&self.interest).insert(uri.to_string()) {
-            self.interest_changed.notify_one();
+    /// Asks for updates of `uri` from now on, and after every reconnect. The set is
+    /// bounded: each new URI reopens a 2026-07-28 listen stream.
+    pub fn subscribe(&self, uri: &str) -> Result<(), HubError> {
+        let mut interest = lock(&self.interest);
+        if interest.contains(uri) {
+            return Ok(());
         }
+        if interest.len() >= MAX_FOLLOWED_RESOURCES {
+            return Err(self.unavailable(format!(
+                "it already follows {MAX_FOLLOWED_RESOURCES} resources for subscribers"
+            )));
+        }
+        interest.insert(uri.to_string());
+        drop(interest);
+        self.interest_changed.notify_one();
+        Ok(())
     }
 
     fn on_listened(&self, notification: ServerNotification) {
@@ -434,7 +449,7 @@ impl Upstream {
             | ServerNotification::PromptListChangedNotification(_)
             | ServerNotification::ResourceListChangedNotification(_) => self.changed.notify_one(),
             ServerNotification::ResourceUpdatedNotification(update) => {
-                publish_update(&self.hub, update.params.uri)
+                publish_update(&self.hub, self.owner.as_ref(), update.params.uri)
             }
             _ => {}
         }

@@ -106,8 +106,7 @@ impl Toolkit for UpstreamToolkit {
     }
 
     async fn subscribe(&self, _ctx: &CallContext, uri: &str) -> Result<(), HubError> {
-        self.upstream.subscribe(uri);
-        Ok(())
+        self.upstream.subscribe(uri)
     }
 
     fn prompts(&self) -> Vec<Prompt> {

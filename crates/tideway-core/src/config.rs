@@ -44,6 +44,7 @@ const ENV_KEYS: &[&str] = &[
     "upstreams",
     "virtual_servers",
     "models",
+    "lakehouse",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +78,43 @@ pub struct Config {
     pub virtual_servers: Vec<VirtualServerSpec>,
     /// Language models for AI-assisted features.
     pub models: ModelsConfig,
+    /// The lakehouse: Delta tables per tenant, queried with SQL.
+    pub lakehouse: LakehouseConfig,
+}
+
+/// Where the lakehouse keeps its tables and how much a call may do.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakehouseConfig {
+    /// A local folder or an object store URL (`s3://bucket/prefix`); unset, the
+    /// folder `lake` in the data directory.
+    pub root: Option<String>,
+    /// Options for the object store (for S3: `aws_endpoint`, `aws_region`,
+    /// `aws_allow_http`, ...). Credentials come from the usual `AWS_*` variables.
+    pub storage_options: BTreeMap<String, String>,
+    /// Folders `upload_file` may read a `path` from (none: only uploaded content).
+    pub upload_dirs: Vec<PathBuf>,
+    /// Rows a query returns unless it asks for fewer.
+    pub max_rows: usize,
+    /// The most rows a query may ask for.
+    pub max_rows_limit: usize,
+    pub query_timeout_secs: u64,
+    /// Largest file `upload_file` takes, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for LakehouseConfig {
+    fn default() -> Self {
+        LakehouseConfig {
+            root: None,
+            storage_options: BTreeMap::new(),
+            upload_dirs: Vec::new(),
+            max_rows: 1000,
+            max_rows_limit: 10_000,
+            query_timeout_secs: 30,
+            max_upload_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// A virtual server: `/mcp/{name}` serves the tools its patterns pick from any
@@ -690,6 +728,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             virtual_servers: Vec::new(),
             models: ModelsConfig::default(),
+            lakehouse: LakehouseConfig::default(),
         }
     }
 }

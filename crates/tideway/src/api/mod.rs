@@ -58,7 +58,7 @@ struct ApiDoc;
 
 /// The REST routes with their OpenAPI document.
 fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(toolkits::list_toolkits))
@@ -70,8 +70,10 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::toolkits::database::routes::router())
         .merge(crate::toolkits::upstream::routes::router())
         .merge(crate::toolkits::prompts::routes::router())
-        .merge(crate::toolkits::models::routes::router())
-        .split_for_parts();
+        .merge(crate::toolkits::models::routes::router());
+    #[cfg(feature = "lakehouse")]
+    let router = router.merge(crate::toolkits::lakehouse::routes::router());
+    let (router, doc) = router.split_for_parts();
     (router.with_state(app), doc)
 }
 

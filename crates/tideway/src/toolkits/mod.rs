@@ -3,6 +3,8 @@
 
 pub mod conformance;
 pub mod database;
+#[cfg(feature = "lakehouse")]
+pub mod lakehouse;
 pub mod models;
 pub mod prompts;
 pub mod support;
@@ -15,6 +17,20 @@ use std::sync::Arc;
 use tideway_core::{Config, Hub, Store, secrets::MasterKey};
 
 /// Every built-in toolkit, in registration order.
+#[cfg(feature = "lakehouse")]
+pub const BUILTIN: &[&str] = &[
+    "system",
+    "support",
+    "database",
+    "prompts",
+    "models",
+    "lakehouse",
+    "conformance",
+    "synthetic",
+];
+
+/// Every built-in toolkit, in registration order (built without the lakehouse).
+#[cfg(not(feature = "lakehouse"))]
 pub const BUILTIN: &[&str] = &[
     "system",
     "support",
@@ -76,6 +92,8 @@ pub fn register(
                 config,
                 Arc::downgrade(hub),
             )),
+            #[cfg(feature = "lakehouse")]
+            "lakehouse" => Arc::new(lakehouse::LakehouseToolkit::new(config)?),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
             "synthetic" => Arc::new(synthetic::SyntheticToolkit::new()),
             other => {

@@ -1,0 +1,194 @@
+//! SQL over one tenant's tables with DataFusion. Each query gets a session whose only
+//! catalog is the tenant's (`tenant_{id}`, the default, with `bronze`, `silver` and
+//! `gold` schemas; unqualified names are bronze), so another tenant's tables cannot be
+//! named at all. Only one read-only statement is accepted (no DDL, no DML, no `SET`),
+//! rows stop at a cap with `truncated`, and the whole query runs under a deadline.
+//! A table can be read at an earlier version (Delta time travel).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use deltalake::{
+    arrow::{json::WriterBuilder, json::writer::JsonArray, record_batch::RecordBatch},
+    datafusion::{
+        catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider},
+        execution::context::{SQLOptions, SessionConfig, SessionContext},
+    },
+};
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::{
+    catalog::{Lake, Layer, TableRef},
+    error::LakeError,
+};
+
+/// Bounds on one query.
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    pub max_rows: usize,
+    pub timeout: Duration,
+    /// Tables read at an earlier version: `layer.table` → version.
+    pub versions: HashMap<String, u64>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_rows: 1000,
+            timeout: Duration::from_secs(30),
+            versions: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultColumn {
+    pub name: String,
+    pub data_type: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryResult {
+    pub columns: Vec<ResultColumn>,
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// More rows than `max_rows` matched; the rest were not read.
+    pub truncated: bool,
+}
+
+fn sql_error(error: impl std::fmt::Display) -> LakeError {
+    LakeError::Sql(error.to_string())
+}
+
+/// Record batches as JSON objects, nulls kept.
+pub(crate) fn to_rows(
+    batches: &[RecordBatch],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, LakeError> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut writer = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, JsonArray>(Vec::new());
+    for batch in batches {
+        writer.write(batch).map_err(sql_error)?;
+    }
+    writer.finish().map_err(sql_error)?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&bytes).map_err(sql_error)
+}
+
+impl Lake {
+    /// A DataFusion session that sees exactly `tenant`'s tables.
+    pub(crate) async fn session(
+        &self,
+        tenant: &str,
+        versions: &HashMap<String, u64>,
+    ) -> Result<SessionContext, LakeError> {
+        let catalog_name = format!("tenant_{tenant}");
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(&catalog_name, "bronze")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        for layer in Layer::ALL {
+            let schema = Arc::new(MemorySchemaProvider::new());
+            for name in self.table_names(tenant, layer).await? {
+                let table = TableRef::new(tenant, layer, &name)?;
+                let opened = match versions.get(&table.qualified()) {
+                    Some(version) => self.open_version(&table, *version).await?,
+                    None => self.open(&table).await?,
+                };
+                opened
+                    .update_datafusion_session(&ctx.state())
+                    .map_err(|error| LakeError::Storage(error.to_string()))?;
+                let provider = opened
+                    .table_provider()
+                    .await
+                    .map_err(|error| LakeError::Storage(error.to_string()))?;
+                schema
+                    .register_table(name, provider)
+                    .map_err(|error| LakeError::Storage(error.to_string()))?;
+            }
+            catalog
+                .register_schema(layer.as_str(), schema)
+                .map_err(|error| LakeError::Storage(error.to_string()))?;
+        }
+        ctx.register_catalog(&catalog_name, catalog);
+        for pinned in versions.keys() {
+            let known = ctx
+                .table_exist(pinned.as_str())
+                .map_err(|error| LakeError::invalid("versions", error.to_string()))?;
+            if !known {
+                return Err(LakeError::invalid(
+                    "versions",
+                    format!("'{pinned}' is not one of this tenant's tables"),
+                ));
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// Runs one read-only statement over `tenant`'s tables.
+    pub async fn query(
+        &self,
+        tenant: &str,
+        sql: &str,
+        limits: &QueryLimits,
+    ) -> Result<QueryResult, LakeError> {
+        let run = async {
+            let ctx = self.session(tenant, &limits.versions).await?;
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            let frame = ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(sql_error)?;
+            let columns = frame
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| ResultColumn {
+                    name: field.name().clone(),
+                    data_type: field.data_type().to_string(),
+                })
+                .collect();
+            let mut stream = frame.execute_stream().await.map_err(sql_error)?;
+            let mut batches = Vec::new();
+            let mut rows = 0usize;
+            let mut truncated = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(sql_error)?;
+                let room = limits.max_rows - rows;
+                if batch.num_rows() > room {
+                    batches.push(batch.slice(0, room));
+                    truncated = true;
+                    break;
+                }
+                rows += batch.num_rows();
+                batches.push(batch);
+                if rows == limits.max_rows {
+                    // One more row would mean the result was cut.
+                    truncated =
+                        matches!(stream.next().await, Some(Ok(more)) if more.num_rows() > 0);
+                    break;
+                }
+            }
+            // Dropping the stream stops the rest of the plan.
+            drop(stream);
+            Ok(QueryResult {
+                columns,
+                rows: to_rows(&batches)?,
+                truncated,
+            })
+        };
+        tokio::time::timeout(limits.timeout, run)
+            .await
+            .map_err(|_| LakeError::Timeout(limits.timeout))?
+    }
+}

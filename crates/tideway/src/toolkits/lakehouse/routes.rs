@@ -1,0 +1,165 @@
+//! The lakehouse REST API under `/api/v1/lakehouse`: tables (list, one described),
+//! SQL queries, and uploads as multipart form data (a `file` part, and
+//! `dataset_name`, `format`, `mode` fields). Each route is one lakehouse tool through
+//! the Hub, so REST gets the same tenant, validation and audit as MCP.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Multipart, Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use base64::Engine;
+use serde_json::Value;
+use tideway_core::mcp::JsonObject;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::tools::{Description, QueryAnswer, TableList, Uploaded};
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        tool_routes::{self, Answer, Q, body_arguments},
+    },
+    app::App,
+    auth::Caller,
+};
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tables))
+        .routes(routes!(describe_table))
+        .routes(routes!(query))
+        .routes(routes!(upload))
+}
+
+async fn call(
+    app: &App,
+    caller: Caller,
+    headers: &HeaderMap,
+    tool: &str,
+    arguments: JsonObject,
+    answer: Answer,
+) -> Response {
+    tool_routes::respond(app, caller, headers, ("lakehouse", tool), arguments, answer).await
+}
+
+/// The caller's tables, optionally of one layer.
+#[utoipa::path(get, path = "/api/v1/lakehouse/tables", tag = "lakehouse",
+    params(("layer" = Option<String>, Query)),
+    responses((status = 200, body = TableList), (status = 422, body = Problem)))]
+async fn list_tables(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    query: Q,
+) -> Response {
+    match tool_routes::query_arguments(&app, ("lakehouse", "list_tables"), query, &[]) {
+        Ok(arguments) => call(&app, caller, &headers, "list_tables", arguments, Answer::Ok).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// One table with its statistics and sample rows.
+#[utoipa::path(get, path = "/api/v1/lakehouse/tables/{layer}/{name}", tag = "lakehouse",
+    params(("layer" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Description), (status = 404, body = Problem)))]
+async fn describe_table(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((layer, name)): Path<(String, String)>,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("table_name".into(), Value::String(name));
+    arguments.insert("layer".into(), Value::String(layer));
+    call(
+        &app,
+        caller,
+        &headers,
+        "describe_table",
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Runs one read-only SQL statement: `{"sql": "...", "max_rows": n, "versions": {...}}`.
+#[utoipa::path(post, path = "/api/v1/lakehouse/query", tag = "lakehouse",
+    request_body(content = Object, description = "sql, and optionally max_rows and versions"),
+    responses((status = 200, body = QueryAnswer), (status = 422, body = Problem)))]
+async fn query(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => call(&app, caller, &headers, "query_sql", arguments, Answer::Ok).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+fn bad_form(message: impl Into<String>) -> Response {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-arguments",
+        message,
+    )
+    .into_response()
+}
+
+/// Uploads a file into a Bronze table (multipart: `file`, `dataset_name`, and
+/// optionally `format` and `mode`).
+#[utoipa::path(post, path = "/api/v1/lakehouse/upload", tag = "lakehouse",
+    request_body(content_type = "multipart/form-data", content = Object, description = "file, dataset_name, format, mode"),
+    responses((status = 201, body = Uploaded), (status = 422, body = Problem)))]
+async fn upload(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => return bad_form(format!("the form cannot be read: {error}")),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "file" => {
+                let file_name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = match field.bytes().await {
+                    Ok(bytes) => bytes,
+                    Err(error) => return bad_form(format!("the file cannot be read: {error}")),
+                };
+                arguments.insert("file_name".into(), Value::String(file_name));
+                arguments.insert(
+                    "file_content".into(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+                );
+            }
+            "dataset_name" | "format" | "mode" | "file_name" => match field.text().await {
+                Ok(text) => {
+                    arguments.insert(name, Value::String(text));
+                }
+                Err(error) => return bad_form(format!("{name}: {error}")),
+            },
+            other => return bad_form(format!("'{other}' is not a field of an upload")),
+        }
+    }
+    if !arguments.contains_key("file_content") {
+        return bad_form("the form has no 'file' part");
+    }
+    call(
+        &app,
+        caller,
+        &headers,
+        "upload_file",
+        arguments,
+        Answer::Created(None),
+    )
+    .await
+}

@@ -1,0 +1,266 @@
+//! The lakehouse toolkit through the Hub and over REST: uploads into Bronze, listing,
+//! describing, SQL, history, the tenant of the call, and bad files refused without a
+//! table half-written.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tideway_core::{
+    CallContext, Config, Hub, HubError, Principal, TenantId,
+    context::{Credential, Role},
+    mcp::JsonObject,
+};
+
+use super::LakehouseToolkit;
+
+const ORDERS: &str = "Order ID,Customer,Amount\n1,ada,10.5\n2,grace,20\n3,ada,5.25\n";
+
+fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> Arc<Hub> {
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    configure(&mut config);
+    let hub = Arc::new(Hub::new());
+    hub.register(Arc::new(LakehouseToolkit::new(&config).expect("lakehouse")))
+        .expect("register");
+    hub
+}
+
+fn ctx(tenant: &str, role: Role) -> CallContext {
+    CallContext::new(
+        TenantId::new(tenant),
+        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
+        "test",
+    )
+}
+
+async fn call(
+    hub: &Hub,
+    ctx: &CallContext,
+    tool: &str,
+    arguments: Value,
+) -> Result<Value, HubError> {
+    let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
+    let result = hub.call(ctx, "lakehouse", tool, Some(arguments)).await?;
+    Ok(result.structured_content.unwrap_or(Value::Null))
+}
+
+fn b64(text: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[tokio::test]
+async fn a_file_uploaded_to_bronze_is_listed_described_queried_and_versioned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub(dir.path(), |_| {});
+    let acme = ctx("acme", Role::Operator);
+    let uploaded = call(&hub, &acme, "upload_file", json!({"file_content": b64(ORDERS.as_bytes()), "file_name": "orders.csv", "dataset_name": "orders"}))
+        .await
+        .expect("upload");
+    assert_eq!(uploaded["table"], "tenant_acme.bronze.orders");
+    assert_eq!(uploaded["rows"], 3);
+    assert_eq!(uploaded["version"], 0);
+    assert_eq!(uploaded["columns"][0]["name"], "order_id");
+    assert_eq!(uploaded["preview"].as_array().expect("preview").len(), 3);
+
+    let listed = call(&hub, &acme, "list_tables", json!({"layer": "bronze"}))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed["tables"][0]["full_name"],
+        "tenant_acme.bronze.orders"
+    );
+    let described = call(
+        &hub,
+        &acme,
+        "describe_table",
+        json!({"table_name": "bronze.orders", "sample_rows": 1}),
+    )
+    .await
+    .expect("describe");
+    assert_eq!(described["rows"], 3);
+    assert_eq!(described["sample"].as_array().expect("sample").len(), 1);
+    let answer = call(&hub, &acme, "query_sql", json!({"sql": "SELECT customer, SUM(amount) AS total FROM bronze.orders GROUP BY customer ORDER BY total DESC", "max_rows": 1}))
+        .await
+        .expect("query");
+    assert_eq!(
+        answer["rows"],
+        json!([{"customer": "grace", "total": 20.0}])
+    );
+    assert_eq!(answer["truncated"], true);
+
+    // Appending makes version 1; version 0 stays readable.
+    call(&hub, &acme, "upload_file", json!({"file_content": b64(b"Order ID,Customer,Amount\n4,alan,1\n"), "file_name": "more.csv", "dataset_name": "orders", "mode": "append"}))
+        .await
+        .expect("append");
+    let now = call(
+        &hub,
+        &acme,
+        "query_sql",
+        json!({"sql": "SELECT COUNT(*) AS n FROM bronze.orders"}),
+    )
+    .await
+    .expect("count");
+    assert_eq!(now["rows"][0]["n"], 4);
+    let before = call(
+        &hub,
+        &acme,
+        "query_sql",
+        json!({"sql": "SELECT COUNT(*) AS n FROM bronze.orders", "versions": {"bronze.orders": 0}}),
+    )
+    .await
+    .expect("time travel");
+    assert_eq!(before["rows"][0]["n"], 3);
+    let history = call(
+        &hub,
+        &acme,
+        "table_history",
+        json!({"table_name": "orders"}),
+    )
+    .await
+    .expect("history");
+    assert_eq!(history["versions"].as_array().expect("versions").len(), 2);
+    // The Delta log is where users' Spark and DuckDB will look for it.
+    assert!(
+        dir.path()
+            .join("lake/tenant_acme/bronze/orders/_delta_log")
+            .is_dir()
+    );
+}
+
+#[tokio::test]
+async fn the_tenant_is_the_callers_and_no_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub(dir.path(), |_| {});
+    let acme = ctx("acme", Role::Operator);
+    call(&hub, &acme, "upload_file", json!({"file_content": b64(ORDERS.as_bytes()), "file_name": "orders.csv", "dataset_name": "orders", "tenant_id": "acme"}))
+        .await
+        .expect("own tenant named");
+    let globex = ctx("globex", Role::Admin);
+    let other = call(&hub, &acme, "list_tables", json!({"tenant_id": "globex"}))
+        .await
+        .expect_err("other tenant");
+    assert_eq!(other.kind(), "forbidden");
+    for sql in [
+        "SELECT * FROM bronze.orders",
+        "SELECT * FROM tenant_acme.bronze.orders",
+    ] {
+        let refused = call(&hub, &globex, "query_sql", json!({"sql": sql}))
+            .await
+            .expect_err(sql);
+        assert_eq!(refused.kind(), "invalid-arguments", "{sql}");
+    }
+    let described = call(
+        &hub,
+        &globex,
+        "describe_table",
+        json!({"table_name": "tenant_acme.bronze.orders"}),
+    )
+    .await
+    .expect_err("not theirs");
+    assert_eq!(described.kind(), "not-found");
+    let listed = call(&hub, &globex, "list_tables", json!({}))
+        .await
+        .expect("list");
+    assert_eq!(listed["tables"], json!([]));
+    // Viewers read; they do not write.
+    let viewer = ctx("acme", Role::Viewer);
+    call(
+        &hub,
+        &viewer,
+        "query_sql",
+        json!({"sql": "SELECT 1 AS one"}),
+    )
+    .await
+    .expect("viewers query");
+    let refused = call(
+        &hub,
+        &viewer,
+        "upload_file",
+        json!({"file_content": b64(b"a\n1\n"), "file_name": "a.csv", "dataset_name": "a"}),
+    )
+    .await
+    .expect_err("viewers do not upload");
+    assert_eq!(refused.kind(), "forbidden");
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&uploads).expect("dir");
+    std::fs::write(uploads.join("ok.tsv"), "a\tb\n1\tx\n").expect("file");
+    let hub = hub(dir.path(), |config| {
+        config.lakehouse.upload_dirs = vec![uploads.clone()]
+    });
+    let acme = ctx("acme", Role::Operator);
+    for (file, name, why) in [
+        (b"a,b\n1,2\n3,4,5\n".to_vec(), "ragged.csv", "ragged"),
+        (b"name\nJos\xe9\n".to_vec(), "latin1.csv", "not UTF-8"),
+        (
+            b"PAR1 garbage".to_vec(),
+            "broken.parquet",
+            "corrupt Parquet",
+        ),
+        (
+            b"{\"a\": 1}\nnot json\n".to_vec(),
+            "bad.jsonl",
+            "broken JSON lines",
+        ),
+        (b"a,b\n1,2\n".to_vec(), "sheet.docx", "unknown format"),
+    ] {
+        let refused = call(
+            &hub,
+            &acme,
+            "upload_file",
+            json!({"file_content": b64(&file), "file_name": name, "dataset_name": "bad"}),
+        )
+        .await
+        .expect_err(why);
+        assert_eq!(refused.kind(), "invalid-arguments", "{why}: {refused}");
+    }
+    let listed = call(&hub, &acme, "list_tables", json!({}))
+        .await
+        .expect("list");
+    assert_eq!(listed["tables"], json!([]), "nothing half-written");
+    assert!(
+        !dir.path()
+            .join("lake/tenant_acme/bronze/bad/_delta_log")
+            .exists()
+    );
+
+    // Paths: under an allowed folder only.
+    let read = call(
+        &hub,
+        &acme,
+        "upload_file",
+        json!({"path": uploads.join("ok.tsv"), "file_name": "ok.tsv", "dataset_name": "ok"}),
+    )
+    .await
+    .expect("allowed path");
+    assert_eq!(read["rows"], 1);
+    let outside = call(
+        &hub,
+        &acme,
+        "upload_file",
+        json!({"path": "/etc/hostname", "file_name": "hostname.csv", "dataset_name": "leak"}),
+    )
+    .await
+    .expect_err("outside");
+    assert_eq!(outside.kind(), "forbidden");
+    let both = call(
+        &hub,
+        &acme,
+        "upload_file",
+        json!({"file_name": "x.csv", "dataset_name": "x"}),
+    )
+    .await
+    .expect_err("neither");
+    assert_eq!(both.kind(), "invalid-arguments");
+    let bad_name = call(&hub, &acme, "upload_file", json!({"file_content": b64(b"a\n1\n"), "file_name": "a.csv", "dataset_name": "Robert'); DROP"}))
+        .await
+        .expect_err("bad name");
+    assert!(bad_name.to_string().contains("dataset_name"), "{bad_name}");
+}

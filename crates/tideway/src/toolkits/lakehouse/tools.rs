@@ -1,0 +1,518 @@
+//! The lakehouse tools, with seed 004's names and argument names: `upload_file`,
+//! `list_tables`, `describe_table`, `query_sql`, and `table_history` for Delta
+//! versions.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use base64::Engine;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tideway_core::{
+    CallContext, HubError,
+    typed::{Effect, ToolSet, ToolSpec, ToolText},
+};
+use tideway_lakehouse::{
+    Commit, FileFormat, Layer, QueryLimits, QueryResult, TableDescription, TableInfo, TableRef,
+    WriteMode, read_file,
+};
+use utoipa::ToSchema;
+
+use super::{LakehouseState, hub_error};
+
+/// Refuses a `tenant_id` that is not the caller's: the tenant comes from the credential.
+fn own_tenant(ctx: &CallContext, tenant_id: &Option<String>) -> Result<(), HubError> {
+    match tenant_id {
+        Some(named)
+            if named != ctx.tenant.as_str() && *named != format!("tenant_{}", ctx.tenant) =>
+        {
+            Err(HubError::Forbidden(
+                "tenant_id names another tenant; a call reaches only its own tenant's lakehouse"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A table named as the seed does: `orders` (Bronze), `silver.orders`, or
+/// `tenant_{id}.silver.orders` for the caller's own tenant.
+pub fn table_ref(ctx: &CallContext, name: &str, layer: Option<&str>) -> Result<TableRef, HubError> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let (layer_text, table) = match parts.as_slice() {
+        [table] => (layer.unwrap_or("bronze"), *table),
+        [layer, table] => (*layer, *table),
+        [catalog, layer, table] => {
+            if *catalog != format!("tenant_{}", ctx.tenant) {
+                return Err(HubError::NotFound(format!("no table {name}")));
+            }
+            (*layer, *table)
+        }
+        _ => {
+            return Err(HubError::invalid_argument(
+                "table_name",
+                "name a table as table, layer.table or tenant_{id}.layer.table",
+            ));
+        }
+    };
+    let layer: Layer = layer_text.parse().map_err(hub_error)?;
+    TableRef::new(ctx.tenant.as_str(), layer, table).map_err(hub_error)
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Tsv,
+    Jsonl,
+    Parquet,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Replace the table's rows (a new version; earlier ones stay readable).
+    #[default]
+    Overwrite,
+    Append,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadArgs {
+    /// The file, base64-encoded (or give `path`).
+    #[serde(default)]
+    pub file_content: Option<String>,
+    /// A file under one of `lakehouse.upload_dirs` (or give `file_content`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The file's name; its extension tells the format unless `format` does.
+    pub file_name: String,
+    /// The Bronze table to write: a lower-case identifier.
+    pub dataset_name: String,
+    #[serde(default)]
+    pub format: Option<Format>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Optional; must be the caller's own tenant.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct Uploaded {
+    /// `tenant_{id}.bronze.{dataset}`.
+    pub table: String,
+    pub version: u64,
+    pub rows: u64,
+    #[schema(value_type = Vec<Object>)]
+    pub columns: Vec<serde_json::Value>,
+    /// The first rows as stored.
+    #[schema(value_type = Vec<Object>)]
+    pub preview: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ToolText for Uploaded {
+    fn text(&self) -> String {
+        format!(
+            "Wrote {} rows to {} (version {}).",
+            self.rows, self.table, self.version
+        )
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Only this layer: bronze, silver or gold.
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct TableList {
+    #[schema(value_type = Vec<Object>)]
+    pub tables: Vec<serde_json::Value>,
+}
+
+impl ToolText for TableList {
+    fn text(&self) -> String {
+        if self.tables.is_empty() {
+            return "No tables.".into();
+        }
+        self.tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} (version {}, {} columns)",
+                    t["full_name"].as_str().unwrap_or_default(),
+                    t["version"],
+                    t["columns"].as_array().map(Vec::len).unwrap_or(0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeArgs {
+    /// `orders`, `silver.orders` or `tenant_{id}.silver.orders`.
+    pub table_name: String,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 50))]
+    pub sample_rows: Option<usize>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct Description {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub description: serde_json::Value,
+}
+
+impl ToolText for Description {
+    fn text(&self) -> String {
+        let d = &self.description;
+        let mut lines = vec![format!(
+            "{}: {} rows, version {}",
+            d["full_name"].as_str().unwrap_or_default(),
+            d["rows"],
+            d["version"]
+        )];
+        for column in d["column_stats"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "  {} {} (nulls {}, ~{} distinct)",
+                column["name"].as_str().unwrap_or_default(),
+                column["data_type"].as_str().unwrap_or_default(),
+                column["null_count"],
+                column["distinct_estimate"]
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    /// One read-only statement; `bronze.orders` names a table of yours.
+    #[schemars(length(min = 1, max = 100000))]
+    pub sql: String,
+    /// Rows to return at most (the rest is not read; `truncated` says so).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_rows: Option<usize>,
+    /// Read tables at earlier versions: `{"bronze.orders": 3}`.
+    #[serde(default)]
+    pub versions: HashMap<String, u64>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct QueryAnswer {
+    #[schema(value_type = Vec<Object>)]
+    pub columns: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub row_count: usize,
+    pub truncated: bool,
+}
+
+impl ToolText for QueryAnswer {
+    fn text(&self) -> String {
+        let mut lines = vec![format!(
+            "{} rows{}",
+            self.row_count,
+            if self.truncated { " (truncated)" } else { "" }
+        )];
+        lines.extend(
+            self.rows
+                .iter()
+                .take(20)
+                .map(|row| serde_json::Value::Object(row.clone()).to_string()),
+        );
+        lines.join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryArgs {
+    pub table_name: String,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct History {
+    pub table: String,
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub versions: Vec<serde_json::Value>,
+}
+
+impl ToolText for History {
+    fn text(&self) -> String {
+        self.versions
+            .iter()
+            .map(|v| format!("v{} {} {}", v["version"], v["timestamp"], v["operation"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, HubError> {
+    serde_json::to_value(value).map_err(HubError::internal)
+}
+
+/// The bytes of an upload: decoded content, or a file under an allowed folder.
+async fn upload_bytes(state: &LakehouseState, args: &UploadArgs) -> Result<Vec<u8>, HubError> {
+    let limit = state.settings.max_upload_bytes;
+    match (&args.file_content, &args.path) {
+        (Some(content), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(content.trim())
+                .map_err(|error| {
+                    HubError::invalid_argument("file_content", format!("is not base64: {error}"))
+                })?;
+            if bytes.len() > limit {
+                return Err(HubError::invalid_argument(
+                    "file_content",
+                    format!(
+                        "is {} bytes; the limit is {limit} (lakehouse.max_upload_bytes)",
+                        bytes.len()
+                    ),
+                ));
+            }
+            Ok(bytes)
+        }
+        (None, Some(path)) => {
+            let path = std::path::Path::new(path)
+                .canonicalize()
+                .map_err(|error| HubError::invalid_argument("path", format!("{path}: {error}")))?;
+            let allowed = state
+                .settings
+                .upload_dirs
+                .iter()
+                .any(|dir| dir.canonicalize().is_ok_and(|dir| path.starts_with(dir)));
+            if !allowed {
+                return Err(HubError::Forbidden(
+                    "path is not under one of lakehouse.upload_dirs".into(),
+                ));
+            }
+            let size = tokio::fs::metadata(&path)
+                .await
+                .map_err(|error| HubError::invalid_argument("path", error.to_string()))?
+                .len();
+            if size > limit as u64 {
+                return Err(HubError::invalid_argument(
+                    "path",
+                    format!(
+                        "the file is {size} bytes; the limit is {limit} (lakehouse.max_upload_bytes)"
+                    ),
+                ));
+            }
+            tokio::fs::read(&path)
+                .await
+                .map_err(|error| HubError::invalid_argument("path", error.to_string()))
+        }
+        _ => Err(HubError::invalid_argument(
+            "file_content",
+            "give exactly one of file_content or path",
+        )),
+    }
+}
+
+async fn upload(
+    state: Arc<LakehouseState>,
+    ctx: CallContext,
+    args: UploadArgs,
+) -> Result<Uploaded, HubError> {
+    own_tenant(&ctx, &args.tenant_id)?;
+    let table =
+        TableRef::new(ctx.tenant.as_str(), Layer::Bronze, &args.dataset_name).map_err(|error| {
+            match error {
+                tideway_lakehouse::LakeError::Invalid { message, .. } => {
+                    HubError::invalid_argument("dataset_name", message)
+                }
+                other => hub_error(other),
+            }
+        })?;
+    let format = match args.format {
+        Some(Format::Csv) => FileFormat::Csv,
+        Some(Format::Tsv) => FileFormat::Tsv,
+        Some(Format::Jsonl) => FileFormat::JsonLines,
+        Some(Format::Parquet) => FileFormat::Parquet,
+        None => FileFormat::from_name(&args.file_name).ok_or_else(|| {
+            HubError::invalid_argument(
+                "file_name",
+                "its extension names no format this reads (csv, tsv, jsonl, parquet); or give format",
+            )
+        })?,
+    };
+    let bytes = upload_bytes(&state, &args).await?;
+    // Parsing is CPU work: off the async threads.
+    let (schema, batches) = tokio::task::spawn_blocking(move || read_file(&bytes, format))
+        .await
+        .map_err(HubError::internal)?
+        .map_err(hub_error)?;
+    let mode = match args.mode {
+        Mode::Overwrite => WriteMode::Overwrite,
+        Mode::Append => WriteMode::Append,
+    };
+    let written = state
+        .lake
+        .write(&table, schema.clone(), batches, mode)
+        .await
+        .map_err(hub_error)?;
+    let preview = state
+        .lake
+        .query(
+            &table.tenant,
+            &format!("SELECT * FROM bronze.\"{}\" LIMIT 5", table.name),
+            &QueryLimits::default(),
+        )
+        .await
+        .map_err(hub_error)?;
+    Ok(Uploaded {
+        table: written.table,
+        version: written.version,
+        rows: written.rows,
+        columns: schema
+            .fields()
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name(), "data_type": f.data_type().to_string(), "nullable": f.is_nullable()}))
+            .collect(),
+        preview: preview.rows,
+    })
+}
+
+pub fn tool_set() -> ToolSet<LakehouseState> {
+    ToolSet::new()
+        .add(
+            ToolSpec {
+                name: "upload_file",
+                title: "Upload a file to Bronze",
+                description: "Loads a CSV, TSV, JSON-lines or Parquet file (base64 content, or a path under an allowed folder) into a Bronze Delta table named dataset_name, with its schema inferred and column names made SQL identifiers; returns the columns and a preview. The write is one atomic Delta commit.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            upload,
+        )
+        .add(
+            ToolSpec {
+                name: "list_tables",
+                title: "List tables",
+                description: "Your lakehouse tables, optionally of one layer (bronze, silver, gold), with version, files, size and columns.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<LakehouseState>, ctx, args: ListArgs| async move {
+                own_tenant(&ctx, &args.tenant_id)?;
+                let layer = match &args.layer {
+                    Some(layer) => Some(layer.parse::<Layer>().map_err(hub_error)?),
+                    None => None,
+                };
+                let tables: Vec<TableInfo> = state
+                    .lake
+                    .list(ctx.tenant.as_str(), layer)
+                    .await
+                    .map_err(hub_error)?;
+                Ok(TableList {
+                    tables: tables.iter().map(json).collect::<Result<_, _>>()?,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: "describe_table",
+                title: "Describe a table",
+                description: "A table's columns with null counts, distinct estimates, min and max, its row count, version, files and size, and a few sample rows.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<LakehouseState>, ctx, args: DescribeArgs| async move {
+                own_tenant(&ctx, &args.tenant_id)?;
+                let table = table_ref(&ctx, &args.table_name, args.layer.as_deref())?;
+                let described: TableDescription = state
+                    .lake
+                    .describe(&table, args.sample_rows.unwrap_or(5))
+                    .await
+                    .map_err(hub_error)?;
+                Ok(Description {
+                    description: json(&described)?,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: "query_sql",
+                title: "Query with SQL",
+                description: "Runs one read-only SQL statement (DataFusion dialect) over your lakehouse tables: bronze.orders, silver.customers, ... Rows stop at max_rows with truncated; tables can be read at earlier versions with versions.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<LakehouseState>, ctx, args: QueryArgs| async move {
+                own_tenant(&ctx, &args.tenant_id)?;
+                let settings = &state.settings;
+                let max_rows = args.max_rows.unwrap_or(settings.max_rows);
+                if max_rows == 0 || max_rows > settings.max_rows_limit {
+                    return Err(HubError::invalid_argument(
+                        "max_rows",
+                        format!("must be between 1 and {} (lakehouse.max_rows_limit)", settings.max_rows_limit),
+                    ));
+                }
+                let limits = QueryLimits {
+                    max_rows,
+                    timeout: Duration::from_secs(settings.query_timeout_secs).min(ctx.remaining()),
+                    versions: args.versions,
+                };
+                let result: QueryResult = state
+                    .lake
+                    .query(ctx.tenant.as_str(), &args.sql, &limits)
+                    .await
+                    .map_err(hub_error)?;
+                Ok(QueryAnswer {
+                    columns: result.columns.iter().map(json).collect::<Result<_, _>>()?,
+                    row_count: result.rows.len(),
+                    rows: result.rows,
+                    truncated: result.truncated,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: "table_history",
+                title: "Table history",
+                description: "A table's Delta versions, newest first: when and by which operation. query_sql reads an earlier one with versions.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<LakehouseState>, ctx, args: HistoryArgs| async move {
+                own_tenant(&ctx, &args.tenant_id)?;
+                let table = table_ref(&ctx, &args.table_name, args.layer.as_deref())?;
+                let commits: Vec<Commit> = state
+                    .lake
+                    .history(&table, args.limit.unwrap_or(50))
+                    .await
+                    .map_err(hub_error)?;
+                Ok(History {
+                    table: table.to_string(),
+                    versions: commits.iter().map(json).collect::<Result<_, _>>()?,
+                })
+            },
+        )
+}

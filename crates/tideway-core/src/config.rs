@@ -697,6 +697,8 @@ pub struct LimitsConfig {
     pub tenant_burst: u32,
     /// Tool calls a tenant may have in flight at once (0: unlimited).
     pub tenant_concurrent_calls: usize,
+    /// Deadline for a call started as a background job (`Prefer: respond-async`).
+    pub job_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -757,6 +759,7 @@ impl Default for LimitsConfig {
             tenant_requests_per_second: 200.0,
             tenant_burst: 400,
             tenant_concurrent_calls: 64,
+            job_timeout_secs: 3600,
         }
     }
 }
@@ -805,6 +808,11 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.limits.job_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.job_timeout_secs must be at least 1".into(),
+            ));
+        }
         if self.limits.call_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "limits.call_timeout_secs must be at least 1".into(),

@@ -8,14 +8,13 @@ use std::{collections::HashMap, fmt, str::FromStr, sync::Arc};
 use deltalake::{
     DeltaTable, DeltaTableError,
     arrow::{datatypes::SchemaRef, record_batch::RecordBatch},
-    protocol::SaveMode,
 };
 use futures::StreamExt;
 use object_store::{ObjectStore, path::Path};
 use serde::Serialize;
 use url::Url;
 
-use crate::error::LakeError;
+use crate::{error::LakeError, stream::BatchStream};
 
 /// The three layers of a tenant's catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -172,7 +171,7 @@ pub struct Commit {
 #[derive(Clone)]
 pub struct Lake {
     root: Url,
-    options: HashMap<String, String>,
+    pub(crate) options: HashMap<String, String>,
     store: Arc<dyn ObjectStore>,
     prefix: Path,
 }
@@ -203,8 +202,16 @@ impl Lake {
 
     /// A lake at `root` (`file:///…/`, `s3://bucket/prefix/`, `memory:///`).
     pub fn at(root: Url, options: HashMap<String, String>) -> Result<Lake, LakeError> {
-        let (store, prefix) = object_store::parse_url_opts(&root, options.iter())
-            .map_err(|error| LakeError::Storage(format!("{root}: {error}")))?;
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = if matches!(root.scheme(), "s3" | "s3a")
+        {
+            crate::s3::register();
+            crate::s3::store(&root, &options)
+                .map_err(|error| LakeError::Storage(format!("{root}: {error}")))?
+        } else {
+            let (store, prefix) = object_store::parse_url_opts(&root, options.iter())
+                .map_err(|error| LakeError::Storage(format!("{root}: {error}")))?;
+            (Arc::from(store), prefix)
+        };
         let mut root = root;
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
@@ -212,7 +219,7 @@ impl Lake {
         Ok(Lake {
             root,
             options,
-            store: Arc::from(store),
+            store,
             prefix,
         })
     }
@@ -265,46 +272,8 @@ impl Lake {
         batches: Vec<RecordBatch>,
         mode: WriteMode,
     ) -> Result<Written, LakeError> {
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let batches = if batches.is_empty() {
-            vec![RecordBatch::new_empty(schema)]
-        } else {
-            batches
-        };
-        let url = self.table_url(table)?;
-        // A local table's folder must exist before Delta Lake writes into it.
-        if url.scheme() == "file"
-            && let Ok(folder) = url.to_file_path()
-        {
-            tokio::fs::create_dir_all(&folder)
-                .await
-                .map_err(|error| LakeError::Storage(format!("{}: {error}", folder.display())))?;
-        }
-        let target =
-            DeltaTable::try_from_url_with_storage_options(url, self.options.clone()).await?;
-        let builder = target.write(batches);
-        // An overwrite may change the schema (a re-run transform with a new column);
-        // an append must fit the table's.
-        let written = match mode {
-            WriteMode::Overwrite => {
-                builder
-                    .with_save_mode(SaveMode::Overwrite)
-                    .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
-                    .await
-            }
-            WriteMode::Append => builder.with_save_mode(SaveMode::Append).await,
-        }
-        .map_err(|error| match error {
-            DeltaTableError::Arrow { .. } | DeltaTableError::Generic(_) => {
-                LakeError::invalid("rows", error.to_string())
-            }
-            other => other.into(),
-        })?;
-        Ok(Written {
-            table: table.to_string(),
-            version: written.version().unwrap_or(0),
-            rows,
-        })
+        self.write_stream(table, BatchStream::from_batches(schema, batches), mode)
+            .await
     }
 
     /// The tables of `tenant`, optionally of one layer, by layer and name.

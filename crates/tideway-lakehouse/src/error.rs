@@ -1,8 +1,9 @@
 //! What can go wrong in the lakehouse, said so the caller can act on it: a name or
 //! a file that is not acceptable (the caller's to fix), a table that does not exist,
-//! SQL that is refused or fails, or the storage underneath failing.
+//! SQL that is refused or fails, the storage underneath failing, or the source a
+//! write reads from failing.
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum LakeError {
     /// Something the caller gave is not acceptable; `field` names it.
     #[error("{field}: {message}")]
@@ -16,6 +17,10 @@ pub enum LakeError {
     Timeout(std::time::Duration),
     #[error("the lakehouse storage failed: {0}")]
     Storage(String),
+    /// What a write was reading from failed (a database went away, a value did not
+    /// decode); nothing was committed.
+    #[error("reading the source failed: {0}")]
+    Source(String),
 }
 
 impl LakeError {

@@ -45,8 +45,8 @@ fn invalid(message: impl Into<String>) -> LakeError {
     LakeError::invalid("file_content", message)
 }
 
-/// A column name as a lower-case SQL identifier.
-fn identifier(name: &str) -> String {
+/// A column name as a lower-case SQL identifier (`Order ID` → `order_id`).
+pub fn column_identifier(name: &str) -> String {
     let mut out = String::new();
     let mut last_underscore = true;
     for c in name.trim().chars() {
@@ -76,7 +76,7 @@ fn normalized(
         .fields()
         .iter()
         .map(|field| {
-            let base = identifier(field.name());
+            let base = column_identifier(field.name());
             let mut name = base.clone();
             let mut n = 2;
             while !seen.insert(name.clone()) {
@@ -182,10 +182,10 @@ mod tests {
 
     #[test]
     fn column_names_become_identifiers() {
-        assert_eq!(identifier("Order ID"), "order_id");
-        assert_eq!(identifier("  Total (EUR) "), "total_eur");
-        assert_eq!(identifier("2024 sales"), "c_2024_sales");
-        assert_eq!(identifier("***"), "column");
+        assert_eq!(column_identifier("Order ID"), "order_id");
+        assert_eq!(column_identifier("  Total (EUR) "), "total_eur");
+        assert_eq!(column_identifier("2024 sales"), "c_2024_sales");
+        assert_eq!(column_identifier("***"), "column");
     }
 
     #[test]

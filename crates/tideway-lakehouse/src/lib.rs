@@ -14,14 +14,19 @@ mod describe;
 mod error;
 mod ingest;
 mod query;
+mod s3;
+mod stream;
+mod transform;
 
 pub use catalog::{
     ColumnInfo, Commit, Lake, Layer, TableInfo, TableRef, WriteMode, Written, valid_table_name,
 };
 pub use describe::{ColumnStats, TableDescription};
 pub use error::LakeError;
-pub use ingest::{FileFormat, read_file};
-pub use query::{QueryLimits, QueryResult, ResultColumn};
+pub use ingest::{FileFormat, column_identifier, read_file};
+pub use query::{CursorValue, QueryLimits, QueryResult, ResultColumn};
+pub use stream::{BatchStream, Merged};
+pub use transform::{Materialized, PlannedStep, Step, TransformPlan};
 
 /// Arrow, as the engine uses it, for callers that build record batches.
 pub use deltalake::arrow;

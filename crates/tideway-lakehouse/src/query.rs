@@ -192,3 +192,114 @@ impl Lake {
             .map_err(|_| LakeError::Timeout(limits.timeout))?
     }
 }
+
+/// A column's greatest value, as an incremental sync compares it with its source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum CursorValue {
+    Int(i64),
+    /// Microseconds since the epoch (a timestamp, with or without a time zone).
+    Micros(i64),
+    /// Days since the epoch.
+    Date(i32),
+    Text(String),
+}
+
+impl Lake {
+    /// The greatest value of `column` in `table`, or `None` when the table has no
+    /// non-null value there.
+    pub async fn max_value(
+        &self,
+        table: &TableRef,
+        column: &str,
+    ) -> Result<Option<CursorValue>, LakeError> {
+        use deltalake::arrow::{
+            array::{Array, AsArray},
+            compute::cast,
+            datatypes::{DataType, Date32Type, Int64Type, TimeUnit, TimestampMicrosecondType},
+        };
+        let ctx = self.session(&table.tenant, &HashMap::new()).await?;
+        let sql = format!(
+            "SELECT max(\"{}\") FROM {}.\"{}\"",
+            column.replace('"', "\"\""),
+            table.layer,
+            table.name
+        );
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .map_err(sql_error)?
+            .collect()
+            .await
+            .map_err(sql_error)?;
+        let Some(array) = batches
+            .iter()
+            .find(|batch| batch.num_rows() > 0)
+            .map(|batch| batch.column(0).clone())
+        else {
+            return Ok(None);
+        };
+        if array.is_null(0) {
+            return Ok(None);
+        }
+        let value = match array.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => {
+                let ints = cast(&array, &DataType::Int64).map_err(sql_error)?;
+                CursorValue::Int(ints.as_primitive::<Int64Type>().value(0))
+            }
+            DataType::Timestamp(_, zone) => {
+                let micros = cast(
+                    &array,
+                    &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+                )
+                .map_err(sql_error)?;
+                CursorValue::Micros(micros.as_primitive::<TimestampMicrosecondType>().value(0))
+            }
+            DataType::Date32 => CursorValue::Date(array.as_primitive::<Date32Type>().value(0)),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let text = cast(&array, &DataType::Utf8).map_err(sql_error)?;
+                CursorValue::Text(text.as_string::<i32>().value(0).to_string())
+            }
+            other => {
+                return Err(LakeError::invalid(
+                    "cursor_column",
+                    format!(
+                        "'{column}' is {other}; a cursor must be an integer, a timestamp, a date or text"
+                    ),
+                ));
+            }
+        };
+        Ok(Some(value))
+    }
+}
+
+impl Lake {
+    /// Plans one read-only statement over `tenant`'s tables without running it: the
+    /// columns it would return, or why it is refused.
+    pub async fn plan_sql(&self, tenant: &str, sql: &str) -> Result<Vec<ResultColumn>, LakeError> {
+        let ctx = self.session(tenant, &HashMap::new()).await?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(sql_error)?;
+        Ok(frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| ResultColumn {
+                name: field.name().clone(),
+                data_type: field.data_type().to_string(),
+            })
+            .collect())
+    }
+}

@@ -42,6 +42,8 @@ pub struct App {
     pub audit: Arc<AuditWriter>,
     /// The federated upstream MCP servers.
     pub gateway: Arc<Gateway>,
+    /// Tool calls running in the background for REST callers.
+    pub jobs: Arc<crate::api::jobs::Jobs>,
     pub started: Instant,
 }
 
@@ -97,6 +99,7 @@ impl App {
             auth,
             audit,
             gateway,
+            jobs: Arc::default(),
             started: Instant::now(),
         }))
     }

@@ -110,6 +110,10 @@ pub enum Command {
         #[command(subcommand)]
         command: toolkits::upstream::cli::UpstreamsCommand,
     },
+    /// Sync a database table into the lakehouse's Bronze layer on a running server,
+    /// with a progress bar.
+    #[cfg(feature = "lakehouse")]
+    Sync(toolkits::lakehouse::cli::SyncArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -309,6 +313,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let outcome = toolkits::upstream::cli::run(&store, &config, command).await;
             store.close().await;
             outcome?;
+        }
+        #[cfg(feature = "lakehouse")]
+        Command::Sync(args) => {
+            let result = toolkits::lakehouse::cli::run(args).await?;
+            let rows = result["rows_read"].as_u64().unwrap_or(0);
+            println!(
+                "Synced {rows} {} into {} ({} sync, version {}).",
+                if rows == 1 { "row" } else { "rows" },
+                result["table"].as_str().unwrap_or("?"),
+                result["mode"].as_str().unwrap_or("?"),
+                result["version"]
+            );
         }
         Command::Toolkits => {
             for name in toolkits::BUILTIN {

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod docs;
 pub mod guard;
 pub mod health;
+pub mod jobs;
 pub mod problem;
 pub mod tool_routes;
 pub mod toolkits;
@@ -70,7 +71,8 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::toolkits::database::routes::router())
         .merge(crate::toolkits::upstream::routes::router())
         .merge(crate::toolkits::prompts::routes::router())
-        .merge(crate::toolkits::models::routes::router());
+        .merge(crate::toolkits::models::routes::router())
+        .merge(jobs::router());
     #[cfg(feature = "lakehouse")]
     let router = router.merge(crate::toolkits::lakehouse::routes::router());
     let (router, doc) = router.split_for_parts();

@@ -77,6 +77,29 @@ pub async fn respond(
     }
 }
 
+/// Like `respond`, but with `Prefer: respond-async` the call runs as a background job
+/// and the answer is 202 with the job (poll `/api/v1/jobs/{id}`).
+pub async fn respond_or_defer(
+    app: &std::sync::Arc<App>,
+    caller: Caller,
+    headers: &HeaderMap,
+    (toolkit, tool): (&str, &str),
+    arguments: JsonObject,
+    answer: Answer,
+) -> Response {
+    if crate::api::jobs::wants_async(headers) {
+        let view = crate::api::jobs::Jobs::start(
+            app,
+            caller,
+            &request_id(headers),
+            (toolkit, tool),
+            arguments,
+        );
+        return crate::api::jobs::accepted(&view);
+    }
+    respond(app, caller, headers, (toolkit, tool), arguments, answer).await
+}
+
 /// The `properties` of a tool's input schema.
 fn argument_schemas(app: &App, toolkit: &str, tool: &str) -> Option<JsonObject> {
     let entry = app

@@ -66,6 +66,15 @@ pub fn register(
     } else {
         names.to_vec()
     };
+    // One database service (and so one pool per source) for every toolkit that reads
+    // the tenant's databases.
+    let databases = Arc::new(database::DatabaseService::new(
+        store.clone(),
+        master_key.clone(),
+        config.databases.clone(),
+        config.default_tenant.clone(),
+        config.data_dir.clone(),
+    ));
     for name in &names {
         let toolkit: Arc<dyn tideway_core::Toolkit> = match name.as_str() {
             "system" => Arc::new(system::SystemToolkit::new(Arc::downgrade(hub))),
@@ -73,15 +82,7 @@ pub fn register(
                 store.clone(),
                 Arc::downgrade(hub),
             )),
-            "database" => Arc::new(database::DatabaseToolkit::new(
-                database::DatabaseService::new(
-                    store.clone(),
-                    master_key.clone(),
-                    config.databases.clone(),
-                    config.default_tenant.clone(),
-                    config.data_dir.clone(),
-                ),
-            )),
+            "database" => Arc::new(database::DatabaseToolkit::new(databases.clone())),
             "prompts" => Arc::new(prompts::PromptsToolkit::new(
                 store.clone(),
                 Arc::downgrade(hub),
@@ -93,7 +94,12 @@ pub fn register(
                 Arc::downgrade(hub),
             )),
             #[cfg(feature = "lakehouse")]
-            "lakehouse" => Arc::new(lakehouse::LakehouseToolkit::new(config)?),
+            "lakehouse" => Arc::new(lakehouse::LakehouseToolkit::new(
+                config,
+                store.clone(),
+                databases.clone(),
+                Arc::downgrade(hub),
+            )?),
             "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
             "synthetic" => Arc::new(synthetic::SyntheticToolkit::new()),
             other => {

@@ -9,9 +9,9 @@ mod catalog;
 mod engine;
 pub mod guard;
 pub mod model;
-mod pools;
+pub(crate) mod pools;
 pub mod routes;
-mod service;
+pub(crate) mod service;
 mod tools;
 
 #[cfg(test)]
@@ -40,9 +40,9 @@ pub struct DatabaseToolkit {
 }
 
 impl DatabaseToolkit {
-    pub fn new(service: DatabaseService) -> Self {
+    pub fn new(service: Arc<DatabaseService>) -> Self {
         DatabaseToolkit {
-            service: Arc::new(service),
+            service,
             tools: tools::tool_set(),
         }
     }

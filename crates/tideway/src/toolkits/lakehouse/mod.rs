@@ -1,29 +1,51 @@
-//! The lakehouse toolkit (seed 004's "integration brain"): files land in a tenant's
-//! Bronze layer as Delta tables, and SQL reads the tenant's tables through DataFusion.
+//! The lakehouse toolkit (seed 004's "integration brain"): database tables and files
+//! land in a tenant's Bronze layer as Delta tables, declarative steps make Silver,
+//! SQL makes Gold, and SQL reads the tenant's tables through DataFusion; every write
+//! is recorded as lineage.
 //! The engine is the `tideway-lakehouse` crate; this folder puts it behind tools,
 //! REST routes and the tenant of the call. Where a tool takes the seed's `tenant_id`,
 //! it may only name the caller's own tenant.
 
+pub mod assist;
+pub mod cli;
+pub mod lineage;
+pub mod pipelines;
+pub mod resources;
 pub mod routes;
+pub mod sync;
 pub mod tools;
 
 #[cfg(test)]
 mod tests;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Weak},
+};
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, Health, HubError, Toolkit,
+    CallContext, Health, Hub, HubError, Store, Toolkit,
     config::Config,
-    mcp::{CallToolResult, JsonObject, Tool},
+    mcp::{
+        CallToolResult, GetPromptResult, JsonObject, Prompt, Resource, ResourceContents,
+        ResourceTemplate, Tool,
+    },
     typed::ToolSet,
 };
 use tideway_lakehouse::{Lake, LakeError};
 
+use super::database::DatabaseService;
+
 pub struct LakehouseState {
     pub lake: Lake,
     pub settings: tideway_core::config::LakehouseConfig,
+    /// Lineage is kept here.
+    pub store: Store,
+    /// The tenant's database sources, which `sync_table_to_bronze` reads.
+    pub databases: Arc<DatabaseService>,
+    /// The Hub, for asking the models toolkit (weak: the Hub owns this toolkit).
+    pub hub: Weak<Hub>,
 }
 
 pub struct LakehouseToolkit {
@@ -42,11 +64,20 @@ pub fn hub_error(error: LakeError) -> HubError {
             component: "lakehouse storage".into(),
             reason,
         },
+        LakeError::Source(reason) => HubError::Unavailable {
+            component: "source".into(),
+            reason,
+        },
     }
 }
 
 impl LakehouseToolkit {
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        databases: Arc<DatabaseService>,
+        hub: Weak<Hub>,
+    ) -> Result<Self, String> {
         let settings = config.lakehouse.clone();
         let lake = match &settings.root {
             None => Lake::local(&config.data_dir.join("lake")),
@@ -60,7 +91,13 @@ impl LakehouseToolkit {
         .map_err(|error| format!("lakehouse.root: {error}"))?;
         Ok(LakehouseToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(LakehouseState { lake, settings }),
+            state: Arc::new(LakehouseState {
+                lake,
+                settings,
+                store,
+                databases,
+                hub,
+            }),
         })
     }
 }
@@ -72,7 +109,7 @@ impl Toolkit for LakehouseToolkit {
     }
 
     fn description(&self) -> &str {
-        "A lakehouse per tenant: upload files into Bronze Delta tables, list and describe tables, query them with SQL (DataFusion), see their versions."
+        "A lakehouse per tenant in Delta Lake: sync database tables and upload files into Bronze, transform them into Silver and Gold, list, describe and query tables with SQL (DataFusion), see their versions and lineage."
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -88,6 +125,39 @@ impl Toolkit for LakehouseToolkit {
         self.tools
             .call(self.state.clone(), ctx, name, arguments)
             .await
+    }
+
+    fn uri_prefixes(&self) -> Vec<String> {
+        vec![resources::PREFIX.to_string()]
+    }
+
+    async fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Resource>, HubError> {
+        resources::list(&self.state.lake, ctx).await
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        resources::templates()
+    }
+
+    async fn read_resource(
+        &self,
+        ctx: &CallContext,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, HubError> {
+        resources::read(&self.state.lake, ctx, uri).await
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        resources::prompts()
+    }
+
+    async fn get_prompt(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<GetPromptResult, HubError> {
+        resources::get_prompt(&self.state.lake, ctx, name, arguments).await
     }
 
     async fn health(&self) -> Health {

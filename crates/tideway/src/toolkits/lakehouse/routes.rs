@@ -1,7 +1,9 @@
-//! The lakehouse REST API under `/api/v1/lakehouse`: tables (list, one described),
-//! SQL queries, and uploads as multipart form data (a `file` part, and
-//! `dataset_name`, `format`, `mode` fields). Each route is one lakehouse tool through
-//! the Hub, so REST gets the same tenant, validation and audit as MCP.
+//! The lakehouse REST API under `/api/v1/lakehouse`: tables (list, one described, its
+//! lineage), SQL queries, syncs from database sources, Silver transforms, Gold tables,
+//! and uploads as multipart form data (a `file` part, and `dataset_name`, `format`,
+//! `mode` fields). Each route is one lakehouse tool through
+//! the Hub, so REST gets the same tenant, validation and audit as MCP. With `Prefer:
+//! respond-async` a route answers 202 at once and runs as a job (`/api/v1/jobs/{id}`).
 
 use std::sync::Arc;
 
@@ -15,7 +17,10 @@ use serde_json::Value;
 use tideway_core::mcp::JsonObject;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::tools::{Description, QueryAnswer, TableList, Uploaded};
+use super::{
+    pipelines::{GoldOutcome, Lineage, SyncOutcome, TransformOutcome},
+    tools::{Description, QueryAnswer, TableList, Uploaded},
+};
 use crate::{
     api::{
         problem::{ApiJson, Problem},
@@ -31,17 +36,126 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(describe_table))
         .routes(routes!(query))
         .routes(routes!(upload))
+        .routes(routes!(sync))
+        .routes(routes!(transform))
+        .routes(routes!(gold))
+        .routes(routes!(lineage))
+}
+
+/// A JSON body as the arguments of `tool`.
+async fn body_call(
+    app: &Arc<App>,
+    caller: Caller,
+    headers: &HeaderMap,
+    tool: &str,
+    body: Value,
+    answer: Answer,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Copies a database table into Bronze: `{"connection_id", "table_name", "sync_mode",
+/// "cursor_column", "key_columns", "target_table"}`.
+#[utoipa::path(post, path = "/api/v1/lakehouse/sync", tag = "lakehouse",
+    request_body(content = Object, description = "the arguments of sync_table_to_bronze"),
+    responses((status = 200, body = SyncOutcome), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn sync(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    body_call(
+        &app,
+        caller,
+        &headers,
+        "sync_table_to_bronze",
+        body,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Runs (or with `dry_run`, plans) a Silver transform: `{"bronze_table",
+/// "transformations", "target_table", "dry_run"}`.
+#[utoipa::path(post, path = "/api/v1/lakehouse/transform", tag = "lakehouse",
+    request_body(content = Object, description = "the arguments of transform_to_silver"),
+    responses((status = 200, body = TransformOutcome), (status = 422, body = Problem)))]
+async fn transform(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    body_call(
+        &app,
+        caller,
+        &headers,
+        "transform_to_silver",
+        body,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Materialises a query as a Gold table: `{"table_name", "sql"}`.
+#[utoipa::path(post, path = "/api/v1/lakehouse/gold", tag = "lakehouse",
+    request_body(content = Object, description = "the arguments of create_gold_table"),
+    responses((status = 200, body = GoldOutcome), (status = 422, body = Problem)))]
+async fn gold(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    body_call(
+        &app,
+        caller,
+        &headers,
+        "create_gold_table",
+        body,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Where a table's data comes from, what it feeds, and its recent runs.
+#[utoipa::path(get, path = "/api/v1/lakehouse/tables/{layer}/{name}/lineage", tag = "lakehouse",
+    params(("layer" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Lineage), (status = 422, body = Problem)))]
+async fn lineage(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((layer, name)): Path<(String, String)>,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("table_name".into(), Value::String(name));
+    arguments.insert("layer".into(), Value::String(layer));
+    call(
+        &app,
+        caller,
+        &headers,
+        "table_lineage",
+        arguments,
+        Answer::Ok,
+    )
+    .await
 }
 
 async fn call(
-    app: &App,
+    app: &Arc<App>,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    tool_routes::respond(app, caller, headers, ("lakehouse", tool), arguments, answer).await
+    tool_routes::respond_or_defer(app, caller, headers, ("lakehouse", tool), arguments, answer)
+        .await
 }
 
 /// The caller's tables, optionally of one layer.
@@ -94,10 +208,7 @@ async fn query(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(arguments) => call(&app, caller, &headers, "query_sql", arguments, Answer::Ok).await,
-        Err(problem) => problem.into_response(),
-    }
+    body_call(&app, caller, &headers, "query_sql", body, Answer::Ok).await
 }
 
 fn bad_form(message: impl Into<String>) -> Response {

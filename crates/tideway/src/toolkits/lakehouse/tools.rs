@@ -1,6 +1,6 @@
 //! The lakehouse tools, with seed 004's names and argument names: `upload_file`,
 //! `list_tables`, `describe_table`, `query_sql`, and `table_history` for Delta
-//! versions.
+//! versions; the tools that move data between layers are in `pipelines`.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -17,10 +17,14 @@ use tideway_lakehouse::{
 };
 use utoipa::ToSchema;
 
-use super::{LakehouseState, hub_error};
+use super::{
+    LakehouseState, assist, hub_error,
+    lineage::{NewRun, Recorder},
+    pipelines,
+};
 
 /// Refuses a `tenant_id` that is not the caller's: the tenant comes from the credential.
-fn own_tenant(ctx: &CallContext, tenant_id: &Option<String>) -> Result<(), HubError> {
+pub fn own_tenant(ctx: &CallContext, tenant_id: &Option<String>) -> Result<(), HubError> {
     match tenant_id {
         Some(named)
             if named != ctx.tenant.as_str() && *named != format!("tenant_{}", ctx.tenant) =>
@@ -342,6 +346,7 @@ async fn upload(
     args: UploadArgs,
 ) -> Result<Uploaded, HubError> {
     own_tenant(&ctx, &args.tenant_id)?;
+    let started_at = chrono::Utc::now();
     let table =
         TableRef::new(ctx.tenant.as_str(), Layer::Bronze, &args.dataset_name).map_err(|error| {
             match error {
@@ -373,11 +378,22 @@ async fn upload(
         Mode::Overwrite => WriteMode::Overwrite,
         Mode::Append => WriteMode::Append,
     };
-    let written = state
+    let run = NewRun {
+        target: table.qualified(),
+        kind: "upload",
+        sources: vec![format!("file://{}", args.file_name)],
+        detail: serde_json::json!({"format": format!("{format:?}").to_lowercase(), "mode": format!("{mode:?}").to_lowercase()}),
+        started_at,
+    };
+    let recorder = Recorder::start(&state.store, &ctx, run);
+    let outcome = state
         .lake
         .write(&table, schema.clone(), batches, mode)
         .await
-        .map_err(hub_error)?;
+        .map_err(hub_error);
+    let written = recorder
+        .finish(outcome, |written| (written.rows, written.version))
+        .await?;
     let preview = state
         .lake
         .query(
@@ -402,6 +418,76 @@ async fn upload(
 
 pub fn tool_set() -> ToolSet<LakehouseState> {
     ToolSet::new()
+        .add(
+            ToolSpec {
+                name: "sync_table_to_bronze",
+                title: "Sync a database table into Bronze",
+                description: "Copies a table of one of your database sources (connection_id, from list_sources) into a Bronze Delta table. sync_mode full replaces the table; incremental reads only rows at or past the cursor column (updated_at or an increasing key) and merges them on the key columns, so re-running is safe. Rows stream in batches (bounded memory), progress is reported, and the table changes in one commit: a failed or cancelled sync leaves nothing half-written. Returns each column's source and lakehouse type.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            pipelines::sync_table,
+        )
+        .add(
+            ToolSpec {
+                name: "transform_to_silver",
+                title: "Transform into Silver",
+                description: "Cleans a table into a Silver Delta table with declarative steps, in order: select, rename, cast (string, int, bigint, double, decimal(p,s), boolean, date, timestamp; safe turns bad values into null), trim, lowercase, uppercase, normalize_whitespace, parse_date, parse_timestamp, drop_nulls, fill_nulls, deduplicate (keys, order_by), filter (a SQL condition). Returns the plan (each step and the query), the resulting columns and a preview; with dry_run nothing is written.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            pipelines::transform,
+        )
+        .add(
+            ToolSpec {
+                name: "create_gold_table",
+                title: "Create a Gold table",
+                description: "Materialises one read-only SQL query over your tables (bronze.*, silver.*, gold.*) as a Gold Delta table, replacing its rows on every run; records which tables it read.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            pipelines::create_gold,
+        )
+        .add(
+            ToolSpec {
+                name: "table_lineage",
+                title: "Table lineage",
+                description: "Where a table's data comes from (the source table, file or tables its latest run read), which tables it feeds, and its recent runs with rows, versions and errors.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            pipelines::table_lineage,
+        )
+        .add(
+            ToolSpec {
+                name: "analyze_schema",
+                title: "Analyse tables",
+                description: "Profiles lakehouse tables from their data: likely keys, identifier columns, personal data (by name and by value), mostly-null and constant columns, and join candidates across tables; adds a prose analysis when a language model is available (your client's through sampling, or a configured provider).",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            assist::analyze_schema,
+        )
+        .add(
+            ToolSpec {
+                name: "suggest_query",
+                title: "Suggest a query",
+                description: "Turns a question into a DataFusion SQL query over your lakehouse tables using a language model, and plans it before returning it (it is not run; run it with query_sql). Without a model available it says so and gives the schema to write the query from.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            assist::suggest_query,
+        )
+        .add(
+            ToolSpec {
+                name: "explain_data",
+                title: "Explain query results",
+                description: "Runs one read-only query and returns its rows with per-column statistics (count, nulls, min, max, mean, sum, distinct), plus a plain-language summary when a language model is available.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            assist::explain_data,
+        )
         .add(
             ToolSpec {
                 name: "upload_file",

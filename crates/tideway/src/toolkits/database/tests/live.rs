@@ -59,13 +59,13 @@ async fn fixture_with(config: DatabasesConfig) -> Fixture {
     }
     let data_dir = tempfile::tempdir().expect("data dir");
     let key = Arc::new(MasterKey::generate().expect("key").0);
-    let toolkit = Arc::new(DatabaseToolkit::new(DatabaseService::new(
+    let toolkit = Arc::new(DatabaseToolkit::new(Arc::new(DatabaseService::new(
         store.store.clone(),
         key.clone(),
         config,
         "acme".into(),
         data_dir.path().to_path_buf(),
-    )));
+    ))));
     let service = toolkit.service();
     let hub = Arc::new(Hub::new());
     hub.register(toolkit).expect("register");

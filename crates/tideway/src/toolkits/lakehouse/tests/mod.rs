@@ -10,22 +10,67 @@ use tideway_core::{
     CallContext, Config, Hub, HubError, Principal, TenantId,
     context::{Credential, Role},
     mcp::JsonObject,
+    secrets::MasterKey,
+    store::testing::{TestStore, test_stores},
 };
 
 use super::LakehouseToolkit;
+use crate::toolkits::{
+    database::{DatabaseService, DatabaseToolkit},
+    models::ModelsToolkit,
+};
+
+mod assist;
+mod pipelines;
 
 const ORDERS: &str = "Order ID,Customer,Amount\n1,ada,10.5\n2,grace,20\n3,ada,5.25\n";
 
-fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> Arc<Hub> {
+/// A Hub with the lakehouse and database toolkits, the lake under `dir`, over a fresh
+/// SQLite store (lineage) with tenants acme and globex.
+async fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> (Arc<Hub>, TestStore) {
     let mut config = Config {
         data_dir: dir.to_path_buf(),
         ..Config::default()
     };
     configure(&mut config);
+    let store = test_stores().await.remove(0);
+    store.store.migrate().await.expect("migrate");
+    for tenant in ["acme", "globex"] {
+        store
+            .store
+            .ensure_tenant(&TenantId::new(tenant), tenant)
+            .await
+            .expect("tenant");
+    }
+    let key = Arc::new(MasterKey::generate().expect("key").0);
+    let databases = Arc::new(DatabaseService::new(
+        store.store.clone(),
+        key.clone(),
+        config.databases.clone(),
+        "acme".into(),
+        config.data_dir.clone(),
+    ));
     let hub = Arc::new(Hub::new());
-    hub.register(Arc::new(LakehouseToolkit::new(&config).expect("lakehouse")))
+    hub.register(Arc::new(DatabaseToolkit::new(databases.clone())))
         .expect("register");
-    hub
+    hub.register(Arc::new(ModelsToolkit::new(
+        store.store.clone(),
+        key,
+        &config,
+        Arc::downgrade(&hub),
+    )))
+    .expect("register");
+    hub.register(Arc::new(
+        LakehouseToolkit::new(
+            &config,
+            store.store.clone(),
+            databases,
+            Arc::downgrade(&hub),
+        )
+        .expect("lakehouse"),
+    ))
+    .expect("register");
+    (hub, store)
 }
 
 fn ctx(tenant: &str, role: Role) -> CallContext {
@@ -54,7 +99,7 @@ fn b64(text: &[u8]) -> String {
 #[tokio::test]
 async fn a_file_uploaded_to_bronze_is_listed_described_queried_and_versioned() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = hub(dir.path(), |_| {});
+    let (hub, _store) = hub(dir.path(), |_| {}).await;
     let acme = ctx("acme", Role::Operator);
     let uploaded = call(&hub, &acme, "upload_file", json!({"file_content": b64(ORDERS.as_bytes()), "file_name": "orders.csv", "dataset_name": "orders"}))
         .await
@@ -133,7 +178,7 @@ async fn a_file_uploaded_to_bronze_is_listed_described_queried_and_versioned() {
 #[tokio::test]
 async fn the_tenant_is_the_callers_and_no_other() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let hub = hub(dir.path(), |_| {});
+    let (hub, _store) = hub(dir.path(), |_| {}).await;
     let acme = ctx("acme", Role::Operator);
     call(&hub, &acme, "upload_file", json!({"file_content": b64(ORDERS.as_bytes()), "file_name": "orders.csv", "dataset_name": "orders", "tenant_id": "acme"}))
         .await
@@ -192,9 +237,10 @@ async fn bad_files_are_refused_and_nothing_is_written() {
     let uploads = dir.path().join("uploads");
     std::fs::create_dir_all(&uploads).expect("dir");
     std::fs::write(uploads.join("ok.tsv"), "a\tb\n1\tx\n").expect("file");
-    let hub = hub(dir.path(), |config| {
+    let (hub, _store) = hub(dir.path(), |config| {
         config.lakehouse.upload_dirs = vec![uploads.clone()]
-    });
+    })
+    .await;
     let acme = ctx("acme", Role::Operator);
     for (file, name, why) in [
         (b"a,b\n1,2\n3,4,5\n".to_vec(), "ragged.csv", "ragged"),

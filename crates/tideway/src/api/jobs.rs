@@ -1,0 +1,288 @@
+//! Tool calls that outlive their request. A REST route that may run long (a lakehouse
+//! sync, a transform) starts a job when the request says `Prefer: respond-async`: it
+//! answers 202 with the job's URL at once, the call runs through the Hub as any other
+//! (tenant, roles, audit), under `limits.job_timeout_secs` rather than the request's
+//! deadline, and its progress notifications land on the job. `GET /api/v1/jobs/{id}`
+//! shows status, progress and, when done, the result or the problem; `DELETE` cancels.
+//! Jobs live in memory: a restart forgets them (the writes they made are atomic, so a
+//! job cut short by a restart left nothing half-done).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tideway_core::{
+    CallContext, ClientChannel, HubError, TenantId,
+    context::{Face, LogLevel},
+    mcp::JsonObject,
+};
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    api::{
+        problem::{ApiJson, Problem},
+        toolkits::request_id,
+    },
+    app::App,
+    auth::Caller,
+};
+
+/// Finished jobs kept per tenant for polling; older ones are forgotten first.
+const KEPT_PER_TENANT: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// A job as polled.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub toolkit: String,
+    pub tool: String,
+    pub status: JobStatus,
+    /// The last progress the call reported (rows so far, for a sync).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The tool's structured result, once it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// What went wrong, as a problem (RFC 9457), once it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+struct Job {
+    tenant: TenantId,
+    cancel: CancellationToken,
+    view: Mutex<JobView>,
+}
+
+impl Job {
+    fn update(&self, change: impl FnOnce(&mut JobView)) {
+        if let Ok(mut view) = self.view.lock() {
+            change(&mut view);
+        }
+    }
+
+    fn view(&self) -> Option<JobView> {
+        self.view.lock().ok().map(|view| view.clone())
+    }
+}
+
+/// The jobs of every tenant.
+#[derive(Default)]
+pub struct Jobs {
+    entries: Mutex<HashMap<String, Arc<Job>>>,
+}
+
+/// Progress from the call, kept on the job; a job has no client to ask anything.
+struct JobChannel(Arc<Job>);
+
+#[async_trait]
+impl ClientChannel for JobChannel {
+    async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        self.0.update(|view| {
+            view.progress = Some(progress);
+            view.total = total;
+            view.message = message;
+        });
+    }
+
+    async fn log(&self, _level: LogLevel, _logger: &str, _data: Value) {}
+
+    async fn request(&self, method: &str, _params: JsonObject) -> Result<Value, HubError> {
+        Err(HubError::Unsupported(format!(
+            "a background job cannot answer '{method}'; call the tool over MCP for that"
+        )))
+    }
+}
+
+impl Jobs {
+    fn get(&self, tenant: &TenantId, id: &str) -> Option<Arc<Job>> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(id).filter(|job| &job.tenant == tenant).cloned()
+    }
+
+    /// Forgets the oldest finished jobs of `tenant` beyond the number kept.
+    fn prune(&self, tenant: &TenantId) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let mut finished: Vec<(DateTime<Utc>, String)> = entries
+            .iter()
+            .filter(|(_, job)| &job.tenant == tenant)
+            .filter_map(|(id, job)| {
+                let view = job.view()?;
+                (view.status != JobStatus::Running).then(|| (view.created_at, id.clone()))
+            })
+            .collect();
+        if finished.len() > KEPT_PER_TENANT {
+            finished.sort();
+            for (_, id) in finished.iter().take(finished.len() - KEPT_PER_TENANT) {
+                entries.remove(id);
+            }
+        }
+    }
+
+    /// Starts `toolkit.tool` for `caller` in the background.
+    pub fn start(
+        app: &Arc<App>,
+        caller: Caller,
+        request_id: &str,
+        (toolkit, tool): (&str, &str),
+        arguments: JsonObject,
+    ) -> JobView {
+        let id = uuid::Uuid::now_v7().to_string();
+        let cancel = CancellationToken::new();
+        let view = JobView {
+            id: id.clone(),
+            toolkit: toolkit.to_string(),
+            tool: tool.to_string(),
+            status: JobStatus::Running,
+            progress: None,
+            total: None,
+            message: None,
+            result: None,
+            error: None,
+            created_at: Utc::now(),
+            finished_at: None,
+        };
+        let job = Arc::new(Job {
+            tenant: caller.tenant.clone(),
+            cancel: cancel.clone(),
+            view: Mutex::new(view.clone()),
+        });
+        if let Ok(mut entries) = app.jobs.entries.lock() {
+            entries.insert(id.clone(), job.clone());
+        }
+        let ctx = CallContext::new(caller.tenant, caller.principal, request_id)
+            .with_face(Face::Rest)
+            .with_timeout(Duration::from_secs(app.config.limits.job_timeout_secs))
+            .with_cancellation(cancel)
+            .with_client(Arc::new(JobChannel(job.clone())));
+        let app = app.clone();
+        let (toolkit, tool) = (toolkit.to_string(), tool.to_string());
+        let request_id = request_id.to_string();
+        tokio::spawn(async move {
+            let outcome = app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await;
+            job.update(|view| {
+                view.finished_at = Some(Utc::now());
+                match outcome {
+                    Ok(result) if result.is_error != Some(true) => {
+                        view.status = JobStatus::Succeeded;
+                        view.result = result.structured_content;
+                    }
+                    Ok(result) => {
+                        view.status = JobStatus::Failed;
+                        view.error = serde_json::to_value(&result.content).ok();
+                    }
+                    Err(HubError::Cancelled) => view.status = JobStatus::Cancelled,
+                    Err(error) => {
+                        view.status = JobStatus::Failed;
+                        view.error =
+                            serde_json::to_value(Problem::from_hub(error, &request_id)).ok();
+                    }
+                }
+            });
+            app.jobs.prune(&job.tenant);
+        });
+        view
+    }
+}
+
+/// Whether the request asked to be answered before the work is done.
+pub fn wants_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|preference| preference.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+/// 202 with the job and where to poll it.
+pub fn accepted(view: &JobView) -> Response {
+    let mut response = (StatusCode::ACCEPTED, ApiJson(view)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", view.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn not_found(id: &str, headers: &HeaderMap) -> Response {
+    Problem::from_hub(
+        HubError::NotFound(format!("no job {id}")),
+        &request_id(headers),
+    )
+    .into_response()
+}
+
+/// A job's status, progress and outcome (only the caller's tenant's jobs).
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path)),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)))]
+async fn get_job(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match app.jobs.get(&caller.tenant, &id).and_then(|job| job.view()) {
+        Some(view) => (StatusCode::OK, ApiJson(&view)).into_response(),
+        None => not_found(&id, &headers),
+    }
+}
+
+/// Cancels a running job; its write, if any, is not committed.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path)),
+    responses((status = 202, body = JobView), (status = 404, body = Problem)))]
+async fn cancel_job(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match app.jobs.get(&caller.tenant, &id) {
+        Some(job) => {
+            job.cancel.cancel();
+            match job.view() {
+                Some(view) => (StatusCode::ACCEPTED, ApiJson(&view)).into_response(),
+                None => not_found(&id, &headers),
+            }
+        }
+        None => not_found(&id, &headers),
+    }
+}
+
+pub fn router() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new().routes(routes!(get_job, cancel_job))
+}

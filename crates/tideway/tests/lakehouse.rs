@@ -1,0 +1,225 @@
+//! The lakehouse over real HTTP and from the command line: a sync started with
+//! `Prefer: respond-async` answers 202 and runs as a job that can be polled to its
+//! result; jobs belong to their tenant; `tideway sync` drives the same job from the
+//! shell and prints the outcome; lineage, transforms and Gold tables over REST.
+
+#![cfg(feature = "lakehouse")]
+
+mod common;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, SqliteConnection};
+use tideway_core::config::DeclaredSource;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tideway");
+
+async fn shop(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("shop.db");
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("sqlite");
+    db.execute(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT, spent REAL);
+         INSERT INTO customers VALUES (1, 'Ada', 'NL', 10.5), (2, 'Grace', 'US', 20.0), (3, 'Linus', 'FI', 1.25);",
+    )
+    .await
+    .expect("schema");
+    db.close().await.expect("close");
+    path
+}
+
+#[tokio::test]
+async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
+    let source_dir = tempfile::tempdir().expect("tempdir");
+    let path = shop(source_dir.path()).await;
+    let running = common::start(|config| {
+        config.toolkits = vec!["database".into(), "lakehouse".into()];
+        config.databases.sources = BTreeMap::from([(
+            "shop".to_string(),
+            DeclaredSource {
+                kind: "sqlite".into(),
+                path: Some(path.clone()),
+                ..DeclaredSource::default()
+            },
+        )]);
+    })
+    .await;
+    let base = &running.base;
+    let http = reqwest::Client::new();
+
+    // Deferred: 202 with where to poll.
+    let started = http
+        .post(format!("{base}/api/v1/lakehouse/sync"))
+        .header("prefer", "respond-async")
+        .json(&json!({"connection_id": "shop", "table_name": "customers"}))
+        .send()
+        .await
+        .expect("sync");
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let location = started
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("location")
+        .to_string();
+    let job: Value = started.json().await.expect("json");
+    assert_eq!(job["status"], "running");
+    assert_eq!(
+        location,
+        format!("/api/v1/jobs/{}", job["id"].as_str().expect("id"))
+    );
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        done = http
+            .get(format!("{base}{location}"))
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("json");
+        if done["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["rows_read"], 3);
+    assert_eq!(done["result"]["table"], "tenant_default.bronze.customers");
+    // Without the preference, the same route answers when done.
+    let direct = http
+        .post(format!("{base}/api/v1/lakehouse/sync"))
+        .json(&json!({"connection_id": "shop", "table_name": "customers", "target_table": "customers_copy"}))
+        .send()
+        .await
+        .expect("sync");
+    assert_eq!(direct.status(), StatusCode::OK);
+    // An unknown job is a problem, not a crash; a bad request is refused before any job.
+    let missing = http
+        .get(format!("{base}/api/v1/jobs/not-a-job"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let failed = http
+        .post(format!("{base}/api/v1/lakehouse/sync"))
+        .header("prefer", "respond-async")
+        .json(&json!({"connection_id": "shop", "table_name": "nope"}))
+        .send()
+        .await
+        .expect("sync");
+    let failed_job: Value = failed.json().await.expect("json");
+    let failed_url = format!(
+        "{base}/api/v1/jobs/{}",
+        failed_job["id"].as_str().expect("id")
+    );
+    let mut failed_done = Value::Null;
+    for _ in 0..200 {
+        failed_done = http
+            .get(&failed_url)
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("json");
+        if failed_done["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed_done["status"], "failed");
+    assert_eq!(failed_done["error"]["status"], 404, "{failed_done}");
+
+    // Lineage, a dry-run transform and a Gold table over REST.
+    let lineage: Value = http
+        .get(format!(
+            "{base}/api/v1/lakehouse/tables/bronze/customers/lineage"
+        ))
+        .send()
+        .await
+        .expect("lineage")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(lineage["upstream"], json!(["datasource://shop/customers"]));
+    let plan = http
+        .post(format!("{base}/api/v1/lakehouse/transform"))
+        .json(&json!({"bronze_table": "customers", "dry_run": true, "transformations": [{"op": "uppercase", "columns": ["country"]}]}))
+        .send()
+        .await
+        .expect("transform");
+    assert_eq!(plan.status(), StatusCode::OK);
+    let gold = http
+        .post(format!("{base}/api/v1/lakehouse/gold"))
+        .json(&json!({"table_name": "spend", "sql": "SELECT sum(spent) AS total FROM bronze.customers"}))
+        .send()
+        .await
+        .expect("gold");
+    assert_eq!(gold.status(), StatusCode::OK);
+    let bad = http
+        .post(format!("{base}/api/v1/lakehouse/gold"))
+        .json(&json!({"table_name": "spend", "sql": "DELETE FROM bronze.customers"}))
+        .send()
+        .await
+        .expect("gold");
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The command line: the same job, a progress bar on stderr, the outcome on stdout.
+    let base_url = base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args([
+                "sync",
+                "shop",
+                "customers",
+                "--mode",
+                "incremental",
+                "--url",
+                &base_url,
+            ])
+            .env_remove("TIDEWAY_TOKEN")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("tideway sync runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        // The cursor is the integer key: only the row at the mark is read again.
+        stdout.contains("Synced 1 row into tenant_default.bronze.customers (incremental sync"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("rows"));
+    let base_url = base.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args(["sync", "nope", "customers", "--url", &base_url])
+            .env_remove("TIDEWAY_TOKEN")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("tideway sync runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("the sync failed") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}

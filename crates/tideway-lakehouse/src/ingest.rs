@@ -1,7 +1,7 @@
 //! Reading an uploaded file into Arrow record batches: CSV, TSV and JSON lines with
-//! their schema inferred, and Parquet with its own. Column names become lower-case SQL
-//! identifiers (`Order ID` → `order_id`), so every table is queryable without
-//! quoting and every Delta reader accepts its columns. A file that cannot be read
+//! their schema inferred, Parquet with its own, and Excel sheets (`excel`). Column
+//! names become lower-case SQL identifiers (`Order ID` → `order_id`), so every table
+//! is queryable without quoting and every Delta reader accepts its columns. A file that cannot be read
 //! whole is refused with the reason and the line where it can be told; nothing of it
 //! is written.
 
@@ -24,6 +24,8 @@ pub enum FileFormat {
     Tsv,
     JsonLines,
     Parquet,
+    /// An Excel workbook (.xlsx); the first sheet unless one is named.
+    Excel,
 }
 
 impl FileFormat {
@@ -36,6 +38,7 @@ impl FileFormat {
             "tsv" | "tab" => Some(FileFormat::Tsv),
             "jsonl" | "ndjson" | "json" => Some(FileFormat::JsonLines),
             "parquet" | "pq" => Some(FileFormat::Parquet),
+            "xlsx" => Some(FileFormat::Excel),
             _ => None,
         }
     }
@@ -173,7 +176,17 @@ pub fn read_file(
         FileFormat::Tsv => delimited(bytes, b'\t'),
         FileFormat::JsonLines => json_lines(bytes),
         FileFormat::Parquet => parquet(bytes),
+        FileFormat::Excel => read_sheet(bytes, None),
     }
+}
+
+/// Reads one sheet of an Excel workbook (the first when `sheet` is `None`).
+pub fn read_sheet(
+    bytes: &[u8],
+    sheet: Option<&str>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), LakeError> {
+    let (schema, batches) = crate::excel::read_xlsx(bytes, sheet)?;
+    normalized(schema, batches)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod catalog;
 mod describe;
 mod error;
+mod excel;
 mod ingest;
 mod query;
 mod s3;
@@ -23,7 +24,7 @@ pub use catalog::{
 };
 pub use describe::{ColumnStats, TableDescription};
 pub use error::LakeError;
-pub use ingest::{FileFormat, column_identifier, read_file};
+pub use ingest::{FileFormat, column_identifier, read_file, read_sheet};
 pub use query::{CursorValue, QueryLimits, QueryResult, ResultColumn};
 pub use stream::{BatchStream, Merged};
 pub use transform::{Materialized, PlannedStep, Step, TransformPlan};

@@ -244,3 +244,78 @@ async fn a_description_has_statistics_and_a_sample() {
         "{missing:?}"
     );
 }
+
+#[tokio::test]
+async fn an_excel_sheet_becomes_a_table_and_merged_cells_are_refused() {
+    let workbook = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/orders.xlsx"
+    ))
+    .expect("fixture");
+    assert_eq!(
+        FileFormat::from_name("Orders.XLSX"),
+        Some(FileFormat::Excel)
+    );
+    let (schema, batches) = read_file(&workbook, FileFormat::Excel).expect("first sheet");
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["order_id", "customer", "amount", "paid", "placed", "note"]
+    );
+    let type_of = |name: &str| {
+        schema
+            .field_with_name(name)
+            .map(|f| f.data_type().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(type_of("order_id"), "Int64", "whole numbers");
+    assert_eq!(type_of("amount"), "Float64", "whole and fractional numbers");
+    assert_eq!(type_of("paid"), "Boolean");
+    assert!(
+        type_of("placed").starts_with("Timestamp"),
+        "{}",
+        type_of("placed")
+    );
+    assert_eq!(type_of("note"), "Utf8");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::local(dir.path()).expect("lake");
+    let table = TableRef::new("acme", Layer::Bronze, "orders").expect("name");
+    lake.write(&table, schema, batches, WriteMode::Overwrite)
+        .await
+        .expect("write");
+    let rows = lake
+        .query(
+            "acme",
+            "SELECT sum(amount) AS total, count(*) FILTER (WHERE paid) AS paid, CAST(max(placed) AS VARCHAR) AS last, max(note) AS note FROM bronze.orders",
+            &limits(),
+        )
+        .await
+        .expect("query")
+        .rows;
+    assert_eq!(rows[0]["total"], 35.75);
+    assert_eq!(rows[0]["paid"], 2);
+    assert_eq!(rows[0]["last"], "2026-01-04T00:00:00");
+    assert_eq!(
+        rows[0]["note"], "first",
+        "a column of mixed text and numbers is text"
+    );
+
+    let (regions, _) =
+        tideway_lakehouse::read_sheet(&workbook, Some("Regions")).expect("named sheet");
+    assert_eq!(regions.field(0).name(), "region");
+    let missing =
+        tideway_lakehouse::read_sheet(&workbook, Some("Nope")).expect_err("no such sheet");
+    assert!(missing.to_string().contains("Orders, Regions"), "{missing}");
+    let merged = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/merged.xlsx"
+    ))
+    .expect("fixture");
+    let refused = read_file(&merged, FileFormat::Excel).expect_err("merged cells");
+    assert!(
+        refused.to_string().contains("merged cells (A2:A3)"),
+        "{refused}"
+    );
+    let broken = read_file(b"PK\x03\x04 not a workbook", FileFormat::Excel).expect_err("broken");
+    assert!(broken.to_string().contains(".xlsx"), "{broken}");
+}

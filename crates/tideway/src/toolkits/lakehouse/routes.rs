@@ -252,12 +252,14 @@ async fn upload(
                     Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)),
                 );
             }
-            "dataset_name" | "format" | "mode" | "file_name" => match field.text().await {
-                Ok(text) => {
-                    arguments.insert(name, Value::String(text));
+            "dataset_name" | "format" | "mode" | "file_name" | "sheet" => {
+                match field.text().await {
+                    Ok(text) => {
+                        arguments.insert(name, Value::String(text));
+                    }
+                    Err(error) => return bad_form(format!("{name}: {error}")),
                 }
-                Err(error) => return bad_form(format!("{name}: {error}")),
-            },
+            }
             other => return bad_form(format!("'{other}' is not a field of an upload")),
         }
     }

@@ -13,7 +13,7 @@ use tideway_core::{
 };
 use tideway_lakehouse::{
     Commit, FileFormat, Layer, QueryLimits, QueryResult, TableDescription, TableInfo, TableRef,
-    WriteMode, read_file,
+    WriteMode, read_file, read_sheet,
 };
 use utoipa::ToSchema;
 
@@ -69,6 +69,7 @@ pub enum Format {
     Tsv,
     Jsonl,
     Parquet,
+    Xlsx,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
@@ -95,6 +96,9 @@ pub struct UploadArgs {
     pub dataset_name: String,
     #[serde(default)]
     pub format: Option<Format>,
+    /// For a workbook: the sheet to load (the first by default).
+    #[serde(default)]
+    pub sheet: Option<String>,
     #[serde(default)]
     pub mode: Mode,
     /// Optional; must be the caller's own tenant.
@@ -361,19 +365,30 @@ async fn upload(
         Some(Format::Tsv) => FileFormat::Tsv,
         Some(Format::Jsonl) => FileFormat::JsonLines,
         Some(Format::Parquet) => FileFormat::Parquet,
+        Some(Format::Xlsx) => FileFormat::Excel,
         None => FileFormat::from_name(&args.file_name).ok_or_else(|| {
             HubError::invalid_argument(
                 "file_name",
-                "its extension names no format this reads (csv, tsv, jsonl, parquet); or give format",
+                "its extension names no format this reads (csv, tsv, jsonl, parquet, xlsx); or give format",
             )
         })?,
     };
+    if args.sheet.is_some() && format != FileFormat::Excel {
+        return Err(HubError::invalid_argument(
+            "sheet",
+            "only a workbook (.xlsx) has sheets",
+        ));
+    }
     let bytes = upload_bytes(&state, &args).await?;
     // Parsing is CPU work: off the async threads.
-    let (schema, batches) = tokio::task::spawn_blocking(move || read_file(&bytes, format))
-        .await
-        .map_err(HubError::internal)?
-        .map_err(hub_error)?;
+    let sheet = args.sheet.clone();
+    let (schema, batches) = tokio::task::spawn_blocking(move || match format {
+        FileFormat::Excel => read_sheet(&bytes, sheet.as_deref()),
+        other => read_file(&bytes, other),
+    })
+    .await
+    .map_err(HubError::internal)?
+    .map_err(hub_error)?;
     let mode = match args.mode {
         Mode::Overwrite => WriteMode::Overwrite,
         Mode::Append => WriteMode::Append,
@@ -492,7 +507,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
             ToolSpec {
                 name: "upload_file",
                 title: "Upload a file to Bronze",
-                description: "Loads a CSV, TSV, JSON-lines or Parquet file (base64 content, or a path under an allowed folder) into a Bronze Delta table named dataset_name, with its schema inferred and column names made SQL identifiers; returns the columns and a preview. The write is one atomic Delta commit.",
+                description: "Loads a CSV, TSV, JSON-lines, Parquet or Excel (.xlsx, one sheet) file (base64 content, or a path under an allowed folder) into a Bronze Delta table named dataset_name, with its schema inferred and column names made SQL identifiers; returns the columns and a preview. The write is one atomic Delta commit; a sheet with merged cells is refused.",
                 effect: Effect::Idempotent,
                 open_world: false,
             },

@@ -92,6 +92,15 @@ async fn call(
     Ok(result.structured_content.unwrap_or(Value::Null))
 }
 
+/// A workbook from the engine's test fixtures.
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../tideway-lakehouse/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
 fn b64(text: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
@@ -256,6 +265,8 @@ async fn bad_files_are_refused_and_nothing_is_written() {
             "broken JSON lines",
         ),
         (b"a,b\n1,2\n".to_vec(), "sheet.docx", "unknown format"),
+        (fixture("merged.xlsx"), "report.xlsx", "merged cells"),
+        (b"PK\x03\x04 no".to_vec(), "broken.xlsx", "not a workbook"),
     ] {
         let refused = call(
             &hub,
@@ -276,6 +287,17 @@ async fn bad_files_are_refused_and_nothing_is_written() {
             .join("lake/tenant_acme/bronze/bad/_delta_log")
             .exists()
     );
+
+    // A workbook's named sheet loads; a sheet name is refused for a CSV.
+    let sheet = call(&hub, &acme, "upload_file", json!({"file_content": b64(&fixture("orders.xlsx")), "file_name": "book.xlsx", "sheet": "Regions", "dataset_name": "regions"}))
+        .await
+        .expect("a sheet");
+    assert_eq!(sheet["rows"], 1);
+    assert_eq!(sheet["preview"][0]["manager"], "Ada");
+    let not_a_book = call(&hub, &acme, "upload_file", json!({"file_content": b64(b"a\n1\n"), "file_name": "a.csv", "sheet": "x", "dataset_name": "x"}))
+        .await
+        .expect_err("csv has no sheets");
+    assert!(not_a_book.to_string().contains("sheet"), "{not_a_book}");
 
     // Paths: under an allowed folder only.
     let read = call(

@@ -54,7 +54,7 @@ async fn fill(url: &str, rows: usize) -> anyhow::Result<()> {
     .await?;
     sqlx::query(
         "INSERT INTO bench_orders SELECT g, 'customer ' || (g % 5000), (g % 100000) / 100.0, g % 17, \
-         g / 7.0, g % 2 = 0, DATE '2024-01-01' + (g % 700), \
+         g / 7.0, g % 2 = 0, DATE '2024-01-01' + (g % 700)::int, \
          TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * interval '1 second', \
          CASE WHEN g % 9 = 0 THEN NULL ELSE 'note ' || g END, md5(g::text)::uuid \
          FROM generate_series(1, $1) g",

@@ -237,7 +237,29 @@ impl Lake {
             .map_err(|error| LakeError::Storage(error.to_string()))
     }
 
+    /// Whether `table` has a Delta log, from a listing alone.
+    pub async fn exists(&self, table: &TableRef) -> Result<bool, LakeError> {
+        let log = self
+            .prefix
+            .clone()
+            .join(format!("tenant_{}", table.tenant))
+            .join(table.layer.as_str())
+            .join(table.name.as_str())
+            .join("_delta_log");
+        let mut entries = self.store.list(Some(&log));
+        match entries.next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(error)) => Err(LakeError::Storage(error.to_string())),
+        }
+    }
+
     pub(crate) async fn open(&self, table: &TableRef) -> Result<DeltaTable, LakeError> {
+        // A missing table is told from a listing: Delta Lake logs its own failure to
+        // open one as an error, and a missing table is an everyday answer here.
+        if !self.exists(table).await? {
+            return Err(LakeError::NotFound(table.to_string()));
+        }
         let url = self.table_url(table)?;
         let opened = deltalake::open_table_with_storage_options(url, self.options.clone()).await;
         match opened {

@@ -170,11 +170,7 @@ pub async fn sync_table(
         crate::toolkits::database::model::SourceKind::Sqlite => None,
         _ => Some(description.schema.as_str()).filter(|s| !s.is_empty()),
     };
-    let exists = match state.lake.info(&target).await {
-        Ok(_) => true,
-        Err(LakeError::NotFound(_)) => false,
-        Err(error) => return Err(hub_error(error)),
-    };
+    let exists = state.lake.exists(&target).await.map_err(hub_error)?;
 
     // What this run reads and how it lands.
     let mut cursor_column = None;

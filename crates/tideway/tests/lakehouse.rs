@@ -31,6 +31,26 @@ async fn shop(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// The job at `url` once it is no longer running.
+async fn finished(http: &reqwest::Client, url: &str) -> Value {
+    let mut job = Value::Null;
+    for _ in 0..200 {
+        job = http
+            .get(url)
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("json");
+        if job["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    job
+}
+
 #[tokio::test]
 async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
     let source_dir = tempfile::tempdir().expect("tempdir");
@@ -71,21 +91,7 @@ async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
         location,
         format!("/api/v1/jobs/{}", job["id"].as_str().expect("id"))
     );
-    let mut done = Value::Null;
-    for _ in 0..200 {
-        done = http
-            .get(format!("{base}{location}"))
-            .send()
-            .await
-            .expect("poll")
-            .json()
-            .await
-            .expect("json");
-        if done["status"] != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let done = finished(&http, &format!("{base}{location}")).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["result"]["rows_read"], 3);
     assert_eq!(done["result"]["table"], "tenant_default.bronze.customers");
@@ -123,21 +129,7 @@ async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
         "{base}/api/v1/jobs/{}",
         failed_job["id"].as_str().expect("id")
     );
-    let mut failed_done = Value::Null;
-    for _ in 0..200 {
-        failed_done = http
-            .get(&failed_url)
-            .send()
-            .await
-            .expect("poll")
-            .json()
-            .await
-            .expect("json");
-        if failed_done["status"] != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let failed_done = finished(&http, &failed_url).await;
     assert_eq!(failed_done["status"], "failed");
     assert_eq!(failed_done["error"]["status"], 404, "{failed_done}");
 

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::{
     LakehouseState, hub_error,
     resources::{schema_text, table_list},
-    tools::{own_tenant, table_ref},
+    tools::{own_tenant, tables_named},
 };
 
 /// Asks the tenant's model; `Ok(None)` with the reason when there is none to ask.
@@ -299,27 +299,7 @@ pub async fn analyze_schema(
 ) -> Result<Analysis, HubError> {
     own_tenant(&ctx, &args.tenant_id)?;
     let names = tables_argument(&args.tables);
-    let refs: Vec<TableRef> = if names.is_empty() {
-        state
-            .lake
-            .list(ctx.tenant.as_str(), None)
-            .await
-            .map_err(hub_error)?
-            .into_iter()
-            .filter_map(|t| TableRef::new(ctx.tenant.as_str(), t.layer, &t.name).ok())
-            .collect()
-    } else {
-        names
-            .iter()
-            .map(|name| table_ref(&ctx, name, None))
-            .collect::<Result<_, _>>()?
-    };
-    if refs.is_empty() {
-        return Err(HubError::invalid_argument(
-            "tables",
-            "there are no lakehouse tables yet; sync or upload one first",
-        ));
-    }
+    let refs = tables_named(&state, &ctx, &names, "tables").await?;
     let mut profiles = Vec::new();
     for table in refs.iter().take(30) {
         let described = state.lake.describe(table, 5).await.map_err(hub_error)?;
@@ -405,7 +385,7 @@ pub async fn suggest_query(
 ) -> Result<Suggestion, HubError> {
     own_tenant(&ctx, &args.tenant_id)?;
     let tables = tables_argument(&args.tables);
-    let schema = schema_text(&state.lake, &ctx, &tables, "tables").await?;
+    let schema = schema_text(&state, &ctx, &tables, "tables").await?;
     let system = "You translate questions into one read-only SQL query in the DataFusion dialect (PostgreSQL-like). Name tables as layer.table (bronze.orders). Answer with the query alone in a ```sql block.";
     let mut prompt = format!(
         "Tables:\n<untrusted source=\"lakehouse\">\n{schema}</untrusted>\n\nQuestion:\n<untrusted source=\"user\">\n{}\n</untrusted>",

@@ -157,7 +157,7 @@ impl Toolkit for LakehouseToolkit {
         name: &str,
         arguments: JsonObject,
     ) -> Result<GetPromptResult, HubError> {
-        resources::get_prompt(&self.state.lake, ctx, name, arguments).await
+        resources::get_prompt(&self.state, ctx, name, arguments).await
     }
 
     async fn health(&self) -> Health {

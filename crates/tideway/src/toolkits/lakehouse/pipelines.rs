@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{CallContext, HubError};
 use tideway_lakehouse::{
-    CursorValue, LakeError, Layer, Materialized, Step, TableRef, TransformPlan, WriteMode,
+    CursorValue, LakeError, Layer, Materialized, Step, TransformPlan, WriteMode,
 };
 use utoipa::ToSchema;
 
@@ -18,7 +18,7 @@ use super::{
     LakehouseState, hub_error,
     lineage::{self, NewRun, Recorder, Run},
     sync::{self, Kind, MappedColumn, ReadSpec, Since},
-    tools::{own_tenant, table_ref},
+    tools::{new_table, own_tenant, table_ref},
 };
 
 /// Runs `work` until it ends, the call is cancelled or its deadline passes. Dropping
@@ -158,14 +158,7 @@ pub async fn sync_table(
         .target_table
         .clone()
         .unwrap_or_else(|| sync::bronze_name(&description.name));
-    let target = TableRef::new(ctx.tenant.as_str(), Layer::Bronze, &target_name).map_err(
-        |error| match error {
-            LakeError::Invalid { message, .. } => {
-                HubError::invalid_argument("target_table", message)
-            }
-            other => hub_error(other),
-        },
-    )?;
+    let target = new_table(&ctx, Layer::Bronze, &target_name, "target_table")?;
     let schema_name = match source.kind {
         crate::toolkits::database::model::SourceKind::Sqlite => None,
         _ => Some(description.schema.as_str()).filter(|s| !s.is_empty()),
@@ -400,14 +393,7 @@ pub async fn transform(
         .target_table
         .clone()
         .unwrap_or_else(|| source.name.clone());
-    let target = TableRef::new(ctx.tenant.as_str(), Layer::Silver, &target_name).map_err(
-        |error| match error {
-            LakeError::Invalid { message, .. } => {
-                HubError::invalid_argument("target_table", message)
-            }
-            other => hub_error(other),
-        },
-    )?;
+    let target = new_table(&ctx, Layer::Silver, &target_name, "target_table")?;
     let plan: TransformPlan = state
         .lake
         .plan_transform(&source, &target, &args.transformations)
@@ -503,15 +489,7 @@ pub async fn create_gold(
 ) -> Result<GoldOutcome, HubError> {
     own_tenant(&ctx, &args.tenant_id)?;
     let started_at = Utc::now();
-    let target =
-        TableRef::new(ctx.tenant.as_str(), Layer::Gold, &args.table_name).map_err(|error| {
-            match error {
-                LakeError::Invalid { message, .. } => {
-                    HubError::invalid_argument("table_name", message)
-                }
-                other => hub_error(other),
-            }
-        })?;
+    let target = new_table(&ctx, Layer::Gold, &args.table_name, "table_name")?;
     let mut recorder = Recorder::start(
         &state.store,
         &ctx,

@@ -15,7 +15,7 @@ use tideway_core::{
 };
 use tideway_lakehouse::{Lake, Layer, QueryLimits, TableRef};
 
-use super::{hub_error, tools::table_ref};
+use super::{LakehouseState, hub_error, tools::tables_named};
 
 pub const PREFIX: &str = "table://";
 
@@ -113,38 +113,24 @@ pub async fn read(
 /// The named tables (or all of the caller's, when none are named) as text a model
 /// reads: each table's SQL name, columns with types, row count and two sample rows.
 pub async fn schema_text(
-    lake: &Lake,
+    state: &LakehouseState,
     ctx: &CallContext,
     tables: &[String],
     field: &str,
 ) -> Result<String, HubError> {
-    let refs: Vec<TableRef> = if tables.is_empty() {
-        lake.list(ctx.tenant.as_str(), None)
-            .await
-            .map_err(hub_error)?
-            .into_iter()
-            .filter_map(|t| TableRef::new(ctx.tenant.as_str(), t.layer, &t.name).ok())
-            .collect()
-    } else {
-        tables
-            .iter()
-            .map(|name| table_ref(ctx, name.trim(), None))
-            .collect::<Result<_, _>>()?
-    };
-    if refs.is_empty() {
-        return Err(HubError::invalid_argument(
-            field,
-            "there are no lakehouse tables yet; sync or upload one first",
-        ));
-    }
+    let refs = tables_named(state, ctx, tables, field).await?;
     let mut text = String::new();
     for table in refs.iter().take(30) {
-        let described = lake.describe(table, 2).await.map_err(|error| match error {
-            tideway_lakehouse::LakeError::NotFound(what) => {
-                HubError::invalid_argument(field, format!("no table {what}"))
-            }
-            other => hub_error(other),
-        })?;
+        let described = state
+            .lake
+            .describe(table, 2)
+            .await
+            .map_err(|error| match error {
+                tideway_lakehouse::LakeError::NotFound(what) => {
+                    HubError::invalid_argument(field, format!("no table {what}"))
+                }
+                other => hub_error(other),
+            })?;
         text.push_str(&format!(
             "Table {} ({} rows)\n",
             table.qualified(),
@@ -219,7 +205,7 @@ pub fn table_list(text: Option<&str>) -> Vec<String> {
 }
 
 pub async fn get_prompt(
-    lake: &Lake,
+    state: &LakehouseState,
     ctx: &CallContext,
     name: &str,
     arguments: JsonObject,
@@ -233,7 +219,7 @@ pub async fn get_prompt(
     };
     let text = match name {
         "analyze_schema" => {
-            let schema = schema_text(lake, ctx, &tables, "tables")
+            let schema = schema_text(state, ctx, &tables, "tables")
                 .await
                 .map_err(to_prompt_error)?;
             format!(
@@ -247,7 +233,7 @@ pub async fn get_prompt(
                     message: "required".into(),
                 }
             })?;
-            let schema = schema_text(lake, ctx, &tables, "tables")
+            let schema = schema_text(state, ctx, &tables, "tables")
                 .await
                 .map_err(to_prompt_error)?;
             format!(

@@ -693,46 +693,33 @@ async fn read_into(
 ) -> Result<(), LakeError> {
     let sql = AssertSqlSafe(spec.sql.clone()).into_sql_str();
     let cursor_kind = spec.since.as_ref().map(|s| spec.columns[s.column].kind);
+    // The same steps on each driver: connect, open a read-only snapshot, stream.
+    macro_rules! read_with {
+        ($options:expr, $begin:expr, $append:expr) => {{
+            let mut connection = $options.connect().await.map_err(source_error)?;
+            sqlx::query($begin)
+                .execute(&mut connection)
+                .await
+                .map_err(source_error)?;
+            let mut query = sqlx::query(sql);
+            if let (Some(since), Some(kind)) = (&spec.since, cursor_kind) {
+                query = bind_cursor!(query, &since.value, kind);
+            }
+            pump(query.fetch(&mut connection), batcher, $append, sender).await
+        }};
+    }
     match Target::for_source(&spec.source) {
-        Target::Postgres(options) => {
-            let mut connection = options.connect().await.map_err(source_error)?;
-            sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut connection)
-                .await
-                .map_err(source_error)?;
-            let mut query = sqlx::query(sql);
-            if let (Some(since), Some(kind)) = (&spec.since, cursor_kind) {
-                query = bind_cursor!(query, &since.value, kind);
-            }
-            let rows = query.fetch(&mut connection);
-            pump(rows, batcher, append_postgres, sender).await
-        }
-        Target::Mysql(options) => {
-            let mut connection = options.connect().await.map_err(source_error)?;
-            sqlx::query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .execute(&mut connection)
-                .await
-                .map_err(source_error)?;
-            let mut query = sqlx::query(sql);
-            if let (Some(since), Some(kind)) = (&spec.since, cursor_kind) {
-                query = bind_cursor!(query, &since.value, kind);
-            }
-            let rows = query.fetch(&mut connection);
-            pump(rows, batcher, append_mysql, sender).await
-        }
-        Target::Sqlite(options) => {
-            let mut connection = options.connect().await.map_err(source_error)?;
-            sqlx::query("BEGIN")
-                .execute(&mut connection)
-                .await
-                .map_err(source_error)?;
-            let mut query = sqlx::query(sql);
-            if let (Some(since), Some(kind)) = (&spec.since, cursor_kind) {
-                query = bind_cursor!(query, &since.value, kind);
-            }
-            let rows = query.fetch(&mut connection);
-            pump(rows, batcher, append_sqlite, sender).await
-        }
+        Target::Postgres(options) => read_with!(
+            options,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            append_postgres
+        ),
+        Target::Mysql(options) => read_with!(
+            options,
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+            append_mysql
+        ),
+        Target::Sqlite(options) => read_with!(options, "BEGIN", append_sqlite),
     }
 }
 

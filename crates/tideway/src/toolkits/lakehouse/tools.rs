@@ -62,6 +62,53 @@ pub fn table_ref(ctx: &CallContext, name: &str, layer: Option<&str>) -> Result<T
     TableRef::new(ctx.tenant.as_str(), layer, table).map_err(hub_error)
 }
 
+/// A table of the caller's tenant to be written, its name given in argument `field`.
+pub fn new_table(
+    ctx: &CallContext,
+    layer: Layer,
+    name: &str,
+    field: &str,
+) -> Result<TableRef, HubError> {
+    TableRef::new(ctx.tenant.as_str(), layer, name).map_err(|error| match error {
+        tideway_lakehouse::LakeError::Invalid { message, .. } => {
+            HubError::invalid_argument(field, message)
+        }
+        other => hub_error(other),
+    })
+}
+
+/// The tables `names` names, or all of the caller's when it names none; refused
+/// (naming `field`) when that leaves none.
+pub async fn tables_named(
+    state: &LakehouseState,
+    ctx: &CallContext,
+    names: &[String],
+    field: &str,
+) -> Result<Vec<TableRef>, HubError> {
+    let tables: Vec<TableRef> = if names.is_empty() {
+        state
+            .lake
+            .list(ctx.tenant.as_str(), None)
+            .await
+            .map_err(hub_error)?
+            .into_iter()
+            .filter_map(|t| TableRef::new(ctx.tenant.as_str(), t.layer, &t.name).ok())
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|name| table_ref(ctx, name.trim(), None))
+            .collect::<Result<_, _>>()?
+    };
+    if tables.is_empty() {
+        return Err(HubError::invalid_argument(
+            field,
+            "there are no lakehouse tables yet; sync or upload one first",
+        ));
+    }
+    Ok(tables)
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -351,15 +398,7 @@ async fn upload(
 ) -> Result<Uploaded, HubError> {
     own_tenant(&ctx, &args.tenant_id)?;
     let started_at = chrono::Utc::now();
-    let table =
-        TableRef::new(ctx.tenant.as_str(), Layer::Bronze, &args.dataset_name).map_err(|error| {
-            match error {
-                tideway_lakehouse::LakeError::Invalid { message, .. } => {
-                    HubError::invalid_argument("dataset_name", message)
-                }
-                other => hub_error(other),
-            }
-        })?;
+    let table = new_table(&ctx, Layer::Bronze, &args.dataset_name, "dataset_name")?;
     let format = match args.format {
         Some(Format::Csv) => FileFormat::Csv,
         Some(Format::Tsv) => FileFormat::Tsv,

@@ -98,6 +98,9 @@ async def test_a_synced_postgres_table_and_what_is_made_of_it_read_back_elsewher
         await call("database_connect_source", {
             "name": "pg", "kind": "postgres", "host": host, "port": int(port),
             "database": database, "user": user, "ssl_mode": "disable", "read_write": True,
+            # The throwaway cluster's only role is a superuser; the local user is the
+            # operator and accepts it for this source.
+            "allow_privileged_role": True,
         })
         await call("database_execute_statement", {"connection_id": "pg", "query":
             f"CREATE TABLE {table} (id bigint PRIMARY KEY, customer text, amount numeric(12,2), "

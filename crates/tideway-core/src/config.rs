@@ -101,6 +101,10 @@ pub struct LakehouseConfig {
     pub query_timeout_secs: u64,
     /// Largest file `upload_file` takes, in bytes.
     pub max_upload_bytes: usize,
+    /// Bytes a query's sorts, joins and aggregates may hold at once.
+    pub query_memory_bytes: usize,
+    /// The largest value (per column, per batch of rows) a function may build.
+    pub max_value_bytes: usize,
 }
 
 impl Default for LakehouseConfig {
@@ -113,6 +117,8 @@ impl Default for LakehouseConfig {
             max_rows_limit: 10_000,
             query_timeout_secs: 30,
             max_upload_bytes: 64 * 1024 * 1024,
+            query_memory_bytes: 128 * 1024 * 1024,
+            max_value_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -359,6 +365,9 @@ pub struct DatabasesConfig {
     pub max_rows_limit: usize,
     /// The most bytes of JSON a result may hold; rows beyond it are cut (`truncated`).
     pub max_result_bytes: usize,
+    /// The longest value a cell may hold; longer ones are cut to their first part and
+    /// listed in the result's `cut` (PostgreSQL cuts them on the server).
+    pub max_value_bytes: usize,
     /// Server-side statement timeout; a call's own deadline lowers it further.
     pub statement_timeout_secs: u64,
     /// Connections per source pool.
@@ -369,9 +378,11 @@ pub struct DatabasesConfig {
     pub pool_evict_secs: u64,
     /// Time allowed to connect to a source.
     pub connect_timeout_secs: u64,
-    /// Directories SQLite sources registered by remote callers must lie under. Empty:
-    /// only the local principal (stdio, `--auth none` on loopback) may register SQLite
-    /// files, anywhere but the data directory.
+    /// Directories SQLite sources registered by remote callers must lie under. A
+    /// directory containing `{tenant}` is per tenant (`/srv/sqlite/{tenant}`): a
+    /// tenant's admin may use only its own; the others only the operator may use.
+    /// Empty: only the local principal (stdio, `--auth none` on loopback) may register
+    /// SQLite files, anywhere but the data directory.
     pub sqlite_dirs: Vec<PathBuf>,
     /// Sources declared here (`[databases.sources.crm]`), served to their tenant
     /// beside the ones registered with `connect_postgres` / `connect_source`.
@@ -400,6 +411,11 @@ pub struct DeclaredSource {
     pub path: Option<PathBuf>,
     /// Allow writes (`execute_statement`); reads only otherwise.
     pub read_write: bool,
+    /// Allow `EXPLAIN ANALYZE`, which runs the statement.
+    pub explain_analyze: bool,
+    /// Accept a role that is a superuser, can write (on a read-only source) or
+    /// reaches server files and programs. Prefer a role with only what it needs.
+    pub allow_privileged_role: bool,
 }
 
 impl std::fmt::Debug for DeclaredSource {
@@ -426,6 +442,7 @@ impl Default for DatabasesConfig {
             max_rows: 1000,
             max_rows_limit: 10_000,
             max_result_bytes: 4 * 1024 * 1024,
+            max_value_bytes: 1024 * 1024,
             statement_timeout_secs: 30,
             pool_max_connections: 4,
             pool_idle_secs: 300,
@@ -541,6 +558,9 @@ pub struct TenantConfig {
     pub deny: Vec<String>,
     /// The language model this tenant uses and its budgets, over `[models]`.
     pub models: TenantModels,
+    /// Let this tenant's admins register database sources on internal addresses
+    /// (loopback, private, link-local); off, only public hosts are reachable.
+    pub allow_private_database_hosts: bool,
 }
 
 /// A tenant's own choice of model and budgets; unset fields follow `[models]`.

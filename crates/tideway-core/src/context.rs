@@ -77,6 +77,14 @@ pub struct Principal {
     /// Allow/deny lists that apply (the tenant's, then the credential's); each must permit.
     #[serde(skip)]
     pub rules: Arc<[ToolRules]>,
+    /// The credential's own rules (without the tenant's): what any right this
+    /// principal delegates (a key it makes, a run it starts) must carry along.
+    #[serde(skip)]
+    pub credential_rules: Arc<[ToolRules]>,
+    /// When the credential stops working, if it does; a delegated right may not
+    /// outlive it.
+    #[serde(skip)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -87,7 +95,25 @@ impl Principal {
             credential,
             tenant: None,
             rules: Arc::from(Vec::new()),
+            credential_rules: Arc::from(Vec::new()),
+            expires_at: None,
         }
+    }
+
+    /// The credential's own rules (a key's chain) and expiry, for delegation.
+    pub fn with_credential(
+        mut self,
+        rules: Vec<ToolRules>,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
+        self.credential_rules = Arc::from(
+            rules
+                .into_iter()
+                .filter(|r| !r.is_empty())
+                .collect::<Vec<_>>(),
+        );
+        self.expires_at = expires_at;
+        self
     }
 
     pub fn with_tenant(mut self, tenant: TenantId) -> Self {
@@ -236,6 +262,15 @@ impl CallContext {
     pub fn with_client(mut self, client: Arc<dyn ClientChannel>) -> Self {
         self.client = client;
         self
+    }
+
+    /// Whether the caller is the operator: the local user of an unauthenticated
+    /// loopback or stdio server, or an admin of the default tenant. The operator
+    /// manages what no tenant may (stdio upstreams, internal addresses, privileged
+    /// database roles).
+    pub fn is_operator(&self, default_tenant: &str) -> bool {
+        self.principal.credential == Credential::Local
+            || (self.principal.role >= Role::Admin && self.tenant.as_str() == default_tenant)
     }
 
     /// Time left before the deadline (zero once it has passed).

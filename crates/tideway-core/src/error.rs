@@ -93,4 +93,82 @@ impl HubError {
     pub fn is_safe_to_show(&self) -> bool {
         !matches!(self, HubError::Store(_) | HubError::Internal(_))
     }
+
+    /// The message a caller sees: the error itself when it is safe to show, cut to
+    /// [`MAX_SHOWN_BYTES`]; otherwise a pointer to the log under the request id.
+    pub fn shown(&self, request_id: &str) -> String {
+        if self.is_safe_to_show() {
+            bounded(&self.to_string(), MAX_SHOWN_BYTES).into_owned()
+        } else {
+            format!("internal error; the server log has the details under request id {request_id}")
+        }
+    }
+}
+
+/// The most an error message shown to a caller may hold.
+pub const MAX_SHOWN_BYTES: usize = 1024;
+
+/// How much of a caller's value an error message may quote.
+pub const QUOTED_CHARS: usize = 64;
+
+/// A short, single-line quotation of a value a caller sent, for error messages and
+/// logs: at most [`QUOTED_CHARS`] characters, then an ellipsis and the full length.
+/// A 900 KB bad value must not come back as a 900 KB error.
+pub fn excerpt(text: &str) -> String {
+    let mut quoted = String::new();
+    let mut count = 0usize;
+    for c in text.chars() {
+        if count < QUOTED_CHARS {
+            quoted.push(if c.is_control() { ' ' } else { c });
+        }
+        count += 1;
+    }
+    if count > QUOTED_CHARS {
+        quoted.push_str(&format!("… ({count} characters)"));
+    }
+    quoted
+}
+
+/// [`excerpt`] of any JSON value: strings without their quotes, others as JSON.
+pub fn excerpt_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => format!("'{}'", excerpt(text)),
+        other => excerpt(&other.to_string()),
+    }
+}
+
+/// Cuts a message to at most `max` bytes on a character boundary, saying so. The
+/// last line of defence for text that reaches callers and logs.
+pub fn bounded(message: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if message.len() <= max {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut end = max.saturating_sub(32).min(message.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}… ({} bytes in all)",
+        &message[..end],
+        message.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_value_is_quoted_by_its_start_and_length() {
+        let huge = "x".repeat(900_000);
+        let quoted = excerpt(&huge);
+        assert!(quoted.len() < 100, "{quoted}");
+        assert!(quoted.ends_with("(900000 characters)"), "{quoted}");
+        assert_eq!(excerpt("short\nline"), "short line");
+        assert_eq!(excerpt("a\u{0}b"), "a b");
+        let cut = bounded(&huge, 1024);
+        assert!(cut.len() <= 1024 + 40, "{}", cut.len());
+        assert!(cut.ends_with("(900000 bytes in all)"));
+        assert_eq!(bounded("small", 1024), "small");
+    }
 }

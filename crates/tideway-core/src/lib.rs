@@ -14,6 +14,7 @@ pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod naming;
+pub mod net;
 pub mod schema;
 pub mod secrets;
 pub mod store;

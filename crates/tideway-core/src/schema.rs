@@ -5,7 +5,10 @@
 use jsonschema::{ValidationError, Validator, error::ValidationErrorKind};
 use serde_json::Value;
 
-use crate::{error::HubError, mcp::JsonObject};
+use crate::{
+    error::{HubError, bounded, excerpt, excerpt_value},
+    mcp::JsonObject,
+};
 
 /// A compiled input schema.
 pub struct ArgumentValidator {
@@ -39,6 +42,8 @@ impl ArgumentValidator {
 
 fn describe(error: &ValidationError<'_>) -> HubError {
     let mut path = pointer_to_path(error.instance_path().as_str());
+    let value = error.instance();
+    let quoted = || excerpt_value(value);
     let message = match error.kind() {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
@@ -47,11 +52,61 @@ fn describe(error: &ValidationError<'_>) -> HubError {
         }
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             if let Some(name) = unexpected.first() {
-                push_field(&mut path, name);
+                push_field(&mut path, &excerpt(name));
             }
             "is not an accepted argument".to_string()
         }
-        _ => error.to_string(),
+        ValidationErrorKind::MaxLength { limit } => format!(
+            "is {} characters long; at most {limit} are allowed",
+            value
+                .as_str()
+                .map(|text| text.chars().count())
+                .unwrap_or_default()
+        ),
+        ValidationErrorKind::MinLength { limit } => {
+            format!("is shorter than {limit} characters: {}", quoted())
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            format!(
+                "does not match the pattern {}: {}",
+                excerpt(pattern),
+                quoted()
+            )
+        }
+        ValidationErrorKind::Format { format } => {
+            format!("is not a valid {format}: {}", quoted())
+        }
+        ValidationErrorKind::Enum { options } => {
+            format!(
+                "must be one of {}; got {}",
+                excerpt(&options.to_string()),
+                quoted()
+            )
+        }
+        ValidationErrorKind::Type { kind } => {
+            format!("must be of type {}; got {}", describe_type(kind), quoted())
+        }
+        ValidationErrorKind::MaxItems { limit } => format!(
+            "has {} items; at most {limit} are allowed",
+            value.as_array().map(Vec::len).unwrap_or_default()
+        ),
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            format!("is {} but may be at most {limit}", quoted())
+        }
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => {
+            format!("is {} but must be at least {limit}", quoted())
+        }
+        // The library's own wording begins with the whole value; quote only its start.
+        _ => {
+            let text = error.to_string();
+            let whole = value.to_string();
+            match text.strip_prefix(whole.as_str()) {
+                Some(rest) => format!("{}{}", quoted(), excerpt_long(rest)),
+                None => excerpt_long(&text),
+            }
+        }
     };
     if path.is_empty() {
         path.push_str("arguments");
@@ -59,6 +114,22 @@ fn describe(error: &ValidationError<'_>) -> HubError {
     HubError::InvalidArguments {
         field: path,
         message,
+    }
+}
+
+/// A rule's wording may be longer than a quotation, but not unbounded.
+fn excerpt_long(text: &str) -> String {
+    bounded(text, 512).into_owned()
+}
+
+fn describe_type(kind: &jsonschema::error::TypeKind) -> String {
+    match kind {
+        jsonschema::error::TypeKind::Single(single) => single.to_string(),
+        jsonschema::error::TypeKind::Multiple(many) => many
+            .iter()
+            .map(|kind| kind.to_string())
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 
@@ -137,6 +208,37 @@ mod tests {
         let (field, message) = field_of(v.validate(&args(json!({"a":"x","b":1}))));
         assert_eq!(field, "b");
         assert!(message.contains("not an accepted"));
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_quoted_by_its_start_only() {
+        let v = validator(
+            json!({"type":"object","properties":{"subject":{"type":"string","maxLength":200,"pattern":"^[a-z]*$"}}}),
+        );
+        let huge = "X".repeat(900_000);
+        let (field, message) = field_of(v.validate(&args(json!({ "subject": huge }))));
+        assert_eq!(field, "subject");
+        assert!(message.len() < 200, "{} bytes: {message}", message.len());
+        let v = validator(json!({"type":"object","properties":{"n":{"type":"integer"}}}));
+        let (_, message) = field_of(v.validate(&args(json!({ "n": huge }))));
+        assert!(
+            message.len() < 200 && message.contains("900000 characters"),
+            "{message}"
+        );
+        let v = validator(json!({"type":"object","properties":{"e":{"enum":["a","b"]}}}));
+        let (_, message) = field_of(v.validate(&args(json!({ "e": huge }))));
+        assert!(
+            message.len() < 200 && message.contains("one of"),
+            "{message}"
+        );
+        let v = validator(
+            json!({"type":"object","properties":{"u":{"type":"string","format":"email"}}}),
+        );
+        let (_, message) = field_of(v.validate(&args(json!({ "u": huge }))));
+        assert!(message.len() < 200, "{message}");
+        let v = validator(json!({"type":"object","properties":{"s":{"const":"x"}}}));
+        let (_, message) = field_of(v.validate(&args(json!({ "s": huge }))));
+        assert!(message.len() < 700, "{message}");
     }
 
     #[test]

@@ -121,6 +121,7 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
                 allow: vec!["support".into()],
                 deny: vec![],
             },
+            inherited_rules: Vec::new(),
             expires_at: None,
             created_by: "test".into(),
         };

@@ -174,6 +174,7 @@ pub struct Lake {
     pub(crate) options: HashMap<String, String>,
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    pub(crate) bounds: crate::bounds::SessionBounds,
 }
 
 impl fmt::Debug for Lake {
@@ -221,7 +222,14 @@ impl Lake {
             options,
             store,
             prefix,
+            bounds: crate::bounds::SessionBounds::default(),
         })
+    }
+
+    /// The same lake with queries run under `bounds`.
+    pub fn with_bounds(mut self, bounds: crate::bounds::SessionBounds) -> Lake {
+        self.bounds = bounds;
+        self
     }
 
     pub fn root(&self) -> &Url {

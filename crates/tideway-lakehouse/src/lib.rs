@@ -9,6 +9,7 @@
 //! Python package. In SQL the tenant's catalog is `tenant_{id}` and is the default,
 //! so `bronze.orders` names a table; no other tenant's catalog is ever registered.
 
+mod bounds;
 mod catalog;
 mod describe;
 mod error;
@@ -19,6 +20,7 @@ mod s3;
 mod stream;
 mod transform;
 
+pub use bounds::SessionBounds;
 pub use catalog::{
     ColumnInfo, Commit, Lake, Layer, TableInfo, TableRef, WriteMode, Written, valid_table_name,
 };

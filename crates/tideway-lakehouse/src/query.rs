@@ -26,6 +26,9 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct QueryLimits {
     pub max_rows: usize,
+    /// The most bytes of JSON rows one answer holds; rows past it are cut like rows
+    /// past `max_rows`.
+    pub max_result_bytes: usize,
     pub timeout: Duration,
     /// Tables read at an earlier version: `layer.table` → version.
     pub versions: HashMap<String, u64>,
@@ -35,6 +38,7 @@ impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
             max_rows: 1000,
+            max_result_bytes: 16 * 1024 * 1024,
             timeout: Duration::from_secs(30),
             versions: HashMap::new(),
         }
@@ -51,7 +55,8 @@ pub struct ResultColumn {
 pub struct QueryResult {
     pub columns: Vec<ResultColumn>,
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
-    /// More rows than `max_rows` matched; the rest were not read.
+    /// More rows than `max_rows` (or `max_result_bytes` of them) matched; the rest
+    /// were not read.
     pub truncated: bool,
 }
 
@@ -59,25 +64,76 @@ fn sql_error(error: impl std::fmt::Display) -> LakeError {
     LakeError::Sql(error.to_string())
 }
 
-/// Record batches as JSON objects, nulls kept.
-pub(crate) fn to_rows(
-    batches: &[RecordBatch],
-) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, LakeError> {
-    if batches.is_empty() {
-        return Ok(Vec::new());
+/// Rows gathered while a query streams, stopping at the row cap or the byte cap
+/// so a wide result is never held whole.
+struct CappedRows {
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    bytes: usize,
+    max_rows: usize,
+    max_bytes: usize,
+    truncated: bool,
+}
+
+impl CappedRows {
+    fn new(limits: &QueryLimits) -> Self {
+        CappedRows {
+            rows: Vec::new(),
+            bytes: 0,
+            max_rows: limits.max_rows,
+            max_bytes: limits.max_result_bytes,
+            truncated: false,
+        }
     }
-    let mut writer = WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, JsonArray>(Vec::new());
-    for batch in batches {
-        writer.write(batch).map_err(sql_error)?;
+
+    /// Adds `batch`'s rows; true once the answer is full.
+    fn take(&mut self, batch: &RecordBatch) -> Result<bool, LakeError> {
+        // Rows are converted a few at a time, so one batch of huge rows is never
+        // turned into JSON all at once.
+        const STEP: usize = 64;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if self.rows.len() == self.max_rows {
+                self.truncated = true;
+                return Ok(true);
+            }
+            let step = STEP
+                .min(batch.num_rows() - offset)
+                .min(self.max_rows - self.rows.len());
+            let slice = batch.slice(offset, step);
+            if self.bytes + slice.get_array_memory_size() > self.max_bytes && step > 1 {
+                // Near the cap: one row at a time to cut at the exact row.
+                for row in 0..step {
+                    if self.push(&slice.slice(row, 1))? {
+                        return Ok(true);
+                    }
+                }
+            } else if self.push(&slice)? {
+                return Ok(true);
+            }
+            offset += step;
+        }
+        Ok(self.rows.len() == self.max_rows)
     }
-    writer.finish().map_err(sql_error)?;
-    let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Ok(Vec::new());
+
+    /// Adds the rows of a small batch unless they would pass the byte cap; true when
+    /// they did.
+    fn push(&mut self, rows: &RecordBatch) -> Result<bool, LakeError> {
+        let mut writer = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, JsonArray>(Vec::new());
+        writer.write(rows).map_err(sql_error)?;
+        writer.finish().map_err(sql_error)?;
+        let json = writer.into_inner();
+        if self.bytes + json.len() > self.max_bytes {
+            self.truncated = true;
+            return Ok(true);
+        }
+        self.bytes += json.len();
+        let parsed: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(&json).map_err(sql_error)?;
+        self.rows.extend(parsed);
+        Ok(false)
     }
-    serde_json::from_slice(&bytes).map_err(sql_error)
 }
 
 impl Lake {
@@ -92,7 +148,7 @@ impl Lake {
             .with_default_catalog_and_schema(&catalog_name, "bronze")
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = crate::bounds::bounded_session(config, self.bounds).map_err(sql_error)?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         for layer in Layer::ALL {
             let schema = Arc::new(MemorySchemaProvider::new());
@@ -159,23 +215,13 @@ impl Lake {
                 })
                 .collect();
             let mut stream = frame.execute_stream().await.map_err(sql_error)?;
-            let mut batches = Vec::new();
-            let mut rows = 0usize;
-            let mut truncated = false;
+            let mut answer = CappedRows::new(limits);
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(sql_error)?;
-                let room = limits.max_rows - rows;
-                if batch.num_rows() > room {
-                    batches.push(batch.slice(0, room));
-                    truncated = true;
-                    break;
-                }
-                rows += batch.num_rows();
-                batches.push(batch);
-                if rows == limits.max_rows {
+                if answer.take(&batch)? {
                     // One more row would mean the result was cut.
-                    truncated =
-                        matches!(stream.next().await, Some(Ok(more)) if more.num_rows() > 0);
+                    answer.truncated |= answer.rows.len() == limits.max_rows
+                        && matches!(stream.next().await, Some(Ok(more)) if more.num_rows() > 0);
                     break;
                 }
             }
@@ -183,8 +229,8 @@ impl Lake {
             drop(stream);
             Ok(QueryResult {
                 columns,
-                rows: to_rows(&batches)?,
-                truncated,
+                rows: answer.rows,
+                truncated: answer.truncated,
             })
         };
         tokio::time::timeout(limits.timeout, run)

@@ -79,6 +79,37 @@ async fn a_file_becomes_a_bronze_table_that_sql_reads() {
 }
 
 #[tokio::test]
+async fn an_answer_stops_at_its_byte_cap_and_says_so() {
+    let (_dir, lake, _) = lake_with_orders().await;
+    let sql = "SELECT value, repeat('x', 1000) AS wide FROM range(100000)";
+    let capped = lake
+        .query(
+            "acme",
+            sql,
+            &QueryLimits {
+                max_rows: 100_000,
+                max_result_bytes: 50_000,
+                ..limits()
+            },
+        )
+        .await
+        .expect("capped");
+    assert!(capped.truncated);
+    assert!(
+        (40..50).contains(&capped.rows.len()),
+        "{} rows of about 1 KB under a 50 KB cap",
+        capped.rows.len()
+    );
+    assert_eq!(capped.rows[0]["wide"].as_str().map(str::len), Some(1000));
+    // A value past the lakehouse's value limit is refused, not answered.
+    let error = lake
+        .query("acme", "SELECT repeat('x', 1000000000) AS huge", &limits())
+        .await
+        .expect_err("a 1 GB value");
+    assert!(error.to_string().contains("limit of"), "{error}");
+}
+
+#[tokio::test]
 async fn only_one_read_only_statement_is_accepted() {
     let (_dir, lake, _) = lake_with_orders().await;
     for sql in [

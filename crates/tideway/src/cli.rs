@@ -375,6 +375,7 @@ async fn keys(
                     name,
                     role,
                     rules: ToolRules { allow, deny },
+                    inherited_rules: Vec::new(),
                     expires_at,
                     created_by: format!("cli:{user}"),
                 })

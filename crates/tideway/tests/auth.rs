@@ -39,6 +39,10 @@ struct Server {
 }
 
 async fn start(customize: impl FnOnce(&mut Config)) -> Server {
+    start_with(&["system", "support"], customize).await
+}
+
+async fn start_with(toolkits: &[&str], customize: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let jwks = dir.path().join("jwks.json");
     std::fs::write(
@@ -65,9 +69,8 @@ async fn start(customize: impl FnOnce(&mut Config)) -> Server {
     config.limits.tenant_requests_per_second = 0.0;
     customize(&mut config);
     let resource = config.resource_url();
-    let app = App::start(config, &["system".into(), "support".into()])
-        .await
-        .expect("app starts");
+    let toolkits: Vec<String> = toolkits.iter().map(|name| name.to_string()).collect();
+    let app = App::start(config, &toolkits).await.expect("app starts");
     for tenant in ["acme", "globex"] {
         app.store
             .ensure_tenant(&TenantId::new(tenant), tenant)
@@ -93,6 +96,7 @@ async fn key(server: &Server, tenant: &str, role: Role, rules: ToolRules) -> Str
             name: format!("{role} key"),
             role,
             rules,
+            inherited_rules: Vec::new(),
             expires_at: None,
             created_by: "test".into(),
         })
@@ -679,6 +683,7 @@ async fn keys_are_created_once_revoked_at_once_and_scoped_to_their_tenant() {
             name: "old".into(),
             role: Role::Admin,
             rules: ToolRules::default(),
+            inherited_rules: Vec::new(),
             expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
             created_by: "test".into(),
         })
@@ -970,14 +975,15 @@ impl std::io::Write for Captured {
 async fn secrets_never_reach_the_log() {
     let captured = Captured::default();
     let writer = captured.clone();
+    // The server's own filter and writer, asked for everything.
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("trace")
-        .with_writer(move || writer.clone())
+        .with_env_filter(tideway::telemetry::filter("trace"))
+        .with_writer(move || tideway::telemetry::BoundedLine::new(writer.clone()))
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let server = start(|_| {}).await;
+    let server = start_with(&["system", "support", "database"], |_| {}).await;
     let http = Client::new();
     let admin = key(&server, "acme", Role::Admin, ToolRules::default()).await;
     let token = hs256(&claims(&server, "acme", "admin"));
@@ -997,6 +1003,51 @@ async fn secrets_never_reach_the_log() {
     let wrong_key = format!("{}{}", &admin[..admin.len() - 4], "AAAA");
     rest_get(&http, &server, &wrong_key, "/api/v1/toolkits").await;
     rest_call(&http, &server, &admin, "support/create_customer", json!({"first_name": "P", "last_name": "W", "email": "p@example.com", "metadata": {"password": "hunter2-secret"}})).await;
+    // A secret tool argument, over MCP, where the protocol library sees it first.
+    mcp(
+        &http,
+        &server,
+        &admin,
+        "tools/call",
+        json!({"name": "database_connect_postgres", "arguments": {
+            "name": "crm", "host": "db.invalid", "database": "crm", "user": "reader",
+            "password": "pg-password-never-logged"}}),
+    )
+    .await;
+    // A 900 KB bad value: the answer names the field and quotes a short prefix, on
+    // REST and over MCP, and the log does not carry it either.
+    let huge = "s".repeat(900 * 1024);
+    let rest = bearer(
+        http.post(format!(
+            "{}/api/v1/tools/support/create_ticket",
+            server.base
+        )),
+        &admin,
+    )
+    .json(&json!({"customer_id": 1, "subject": huge, "description": "d"}))
+    .send()
+    .await
+    .expect("send");
+    assert!(rest.status().is_client_error(), "{}", rest.status());
+    let rest = rest.text().await.expect("text");
+    assert!(rest.len() < 1024, "REST error of {} bytes", rest.len());
+    assert!(rest.contains("subject"), "{rest}");
+    let (_, answer) = mcp(
+        &http,
+        &server,
+        &admin,
+        "tools/call",
+        json!({"name": "support_create_ticket", "arguments": {"customer_id": 1, "subject": huge, "description": "d"}}),
+    )
+    .await;
+    let answer = answer.to_string();
+    assert!(
+        answer.len() < 1024,
+        "MCP error of {} bytes: {}",
+        answer.len(),
+        &answer[..200]
+    );
+    assert!(answer.contains("subject"), "{answer}");
     server.app.shutdown().await;
 
     let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).to_string();
@@ -1018,10 +1069,14 @@ async fn secrets_never_reach_the_log() {
         ("JWT", token.clone()),
         ("HS256 secret", SECRET.to_string()),
         ("password argument", "hunter2-secret".to_string()),
+        ("database password", "pg-password-never-logged".to_string()),
+        ("the 900 KB value", "s".repeat(4096)),
     ] {
         assert!(secret.len() > 8, "{what} is a real secret");
         assert!(!log.contains(&secret), "{what} leaked into the log");
     }
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2048, "a log line of {longest} bytes");
 }
 
 #[tokio::test]
@@ -1085,30 +1140,169 @@ async fn a_session_belongs_to_the_principal_that_opened_it() {
             .expect("text"),
     );
     assert!(mine["result"]["tools"].is_array(), "{mine}");
+    // Another principal is answered exactly as for a session that does not exist.
+    let missing = post(&owner, Some("no-such-session"), list.clone())
+        .await
+        .expect("send");
+    let missing = (missing.status(), missing.text().await.expect("text"));
+    assert_eq!(missing.0, StatusCode::NOT_FOUND, "{}", missing.1);
     for (who, credential) in [
         ("another tenant", &other_tenant),
         ("another key of the same tenant", &same_tenant),
     ] {
-        let theirs = answer(
-            post(credential, Some(&session), list.clone())
-                .await
-                .expect("send")
-                .text()
-                .await
-                .expect("text"),
-        );
-        assert!(
-            theirs["result"].is_null(),
-            "{who} used the session: {theirs}"
-        );
-        assert!(
-            theirs["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("session not found"),
-            "{who}: {theirs}"
-        );
+        let theirs = post(credential, Some(&session), list.clone())
+            .await
+            .expect("send");
+        let theirs = (theirs.status(), theirs.text().await.expect("text"));
+        assert_eq!(theirs, missing, "{who} used the session");
     }
+    // GET (the stream) and DELETE answer another principal as if the session did not
+    // exist, under either protocol version header, and the session lives on.
+    for (who, credential) in [
+        ("another tenant", &other_tenant),
+        ("another key of the same tenant", &same_tenant),
+    ] {
+        for version in ["2025-11-25", "2026-07-28"] {
+            let stream = bearer(http.get(format!("{}/mcp", server.base)), credential)
+                .header("accept", "text/event-stream")
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", version)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(
+                stream.status(),
+                StatusCode::NOT_FOUND,
+                "{who} GET ({version})"
+            );
+            let ended = bearer(http.delete(format!("{}/mcp", server.base)), credential)
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", version)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(
+                ended.status(),
+                StatusCode::NOT_FOUND,
+                "{who} DELETE ({version})"
+            );
+        }
+    }
+    let still = answer(
+        post(&owner, Some(&session), list.clone())
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("text"),
+    );
+    assert!(
+        still["result"]["tools"].is_array(),
+        "the owner's session ended: {still}"
+    );
+    // The owner may end it; afterwards it is gone for the owner too.
+    let ended = bearer(http.delete(format!("{}/mcp", server.base)), &owner)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("send");
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let gone = post(&owner, Some(&session), list.clone())
+        .await
+        .expect("send");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_key_makes_keys_no_wider_than_itself() {
+    let server = start(|_| {}).await;
+    let http = Client::new();
+    let narrowed = key(
+        &server,
+        "acme",
+        Role::Admin,
+        ToolRules {
+            allow: Vec::new(),
+            deny: vec!["support.*".into()],
+        },
+    )
+    .await;
+    let (status, _) = rest_get(&http, &server, &narrowed, "/api/v1/customers").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the maker itself is denied");
+    let mint = |maker: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/keys", server.base);
+        async move {
+            let response = bearer(http.post(url), &maker)
+                .json(&body)
+                .send()
+                .await
+                .expect("send");
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // Rules are inherited, even by a key asking for none, and through a second hop.
+    let (status, child) = mint(narrowed.clone(), json!({"name": "child", "role": "admin"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    let child = child["key"].as_str().expect("key").to_string();
+    let (status, grandchild) = mint(
+        child.clone(),
+        json!({"name": "grandchild", "role": "admin"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{grandchild}");
+    let grandchild = grandchild["key"].as_str().expect("key").to_string();
+    for (who, credential) in [("child", &child), ("grandchild", &grandchild)] {
+        let (status, _) = rest_get(&http, &server, credential, "/api/v1/customers").await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{who} escaped its maker's deny rule"
+        );
+        let (status, _) = rest_get(&http, &server, credential, "/api/v1/toolkits").await;
+        assert_eq!(status, StatusCode::OK, "{who} still works");
+    }
+
+    // Expiry: a key expiring in a day cannot make one that never expires, nor one
+    // that outlives it; a key it makes without an expiry inherits its own.
+    let maker_expiry = chrono::Utc::now() + chrono::Duration::days(1);
+    let (status, short) = mint(
+        key(&server, "acme", Role::Admin, ToolRules::default()).await,
+        json!({"name": "short", "role": "admin", "expires_at": maker_expiry.to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{short}");
+    let short = short["key"].as_str().expect("key").to_string();
+    let later = (maker_expiry + chrono::Duration::days(30)).to_rfc3339();
+    let (status, refused) = mint(
+        short.clone(),
+        json!({"name": "longer", "role": "admin", "expires_at": later}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(refused.to_string().len() < 1024);
+    let (status, inherited) =
+        mint(short.clone(), json!({"name": "forever", "role": "admin"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inherited}");
+    let expires = inherited["expires_at"]
+        .as_str()
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .expect("an expiry was inherited");
+    assert!(
+        expires <= maker_expiry + chrono::Duration::seconds(1),
+        "{inherited}"
+    );
+
+    // The role is at most the maker's: an operator key cannot make an admin (it
+    // cannot make keys at all; admin is the only role that manages keys).
+    let operator = key(&server, "acme", Role::Operator, ToolRules::default()).await;
+    let (status, _) = mint(operator, json!({"name": "up", "role": "admin"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

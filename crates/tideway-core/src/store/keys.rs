@@ -31,6 +31,9 @@ pub struct ApiKey {
     /// The public part, as shown in `tw_{prefix}_…`.
     pub prefix: String,
     pub rules: ToolRules,
+    /// The rules of the key that made this one (and of its maker, and so on): each
+    /// must permit a call too, so a key never calls more than its maker could.
+    pub inherited_rules: Vec<ToolRules>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -52,6 +55,8 @@ pub struct NewApiKey {
     pub name: String,
     pub role: Role,
     pub rules: ToolRules,
+    /// The maker's own rules chain, when a key makes the key.
+    pub inherited_rules: Vec<ToolRules>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_by: String,
 }
@@ -96,6 +101,7 @@ type KeyRow = (
     Vec<u8>,
     String,
     String,
+    String,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
@@ -103,7 +109,7 @@ type KeyRow = (
 );
 
 const KEY_COLUMNS: &str = "id, tenant_id, name, role, prefix, secret_sha256, CAST(rules AS TEXT), \
-     created_by, created_at, expires_at, revoked_at, last_used_at";
+     CAST(inherited_rules AS TEXT), created_by, created_at, expires_at, revoked_at, last_used_at";
 
 fn key_from_row(row: KeyRow) -> Result<(ApiKey, Vec<u8>), StoreError> {
     let (
@@ -114,6 +120,7 @@ fn key_from_row(row: KeyRow) -> Result<(ApiKey, Vec<u8>), StoreError> {
         prefix,
         digest,
         rules,
+        inherited_rules,
         created_by,
         created_at,
         expires_at,
@@ -125,6 +132,8 @@ fn key_from_row(row: KeyRow) -> Result<(ApiKey, Vec<u8>), StoreError> {
         .map_err(|error| StoreError::Invalid(format!("key {id}: {error}")))?;
     let rules: ToolRules = serde_json::from_str(&rules)
         .map_err(|error| StoreError::Invalid(format!("key {id}: rules: {error}")))?;
+    let inherited_rules: Vec<ToolRules> = serde_json::from_str(&inherited_rules)
+        .map_err(|error| StoreError::Invalid(format!("key {id}: inherited rules: {error}")))?;
     Ok((
         ApiKey {
             id,
@@ -133,6 +142,7 @@ fn key_from_row(row: KeyRow) -> Result<(ApiKey, Vec<u8>), StoreError> {
             role,
             prefix,
             rules,
+            inherited_rules,
             created_by,
             created_at,
             expires_at,
@@ -166,14 +176,21 @@ impl Store {
         let now = Utc::now().trunc_subsecs_micros();
         let rules = serde_json::to_string(&new.rules)
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let inherited: Vec<&ToolRules> = new
+            .inherited_rules
+            .iter()
+            .filter(|rules| !rules.is_empty())
+            .collect();
+        let inherited_text = serde_json::to_string(&inherited)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
         let sql = match self {
             Store::Sqlite(_) => {
-                "INSERT INTO api_keys (id, tenant_id, name, role, prefix, secret_sha256, rules, created_by, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO api_keys (id, tenant_id, name, role, prefix, secret_sha256, rules, created_by, created_at, expires_at, inherited_rules) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             }
             Store::Postgres(_) => {
-                "INSERT INTO api_keys (id, tenant_id, name, role, prefix, secret_sha256, rules, created_by, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)"
+                "INSERT INTO api_keys (id, tenant_id, name, role, prefix, secret_sha256, rules, created_by, created_at, expires_at, inherited_rules) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::jsonb)"
             }
         };
         on_store!(self, pool => {
@@ -188,6 +205,7 @@ impl Store {
                 .bind(&new.created_by)
                 .bind(now)
                 .bind(new.expires_at)
+                .bind(&inherited_text)
                 .execute(pool)
                 .await
                 .map(|_| ())
@@ -199,6 +217,7 @@ impl Store {
             role: new.role,
             prefix: prefix.clone(),
             rules: new.rules,
+            inherited_rules: inherited.into_iter().cloned().collect(),
             created_by: new.created_by,
             created_at: now,
             expires_at: new.expires_at,

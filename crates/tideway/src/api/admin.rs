@@ -132,8 +132,9 @@ pub struct CreatedKey {
     pub info: KeyInfo,
 }
 
-/// Creates a key for the caller's tenant. An admin cannot mint a key with more power
-/// than its own role.
+/// Creates a key for the caller's tenant. A key never exceeds its maker: its role is
+/// no higher, it carries the maker's rules (so it calls nothing the maker could not),
+/// and it expires no later than the maker's own key.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_key(
@@ -151,28 +152,25 @@ pub async fn create_key(
     let arguments =
         json!({"name": body.name, "role": body.role, "allow": body.allow, "deny": body.deny});
     let arguments = arguments.as_object().cloned().unwrap_or_default();
-    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Problem::from_hub(
-            HubError::invalid_argument("expires_at", "is in the past"),
-            &request_id,
-        )
-        .into_response();
-    }
-    let created = app
-        .store
-        .create_api_key(NewApiKey {
-            tenant: caller.tenant.clone(),
-            name: body.name,
-            role: body.role,
-            rules: ToolRules {
-                allow: body.allow,
-                deny: body.deny,
-            },
-            expires_at: body.expires_at,
-            created_by: caller.principal.id.clone(),
-        })
-        .await;
-    let created = created.map_err(hub_error);
+    let created = match delegated_expiry(&caller, body.expires_at, body.role) {
+        Ok(expires_at) => app
+            .store
+            .create_api_key(NewApiKey {
+                tenant: caller.tenant.clone(),
+                name: body.name,
+                role: body.role,
+                rules: ToolRules {
+                    allow: body.allow,
+                    deny: body.deny,
+                },
+                inherited_rules: caller.principal.credential_rules.to_vec(),
+                expires_at,
+                created_by: caller.principal.id.clone(),
+            })
+            .await
+            .map_err(hub_error),
+        Err(error) => Err(error),
+    };
     app.hub.audit_action(
         &ctx,
         "keys.create",
@@ -243,6 +241,32 @@ pub async fn revoke_key(
         )
         .into_response(),
         Err(error) => store_problem(error, &request_id),
+    }
+}
+
+/// The expiry a new key gets: what was asked, never later than the maker's own
+/// credential (a maker that expires passes its expiry on when none is asked).
+fn delegated_expiry(
+    caller: &Caller,
+    asked: Option<DateTime<Utc>>,
+    role: Role,
+) -> Result<Option<DateTime<Utc>>, HubError> {
+    if role > caller.principal.role {
+        return Err(HubError::Forbidden(format!(
+            "a {} cannot make a key with the {role} role",
+            caller.principal.role
+        )));
+    }
+    if asked.is_some_and(|at| at <= Utc::now()) {
+        return Err(HubError::invalid_argument("expires_at", "is in the past"));
+    }
+    match (asked, caller.principal.expires_at) {
+        (Some(asked), Some(limit)) if asked > limit => Err(HubError::Forbidden(format!(
+            "expires_at is after {}, when the key making it expires; a key cannot outlive its maker",
+            limit.to_rfc3339()
+        ))),
+        (None, Some(limit)) => Ok(Some(limit)),
+        (asked, _) => Ok(asked),
     }
 }
 

@@ -8,7 +8,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use tideway_core::HubError;
+use tideway_core::{
+    HubError,
+    error::{MAX_SHOWN_BYTES, bounded, excerpt},
+};
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,12 +34,18 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem; its detail is cut to 1 KB, so no caller's value comes back whole.
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let detail = match bounded(&detail, MAX_SHOWN_BYTES) {
+            std::borrow::Cow::Borrowed(_) => detail,
+            std::borrow::Cow::Owned(cut) => cut,
+        };
         Problem {
             kind_uri: format!("urn:tideway:problem:{kind}"),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
-            detail: detail.into(),
+            detail,
             field: None,
             request_id: None,
             retry_after: None,
@@ -68,14 +77,10 @@ impl Problem {
             HubError::Unsupported(_) => StatusCode::BAD_REQUEST,
             HubError::Store(_) | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let detail = if error.is_safe_to_show() {
-            error.to_string()
-        } else {
-            "internal error; the server log has the details under this request id".to_string()
-        };
+        let detail = error.shown(request_id);
         let field = match &error {
             HubError::InvalidArguments { field, .. }
-            | HubError::InvalidPromptArguments { field, .. } => Some(field.clone()),
+            | HubError::InvalidPromptArguments { field, .. } => Some(excerpt(field)),
             _ => None,
         };
         let mut problem = Problem::new(status, error.kind(), detail).with_request_id(request_id);

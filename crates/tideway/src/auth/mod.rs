@@ -142,16 +142,16 @@ impl Authenticator {
             })?;
             return verifier
                 .verify(credential, |key| {
+                    // A key's rules are its maker's chain and then its own.
+                    let mut chain = key.inherited_rules.clone();
+                    chain.push(key.rules.clone());
                     let principal = Principal::new(
                         format!("key:{}", key.prefix),
                         key.role,
                         tideway_core::Credential::ApiKey,
-                    );
-                    self.caller(
-                        TenantId::new(&key.tenant),
-                        principal,
-                        Some(key.rules.clone()),
                     )
+                    .with_credential(chain.clone(), key.expires_at);
+                    self.caller(TenantId::new(&key.tenant), principal, chain)
                 })
                 .await;
         }
@@ -165,7 +165,7 @@ impl Authenticator {
             identity.role,
             tideway_core::Credential::Jwt,
         );
-        Ok(self.caller(identity.tenant, principal, None))
+        Ok(self.caller(identity.tenant, principal, Vec::new()))
     }
 
     /// A caller with the tenant's rules (if configured) and the credential's own.
@@ -173,13 +173,13 @@ impl Authenticator {
         &self,
         tenant: TenantId,
         principal: Principal,
-        key_rules: Option<ToolRules>,
+        credential_rules: Vec<ToolRules>,
     ) -> Caller {
         let mut rules = Vec::new();
         if let Some(tenant_rules) = self.tenant_rules.get(tenant.as_str()) {
             rules.push(tenant_rules.clone());
         }
-        rules.extend(key_rules);
+        rules.extend(credential_rules);
         Caller {
             principal: principal.with_rules(rules).with_tenant(tenant.clone()),
             tenant,

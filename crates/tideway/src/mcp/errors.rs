@@ -5,29 +5,30 @@
 
 use rmcp::{ErrorData, model::CallToolResult, model::ContentBlock};
 use serde_json::json;
-use tideway_core::HubError;
+use tideway_core::{HubError, error::MAX_SHOWN_BYTES};
 
 /// A JSON-RPC error for `error`. Store and internal details go to the log only.
 pub fn rpc_error(error: HubError, request_id: &str) -> ErrorData {
     let data = Some(json!({ "kind": error.kind(), "requestId": request_id }));
+    let message = error.shown(request_id);
     match &error {
         HubError::UnknownTool { .. }
         | HubError::UnknownToolkit(_)
         | HubError::UnknownPrompt(_)
         | HubError::InvalidPromptArguments { .. }
-        | HubError::InvalidArguments { .. } => ErrorData::invalid_params(error.to_string(), data),
+        | HubError::InvalidArguments { .. } => ErrorData::invalid_params(message, data),
         HubError::ResourceNotFound(uri) => ErrorData::resource_not_found(
-            error.to_string(),
-            Some(json!({ "uri": uri, "kind": error.kind(), "requestId": request_id })),
+            message,
+            Some(json!({
+                "uri": tideway_core::error::bounded(uri, MAX_SHOWN_BYTES),
+                "kind": error.kind(),
+                "requestId": request_id
+            })),
         ),
         HubError::NotFound(_) | HubError::Conflict(_) | HubError::Forbidden(_) => {
-            ErrorData::invalid_request(error.to_string(), data)
+            ErrorData::invalid_request(message, data)
         }
-        _ if error.is_safe_to_show() => ErrorData::internal_error(error.to_string(), data),
-        _ => ErrorData::internal_error(
-            format!("internal error; the server log has the details under request id {request_id}"),
-            data,
-        ),
+        _ => ErrorData::internal_error(message, data),
     }
 }
 
@@ -38,15 +39,8 @@ pub fn tool_call_error(error: HubError, request_id: &str) -> Result<CallToolResu
         HubError::UnknownTool { .. } | HubError::UnknownToolkit(_) => {
             Err(rpc_error(error, request_id))
         }
-        error => {
-            let message = if error.is_safe_to_show() {
-                error.to_string()
-            } else {
-                format!(
-                    "internal error; the server log has the details under request id {request_id}"
-                )
-            };
-            Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
-        }
+        error => Ok(CallToolResult::error(vec![ContentBlock::text(
+            error.shown(request_id),
+        )])),
     }
 }

@@ -5,10 +5,15 @@
 //! is reachable at once. rmcp serves 2025-11-25 clients with sessions and 2026-07-28
 //! clients statelessly on the same endpoint. Host and Origin checks happen earlier,
 //! in the edge guard shared with REST.
+//!
+//! A session belongs to the caller that opened it. rmcp answers GET (the event
+//! stream) and DELETE itself, without asking the handler, so ownership is checked
+//! here, before rmcp sees the request, on every verb: another caller's session id
+//! answers exactly like an unknown one.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -21,7 +26,8 @@ use axum::{
     routing::any,
 };
 use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{SessionManager, local::LocalSessionManager},
 };
 use serde_json::json;
 use tideway_core::{HubError, Scope};
@@ -29,14 +35,35 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::handler::{McpHandler, McpShared};
-use crate::api::problem::Problem;
+use crate::{api::problem::Problem, auth::Caller};
 
 type ScopeService = StreamableHttpService<McpHandler, LocalSessionManager>;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Who opened a session: its tenant and principal.
+#[derive(Clone, PartialEq, Eq)]
+struct Owner {
+    tenant: String,
+    principal: String,
+}
+
+impl Owner {
+    fn of(caller: &Caller) -> Self {
+        Owner {
+            tenant: caller.tenant.to_string(),
+            principal: caller.principal.id.clone(),
+        }
+    }
+}
 
 pub struct McpHttp {
     shared: Arc<McpShared>,
     config: StreamableHttpServerConfig,
-    services: RwLock<HashMap<Scope, ScopeService>>,
+    services: RwLock<HashMap<Scope, (ScopeService, Arc<LocalSessionManager>)>>,
+    /// The owner of every session opened here, by session id, with the session
+    /// manager that holds it.
+    owners: Mutex<HashMap<String, (Owner, Arc<LocalSessionManager>)>>,
 }
 
 impl McpHttp {
@@ -62,10 +89,11 @@ impl McpHttp {
             shared,
             config,
             services: RwLock::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         }
     }
 
-    fn service(&self, scope: Scope) -> ScopeService {
+    fn service(&self, scope: Scope) -> (ScopeService, Arc<LocalSessionManager>) {
         if let Ok(services) = self.services.read()
             && let Some(service) = services.get(&scope)
         {
@@ -79,13 +107,24 @@ impl McpHttp {
             .entry(scope.clone())
             .or_insert_with(|| {
                 let shared = self.shared.clone();
-                StreamableHttpService::new(
+                let sessions = Arc::new(LocalSessionManager::default());
+                let service = StreamableHttpService::new(
                     move || Ok(McpHandler::new(shared.clone(), scope.clone())),
-                    Arc::new(LocalSessionManager::default()),
+                    sessions.clone(),
                     self.config.clone(),
-                )
+                );
+                (service, sessions)
             })
             .clone()
+    }
+
+    fn owners(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (Owner, Arc<LocalSessionManager>)>> {
+        match self.owners.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     async fn serve(&self, scope: Scope, request: Request) -> Response {
@@ -93,11 +132,76 @@ impl McpHttp {
             Ok(request) => request,
             Err(response) => return response,
         };
-        match self.service(scope).oneshot(request).await {
+        let caller = request.extensions().get::<Caller>().map(Owner::of);
+        let session = request
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        if let Some(id) = &session {
+            let owner = self.owners().get(id).map(|(owner, _)| owner.clone());
+            if owner.is_some_and(|owner| Some(owner) != caller) {
+                return session_not_found();
+            }
+        }
+        let method = request.method().clone();
+        let (service, sessions) = self.service(scope);
+        let response = match service.oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
+        };
+        match (&session, caller) {
+            // A new session: it is the caller's from now on.
+            (None, Some(owner)) => {
+                if let Some(id) = response
+                    .headers()
+                    .get(SESSION_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                {
+                    let count = {
+                        let mut owners = self.owners();
+                        owners.insert(id.to_string(), (owner, sessions));
+                        owners.len()
+                    };
+                    if count.is_power_of_two() && count >= 64 {
+                        self.forget_ended_sessions().await;
+                    }
+                }
+            }
+            (Some(id), _)
+                if response.status() == StatusCode::NOT_FOUND
+                    || (method == Method::DELETE && response.status().is_success()) =>
+            {
+                self.owners().remove(id);
+            }
+            _ => {}
+        }
+        response
+    }
+
+    /// Drops the owners of sessions rmcp has ended on its own (idle timeouts).
+    async fn forget_ended_sessions(&self) {
+        let entries: Vec<(String, Arc<LocalSessionManager>)> = self
+            .owners()
+            .iter()
+            .map(|(id, (_, sessions))| (id.clone(), sessions.clone()))
+            .collect();
+        for (id, sessions) in entries {
+            if !sessions
+                .has_session(&id.as_str().into())
+                .await
+                .unwrap_or(true)
+            {
+                self.owners().remove(&id);
+            }
         }
     }
+}
+
+/// What rmcp answers for a session it does not know, so another caller's session
+/// looks exactly like none.
+fn session_not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
 }
 
 impl McpHttp {

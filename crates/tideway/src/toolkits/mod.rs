@@ -68,13 +68,22 @@ pub fn register(
     };
     // One database service (and so one pool per source) for every toolkit that reads
     // the tenant's databases.
-    let databases = Arc::new(database::DatabaseService::new(
-        store.clone(),
-        master_key.clone(),
-        config.databases.clone(),
-        config.default_tenant.clone(),
-        config.data_dir.clone(),
-    ));
+    let databases = Arc::new(
+        database::DatabaseService::new(
+            store.clone(),
+            master_key.clone(),
+            config.databases.clone(),
+            config.default_tenant.clone(),
+            config.data_dir.clone(),
+        )
+        .allowing_private_hosts(
+            config
+                .tenants
+                .iter()
+                .filter(|(_, tenant)| tenant.allow_private_database_hosts)
+                .map(|(id, _)| id.clone()),
+        ),
+    );
     for name in &names {
         let toolkit: Arc<dyn tideway_core::Toolkit> = match name.as_str() {
             "system" => Arc::new(system::SystemToolkit::new(Arc::downgrade(hub))),

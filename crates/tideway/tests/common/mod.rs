@@ -132,6 +132,7 @@ pub async fn key(app: &App, tenant: &str, role: tideway_core::Role) -> String {
             name: format!("{role} key"),
             role,
             rules: tideway_core::ToolRules::default(),
+            inherited_rules: Vec::new(),
             expires_at: None,
             created_by: "test".into(),
         })

@@ -26,7 +26,8 @@ use sqlx::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    model::{QueryResult, ResultColumn},
+    capping,
+    model::{CutCell, QueryResult, ResultColumn},
     pools::SourcePool,
 };
 
@@ -54,6 +55,11 @@ pub struct RunSpec<'a> {
     pub write: bool,
     pub row_cap: usize,
     pub max_bytes: usize,
+    /// Longer values are cut (`capping.rs`).
+    pub max_value_bytes: usize,
+    /// The statement's own text when it is one plain query, which PostgreSQL may
+    /// then wrap to cut long values on the server.
+    pub plain_query: Option<&'a str>,
     pub timeout: Duration,
     pub cancel: CancellationToken,
 }
@@ -64,6 +70,7 @@ pub struct Output {
     pub rows: Vec<Vec<Value>>,
     pub truncated: bool,
     pub rows_affected: Option<u64>,
+    pub cut: Vec<CutCell>,
 }
 
 impl Output {
@@ -74,6 +81,7 @@ impl Output {
             columns: self.columns,
             rows: self.rows,
             truncated: self.truncated,
+            cut: self.cut,
             row_cap,
             rows_affected: self.rows_affected,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -152,7 +160,7 @@ async fn drain<R, S, F, Fut>(
     spec: &RunSpec<'_>,
     convert: impl Fn(&R) -> Vec<Value>,
     interrupt: F,
-) -> Result<(Vec<Vec<Value>>, bool, Option<Stop>, Option<R>), sqlx::Error>
+) -> Result<(Collected, bool, Option<Stop>, Option<R>), sqlx::Error>
 where
     S: Stream<Item = Result<R, sqlx::Error>>,
     F: FnOnce() -> Fut,
@@ -160,6 +168,7 @@ where
 {
     let mut stream = std::pin::pin!(stream);
     let mut rows = Vec::new();
+    let mut cut = Vec::new();
     let mut bytes = 0usize;
     let mut first = None;
     let deadline = tokio::time::Instant::now() + spec.timeout;
@@ -174,7 +183,8 @@ where
         if rows.len() >= spec.row_cap {
             break Some(Stop::Cap);
         }
-        let values = convert(&row);
+        let mut values = convert(&row);
+        capping::cut_row(&mut values, rows.len(), spec.max_value_bytes, &mut cut);
         bytes += values.iter().map(approximate_size).sum::<usize>();
         if first.is_none() {
             first = Some(row);
@@ -203,7 +213,13 @@ where
             ));
         }
     }
-    Ok((rows, truncated, stop, first))
+    Ok((Collected { rows, cut }, truncated, stop, first))
+}
+
+/// Rows as read, with the cells whose values were cut on the way.
+struct Collected {
+    rows: Vec<Vec<Value>>,
+    cut: Vec<CutCell>,
 }
 
 fn approximate_size(value: &Value) -> usize {
@@ -225,6 +241,12 @@ fn stop_error(stop: &Option<Stop>, timeout: Duration) -> Option<RunError> {
 
 /// Runs one statement (already checked by the guard) on `pool`.
 pub async fn run(pool: &SourcePool, spec: &RunSpec<'_>) -> Result<Output, RunError> {
+    let mut output = run_statement(pool, spec).await?;
+    capping::cut_long_values(&mut output, spec.max_value_bytes);
+    Ok(output)
+}
+
+async fn run_statement(pool: &SourcePool, spec: &RunSpec<'_>) -> Result<Output, RunError> {
     match pool {
         SourcePool::Postgres(pool) => {
             let connection = pool.acquire().await.map_err(classify)?;
@@ -272,7 +294,16 @@ async fn run_postgres(
             .fetch_one(&mut **connection)
             .await?;
         connection.on_abandon(cancel_postgres(options.clone(), pid));
-        let mut query = sqlx::query(AssertSqlSafe(spec.sql));
+        let wrapped = match spec.plain_query {
+            Some(statement) => describe::<sqlx::Postgres>(&mut connection, statement)
+                .await
+                .map(|columns| capping::wrap_postgres(statement, &columns, spec.max_value_bytes))?,
+            None => None,
+        };
+        let sql = wrapped
+            .as_ref()
+            .map_or(spec.sql, |wrapped| wrapped.sql.as_str());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for value in spec.params {
             query = bind_json!(query, value);
         }
@@ -287,10 +318,18 @@ async fn run_postgres(
             sqlx::postgres::PgQueryResult::rows_affected,
         );
         let drained = drain(stream, spec, pg_row_values, interrupt).await;
-        Ok::<_, sqlx::Error>((drained, affected))
+        Ok::<_, sqlx::Error>(((drained, affected), wrapped))
     }
     .await;
-    conclude(&mut connection, outcome, spec).await
+    let (outcome, wrapped) = match outcome {
+        Ok((drained, wrapped)) => (Ok(drained), wrapped),
+        Err(error) => (Err(error), None),
+    };
+    let mut output = conclude(&mut connection, outcome, spec).await?;
+    if let Some(wrapped) = wrapped {
+        wrapped.unwrap(&mut output);
+    }
+    Ok(output)
 }
 
 /// Settles a drained statement, names its columns (from the first row, or from the
@@ -320,6 +359,7 @@ where
         rows: settled.rows,
         truncated: settled.truncated,
         rows_affected: spec.write.then_some(settled.affected),
+        cut: settled.cut,
     })
 }
 
@@ -350,7 +390,7 @@ where
 }
 
 type Drained<R> = (
-    Result<(Vec<Vec<Value>>, bool, Option<Stop>, Option<R>), sqlx::Error>,
+    Result<(Collected, bool, Option<Stop>, Option<R>), sqlx::Error>,
     u64,
 );
 
@@ -451,6 +491,7 @@ async fn cancel_mysql(options: Arc<sqlx::mysql::MySqlConnectOptions>, id: u64) {
 /// columns (none when the statement returned no rows).
 struct Settled<R> {
     rows: Vec<Vec<Value>>,
+    cut: Vec<CutCell>,
     truncated: bool,
     first: Option<R>,
     affected: u64,
@@ -473,7 +514,8 @@ where
         {
             None => {
                 return Ok(Settled {
-                    rows,
+                    rows: rows.rows,
+                    cut: rows.cut,
                     truncated,
                     first,
                     affected,
@@ -652,7 +694,15 @@ async fn run_sqlite(
             if db.message().contains("interrupted") && Instant::now() >= deadline =>
         {
             Ok((
-                Ok((Vec::new(), false, Some(Stop::Deadline), None)),
+                Ok((
+                    Collected {
+                        rows: Vec::new(),
+                        cut: Vec::new(),
+                    },
+                    false,
+                    Some(Stop::Deadline),
+                    None,
+                )),
                 affected,
             ))
         }

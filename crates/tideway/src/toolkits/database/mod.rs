@@ -5,11 +5,13 @@
 //! writes) with a server-side timeout. The service owns the rules; tools, resources
 //! and routes are adapters over it.
 
+mod capping;
 mod catalog;
 mod engine;
 pub mod guard;
 pub mod model;
 pub(crate) mod pools;
+mod privileges;
 pub mod routes;
 pub(crate) mod service;
 mod tools;
@@ -150,7 +152,7 @@ impl Toolkit for DatabaseToolkit {
         };
         match path {
             "status" => {
-                let test = self.service.test_source(&source).await;
+                let test = self.service.test_source(&ctx.tenant, &source).await;
                 json_contents(
                     uri,
                     &serde_json::json!({"source": source.view(), "test": test}),
@@ -239,7 +241,7 @@ impl Toolkit for DatabaseToolkit {
                 },
                 other => other,
             })?;
-        let test = self.service.test_source(&source).await;
+        let test = self.service.test_source(&ctx.tenant, &source).await;
         let view = source.view();
         let target = match (&view.host, &view.path) {
             (Some(host), _) => format!(

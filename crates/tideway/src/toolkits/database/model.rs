@@ -104,6 +104,13 @@ pub struct SourceSettings {
     /// The file of a SQLite source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `EXPLAIN ANALYZE` (which runs the statement) is allowed on this source.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub explain_analyze: bool,
+    /// The operator accepted a role that is a superuser, can write (on a read-only
+    /// source) or can reach server files and programs. Only the operator may set it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_privileged_role: bool,
 }
 
 /// Where a source was defined.
@@ -136,6 +143,10 @@ pub struct SourceView {
     pub path: Option<String>,
     /// Whether `execute_statement` may write through this source.
     pub read_write: bool,
+    /// Whether `EXPLAIN ANALYZE` (which runs the statement) is allowed.
+    pub explain_analyze: bool,
+    /// Whether the operator accepted a privileged database role for this source.
+    pub allow_privileged_role: bool,
     /// Whether a password is stored (sealed) for it.
     pub has_password: bool,
     pub origin: Origin,
@@ -165,6 +176,13 @@ pub enum FailureKind {
     FileMissing,
     /// Connected, but the user may not do what was asked.
     Permission,
+    /// Connected, but the role can do more than this source needs (a superuser, a
+    /// role that can write to a read-only source, or one that reaches server files
+    /// and programs); only the operator may accept such a role.
+    Privileged,
+    /// The host is an address this tenant may not reach (loopback, private,
+    /// link-local or shared address space).
+    Blocked,
     Other,
 }
 
@@ -233,12 +251,23 @@ pub struct QueryResult {
     pub row_count: usize,
     /// Whether more rows (or bytes) existed than were returned.
     pub truncated: bool,
+    /// Cells whose value was longer than the value cap: each holds the value's
+    /// first part (as text) instead of the whole value.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cut: Vec<CutCell>,
     /// The row cap that applied.
     pub row_cap: usize,
     /// Rows changed, for a statement that writes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_affected: Option<u64>,
     pub elapsed_ms: f64,
+}
+
+/// A cell whose value was cut to the value cap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CutCell {
+    pub row: usize,
+    pub column: usize,
 }
 
 /// A plan from `explain_query`.

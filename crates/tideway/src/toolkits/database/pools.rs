@@ -2,6 +2,12 @@
 //! connection before lending it (so a database that restarted heals on the next
 //! call), close connections idle too long, and are themselves closed when the source
 //! is unused for `pool_evict_secs` or is replaced or removed.
+//!
+//! Every new connection is checked before it is used: a tenant's source reaches only
+//! the external addresses its host resolved to when the pool was made (a changed DNS
+//! record cannot turn it inward), its role is checked for privileges it must not
+//! have (`privileges.rs`), PostgreSQL strings are read as the guard's parser reads
+//! them (`standard_conforming_strings`), and SQLite values are bounded in length.
 
 use std::{
     collections::HashMap,
@@ -16,12 +22,35 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode},
     sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions},
 };
-use tideway_core::config::DatabasesConfig;
+use tideway_core::{config::DatabasesConfig, net::AddressError};
 
 use super::{
     model::{SourceKind, SslMode},
+    privileges::{self, Privileged},
     service::Source,
 };
+
+/// The longest string or blob a SQLite source's connection may build or read: one
+/// `randomblob(1e9)` would otherwise allocate a gigabyte inside Tideway's process.
+pub const SQLITE_MAX_LENGTH: usize = 64 * 1024 * 1024;
+
+/// What a new connection must satisfy beyond connecting.
+#[derive(Clone, Copy, Debug)]
+pub struct Checks {
+    /// Refuse a role with more privileges than the source needs.
+    pub refuse_privileged: bool,
+    /// The source writes (`read_write`), so only privileges beyond writing count.
+    pub read_write: bool,
+}
+
+impl Checks {
+    pub fn for_source(source: &Source) -> Self {
+        Checks {
+            refuse_privileged: !source.settings.allow_privileged_role,
+            read_write: source.read_write,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum SourcePool {
@@ -72,6 +101,8 @@ impl Target {
                 if let Some(password) = password {
                     options = options.password(password);
                 }
+                // Backslashes in '' strings are literal, as the guard's parser reads them.
+                options = options.options([("standard_conforming_strings", "on")]);
                 if !source.read_write {
                     // The session itself refuses writes, under the READ ONLY
                     // transaction each call opens.
@@ -111,15 +142,51 @@ impl Target {
         }
     }
 
-    /// Connects once, runs a trivial query and reports the server's version.
-    pub async fn probe(&self) -> Result<String, sqlx::Error> {
+    /// The same target, connecting to `address` instead of resolving its host again.
+    /// With `verify-full` the host name stays: the certificate must name it, which an
+    /// internal server reached by a changed DNS record cannot prove.
+    fn pinned(self, address: std::net::SocketAddr, ssl_mode: SslMode) -> Target {
+        if ssl_mode == SslMode::VerifyFull {
+            return self;
+        }
+        let ip = address.ip().to_string();
+        match self {
+            Target::Postgres(options) => Target::Postgres(options.host(&ip)),
+            Target::Mysql(options) => Target::Mysql(options.host(&ip)),
+            sqlite => sqlite,
+        }
+    }
+
+    /// How to reach `source`; for a source whose tenant may reach only external
+    /// addresses, its host is resolved and checked now and the connection pinned to
+    /// the address found.
+    pub async fn checked(source: &Source, external_only: bool) -> Result<Target, AddressError> {
+        let target = Target::for_source(source);
+        if !external_only || source.kind == SourceKind::Sqlite {
+            return Ok(target);
+        }
+        let host = source.settings.host.as_deref().unwrap_or("localhost");
+        let port = source
+            .settings
+            .port
+            .or(source.kind.default_port())
+            .unwrap_or_default();
+        let addresses = tideway_core::net::resolve_external(host, port).await?;
+        Ok(target.pinned(addresses[0], source.settings.ssl_mode.unwrap_or_default()))
+    }
+
+    /// Connects once, runs a trivial query, checks the role's privileges and reports
+    /// the server's version.
+    pub async fn probe(&self, checks: Checks) -> Result<String, ProbeError> {
         match self {
             Target::Postgres(options) => {
                 let mut connection = options.connect().await?;
                 let (version,): (String,) = sqlx::query_as("SHOW server_version")
                     .fetch_one(&mut connection)
                     .await?;
+                let privileged = privileges::postgres(&mut connection, checks).await;
                 let _ = connection.close().await;
+                privileged?;
                 Ok(format!("PostgreSQL {version}"))
             }
             Target::Mysql(options) => {
@@ -127,7 +194,9 @@ impl Target {
                 let (version,): (String,) = sqlx::query_as("SELECT VERSION()")
                     .fetch_one(&mut connection)
                     .await?;
+                let privileged = privileges::mysql(&mut connection, checks).await;
                 let _ = connection.close().await;
+                privileged?;
                 let product = if version.to_ascii_lowercase().contains("mariadb") {
                     "MariaDB"
                 } else {
@@ -137,6 +206,7 @@ impl Target {
             }
             Target::Sqlite(options) => {
                 let mut connection = options.connect().await?;
+                limit_sqlite_lengths(&mut connection).await?;
                 // Reading the schema proves the file is a database, not just a file.
                 let (_tables,): (i64,) = sqlx::query_as("SELECT count(*) FROM sqlite_master")
                     .fetch_one(&mut connection)
@@ -150,7 +220,7 @@ impl Target {
         }
     }
 
-    fn into_pool(self, config: &DatabasesConfig) -> SourcePool {
+    fn into_pool(self, config: &DatabasesConfig, checks: Checks) -> SourcePool {
         let idle = Duration::from_secs(config.pool_idle_secs);
         let acquire = Duration::from_secs(config.connect_timeout_secs.max(1));
         let lifetime = Duration::from_secs(30 * 60);
@@ -163,6 +233,13 @@ impl Target {
                     .idle_timeout(idle)
                     .max_lifetime(lifetime)
                     .test_before_acquire(true)
+                    .after_connect(move |connection, _| {
+                        Box::pin(async move {
+                            privileges::postgres(connection, checks)
+                                .await
+                                .map_err(ProbeError::into_sqlx)
+                        })
+                    })
                     .connect_lazy_with(options),
             ),
             Target::Mysql(options) => SourcePool::Mysql(
@@ -173,6 +250,13 @@ impl Target {
                     .idle_timeout(idle)
                     .max_lifetime(lifetime)
                     .test_before_acquire(true)
+                    .after_connect(move |connection, _| {
+                        Box::pin(async move {
+                            privileges::mysql(connection, checks)
+                                .await
+                                .map_err(ProbeError::into_sqlx)
+                        })
+                    })
                     .connect_lazy_with(options),
             ),
             Target::Sqlite(options) => SourcePool::Sqlite(
@@ -181,10 +265,57 @@ impl Target {
                     .min_connections(0)
                     .acquire_timeout(acquire)
                     .idle_timeout(idle)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move { limit_sqlite_lengths(connection).await })
+                    })
                     .connect_lazy_with(options),
             ),
         }
     }
+}
+
+/// Why a probe failed: the connection, or a role with too many privileges.
+#[derive(Debug)]
+pub enum ProbeError {
+    Connect(sqlx::Error),
+    Privileged(Privileged),
+}
+
+impl From<sqlx::Error> for ProbeError {
+    fn from(error: sqlx::Error) -> Self {
+        ProbeError::Connect(error)
+    }
+}
+
+impl From<Privileged> for ProbeError {
+    fn from(privileged: Privileged) -> Self {
+        ProbeError::Privileged(privileged)
+    }
+}
+
+impl ProbeError {
+    /// As the pool's connect hook must report it.
+    fn into_sqlx(self) -> sqlx::Error {
+        match self {
+            ProbeError::Connect(error) => error,
+            ProbeError::Privileged(privileged) => {
+                sqlx::Error::Configuration(privileged.to_string().into())
+            }
+        }
+    }
+}
+
+/// Bounds every string and blob this SQLite connection builds or reads.
+async fn limit_sqlite_lengths(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = connection.lock_handle().await?;
+    let raw = handle.as_raw_handle().as_ptr();
+    let limit = i32::try_from(SQLITE_MAX_LENGTH).unwrap_or(i32::MAX);
+    // SAFETY: the handle is locked for the duration of the call, so no other thread
+    // uses the connection; sqlite3_limit only stores the new bound on it.
+    unsafe {
+        libsqlite3_sys::sqlite3_limit(raw, libsqlite3_sys::SQLITE_LIMIT_LENGTH, limit);
+    }
+    Ok(())
 }
 
 struct PoolEntry {
@@ -208,14 +339,21 @@ impl Pools {
         }
     }
 
-    /// The pool for `source` of `tenant`, made on first use. Pools of sources unused
-    /// longer than `pool_evict_secs` are closed on the way.
-    pub fn get(&self, tenant: &str, source: &Source, config: &DatabasesConfig) -> SourcePool {
+    /// The pool for `source` of `tenant`, made on first use; `external_only` sources
+    /// have their host checked (and pinned) when the pool is made. Pools of sources
+    /// unused longer than `pool_evict_secs` are closed on the way.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        source: &Source,
+        config: &DatabasesConfig,
+        external_only: bool,
+    ) -> Result<SourcePool, AddressError> {
         let evict_after = Duration::from_secs(config.pool_evict_secs);
         let key = (tenant.to_string(), source.name.clone());
         let version = source.version();
         let mut closing = Vec::new();
-        let pool = {
+        let current = {
             let mut entries = self.entries();
             entries.retain(|entry_key, entry| {
                 let keep = *entry_key == key || entry.last_used.elapsed() < evict_after;
@@ -227,28 +365,34 @@ impl Pools {
             match entries.get_mut(&key) {
                 Some(entry) if entry.version == version => {
                     entry.last_used = Instant::now();
-                    entry.pool.clone()
+                    Some(entry.pool.clone())
                 }
-                _ => {
-                    let pool = Target::for_source(source).into_pool(config);
-                    if let Some(old) = entries.insert(
-                        key,
-                        PoolEntry {
-                            pool: pool.clone(),
-                            version,
-                            last_used: Instant::now(),
-                        },
-                    ) {
-                        closing.push(old.pool);
-                    }
-                    pool
-                }
+                _ => None,
+            }
+        };
+        let pool = match current {
+            Some(pool) => pool,
+            None => {
+                // Resolving the host may take a while; the lock is not held meanwhile.
+                let pool = Target::checked(source, external_only)
+                    .await?
+                    .into_pool(config, Checks::for_source(source));
+                let replaced = self.entries().insert(
+                    key,
+                    PoolEntry {
+                        pool: pool.clone(),
+                        version,
+                        last_used: Instant::now(),
+                    },
+                );
+                closing.extend(replaced.map(|entry| entry.pool));
+                pool
             }
         };
         for pool in closing {
             tokio::spawn(async move { pool.close().await });
         }
-        pool
+        Ok(pool)
     }
 
     /// Closes and forgets the pool of a removed source.

@@ -67,6 +67,7 @@ fn arguments(pairs: &[(&str, Value)]) -> JsonObject {
 
 /// Registers a source: the body is `connect_source`'s arguments (`name`, `kind`,
 /// `host`, `port`, `database`, `user`, `password`, `ssl_mode`, `path`, `read_write`,
+/// `explain_analyze`, `allow_privileged_role`,
 /// `replace`). Admin only. The answer includes a connection test.
 #[utoipa::path(post, path = "/api/v1/sources", tag = "database",
     request_body(content = Object, description = "connect_source's arguments"),

@@ -5,6 +5,7 @@
 //! from it and nowhere else.
 
 use std::{
+    collections::HashSet,
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
@@ -15,6 +16,7 @@ use serde_json::Value;
 use tideway_core::{
     CallContext, Credential, HubError, Store, TenantId,
     config::{DatabasesConfig, DeclaredSource},
+    net::AddressError,
     secrets::MasterKey,
     store::{SealedAt, SourceRecord},
 };
@@ -27,7 +29,7 @@ use super::{
         ConnectFailure, Connected, ConnectionTest, FailureKind, Origin, QueryPlan, QueryResult,
         SourceKind, SourceSettings, SourceView, SslMode,
     },
-    pools::{Pools, SourcePool, Target},
+    pools::{Checks, Pools, ProbeError, SourcePool, Target},
 };
 
 /// A source with its password opened, for this process only. `Debug` is not derived
@@ -55,6 +57,8 @@ impl Source {
             ssl_mode: self.settings.ssl_mode,
             path: self.settings.path.clone(),
             read_write: self.read_write,
+            explain_analyze: self.settings.explain_analyze,
+            allow_privileged_role: self.settings.allow_privileged_role,
             has_password: self.password.is_some(),
             origin: self.origin,
             created_at: self.created_at,
@@ -95,6 +99,8 @@ pub struct DatabaseService {
     default_tenant: String,
     data_dir: PathBuf,
     pools: Pools,
+    /// Tenants whose admins may register sources on internal addresses.
+    private_host_tenants: HashSet<String>,
 }
 
 fn secret_context(tenant: &TenantId, name: &str) -> String {
@@ -129,7 +135,23 @@ impl DatabaseService {
             default_tenant,
             data_dir,
             pools: Pools::default(),
+            private_host_tenants: HashSet::new(),
         }
+    }
+
+    /// Lets these tenants' sources reach internal addresses (the operator's choice,
+    /// `tenants.<id>.allow_private_database_hosts`).
+    pub fn allowing_private_hosts(mut self, tenants: impl IntoIterator<Item = String>) -> Self {
+        self.private_host_tenants = tenants.into_iter().collect();
+        self
+    }
+
+    /// Whether `tenant`'s registered sources may reach only external addresses. The
+    /// operator's own tenant and sources declared in the configuration are trusted.
+    fn external_only(&self, tenant: &TenantId, origin: Origin) -> bool {
+        origin == Origin::Registered
+            && tenant.as_str() != self.default_tenant
+            && !self.private_host_tenants.contains(tenant.as_str())
     }
 
     pub fn config(&self) -> &DatabasesConfig {
@@ -180,6 +202,8 @@ impl DatabaseService {
                     .path
                     .as_ref()
                     .map(|path| path.to_string_lossy().into_owned()),
+                explain_analyze: declared.explain_analyze,
+                allow_privileged_role: declared.allow_privileged_role,
             },
             password,
             read_write: declared.read_write,
@@ -278,6 +302,10 @@ impl DatabaseService {
         }
     }
 
+    /// A SQLite file must lie under a directory the caller may use: for a tenant's
+    /// admin, a `{tenant}` directory of `sqlite_dirs` made its own; for the operator,
+    /// any of them; for the local user with none configured, anywhere. Never in
+    /// Tideway's own data directory. Paths are compared after resolving symlinks.
     fn check_sqlite_path(&self, ctx: &CallContext, path: &str) -> Result<(), HubError> {
         let path = Path::new(path);
         if !path.is_absolute() {
@@ -286,32 +314,49 @@ impl DatabaseService {
                 "a SQLite source needs an absolute path to its database file",
             ));
         }
-        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let data_dir = self
-            .data_dir
-            .canonicalize()
-            .unwrap_or_else(|_| self.data_dir.clone());
-        if resolved.starts_with(&data_dir) {
+        let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let resolved = canonical(path);
+        if resolved.starts_with(canonical(&self.data_dir)) {
             return Err(HubError::Forbidden(
                 "a SQLite source may not point into Tideway's own data directory".into(),
             ));
         }
+        let operator = ctx.is_operator(&self.default_tenant);
         let local = matches!(ctx.principal.credential, Credential::Local);
-        let allowed = self.config.sqlite_dirs.iter().any(|dir| {
-            let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            resolved.starts_with(dir)
-        });
+        // A tenant id becomes a path component only when it cannot climb out.
+        let tenant = ctx.tenant.as_str();
+        let tenant_is_a_name = !tenant.is_empty()
+            && tenant != "."
+            && tenant != ".."
+            && tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        let usable: Vec<PathBuf> = self
+            .config
+            .sqlite_dirs
+            .iter()
+            .filter_map(|dir| {
+                let text = dir.to_string_lossy();
+                if text.contains("{tenant}") {
+                    tenant_is_a_name.then(|| PathBuf::from(text.replace("{tenant}", tenant)))
+                } else {
+                    operator.then(|| dir.clone())
+                }
+            })
+            .collect();
+        let allowed = usable
+            .iter()
+            .any(|dir| resolved.starts_with(canonical(dir)));
         if allowed || (local && self.config.sqlite_dirs.is_empty()) {
             Ok(())
-        } else if self.config.sqlite_dirs.is_empty() {
+        } else if usable.is_empty() {
             Err(HubError::Forbidden(
-                "SQLite sources may be registered remotely only under databases.sqlite_dirs, which is not configured".into(),
+                "SQLite sources may be registered remotely only under databases.sqlite_dirs, and none of them is this tenant's (a directory with {tenant} in it)".into(),
             ))
         } else {
             Err(HubError::Forbidden(format!(
-                "SQLite sources must lie under one of databases.sqlite_dirs ({})",
-                self.config
-                    .sqlite_dirs
+                "SQLite sources of this tenant must lie under {}",
+                usable
                     .iter()
                     .map(|dir| dir.display().to_string())
                     .collect::<Vec<_>>()
@@ -320,13 +365,21 @@ impl DatabaseService {
         }
     }
 
-    /// Registers (or with `replace`, replaces) a source, tests it, and keeps it
-    /// whatever the test says, so a failing source can be fixed and retried.
+    /// Registers (or with `replace`, replaces) a source after testing it. A source
+    /// that cannot be reached is kept, so it can be fixed and retried; one whose host
+    /// this tenant may not reach, or whose role has privileges the source must not
+    /// allow, is refused and not stored.
     pub async fn connect(&self, ctx: &CallContext, new: NewSource) -> Result<Connected, HubError> {
         if !valid_name(&new.name) {
             return Err(HubError::invalid_argument(
                 "name",
                 "1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+            ));
+        }
+        if new.settings.allow_privileged_role && !ctx.is_operator(&self.default_tenant) {
+            return Err(HubError::Forbidden(
+                "only the operator may accept a privileged database role (allow_privileged_role)"
+                    .into(),
             ));
         }
         if self
@@ -402,12 +455,30 @@ impl DatabaseService {
                 new.name
             )));
         }
+        let candidate = Source {
+            name: new.name.clone(),
+            kind: new.kind,
+            settings,
+            password: new.password,
+            read_write: new.read_write,
+            origin: Origin::Registered,
+            created_at: Some(now),
+            updated_at: Some(now),
+        };
+        let test = self.test_source(&ctx.tenant, &candidate).await;
+        if let Some(failure) = &test.failure
+            && matches!(failure.kind, FailureKind::Blocked | FailureKind::Privileged)
+        {
+            return Err(HubError::Forbidden(format!(
+                "{} {}",
+                failure.message, failure.hint
+            )));
+        }
         self.store.put_source(&record, new.replace).await?;
         if existed {
             self.pools.remove(ctx.tenant.as_str(), &new.name).await;
         }
         let source = self.source(ctx, &new.name).await?;
-        let test = self.test_source(&source).await;
         Ok(Connected {
             source: source.view(),
             replaced: existed,
@@ -440,14 +511,25 @@ impl DatabaseService {
         name: Option<&str>,
     ) -> Result<ConnectionTest, HubError> {
         let source = self.resolve(ctx, name).await?;
-        Ok(self.test_source(&source).await)
+        Ok(self.test_source(&ctx.tenant, &source).await)
     }
 
-    /// Connects once (not through the pool, so a broken pool cannot mask the cause).
-    pub async fn test_source(&self, source: &Source) -> ConnectionTest {
+    /// Connects once (not through the pool, so a broken pool cannot mask the cause),
+    /// to the addresses `tenant` may reach, and checks the role's privileges.
+    pub async fn test_source(&self, tenant: &TenantId, source: &Source) -> ConnectionTest {
         let started = Instant::now();
         let timeout = Duration::from_secs(self.config.connect_timeout_secs.max(1));
-        let outcome = tokio::time::timeout(timeout, Target::for_source(source).probe()).await;
+        let external_only = self.external_only(tenant, source.origin);
+        let outcome = tokio::time::timeout(timeout, async {
+            match Target::checked(source, external_only).await {
+                Ok(target) => target
+                    .probe(Checks::for_source(source))
+                    .await
+                    .map_err(Refused::Probe),
+                Err(address) => Err(Refused::Address(address)),
+            }
+        })
+        .await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let failure = |kind, message: String| ConnectionTest {
             source: source.name.clone(),
@@ -468,9 +550,18 @@ impl DatabaseService {
                 latency_ms,
                 failure: None,
             },
-            Ok(Err(error)) => {
+            Ok(Err(Refused::Probe(ProbeError::Connect(error)))) => {
                 let (kind, message) = classify_connect_error(&error, source);
                 failure(kind, message)
+            }
+            Ok(Err(Refused::Probe(ProbeError::Privileged(privileged)))) => {
+                failure(FailureKind::Privileged, privileged.to_string())
+            }
+            Ok(Err(Refused::Address(error @ AddressError::Unresolved { .. }))) => {
+                failure(FailureKind::Dns, error.to_string())
+            }
+            Ok(Err(Refused::Address(error @ AddressError::Internal { .. }))) => {
+                failure(FailureKind::Blocked, error.to_string())
             }
             Err(_) => failure(
                 FailureKind::Timeout,
@@ -479,8 +570,14 @@ impl DatabaseService {
         }
     }
 
-    fn pool(&self, ctx: &CallContext, source: &Source) -> SourcePool {
-        self.pools.get(ctx.tenant.as_str(), source, &self.config)
+    async fn pool(&self, ctx: &CallContext, source: &Source) -> Result<SourcePool, HubError> {
+        let external_only = self.external_only(&ctx.tenant, source.origin);
+        self.pools
+            .get(ctx.tenant.as_str(), source, &self.config, external_only)
+            .await
+            .map_err(|error| {
+                HubError::Forbidden(format!("source '{}' cannot be used: {error}", source.name))
+            })
     }
 
     /// The statement timeout of a call: the configured one, or less when the call's
@@ -517,20 +614,26 @@ impl DatabaseService {
             )));
         }
         let mode = if write { Mode::Write } else { Mode::Read };
-        guard::check(source.kind, mode, sql)
+        let checked = guard::check(source.kind, mode, source.settings.explain_analyze, sql)
             .map_err(|refusal| HubError::invalid_argument("query", refusal.0))?;
         let started = Instant::now();
         let row_cap = self.row_cap(max_rows);
+        let plain_query = match (checked.is_plain_query, &checked.statement) {
+            (true, Some(span)) if source.kind == SourceKind::Postgres => sql.get(span.clone()),
+            _ => None,
+        };
         let spec = RunSpec {
             sql,
             params,
             write,
             row_cap,
             max_bytes: self.config.max_result_bytes,
+            max_value_bytes: self.config.max_value_bytes,
+            plain_query,
             timeout: self.timeout(ctx),
             cancel: ctx.cancel.clone(),
         };
-        let output = engine::run(&self.pool(ctx, source), &spec)
+        let output = engine::run(&self.pool(ctx, source).await?, &spec)
             .await
             .map_err(|error| run_error(source, error))?;
         Ok(output.into_result(&source.name, row_cap, started))
@@ -546,8 +649,20 @@ impl DatabaseService {
         params: &[Value],
         analyze: bool,
     ) -> Result<QueryPlan, HubError> {
-        guard::check(source.kind, Mode::Read, sql)
+        if analyze && !source.settings.explain_analyze {
+            return Err(HubError::Forbidden(format!(
+                "source '{}' does not allow EXPLAIN ANALYZE, which runs the statement; an admin may set explain_analyze on it",
+                source.name
+            )));
+        }
+        let checked = guard::check(source.kind, Mode::Read, false, sql)
             .map_err(|refusal| HubError::invalid_argument("query", refusal.0))?;
+        if !checked.is_plain_query {
+            return Err(HubError::invalid_argument(
+                "query",
+                "explain_query takes a query (SELECT, VALUES, TABLE, WITH … SELECT)",
+            ));
+        }
         let explain = match (source.kind, analyze) {
             (SourceKind::Postgres, false) => format!("EXPLAIN (FORMAT JSON) {sql}"),
             (SourceKind::Postgres, true) => {
@@ -569,10 +684,12 @@ impl DatabaseService {
             write: false,
             row_cap: 10_000,
             max_bytes: self.config.max_result_bytes,
+            max_value_bytes: self.config.max_result_bytes,
+            plain_query: None,
             timeout: self.timeout(ctx),
             cancel: ctx.cancel.clone(),
         };
-        let output = engine::run(&self.pool(ctx, source), &spec)
+        let output = engine::run(&self.pool(ctx, source).await?, &spec)
             .await
             .map_err(|error| run_error(source, error))?;
         let plan = match source.kind {
@@ -620,14 +737,22 @@ impl DatabaseService {
             write: false,
             row_cap: 100_000,
             max_bytes: 64 * 1024 * 1024,
+            max_value_bytes: self.config.max_value_bytes,
+            plain_query: None,
             timeout: self.timeout(ctx),
             cancel: ctx.cancel.clone(),
         };
-        engine::run(&self.pool(ctx, source), &spec)
+        engine::run(&self.pool(ctx, source).await?, &spec)
             .await
             .map(|output| output.rows)
             .map_err(|error| run_error(source, error))
     }
+}
+
+/// Why a connection test did not get to connect or was refused after connecting.
+enum Refused {
+    Address(AddressError),
+    Probe(ProbeError),
 }
 
 fn run_error(source: &Source, error: RunError) -> HubError {
@@ -749,6 +874,12 @@ pub fn hint(kind: FailureKind, source: &Source) -> String {
         ),
         FailureKind::Permission => format!(
             "Connected as '{user}', but the user lacks a privilege it needs. Grant CONNECT on the database and USAGE/SELECT on the schemas to query."
+        ),
+        FailureKind::Privileged => format!(
+            "Connect as a role with only what the source needs. For a read-only source, a role that may only read, e.g. on PostgreSQL: CREATE ROLE tideway_reader LOGIN PASSWORD '…'; GRANT CONNECT ON DATABASE {database} TO tideway_reader; GRANT USAGE ON SCHEMA public TO tideway_reader; GRANT SELECT ON ALL TABLES IN SCHEMA public TO tideway_reader. The README shows the statements for each database."
+        ),
+        FailureKind::Blocked => format!(
+            "'{host}' is an internal address, which this tenant's sources may not reach. Use the database's public address, or ask the operator to allow private database hosts for this tenant (tenants.<id>.allow_private_database_hosts)."
         ),
         FailureKind::Other => {
             "Read the message above; test_connection again after changing one thing at a time."

@@ -44,6 +44,13 @@ pub struct ConnectPostgresArgs {
     /// Allow `execute_statement` to write through this source. Default false.
     #[serde(default)]
     pub read_write: bool,
+    /// Allow `EXPLAIN ANALYZE`, which runs the statement. Default false.
+    #[serde(default)]
+    pub explain_analyze: bool,
+    /// Accept a superuser or otherwise privileged role (the operator only). Default
+    /// false: such a role is refused.
+    #[serde(default)]
+    pub allow_privileged_role: bool,
     /// Replace an existing source of the same name. Default false.
     #[serde(default)]
     pub replace: bool,
@@ -65,6 +72,12 @@ pub struct ConnectSourceArgs {
     pub path: Option<String>,
     #[serde(default)]
     pub read_write: bool,
+    /// Allow `EXPLAIN ANALYZE`, which runs the statement. Default false.
+    #[serde(default)]
+    pub explain_analyze: bool,
+    /// Accept a superuser or otherwise privileged role (the operator only).
+    #[serde(default)]
+    pub allow_privileged_role: bool,
     #[serde(default)]
     pub replace: bool,
 }
@@ -240,21 +253,51 @@ impl ToolText for QueryResult {
     }
 }
 
-fn connect_settings(
-    host: Option<String>,
-    port: Option<u16>,
-    database: Option<String>,
-    user: Option<String>,
-    ssl_mode: Option<SslMode>,
-    path: Option<String>,
-) -> SourceSettings {
-    SourceSettings {
-        host,
-        port,
-        database,
-        user,
-        ssl_mode,
-        path,
+impl ConnectSourceArgs {
+    fn settings(&self) -> SourceSettings {
+        SourceSettings {
+            host: self.host.clone(),
+            port: self.port,
+            database: self.database.clone(),
+            user: self.user.clone(),
+            ssl_mode: self.ssl_mode,
+            path: self.path.clone(),
+            explain_analyze: self.explain_analyze,
+            allow_privileged_role: self.allow_privileged_role,
+        }
+    }
+}
+
+impl From<ConnectPostgresArgs> for ConnectSourceArgs {
+    fn from(args: ConnectPostgresArgs) -> Self {
+        ConnectSourceArgs {
+            name: args.name,
+            kind: SourceKind::Postgres,
+            host: Some(args.host),
+            port: args.port,
+            database: Some(args.database),
+            user: Some(args.user),
+            password: args.password,
+            ssl_mode: args.ssl_mode,
+            path: None,
+            read_write: args.read_write,
+            explain_analyze: args.explain_analyze,
+            allow_privileged_role: args.allow_privileged_role,
+            replace: args.replace,
+        }
+    }
+}
+
+impl From<ConnectSourceArgs> for NewSource {
+    fn from(args: ConnectSourceArgs) -> Self {
+        NewSource {
+            settings: args.settings(),
+            name: args.name,
+            kind: args.kind,
+            password: args.password.map(Zeroizing::new),
+            read_write: args.read_write,
+            replace: args.replace,
+        }
     }
 }
 
@@ -269,15 +312,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
                 open_world: true,
             },
             |service: Arc<DatabaseService>, ctx: CallContext, args: ConnectPostgresArgs| async move {
-                let new = NewSource {
-                    name: args.name,
-                    kind: SourceKind::Postgres,
-                    settings: connect_settings(Some(args.host), args.port, Some(args.database), Some(args.user), args.ssl_mode, None),
-                    password: args.password.map(Zeroizing::new),
-                    read_write: args.read_write,
-                    replace: args.replace,
-                };
-                service.connect(&ctx, new).await
+                service.connect(&ctx, ConnectSourceArgs::from(args).into()).await
             },
         )
         .add(
@@ -289,15 +324,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
                 open_world: true,
             },
             |service: Arc<DatabaseService>, ctx: CallContext, args: ConnectSourceArgs| async move {
-                let new = NewSource {
-                    name: args.name,
-                    kind: args.kind,
-                    settings: connect_settings(args.host, args.port, args.database, args.user, args.ssl_mode, args.path),
-                    password: args.password.map(Zeroizing::new),
-                    read_write: args.read_write,
-                    replace: args.replace,
-                };
-                service.connect(&ctx, new).await
+                service.connect(&ctx, args.into()).await
             },
         )
         .add(

@@ -579,7 +579,7 @@ pub async fn explain_data(
         max_rows,
         timeout: std::time::Duration::from_secs(state.settings.query_timeout_secs)
             .min(ctx.remaining()),
-        versions: Default::default(),
+        ..QueryLimits::default()
     };
     let result = state
         .lake

@@ -88,7 +88,11 @@ impl LakehouseToolkit {
             }
             Some(folder) => Lake::local(&PathBuf::from(folder)),
         }
-        .map_err(|error| format!("lakehouse.root: {error}"))?;
+        .map_err(|error| format!("lakehouse.root: {error}"))?
+        .with_bounds(tideway_lakehouse::SessionBounds {
+            memory_bytes: settings.query_memory_bytes,
+            max_value_bytes: settings.max_value_bytes,
+        });
         Ok(LakehouseToolkit {
             tools: tools::tool_set(),
             state: Arc::new(LakehouseState {

@@ -619,6 +619,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
                     max_rows,
                     timeout: Duration::from_secs(settings.query_timeout_secs).min(ctx.remaining()),
                     versions: args.versions,
+                    ..QueryLimits::default()
                 };
                 let result: QueryResult = state
                     .lake

@@ -4,10 +4,12 @@
 //! them, and the REST API under `/api/v1/prompts`. Templates are minijinja, bounded
 //! when rendered, and may inline resources the caller may read.
 
+mod filters;
 pub mod library;
 pub mod model;
 pub mod render;
 pub mod routes;
+mod sandbox;
 pub mod service;
 pub mod tools;
 

@@ -7,6 +7,11 @@
 //! synchronously and reading a resource is not, so rendering takes two passes: the
 //! first records which URIs the template asks for, they are read through the Hub
 //! (with the caller's rights), and the second pass inlines them.
+//!
+//! Each pass runs in a child process with a memory budget (`sandbox.rs`): a
+//! template can grow a value without bound (a macro doubling a string at every
+//! level) and no output cap sees that in time. Filters whose size follows from an
+//! argument are checked before they run (`filters.rs`).
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -14,9 +19,14 @@ use std::{
 };
 
 use minijinja::{Environment, UndefinedBehavior};
-use tideway_core::{HubError, mcp::JsonObject};
+use serde::{Deserialize, Serialize};
+use tideway_core::{HubError, error::excerpt, mcp::JsonObject};
 
-use super::model::{Contents, PromptArgument};
+use super::{
+    filters,
+    model::{Contents, PromptArgument},
+    sandbox::{self, Limits},
+};
 
 /// Instructions one render may execute.
 const FUEL: u64 = 500_000;
@@ -27,6 +37,13 @@ pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// Resources one render may inline, and how much of each.
 const MAX_RESOURCES: usize = 8;
 const MAX_RESOURCE_BYTES: usize = 256 * 1024;
+/// What one render may use: its inputs are at most a few MB, so 128 MB leaves room
+/// for any honest template and stops one that multiplies its text.
+const RENDER_LIMITS: Limits = Limits {
+    memory_bytes: 128 * 1024 * 1024,
+    time: std::time::Duration::from_secs(10),
+    answer_bytes: 2 * MAX_OUTPUT_BYTES + 64 * 1024,
+};
 
 /// Globals and functions minijinja itself offers; a template may use them freely.
 const BUILTIN_NAMES: &[&str] = &[
@@ -47,6 +64,7 @@ fn environment() -> Environment<'static> {
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION_LIMIT);
     env.set_keep_trailing_newline(true);
+    filters::install(&mut env);
     env
 }
 
@@ -155,38 +173,37 @@ pub fn resolve_arguments(
     Ok(values)
 }
 
-fn render_once(
-    body: &str,
-    values: &BTreeMap<String, String>,
-    resource: impl Fn(String) -> Result<String, minijinja::Error> + Send + Sync + 'static,
-) -> Result<String, HubError> {
-    let mut env = environment();
-    env.add_function("resource", resource);
-    let text = env
-        .render_str(body, values)
-        .map_err(|error| HubError::invalid_argument("template", describe(&error)))?;
-    if text.len() > MAX_OUTPUT_BYTES {
-        return Err(HubError::invalid_argument(
-            "template",
-            format!("renders to more than {MAX_OUTPUT_BYTES} bytes"),
-        ));
-    }
-    Ok(text)
+/// What one pass of a render produced: the text or why not, and the resources the
+/// template asked for.
+#[derive(Serialize, Deserialize)]
+struct Pass {
+    text: Result<String, String>,
+    asked: Vec<String>,
 }
 
-/// Renders `body` with `values`, reading the resources it inlines with `read`.
-pub async fn render<F, Fut>(
+/// One pass, run in the isolated child: with `contents` the resources are inlined;
+/// without, the URIs the template asks for are recorded.
+fn render_pass(
     body: &str,
     values: &BTreeMap<String, String>,
-    read: F,
-) -> Result<String, HubError>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<String, HubError>>,
-{
+    contents: Option<&HashMap<String, String>>,
+) -> Pass {
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
     let recorder = asked.clone();
-    let first = render_once(body, values, move |uri: String| {
+    let contents = contents.cloned();
+    let mut env = environment();
+    env.add_function("resource", move |uri: String| {
+        if let Some(contents) = &contents {
+            return contents.get(&uri).cloned().ok_or_else(|| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "resource '{}' was not asked for in the first pass",
+                        excerpt(&uri)
+                    ),
+                )
+            });
+        }
         let mut asked = match recorder.lock() {
             Ok(asked) => asked,
             Err(poisoned) => poisoned.into_inner(),
@@ -201,16 +218,62 @@ where
             ));
         }
         Ok(String::new())
-    })?;
-    let uris = match asked.lock() {
+    });
+    let text = match env.render_str(body, values) {
+        Ok(text) if text.len() > MAX_OUTPUT_BYTES => {
+            Err(format!("renders to more than {MAX_OUTPUT_BYTES} bytes"))
+        }
+        Ok(text) => Ok(text),
+        Err(error) => Err(describe(&error)),
+    };
+    let asked = match asked.lock() {
         Ok(asked) => asked.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
     };
-    if uris.is_empty() {
-        return Ok(first);
+    Pass { text, asked }
+}
+
+/// Runs one pass in a child process with a memory budget (`sandbox.rs`).
+async fn isolated_pass(
+    body: &str,
+    values: &BTreeMap<String, String>,
+    contents: Option<HashMap<String, String>>,
+) -> Result<Pass, HubError> {
+    let (body, values) = (body.to_string(), values.clone());
+    let pass = tokio::task::spawn_blocking(move || {
+        sandbox::run(RENDER_LIMITS, || {
+            render_pass(&body, &values, contents.as_ref())
+        })
+    })
+    .await
+    .map_err(HubError::internal)?;
+    pass.map_err(|error| {
+        HubError::invalid_argument(
+            "template",
+            format!("the template cannot be rendered: {error}"),
+        )
+    })
+}
+
+/// Renders `body` with `values`, reading the resources it inlines with `read`.
+pub async fn render<F, Fut>(
+    body: &str,
+    values: &BTreeMap<String, String>,
+    read: F,
+) -> Result<String, HubError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, HubError>>,
+{
+    let first = isolated_pass(body, values, None).await?;
+    let text = first
+        .text
+        .map_err(|message| HubError::invalid_argument("template", message))?;
+    if first.asked.is_empty() {
+        return Ok(text);
     }
     let mut contents = HashMap::new();
-    for uri in uris {
+    for uri in first.asked {
         let mut text = read(uri.clone()).await?;
         if text.len() > MAX_RESOURCE_BYTES {
             let mut cut = MAX_RESOURCE_BYTES;
@@ -222,15 +285,10 @@ where
         }
         contents.insert(uri, text);
     }
-    let contents = Arc::new(contents);
-    render_once(body, values, move |uri: String| {
-        contents.get(&uri).cloned().ok_or_else(|| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("resource '{uri}' was not asked for in the first pass"),
-            )
-        })
-    })
+    isolated_pass(body, values, Some(contents))
+        .await?
+        .text
+        .map_err(|message| HubError::invalid_argument("template", message))
 }
 
 #[cfg(test)]
@@ -325,6 +383,27 @@ mod tests {
             .await
             .expect_err("strict");
         assert!(undefined.to_string().contains("undefined"), "{undefined}");
+    }
+
+    #[tokio::test]
+    async fn templates_that_multiply_their_text_are_refused_not_a_crash() {
+        let empty = BTreeMap::new();
+        for body in [
+            "{{ 'a'|indent(100000000000000, true) }}",
+            "{{ '%0200000000d'|format(1) }}",
+            // A macro doubling its argument at every level.
+            "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ d('x', 31) }}",
+            // Repetition and concatenation past the budget.
+            "{% set a = 'x' * 90000000 %}{% set b = a ~ a %}{{ (b ~ b)|length }}",
+        ] {
+            let refused = render(body, &empty, no_resources).await.expect_err(body);
+            assert_eq!(field_of(refused), "template", "{body}");
+        }
+        // The server is still here, and rendering still works.
+        let text = render("{{ 'ok'|upper }}", &empty, no_resources)
+            .await
+            .expect("render");
+        assert_eq!(text, "OK");
     }
 
     #[tokio::test]

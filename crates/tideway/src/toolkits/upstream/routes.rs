@@ -387,49 +387,17 @@ async fn refuse_private(url: &str) -> Result<(), HubError> {
         .map_err(|error| HubError::invalid_argument("url", error.to_string()))?;
     let host = parsed
         .host_str()
-        .ok_or_else(|| HubError::invalid_argument("url", "has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+        .ok_or_else(|| HubError::invalid_argument("url", "has no host"))?;
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|error| {
-                HubError::invalid_argument(
-                    "url",
-                    format!("host '{host}' does not resolve: {error}"),
-                )
-            })?
-            .map(|addr| addr.ip())
-            .collect(),
-    };
-    let internal = |ip: &std::net::IpAddr| match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+    match tideway_core::net::resolve_external(host, port).await {
+        Ok(_) => Ok(()),
+        Err(error @ tideway_core::net::AddressError::Unresolved { .. }) => {
+            Err(HubError::invalid_argument("url", error.to_string()))
         }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
-        }
-    };
-    if addresses.is_empty() || addresses.iter().any(internal) {
-        return Err(HubError::Forbidden(format!(
-            "host '{host}' is a loopback, private or link-local address, which a tenant's upstream may not use (gateway.tenant_private_addresses)"
-        )));
+        Err(error) => Err(HubError::Forbidden(format!(
+            "{error}, which a tenant's upstream may not use (gateway.tenant_private_addresses)"
+        ))),
     }
-    Ok(())
 }
 
 fn refusal(error: HubError, request_id: &str) -> Response {

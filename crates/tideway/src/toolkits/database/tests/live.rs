@@ -110,6 +110,9 @@ struct Target {
     /// `connect_source` arguments without the name.
     args: Value,
     url: String,
+    /// For PostgreSQL, a libpq connection string to the same database, which the
+    /// dblink attacks use so that they would really write if the guard let them by.
+    conninfo: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -198,6 +201,7 @@ async fn targets() -> Vec<Target> {
         kind: SourceKind::Sqlite,
         args: json!({"kind": "sqlite", "path": path.display().to_string()}),
         url: format!("sqlite://{}", path.display()),
+        conninfo: None,
         _dir: Some(dir),
     });
     if let Ok(admin) = std::env::var("TIDEWAY_TEST_POSTGRES_URL") {
@@ -209,8 +213,26 @@ async fn targets() -> Vec<Target> {
                 .await
                 .expect(statement);
         }
-        connection.close().await.expect("close");
         let options = PgConnectOptions::from_str(&url).expect("url");
+        // dblink present, as in many real deployments; proven armed: run directly it
+        // opens a session of its own that could write.
+        let conninfo = format!(
+            "host={} port={} dbname={} user={}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default(),
+            options.get_username()
+        );
+        sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS dblink")
+            .execute(&mut connection)
+            .await
+            .expect("dblink");
+        sqlx::query("SELECT dblink_exec($1, 'SET application_name = armed')")
+            .bind(&conninfo)
+            .execute(&mut connection)
+            .await
+            .expect("dblink works when run directly");
+        connection.close().await.expect("close");
         targets.push(Target {
             kind: SourceKind::Postgres,
             args: json!({
@@ -221,8 +243,12 @@ async fn targets() -> Vec<Target> {
                 "user": options.get_username(),
                 "password": PASSWORD,
                 "ssl_mode": "disable",
+                // The test cluster's role is a superuser: the operator accepts it, so
+                // the attack suite proves the guard alone holds.
+                "allow_privileged_role": true,
             }),
             url,
+            conninfo: Some(conninfo),
             _dir: None,
         });
     }
@@ -262,8 +288,10 @@ async fn targets() -> Vec<Target> {
                     "user": options.get_username(),
                     "password": password,
                     "ssl_mode": "disable",
+                    "allow_privileged_role": true,
                 }),
                 url,
+                conninfo: None,
                 _dir: None,
             });
         }
@@ -276,6 +304,16 @@ async fn targets() -> Vec<Target> {
 }
 
 impl Target {
+    /// `sql` with its dblink connection strings pointing at this very database.
+    fn armed(&self, sql: &str) -> String {
+        match &self.conninfo {
+            Some(conninfo) => sql
+                .replace("'dbname=tideway_test'", &format!("'{conninfo}'"))
+                .replace("'host=127.0.0.1'", &format!("'{conninfo}'")),
+            None => sql.to_string(),
+        }
+    }
+
     /// How many of the deadline test's sleeping statements the server is running.
     async fn running_sleeps(&self) -> i64 {
         match self.kind {
@@ -624,6 +662,7 @@ async fn every_attack_is_refused_or_cut_off_and_changes_nothing() {
             .expect("connect");
         let before = target.state().await;
         for (sql, expect) in ATTACKS {
+            let sql = &target.armed(sql);
             let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
             let outcome = fixture
                 .call(
@@ -1389,4 +1428,437 @@ async fn pools_of_idle_sources_are_closed() {
         again.structured_content.expect("structured")["rows"],
         json!([[3]])
     );
+}
+
+/// A tenant's own admin with an API key: not the operator, not the local user.
+fn key_ctx(tenant: &str, role: Role) -> CallContext {
+    CallContext::new(
+        TenantId::new(tenant),
+        Principal::new(format!("key:{tenant}-{role:?}"), role, Credential::ApiKey),
+        "test",
+    )
+    .with_timeout(Duration::from_secs(300))
+}
+
+/// A login role with `grants` on the target's database, for least-privilege cases;
+/// the connect arguments for it.
+async fn role_with(target: &Target, role: &str, grants: &[&str]) -> Value {
+    let mut args = target.args.clone();
+    args["allow_privileged_role"] = json!(false);
+    args["explain_analyze"] = json!(false);
+    match target.kind {
+        SourceKind::Postgres => {
+            let mut connection = PgConnection::connect(&target.url).await.expect("connect");
+            let db = PgConnectOptions::from_str(&target.url)
+                .expect("url")
+                .get_database()
+                .unwrap_or_default()
+                .to_string();
+            let mut statements = vec![
+                format!("DROP ROLE IF EXISTS {role}"),
+                format!("CREATE ROLE {role} LOGIN PASSWORD 'reader-pw' NOSUPERUSER"),
+                format!("GRANT CONNECT ON DATABASE \"{db}\" TO {role}"),
+                format!("GRANT USAGE ON SCHEMA public TO {role}"),
+            ];
+            statements.extend(grants.iter().map(|grant| grant.replace("{role}", role)));
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&mut connection)
+                    .await
+                    .expect(&statement);
+            }
+            args["user"] = json!(role);
+            args["password"] = json!("reader-pw");
+        }
+        SourceKind::Mysql => {
+            let mut connection = MySqlConnection::connect(&target.url)
+                .await
+                .expect("connect");
+            let db = MySqlConnectOptions::from_str(&target.url)
+                .expect("url")
+                .get_database()
+                .unwrap_or_default()
+                .to_string();
+            let mut statements = vec![
+                format!("DROP USER IF EXISTS '{role}'@'%'"),
+                format!("CREATE USER '{role}'@'%' IDENTIFIED BY 'reader-pw'"),
+            ];
+            statements.extend(
+                grants
+                    .iter()
+                    .map(|grant| grant.replace("{role}", role).replace("{db}", &db)),
+            );
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&mut connection)
+                    .await
+                    .expect(&statement);
+            }
+            args["user"] = json!(role);
+            args["password"] = json!("reader-pw");
+        }
+        SourceKind::Sqlite => {}
+    }
+    args
+}
+
+#[tokio::test]
+async fn privileged_roles_need_the_operator_and_a_least_privilege_role_holds_too() {
+    let fixture = fixture().await;
+    let operator = ctx("acme", Role::Admin);
+    for target in targets().await {
+        if target.kind == SourceKind::Sqlite {
+            continue;
+        }
+        let suffix = std::process::id();
+        let (reader_grants, writer_grants): (&[&str], &[&str]) = match target.kind {
+            SourceKind::Postgres => (
+                &["GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"],
+                &[
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+                    "GRANT INSERT ON customers TO {role}",
+                ],
+            ),
+            _ => (
+                &["GRANT SELECT, SHOW VIEW ON `{db}`.* TO '{role}'@'%'"],
+                &["GRANT SELECT, INSERT ON `{db}`.* TO '{role}'@'%'"],
+            ),
+        };
+
+        // The superuser (or ALL PRIVILEGES) is refused unless the operator accepts it.
+        let mut plain = target.connect_args("admin_role");
+        plain["allow_privileged_role"] = json!(false);
+        match fixture.call(&operator, "connect_source", plain).await {
+            Err(HubError::Forbidden(message)) => {
+                assert!(message.contains("allow_privileged_role"), "{message}")
+            }
+            other => panic!(
+                "{:?}: a privileged role was accepted: {other:?}",
+                target.kind
+            ),
+        }
+        // A role that can write one table is refused too, naming the grant.
+        let writer = role_with(&target, &format!("tw_writer_{suffix}"), writer_grants).await;
+        let mut writer_args = writer.clone();
+        writer_args["name"] = json!("writer");
+        match fixture.call(&operator, "connect_source", writer_args).await {
+            Err(HubError::Forbidden(message)) => {
+                assert!(
+                    message.contains("write to tables") || message.contains("INSERT"),
+                    "{message}"
+                )
+            }
+            other => panic!("{:?}: a writing role was accepted: {other:?}", target.kind),
+        }
+        // Only the operator may accept one: a tenant admin with a key may not.
+        let mut accepted = target.connect_args("by_tenant");
+        accepted["host"] = json!("db.example.com");
+        match fixture
+            .call(&key_ctx("globex", Role::Admin), "connect_source", accepted)
+            .await
+        {
+            Err(HubError::Forbidden(message)) => {
+                assert!(message.contains("only the operator"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // A least-privilege role connects without any exception, and the whole
+        // attack suite fails against it too, changing nothing.
+        let reader_args = role_with(&target, &format!("tw_reader_{suffix}"), reader_grants).await;
+        let mut reader = reader_args.clone();
+        reader["name"] = json!("reader");
+        fixture
+            .call(&operator, "connect_source", reader)
+            .await
+            .expect("a read-only role connects");
+        let before = target.state().await;
+        for (sql, _) in ATTACKS {
+            let sql = &target.armed(sql);
+            let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
+            let _ = fixture
+                .call(
+                    &attacker,
+                    "query_database",
+                    json!({"connection_id": "reader", "query": sql}),
+                )
+                .await;
+            assert_eq!(target.state().await, before, "{:?}: {sql}", target.kind);
+        }
+        let read = fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "query_database",
+                json!({"connection_id": "reader", "query": "SELECT name FROM customers ORDER BY id"}),
+            )
+            .await
+            .expect("a plain read");
+        assert_eq!(read["rows"][0][0], "Ada", "{read}");
+        // explain_query's analyze runs the statement: refused unless the source allows it.
+        match fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "explain_query",
+                json!({"connection_id": "reader", "query": "SELECT 1", "analyze": true}),
+            )
+            .await
+        {
+            Err(HubError::InvalidArguments { field, .. }) | Err(HubError::Forbidden(field))
+                if field.contains("analyze") => {}
+            other => panic!("{:?}: explain analyze: {other:?}", target.kind),
+        }
+        // Where the source allows it, analyze runs, but still only allowed functions.
+        let mut analyzing = reader_args.clone();
+        analyzing["name"] = json!("analyzing");
+        analyzing["explain_analyze"] = json!(true);
+        fixture
+            .call(&operator, "connect_source", analyzing)
+            .await
+            .expect("connect");
+        let plan = fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "explain_query",
+                json!({"connection_id": "analyzing", "query": "SELECT count(*) FROM orders", "analyze": true}),
+            )
+            .await
+            .expect("explain analyze where allowed");
+        assert_eq!(plan["analyzed"], true, "{plan}");
+        if let Some(conninfo) = &target.conninfo {
+            let attack = format!("SELECT dblink_exec('{conninfo}', 'DELETE FROM orders')");
+            match fixture
+                .call(
+                    &ctx("acme", Role::Viewer),
+                    "explain_query",
+                    json!({"connection_id": "analyzing", "query": attack, "analyze": true}),
+                )
+                .await
+            {
+                Err(HubError::InvalidArguments { field, .. }) => assert_eq!(field, "query"),
+                other => panic!("dblink under EXPLAIN ANALYZE: {other:?}"),
+            }
+            assert_eq!(target.state().await, before, "EXPLAIN ANALYZE with dblink");
+        }
+        fixture
+            .call(
+                &operator,
+                "remove_source",
+                json!({"connection_id": "analyzing"}),
+            )
+            .await
+            .expect("remove");
+        fixture
+            .call(
+                &operator,
+                "remove_source",
+                json!({"connection_id": "reader"}),
+            )
+            .await
+            .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn tenant_admins_reach_neither_internal_hosts_nor_other_tenants_files() {
+    let folders = tempfile::tempdir().expect("folders");
+    let per_tenant = folders.path().join("{tenant}");
+    let fixture = fixture_with(DatabasesConfig {
+        connect_timeout_secs: 3,
+        sqlite_dirs: vec![per_tenant],
+        ..DatabasesConfig::default()
+    })
+    .await;
+    let globex = key_ctx("globex", Role::Admin);
+    for target in targets().await {
+        if target.kind == SourceKind::Sqlite {
+            continue;
+        }
+        // Loopback, by address and by name: refused for a tenant admin, before any
+        // byte reaches the database.
+        for host in ["127.0.0.1", "localhost"] {
+            let mut args = target.connect_args("inside");
+            args["allow_privileged_role"] = json!(false);
+            args["host"] = json!(host);
+            match fixture.call(&globex, "connect_source", args).await {
+                Err(HubError::Forbidden(message)) => {
+                    assert!(message.contains("internal"), "{message}")
+                }
+                other => panic!("{:?} at {host}: {other:?}", target.kind),
+            }
+        }
+        let listed = fixture
+            .call(&globex, "list_sources", json!({}))
+            .await
+            .expect("list");
+        assert_eq!(
+            listed["sources"].as_array().map(Vec::len),
+            Some(0),
+            "{listed}"
+        );
+    }
+
+    // SQLite: each tenant under its own folder only.
+    for tenant in ["acme", "globex"] {
+        let dir = folders.path().join(tenant);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("own.db");
+        let mut connection =
+            SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .expect("sqlite");
+        sqlx::raw_sql(
+            "CREATE TABLE secrets (v TEXT); INSERT INTO secrets VALUES ('only for ' || 'me')",
+        )
+        .execute(&mut connection)
+        .await
+        .expect("fill");
+        connection.close().await.expect("close");
+    }
+    let acme_file = folders.path().join("acme").join("own.db");
+    match fixture
+        .call(
+            &globex,
+            "connect_source",
+            json!({"name": "stolen", "kind": "sqlite", "path": acme_file.display().to_string()}),
+        )
+        .await
+    {
+        Err(HubError::Forbidden(message)) => assert!(message.contains("globex"), "{message}"),
+        other => panic!("another tenant's file was registered: {other:?}"),
+    }
+    let own = folders.path().join("globex").join("own.db");
+    fixture
+        .call(
+            &globex,
+            "connect_source",
+            json!({"name": "own", "kind": "sqlite", "path": own.display().to_string()}),
+        )
+        .await
+        .expect("a tenant's own file");
+}
+
+#[tokio::test]
+async fn the_operator_may_open_internal_hosts_to_one_tenant() {
+    let store = test_stores().await.remove(0);
+    store.store.migrate().await.expect("migrate");
+    for tenant in ["acme", "globex", "initech"] {
+        store
+            .store
+            .ensure_tenant(&TenantId::new(tenant), tenant)
+            .await
+            .expect("tenant");
+    }
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let key = Arc::new(MasterKey::generate().expect("key").0);
+    let service = Arc::new(
+        DatabaseService::new(
+            store.store.clone(),
+            key,
+            DatabasesConfig {
+                connect_timeout_secs: 3,
+                ..DatabasesConfig::default()
+            },
+            "acme".into(),
+            data_dir.path().to_path_buf(),
+        )
+        .allowing_private_hosts(["globex".to_string()]),
+    );
+    let hub = Arc::new(Hub::new());
+    hub.register(Arc::new(DatabaseToolkit::new(service)))
+        .expect("register");
+    for target in targets().await {
+        if target.kind == SourceKind::Sqlite {
+            continue;
+        }
+        let grants: &[&str] = match target.kind {
+            SourceKind::Postgres => &["GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"],
+            _ => &["GRANT SELECT ON `{db}`.* TO '{role}'@'%'"],
+        };
+        let mut args = role_with(
+            &target,
+            &format!("tw_tenant_{}", std::process::id()),
+            grants,
+        )
+        .await;
+        args["name"] = json!("inside");
+        let call = |tenant: &str| {
+            let args = args.clone();
+            let hub = hub.clone();
+            let ctx = key_ctx(tenant, Role::Admin);
+            async move {
+                hub.call(&ctx, "database", "connect_source", Some(object(args)))
+                    .await
+            }
+        };
+        call("globex")
+            .await
+            .expect("globex may reach internal hosts");
+        match call("initech").await {
+            Err(HubError::Forbidden(message)) => assert!(message.contains("internal"), "{message}"),
+            other => panic!("{:?}: {other:?}", target.kind),
+        }
+        hub.call(
+            &key_ctx("globex", Role::Admin),
+            "database",
+            "remove_source",
+            Some(object(json!({"connection_id": "inside"}))),
+        )
+        .await
+        .expect("remove");
+    }
+}
+
+#[tokio::test]
+async fn long_values_are_cut_while_read_and_listed() {
+    let fixture = fixture_with(DatabasesConfig {
+        connect_timeout_secs: 3,
+        max_value_bytes: 1000,
+        ..DatabasesConfig::default()
+    })
+    .await;
+    let admin = ctx("acme", Role::Admin);
+    for target in targets().await {
+        fixture
+            .call(&admin, "connect_source", target.connect_args("shop"))
+            .await
+            .expect("connect");
+        // 5 MB made on the server; only the first 1000 bytes may come back.
+        let sql = match target.kind {
+            SourceKind::Postgres => {
+                "SELECT 1 AS id, repeat('ab', 2500000) AS body, 'short' AS tail"
+            }
+            SourceKind::Mysql => "SELECT 1 AS id, REPEAT('ab', 2500000) AS body, 'short' AS tail",
+            SourceKind::Sqlite => {
+                "SELECT 1 AS id, replace(hex(zeroblob(2500000)), '00', 'ab') AS body, 'short' AS tail"
+            }
+        };
+        let answer = fixture
+            .call(
+                &ctx("acme", Role::Viewer),
+                "query_database",
+                json!({"connection_id": "shop", "query": sql}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{:?}: {error:?}", target.kind));
+        let body = answer["rows"][0][1].as_str().unwrap_or_default();
+        assert_eq!(
+            body.len(),
+            1000,
+            "{:?}: {}",
+            target.kind,
+            &answer.to_string()[..300.min(answer.to_string().len())]
+        );
+        assert!(body.starts_with("abab"), "{:?}", target.kind);
+        assert_eq!(answer["rows"][0][2], "short", "{:?}", target.kind);
+        assert_eq!(
+            answer["cut"],
+            json!([{"row": 0, "column": 1}]),
+            "{:?}",
+            target.kind
+        );
+        fixture
+            .call(&admin, "remove_source", json!({"connection_id": "shop"}))
+            .await
+            .expect("remove");
+    }
 }

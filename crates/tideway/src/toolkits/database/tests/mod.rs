@@ -176,6 +176,47 @@ pub const ATTACKS: &[(&str, Expect)] = &[
     ("EXPLAIN ANALYZE DELETE FROM customers", Refused),
     ("EXPLAIN DELETE FROM customers", Refused),
     ("SELECT BENCHMARK(100000000, MD5('x'))", Refused),
+    // Spellings that escaped the earlier denylist: attribute notation, Unicode
+    // escapes, quoting, SQL run from text, and sessions of their own (dblink).
+    ("SELECT ('/etc/hostname'::text).pg_read_file", Refused),
+    (
+        "SELECT (pid).pg_terminate_backend FROM pg_stat_activity",
+        Refused,
+    ),
+    ("SELECT (8::bigint).pg_advisory_lock", Refused),
+    (
+        r#"SELECT U&"pg\005fread\005ffile"('/etc/hostname')"#,
+        Refused,
+    ),
+    (r#"SELECT U&"pg\005freload\005fconf"()"#, Refused),
+    (r#"SELECT U&"lo\005fimport"('/etc/hostname')"#, Refused),
+    (
+        r#"SELECT U&"set\005fconfig"('default_transaction_read_only', 'off', false)"#,
+        Refused,
+    ),
+    (r#"SELECT "pg_read_file"('/etc/hostname')"#, Refused),
+    (
+        "SELECT ts_stat($q$SELECT to_tsvector(dblink_exec('dbname=tideway_test', 'DELETE FROM customers')::text)$q$)",
+        Refused,
+    ),
+    (
+        "SELECT ts_rewrite('a'::tsquery, $q$SELECT 'a'::tsquery, 'b'::tsquery FROM (SELECT dblink_exec('dbname=tideway_test', 'DELETE FROM customers')) x$q$)",
+        Refused,
+    ),
+    (
+        "SELECT * FROM ROWS FROM (dblink_exec('dbname=tideway_test', 'DELETE FROM customers')) AS x",
+        Refused,
+    ),
+    (
+        "EXPLAIN ANALYZE SELECT dblink_exec('dbname=tideway_test', 'DELETE FROM customers')",
+        Refused,
+    ),
+    ("EXPLAIN (ANALYZE) SELECT 1", Refused),
+    ("SELECT public.lower('x')", Refused),
+    (
+        "SELECT * FROM pragma_table_info('customers') JOIN fsdir('.')",
+        Refused,
+    ),
     // Resource exhaustion: reads the server's timeout ends
     ("SELECT pg_sleep(3600)", Limited),
     (

@@ -379,7 +379,7 @@ async fn a_postgres_table_syncs_with_its_types_incrementally_and_cancels_cleanly
         serde_json::from_value(json!({"name": "pg", "kind": "postgres",
             "host": options.get_host(), "port": options.get_port(),
             "database": options.get_database(), "user": options.get_username(),
-            "ssl_mode": "disable"}))
+            "ssl_mode": "disable", "allow_privileged_role": true}))
         .ok(),
     )
     .await
@@ -658,7 +658,7 @@ async fn a_mariadb_table_syncs_with_its_types() {
         serde_json::from_value(json!({"name": "maria", "kind": "mysql",
             "host": options.get_host(), "port": options.get_port(),
             "database": options.get_database(), "user": options.get_username(),
-            "password": password, "ssl_mode": "disable"}))
+            "password": password, "ssl_mode": "disable", "allow_privileged_role": true}))
         .ok(),
     )
     .await

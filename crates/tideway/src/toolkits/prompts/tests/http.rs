@@ -59,6 +59,7 @@ async fn key(server: &Server, tenant: &str, role: Role) -> String {
             name: "test".into(),
             role,
             rules: ToolRules::default(),
+            inherited_rules: Vec::new(),
             expires_at: None,
             created_by: "test".into(),
         })

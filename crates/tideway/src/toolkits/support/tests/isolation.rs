@@ -58,6 +58,7 @@ async fn servers() -> Vec<Server> {
                     name: "agent".into(),
                     role: Role::Operator,
                     rules: ToolRules::default(),
+                    inherited_rules: Vec::new(),
                     expires_at: None,
                     created_by: "test".into(),
                 })

@@ -1,9 +1,10 @@
 //! The Hub: the registry of toolkits and the one call path. MCP, REST, workflows and
-//! agents all reach a tool through [`Hub::call`], which resolves the tool, validates
-//! the arguments against its schema, enforces the deadline and cancellation, records
-//! metrics and traces the call. Toolkits can be added and removed at runtime (the
-//! gateway does); readers take a snapshot of the catalog, so a change never blocks a
-//! call in flight.
+//! agents all reach a tool through [`Hub::call`], which resolves the tool and
+//! validates the arguments against its schema; it, [`Hub::read_resource`] and
+//! [`Hub::get_prompt`] then pass the same guard (`hub/guard.rs`: in-flight bound,
+//! deadline, cancellation, metrics, trace, audit). Toolkits can be added and removed
+//! at runtime (the gateway does); readers take a snapshot of the catalog, so a change
+//! never blocks a call in flight.
 
 use std::{
     collections::HashMap,
@@ -14,7 +15,10 @@ use std::{
 use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
-use tracing::Instrument;
+
+mod guard;
+
+use guard::Verb;
 
 use crate::{
     access::{Role, ToolRules},
@@ -746,8 +750,9 @@ impl Hub {
         }
     }
 
-    /// The one call path for tools: authorize, admit, validate, run under the
-    /// deadline, then record metrics, the trace and the audit record.
+    /// The one call path for tools: authorize, check the arguments, then the guard
+    /// every verb shares (in-flight bound, deadline, cancellation, metrics, trace,
+    /// audit).
     pub async fn call(
         &self,
         ctx: &CallContext,
@@ -755,15 +760,6 @@ impl Hub {
         tool: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, HubError> {
-        let span = tracing::info_span!(
-            "tool_call",
-            request_id = %ctx.request_id,
-            tenant = %ctx.tenant,
-            principal = %ctx.principal.id,
-            toolkit,
-            tool,
-        );
-        let started = Instant::now();
         let arguments = arguments.unwrap_or_default();
         let entry = self.snapshot().entry(toolkit).cloned();
         // The digest is taken before the arguments move into the tool.
@@ -774,53 +770,17 @@ impl Hub {
             }
             _ => None,
         };
-        let result = match &entry {
-            Some(entry) => {
-                self.call_entry(ctx, entry, tool, arguments)
-                    .instrument(span.clone())
-                    .await
-            }
-            None => Err(HubError::UnknownToolkit(toolkit.to_string())),
+        let work = async {
+            let entry = entry.ok_or_else(|| HubError::UnknownToolkit(toolkit.to_string()))?;
+            self.checked_call(ctx, &entry, tool, arguments).await
         };
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(output) if output.is_error == Some(true) => "tool_error",
-            Ok(_) => "ok",
-            Err(error) => error.kind(),
-        };
-        // Unknown names are neither measured nor audited: a client could otherwise grow
-        // the label set (and the log) without bound with made-up names.
-        let known = !matches!(
-            result,
-            Err(HubError::UnknownTool { .. } | HubError::UnknownToolkit(_))
-        );
-        if known {
-            self.metrics
-                .record_call(toolkit, tool, outcome, elapsed.as_secs_f64());
-            if let Some(digest) = digest {
-                let audited = match &result {
-                    Ok(output) if output.is_error == Some(true) => ("tool_error", None),
-                    Ok(_) => ("ok", None),
-                    Err(error) => ("error", Some(error.kind())),
-                };
-                self.audit(ctx, toolkit, tool, digest, audited, elapsed);
-            }
-        }
-        span.in_scope(|| match &result {
-            Ok(_) => tracing::debug!(
-                outcome,
-                elapsed_ms = elapsed.as_secs_f64() * 1e3,
-                "tool call finished"
-            ),
-            Err(error) if error.is_safe_to_show() => {
-                tracing::info!(outcome, %error, "tool call failed")
-            }
-            Err(error) => tracing::error!(outcome, %error, "tool call failed"),
-        });
-        result
+        self.guarded(ctx, toolkit, Verb::Tool(tool), digest, work)
+            .await
     }
 
-    async fn call_entry(
+    /// A tool call's own checks (the tool exists, the caller may call it, the
+    /// arguments fit and validate), then the call.
+    async fn checked_call(
         &self,
         ctx: &CallContext,
         entry: &Arc<Entry>,
@@ -846,18 +806,7 @@ impl Hub {
             ));
         }
         validator.validate(&arguments)?;
-        let _permit = self.admit(&ctx.tenant)?;
-        let budget = ctx.remaining();
-        if budget.is_zero() {
-            return Err(HubError::DeadlineExceeded(Duration::ZERO));
-        }
-        tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => Err(HubError::Cancelled),
-            outcome = tokio::time::timeout(budget, entry.toolkit.call_tool(ctx, tool, arguments)) => {
-                outcome.unwrap_or(Err(HubError::DeadlineExceeded(budget)))
-            }
-        }
+        entry.toolkit.call_tool(ctx, tool, arguments).await
     }
 
     /// Calls a tool by the name a scope gives it.
@@ -920,13 +869,18 @@ impl Hub {
         scope: &Scope,
         uri: &str,
     ) -> Result<Vec<ResourceContents>, HubError> {
+        // A toolkit the caller may not see does not serve the URI for them.
         let entry = self
             .owner_of(scope, uri, &ctx.principal)
             .ok_or_else(|| HubError::ResourceNotFound(uri.to_string()))?;
-        let budget = ctx.remaining();
-        tokio::time::timeout(budget, entry.toolkit.read_resource(ctx, uri))
+        let digest = self.audit_sink().map(|_| {
+            let mut arguments = JsonObject::new();
+            arguments.insert("uri".into(), uri.into());
+            argument_digest(&arguments, None)
+        });
+        let work = entry.toolkit.read_resource(ctx, uri);
+        self.guarded(ctx, entry.name(), Verb::ReadResource, digest, work)
             .await
-            .unwrap_or(Err(HubError::DeadlineExceeded(budget)))
     }
 
     /// Tells the toolkit serving `uri` that a client wants to hear of its changes (a
@@ -1048,26 +1002,37 @@ impl Hub {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<GetPromptResult, HubError> {
+        // A prompt of a toolkit the caller may not see is unknown to them.
         let (entry, prompt) = self.resolve_prompt(ctx, scope, name).await?;
         let arguments = arguments.unwrap_or_default();
-        let declared = prompt.arguments.clone().unwrap_or_default();
-        for argument in &declared {
-            if argument.required == Some(true) && !arguments.contains_key(&argument.name) {
-                return Err(HubError::InvalidPromptArguments {
-                    field: argument.name.clone(),
-                    message: format!("is required by prompt '{name}'"),
-                });
+        let digest = self.audit_sink().map(|_| {
+            let mut audited = JsonObject::new();
+            audited.insert("prompt".into(), prompt.name.clone().into());
+            audited.insert("arguments".into(), arguments.clone().into());
+            argument_digest(&audited, None)
+        });
+        let work = async {
+            let declared = prompt.arguments.clone().unwrap_or_default();
+            for argument in &declared {
+                if argument.required == Some(true) && !arguments.contains_key(&argument.name) {
+                    return Err(HubError::InvalidPromptArguments {
+                        field: argument.name.clone(),
+                        message: format!("is required by prompt '{name}'"),
+                    });
+                }
             }
-        }
-        for key in arguments.keys() {
-            if !declared.iter().any(|argument| &argument.name == key) {
-                return Err(HubError::InvalidPromptArguments {
-                    field: key.clone(),
-                    message: format!("is not an argument of prompt '{name}'"),
-                });
+            for key in arguments.keys() {
+                if !declared.iter().any(|argument| &argument.name == key) {
+                    return Err(HubError::InvalidPromptArguments {
+                        field: key.clone(),
+                        message: format!("is not an argument of prompt '{name}'"),
+                    });
+                }
             }
-        }
-        entry.toolkit.get_prompt(ctx, &prompt.name, arguments).await
+            entry.toolkit.get_prompt(ctx, &prompt.name, arguments).await
+        };
+        self.guarded(ctx, entry.name(), Verb::GetPrompt, digest, work)
+            .await
     }
 
     pub async fn complete(

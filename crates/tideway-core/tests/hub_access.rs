@@ -1,7 +1,8 @@
 //! The Hub's one call path enforces access for every face: roles against tool
 //! annotations (and a toolkit's admin tools), allow/deny rules in the catalog and on
 //! calls, the argument size bound, the per-tenant in-flight bound, and one audit
-//! record per call with secrets redacted.
+//! record per call with secrets redacted; reading a resource and getting a prompt
+//! pass the same guard.
 
 use std::{
     sync::{Arc, Mutex},
@@ -14,9 +15,13 @@ use tideway_core::{
     CallContext, CallLimits, Credential, Hub, HubError, Principal, Role, Scope, TenantId,
     ToolRules, Toolkit,
     audit::{AuditRecord, AuditSink},
-    mcp::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations},
+    mcp::{
+        CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
+        PromptMessage, ResourceContents, Role as Speaker, Tool, ToolAnnotations,
+    },
 };
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 struct Desk {
     /// `wait` holds its call open until the test adds a permit here.
@@ -66,6 +71,42 @@ impl Toolkit for Desk {
             permit.forget();
         }
         Ok(CallToolResult::success(vec![ContentBlock::text(name)]))
+    }
+    fn uri_prefixes(&self) -> Vec<String> {
+        vec!["desk://".into()]
+    }
+    async fn read_resource(
+        &self,
+        _ctx: &CallContext,
+        uri: &str,
+    ) -> Result<Vec<ResourceContents>, HubError> {
+        if uri == "desk://wait" {
+            let permit = self.release.acquire().await.map_err(HubError::internal)?;
+            permit.forget();
+        }
+        Ok(vec![ResourceContents::text("note", uri)])
+    }
+    fn prompts(&self) -> Vec<Prompt> {
+        vec![Prompt::new(
+            "brief",
+            Some("a test prompt"),
+            Some(vec![PromptArgument::new("topic").with_required(true)]),
+        )]
+    }
+    async fn get_prompt(
+        &self,
+        _ctx: &CallContext,
+        _name: &str,
+        arguments: JsonObject,
+    ) -> Result<GetPromptResult, HubError> {
+        if arguments.get("topic").and_then(Value::as_str) == Some("wait") {
+            let permit = self.release.acquire().await.map_err(HubError::internal)?;
+            permit.forget();
+        }
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Speaker::User,
+            "brief",
+        )]))
     }
 }
 
@@ -267,4 +308,128 @@ async fn every_call_is_audited_with_secrets_redacted() {
         (refused.outcome.as_str(), refused.error_kind.as_deref()),
         ("error", Some("forbidden"))
     );
+}
+
+fn topic(value: &str) -> Option<JsonObject> {
+    let mut arguments = JsonObject::new();
+    arguments.insert("topic".into(), value.into());
+    Some(arguments)
+}
+
+#[tokio::test]
+async fn resources_and_prompts_pass_the_same_guard_as_tools() {
+    let (hub, release, records) = hub(CallLimits {
+        tenant_concurrent_calls: 1,
+        ..CallLimits::default()
+    });
+    let viewer = ctx("acme", Role::Viewer, vec![]);
+
+    // Audited and measured like a tool call, under labels no tool can take.
+    hub.read_resource(&viewer, &Scope::All, "desk://note")
+        .await
+        .expect("read");
+    hub.get_prompt(&viewer, &Scope::All, "desk_brief", topic("vpn"))
+        .await
+        .expect("prompt");
+    let missing = hub
+        .get_prompt(&viewer, &Scope::All, "desk_brief", None)
+        .await
+        .expect_err("a required argument is missing");
+    assert_eq!(missing.kind(), "invalid-prompt-arguments");
+    {
+        let records = records.0.lock().expect("lock");
+        let seen: Vec<(&str, &str, &str)> = records
+            .iter()
+            .map(|r| (r.toolkit.as_str(), r.tool.as_str(), r.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("desk", "resources/read", "ok"),
+                ("desk", "prompts/get", "ok"),
+                ("desk", "prompts/get", "error"),
+            ]
+        );
+        assert!(
+            records[0].arguments.contains("desk://note"),
+            "{}",
+            records[0].arguments
+        );
+        assert_eq!(records[0].principal, "key:viewer");
+    }
+    let metrics = hub.metrics().render();
+    assert!(metrics.contains("tool=\"resources/read\""), "{metrics}");
+    assert!(metrics.contains("tool=\"prompts/get\""), "{metrics}");
+
+    // Rules: a denied toolkit serves neither its resources nor its prompts.
+    let denied = ctx(
+        "acme",
+        Role::Viewer,
+        vec![ToolRules {
+            allow: vec![],
+            deny: vec!["desk.*".into()],
+        }],
+    );
+    let hidden = hub
+        .read_resource(&denied, &Scope::All, "desk://note")
+        .await
+        .expect_err("hidden");
+    assert_eq!(hidden.kind(), "resource-not-found");
+    let hidden = hub
+        .get_prompt(&denied, &Scope::All, "desk_brief", topic("vpn"))
+        .await
+        .expect_err("hidden");
+    assert_eq!(hidden.kind(), "unknown-prompt");
+
+    // The deadline and cancellation end a read and a prompt that hang.
+    let hurried = viewer.clone().with_timeout(Duration::from_millis(50));
+    let late = hub
+        .read_resource(&hurried, &Scope::All, "desk://wait")
+        .await
+        .expect_err("deadline");
+    assert_eq!(late.kind(), "deadline-exceeded");
+    let late = hub
+        .get_prompt(&hurried, &Scope::All, "desk_brief", topic("wait"))
+        .await
+        .expect_err("deadline");
+    assert_eq!(late.kind(), "deadline-exceeded");
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let cancelled = viewer.clone().with_cancellation(cancel);
+    let gone = hub
+        .read_resource(&cancelled, &Scope::All, "desk://wait")
+        .await
+        .expect_err("cancelled");
+    assert_eq!(gone.kind(), "cancelled");
+
+    // The tenant's in-flight bound counts reads and prompts with tool calls.
+    let holder = {
+        let hub = hub.clone();
+        let viewer = viewer.clone();
+        tokio::spawn(async move { hub.read_resource(&viewer, &Scope::All, "desk://wait").await })
+    };
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match hub
+                .get_prompt(&viewer, &Scope::All, "desk_brief", topic("vpn"))
+                .await
+            {
+                Err(error) => break error,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    })
+    .await
+    .expect("the bound is reached");
+    assert_eq!(refused.kind(), "rate-limited");
+    let tool = hub
+        .call(&viewer, "desk", "read", None)
+        .await
+        .expect_err("bound");
+    assert_eq!(tool.kind(), "rate-limited");
+    release.add_permits(1);
+    assert!(holder.await.expect("joins").is_ok());
+    hub.read_resource(&viewer, &Scope::All, "desk://note")
+        .await
+        .expect("the slot is given back");
 }

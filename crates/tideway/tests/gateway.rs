@@ -208,6 +208,40 @@ async fn an_upstream_added_over_rest_is_served_and_removed_cleanly() {
     .await;
     let stored = server.app.store.list_upstreams().await.expect("list");
     assert!(stored.is_empty());
+
+    // Each change (they start and stop processes) is in the audit log, the refused
+    // duplicate too, with who made it.
+    let changes = async || {
+        server
+            .app
+            .store
+            .query_audit(&tideway_core::store::AuditQuery {
+                toolkit: Some("admin".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| entry.record)
+            .filter(|record| record.tool.starts_with("upstreams."))
+            .map(|record| format!("{} {} {}", record.tool, record.outcome, record.principal))
+            .collect::<Vec<_>>()
+    };
+    wait_for("the upstream changes to be audited", async || {
+        changes().await.len() >= 3
+    })
+    .await;
+    let mut seen = changes().await;
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "upstreams.create error local",
+            "upstreams.create ok local",
+            "upstreams.delete ok local",
+        ]
+    );
 }
 
 #[tokio::test]

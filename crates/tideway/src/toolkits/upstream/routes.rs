@@ -404,6 +404,11 @@ fn refusal(error: HubError, request_id: &str) -> Response {
     Problem::from_hub(error, request_id).into_response()
 }
 
+/// The same answer as for a name that does not exist, for one the caller may not manage.
+fn not_managed(name: &str) -> HubError {
+    HubError::NotFound(format!("no upstream named '{name}'"))
+}
+
 fn no_such(name: &str, request_id: &str) -> Response {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -453,17 +458,48 @@ pub async fn create_upstream(
     ApiJson(mut spec): ApiJson<UpstreamSpec>,
 ) -> Response {
     let request_id = request_id(&headers);
+    let started = Instant::now();
+    let name = spec.name.clone();
     let admitted = match Manager::of(&app, &caller) {
         Ok(manager) => manager.admit(&app, &mut spec).await,
         Err(error) => Err(error),
     };
-    if let Err(error) = admitted {
-        return refusal(error, &request_id);
-    }
-    match app.gateway.add(spec, &caller.principal.id).await {
+    let added = match admitted {
+        Ok(()) => app.gateway.add(spec, &caller.principal.id).await,
+        Err(error) => Err(error),
+    };
+    audit(
+        &app,
+        &caller,
+        &request_id,
+        "upstreams.create",
+        &name,
+        added.as_ref().map(|_| ()),
+        started,
+    );
+    match added {
         Ok(upstream) => (StatusCode::CREATED, ApiJson(view(&app, &upstream))).into_response(),
-        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+        Err(error) => refusal(error, &request_id),
     }
+}
+
+/// Records a change to the upstreams (which can start processes on the host) in the
+/// audit log, refused ones included. Only the name is kept: a definition may carry
+/// credentials.
+fn audit(
+    app: &App,
+    caller: &Caller,
+    request_id: &str,
+    action: &str,
+    name: &str,
+    outcome: Result<(), &HubError>,
+    started: Instant,
+) {
+    let ctx = crate::api::toolkits::call_context(app, caller.clone(), request_id);
+    let mut arguments = tideway_core::mcp::JsonObject::new();
+    arguments.insert("name".into(), name.into());
+    app.hub
+        .audit_action(&ctx, action, &arguments, outcome, started.elapsed());
 }
 
 #[utoipa::path(get, path = "/api/v1/upstreams/{name}", tag = "gateway",
@@ -501,40 +537,52 @@ pub async fn replace_upstream(
     Path(name): Path<String>,
     headers: HeaderMap,
     caller: Caller,
-    ApiJson(mut spec): ApiJson<UpstreamSpec>,
+    ApiJson(spec): ApiJson<UpstreamSpec>,
 ) -> Response {
     let request_id = request_id(&headers);
-    let manager = match Manager::of(&app, &caller) {
-        Ok(manager) => manager,
-        Err(error) => return refusal(error, &request_id),
-    };
+    let started = Instant::now();
+    let replaced = replace(&app, &caller, &name, spec).await;
+    audit(
+        &app,
+        &caller,
+        &request_id,
+        "upstreams.replace",
+        &name,
+        replaced.as_ref().map(|_| ()),
+        started,
+    );
+    match replaced {
+        Ok(upstream) => ApiJson(view(&app, &upstream)).into_response(),
+        Err(error) => refusal(error, &request_id),
+    }
+}
+
+async fn replace(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    mut spec: UpstreamSpec,
+) -> Result<Arc<Upstream>, HubError> {
+    let manager = Manager::of(app, caller)?;
     if !app
         .gateway
-        .get(&name)
+        .get(name)
         .await
         .is_some_and(|upstream| manager.manages(&upstream))
     {
-        return no_such(&name, &request_id);
+        return Err(not_managed(name));
     }
-    if let Err(error) = manager.admit(&app, &mut spec).await {
-        return refusal(error, &request_id);
-    }
+    manager.admit(app, &mut spec).await?;
     if spec.name.is_empty() {
-        spec.name = name.clone();
+        spec.name = name.to_string();
     }
     if spec.name != name {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-arguments",
-            "the body's name differs from the one in the path",
-        )
-        .with_request_id(&request_id)
-        .into_response();
+        return Err(HubError::invalid_argument(
+            "name",
+            "differs from the one in the path",
+        ));
     }
-    match app.gateway.replace(spec, &caller.principal.id).await {
-        Ok(upstream) => ApiJson(view(&app, &upstream)).into_response(),
-        Err(error) => Problem::from_hub(error, &request_id).into_response(),
-    }
+    app.gateway.replace(spec, &caller.principal.id).await
 }
 
 /// Stops an upstream added at runtime and forgets it.
@@ -550,20 +598,31 @@ pub async fn delete_upstream(
     caller: Caller,
 ) -> Response {
     let request_id = request_id(&headers);
-    let manager = match Manager::of(&app, &caller) {
-        Ok(manager) => manager,
-        Err(error) => return refusal(error, &request_id),
-    };
-    if !app
-        .gateway
-        .get(&name)
-        .await
-        .is_some_and(|upstream| manager.manages(&upstream))
-    {
-        return no_such(&name, &request_id);
+    let started = Instant::now();
+    let removed = async {
+        let manager = Manager::of(&app, &caller)?;
+        if !app
+            .gateway
+            .get(&name)
+            .await
+            .is_some_and(|upstream| manager.manages(&upstream))
+        {
+            return Err(not_managed(&name));
+        }
+        app.gateway.remove(&name).await
     }
-    match app.gateway.remove(&name).await {
+    .await;
+    audit(
+        &app,
+        &caller,
+        &request_id,
+        "upstreams.delete",
+        &name,
+        removed.as_ref().map(|_| ()),
+        started,
+    );
+    match removed {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+        Err(error) => refusal(error, &request_id),
     }
 }

@@ -319,6 +319,41 @@ async fn openapi_and_docs_describe_the_routes() {
             "{path} missing from OpenAPI"
         );
     }
+    // Every tag an operation uses is declared with a description, and every toolkit
+    // that serves REST routes has its tag on them.
+    let declared: std::collections::HashMap<&str, &str> = doc["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|tag| Some((tag["name"].as_str()?, tag["description"].as_str()?)))
+        .collect();
+    let mut used = std::collections::BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let tags = operation["tags"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            assert!(!tags.is_empty(), "{method} {path} has no tag");
+            for tag in tags {
+                let tag = tag.as_str().expect("tag");
+                assert!(
+                    declared.get(tag).is_some_and(|text| !text.is_empty()),
+                    "{method} {path}: tag '{tag}' is not declared with a description"
+                );
+                used.insert(tag.to_string());
+            }
+        }
+    }
+    let mut expected = vec![
+        "support", "database", "gateway", "prompts", "models", "jobs",
+    ];
+    if cfg!(feature = "lakehouse") {
+        expected.push("lakehouse");
+    }
+    for tag in expected {
+        assert!(used.contains(tag), "no operation carries the '{tag}' tag");
+    }
     let page = client()
         .get(format!("{}/docs", server.base))
         .send()

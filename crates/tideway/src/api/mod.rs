@@ -53,6 +53,10 @@ use problem::Problem;
         (name = "database", description = "Database sources and the seed's query endpoint (the database toolkit)"),
         (name = "gateway", description = "Federated MCP servers: health, status, calls, and runtime management (the upstream toolkits)"),
         (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
+        (name = "prompts", description = "Prompt templates: versions, rendering, categories and usage (the prompts toolkit)"),
+        (name = "models", description = "Language model providers and completions (the models toolkit)"),
+        (name = "lakehouse", description = "Delta tables per tenant in bronze, silver and gold, and SQL over them (the lakehouse toolkit)"),
+        (name = "jobs", description = "Long-running work started by a call: its progress and result"),
     )
 )]
 struct ApiDoc;

@@ -497,7 +497,8 @@ fn audit(
 ) {
     let ctx = crate::api::toolkits::call_context(app, caller.clone(), request_id);
     let mut arguments = tideway_core::mcp::JsonObject::new();
-    arguments.insert("name".into(), name.into());
+    // The name is the caller's text until the definition is checked: bounded.
+    arguments.insert("name".into(), tideway_core::error::excerpt(name).into());
     app.hub
         .audit_action(&ctx, action, &arguments, outcome, started.elapsed());
 }

@@ -89,6 +89,18 @@ pub(crate) fn refuse<T>(reason: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal(reason.into()))
 }
 
+/// The one statement of a call's text, or why there is not exactly one.
+pub(crate) fn single<T>(statements: &[T]) -> Result<&T, Refusal> {
+    match statements {
+        [] => refuse("the query is empty"),
+        [one] => Ok(one),
+        many => refuse(format!(
+            "one statement per call: this text holds {} statements",
+            many.len()
+        )),
+    }
+}
+
 /// What the guard learned about an accepted statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {

@@ -8,7 +8,7 @@
 use pg_query::{ParserOptions, protobuf::ObjectType};
 use serde_json::{Map, Value};
 
-use crate::{Checked, Dialect, Mode, Policy, Refusal, excerpt, functions, refuse};
+use crate::{Checked, Dialect, Mode, Policy, Refusal, excerpt, functions, refuse, single};
 
 /// Node kinds a read may contain: one query with its expressions, `EXPLAIN` of one,
 /// and `SHOW`.
@@ -167,16 +167,7 @@ pub fn check(policy: Policy, sql: &str) -> Result<Checked, Refusal> {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let statement = match statements {
-        [] => return refuse("the query is empty"),
-        [one] => one,
-        many => {
-            return refuse(format!(
-                "one statement per call: this text holds {} statements",
-                many.len()
-            ));
-        }
-    };
+    let statement = single(statements)?;
     let (kind, body) = statement
         .get("stmt")
         .and_then(node)

@@ -15,7 +15,7 @@ use sqlparser::{
     tokenizer::{Token, Tokenizer, Whitespace},
 };
 
-use crate::{Checked, Dialect, Mode, Policy, Refusal, excerpt, functions, refuse};
+use crate::{Checked, Dialect, Mode, Policy, Refusal, excerpt, functions, refuse, single};
 
 /// sqlparser stops at this depth of nested expressions instead of overflowing the stack.
 const RECURSION_LIMIT: usize = 64;
@@ -39,16 +39,7 @@ pub fn check(dialect: Dialect, policy: Policy, sql: &str) -> Result<Checked, Ref
                 excerpt(&error.to_string())
             ))
         })?;
-    let statement = match statements.as_slice() {
-        [] => return refuse("the query is empty"),
-        [one] => one,
-        many => {
-            return refuse(format!(
-                "one statement per call: this text holds {} statements",
-                many.len()
-            ));
-        }
-    };
+    let statement = single(&statements)?;
     let reads = read_statement(statement, policy)?;
     if policy.mode == Mode::Read && !reads {
         return refuse(format!(

@@ -165,14 +165,13 @@ impl Target {
         if !external_only || source.kind == SourceKind::Sqlite {
             return Ok(target);
         }
-        let host = source.settings.host.as_deref().unwrap_or("localhost");
-        let port = source
-            .settings
-            .port
-            .or(source.kind.default_port())
-            .unwrap_or_default();
+        let (host, port) = source.host_and_port();
         let addresses = tideway_core::net::resolve_external(host, port).await?;
-        Ok(target.pinned(addresses[0], source.settings.ssl_mode.unwrap_or_default()))
+        Ok(match addresses.first() {
+            Some(address) => target.pinned(*address, source.settings.ssl_mode.unwrap_or_default()),
+            // resolve_external answers an error rather than no address.
+            None => target,
+        })
     }
 
     /// Connects once, runs a trivial query, checks the role's privileges and reports

@@ -66,6 +66,17 @@ impl Source {
         }
     }
 
+    /// The host and port connections go to, defaults filled in.
+    pub fn host_and_port(&self) -> (&str, u16) {
+        let host = self.settings.host.as_deref().unwrap_or("localhost");
+        let port = self
+            .settings
+            .port
+            .or(self.kind.default_port())
+            .unwrap_or_default();
+        (host, port)
+    }
+
     /// Changes whenever the source is replaced, so its pool is rebuilt.
     pub fn version(&self) -> String {
         self.updated_at
@@ -840,12 +851,7 @@ fn classify_connect_error(error: &sqlx::Error, source: &Source) -> (FailureKind,
 
 /// What to check for a failure of `kind`, with the source's own settings filled in.
 pub fn hint(kind: FailureKind, source: &Source) -> String {
-    let host = source.settings.host.as_deref().unwrap_or("localhost");
-    let port = source
-        .settings
-        .port
-        .or(source.kind.default_port())
-        .unwrap_or_default();
+    let (host, port) = source.host_and_port();
     let database = source.settings.database.as_deref().unwrap_or("?");
     let user = source.settings.user.as_deref().unwrap_or("?");
     match kind {

@@ -102,6 +102,39 @@ impl Fixture {
             .await?;
         Ok(result.structured_content.unwrap_or(Value::Null))
     }
+
+    /// Runs the whole attack suite as a viewer against `connection_id`: each case
+    /// refused (or cut off, where that is its expectation), and the database's state
+    /// unchanged after every one.
+    async fn attack(&self, target: &Target, connection_id: &str) {
+        let before = target.state().await;
+        for (sql, expect) in ATTACKS {
+            let sql = &target.armed(sql);
+            let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
+            let outcome = self
+                .call(
+                    &attacker,
+                    "query_database",
+                    json!({"connection_id": connection_id, "query": sql}),
+                )
+                .await;
+            match (expect, &outcome) {
+                (Expect::Refused, Err(HubError::InvalidArguments { field, .. })) => {
+                    assert_eq!(field, "query", "{sql}")
+                }
+                // Cut off by the timeout, or bounded by the server itself (MariaDB
+                // stops recursion at cte_max_recursion_depth): harmless either way.
+                (Expect::Limited, _) => {}
+                _ => panic!("{:?}: {sql} -> {outcome:?}", target.kind),
+            }
+            assert_eq!(
+                target.state().await,
+                before,
+                "{:?}: {sql} changed the database",
+                target.kind
+            );
+        }
+    }
 }
 
 /// A real database with the test schema, and a way to read its state directly.
@@ -660,33 +693,7 @@ async fn every_attack_is_refused_or_cut_off_and_changes_nothing() {
             .call(&admin, "connect_source", target.connect_args("shop"))
             .await
             .expect("connect");
-        let before = target.state().await;
-        for (sql, expect) in ATTACKS {
-            let sql = &target.armed(sql);
-            let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
-            let outcome = fixture
-                .call(
-                    &attacker,
-                    "query_database",
-                    json!({"connection_id": "shop", "query": sql}),
-                )
-                .await;
-            match (expect, &outcome) {
-                (Expect::Refused, Err(HubError::InvalidArguments { field, .. })) => {
-                    assert_eq!(field, "query", "{sql}")
-                }
-                // Cut off by the timeout, or bounded by the server itself (MariaDB
-                // stops recursion at cte_max_recursion_depth): harmless either way.
-                (Expect::Limited, _) => {}
-                _ => panic!("{:?}: {sql} -> {outcome:?}", target.kind),
-            }
-            assert_eq!(
-                target.state().await,
-                before,
-                "{:?}: {sql} changed the database",
-                target.kind
-            );
-        }
+        fixture.attack(&target, "shop").await;
         fixture
             .call(&admin, "remove_source", json!({"connection_id": "shop"}))
             .await
@@ -1573,18 +1580,7 @@ async fn privileged_roles_need_the_operator_and_a_least_privilege_role_holds_too
             .await
             .expect("a read-only role connects");
         let before = target.state().await;
-        for (sql, _) in ATTACKS {
-            let sql = &target.armed(sql);
-            let attacker = ctx("acme", Role::Viewer).with_timeout(Duration::from_secs(2));
-            let _ = fixture
-                .call(
-                    &attacker,
-                    "query_database",
-                    json!({"connection_id": "reader", "query": sql}),
-                )
-                .await;
-            assert_eq!(target.state().await, before, "{:?}: {sql}", target.kind);
-        }
+        fixture.attack(&target, "reader").await;
         let read = fixture
             .call(
                 &ctx("acme", Role::Viewer),

@@ -94,6 +94,9 @@ pub struct Upstream {
     /// Resource URIs clients subscribed to; kept across reconnects.
     interest: Mutex<BTreeSet<String>>,
     interest_changed: Notify,
+    /// The interest the live connection has last acted on, so a subscriber can wait
+    /// until updates really flow before its `resources/subscribe` is answered.
+    followed: watch::Sender<BTreeSet<String>>,
     wake: Notify,
     phase: watch::Sender<Phase>,
     peer: RwLock<Option<Peer<RoleClient>>>,
@@ -173,6 +176,7 @@ impl Upstream {
             changed: Arc::new(Notify::new()),
             interest: Mutex::new(BTreeSet::new()),
             interest_changed: Notify::new(),
+            followed: watch::channel(BTreeSet::new()).0,
             wake: Notify::new(),
             phase: watch::channel(Phase::Starting).0,
             peer: RwLock::new(None),
@@ -426,20 +430,36 @@ impl Upstream {
     }
 
     /// Asks for updates of `uri` from now on, and after every reconnect. The set is
-    /// bounded: each new URI reopens a 2026-07-28 listen stream.
-    pub fn subscribe(&self, uri: &str) -> Result<(), HubError> {
-        let mut interest = lock(&self.interest);
-        if interest.contains(uri) {
+    /// bounded: each new URI reopens a 2026-07-28 listen stream. While the upstream
+    /// is connected the answer waits (up to the call timeout) until the connection
+    /// has acted on the new interest: a client that changes the resource right after
+    /// subscribing must hear of that change.
+    pub async fn subscribe(&self, uri: &str) -> Result<(), HubError> {
+        {
+            let mut interest = lock(&self.interest);
+            if !interest.contains(uri) {
+                if interest.len() >= MAX_FOLLOWED_RESOURCES {
+                    return Err(self.unavailable(format!(
+                        "it already follows {MAX_FOLLOWED_RESOURCES} resources for subscribers"
+                    )));
+                }
+                interest.insert(uri.to_string());
+                self.interest_changed.notify_one();
+            }
+        }
+        if self.phase() != Phase::Running {
             return Ok(());
         }
-        if interest.len() >= MAX_FOLLOWED_RESOURCES {
-            return Err(self.unavailable(format!(
-                "it already follows {MAX_FOLLOWED_RESOURCES} resources for subscribers"
-            )));
+        let mut followed = self.followed.subscribe();
+        let applied = tokio::time::timeout(
+            self.call_timeout(),
+            followed.wait_for(|followed| followed.contains(uri)),
+        )
+        .await;
+        if applied.is_err() {
+            // The interest stays recorded and is retried on every reconnect.
+            tracing::warn!(upstream = %self.name(), %uri, "the upstream did not take the subscription in time");
         }
-        interest.insert(uri.to_string());
-        drop(interest);
-        self.interest_changed.notify_one();
         Ok(())
     }
 
@@ -847,9 +867,16 @@ impl Follower {
         }
     }
 
-    /// Brings the upstream's subscriptions up to the upstream's current interest.
+    /// Brings the upstream's subscriptions up to the upstream's current interest,
+    /// then tells waiting subscribers it was acted on (taken or not: nothing more
+    /// will come of waiting).
     async fn follow(&mut self, upstream: &Upstream) {
         let wanted = lock(&upstream.interest).clone();
+        self.apply(upstream, wanted.clone()).await;
+        upstream.followed.send_replace(wanted);
+    }
+
+    async fn apply(&mut self, upstream: &Upstream, wanted: BTreeSet<String>) {
         let limit = upstream.call_timeout();
         if self.modern {
             if self.listening.is_some() && wanted == self.subscribed {
@@ -863,8 +890,8 @@ impl Follower {
             if self.can_subscribe && !wanted.is_empty() {
                 filter.resource_subscriptions = Some(wanted.iter().cloned().collect());
             }
-            // The old stream is cancelled when its handle drops.
-            self.listening = None;
+            // The new stream opens before the old one is dropped (which cancels it),
+            // so no update falls between the two.
             match tokio::time::timeout(limit, self.peer.listen(filter)).await {
                 Ok(Ok(subscription)) => {
                     self.listening = Some(subscription);

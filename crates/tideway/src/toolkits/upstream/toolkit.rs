@@ -106,7 +106,7 @@ impl Toolkit for UpstreamToolkit {
     }
 
     async fn subscribe(&self, _ctx: &CallContext, uri: &str) -> Result<(), HubError> {
-        self.upstream.subscribe(uri)
+        self.upstream.subscribe(uri).await
     }
 
     fn prompts(&self) -> Vec<Prompt> {

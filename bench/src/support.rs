@@ -144,7 +144,7 @@ async fn run_backend(args: &Args, name: &str, database_url: Option<String>) -> a
         )
     });
     let store = Store::open(&url).await?;
-    store.migrate().await?;
+    store.migrate(&tideway::toolkits::migrations()).await?;
     let tenant = TenantId::new("default");
     store.ensure_tenant(&tenant, "default").await?;
     let seeding = Instant::now();

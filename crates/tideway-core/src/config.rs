@@ -12,7 +12,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::access::{Role, ToolRules};
 
@@ -24,9 +24,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Keys read from the environment; everything else under `TIDEWAY_` (such as
-/// `TIDEWAY_CONFIG`, the file's path) is not configuration.
-const ENV_KEYS: &[&str] = &[
+/// Core's keys, read from the file and the environment; toolkits add their own.
+/// Anything else under `TIDEWAY_` (such as `TIDEWAY_CONFIG`, the file's path) is not
+/// configuration.
+const CORE_KEYS: &[&str] = &[
     "bind",
     "data_dir",
     "database_url",
@@ -38,17 +39,14 @@ const ENV_KEYS: &[&str] = &[
     "auth",
     "tenants",
     "audit",
-    "databases",
     "secrets",
-    "gateway",
-    "upstreams",
     "virtual_servers",
-    "models",
-    "lakehouse",
 ];
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+// Not `deny_unknown_fields`: the toolkits' sections are collected by `flatten`, and
+// `load` refuses keys no one owns instead.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Address the HTTP listener binds (MCP and REST share it).
     pub bind: SocketAddr,
@@ -67,59 +65,36 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Tenants created at start, with the tools each may use (`[tenants.acme]`).
     pub tenants: BTreeMap<String, TenantConfig>,
-    /// The database toolkit: limits, pools, and sources declared here.
-    pub databases: DatabasesConfig,
     pub secrets: SecretsConfig,
-    /// How federated MCP servers are supervised: timeouts, retries, restarts, breakers.
-    pub gateway: GatewayConfig,
-    /// Other MCP servers federated as toolkits (`[[upstreams]]`).
-    pub upstreams: Vec<UpstreamSpec>,
     /// Curated sets of tools served at their own endpoint (`[[virtual_servers]]`).
     pub virtual_servers: Vec<VirtualServerSpec>,
-    /// Language models for AI-assisted features.
-    pub models: ModelsConfig,
-    /// The lakehouse: Delta tables per tenant, queried with SQL.
-    pub lakehouse: LakehouseConfig,
+    /// Each toolkit's own part of the file (`[databases]`, `[gateway]`,
+    /// `[[upstreams]]`, `[models]`, `[lakehouse]`, ...) as it was read; the toolkit
+    /// that owns a key reads it into its own types ([`Config::section`]). Which keys
+    /// exist is the toolkits' to say: [`Config::load`] refuses any other.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, figment::value::Value>,
 }
 
-/// Where the lakehouse keeps its tables and how much a call may do.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LakehouseConfig {
-    /// A local folder or an object store URL (`s3://bucket/prefix`); unset, the
-    /// folder `lake` in the data directory.
-    pub root: Option<String>,
-    /// Options for the object store (for S3: `aws_endpoint`, `aws_region`,
-    /// `aws_allow_http`, ...). Credentials come from the usual `AWS_*` variables.
-    pub storage_options: BTreeMap<String, String>,
-    /// Folders `upload_file` may read a `path` from (none: only uploaded content).
-    pub upload_dirs: Vec<PathBuf>,
-    /// Rows a query returns unless it asks for fewer.
-    pub max_rows: usize,
-    /// The most rows a query may ask for.
-    pub max_rows_limit: usize,
-    pub query_timeout_secs: u64,
-    /// Largest file `upload_file` takes, in bytes.
-    pub max_upload_bytes: usize,
-    /// Bytes a query's sorts, joins and aggregates may hold at once.
-    pub query_memory_bytes: usize,
-    /// The largest value (per column, per batch of rows) a function may build.
-    pub max_value_bytes: usize,
-}
-
-impl Default for LakehouseConfig {
-    fn default() -> Self {
-        LakehouseConfig {
-            root: None,
-            storage_options: BTreeMap::new(),
-            upload_dirs: Vec::new(),
-            max_rows: 1000,
-            max_rows_limit: 10_000,
-            query_timeout_secs: 30,
-            max_upload_bytes: 64 * 1024 * 1024,
-            query_memory_bytes: 128 * 1024 * 1024,
-            max_value_bytes: 32 * 1024 * 1024,
-        }
+impl std::fmt::Debug for Config {
+    // The toolkits' sections may hold passwords and tokens: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "[set]"))
+            .field("toolkits", &self.toolkits)
+            .field("default_tenant", &self.default_tenant)
+            .field("http", &self.http)
+            .field("limits", &self.limits)
+            .field("log", &self.log)
+            .field("auth", &self.auth)
+            .field("audit", &self.audit)
+            .field("tenants", &self.tenants)
+            .field("secrets", &self.secrets)
+            .field("virtual_servers", &self.virtual_servers)
+            .field("sections", &self.sections.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -136,322 +111,12 @@ pub struct VirtualServerSpec {
     pub exclude: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// Deadline for one call to an upstream (an upstream's `timeout_secs` wins).
-    pub call_timeout_secs: u64,
-    /// Extra attempts for a failed call to a tool the upstream marks read-only or
-    /// idempotent (an upstream's `retries` wins). Other tools are never retried.
-    pub retries: u32,
-    /// How long connecting and the MCP handshake may take (a first `npx` run downloads).
-    pub connect_timeout_secs: u64,
-    /// Seconds between health checks of each upstream.
-    pub health_interval_secs: u64,
-    /// Restarts after a crash before the upstream is given up and reported down.
-    pub restart_max_attempts: u32,
-    /// First wait before a restart; it doubles on each attempt up to the maximum.
-    pub restart_initial_backoff_ms: u64,
-    pub restart_max_backoff_ms: u64,
-    /// Consecutive failures that open an upstream's circuit.
-    pub breaker_failures: u32,
-    /// How long an open circuit fails calls fast before one probe is let through.
-    pub breaker_open_secs: u64,
-    /// Seconds between reading the stored upstreams, so changes made by the CLI or by
-    /// another replica are applied (0: only at start).
-    pub reconcile_secs: u64,
-    /// Whether an upstream a tenant's admin adds may point at loopback, private or
-    /// link-local addresses (off: a tenant cannot reach into the operator's network).
-    pub tenant_private_addresses: bool,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            call_timeout_secs: 60,
-            retries: 2,
-            connect_timeout_secs: 60,
-            health_interval_secs: 30,
-            restart_max_attempts: 5,
-            restart_initial_backoff_ms: 500,
-            restart_max_backoff_ms: 30_000,
-            breaker_failures: 5,
-            reconcile_secs: 10,
-            tenant_private_addresses: false,
-            breaker_open_secs: 30,
-        }
-    }
-}
-
-/// How Tideway talks to an upstream MCP server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamTransport {
-    /// A child process speaking MCP on stdin and stdout.
-    #[default]
-    Stdio,
-    /// Streamable HTTP.
-    Http,
-}
-
-/// When a stdio upstream's process is started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamStart {
-    #[default]
-    Boot,
-    /// On first use; until then its catalog is the one cached from its last run
-    /// (an upstream never seen before is started at boot once to learn it).
-    Lazy,
-}
-
-/// Another MCP server federated as a toolkit named after it. Declared in the
-/// configuration (`[[upstreams]]`) or added at runtime (`/api/v1/upstreams`, stored
-/// with `env`, `headers` and `bearer_token` sealed under the master key).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UpstreamSpec {
-    /// The toolkit name: lower-case letters, digits, `_` or `-`, at most 32.
-    pub name: String,
-    /// The tenant it belongs to: only that tenant's principals see it. Unset, every
-    /// tenant may use it (subject to its allow/deny rules).
-    pub tenant: Option<String>,
-    pub transport: UpstreamTransport,
-    pub description: Option<String>,
-    /// stdio: the program and its arguments.
-    pub command: Option<String>,
-    pub args: Vec<String>,
-    /// stdio: variables set for the child (secrets belong here or in `env_from`).
-    pub env: BTreeMap<String, String>,
-    /// stdio: variables copied from Tideway's own environment (child name → ours).
-    pub env_from: BTreeMap<String, String>,
-    /// stdio: working directory.
-    pub cwd: Option<PathBuf>,
-    /// http: the MCP endpoint.
-    pub url: Option<String>,
-    /// http: headers sent with every request.
-    pub headers: BTreeMap<String, String>,
-    /// http: sent as `Authorization: Bearer …`.
-    pub bearer_token: Option<String>,
-    /// How its tools are named on `/mcp`: `prefix` (default), `on-collision`, `never`.
-    pub naming: crate::naming::NamingMode,
-    pub start: UpstreamStart,
-    /// Per-call deadline for this upstream, in seconds.
-    pub timeout_secs: Option<u64>,
-    /// Retries for its read-only or idempotent tools.
-    pub retries: Option<u32>,
-}
-
-impl std::fmt::Debug for UpstreamSpec {
-    // Values of env, headers and the token are secrets: only their names are shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamSpec")
-            .field("name", &self.name)
-            .field("tenant", &self.tenant)
-            .field("transport", &self.transport)
-            .field("command", &self.command)
-            .field("args", &self.args)
-            .field("env", &self.env.keys().collect::<Vec<_>>())
-            .field("env_from", &self.env_from)
-            .field("cwd", &self.cwd)
-            .field("url", &self.url)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field(
-                "bearer_token",
-                &self.bearer_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("naming", &self.naming)
-            .field("start", &self.start)
-            .finish()
-    }
-}
-
-impl UpstreamSpec {
-    /// Checks that the fields fit the transport; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 32
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-            && self.name.starts_with(|c: char| c.is_ascii_alphanumeric());
-        if !name_ok {
-            return Err(format!(
-                "name '{}' must be 1-32 lower-case letters, digits, '_' or '-', starting with a letter or digit",
-                self.name
-            ));
-        }
-        if let Some(tenant) = &self.tenant
-            && !crate::TenantId::is_valid(tenant)
-        {
-            return Err(format!(
-                "tenant '{tenant}' must be 1-64 letters, digits, '_' or '-'"
-            ));
-        }
-        if self.tenant.is_some() && self.naming != crate::naming::NamingMode::Prefix {
-            return Err(
-                "naming of a tenant's upstream must be 'prefix': the names on /mcp are shared by every tenant"
-                    .into(),
-            );
-        }
-        match self.transport {
-            UpstreamTransport::Stdio => {
-                if self.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                    return Err("command is required for a stdio upstream".into());
-                }
-                if self.url.is_some() || !self.headers.is_empty() || self.bearer_token.is_some() {
-                    return Err(
-                        "url, headers and bearer_token belong to http upstreams, not stdio".into(),
-                    );
-                }
-            }
-            UpstreamTransport::Http => {
-                let url = self
-                    .url
-                    .as_deref()
-                    .ok_or("url is required for an http upstream")?;
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(format!("url '{url}' must start with http:// or https://"));
-                }
-                if self.command.is_some()
-                    || !self.args.is_empty()
-                    || !self.env.is_empty()
-                    || !self.env_from.is_empty()
-                    || self.cwd.is_some()
-                {
-                    return Err(
-                        "command, args, env, env_from and cwd belong to stdio upstreams, not http"
-                            .into(),
-                    );
-                }
-            }
-        }
-        for name in self.headers.keys() {
-            if http_header_name_invalid(name) {
-                return Err(format!(
-                    "header name '{name}' is not a valid HTTP header name"
-                ));
-            }
-        }
-        if self.timeout_secs == Some(0) {
-            return Err("timeout_secs must be at least 1".into());
-        }
-        Ok(())
-    }
-}
-
-fn http_header_name_invalid(name: &str) -> bool {
-    name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsConfig {
     /// The master key file (32 bytes, base64), created with mode 0600 on first start
     /// when missing; default `<data_dir>/master.key`. `TIDEWAY_MASTER_KEY` wins over it.
     pub master_key_file: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabasesConfig {
-    /// Rows a query returns unless the call asks for fewer.
-    pub max_rows: usize,
-    /// The most rows a call may ask for.
-    pub max_rows_limit: usize,
-    /// The most bytes of JSON a result may hold; rows beyond it are cut (`truncated`).
-    pub max_result_bytes: usize,
-    /// The longest value a cell may hold; longer ones are cut to their first part and
-    /// listed in the result's `cut` (PostgreSQL cuts them on the server).
-    pub max_value_bytes: usize,
-    /// Server-side statement timeout; a call's own deadline lowers it further.
-    pub statement_timeout_secs: u64,
-    /// Connections per source pool.
-    pub pool_max_connections: u32,
-    /// A pooled connection idle this long is closed.
-    pub pool_idle_secs: u64,
-    /// A source's whole pool unused this long is closed (reopened on the next call).
-    pub pool_evict_secs: u64,
-    /// Time allowed to connect to a source.
-    pub connect_timeout_secs: u64,
-    /// Directories SQLite sources registered by remote callers must lie under. A
-    /// directory containing `{tenant}` is per tenant (`/srv/sqlite/{tenant}`): a
-    /// tenant's admin may use only its own; the others only the operator may use.
-    /// Empty: only the local principal (stdio, `--auth none` on loopback) may register
-    /// SQLite files, anywhere but the data directory.
-    pub sqlite_dirs: Vec<PathBuf>,
-    /// Sources declared here (`[databases.sources.crm]`), served to their tenant
-    /// beside the ones registered with `connect_postgres` / `connect_source`.
-    pub sources: BTreeMap<String, DeclaredSource>,
-}
-
-/// A source declared in the configuration file. `Debug` leaves the password out.
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeclaredSource {
-    /// The tenant that sees it; default: `default_tenant`.
-    pub tenant: Option<String>,
-    /// `postgres`, `mysql` (also MariaDB) or `sqlite`.
-    pub kind: String,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub database: Option<String>,
-    pub user: Option<String>,
-    /// Prefer `password_env`: a password here sits in the file in clear.
-    pub password: Option<String>,
-    /// The name of an environment variable holding the password.
-    pub password_env: Option<String>,
-    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full`.
-    pub ssl_mode: Option<String>,
-    /// The database file of a SQLite source.
-    pub path: Option<PathBuf>,
-    /// Allow writes (`execute_statement`); reads only otherwise.
-    pub read_write: bool,
-    /// Allow `EXPLAIN ANALYZE`, which runs the statement.
-    pub explain_analyze: bool,
-    /// Accept a role that is a superuser, can write (on a read-only source) or
-    /// reaches server files and programs. Prefer a role with only what it needs.
-    pub allow_privileged_role: bool,
-}
-
-impl std::fmt::Debug for DeclaredSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeclaredSource")
-            .field("tenant", &self.tenant)
-            .field("kind", &self.kind)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .field("password_env", &self.password_env)
-            .field("ssl_mode", &self.ssl_mode)
-            .field("path", &self.path)
-            .field("read_write", &self.read_write)
-            .finish()
-    }
-}
-
-impl Default for DatabasesConfig {
-    fn default() -> Self {
-        DatabasesConfig {
-            max_rows: 1000,
-            max_rows_limit: 10_000,
-            max_result_bytes: 4 * 1024 * 1024,
-            max_value_bytes: 1024 * 1024,
-            statement_timeout_secs: 30,
-            pool_max_connections: 4,
-            pool_idle_secs: 300,
-            pool_evict_secs: 900,
-            connect_timeout_secs: 10,
-            sqlite_dirs: Vec::new(),
-            sources: BTreeMap::new(),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -572,70 +237,6 @@ pub struct TenantModels {
     pub requests_per_minute: Option<u32>,
 }
 
-/// How AI-assisted features reach a language model.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelsConfig {
-    /// The provider tenants use unless they choose another: `sampling` (ask the
-    /// calling MCP client's model; no key needed), `none`, or a name under
-    /// `[models.providers]` (or one a tenant's admin stored).
-    pub provider: String,
-    /// Providers declared here, by name.
-    pub providers: BTreeMap<String, ModelProviderConfig>,
-    /// Deadline for one request to a provider.
-    pub timeout_secs: u64,
-    /// Extra attempts after a 429 or 5xx answer, with exponential backoff (a
-    /// `Retry-After` the provider sends is honoured).
-    pub max_retries: u32,
-    /// Tokens (in and out) each tenant may use per UTC day (0: no limit).
-    pub tokens_per_day: u64,
-    /// Requests each tenant may make per minute (0: no limit).
-    pub requests_per_minute: u32,
-}
-
-impl Default for ModelsConfig {
-    fn default() -> Self {
-        ModelsConfig {
-            provider: "sampling".into(),
-            providers: BTreeMap::new(),
-            timeout_secs: 60,
-            max_retries: 3,
-            tokens_per_day: 0,
-            requests_per_minute: 0,
-        }
-    }
-}
-
-/// The HTTP API a provider speaks.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// OpenAI's chat completions, which vLLM, llama.cpp, Ollama and others also speak.
-    #[default]
-    Openai,
-    /// Anthropic's Messages API.
-    Anthropic,
-}
-
-/// A language-model provider declared in the configuration.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelProviderConfig {
-    pub kind: ProviderKind,
-    /// The API's base URL, e.g. `https://api.openai.com/v1` or
-    /// `http://localhost:11434/v1`; each kind has its vendor's as a default.
-    pub base_url: Option<String>,
-    pub model: String,
-    /// The environment variable holding the API key (keys are never written in the file).
-    pub api_key_env: Option<String>,
-    /// Largest answer asked for, in tokens, when a call does not say.
-    pub max_tokens: u32,
-    /// Stream answers (server-sent events) instead of waiting for the whole reply.
-    pub stream: bool,
-}
-
 impl TenantConfig {
     pub fn rules(&self) -> ToolRules {
         ToolRules {
@@ -744,13 +345,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
             tenants: BTreeMap::new(),
-            databases: DatabasesConfig::default(),
             secrets: SecretsConfig::default(),
-            gateway: GatewayConfig::default(),
-            upstreams: Vec::new(),
             virtual_servers: Vec::new(),
-            models: ModelsConfig::default(),
-            lakehouse: LakehouseConfig::default(),
+            sections: BTreeMap::new(),
         }
     }
 }
@@ -800,8 +397,9 @@ fn default_data_dir() -> PathBuf {
 }
 
 impl Config {
-    /// Defaults, then the file (if any), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+    /// Defaults, then the file (if any), then the environment. `sections` are the
+    /// keys the toolkits own; a key that is neither core's nor theirs is refused.
+    pub fn load(file: Option<&Path>, sections: &[&str]) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -811,18 +409,36 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
+        let keys: Vec<String> = CORE_KEYS
+            .iter()
+            .chain(sections)
+            .map(|key| key.to_string())
+            .collect();
         figment = figment.merge(
             Env::prefixed("TIDEWAY_")
                 .split("__")
                 // The key still has the variable's case here; figment lower-cases later.
-                .filter(|key| {
+                .filter(move |key| {
                     let key = key.as_str().to_ascii_lowercase();
-                    ENV_KEYS.iter().any(|known| key.starts_with(known))
+                    keys.iter().any(|known| key.starts_with(known.as_str()))
                 }),
         );
         let config: Config = figment
             .extract()
             .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        if let Some(unknown) = config
+            .sections
+            .keys()
+            .find(|key| !sections.contains(&key.as_str()))
+        {
+            let mut known: Vec<&str> = CORE_KEYS.iter().chain(sections).copied().collect();
+            known.sort_unstable();
+            return Err(ConfigError::Invalid(format!(
+                "unknown key '{}'; the configuration has: {}",
+                crate::error::excerpt(unknown),
+                known.join(", ")
+            )));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -863,29 +479,6 @@ impl Config {
                     "{field} must be 0 (unlimited) or a positive number"
                 )));
             }
-        }
-        let mut upstream_names = std::collections::HashSet::new();
-        for (index, upstream) in self.upstreams.iter().enumerate() {
-            upstream.validate().map_err(|reason| {
-                ConfigError::Invalid(format!("upstreams[{index}] ({}): {reason}", upstream.name))
-            })?;
-            if !upstream_names.insert(upstream.name.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "upstreams[{index}]: the name '{}' is used twice",
-                    upstream.name
-                )));
-            }
-        }
-        if self.gateway.call_timeout_secs == 0 || self.gateway.connect_timeout_secs == 0 {
-            return Err(ConfigError::Invalid(
-                "gateway.call_timeout_secs and gateway.connect_timeout_secs must be at least 1"
-                    .into(),
-            ));
-        }
-        if self.gateway.breaker_failures == 0 {
-            return Err(ConfigError::Invalid(
-                "gateway.breaker_failures must be at least 1".into(),
-            ));
         }
         if self.auth.modes.is_empty() {
             return Err(ConfigError::Invalid(
@@ -946,28 +539,38 @@ impl Config {
                 "database_url must start with postgres://, postgresql:// or sqlite:".into(),
             ));
         }
-        let databases = &self.databases;
-        if databases.max_rows == 0 || databases.max_rows > databases.max_rows_limit {
-            return Err(ConfigError::Invalid(
-                "databases.max_rows must be between 1 and databases.max_rows_limit".into(),
-            ));
-        }
-        if databases.statement_timeout_secs == 0 || databases.pool_max_connections == 0 {
-            return Err(ConfigError::Invalid(
-                "databases.statement_timeout_secs and databases.pool_max_connections must be at least 1".into(),
-            ));
-        }
-        for (name, source) in &databases.sources {
-            if !matches!(
-                source.kind.as_str(),
-                "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite"
-            ) {
-                return Err(ConfigError::Invalid(format!(
-                    "databases.sources.{name}.kind must be postgres, mysql, mariadb or sqlite"
-                )));
-            }
-        }
         Ok(())
+    }
+
+    /// The settings a toolkit keeps under `key`, in its own type; the type's defaults
+    /// when the key is absent. The error names the key.
+    pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, ConfigError> {
+        match self.sections.get(key) {
+            None => Ok(T::default()),
+            Some(value) => value
+                .deserialize()
+                .map_err(|error| ConfigError::Invalid(format!("{key}: {error}"))),
+        }
+    }
+
+    /// Replaces what is kept under `key` (for programs and tests that build their
+    /// configuration in code).
+    pub fn set_section<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), ConfigError> {
+        let value = figment::value::Value::serialize(value)
+            .map_err(|error| ConfigError::Invalid(format!("{key}: {error}")))?;
+        self.sections.insert(key.to_string(), value);
+        Ok(())
+    }
+
+    /// Changes the settings under `key` in place.
+    pub fn update_section<T: DeserializeOwned + Serialize + Default>(
+        &mut self,
+        key: &str,
+        change: impl FnOnce(&mut T),
+    ) -> Result<(), ConfigError> {
+        let mut value: T = self.section(key)?;
+        change(&mut value);
+        self.set_section(key, &value)
     }
 
     /// The master key file: the configured one or `<data_dir>/master.key`.
@@ -1019,20 +622,67 @@ mod tests {
             "bind = \"127.0.0.1:9999\"\n[limits]\npage_size = 7\n",
         )
         .expect("write");
-        let config = Config::load(Some(&path)).expect("loads");
+        let config = Config::load(Some(&path), &[]).expect("loads");
         assert_eq!(config.bind.port(), 9999);
         assert_eq!(config.limits.page_size, 7);
         assert_eq!(config.limits.call_timeout_secs, 60);
 
         std::fs::write(&path, "bnid = \"127.0.0.1:9999\"\n").expect("write");
-        let error = Config::load(Some(&path)).expect_err("typo refused");
+        let error = Config::load(Some(&path), &[]).expect_err("typo refused");
         assert!(error.to_string().contains("bnid"), "{error}");
+    }
+
+    #[test]
+    fn a_toolkit_section_is_kept_for_its_toolkit_and_unclaimed_keys_are_refused() {
+        #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct Widgets {
+            size: u32,
+            names: Vec<String>,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tideway.toml");
+        std::fs::write(&path, "[widgets]\nsize = 3\nnames = [\"a\"]\n").expect("write");
+        let mut config = Config::load(Some(&path), &["widgets"]).expect("loads");
+        let widgets: Widgets = config.section("widgets").expect("typed");
+        assert_eq!(
+            widgets,
+            Widgets {
+                size: 3,
+                names: vec!["a".into()]
+            }
+        );
+        assert_eq!(
+            config.section::<Widgets>("gadgets").expect("absent"),
+            Widgets::default()
+        );
+        config
+            .update_section("widgets", |widgets: &mut Widgets| widgets.size = 9)
+            .expect("updated");
+        assert_eq!(config.section::<Widgets>("widgets").expect("typed").size, 9);
+
+        let error = Config::load(Some(&path), &[]).expect_err("nobody owns it");
+        assert!(
+            error.to_string().contains("unknown key 'widgets'"),
+            "{error}"
+        );
+        std::fs::write(&path, "[widgets]\nsise = 3\n").expect("write");
+        let config =
+            Config::load(Some(&path), &["widgets"]).expect("the owner checks its own keys");
+        let error = config.section::<Widgets>("widgets").expect_err("typo");
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration is invalid: widgets:"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("sise"), "{error}");
     }
 
     #[test]
     fn missing_file_is_a_clear_error() {
         let error =
-            Config::load(Some(Path::new("/nonexistent/tideway.toml"))).expect_err("missing");
+            Config::load(Some(Path::new("/nonexistent/tideway.toml")), &[]).expect_err("missing");
         assert!(error.to_string().contains("does not exist"));
     }
 

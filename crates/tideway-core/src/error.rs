@@ -53,6 +53,12 @@ fn toolkit_suffix(toolkit: &str) -> String {
     }
 }
 
+impl From<sqlx::Error> for HubError {
+    fn from(error: sqlx::Error) -> Self {
+        HubError::Store(StoreError::Query(error))
+    }
+}
+
 impl HubError {
     /// A stable, machine-readable name for the error's kind.
     pub fn kind(&self) -> &'static str {

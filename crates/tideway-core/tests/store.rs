@@ -24,11 +24,11 @@ async fn migrations_apply_once_and_are_idempotent() {
             "{}: nothing applied yet",
             store.backend()
         );
-        store.migrate().await.expect("first migrate");
-        store.migrate().await.expect("second migrate is a no-op");
+        store.migrate(&[]).await.expect("first migrate");
+        store.migrate(&[]).await.expect("second migrate is a no-op");
         assert_eq!(
             store.applied_migrations().await.expect("applied"),
-            store.known_migrations()
+            Store::known_migrations(&[]).expect("core's own")
         );
     }
 }
@@ -36,7 +36,7 @@ async fn migrations_apply_once_and_are_idempotent() {
 #[tokio::test]
 async fn tenants_are_created_once_and_listed() {
     for (store, _dir) in backends().await {
-        store.migrate().await.expect("migrate");
+        store.migrate(&[]).await.expect("migrate");
         let acme = TenantId::new("acme");
         let first = store.ensure_tenant(&acme, "Acme").await.expect("create");
         let again = store
@@ -105,7 +105,7 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
         store::{NewApiKey, keys::parse_key},
     };
     for (store, _dir) in backends().await {
-        store.migrate().await.expect("migrate");
+        store.migrate(&[]).await.expect("migrate");
         let acme = TenantId::new("acme");
         let globex = TenantId::new("globex");
         store.ensure_tenant(&acme, "Acme").await.expect("acme");
@@ -196,7 +196,7 @@ async fn api_keys_verify_by_prefix_and_secret_and_revoke_per_tenant() {
 async fn audit_records_are_written_in_batches_and_read_back_filtered() {
     use tideway_core::{audit::AuditRecord, store::AuditQuery};
     for (store, _dir) in backends().await {
-        store.migrate().await.expect("migrate");
+        store.migrate(&[]).await.expect("migrate");
         let start = chrono::Utc::now() - chrono::Duration::seconds(1);
         let record = |tenant: &str, tool: &str, outcome: &str| AuditRecord {
             at: chrono::Utc::now(),
@@ -317,163 +317,5 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
             .await
             .expect("query");
         assert_eq!(written.len(), 450, "{}", store.backend());
-    }
-}
-
-#[tokio::test]
-async fn upstreams_are_stored_replaced_and_deleted_with_their_catalog() {
-    use tideway_core::store::UpstreamRecord;
-    for (store, _dir) in backends().await {
-        store.migrate().await.expect("migrate");
-        let at = chrono::Utc::now();
-        let mut record = UpstreamRecord {
-            name: "files".into(),
-            tenant: None,
-            spec: serde_json::json!({"name": "files", "transport": "stdio", "command": "npx"}),
-            secret: Some("sealed-bytes".into()),
-            created_by: "key:admin".into(),
-            created_at: at,
-            updated_at: at,
-        };
-        store.put_upstream(&record).await.expect("put");
-        record.spec["command"] = "node".into();
-        record.secret = None;
-        record.updated_at = at + chrono::Duration::seconds(5);
-        store.put_upstream(&record).await.expect("replace");
-        let listed = store.list_upstreams().await.expect("list");
-        assert_eq!(listed.len(), 1, "{}", store.backend());
-        assert_eq!(listed[0].spec["command"], "node");
-        assert_eq!(listed[0].secret, None);
-        assert!(listed[0].updated_at > listed[0].created_at);
-        assert_eq!(listed[0].tenant, None);
-        // An upstream may belong to one tenant.
-        let acme = TenantId::new("acme");
-        store.ensure_tenant(&acme, "Acme").await.expect("tenant");
-        record.tenant = Some("acme".into());
-        store.put_upstream(&record).await.expect("owned");
-        let listed = store.list_upstreams().await.expect("list");
-        assert_eq!(listed[0].tenant.as_deref(), Some("acme"));
-
-        let catalog = serde_json::json!({"tools": [{"name": "read_file"}]});
-        store
-            .put_upstream_catalog("files", &catalog)
-            .await
-            .expect("catalog");
-        assert_eq!(
-            store.upstream_catalog("files").await.expect("read"),
-            Some(catalog)
-        );
-        assert!(store.delete_upstream("files").await.expect("delete"));
-        assert!(!store.delete_upstream("files").await.expect("again"));
-        assert_eq!(store.upstream_catalog("files").await.expect("gone"), None);
-        assert!(store.list_upstreams().await.expect("list").is_empty());
-    }
-}
-
-#[tokio::test]
-async fn rotation_reseals_every_kind_of_secret_or_none() {
-    use tideway_core::{
-        secrets::MasterKey,
-        store::{SealedAt, SourceRecord, UpstreamRecord},
-    };
-    for (store, _dir) in backends().await {
-        store.migrate().await.expect("migrate");
-        let tenant = TenantId::new("acme");
-        store.ensure_tenant(&tenant, "Acme").await.expect("tenant");
-        let (current, _) = MasterKey::generate().expect("key");
-        let at = chrono::Utc::now();
-        let source = SealedAt::source("acme", "crm");
-        let upstream = SealedAt::upstream("files");
-        store
-            .put_source(
-                &SourceRecord {
-                    tenant: "acme".into(),
-                    name: "crm".into(),
-                    kind: "postgres".into(),
-                    settings: serde_json::json!({}),
-                    secret: Some(
-                        current
-                            .seal("pg-password", &source.context())
-                            .expect("seal"),
-                    ),
-                    read_write: false,
-                    created_by: "test".into(),
-                    created_at: at,
-                    updated_at: at,
-                },
-                false,
-            )
-            .await
-            .expect("source");
-        let mut record = UpstreamRecord {
-            name: "files".into(),
-            tenant: None,
-            spec: serde_json::json!({"name": "files"}),
-            secret: Some(
-                current
-                    .seal(r#"{"bearer_token":"tok"}"#, &upstream.context())
-                    .expect("seal"),
-            ),
-            created_by: "test".into(),
-            created_at: at,
-            updated_at: at,
-        };
-        store.put_upstream(&record).await.expect("upstream");
-        let model = SealedAt::model_provider("acme", "house");
-        let sealed_key = current.seal("sk-model", &model.context()).expect("seal");
-        tideway_core::on_store!(&store, pool => {
-            sqlx::query(
-                "INSERT INTO model_providers (tenant_id, name, kind, model, max_tokens, stream, secret, created_by, created_at, updated_at) VALUES ('acme', 'house', 'openai', 'm', 1024, FALSE, $1, 'test', $2, $2)",
-            )
-            .bind(&sealed_key)
-            .bind(at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
-        .expect("model provider");
-
-        // A secret the current key cannot open stops the rotation before any change.
-        let (stranger, _) = MasterKey::generate().expect("key");
-        let (next, _) = MasterKey::generate().expect("key");
-        let refused = store.reseal_all(&stranger, &next).await;
-        assert!(refused.is_err(), "{}", store.backend());
-        let unchanged = store.sealed_secrets().await.expect("list");
-        assert!(
-            unchanged
-                .iter()
-                .all(|secret| current.open(&secret.sealed, &secret.at.context()).is_ok())
-        );
-
-        assert_eq!(store.reseal_all(&current, &next).await.expect("reseal"), 3);
-        let resealed = store.sealed_secrets().await.expect("list");
-        assert_eq!(resealed.len(), 3);
-        for secret in &resealed {
-            assert!(current.open(&secret.sealed, &secret.at.context()).is_err());
-        }
-        let opened = |at: &SealedAt| {
-            let secret = resealed.iter().find(|s| &s.at == at).expect("present");
-            next.open(&secret.sealed, &at.context())
-                .expect("the new key opens it")
-                .to_string()
-        };
-        assert_eq!(opened(&source), "pg-password");
-        assert_eq!(opened(&upstream), r#"{"bearer_token":"tok"}"#);
-        assert_eq!(opened(&model), "sk-model");
-        // Sealed for one place, a secret does not open in another.
-        assert!(
-            next.open(
-                &resealed
-                    .iter()
-                    .find(|s| s.at == source)
-                    .expect("source")
-                    .sealed,
-                &upstream.context()
-            )
-            .is_err()
-        );
-        record.secret = None;
-        store.put_upstream(&record).await.expect("upstream");
-        assert_eq!(store.sealed_secrets().await.expect("list").len(), 2);
     }
 }

@@ -50,7 +50,7 @@ pub struct App {
 impl App {
     pub async fn start(config: Config, toolkit_names: &[String]) -> Result<Arc<App>, StartError> {
         let store = Store::open(&config.store_url()).await?;
-        store.migrate().await?;
+        store.migrate(&toolkits::migrations()).await?;
         store
             .ensure_tenant(
                 &TenantId::new(&config.default_tenant),

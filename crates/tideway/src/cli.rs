@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tideway_core::{
     Config, Role, TenantId, ToolRules,
     config::AuthMode,
@@ -103,17 +103,6 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// List, add and remove federated MCP servers (running servers follow the store).
-    Upstreams {
-        #[command(flatten)]
-        common: Common,
-        #[command(subcommand)]
-        command: toolkits::upstream::cli::UpstreamsCommand,
-    },
-    /// Sync a database table into the lakehouse's Bronze layer on a running server,
-    /// with a progress bar.
-    #[cfg(feature = "lakehouse")]
-    Sync(toolkits::lakehouse::cli::SyncArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,8 +177,8 @@ pub enum AuditCommand {
     },
 }
 
-fn load_config(cli_config: Option<&PathBuf>, common: &Common) -> anyhow::Result<Config> {
-    let mut config = Config::load(cli_config.map(PathBuf::as_path))?;
+pub fn load_config(cli_config: Option<&PathBuf>, common: &Common) -> anyhow::Result<Config> {
+    let mut config = toolkits::load_config(cli_config.map(PathBuf::as_path))?;
     if let Some(dir) = &common.data_dir {
         config.data_dir = dir.clone();
     }
@@ -216,6 +205,68 @@ async fn load_demo(app: &App) -> anyhow::Result<()> {
         tracing::info!("demo help desk already loaded; left as it is");
     }
     Ok(())
+}
+
+/// What the command line asked for: one of the commands above or a toolkit's.
+pub enum Invocation {
+    Builtin(Cli),
+    Toolkit {
+        cli: &'static toolkits::ToolkitCli,
+        matches: ArgMatches,
+        config: Option<PathBuf>,
+    },
+}
+
+/// The whole command line: the commands above and every toolkit's subcommand.
+pub fn command() -> clap::Command {
+    toolkit_clis().fold(Cli::command(), |command, cli| {
+        command.subcommand((cli.command)())
+    })
+}
+
+fn toolkit_clis() -> impl Iterator<Item = &'static toolkits::ToolkitCli> {
+    toolkits::ALL
+        .iter()
+        .filter_map(|builtin| builtin.cli.as_ref())
+}
+
+/// Reads the command line (exits with clap's message and status when it is wrong).
+pub fn parse() -> Invocation {
+    from_args(std::env::args_os()).unwrap_or_else(|error| error.exit())
+}
+
+/// Parses `args` (the program name first).
+pub fn from_args<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(cli) = toolkit_clis().find(|cli| (cli.command)().get_name() == name)
+    {
+        return Ok(Invocation::Toolkit {
+            cli,
+            matches: sub.clone(),
+            config: matches.get_one::<PathBuf>("config").cloned(),
+        });
+    }
+    Cli::from_arg_matches(&matches).map(Invocation::Builtin)
+}
+
+/// Runs what the command line asked for.
+pub async fn run_invocation(invocation: Invocation) -> anyhow::Result<std::process::ExitCode> {
+    match invocation {
+        Invocation::Builtin(cli) => run(cli).await,
+        Invocation::Toolkit {
+            cli,
+            matches,
+            config,
+        } => {
+            (cli.run)(matches, config).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -264,7 +315,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = load_config(cli.config.as_ref(), &common)?;
             telemetry::init(&config.log);
             let store = tideway_core::Store::open(&config.store_url()).await?;
-            store.migrate().await?;
+            store.migrate(&toolkits::migrations()).await?;
             let applied = store.applied_migrations().await?;
             println!(
                 "{} store is at migration {}",
@@ -307,42 +358,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             store.close().await;
             outcome?;
         }
-        Command::Upstreams { common, command } => {
-            let config = load_config(cli.config.as_ref(), &common)?;
-            let store = open_store(&config).await?;
-            let outcome = toolkits::upstream::cli::run(&store, &config, command).await;
-            store.close().await;
-            outcome?;
-        }
-        #[cfg(feature = "lakehouse")]
-        Command::Sync(args) => {
-            let result = toolkits::lakehouse::cli::run(args).await?;
-            let rows = result["rows_read"].as_u64().unwrap_or(0);
-            println!(
-                "Synced {rows} {} into {} ({} sync, version {}).",
-                if rows == 1 { "row" } else { "rows" },
-                result["table"].as_str().unwrap_or("?"),
-                result["mode"].as_str().unwrap_or("?"),
-                result["version"]
-            );
-        }
         Command::Toolkits => {
-            for name in toolkits::BUILTIN {
-                let note = if toolkits::OFF_BY_DEFAULT.contains(name) {
-                    " (off unless named with --toolkit)"
-                } else {
-                    ""
+            for builtin in toolkits::ALL {
+                let note = match (builtin.build.is_some(), builtin.on_by_default) {
+                    (false, _) => "",
+                    (true, true) => " (on by default)",
+                    (true, false) => " (off unless named with --toolkit)",
                 };
-                println!("{name}{note}");
+                println!("{:<12} {}{note}", builtin.name, builtin.summary);
             }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<tideway_core::Store> {
+/// Opens the configured store and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<tideway_core::Store> {
     let store = tideway_core::Store::open(&config.store_url()).await?;
-    store.migrate().await?;
+    store.migrate(&toolkits::migrations()).await?;
     Ok(store)
 }
 
@@ -440,7 +473,10 @@ async fn rotate_master(store: &tideway_core::Store, config: &Config) -> anyhow::
         write_key_file(&staged, &text)
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", staged.display()))?;
     }
-    let resealed = match store.reseal_all(&current, &next).await {
+    let resealed = match store
+        .reseal_all(&toolkits::sealed_columns(), &current, &next)
+        .await
+    {
         Ok(count) => count,
         Err(error) => {
             let _ = std::fs::remove_file(&staged);
@@ -563,5 +599,53 @@ async fn audit_tail(
             last_id = entry.id;
             print_audit(&entry, json);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toolkit_subcommands_come_from_the_descriptors() {
+        let Ok(Invocation::Toolkit {
+            cli,
+            matches,
+            config,
+        }) = from_args([
+            "tideway",
+            "--config",
+            "x.toml",
+            "upstreams",
+            "list",
+            "--json",
+        ])
+        else {
+            panic!("`upstreams` is the gateway's subcommand");
+        };
+        assert_eq!((cli.command)().get_name(), "upstreams");
+        assert_eq!(config, Some(PathBuf::from("x.toml")));
+        assert_eq!(matches.subcommand_name(), Some("list"));
+        assert!(matches!(
+            from_args(["tideway", "toolkits"]),
+            Ok(Invocation::Builtin(Cli {
+                command: Command::Toolkits,
+                ..
+            }))
+        ));
+        let error = from_args(["tideway", "upstreams", "launch"])
+            .err()
+            .expect("an unknown subcommand of a toolkit's is refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidSubcommand);
+        #[cfg(feature = "lakehouse")]
+        assert!(matches!(
+            from_args(["tideway", "sync", "shop", "orders", "--mode", "incremental"]),
+            Ok(Invocation::Toolkit { .. })
+        ));
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
     }
 }

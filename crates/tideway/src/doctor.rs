@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use tideway_core::{Config, HealthStatus, Store};
+use tideway_core::{HealthStatus, Store};
 
 use crate::app::App;
 
@@ -19,7 +19,7 @@ fn report(ok: bool, what: &str, detail: &str) {
 
 /// Prints the checks; returns whether everything passed.
 pub async fn run(config_file: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> bool {
-    let mut config = match Config::load(config_file.map(PathBuf::as_path)) {
+    let mut config = match crate::toolkits::load_config(config_file.map(PathBuf::as_path)) {
         Ok(config) => config,
         Err(error) => {
             report(
@@ -82,7 +82,8 @@ pub async fn run(config_file: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> b
             healthy = false;
         }
     }
-    let known = store.known_migrations();
+    let known =
+        tideway_core::Store::known_migrations(&crate::toolkits::migrations()).unwrap_or_default();
     let applied = store.applied_migrations().await.unwrap_or_default();
     let pending: Vec<_> = known.iter().filter(|v| !applied.contains(v)).collect();
     if pending.is_empty() {

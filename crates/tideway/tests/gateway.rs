@@ -11,7 +11,8 @@ use std::{sync::Arc, time::Duration};
 
 use common::{Collector, key, local, mcp, start, tool_names, wait_for};
 use serde_json::{Value, json};
-use tideway_core::{Principal, Role, config::UpstreamSpec};
+use tideway::toolkits::upstream::settings::UpstreamSpec;
+use tideway_core::{Principal, Role};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tideway");
 
@@ -206,7 +207,9 @@ async fn an_upstream_added_over_rest_is_served_and_removed_cleanly() {
             || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty())
     })
     .await;
-    let stored = server.app.store.list_upstreams().await.expect("list");
+    let stored = tideway::toolkits::upstream::records::list(&server.app.store)
+        .await
+        .expect("list");
     assert!(stored.is_empty());
 
     // Each change (they start and stop processes) is in the audit log, the refused
@@ -260,8 +263,8 @@ async fn a_child_sees_only_a_safe_environment_and_its_own_variables() {
         ..UpstreamSpec::default()
     };
     let server = start(move |config| {
-        config.gateway.restart_max_attempts = 0;
-        config.upstreams.push(spec);
+        common::gateway(config, |gateway| gateway.restart_max_attempts = 0);
+        common::add_upstream(config, spec);
     })
     .await;
     let gateway = server.app.gateway.clone();
@@ -306,7 +309,7 @@ async fn a_never_prefixed_upstream_that_collides_with_a_built_in_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut spec = peer_spec("twin", &dir.path().join("twin-data"));
     spec.naming = tideway_core::naming::NamingMode::Never;
-    let server = start(move |config| config.upstreams.push(spec)).await;
+    let server = start(move |config| common::add_upstream(config, spec)).await;
     let app = server.app.clone();
     wait_for("the upstream to register", async || {
         app.hub.has_toolkit("twin")
@@ -352,7 +355,7 @@ async fn a_never_prefixed_upstream_that_collides_with_a_built_in_is_reported() {
 async fn a_child_killed_mid_call_fails_the_call_then_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = peer_spec("victim", &dir.path().join("victim-data"));
-    let server = start(move |config| config.upstreams.push(spec)).await;
+    let server = start(move |config| common::add_upstream(config, spec)).await;
     let app = server.app.clone();
     let gateway = app.gateway.clone();
     wait_for("the upstream to run", async || {
@@ -410,8 +413,8 @@ async fn an_upstream_that_exits_at_start_backs_off_then_is_reported_down() {
         ..UpstreamSpec::default()
     };
     let server = start(move |config| {
-        config.gateway.restart_max_attempts = 2;
-        config.upstreams.push(spec);
+        common::gateway(config, |gateway| gateway.restart_max_attempts = 2);
+        common::add_upstream(config, spec);
     })
     .await;
     let gateway = server.app.gateway.clone();
@@ -480,7 +483,7 @@ async fn a_tenants_upstream_is_seen_and_managed_by_that_tenant_only() {
     let url = format!("{}/mcp/system", target.base);
     let server = start(|config| {
         config.auth.modes = vec![tideway_core::config::AuthMode::ApiKey];
-        config.gateway.tenant_private_addresses = true;
+        common::gateway(config, |gateway| gateway.tenant_private_addresses = true);
     })
     .await;
     let app = &server.app;
@@ -674,7 +677,8 @@ fn cli(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn upstreams_added_and_removed_by_the_cli_are_applied_by_a_running_server() {
-    let server = start(|config| config.gateway.reconcile_secs = 1).await;
+    let server =
+        start(|config| common::gateway(config, |gateway| gateway.reconcile_secs = 1)).await;
     let data_dir = server.dir.path().join("hub");
     let child_data = server.dir.path().join("cli-peer-data");
     let added = cli(
@@ -760,7 +764,7 @@ async fn the_reconcile_loop_leaves_an_unchanged_upstream_running_on_either_store
     }
     for url in urls {
         let server = start(|config| {
-            config.gateway.reconcile_secs = 1;
+            common::gateway(config, |gateway| gateway.reconcile_secs = 1);
             config.database_url = url.clone();
         })
         .await;

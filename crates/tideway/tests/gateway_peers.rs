@@ -17,10 +17,13 @@ use std::{
 
 use common::{Collector, args, local, start, text_of, wait_for};
 use serde_json::json;
-use tideway::toolkits::upstream::{breaker::CircuitState, supervisor::Upstream};
+use tideway::toolkits::upstream::{
+    breaker::CircuitState,
+    settings::{UpstreamSpec, UpstreamTransport},
+    supervisor::Upstream,
+};
 use tideway_core::{
     HubEvent, Scope,
-    config::{UpstreamSpec, UpstreamTransport},
     mcp::{ArgumentInfo, Reference},
 };
 use tokio_util::sync::CancellationToken;
@@ -505,9 +508,11 @@ fn signal_group(pid: u32, signal: &str) {
 async fn a_hung_upstream_times_out_opens_its_circuit_and_spares_the_others() {
     let Some(peers) = peers() else { return };
     let server = start(|config| {
-        config.gateway.breaker_failures = 2;
-        config.gateway.breaker_open_secs = 2;
-        config.gateway.health_interval_secs = 3600;
+        common::gateway(config, |gateway| {
+            gateway.breaker_failures = 2;
+            gateway.breaker_open_secs = 2;
+            gateway.health_interval_secs = 3600;
+        });
     })
     .await;
     let mut spec = peers.everything("frozen");

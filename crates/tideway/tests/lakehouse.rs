@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, time::Duration};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, SqliteConnection};
-use tideway_core::config::DeclaredSource;
+use tideway::toolkits::database::settings::{DatabasesConfig, DeclaredSource};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tideway");
 
@@ -57,14 +57,18 @@ async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
     let path = shop(source_dir.path()).await;
     let running = common::start(|config| {
         config.toolkits = vec!["database".into(), "lakehouse".into()];
-        config.databases.sources = BTreeMap::from([(
-            "shop".to_string(),
-            DeclaredSource {
-                kind: "sqlite".into(),
-                path: Some(path.clone()),
-                ..DeclaredSource::default()
-            },
-        )]);
+        config
+            .update_section("databases", |databases: &mut DatabasesConfig| {
+                databases.sources = BTreeMap::from([(
+                    "shop".to_string(),
+                    DeclaredSource {
+                        kind: "sqlite".into(),
+                        path: Some(path.clone()),
+                        ..DeclaredSource::default()
+                    },
+                )])
+            })
+            .expect("databases");
     })
     .await;
     let base = &running.base;

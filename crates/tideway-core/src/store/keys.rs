@@ -173,7 +173,7 @@ impl Store {
         // The prefix is random too, so listing keys reveals nothing about their secrets.
         let prefix: String = random_text(12)?.chars().take(PREFIX_CHARS).collect();
         let secret = random_text(SECRET_BYTES)?;
-        let now = Utc::now().trunc_subsecs_micros();
+        let now = super::now();
         let rules = serde_json::to_string(&new.rules)
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
         let inherited: Vec<&ToolRules> = new
@@ -276,7 +276,7 @@ impl Store {
         tenant: Option<&TenantId>,
         id_or_prefix: &str,
     ) -> Result<Option<ApiKey>, StoreError> {
-        let now = Utc::now().trunc_subsecs_micros();
+        let now = super::now();
         let tenant = tenant.map(TenantId::as_str);
         let sql = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
                    WHERE (id = $2 OR prefix = $2) AND ($3 IS NULL OR tenant_id = $3)";
@@ -310,17 +310,6 @@ impl Store {
 fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     left.len() == right.len() && bool::from(left.ct_eq(right))
-}
-
-trait TruncMicros {
-    fn trunc_subsecs_micros(self) -> Self;
-}
-
-impl TruncMicros for DateTime<Utc> {
-    fn trunc_subsecs_micros(self) -> Self {
-        use chrono::SubsecRound;
-        self.trunc_subsecs(6)
-    }
 }
 
 #[cfg(test)]

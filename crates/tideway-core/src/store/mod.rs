@@ -1,17 +1,18 @@
 //! The store: SQLite (embedded default, a file in the data directory) or PostgreSQL
 //! (production). Each backend has its own migrations, kept in step (same numbered
-//! files, same tables and columns), applied at start and by `tideway migrate`.
+//! files, same tables and columns), applied at start and by `tideway migrate`: core's
+//! and every toolkit's, merged by version (`migrations.rs`).
 //! Queries that differ by dialect live next to each other in one method, so a reader
 //! sees both at once and they cannot drift apart unnoticed.
 
 pub mod audit;
+pub mod failures;
 pub mod keys;
+pub mod migrations;
 pub mod sealed;
-pub mod sources;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod upstreams;
 
 use std::{
     path::Path,
@@ -26,11 +27,11 @@ use sqlx::{
 };
 
 pub use audit::{AuditEntry, AuditQuery};
+pub use failures::{OnUniqueViolation, at_store_precision, is_busy, is_unique_violation, now};
 pub use keys::{ApiKey, NewApiKey};
-pub use sealed::{SealedAt, SealedSecret};
-pub use sources::SourceRecord;
+pub use migrations::Migration;
+pub use sealed::{SealedAt, SealedColumn, SealedSecret};
 pub use tenants::Tenant;
-pub use upstreams::UpstreamRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,9 +66,6 @@ pub enum Store {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
     /// Opens the store at `url` (`sqlite://path?mode=rwc` or `postgres://...`).
@@ -144,22 +142,24 @@ impl Store {
         }
     }
 
-    /// Applies pending migrations; applying them again is a no-op.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies pending migrations, core's and the given toolkits'; applying them
+    /// again is a no-op.
+    pub async fn migrate(&self, toolkits: &[Migration]) -> Result<(), StoreError> {
+        let migrations = migrations::collect(toolkits)?;
         let outcome = match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Store::Sqlite(pool) => migrations::migrator(&migrations, false).run(pool).await,
+            Store::Postgres(pool) => migrations::migrator(&migrations, true).run(pool).await,
         };
         outcome.map_err(|error| StoreError::Migrate(error.to_string()))
     }
 
-    /// Numbers of the migrations the binary carries, for `doctor` and tests.
-    pub fn known_migrations(&self) -> Vec<i64> {
-        let migrator = match self {
-            Store::Sqlite(_) => &SQLITE_MIGRATIONS,
-            Store::Postgres(_) => &POSTGRES_MIGRATIONS,
-        };
-        migrator.iter().map(|migration| migration.version).collect()
+    /// Numbers of the migrations the binary carries (core's and the given toolkits'),
+    /// for `doctor` and tests.
+    pub fn known_migrations(toolkits: &[Migration]) -> Result<Vec<i64>, StoreError> {
+        Ok(migrations::collect(toolkits)?
+            .iter()
+            .map(|migration| migration.version)
+            .collect())
     }
 
     /// Numbers of the migrations applied to this database.

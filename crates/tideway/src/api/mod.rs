@@ -29,7 +29,7 @@ use tower_http::{
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
-use utoipa::OpenApi;
+use utoipa::{OpenApi, openapi::tag::TagBuilder};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -50,20 +50,16 @@ use problem::Problem;
         (name = "health", description = "Liveness and readiness"),
         (name = "toolkits", description = "The catalog of toolkits and the generic tool call"),
         (name = "admin", description = "API keys and the audit log (admin role)"),
-        (name = "database", description = "Database sources and the seed's query endpoint (the database toolkit)"),
-        (name = "gateway", description = "Federated MCP servers: health, status, calls, and runtime management (the upstream toolkits)"),
-        (name = "support", description = "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)"),
-        (name = "prompts", description = "Prompt templates: versions, rendering, categories and usage (the prompts toolkit)"),
-        (name = "models", description = "Language model providers and completions (the models toolkit)"),
-        (name = "lakehouse", description = "Delta tables per tenant in bronze, silver and gold, and SQL over them (the lakehouse toolkit)"),
         (name = "jobs", description = "Long-running work started by a call: its progress and result"),
     )
 )]
 struct ApiDoc;
 
-/// The REST routes with their OpenAPI document.
+/// The REST routes with their OpenAPI document: the application's own, then each
+/// toolkit's under the tag its descriptor declares.
 fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
-    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    let mut router = OpenApiRouter::new()
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(toolkits::list_toolkits))
@@ -71,15 +67,20 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))
         .routes(routes!(admin::audit))
-        .merge(crate::toolkits::support::routes::router())
-        .merge(crate::toolkits::database::routes::router())
-        .merge(crate::toolkits::upstream::routes::router())
-        .merge(crate::toolkits::prompts::routes::router())
-        .merge(crate::toolkits::models::routes::router())
         .merge(jobs::router());
-    #[cfg(feature = "lakehouse")]
-    let router = router.merge(crate::toolkits::lakehouse::routes::router());
-    let (router, doc) = router.split_for_parts();
+    for builtin in crate::toolkits::ALL {
+        if let Some(rest) = &builtin.rest {
+            router = router.merge((rest.routes)());
+            doc.tags.get_or_insert_with(Vec::new).push(
+                TagBuilder::new()
+                    .name(rest.tag)
+                    .description(Some(rest.description))
+                    .build(),
+            );
+        }
+    }
+    let (router, paths) = router.split_for_parts();
+    doc.merge(paths);
     (router.with_state(app), doc)
 }
 

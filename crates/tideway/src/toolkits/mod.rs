@@ -1,6 +1,8 @@
-//! The built-in toolkits and how configuration turns names into registered toolkits.
-//! One toolkit, one folder: its service, tools, routes and tests live together.
+//! The built-in toolkits: one folder each, one descriptor each (`builtin.rs`), and the
+//! one list of them below. Registration, migrations, REST routes and subcommands
+//! all come from that list.
 
+pub mod builtin;
 pub mod conformance;
 pub mod database;
 #[cfg(feature = "lakehouse")]
@@ -14,42 +16,78 @@ pub mod upstream;
 
 use std::sync::Arc;
 
-use tideway_core::{Config, Hub, Store, secrets::MasterKey};
+use tideway_core::{
+    Config, Hub, Store,
+    config::ConfigError,
+    secrets::MasterKey,
+    store::{Migration, SealedColumn},
+};
+
+pub use builtin::{Builtin, Rest, Settings, Shared, ToolkitCli};
 
 /// Every built-in toolkit, in registration order.
-#[cfg(feature = "lakehouse")]
-pub const BUILTIN: &[&str] = &[
-    "system",
-    "support",
-    "database",
-    "prompts",
-    "models",
-    "lakehouse",
-    "conformance",
-    "synthetic",
+pub const ALL: &[&Builtin] = &[
+    &system::BUILTIN,
+    &support::BUILTIN,
+    &database::BUILTIN,
+    &prompts::BUILTIN,
+    &models::BUILTIN,
+    #[cfg(feature = "lakehouse")]
+    &lakehouse::BUILTIN,
+    &upstream::BUILTIN,
+    &conformance::BUILTIN,
+    &synthetic::BUILTIN,
 ];
 
-/// Every built-in toolkit, in registration order (built without the lakehouse).
-#[cfg(not(feature = "lakehouse"))]
-pub const BUILTIN: &[&str] = &[
-    "system",
-    "support",
-    "database",
-    "prompts",
-    "models",
-    "conformance",
-    "synthetic",
-];
+/// The built-in toolkit called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    ALL.iter().copied().find(|builtin| builtin.name == name)
+}
 
-/// Built-ins that are off unless named explicitly.
-pub const OFF_BY_DEFAULT: &[&str] = &["conformance", "synthetic"];
+/// The names `--toolkit` accepts.
+pub fn registrable() -> impl Iterator<Item = &'static Builtin> {
+    ALL.iter()
+        .copied()
+        .filter(|builtin| builtin.build.is_some())
+}
 
 /// The toolkits enabled when none are named.
 pub fn default_names() -> Vec<String> {
-    BUILTIN
-        .iter()
-        .filter(|name| !OFF_BY_DEFAULT.contains(name))
-        .map(|name| name.to_string())
+    registrable()
+        .filter(|builtin| builtin.on_by_default)
+        .map(|builtin| builtin.name.to_string())
+        .collect()
+}
+
+/// The configuration's top-level keys the toolkits own.
+pub fn setting_keys() -> Vec<&'static str> {
+    ALL.iter()
+        .filter_map(|builtin| builtin.settings.as_ref())
+        .flat_map(|settings| settings.keys.iter().copied())
+        .collect()
+}
+
+/// Loads the configuration (defaults, the file if any, `TIDEWAY_*`) and has every
+/// toolkit read and check its own part.
+pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    let config = Config::load(file, &setting_keys())?;
+    for settings in ALL.iter().filter_map(|builtin| builtin.settings.as_ref()) {
+        (settings.check)(&config)?;
+    }
+    Ok(config)
+}
+
+/// Every column where a toolkit keeps sealed secrets.
+pub fn sealed_columns() -> Vec<&'static SealedColumn> {
+    ALL.iter()
+        .flat_map(|builtin| builtin.sealed.iter().copied())
+        .collect()
+}
+
+/// Every toolkit's migrations (core adds its own and orders them by version).
+pub fn migrations() -> Vec<Migration> {
+    ALL.iter()
+        .flat_map(|builtin| builtin.migrations.iter().copied())
         .collect()
 }
 
@@ -66,59 +104,199 @@ pub fn register(
     } else {
         names.to_vec()
     };
-    // One database service (and so one pool per source) for every toolkit that reads
-    // the tenant's databases.
-    let databases = Arc::new(
-        database::DatabaseService::new(
-            store.clone(),
-            master_key.clone(),
-            config.databases.clone(),
-            config.default_tenant.clone(),
-            config.data_dir.clone(),
-        )
-        .allowing_private_hosts(
-            config
-                .tenants
-                .iter()
-                .filter(|(_, tenant)| tenant.allow_private_database_hosts)
-                .map(|(id, _)| id.clone()),
+    let shared = Shared {
+        hub,
+        store,
+        config,
+        master_key,
+        databases: Arc::new(
+            database::DatabaseService::from_config(store.clone(), master_key.clone(), config)
+                .map_err(|error| error.to_string())?,
         ),
-    );
+    };
     for name in &names {
-        let toolkit: Arc<dyn tideway_core::Toolkit> = match name.as_str() {
-            "system" => Arc::new(system::SystemToolkit::new(Arc::downgrade(hub))),
-            "support" => Arc::new(support::SupportToolkit::new(
-                store.clone(),
-                Arc::downgrade(hub),
-            )),
-            "database" => Arc::new(database::DatabaseToolkit::new(databases.clone())),
-            "prompts" => Arc::new(prompts::PromptsToolkit::new(
-                store.clone(),
-                Arc::downgrade(hub),
-            )),
-            "models" => Arc::new(models::ModelsToolkit::new(
-                store.clone(),
-                master_key.clone(),
-                config,
-                Arc::downgrade(hub),
-            )),
-            #[cfg(feature = "lakehouse")]
-            "lakehouse" => Arc::new(lakehouse::LakehouseToolkit::new(
-                config,
-                store.clone(),
-                databases.clone(),
-                Arc::downgrade(hub),
-            )?),
-            "conformance" => Arc::new(conformance::ConformanceToolkit::new()),
-            "synthetic" => Arc::new(synthetic::SyntheticToolkit::new()),
-            other => {
-                return Err(format!(
-                    "unknown toolkit '{other}'; the built-in toolkits are: {}",
-                    BUILTIN.join(", ")
-                ));
-            }
-        };
-        hub.register(toolkit).map_err(|error| error.to_string())?;
+        let build = find(name)
+            .and_then(|builtin| builtin.build)
+            .ok_or_else(|| {
+                format!(
+                    "unknown toolkit '{name}'; the built-in toolkits are: {}",
+                    registrable()
+                        .map(|builtin| builtin.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        hub.register(build(&shared)?)
+            .map_err(|error| error.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn names_and_tags_are_unique() {
+        let names: BTreeSet<_> = ALL.iter().map(|builtin| builtin.name).collect();
+        assert_eq!(names.len(), ALL.len(), "a toolkit name is listed twice");
+        let tags: Vec<_> = ALL
+            .iter()
+            .filter_map(|builtin| builtin.rest.as_ref().map(|rest| rest.tag))
+            .collect();
+        let unique: BTreeSet<_> = tags.iter().collect();
+        assert_eq!(unique.len(), tags.len(), "two toolkits share a REST tag");
+    }
+
+    #[test]
+    fn every_migration_has_its_own_number_and_both_backends() {
+        let collected =
+            tideway_core::store::migrations::collect(&migrations()).expect("distinct versions");
+        for migration in collected {
+            assert!(
+                !migration.sqlite.trim().is_empty() && !migration.postgres.trim().is_empty(),
+                "migration {} ({}) lacks a backend's SQL",
+                migration.version,
+                migration.name
+            );
+        }
+    }
+
+    #[test]
+    fn fixtures_are_off_and_the_rest_on_by_default() {
+        let defaults = default_names();
+        assert!(defaults.contains(&"support".to_string()));
+        assert!(!defaults.contains(&"conformance".to_string()));
+        assert!(!defaults.contains(&"synthetic".to_string()));
+        assert!(
+            !defaults.contains(&"upstream".to_string()),
+            "the gateway registers its own toolkits"
+        );
+    }
+
+    #[test]
+    fn a_feature_gated_toolkit_names_its_feature() {
+        for builtin in ALL {
+            if let Some(feature) = builtin.feature {
+                assert!(!feature.is_empty(), "{}", builtin.name);
+            }
+        }
+        #[cfg(feature = "lakehouse")]
+        assert_eq!(
+            find("lakehouse").and_then(|builtin| builtin.feature),
+            Some("lakehouse")
+        );
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    /// A configuration file written for the release before toolkits owned their
+    /// sections: every section name it uses still loads, into each toolkit's types.
+    const TODAYS_FILE: &str = r#"
+bind = "127.0.0.1:9090"
+default_tenant = "acme"
+
+[limits]
+call_timeout_secs = 30
+
+[tenants.acme]
+name = "Acme"
+allow_private_database_hosts = true
+[tenants.acme.models]
+provider = "house"
+
+[databases]
+max_rows = 50
+[databases.sources.crm]
+kind = "postgres"
+host = "db.internal"
+user = "reader"
+password_env = "CRM_PASSWORD"
+
+[gateway]
+call_timeout_secs = 20
+reconcile_secs = 0
+
+[[upstreams]]
+name = "files"
+command = "npx"
+args = ["-y", "some-server"]
+
+[models]
+provider = "house"
+[models.providers.house]
+kind = "anthropic"
+model = "a-model"
+api_key_env = "HOUSE_KEY"
+
+[lakehouse]
+max_rows = 25
+
+[[virtual_servers]]
+name = "helpdesk"
+tools = ["support.*"]
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tideway.toml");
+        std::fs::write(&path, text).expect("write");
+        load_config(Some(&path))
+    }
+
+    #[test]
+    fn a_configuration_file_from_the_previous_release_still_loads() {
+        let config = load(TODAYS_FILE).expect("loads");
+        assert_eq!(config.bind.port(), 9090);
+        assert_eq!(config.limits.call_timeout_secs, 30);
+        assert!(config.tenants["acme"].allow_private_database_hosts);
+        let databases = database::settings::from_config(&config).expect("databases");
+        assert_eq!(databases.max_rows, 50);
+        assert_eq!(
+            databases.sources["crm"].password_env.as_deref(),
+            Some("CRM_PASSWORD")
+        );
+        let gateway = upstream::settings::gateway(&config).expect("gateway");
+        assert_eq!((gateway.call_timeout_secs, gateway.reconcile_secs), (20, 0));
+        let upstreams = upstream::settings::upstreams(&config).expect("upstreams");
+        assert_eq!(upstreams.len(), 1);
+        assert_eq!(upstreams[0].args, ["-y", "some-server"]);
+        let models = models::settings::from_config(&config).expect("models");
+        assert_eq!(models.providers["house"].model, "a-model");
+        #[cfg(feature = "lakehouse")]
+        assert_eq!(
+            lakehouse::settings::from_config(&config)
+                .expect("lakehouse")
+                .max_rows,
+            25
+        );
+        assert_eq!(config.virtual_servers[0].name, "helpdesk");
+    }
+
+    #[test]
+    fn mistakes_in_a_toolkits_section_are_refused_at_load_naming_it() {
+        let typo = TODAYS_FILE.replace("max_rows = 50", "max_rowz = 50");
+        let error = load(&typo).expect_err("typo").to_string();
+        assert!(
+            error.contains("databases") && error.contains("max_rowz"),
+            "{error}"
+        );
+        let bad = TODAYS_FILE.replace("call_timeout_secs = 20", "call_timeout_secs = 0");
+        let error = load(&bad).expect_err("zero").to_string();
+        assert!(error.contains("gateway.call_timeout_secs"), "{error}");
+        let twice = format!("{TODAYS_FILE}\n[[upstreams]]\nname = \"files\"\ncommand = \"x\"\n");
+        let error = load(&twice).expect_err("twice").to_string();
+        assert!(error.contains("used twice"), "{error}");
+        let stranger = format!("{TODAYS_FILE}\n[widgets]\nsize = 1\n");
+        let error = load(&stranger).expect_err("unknown").to_string();
+        assert!(
+            error.contains("unknown key 'widgets'") && error.contains("databases"),
+            "{error}"
+        );
+    }
 }

@@ -12,7 +12,11 @@ use std::{
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use tideway::{app::App, server::http_app};
+use tideway::{
+    app::App,
+    server::http_app,
+    toolkits::upstream::settings::{GatewayConfig, UpstreamSpec},
+};
 use tideway_core::{
     CallContext, ClientChannel, Config, HubError, Principal, TenantId, context::LogLevel,
     mcp::JsonObject,
@@ -25,15 +29,33 @@ pub struct Running {
     pub app: Arc<App>,
 }
 
+/// Changes the `[gateway]` settings of a configuration built in code.
+pub fn gateway(config: &mut Config, change: impl FnOnce(&mut GatewayConfig)) {
+    config
+        .update_section("gateway", change)
+        .expect("gateway settings");
+}
+
+/// Declares an upstream, as `[[upstreams]]` in a file would.
+pub fn add_upstream(config: &mut Config, spec: UpstreamSpec) {
+    config
+        .update_section("upstreams", |upstreams: &mut Vec<UpstreamSpec>| {
+            upstreams.push(spec)
+        })
+        .expect("upstreams");
+}
+
 pub async fn start(configure: impl FnOnce(&mut Config)) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().join("hub"),
         ..Config::default()
     };
-    config.gateway.restart_initial_backoff_ms = 20;
-    config.gateway.restart_max_backoff_ms = 200;
-    config.gateway.connect_timeout_secs = 20;
+    gateway(&mut config, |gateway| {
+        gateway.restart_initial_backoff_ms = 20;
+        gateway.restart_max_backoff_ms = 200;
+        gateway.connect_timeout_secs = 20;
+    });
     config.toolkits = vec!["system".into()];
     configure(&mut config);
     let app = App::start(config, &[]).await.expect("app starts");

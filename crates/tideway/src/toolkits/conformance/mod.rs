@@ -19,6 +19,20 @@ use tideway_core::{
     typed::ToolSet,
 };
 
+/// The `conformance` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "conformance",
+    summary: "the MCP conformance suite's fixtures (a test fixture)",
+    on_by_default: false,
+    feature: None,
+    settings: None,
+    migrations: &[],
+    sealed: &[],
+    build: Some(|_| Ok(Arc::new(ConformanceToolkit::new()))),
+    rest: None,
+    cli: None,
+};
+
 /// A 1x1 red PNG.
 const IMAGE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 /// A minimal WAV file.

@@ -12,8 +12,10 @@ pub mod guard;
 pub mod model;
 pub(crate) mod pools;
 mod privileges;
+pub mod records;
 pub mod routes;
 pub(crate) mod service;
+pub mod settings;
 mod tools;
 
 #[cfg(test)]
@@ -35,6 +37,32 @@ use tideway_core::{
 pub use service::DatabaseService;
 
 use catalog::TableQuery;
+
+/// The `database` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "database",
+    summary: "a tenant's PostgreSQL, MySQL/MariaDB and SQLite sources, read-only by default",
+    on_by_default: true,
+    feature: None,
+    settings: Some(super::Settings {
+        keys: &[settings::KEY],
+        check: settings::check,
+    }),
+    migrations: &[tideway_core::store::Migration {
+        version: 4,
+        name: "sources",
+        sqlite: include_str!("migrations/sqlite/0004_sources.sql"),
+        postgres: include_str!("migrations/postgres/0004_sources.sql"),
+    }],
+    sealed: &[&records::SEALED],
+    build: Some(|shared| Ok(Arc::new(DatabaseToolkit::new(shared.databases.clone())))),
+    rest: Some(super::Rest {
+        tag: "database",
+        description: "Database sources and the seed's query endpoint (the database toolkit)",
+        routes: routes::router,
+    }),
+    cli: None,
+};
 
 pub struct DatabaseToolkit {
     service: Arc<DatabaseService>,

@@ -22,12 +22,13 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode},
     sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions},
 };
-use tideway_core::{config::DatabasesConfig, net::AddressError};
+use tideway_core::net::AddressError;
 
 use super::{
     model::{SourceKind, SslMode},
     privileges::{self, Privileged},
     service::Source,
+    settings::DatabasesConfig,
 };
 
 /// The longest string or blob a SQLite source's connection may build or read: one

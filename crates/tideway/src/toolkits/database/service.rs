@@ -14,12 +14,9 @@ use std::{
 use chrono::Utc;
 use serde_json::Value;
 use tideway_core::{
-    CallContext, Credential, HubError, Store, TenantId,
-    config::{DatabasesConfig, DeclaredSource},
-    net::AddressError,
-    secrets::MasterKey,
-    store::{SealedAt, SourceRecord},
+    CallContext, Credential, HubError, Store, TenantId, net::AddressError, secrets::MasterKey,
 };
+
 use zeroize::Zeroizing;
 
 use super::{
@@ -30,6 +27,8 @@ use super::{
         SourceKind, SourceSettings, SourceView, SslMode,
     },
     pools::{Checks, Pools, ProbeError, SourcePool, Target},
+    records::{self, SourceRecord},
+    settings::{DatabasesConfig, DeclaredSource},
 };
 
 /// A source with its password opened, for this process only. `Debug` is not derived
@@ -115,7 +114,7 @@ pub struct DatabaseService {
 }
 
 fn secret_context(tenant: &TenantId, name: &str) -> String {
-    SealedAt::source(tenant.as_str(), name).context()
+    records::SEALED.at([tenant.as_str(), name]).context()
 }
 
 /// Source names are ids in URIs and tool arguments: short, lower-case, unambiguous.
@@ -148,6 +147,29 @@ impl DatabaseService {
             pools: Pools::default(),
             private_host_tenants: HashSet::new(),
         }
+    }
+
+    /// The service as the configuration describes it: its `databases` settings, and
+    /// the tenants allowed to reach internal addresses.
+    pub fn from_config(
+        store: Store,
+        key: Arc<MasterKey>,
+        config: &tideway_core::Config,
+    ) -> Result<Self, tideway_core::config::ConfigError> {
+        Ok(DatabaseService::new(
+            store,
+            key,
+            super::settings::from_config(config)?,
+            config.default_tenant.clone(),
+            config.data_dir.clone(),
+        )
+        .allowing_private_hosts(
+            config
+                .tenants
+                .iter()
+                .filter(|(_, tenant)| tenant.allow_private_database_hosts)
+                .map(|(id, _)| id.clone()),
+        ))
     }
 
     /// Lets these tenants' sources reach internal addresses (the operator's choice,
@@ -264,7 +286,7 @@ impl DatabaseService {
                 }
             }
         }
-        for record in self.store.list_sources(&ctx.tenant).await? {
+        for record in records::list(&self.store, &ctx.tenant).await? {
             let name = record.name.clone();
             match self.open_record(record) {
                 Ok(source) => views.push(source.view()),
@@ -283,7 +305,7 @@ impl DatabaseService {
         {
             return Self::from_declared(name, declared);
         }
-        match self.store.source(&ctx.tenant, name).await? {
+        match records::get(&self.store, &ctx.tenant, name).await? {
             Some(record) => self.open_record(record),
             None => Err(HubError::NotFound(format!(
                 "no source named '{name}'; list_sources shows this tenant's sources"
@@ -459,7 +481,9 @@ impl DatabaseService {
             created_at: now,
             updated_at: now,
         };
-        let existed = self.store.source(&ctx.tenant, &new.name).await?.is_some();
+        let existed = records::get(&self.store, &ctx.tenant, &new.name)
+            .await?
+            .is_some();
         if existed && !new.replace {
             return Err(HubError::Conflict(format!(
                 "a source named '{}' exists; pass replace: true to replace it",
@@ -485,7 +509,7 @@ impl DatabaseService {
                 failure.message, failure.hint
             )));
         }
-        self.store.put_source(&record, new.replace).await?;
+        records::put(&self.store, &record, new.replace).await?;
         if existed {
             self.pools.remove(ctx.tenant.as_str(), &new.name).await;
         }
@@ -507,7 +531,7 @@ impl DatabaseService {
                 "'{name}' is declared in the configuration file; remove it there"
             )));
         }
-        let removed = self.store.delete_source(&ctx.tenant, name).await?;
+        let removed = records::delete(&self.store, &ctx.tenant, name).await?;
         self.pools.remove(ctx.tenant.as_str(), name).await;
         if removed {
             Ok(true)

@@ -6,8 +6,31 @@
 use std::{io::Write, time::Duration};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use serde_json::{Value, json};
+
+/// `tideway sync`, as the lakehouse's descriptor adds it to the command line.
+pub const CLI: crate::toolkits::ToolkitCli = crate::toolkits::ToolkitCli {
+    command: || {
+        SyncArgs::augment_args(clap::Command::new("sync").about(
+            "Sync a database table into the lakehouse's Bronze layer on a running server, with a progress bar.",
+        ))
+    },
+    run: |matches, _config_file| {
+        Box::pin(async move {
+            let result = run(SyncArgs::from_arg_matches(&matches)?).await?;
+            let rows = result["rows_read"].as_u64().unwrap_or(0);
+            println!(
+                "Synced {rows} {} into {} ({} sync, version {}).",
+                if rows == 1 { "row" } else { "rows" },
+                result["table"].as_str().unwrap_or("?"),
+                result["mode"].as_str().unwrap_or("?"),
+                result["version"]
+            );
+            Ok(())
+        })
+    },
+};
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {

@@ -2,13 +2,9 @@
 //! wrote, what it read, how, when, with how many rows and which Delta version), so a
 //! table's origin can be traced back to its sources and forward to what it feeds.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tideway_core::{CallContext, HubError, Store, on_store, store::StoreError};
-
-fn db_error(error: sqlx::Error) -> HubError {
-    HubError::Store(StoreError::Query(error))
-}
+use tideway_core::{CallContext, HubError, Store, on_store};
 
 /// One recorded run.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema, utoipa::ToSchema)]
@@ -124,13 +120,12 @@ pub async fn record(
         .bind(rows)
         .bind(version)
         .bind(&ctx.principal.id)
-        .bind(run.started_at.trunc_subsecs(6))
-        .bind(Utc::now().trunc_subsecs(6))
+        .bind(tideway_core::store::at_store_precision(run.started_at))
+        .bind(tideway_core::store::now())
         .execute(pool)
         .await
         .map(|_| ())
-    })
-    .map_err(db_error)?;
+    })?;
     Ok(())
 }
 
@@ -213,8 +208,7 @@ pub async fn runs_of(
             .bind(limit)
             .fetch_all(pool)
             .await
-    })
-    .map_err(db_error)?;
+    })?;
     Ok(rows.into_iter().map(from_row).collect())
 }
 
@@ -233,8 +227,7 @@ pub async fn fed_by(
             .bind(ctx.tenant.as_str())
             .fetch_all(pool)
             .await
-    })
-    .map_err(db_error)?;
+    })?;
     Ok(rows
         .into_iter()
         .filter(|(_, sources)| {

@@ -12,6 +12,7 @@ pub mod lineage;
 pub mod pipelines;
 pub mod resources;
 pub mod routes;
+pub mod settings;
 pub mod sync;
 pub mod tools;
 
@@ -37,9 +38,42 @@ use tideway_lakehouse::{Lake, LakeError};
 
 use super::database::DatabaseService;
 
+/// The `lakehouse` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "lakehouse",
+    summary: "Delta tables per tenant in bronze, silver and gold, with SQL over them",
+    on_by_default: true,
+    feature: Some("lakehouse"),
+    settings: Some(super::Settings {
+        keys: &[settings::KEY],
+        check: settings::check,
+    }),
+    migrations: &[tideway_core::store::Migration {
+        version: 9,
+        name: "lakehouse",
+        sqlite: include_str!("migrations/sqlite/0009_lakehouse.sql"),
+        postgres: include_str!("migrations/postgres/0009_lakehouse.sql"),
+    }],
+    sealed: &[],
+    build: Some(|shared| {
+        Ok(Arc::new(LakehouseToolkit::new(
+            shared.config,
+            shared.store.clone(),
+            shared.databases.clone(),
+            Arc::downgrade(shared.hub),
+        )?))
+    }),
+    rest: Some(super::Rest {
+        tag: "lakehouse",
+        description: "Delta tables per tenant in bronze, silver and gold, and SQL over them (the lakehouse toolkit)",
+        routes: routes::router,
+    }),
+    cli: Some(cli::CLI),
+};
+
 pub struct LakehouseState {
     pub lake: Lake,
-    pub settings: tideway_core::config::LakehouseConfig,
+    pub settings: settings::LakehouseConfig,
     /// Lineage is kept here.
     pub store: Store,
     /// The tenant's database sources, which `sync_table_to_bronze` reads.
@@ -78,7 +112,7 @@ impl LakehouseToolkit {
         databases: Arc<DatabaseService>,
         hub: Weak<Hub>,
     ) -> Result<Self, String> {
-        let settings = config.lakehouse.clone();
+        let settings = settings::from_config(config).map_err(|error| error.to_string())?;
         let lake = match &settings.root {
             None => Lake::local(&config.data_dir.join("lake")),
             Some(root) if root.contains("://") => {

@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use tideway_core::{CallContext, HubError, config::ProviderKind};
+use tideway_core::{CallContext, HubError};
+
 use zeroize::Zeroizing;
 
-use super::model::{
-    Message, ModelRequest, ModelResponse, Part, Speaker, StopReason, ToolDefinition, Usage,
+use super::{
+    model::{
+        Message, ModelRequest, ModelResponse, Part, Speaker, StopReason, ToolDefinition, Usage,
+    },
+    settings::ProviderKind,
 };
 
 /// Tokens asked for when neither the call nor the provider says.

@@ -9,6 +9,7 @@ pub mod backends;
 pub mod model;
 pub mod routes;
 pub mod service;
+pub mod settings;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,42 @@ use utoipa::ToSchema;
 use self::{
     model::{Message, ModelRequest, Part, StopReason, ToolDefinition, Usage},
     service::{Generation, ModelService, ProviderInput, ProviderView},
+};
+
+/// The `models` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "models",
+    summary: "language models per tenant (sampling, OpenAI-compatible, Anthropic) with budgets",
+    on_by_default: true,
+    feature: None,
+    settings: Some(super::Settings {
+        keys: &[settings::KEY],
+        check: settings::check,
+    }),
+    migrations: &[tideway_core::store::Migration {
+        version: 8,
+        name: "models",
+        sqlite: include_str!("migrations/sqlite/0008_models.sql"),
+        postgres: include_str!("migrations/postgres/0008_models.sql"),
+    }],
+    sealed: &[&service::SEALED],
+    build: Some(|shared| {
+        Ok(Arc::new(
+            ModelsToolkit::new(
+                shared.store.clone(),
+                shared.master_key.clone(),
+                shared.config,
+                Arc::downgrade(shared.hub),
+            )
+            .map_err(|error| error.to_string())?,
+        ))
+    }),
+    rest: Some(super::Rest {
+        tag: "models",
+        description: "Language model providers and completions (the models toolkit)",
+        routes: routes::router,
+    }),
+    cli: None,
 };
 
 pub struct ModelState {
@@ -256,7 +293,15 @@ async fn generate(
 }
 
 impl ModelsToolkit {
-    pub fn new(store: Store, key: Arc<MasterKey>, config: &Config, hub: Weak<Hub>) -> Self {
+    /// The toolkit over `[models]` and each tenant's `[tenants.<id>.models]`; the
+    /// error names a setting that does not read.
+    pub fn new(
+        store: Store,
+        key: Arc<MasterKey>,
+        config: &Config,
+        hub: Weak<Hub>,
+    ) -> Result<Self, tideway_core::config::ConfigError> {
+        let settings = settings::from_config(config)?;
         let tenants = config
             .tenants
             .iter()
@@ -356,13 +401,13 @@ impl ModelsToolkit {
                     })
                 },
             );
-        ModelsToolkit {
+        Ok(ModelsToolkit {
             tools,
             state: Arc::new(ModelState {
-                service: ModelService::new(store, key, config.models.clone(), tenants),
+                service: ModelService::new(store, key, settings, tenants),
                 hub,
             }),
-        }
+        })
     }
 }
 

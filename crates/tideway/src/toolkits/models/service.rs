@@ -12,31 +12,35 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, HubError, Store,
-    config::{ModelsConfig, ProviderKind, TenantModels},
-    on_store,
-    secrets::MasterKey,
-    store::{SealedAt, StoreError},
+    CallContext, HubError, Store, config::TenantModels, on_store, secrets::MasterKey,
+    store::SealedColumn,
 };
+
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::{
     backends::{self, Backend, HttpProvider, Retries, default_base_url},
     model::{ModelRequest, ModelResponse},
+    settings::{ModelsConfig, ProviderKind},
+};
+
+/// Where a stored provider's API key is kept sealed.
+pub static SEALED: SealedColumn = SealedColumn {
+    what: "model provider",
+    table: "model_providers",
+    keys: &["tenant_id", "name"],
+    column: "secret",
+    context: "model",
 };
 
 /// Bounds on one request, so a caller cannot make Tideway send (and store) megabytes.
 const MAX_MESSAGES: usize = 200;
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-
-fn db_error(error: sqlx::Error) -> HubError {
-    HubError::Store(StoreError::Query(error))
-}
 
 /// A provider a tenant's admin stores (the key is given once and never shown).
 #[derive(Clone, Debug, Deserialize, JsonSchema, ToSchema)]
@@ -203,7 +207,7 @@ impl ModelService {
             .fetch_all(pool)
             .await
         })
-        .map_err(db_error)
+        .map_err(HubError::from)
     }
 
     /// The name of the provider `ctx`'s tenant uses.
@@ -244,7 +248,7 @@ impl ModelService {
                     self.key
                         .open(
                             &sealed,
-                            &SealedAt::model_provider(ctx.tenant.as_str(), &name).context(),
+                            &SEALED.at([ctx.tenant.as_str(), name.as_str()]).context(),
                         )
                         .map_err(|error| HubError::Unavailable {
                             component: format!("model provider '{name}'"),
@@ -337,8 +341,7 @@ impl ModelService {
                 .bind(midnight)
                 .fetch_one(pool)
                 .await
-            })
-            .map_err(db_error)?;
+            })?;
             if u64::try_from(used).unwrap_or(0) >= per_day {
                 let tomorrow = midnight + chrono::Duration::days(1);
                 let wait = (tomorrow - Utc::now())
@@ -417,11 +420,10 @@ impl ModelService {
             .bind(usage.map(|u| i64::try_from(u.input_tokens).unwrap_or(i64::MAX)))
             .bind(usage.map(|u| i64::try_from(u.output_tokens).unwrap_or(i64::MAX)))
             .bind(latency_ms)
-            .bind(Utc::now().trunc_subsecs(6))
+            .bind(tideway_core::store::now())
             .fetch_one(pool)
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         outcome.map(|response| (response, id, backend.name().to_string()))
     }
 
@@ -442,8 +444,7 @@ impl ModelService {
                 .bind(i64::from(limit.clamp(1, 200)))
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(rows.into_iter().map(generation_from_row).collect())
     }
 
@@ -461,8 +462,7 @@ impl ModelService {
                 .bind(id)
                 .fetch_optional(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(row.map(generation_from_row))
     }
 
@@ -544,15 +544,12 @@ impl ModelService {
         let secret = match &input.api_key {
             Some(key) if !key.is_empty() => Some(
                 self.key
-                    .seal(
-                        key,
-                        &SealedAt::model_provider(ctx.tenant.as_str(), name).context(),
-                    )
+                    .seal(key, &SEALED.at([ctx.tenant.as_str(), name]).context())
                     .map_err(HubError::internal)?,
             ),
             _ => None,
         };
-        let now = Utc::now().trunc_subsecs(6);
+        let now = tideway_core::store::now();
         let kind = match input.kind {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
@@ -590,7 +587,7 @@ impl ModelService {
             }
             .await
         })
-        .map_err(db_error)
+        .map_err(HubError::from)
     }
 
     pub async fn delete_provider(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
@@ -601,8 +598,7 @@ impl ModelService {
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected())
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(deleted > 0)
     }
 }

@@ -30,6 +30,34 @@ use tideway_core::{
 
 use self::service::{PromptService, prompt_arguments};
 
+/// The `prompts` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "prompts",
+    summary: "prompt templates per tenant, versioned and rendered with bounds",
+    on_by_default: true,
+    feature: None,
+    settings: None,
+    migrations: &[tideway_core::store::Migration {
+        version: 7,
+        name: "prompts",
+        sqlite: include_str!("migrations/sqlite/0007_prompts.sql"),
+        postgres: include_str!("migrations/postgres/0007_prompts.sql"),
+    }],
+    sealed: &[],
+    build: Some(|shared| {
+        Ok(Arc::new(PromptsToolkit::new(
+            shared.store.clone(),
+            Arc::downgrade(shared.hub),
+        )))
+    }),
+    rest: Some(super::Rest {
+        tag: "prompts",
+        description: "Prompt templates: versions, rendering, categories and usage (the prompts toolkit)",
+        routes: routes::router,
+    }),
+    cli: None,
+};
+
 pub struct PromptState {
     pub service: PromptService,
 }

@@ -13,7 +13,7 @@ use std::{
     sync::{Mutex, Weak},
 };
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,7 +21,7 @@ use tideway_core::{
     CallContext, Hub, HubError, HubEvent, Scope, Store,
     mcp::{JsonObject, ResourceContents},
     on_store,
-    store::StoreError,
+    store::{is_busy, is_unique_violation, now},
 };
 use utoipa::ToSchema;
 
@@ -67,10 +67,6 @@ type VersionRow = (
     String,
     DateTime<Utc>,
 );
-
-fn db_error(error: sqlx::Error) -> HubError {
-    HubError::Store(StoreError::Query(error))
-}
 
 fn decode<T: serde::de::DeserializeOwned>(
     name: &str,
@@ -137,10 +133,6 @@ fn version_from_row(row: VersionRow) -> Result<TemplateVersion, HubError> {
         created_by,
         created_at,
     })
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 fn encode(contents: &Contents) -> Result<(String, String), HubError> {
@@ -292,8 +284,7 @@ impl PromptService {
                 tx.commit().await
             }
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         match self.loaded.lock() {
             Ok(mut loaded) => loaded.insert(tenant.to_string()),
             Err(poisoned) => poisoned.into_inner().insert(tenant.to_string()),
@@ -370,7 +361,7 @@ impl PromptService {
                     input.name
                 )));
             }
-            Err(error) => return Err(db_error(error)),
+            Err(error) => return Err(error.into()),
         }
         self.changed();
         self.get(ctx, &input.name)
@@ -389,8 +380,7 @@ impl PromptService {
                 .bind(name)
                 .fetch_optional(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         row.map(template_from_row).transpose()
     }
 
@@ -411,8 +401,7 @@ impl PromptService {
                 .bind(category)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         let templates: Vec<Template> = rows
             .into_iter()
             .map(template_from_row)
@@ -526,7 +515,7 @@ impl PromptService {
                 // Another writer got there first: read again.
                 Ok(false) => continue,
                 Err(error) if is_unique_violation(&error) || is_busy(&error) => continue,
-                Err(error) => return Err(db_error(error)),
+                Err(error) => return Err(error.into()),
             }
         }
         Err(HubError::Conflict(format!(
@@ -557,8 +546,7 @@ impl PromptService {
                 Ok::<u64, sqlx::Error>(deleted)
             }
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         if deleted > 0 {
             self.changed();
         }
@@ -582,8 +570,7 @@ impl PromptService {
                 .bind(name)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         rows.into_iter().map(version_from_row).collect()
     }
 
@@ -603,8 +590,7 @@ impl PromptService {
                 .bind(version)
                 .fetch_optional(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         row.map(version_from_row).transpose()
     }
 
@@ -708,7 +694,7 @@ impl PromptService {
             }
             .await
         })
-        .map_err(db_error)
+        .map_err(HubError::from)
     }
 
     /// Values to offer for `argument` of `name`: its allowed values if it has any,
@@ -737,8 +723,7 @@ impl PromptService {
             .bind(argument)
             .fetch_all(pool)
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         let mut values = seen;
         if let Some(default) = &declared.default
             && !values.contains(default)
@@ -757,8 +742,7 @@ impl PromptService {
             .bind(ctx.tenant.as_str())
             .fetch_all(pool)
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(rows
             .into_iter()
             .map(|(category, templates)| CategoryCount {
@@ -797,8 +781,7 @@ impl PromptService {
             .bind(name)
             .fetch_all(pool)
             .await
-        })
-        .map_err(db_error)?;
+        })?;
         // Days are cut from the timestamp by each dialect's own means.
         let by_day: Vec<(String, i64)> = match &self.store {
             Store::Sqlite(pool) => sqlx::query_as(
@@ -820,7 +803,7 @@ impl PromptService {
             .fetch_all(pool)
             .await,
         }
-        .map_err(db_error)?;
+        ?;
         let mut by_template: BTreeMap<String, i64> = BTreeMap::new();
         for (name, _, count) in &by_version {
             *by_template.entry(name.clone()).or_default() += count;
@@ -864,15 +847,6 @@ async fn read_text(hub: &Hub, ctx: &CallContext, uri: &str) -> Result<String, Hu
         })
         .collect::<Vec<_>>()
         .join("\n"))
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// SQLite's "database is locked": a concurrent writer; worth one more try.
-fn is_busy(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.message().contains("locked"))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -9,7 +9,7 @@ use tideway_core::{CallContext, HubError, on_store};
 
 use super::{
     model::{Analytics, Count, CustomerContext, DayCount, DurationStats, TicketStatus, limits},
-    service::{INTERACTION_COLUMNS, InteractionRow, SupportService, convert_all, db_error, tenant},
+    service::{INTERACTION_COLUMNS, InteractionRow, SupportService, convert_all, tenant},
 };
 
 #[derive(sqlx::FromRow)]
@@ -91,21 +91,21 @@ impl SupportService {
             .bind(since)
             .fetch_all(pool)
             .await
-            .map_err(db_error)?;
+            ?;
             let backlog = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM support_tickets WHERE tenant_id = $1 AND status IN ('open', 'in_progress', 'pending')",
             )
             .bind(tenant(ctx))
             .fetch_one(pool)
             .await
-            .map_err(db_error)?;
+            ?;
             let tiers = sqlx::query_as(
                 "SELECT tier, COUNT(*) FROM support_customers WHERE tenant_id = $1 GROUP BY tier",
             )
             .bind(tenant(ctx))
             .fetch_all(pool)
             .await
-            .map_err(db_error)?;
+            ?;
             let channels = sqlx::query_as(
                 "SELECT channel, COUNT(*) FROM support_interactions WHERE tenant_id = $1 AND occurred_at >= $2 GROUP BY channel",
             )
@@ -113,7 +113,7 @@ impl SupportService {
             .bind(since)
             .fetch_all(pool)
             .await
-            .map_err(db_error)?;
+            ?;
             (tickets, backlog, tiers, channels)
         });
 
@@ -200,8 +200,7 @@ impl SupportService {
                 .bind(customer_id)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         // Articles for the open tickets: the words of their subjects, any of them,
         // ranked; a ticket about "VPN drops every hour" finds the VPN articles.
         let mut words: Vec<String> = Vec::new();

@@ -4,14 +4,16 @@ use serde_json::Map;
 use sqlx::{AssertSqlSafe, types::Json};
 use tideway_core::{CallContext, HubError, on_store};
 
+use tideway_core::store::is_unique_violation;
+
 use super::{
     model::{
         Customer, CustomerChanges, CustomerFilter, NewCustomer, Page, Tier, check_metadata, limits,
         normalize_email, normalize_phone, optional_text, required_text,
     },
     service::{
-        CUSTOMER_COLUMNS, CustomerRow, SupportService, WRITE_ATTEMPTS, convert_all, db_error,
-        decode_cursor, into_page, is_unique_violation, like_pattern, now, tenant,
+        CUSTOMER_COLUMNS, CustomerRow, SupportService, WRITE_ATTEMPTS, convert_all, decode_cursor,
+        into_page, like_pattern, now, tenant,
     },
 };
 
@@ -61,7 +63,7 @@ impl SupportService {
         match inserted {
             Ok(row) => row.into_customer(),
             Err(error) if is_unique_violation(&error) => Err(email_taken(&email)),
-            Err(error) => Err(db_error(error)),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -114,8 +116,7 @@ impl SupportService {
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         let customers = convert_all(rows, CustomerRow::into_customer)?;
         Ok(into_page("customers", customers, limit, |c| c.id))
     }
@@ -215,7 +216,7 @@ impl SupportService {
                 Err(error) if is_unique_violation(&error) => {
                     return Err(email_taken(&next.email));
                 }
-                Err(error) => return Err(db_error(error)),
+                Err(error) => return Err(error.into()),
             }
         }
         Err(busy("customer", id))

@@ -9,8 +9,8 @@ use super::{
     customers::customer_uri,
     model::{Direction, Interaction, NewInteraction, Page, limits, optional_text, required_text},
     service::{
-        INTERACTION_COLUMNS, InteractionRow, SupportService, convert_all, db_error, decode_cursor,
-        into_page, now, tenant,
+        INTERACTION_COLUMNS, InteractionRow, SupportService, convert_all, decode_cursor, into_page,
+        now, tenant,
     },
 };
 
@@ -38,7 +38,7 @@ impl SupportService {
         );
         let begin = self.store.begin_write_sql();
         let row: InteractionRow = on_store!(&self.store, pool => {
-            let mut tx = pool.begin_with(begin).await.map_err(db_error)?;
+            let mut tx = pool.begin_with(begin).await?;
             let touched = sqlx::query(
                 "UPDATE support_customers SET last_interaction_at = $1 \
                  WHERE tenant_id = $2 AND id = $3 \
@@ -49,7 +49,7 @@ impl SupportService {
             .bind(customer_id)
             .execute(&mut *tx)
             .await
-            .map_err(db_error)?
+            ?
             .rows_affected();
             if touched == 0 {
                 let exists: Option<i64> = sqlx::query_scalar(
@@ -59,7 +59,7 @@ impl SupportService {
                 .bind(customer_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
                 if exists.is_none() {
                     return Err(HubError::invalid_argument(
                         "customer_id",
@@ -75,7 +75,7 @@ impl SupportService {
                 .bind(ticket_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
                 match owner {
                     None => {
                         return Err(HubError::invalid_argument(
@@ -104,8 +104,8 @@ impl SupportService {
                 .bind(at)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
+                ?;
+            tx.commit().await?;
             row
         });
         if let Some(ticket_id) = ticket_id
@@ -143,8 +143,7 @@ impl SupportService {
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         let items = convert_all(rows, InteractionRow::into_interaction)?;
         Ok(into_page("interactions", items, limit, |i| i.id))
     }

@@ -13,10 +13,7 @@ use super::{
         Article, ArticleChanges, ArticleHit, NewArticle, Page, SearchResults, limits,
         normalize_tags, optional_text, required_text,
     },
-    service::{
-        SupportService, WRITE_ATTEMPTS, convert_all, db_error, decode_cursor, into_page, now,
-        tenant,
-    },
+    service::{SupportService, WRITE_ATTEMPTS, convert_all, decode_cursor, into_page, now, tenant},
 };
 
 pub fn article_uri(id: i64) -> String {
@@ -113,8 +110,7 @@ impl SupportService {
                 .bind(at)
                 .fetch_one(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         Ok(row.into_article())
     }
 
@@ -144,8 +140,7 @@ impl SupportService {
                 .execute(pool)
                 .await
                 .map(|result| result.rows_affected())
-        })
-        .map_err(db_error)?;
+        })?;
         self.get_article(ctx, id).await
     }
 
@@ -170,8 +165,7 @@ impl SupportService {
                 .bind(id)
                 .fetch_optional(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         row.map(ArticleRow::into_article).ok_or_else(|| {
             HubError::NotFound(format!("there is no knowledge article with id {id}"))
         })
@@ -202,8 +196,7 @@ impl SupportService {
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         let items = rows.into_iter().map(ArticleRow::into_article).collect();
         Ok(into_page("articles", items, limit, |a| a.id))
     }
@@ -276,8 +269,7 @@ impl SupportService {
                     .bind(current.version)
                     .fetch_optional(pool)
                     .await
-            })
-            .map_err(db_error)?;
+            })?;
             match row {
                 Some(row) => {
                     self.changed(ctx, article_uri(id));
@@ -381,8 +373,7 @@ impl SupportService {
                 .fetch_all(pool)
                 .await
             }
-        }
-        .map_err(db_error)?;
+        }?;
         convert_all(rows, |row| {
             Ok(ArticleHit {
                 id: row.id,

@@ -31,6 +31,34 @@ pub use service::SupportService;
 
 use model::{CustomerFilter, TicketFilter, limits};
 
+/// The `support` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "support",
+    summary: "the help desk: customers, tickets, interactions, knowledge base, analytics",
+    on_by_default: true,
+    feature: None,
+    settings: None,
+    migrations: &[tideway_core::store::Migration {
+        version: 2,
+        name: "support",
+        sqlite: include_str!("migrations/sqlite/0002_support.sql"),
+        postgres: include_str!("migrations/postgres/0002_support.sql"),
+    }],
+    sealed: &[],
+    build: Some(|shared| {
+        Ok(Arc::new(SupportToolkit::new(
+            shared.store.clone(),
+            Arc::downgrade(shared.hub),
+        )))
+    }),
+    rest: Some(super::Rest {
+        tag: "support",
+        description: "Customers, tickets, interactions, knowledge base and analytics (the support toolkit)",
+        routes: routes::router,
+    }),
+    cli: None,
+};
+
 pub struct SupportToolkit {
     service: Arc<SupportService>,
     tools: ToolSet<SupportService>,

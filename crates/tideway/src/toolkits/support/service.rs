@@ -11,10 +11,11 @@
 use std::sync::Weak;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, on_store, store::StoreError};
+pub(super) use tideway_core::store::now;
+use tideway_core::{CallContext, Hub, HubError, HubEvent, Store, on_store};
 
 use super::model::{
     AuthorType, Channel, Customer, Direction, EventKind, Interaction, Priority, Ticket,
@@ -63,7 +64,7 @@ impl SupportService {
                 .fetch_optional(pool)
                 .await
         })
-        .map_err(db_error)
+        .map_err(HubError::from)
     }
 
     /// Tells subscribers of a resource that it changed.
@@ -77,23 +78,8 @@ impl SupportService {
     }
 }
 
-/// The current time at the store's precision (microseconds), so a value read back
-/// equals the value written on both backends.
-pub(super) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
 pub(super) fn tenant(ctx: &CallContext) -> &str {
     ctx.tenant.as_str()
-}
-
-/// Store failures, with the ones a caller caused turned into their own errors.
-pub(super) fn db_error(error: sqlx::Error) -> HubError {
-    HubError::Store(StoreError::Query(error))
-}
-
-pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 // --- Cursors ----------------------------------------------------------------

@@ -15,7 +15,7 @@ use super::{
     },
     service::{
         EVENT_COLUMNS, EventRow, INTERACTION_COLUMNS, InteractionRow, SupportService,
-        TICKET_COLUMNS, TicketRow, convert_all, db_error, decode_cursor, into_page, now, tenant,
+        TICKET_COLUMNS, TicketRow, convert_all, decode_cursor, into_page, now, tenant,
     },
 };
 
@@ -73,7 +73,7 @@ impl SupportService {
         );
         let begin = self.store.begin_write_sql();
         let row: TicketRow = on_store!(&self.store, pool => {
-            let mut tx = pool.begin_with(begin).await.map_err(db_error)?;
+            let mut tx = pool.begin_with(begin).await?;
             // Counting in the same transaction keeps ticket_count exact under
             // concurrent creates; the UPDATE also proves the customer exists here.
             let tier: Option<String> = sqlx::query_scalar(
@@ -84,7 +84,7 @@ impl SupportService {
             .bind(customer_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(db_error)?;
+            ?;
             let tier = match tier {
                 Some(tier) => Tier::from_store(&tier)?,
                 None => {
@@ -109,10 +109,10 @@ impl SupportService {
                 .bind(at)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
             insert_event!(tx, ctx, row.id, EventKind::Created, &no_changes, None::<String>, None::<String>, false, 1_i64, at)
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
+                ?;
+            tx.commit().await?;
             row
         });
         self.changed(ctx, customer_uri(customer_id));
@@ -172,8 +172,7 @@ impl SupportService {
                 .bind(i64::from(limit) + 1)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         let tickets = convert_all(rows, TicketRow::into_ticket)?;
         Ok(into_page("tickets", tickets, limit, |t| t.id))
     }
@@ -202,8 +201,7 @@ impl SupportService {
                 .bind(limit)
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db_error)?;
+        })?;
         convert_all(rows, TicketRow::into_ticket)
     }
 
@@ -227,13 +225,13 @@ impl SupportService {
                 .bind(id)
                 .fetch_all(pool)
                 .await
-                .map_err(db_error)?;
+                ?;
             let interactions = sqlx::query_as(AssertSqlSafe(interactions_sql))
                 .bind(tenant(ctx))
                 .bind(id)
                 .fetch_all(pool)
                 .await
-                .map_err(db_error)?;
+                ?;
             (events, interactions)
         });
         let events = convert_all(events, EventRow::into_event)?;
@@ -300,13 +298,13 @@ impl SupportService {
         let begin = self.store.begin_write_sql();
         let at = now();
         let outcome: Option<TicketRow> = on_store!(&self.store, pool => {
-            let mut tx = pool.begin_with(begin).await.map_err(db_error)?;
+            let mut tx = pool.begin_with(begin).await?;
             let current: Option<TicketRow> = sqlx::query_as(AssertSqlSafe(select))
                 .bind(tenant(ctx))
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
             let current = current
                 .ok_or_else(|| HubError::NotFound(format!("there is no ticket with id {id}")))?
                 .into_ticket()?;
@@ -323,7 +321,7 @@ impl SupportService {
                 .bind(current.customer_id)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
                 Some(Tier::from_store(&tier)?)
             } else {
                 None
@@ -350,13 +348,13 @@ impl SupportService {
                     .bind(current.version)
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(db_error)?
+                    ?
                     // The row is held by this transaction; a mismatch means the
                     // store let someone else in, which must not pass silently.
                     .ok_or_else(|| stale("ticket", id, current.version, current.version + 1))?;
                 insert_event!(tx, ctx, id, EventKind::Updated, &diff, None::<String>, None::<String>, false, version, at)
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
+                    ?;
+                tx.commit().await?;
                 Some(row)
             }
         });
@@ -383,7 +381,7 @@ impl SupportService {
         let begin = self.store.begin_write_sql();
         let at = now();
         let event: EventRow = on_store!(&self.store, pool => {
-            let mut tx = pool.begin_with(begin).await.map_err(db_error)?;
+            let mut tx = pool.begin_with(begin).await?;
             // A comment is a change too: it bumps the version, so an editor holding an
             // older version learns that the ticket moved on.
             let version: Option<i64> = sqlx::query_scalar(
@@ -397,13 +395,13 @@ impl SupportService {
             .bind(ticket_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(db_error)?;
+            ?;
             let Some(version) = version else {
                 return Err(HubError::NotFound(format!("there is no ticket with id {ticket_id}")));
             };
             let event = insert_event!(tx, ctx, ticket_id, EventKind::Comment, &no_changes, Some(&body), Some(author_type.as_str()), internal, version, at)
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
+                ?;
+            tx.commit().await?;
             event
         });
         self.changed(ctx, ticket_uri(ticket_id));
@@ -429,8 +427,7 @@ impl SupportService {
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
-        })
-        .map_err(db_error)?;
+        })?;
         if updated > 0 {
             self.changed(ctx, ticket_uri(ticket_id));
         }

@@ -13,6 +13,20 @@ use tideway_core::{
     toolkit::Toolkit,
 };
 
+/// The `synthetic` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "synthetic",
+    summary: "200 generated tools for measuring large catalogs (a test fixture)",
+    on_by_default: false,
+    feature: None,
+    settings: None,
+    migrations: &[],
+    sealed: &[],
+    build: Some(|_| Ok(Arc::new(SyntheticToolkit::new()))),
+    rest: None,
+    cli: None,
+};
+
 /// How many tools the catalog holds; the peers in `bench/peers/` use the same number.
 pub const CATALOG_SIZE: usize = 200;
 

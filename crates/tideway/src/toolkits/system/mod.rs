@@ -20,6 +20,20 @@ use tideway_core::{
     typed::{Effect, ToolSet, ToolSpec, ToolText, schema_for},
 };
 
+/// The `system` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "system",
+    summary: "find your way around: toolkits, health, tool search, a generic call, echo",
+    on_by_default: true,
+    feature: None,
+    settings: None,
+    migrations: &[],
+    sealed: &[],
+    build: Some(|shared| Ok(Arc::new(SystemToolkit::new(Arc::downgrade(shared.hub))))),
+    rest: None,
+    cli: None,
+};
+
 pub struct SystemToolkit {
     tools: ToolSet<SystemState>,
     state: Arc<SystemState>,

@@ -4,15 +4,45 @@
 
 use std::collections::BTreeMap;
 
-use clap::{Args, Subcommand};
+use clap::{Args, FromArgMatches, Subcommand};
 use tideway_core::{
     Config, Store,
-    config::{UpstreamSpec, UpstreamStart, UpstreamTransport},
     naming::NamingMode,
     secrets::{MASTER_KEY_ENV, MasterKey},
 };
 
-use super::gateway::store_upstream;
+use super::{
+    gateway::store_upstream,
+    settings::{self, UpstreamSpec, UpstreamStart, UpstreamTransport},
+};
+
+/// `tideway upstreams`, as the gateway's descriptor adds it to the command line.
+pub const CLI: crate::toolkits::ToolkitCli = crate::toolkits::ToolkitCli {
+    command: || {
+        UpstreamsArgs::augment_args(clap::Command::new("upstreams").about(
+            "List, add and remove federated MCP servers (running servers follow the store).",
+        ))
+        .subcommand_required(true)
+    },
+    run: |matches, config_file| {
+        Box::pin(async move {
+            let args = UpstreamsArgs::from_arg_matches(&matches)?;
+            let config = crate::cli::load_config(config_file.as_ref(), &args.common)?;
+            let store = crate::cli::open_store(&config).await?;
+            let outcome = run(&store, &config, args.command).await;
+            store.close().await;
+            outcome
+        })
+    },
+};
+
+#[derive(Args, Debug)]
+pub struct UpstreamsArgs {
+    #[command(flatten)]
+    common: crate::cli::Common,
+    #[command(subcommand)]
+    command: UpstreamsCommand,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum UpstreamsCommand {
@@ -147,13 +177,16 @@ pub async fn run(store: &Store, config: &Config, command: UpstreamsCommand) -> a
                 retries: None,
             };
             spec.validate().map_err(|reason| anyhow::anyhow!(reason))?;
-            if config.upstreams.iter().any(|u| u.name == spec.name) {
+            if settings::upstreams(config)?
+                .iter()
+                .any(|u| u.name == spec.name)
+            {
                 anyhow::bail!(
                     "'{}' is declared in the configuration file; change it there",
                     spec.name
                 );
             }
-            let stored = store.list_upstreams().await?;
+            let stored = super::records::list(store).await?;
             if stored.iter().any(|r| r.name == spec.name) && !replace {
                 anyhow::bail!(
                     "an upstream named '{}' is stored already; add --replace to replace it",
@@ -168,20 +201,21 @@ pub async fn run(store: &Store, config: &Config, command: UpstreamsCommand) -> a
             store_upstream(store, &key, &spec, &format!("cli:{user}")).await?;
             println!(
                 "Stored upstream {}. Running servers start it within {} s (gateway.reconcile_secs).",
-                spec.name, config.gateway.reconcile_secs
+                spec.name,
+                settings::gateway(config)?.reconcile_secs
             );
             Ok(())
         }
         UpstreamsCommand::Remove { name } => {
-            if config.upstreams.iter().any(|u| u.name == name) {
+            if settings::upstreams(config)?.iter().any(|u| u.name == name) {
                 anyhow::bail!("'{name}' is declared in the configuration file; remove it there");
             }
-            if !store.delete_upstream(&name).await? {
+            if !super::records::delete(store, &name).await? {
                 anyhow::bail!("no stored upstream named '{name}'");
             }
             println!(
                 "Removed upstream {name}. Running servers stop it within {} s.",
-                config.gateway.reconcile_secs
+                settings::gateway(config)?.reconcile_secs
             );
             Ok(())
         }
@@ -197,7 +231,7 @@ async fn list(store: &Store, config: &Config, json: bool) -> anyhow::Result<()> 
             .collect::<Vec<_>>()
             .join(" "),
     };
-    for spec in &config.upstreams {
+    for spec in &settings::upstreams(config)? {
         rows.push((
             spec.name.clone(),
             spec.tenant.clone(),
@@ -206,7 +240,7 @@ async fn list(store: &Store, config: &Config, json: bool) -> anyhow::Result<()> 
             String::new(),
         ));
     }
-    for record in store.list_upstreams().await? {
+    for record in super::records::list(store).await? {
         let spec: UpstreamSpec = serde_json::from_value(record.spec)?;
         rows.push((
             record.name,

@@ -40,15 +40,14 @@ use rmcp::{
     },
 };
 use serde_json::Value;
-use tideway_core::{
-    ClientChannel, Hub, HubEvent, TenantId,
-    config::{UpstreamSpec, UpstreamTransport},
-    context::LogLevel,
-};
+use tideway_core::{ClientChannel, Hub, HubEvent, TenantId, context::LogLevel};
+
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     sync::Notify,
 };
+
+use super::settings::{UpstreamSpec, UpstreamTransport};
 
 pub type Connection = RunningService<RoleClient, Relay>;
 

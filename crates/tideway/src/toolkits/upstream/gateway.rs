@@ -13,19 +13,17 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use tideway_core::{
-    Hub, HubError, Store, TenantId,
-    config::{Config, GatewayConfig, UpstreamSpec},
-    secrets::MasterKey,
-    store::{SealedAt, UpstreamRecord},
-};
+use tideway_core::{Hub, HubError, Store, TenantId, config::Config, secrets::MasterKey};
+
 use tokio::sync::Mutex;
 
 use super::{
     client::Opened,
+    records::{self, UpstreamRecord},
+    settings::{self, GatewayConfig, UpstreamSpec},
     supervisor::{Origin, Phase, Upstream},
 };
 
@@ -38,7 +36,7 @@ struct SecretParts {
 }
 
 fn secret_context(name: &str) -> String {
-    SealedAt::upstream(name).context()
+    records::SEALED.at([name]).context()
 }
 
 /// Splits a spec into what may be stored in the clear and its secret values.
@@ -83,7 +81,7 @@ pub async fn store_upstream(
     }
     // At the store's precision (PostgreSQL keeps microseconds), so the revision a
     // running upstream remembers equals the one the reconcile loop reads back.
-    let now = Utc::now().trunc_subsecs(6);
+    let now = tideway_core::store::now();
     let record = UpstreamRecord {
         name: spec.name.clone(),
         tenant: spec.tenant.clone(),
@@ -94,7 +92,7 @@ pub async fn store_upstream(
         created_at: now,
         updated_at: now,
     };
-    store.put_upstream(&record).await?;
+    records::put(store, &record).await?;
     Ok(record)
 }
 
@@ -124,18 +122,18 @@ impl Gateway {
             hub,
             store,
             key,
-            settings: config.gateway.clone(),
+            settings: settings::gateway(config).map_err(HubError::internal)?,
             upstreams: Mutex::new(BTreeMap::new()),
             changes: Mutex::new(()),
             stopping: tokio_util::sync::CancellationToken::new(),
         });
-        for spec in &config.upstreams {
+        for spec in &settings::upstreams(config).map_err(HubError::internal)? {
             let (public, opened) = split(spec);
             gateway
                 .launch(public, (Origin::Config, None), opened)
                 .await?;
         }
-        for record in gateway.store.list_upstreams().await? {
+        for record in records::list(&gateway.store).await? {
             gateway.launch_record(record).await;
         }
         if gateway.settings.reconcile_secs > 0 {
@@ -173,7 +171,7 @@ impl Gateway {
         if self.stopping.is_cancelled() {
             return Ok(());
         }
-        let records = self.store.list_upstreams().await?;
+        let records = records::list(&self.store).await?;
         let running = self.list().await;
         for upstream in &running {
             if upstream.origin != Origin::Api {
@@ -249,6 +247,11 @@ impl Gateway {
         self.hub.has_toolkit(name) || self.hub.has_view(name)
     }
 
+    /// How its upstreams are supervised (`[gateway]`).
+    pub fn settings(&self) -> &GatewayConfig {
+        &self.settings
+    }
+
     pub async fn list(&self) -> Vec<Arc<Upstream>> {
         self.upstreams.lock().await.values().cloned().collect()
     }
@@ -276,7 +279,7 @@ impl Gateway {
         let upstream = match self.launch(public, origin, opened).await {
             Ok(upstream) => upstream,
             Err(error) => {
-                let _ = self.store.delete_upstream(&spec.name).await;
+                let _ = records::delete(&self.store, &spec.name).await;
                 return Err(error);
             }
         };
@@ -304,7 +307,7 @@ impl Gateway {
         let _turn = self.changes.lock().await;
         let upstream = self.removable(name).await?;
         self.retire(&upstream).await;
-        self.store.delete_upstream(name).await?;
+        records::delete(&self.store, name).await?;
         Ok(())
     }
 

@@ -15,16 +15,14 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tideway_core::{
-    Health, HealthStatus, HubError, NameCollision, Role,
-    config::{UpstreamSpec, UpstreamStart, UpstreamTransport},
-    naming::NamingMode,
-};
+use tideway_core::{Health, HealthStatus, HubError, NameCollision, Role, naming::NamingMode};
+
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     breaker::CircuitState,
+    settings::{UpstreamSpec, UpstreamStart, UpstreamTransport},
     supervisor::{Origin, Phase, Upstream},
 };
 use crate::{
@@ -373,7 +371,7 @@ impl Manager {
                 "a tenant's admin may add HTTP upstreams only: a stdio upstream starts a process on the host, which only the operator may do".into(),
             ));
         }
-        if !app.config.gateway.tenant_private_addresses {
+        if !app.gateway.settings().tenant_private_addresses {
             refuse_private(spec.url.as_deref().unwrap_or_default()).await?;
         }
         Ok(())

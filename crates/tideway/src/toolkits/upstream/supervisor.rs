@@ -24,9 +24,9 @@ use rmcp::{
 use serde::Serialize;
 use tideway_core::{
     CallContext, Health, HealthStatus, Hub, HubError, Principal, Store, TenantId,
-    config::{GatewayConfig, UpstreamSpec, UpstreamStart},
     mcp::{CallToolResult, GetPromptResult, JsonObject, ResourceContents},
 };
+
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +34,7 @@ use super::{
     breaker::{Breaker, CircuitState},
     catalog::{Catalog, Listing},
     client::{self, ChildInfo, InFlight, Opened, Relay, publish_update},
+    settings::{GatewayConfig, UpstreamSpec, UpstreamStart},
     toolkit::UpstreamToolkit,
 };
 
@@ -274,7 +275,7 @@ impl Upstream {
 
     async fn supervise(self: &Arc<Self>) {
         if self.spec.start == UpstreamStart::Lazy {
-            match self.store.upstream_catalog(self.name()).await {
+            match super::records::catalog(&self.store, self.name()).await {
                 Ok(Some(cached)) => match serde_json::from_value::<Listing>(cached) {
                     Ok(listing) => {
                         self.install(Catalog::new(listing));
@@ -503,7 +504,9 @@ impl Upstream {
         }
         match serde_json::to_value(&listing) {
             Ok(value) => {
-                if let Err(error) = self.store.put_upstream_catalog(self.name(), &value).await {
+                if let Err(error) =
+                    super::records::put_catalog(&self.store, self.name(), &value).await
+                {
                     tracing::warn!(upstream = %self.name(), %error, "could not cache the catalog");
                 }
             }

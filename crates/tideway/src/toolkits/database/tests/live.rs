@@ -15,7 +15,6 @@ use sqlx::{
 };
 use tideway_core::{
     CallContext, Hub, HubError, Principal, Scope, TenantId,
-    config::DatabasesConfig,
     context::{Credential, Role},
     mcp::JsonObject,
     secrets::MasterKey,
@@ -23,7 +22,7 @@ use tideway_core::{
 };
 
 use super::{
-    super::{DatabaseService, DatabaseToolkit, model::SourceKind},
+    super::{DatabaseService, DatabaseToolkit, model::SourceKind, settings::DatabasesConfig},
     ATTACKS, Expect,
 };
 
@@ -49,7 +48,11 @@ async fn fixture() -> Fixture {
 /// globex; acme is the default tenant.
 async fn fixture_with(config: DatabasesConfig) -> Fixture {
     let store = test_stores().await.remove(0);
-    store.store.migrate().await.expect("migrate");
+    store
+        .store
+        .migrate(&crate::toolkits::migrations())
+        .await
+        .expect("migrate");
     for tenant in ["acme", "globex"] {
         store
             .store
@@ -1105,7 +1108,7 @@ async fn credentials_are_sealed(target: &Target) {
     let resealed = fixture
         .store
         .store
-        .reseal_all(&fixture.key, &new_key)
+        .reseal_all(&crate::toolkits::sealed_columns(), &fixture.key, &new_key)
         .await
         .expect("reseal");
     assert_eq!(resealed, 1);
@@ -1294,7 +1297,7 @@ async fn sources_declared_in_the_configuration_are_served_read_only_through_the_
     let mut config = DatabasesConfig::default();
     config.sources.insert(
         "warehouse".into(),
-        tideway_core::config::DeclaredSource {
+        crate::toolkits::database::settings::DeclaredSource {
             tenant: Some("acme".into()),
             kind: "sqlite".into(),
             path: sqlite.args["path"].as_str().map(std::path::PathBuf::from),
@@ -1736,7 +1739,11 @@ async fn tenant_admins_reach_neither_internal_hosts_nor_other_tenants_files() {
 #[tokio::test]
 async fn the_operator_may_open_internal_hosts_to_one_tenant() {
     let store = test_stores().await.remove(0);
-    store.store.migrate().await.expect("migrate");
+    store
+        .store
+        .migrate(&crate::toolkits::migrations())
+        .await
+        .expect("migrate");
     for tenant in ["acme", "globex", "initech"] {
         store
             .store

@@ -34,7 +34,11 @@ async fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> (Arc
     };
     configure(&mut config);
     let store = test_stores().await.remove(0);
-    store.store.migrate().await.expect("migrate");
+    store
+        .store
+        .migrate(&crate::toolkits::migrations())
+        .await
+        .expect("migrate");
     for tenant in ["acme", "globex"] {
         store
             .store
@@ -46,19 +50,17 @@ async fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> (Arc
     let databases = Arc::new(DatabaseService::new(
         store.store.clone(),
         key.clone(),
-        config.databases.clone(),
+        crate::toolkits::database::settings::from_config(&config).expect("databases"),
         "acme".into(),
         config.data_dir.clone(),
     ));
     let hub = Arc::new(Hub::new());
     hub.register(Arc::new(DatabaseToolkit::new(databases.clone())))
         .expect("register");
-    hub.register(Arc::new(ModelsToolkit::new(
-        store.store.clone(),
-        key,
-        &config,
-        Arc::downgrade(&hub),
-    )))
+    hub.register(Arc::new(
+        ModelsToolkit::new(store.store.clone(), key, &config, Arc::downgrade(&hub))
+            .expect("models settings"),
+    ))
     .expect("register");
     hub.register(Arc::new(
         LakehouseToolkit::new(
@@ -247,7 +249,14 @@ async fn bad_files_are_refused_and_nothing_is_written() {
     std::fs::create_dir_all(&uploads).expect("dir");
     std::fs::write(uploads.join("ok.tsv"), "a\tb\n1\tx\n").expect("file");
     let (hub, _store) = hub(dir.path(), |config| {
-        config.lakehouse.upload_dirs = vec![uploads.clone()]
+        config
+            .update_section(
+                "lakehouse",
+                |lakehouse: &mut crate::toolkits::lakehouse::settings::LakehouseConfig| {
+                    lakehouse.upload_dirs = vec![uploads.clone()]
+                },
+            )
+            .expect("lakehouse")
     })
     .await;
     let acme = ctx("acme", Role::Operator);

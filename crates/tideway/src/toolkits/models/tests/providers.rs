@@ -23,14 +23,17 @@ use axum::{
 use serde_json::{Value, json};
 use tideway_core::{
     CallContext, ClientChannel, Config, Hub, HubError, Principal, TenantId,
-    config::{ModelProviderConfig, ProviderKind, TenantConfig},
+    config::TenantConfig,
     context::{Credential, LogLevel, Role},
     mcp::JsonObject,
     secrets::MasterKey,
     store::testing::{TestStore, test_stores},
 };
 
-use super::super::ModelsToolkit;
+use super::super::{
+    ModelsToolkit,
+    settings::{ModelProviderConfig, ModelsConfig, ProviderKind},
+};
 use crate::toolkits::prompts::PromptsToolkit;
 
 /// What the stand-in saw of one request.
@@ -244,7 +247,10 @@ async fn fixtures(configure: impl Fn(&mut Config)) -> Vec<Fixture> {
     let mut fixtures = Vec::new();
     for test in test_stores().await {
         let store = test.store.clone();
-        store.migrate().await.expect("migrate");
+        store
+            .migrate(&crate::toolkits::migrations())
+            .await
+            .expect("migrate");
         for tenant in ["acme", "globex"] {
             store
                 .ensure_tenant(&TenantId::new(tenant), tenant)
@@ -255,12 +261,10 @@ async fn fixtures(configure: impl Fn(&mut Config)) -> Vec<Fixture> {
         configure(&mut config);
         let (key, _) = MasterKey::generate().expect("key");
         let hub = Arc::new(Hub::new());
-        hub.register(Arc::new(ModelsToolkit::new(
-            store.clone(),
-            Arc::new(key),
-            &config,
-            Arc::downgrade(&hub),
-        )))
+        hub.register(Arc::new(
+            ModelsToolkit::new(store.clone(), Arc::new(key), &config, Arc::downgrade(&hub))
+                .expect("models settings"),
+        ))
         .expect("models");
         hub.register(Arc::new(PromptsToolkit::new(
             store.clone(),
@@ -472,9 +476,13 @@ async fn tool_calls_go_out_and_their_results_come_back() {
 
 #[tokio::test]
 async fn failures_are_retried_or_reported_as_they_should() {
-    let fixture = fixtures(|config| config.models.max_retries = 2)
-        .await
-        .remove(0);
+    let fixture = fixtures(|config| {
+        config
+            .update_section("models", |models: &mut ModelsConfig| models.max_retries = 2)
+            .expect("models")
+    })
+    .await
+    .remove(0);
     for kind in ["openai", "anthropic"] {
         let (base, server) = stand_in().await;
         provider(&fixture.hub, &base, kind, "flaky", false).await;
@@ -655,11 +663,16 @@ async fn stored_keys_are_sealed_never_shown_and_only_admins_store_them() {
             "Bearer sk-test-4711"
         );
         // Sealed in the store, under the master key.
-        let secrets = fixture.store.store.sealed_secrets().await.expect("secrets");
+        let secrets = fixture
+            .store
+            .store
+            .sealed_secrets(&crate::toolkits::sealed_columns())
+            .await
+            .expect("secrets");
         assert!(
             secrets
                 .iter()
-                .any(|s| s.at == tideway_core::store::SealedAt::model_provider("acme", "main"))
+                .any(|s| s.at == crate::toolkits::models::service::SEALED.at(["acme", "main"]))
         );
         assert!(secrets.iter().all(|s| !s.sealed.contains("sk-test-4711")));
         // Another tenant has its own providers: acme's is not there.
@@ -694,18 +707,22 @@ async fn a_declared_provider_takes_its_key_from_the_environment() {
     // SAFETY: this test alone reads or writes this variable.
     unsafe { std::env::set_var("TIDEWAY_TEST_MODELS_KEY_FROM_ENV", "sk-from-env") };
     let fixture = fixtures(|config| {
-        config.models.provider = "house".into();
-        config.models.providers.insert(
-            "house".into(),
-            ModelProviderConfig {
-                kind: ProviderKind::Anthropic,
-                base_url: Some(base.clone()),
-                model: "echo".into(),
-                api_key_env: Some("TIDEWAY_TEST_MODELS_KEY_FROM_ENV".into()),
-                max_tokens: 256,
-                stream: false,
-            },
-        );
+        config
+            .update_section("models", |models: &mut ModelsConfig| {
+                models.provider = "house".into();
+                models.providers.insert(
+                    "house".into(),
+                    ModelProviderConfig {
+                        kind: ProviderKind::Anthropic,
+                        base_url: Some(base.clone()),
+                        model: "echo".into(),
+                        api_key_env: Some("TIDEWAY_TEST_MODELS_KEY_FROM_ENV".into()),
+                        max_tokens: 256,
+                        stream: false,
+                    },
+                );
+            })
+            .expect("models")
     })
     .await
     .remove(0);

@@ -67,7 +67,10 @@ async fn fixtures() -> Vec<Fixture> {
     let mut fixtures = Vec::new();
     for test in test_stores().await {
         let store = test.store.clone();
-        store.migrate().await.expect("migrate");
+        store
+            .migrate(&crate::toolkits::migrations())
+            .await
+            .expect("migrate");
         for tenant in ["acme", "globex"] {
             store
                 .ensure_tenant(&TenantId::new(tenant), tenant)

@@ -42,6 +42,30 @@ pub trait AuditSink: Send + Sync {
     fn record(&self, record: AuditRecord);
 }
 
+tokio::task_local! {
+    /// Set when the Hub audits something inside a [`tracking`] scope.
+    static AUDITED: std::cell::Cell<bool>;
+}
+
+/// Runs `work` and says whether anything it did on this task was audited. The REST
+/// face wraps each request that changes something in it, so a request refused before
+/// it reached the Hub (a malformed body, an unknown id in the path) still leaves a
+/// record of its own.
+pub async fn tracking<F: std::future::Future>(work: F) -> (F::Output, bool) {
+    AUDITED
+        .scope(std::cell::Cell::new(false), async {
+            let output = work.await;
+            (output, AUDITED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// Notes, for an enclosing [`tracking`] scope, that a record was made.
+pub(crate) fn mark_audited() {
+    // Outside a scope there is nobody to tell.
+    let _ = AUDITED.try_with(|audited| audited.set(true));
+}
+
 const REDACTED: &str = "[redacted]";
 const MAX_STRING_CHARS: usize = 256;
 const MAX_DIGEST_BYTES: usize = 4096;
@@ -159,6 +183,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[tokio::test]
+    async fn tracking_sees_records_made_on_its_task_only() {
+        let ((), seen) = tracking(async { mark_audited() }).await;
+        assert!(seen);
+        let ((), seen) = tracking(async {}).await;
+        assert!(!seen);
+        // Work handed to another task (a background job) is that task's to record.
+        let ((), seen) = tracking(async {
+            let _ = tokio::spawn(async { mark_audited() }).await;
+        })
+        .await;
+        assert!(!seen);
+        // Outside any scope, marking is harmless.
+        mark_audited();
+    }
 
     fn object(value: Value) -> JsonObject {
         match value {

@@ -178,6 +178,28 @@ impl Hub {
         }
     }
 
+    /// Records a REST request that changes something but left no record of its own
+    /// (it was refused before reaching a tool or management action): toolkit
+    /// `rest`, the method and path as the action, the outcome from the status.
+    pub fn audit_request(&self, ctx: &CallContext, action: &str, status: u16, elapsed: Duration) {
+        let error_kind = match status {
+            0..400 => None,
+            400 | 413 | 415 | 422 => Some("invalid-arguments"),
+            401 | 403 => Some("forbidden"),
+            404 | 405 => Some("not-found"),
+            409 | 412 => Some("conflict"),
+            429 => Some("rate-limited"),
+            503 => Some("unavailable"),
+            504 => Some("deadline-exceeded"),
+            _ => Some("internal"),
+        };
+        let outcome = if error_kind.is_some() { "error" } else { "ok" };
+        let mut arguments = JsonObject::new();
+        arguments.insert("status".into(), status.into());
+        let digest = argument_digest(&arguments, None);
+        self.audit(ctx, "rest", action, digest, (outcome, error_kind), elapsed);
+    }
+
     /// Hands one record to the audit sink, if there is one; never waits. `digest` is
     /// the redacted arguments and their hash (see [`argument_digest`]).
     fn audit(
@@ -192,6 +214,7 @@ impl Hub {
         let Some(sink) = self.audit_sink() else {
             return;
         };
+        crate::audit::mark_audited();
         sink.record(AuditRecord {
             at: chrono::Utc::now(),
             tenant: ctx.tenant.to_string(),

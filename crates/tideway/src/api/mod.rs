@@ -81,7 +81,47 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
     }
     let (router, paths) = router.split_for_parts();
     doc.merge(paths);
-    (router.with_state(app), doc)
+    let router = router
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            audit_unrecorded_changes,
+        ))
+        .with_state(app);
+    (router, doc)
+}
+
+/// Every REST request that may change something leaves an audit record. Tool calls
+/// and management actions write their own; a request refused before it reached one
+/// (a body that does not parse, an id that is not a number) gets one here, with the
+/// caller, the method and path, and the status.
+async fn audit_unrecorded_changes(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let changes = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let caller = request.extensions().get::<auth::Caller>().cloned();
+    let (Some(caller), true) = (caller, changes) else {
+        return next.run(request).await;
+    };
+    let action = format!(
+        "{} {}",
+        request.method(),
+        tideway_core::error::excerpt(request.uri().path())
+    );
+    let request_id = toolkits::request_id(request.headers());
+    let started = std::time::Instant::now();
+    let (response, audited) = tideway_core::audit::tracking(next.run(request)).await;
+    if !audited {
+        let ctx = tideway_core::CallContext::new(caller.tenant, caller.principal, request_id)
+            .with_face(tideway_core::Face::Rest);
+        app.hub
+            .audit_request(&ctx, &action, response.status().as_u16(), started.elapsed());
+    }
+    response
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

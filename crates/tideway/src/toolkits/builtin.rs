@@ -75,6 +75,9 @@ pub struct Rest {
     pub description: &'static str,
     /// The routes, every operation tagged `tag`.
     pub routes: fn() -> OpenApiRouter<Arc<App>>,
+    /// The toolkit's tools the routes call (through the names the declarations
+    /// use); a test checks each against the registered toolkit.
+    pub tools: &'static [&'static str],
 }
 
 /// A toolkit's subcommand of `tideway`.

@@ -60,6 +60,13 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tag: "database",
         description: "Database sources and the seed's query endpoint (the database toolkit)",
         routes: routes::router,
+        tools: &[
+            tools::names::CONNECT_SOURCE,
+            tools::names::LIST_SOURCES,
+            tools::names::QUERY_DATABASE,
+            tools::names::REMOVE_SOURCE,
+            tools::names::TEST_CONNECTION,
+        ],
     }),
     cli: None,
 };

@@ -82,7 +82,15 @@ async fn create_source(
         Ok(body) => body,
         Err(problem) => return problem.into_response(),
     };
-    match call(&app, caller, &headers, "connect_source", body).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::CONNECT_SOURCE,
+        body,
+    )
+    .await
+    {
         Ok(result) => {
             let status = if result["replaced"] == Value::Bool(true) {
                 StatusCode::OK
@@ -104,7 +112,15 @@ async fn create_source(
 #[utoipa::path(get, path = "/api/v1/sources", tag = "database",
     responses((status = 200, body = Object)))]
 async fn list_sources(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap) -> Response {
-    match call(&app, caller, &headers, "list_sources", JsonObject::new()).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::LIST_SOURCES,
+        JsonObject::new(),
+    )
+    .await
+    {
         Ok(result) => (StatusCode::OK, ApiJson(&result)).into_response(),
         Err(response) => response,
     }
@@ -119,7 +135,15 @@ async fn get_source(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match call(&app, caller, &headers, "list_sources", JsonObject::new()).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::LIST_SOURCES,
+        JsonObject::new(),
+    )
+    .await
+    {
         Ok(result) => {
             let found = result["sources"]
                 .as_array()
@@ -148,7 +172,15 @@ async fn delete_source(
     Path(id): Path<String>,
 ) -> Response {
     let args = arguments(&[("connection_id", json!(id))]);
-    match call(&app, caller, &headers, "remove_source", args).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::REMOVE_SOURCE,
+        args,
+    )
+    .await
+    {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(response) => response,
     }
@@ -164,7 +196,15 @@ async fn test_source(
     Path(id): Path<String>,
 ) -> Response {
     let args = arguments(&[("connection_id", json!(id))]);
-    match call(&app, caller, &headers, "test_connection", args).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::TEST_CONNECTION,
+        args,
+    )
+    .await
+    {
         Ok(result) => (StatusCode::OK, ApiJson(&result)).into_response(),
         Err(response) => response,
     }
@@ -185,7 +225,15 @@ async fn query(
         Ok(body) => body,
         Err(problem) => return problem.into_response(),
     };
-    match call(&app, caller, &headers, "query_database", body).await {
+    match call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::QUERY_DATABASE,
+        body,
+    )
+    .await
+    {
         Ok(result) => (StatusCode::OK, ApiJson(&result)).into_response(),
         Err(response) => response,
     }

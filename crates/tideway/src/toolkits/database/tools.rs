@@ -24,6 +24,22 @@ use super::{
     service::{DatabaseService, NewSource},
 };
 
+/// The tools' names, shared by their declarations and the REST routes that call
+/// them, so a route cannot name a tool that does not exist.
+pub mod names {
+    pub const CONNECT_POSTGRES: &str = "connect_postgres";
+    pub const CONNECT_SOURCE: &str = "connect_source";
+    pub const DESCRIBE_TABLE: &str = "describe_table";
+    pub const EXECUTE_STATEMENT: &str = "execute_statement";
+    pub const EXPLAIN_QUERY: &str = "explain_query";
+    pub const GET_SCHEMA_OVERVIEW: &str = "get_schema_overview";
+    pub const LIST_SOURCE_TABLES: &str = "list_source_tables";
+    pub const LIST_SOURCES: &str = "list_sources";
+    pub const QUERY_DATABASE: &str = "query_database";
+    pub const REMOVE_SOURCE: &str = "remove_source";
+    pub const TEST_CONNECTION: &str = "test_connection";
+}
+
 /// The tools only admins may call.
 pub const ADMIN_TOOLS: &[&str] = &["connect_postgres", "connect_source", "remove_source"];
 
@@ -305,7 +321,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
     ToolSet::new()
         .add(
             ToolSpec {
-                name: "connect_postgres",
+                name: names::CONNECT_POSTGRES,
                 title: "Register a PostgreSQL source",
                 description: "Registers a PostgreSQL database as a named source for this tenant (admin). The password is stored encrypted and never shown again. Runs a connection test and reports it; the source is kept even if the test fails.",
                 effect: Effect::Idempotent,
@@ -317,7 +333,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "connect_source",
+                name: names::CONNECT_SOURCE,
                 title: "Register a database source",
                 description: "Registers a PostgreSQL, MySQL/MariaDB or SQLite database as a named source for this tenant (admin). Passwords are stored encrypted. Runs a connection test and reports it.",
                 effect: Effect::Idempotent,
@@ -329,7 +345,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "list_sources",
+                name: names::LIST_SOURCES,
                 title: "List database sources",
                 description: "Lists this tenant's database sources (registered and configured), without passwords.",
                 effect: Effect::ReadOnly,
@@ -341,7 +357,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "test_connection",
+                name: names::TEST_CONNECTION,
                 title: "Test a source's connection",
                 description: "Connects to a source and reports the server version and latency, or precisely why it failed (dns, refused, timeout, tls, auth, database-missing, file-missing) with a hint.",
                 effect: Effect::ReadOnly,
@@ -353,7 +369,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "remove_source",
+                name: names::REMOVE_SOURCE,
                 title: "Remove a database source",
                 description: "Removes a registered source and its stored credentials, and closes its connections (admin).",
                 effect: Effect::Destructive,
@@ -366,7 +382,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "list_source_tables",
+                name: names::LIST_SOURCE_TABLES,
                 title: "List a source's tables",
                 description: "Lists tables and views with estimated row counts, a page at a time; filter by schema or by a name fragment.",
                 effect: Effect::ReadOnly,
@@ -385,7 +401,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "describe_table",
+                name: names::DESCRIBE_TABLE,
                 title: "Describe a table",
                 description: "A table's or view's columns (types, nullability, defaults, comments), primary and foreign keys, and indexes.",
                 effect: Effect::ReadOnly,
@@ -398,7 +414,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "get_schema_overview",
+                name: names::GET_SCHEMA_OVERVIEW,
                 title: "Schema overview",
                 description: "A compact map of a source: one line per table with its columns and estimated rows, cut to a size budget. Start here before writing SQL.",
                 effect: Effect::ReadOnly,
@@ -411,7 +427,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "query_database",
+                name: names::QUERY_DATABASE,
                 title: "Query a database",
                 description: "Runs one read-only SQL query (SELECT, VALUES, WITH … SELECT) with optional bind values ($1… or ?) and returns columns with types and rows as JSON. Writes, DDL, several statements and functions that touch files, the network or server state are refused with the reason. Rows are capped; `truncated` says when more existed.",
                 effect: Effect::ReadOnly,
@@ -425,7 +441,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "execute_statement",
+                name: names::EXECUTE_STATEMENT,
                 title: "Write to a database",
                 description: "Runs one statement that may write (INSERT, UPDATE, DELETE, DDL) on a source registered with read_write: true, in its own transaction, committed on success. Transaction control, COPY, session settings and file or network functions are refused.",
                 effect: Effect::Destructive,
@@ -439,7 +455,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
         )
         .add(
             ToolSpec {
-                name: "explain_query",
+                name: names::EXPLAIN_QUERY,
                 title: "Explain a query",
                 description: "The database's plan for a read-only query (JSON on PostgreSQL and MySQL). With analyze: true the query runs, read-only and under the timeout, and the plan has real timings.",
                 effect: Effect::ReadOnly,

@@ -67,6 +67,16 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tag: "lakehouse",
         description: "Delta tables per tenant in bronze, silver and gold, and SQL over them (the lakehouse toolkit)",
         routes: routes::router,
+        tools: &[
+            tools::names::CREATE_GOLD_TABLE,
+            tools::names::DESCRIBE_TABLE,
+            tools::names::LIST_TABLES,
+            tools::names::QUERY_SQL,
+            tools::names::SYNC_TABLE_TO_BRONZE,
+            tools::names::TABLE_LINEAGE,
+            tools::names::TRANSFORM_TO_SILVER,
+            tools::names::UPLOAD_FILE,
+        ],
     }),
     cli: Some(cli::CLI),
 };

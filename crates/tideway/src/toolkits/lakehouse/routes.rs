@@ -72,7 +72,7 @@ async fn sync(
         &app,
         caller,
         &headers,
-        "sync_table_to_bronze",
+        super::tools::names::SYNC_TABLE_TO_BRONZE,
         body,
         Answer::Ok,
     )
@@ -94,7 +94,7 @@ async fn transform(
         &app,
         caller,
         &headers,
-        "transform_to_silver",
+        super::tools::names::TRANSFORM_TO_SILVER,
         body,
         Answer::Ok,
     )
@@ -115,7 +115,7 @@ async fn gold(
         &app,
         caller,
         &headers,
-        "create_gold_table",
+        super::tools::names::CREATE_GOLD_TABLE,
         body,
         Answer::Ok,
     )
@@ -139,7 +139,7 @@ async fn lineage(
         &app,
         caller,
         &headers,
-        "table_lineage",
+        super::tools::names::TABLE_LINEAGE,
         arguments,
         Answer::Ok,
     )
@@ -168,8 +168,23 @@ async fn list_tables(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    match tool_routes::query_arguments(&app, ("lakehouse", "list_tables"), query, &[]) {
-        Ok(arguments) => call(&app, caller, &headers, "list_tables", arguments, Answer::Ok).await,
+    match tool_routes::query_arguments(
+        &app,
+        ("lakehouse", super::tools::names::LIST_TABLES),
+        query,
+        &[],
+    ) {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                super::tools::names::LIST_TABLES,
+                arguments,
+                Answer::Ok,
+            )
+            .await
+        }
         Err(problem) => problem.into_response(),
     }
 }
@@ -191,7 +206,7 @@ async fn describe_table(
         &app,
         caller,
         &headers,
-        "describe_table",
+        super::tools::names::DESCRIBE_TABLE,
         arguments,
         Answer::Ok,
     )
@@ -208,7 +223,15 @@ async fn query(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    body_call(&app, caller, &headers, "query_sql", body, Answer::Ok).await
+    body_call(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::QUERY_SQL,
+        body,
+        Answer::Ok,
+    )
+    .await
 }
 
 fn bad_form(message: impl Into<String>) -> Response {
@@ -270,7 +293,7 @@ async fn upload(
         &app,
         caller,
         &headers,
-        "upload_file",
+        super::tools::names::UPLOAD_FILE,
         arguments,
         Answer::Created(None),
     )

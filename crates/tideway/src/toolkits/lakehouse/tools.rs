@@ -23,6 +23,23 @@ use super::{
     pipelines,
 };
 
+/// The tools' names, shared by their declarations and the REST routes that call
+/// them, so a route cannot name a tool that does not exist.
+pub mod names {
+    pub const ANALYZE_SCHEMA: &str = "analyze_schema";
+    pub const CREATE_GOLD_TABLE: &str = "create_gold_table";
+    pub const DESCRIBE_TABLE: &str = "describe_table";
+    pub const EXPLAIN_DATA: &str = "explain_data";
+    pub const LIST_TABLES: &str = "list_tables";
+    pub const QUERY_SQL: &str = "query_sql";
+    pub const SUGGEST_QUERY: &str = "suggest_query";
+    pub const SYNC_TABLE_TO_BRONZE: &str = "sync_table_to_bronze";
+    pub const TABLE_HISTORY: &str = "table_history";
+    pub const TABLE_LINEAGE: &str = "table_lineage";
+    pub const TRANSFORM_TO_SILVER: &str = "transform_to_silver";
+    pub const UPLOAD_FILE: &str = "upload_file";
+}
+
 /// Refuses a `tenant_id` that is not the caller's: the tenant comes from the credential.
 pub fn own_tenant(ctx: &CallContext, tenant_id: &Option<String>) -> Result<(), HubError> {
     match tenant_id {
@@ -474,7 +491,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
     ToolSet::new()
         .add(
             ToolSpec {
-                name: "sync_table_to_bronze",
+                name: names::SYNC_TABLE_TO_BRONZE,
                 title: "Sync a database table into Bronze",
                 description: "Copies a table of one of your database sources (connection_id, from list_sources) into a Bronze Delta table. sync_mode full replaces the table; incremental reads only rows at or past the cursor column (updated_at or an increasing key) and merges them on the key columns, so re-running is safe. Rows stream in batches (bounded memory), progress is reported, and the table changes in one commit: a failed or cancelled sync leaves nothing half-written. Returns each column's source and lakehouse type.",
                 effect: Effect::Idempotent,
@@ -484,7 +501,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "transform_to_silver",
+                name: names::TRANSFORM_TO_SILVER,
                 title: "Transform into Silver",
                 description: "Cleans a table into a Silver Delta table with declarative steps, in order: select, rename, cast (string, int, bigint, double, decimal(p,s), boolean, date, timestamp; safe turns bad values into null), trim, lowercase, uppercase, normalize_whitespace, parse_date, parse_timestamp, drop_nulls, fill_nulls, deduplicate (keys, order_by), filter (a SQL condition). Returns the plan (each step and the query), the resulting columns and a preview; with dry_run nothing is written.",
                 effect: Effect::Idempotent,
@@ -494,7 +511,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "create_gold_table",
+                name: names::CREATE_GOLD_TABLE,
                 title: "Create a Gold table",
                 description: "Materialises one read-only SQL query over your tables (bronze.*, silver.*, gold.*) as a Gold Delta table, replacing its rows on every run; records which tables it read.",
                 effect: Effect::Idempotent,
@@ -504,7 +521,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "table_lineage",
+                name: names::TABLE_LINEAGE,
                 title: "Table lineage",
                 description: "Where a table's data comes from (the source table, file or tables its latest run read), which tables it feeds, and its recent runs with rows, versions and errors.",
                 effect: Effect::ReadOnly,
@@ -514,7 +531,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "analyze_schema",
+                name: names::ANALYZE_SCHEMA,
                 title: "Analyse tables",
                 description: "Profiles lakehouse tables from their data: likely keys, identifier columns, personal data (by name and by value), mostly-null and constant columns, and join candidates across tables; adds a prose analysis when a language model is available (your client's through sampling, or a configured provider).",
                 effect: Effect::ReadOnly,
@@ -524,7 +541,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "suggest_query",
+                name: names::SUGGEST_QUERY,
                 title: "Suggest a query",
                 description: "Turns a question into a DataFusion SQL query over your lakehouse tables using a language model, and plans it before returning it (it is not run; run it with query_sql). Without a model available it says so and gives the schema to write the query from.",
                 effect: Effect::ReadOnly,
@@ -534,7 +551,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "explain_data",
+                name: names::EXPLAIN_DATA,
                 title: "Explain query results",
                 description: "Runs one read-only query and returns its rows with per-column statistics (count, nulls, min, max, mean, sum, distinct), plus a plain-language summary when a language model is available.",
                 effect: Effect::ReadOnly,
@@ -544,7 +561,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "upload_file",
+                name: names::UPLOAD_FILE,
                 title: "Upload a file to Bronze",
                 description: "Loads a CSV, TSV, JSON-lines, Parquet or Excel (.xlsx, one sheet) file (base64 content, or a path under an allowed folder) into a Bronze Delta table named dataset_name, with its schema inferred and column names made SQL identifiers; returns the columns and a preview. The write is one atomic Delta commit; a sheet with merged cells is refused.",
                 effect: Effect::Idempotent,
@@ -554,7 +571,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "list_tables",
+                name: names::LIST_TABLES,
                 title: "List tables",
                 description: "Your lakehouse tables, optionally of one layer (bronze, silver, gold), with version, files, size and columns.",
                 effect: Effect::ReadOnly,
@@ -578,7 +595,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "describe_table",
+                name: names::DESCRIBE_TABLE,
                 title: "Describe a table",
                 description: "A table's columns with null counts, distinct estimates, min and max, its row count, version, files and size, and a few sample rows.",
                 effect: Effect::ReadOnly,
@@ -599,7 +616,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "query_sql",
+                name: names::QUERY_SQL,
                 title: "Query with SQL",
                 description: "Runs one read-only SQL statement (DataFusion dialect) over your lakehouse tables: bronze.orders, silver.customers, ... Rows stop at max_rows with truncated; tables can be read at earlier versions with versions.",
                 effect: Effect::ReadOnly,
@@ -636,7 +653,7 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
         )
         .add(
             ToolSpec {
-                name: "table_history",
+                name: names::TABLE_HISTORY,
                 title: "Table history",
                 description: "A table's Delta versions, newest first: when and by which operation. query_sql reads an earlier one with versions.",
                 effect: Effect::ReadOnly,

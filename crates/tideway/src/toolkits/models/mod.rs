@@ -34,6 +34,17 @@ use self::{
     service::{Generation, ModelService, ProviderInput, ProviderView},
 };
 
+/// The tools' names, shared by their declarations and the REST routes that call
+/// them, so a route cannot name a tool that does not exist.
+pub mod names {
+    pub const DELETE_MODEL_PROVIDER: &str = "delete_model_provider";
+    pub const GENERATE: &str = "generate";
+    pub const GET_GENERATION: &str = "get_generation";
+    pub const LIST_GENERATIONS: &str = "list_generations";
+    pub const LIST_MODEL_PROVIDERS: &str = "list_model_providers";
+    pub const SET_MODEL_PROVIDER: &str = "set_model_provider";
+}
+
 /// The `models` toolkit's descriptor.
 pub const BUILTIN: super::Builtin = super::Builtin {
     name: "models",
@@ -66,6 +77,14 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tag: "models",
         description: "Language model providers and completions (the models toolkit)",
         routes: routes::router,
+        tools: &[
+            names::DELETE_MODEL_PROVIDER,
+            names::GENERATE,
+            names::GET_GENERATION,
+            names::LIST_GENERATIONS,
+            names::LIST_MODEL_PROVIDERS,
+            names::SET_MODEL_PROVIDER,
+        ],
     }),
     cli: None,
 };
@@ -310,7 +329,7 @@ impl ModelsToolkit {
         let tools = ToolSet::new()
             .add(
                 ToolSpec {
-                    name: "generate",
+                    name: names::GENERATE,
                     title: "Generate with the language model",
                     description: "Asks this tenant's language model (the calling client's own model through sampling, or a configured provider) with a prompt, a conversation or a stored prompt template, optionally offering tools it may ask to call. The generation is recorded.",
                     effect: Effect::Additive,
@@ -320,7 +339,7 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
-                    name: "list_generations",
+                    name: names::LIST_GENERATIONS,
                     title: "List generations",
                     description: "The tenant's recorded generations, newest first: provider, model, tokens, latency, outcome.",
                     effect: Effect::ReadOnly,
@@ -337,7 +356,7 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
-                    name: "get_generation",
+                    name: names::GET_GENERATION,
                     title: "Get a generation",
                     description: "One recorded generation with what was asked and what came back.",
                     effect: Effect::ReadOnly,
@@ -353,7 +372,7 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
-                    name: "list_model_providers",
+                    name: names::LIST_MODEL_PROVIDERS,
                     title: "List model providers",
                     description: "Which language model this tenant uses and which providers are available (never their keys).",
                     effect: Effect::ReadOnly,
@@ -366,7 +385,7 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
-                    name: "set_model_provider",
+                    name: names::SET_MODEL_PROVIDER,
                     title: "Store a model provider",
                     description: "Stores (or replaces) an OpenAI-compatible or Anthropic provider for this tenant, its API key sealed at rest and never shown again; with default=true the tenant uses it.",
                     effect: Effect::Idempotent,
@@ -385,7 +404,7 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
-                    name: "delete_model_provider",
+                    name: names::DELETE_MODEL_PROVIDER,
                     title: "Delete a model provider",
                     description: "Deletes a provider this tenant stored.",
                     effect: Effect::Destructive,

@@ -65,7 +65,7 @@ async fn generate(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(arguments) => call(&app, caller, &headers, "generate", arguments).await,
+        Ok(arguments) => call(&app, caller, &headers, super::names::GENERATE, arguments).await,
         Err(problem) => problem.into_response(),
     }
 }
@@ -80,8 +80,18 @@ async fn list_generations(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    match tool_routes::query_arguments(&app, ("models", "list_generations"), query, &[]) {
-        Ok(arguments) => call(&app, caller, &headers, "list_generations", arguments).await,
+    match tool_routes::query_arguments(&app, ("models", super::names::LIST_GENERATIONS), query, &[])
+    {
+        Ok(arguments) => {
+            call(
+                &app,
+                caller,
+                &headers,
+                super::names::LIST_GENERATIONS,
+                arguments,
+            )
+            .await
+        }
         Err(problem) => problem.into_response(),
     }
 }
@@ -97,7 +107,14 @@ async fn get_generation(
 ) -> Response {
     let mut arguments = JsonObject::new();
     arguments.insert("id".into(), Value::from(id));
-    call(&app, caller, &headers, "get_generation", arguments).await
+    call(
+        &app,
+        caller,
+        &headers,
+        super::names::GET_GENERATION,
+        arguments,
+    )
+    .await
 }
 
 /// The model the tenant uses and the providers it may use.
@@ -112,7 +129,7 @@ async fn list_providers(
         &app,
         caller,
         &headers,
-        "list_model_providers",
+        super::names::LIST_MODEL_PROVIDERS,
         JsonObject::new(),
     )
     .await
@@ -135,7 +152,14 @@ async fn put_provider(
             let mut arguments = JsonObject::new();
             arguments.insert("name".into(), Value::String(name));
             arguments.insert("provider".into(), Value::Object(provider));
-            call(&app, caller, &headers, "set_model_provider", arguments).await
+            call(
+                &app,
+                caller,
+                &headers,
+                super::names::SET_MODEL_PROVIDER,
+                arguments,
+            )
+            .await
         }
         Err(problem) => problem.into_response(),
     }
@@ -152,7 +176,14 @@ async fn delete_provider(
 ) -> Response {
     let mut arguments = JsonObject::new();
     arguments.insert("name".into(), Value::String(name));
-    let response = call(&app, caller, &headers, "delete_model_provider", arguments).await;
+    let response = call(
+        &app,
+        caller,
+        &headers,
+        super::names::DELETE_MODEL_PROVIDER,
+        arguments,
+    )
+    .await;
     if response.status() == StatusCode::OK {
         StatusCode::NO_CONTENT.into_response()
     } else {

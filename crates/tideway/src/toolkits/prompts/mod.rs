@@ -54,6 +54,18 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tag: "prompts",
         description: "Prompt templates: versions, rendering, categories and usage (the prompts toolkit)",
         routes: routes::router,
+        tools: &[
+            tools::names::CREATE_PROMPT_TEMPLATE,
+            tools::names::DELETE_PROMPT_TEMPLATE,
+            tools::names::GET_PROMPT_STATS,
+            tools::names::GET_PROMPT_TEMPLATE,
+            tools::names::LIST_PROMPT_CATEGORIES,
+            tools::names::LIST_PROMPT_TEMPLATES,
+            tools::names::LIST_PROMPT_VERSIONS,
+            tools::names::RENDER_PROMPT,
+            tools::names::RESTORE_PROMPT_VERSION,
+            tools::names::UPDATE_PROMPT_TEMPLATE,
+        ],
     }),
     cli: None,
 };

@@ -73,13 +73,18 @@ async fn list_templates(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    match tool_routes::query_arguments(&app, ("prompts", "list_prompt_templates"), query, &[]) {
+    match tool_routes::query_arguments(
+        &app,
+        ("prompts", super::tools::names::LIST_PROMPT_TEMPLATES),
+        query,
+        &[],
+    ) {
         Ok(arguments) => {
             call(
                 &app,
                 caller,
                 &headers,
-                "list_prompt_templates",
+                super::tools::names::LIST_PROMPT_TEMPLATES,
                 arguments,
                 Answer::Ok,
             )
@@ -105,7 +110,7 @@ async fn create_template(
                 &app,
                 caller,
                 &headers,
-                "create_prompt_template",
+                super::tools::names::CREATE_PROMPT_TEMPLATE,
                 arguments,
                 Answer::Created(Some("/api/v1/prompts")),
             )
@@ -123,7 +128,7 @@ async fn categories(State(app): State<Arc<App>>, caller: Caller, headers: Header
         &app,
         caller,
         &headers,
-        "list_prompt_categories",
+        super::tools::names::LIST_PROMPT_CATEGORIES,
         JsonObject::new(),
         Answer::Ok,
     )
@@ -140,13 +145,18 @@ async fn stats(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    match tool_routes::query_arguments(&app, ("prompts", "get_prompt_stats"), query, &[]) {
+    match tool_routes::query_arguments(
+        &app,
+        ("prompts", super::tools::names::GET_PROMPT_STATS),
+        query,
+        &[],
+    ) {
         Ok(arguments) => {
             call(
                 &app,
                 caller,
                 &headers,
-                "get_prompt_stats",
+                super::tools::names::GET_PROMPT_STATS,
                 arguments,
                 Answer::Ok,
             )
@@ -180,7 +190,7 @@ async fn get_template(
         &app,
         caller,
         &headers,
-        "get_prompt_template",
+        super::tools::names::GET_PROMPT_TEMPLATE,
         arguments,
         Answer::Ok,
     )
@@ -206,7 +216,7 @@ async fn update_template(
                 &app,
                 caller,
                 &headers,
-                "update_prompt_template",
+                super::tools::names::UPDATE_PROMPT_TEMPLATE,
                 arguments,
                 Answer::Ok,
             )
@@ -229,7 +239,7 @@ async fn delete_template(
         &app,
         caller,
         &headers,
-        "delete_prompt_template",
+        super::tools::names::DELETE_PROMPT_TEMPLATE,
         named(name),
         Answer::Ok,
     )
@@ -255,7 +265,7 @@ async fn versions(
         &app,
         caller,
         &headers,
-        "list_prompt_versions",
+        super::tools::names::LIST_PROMPT_VERSIONS,
         named(name),
         Answer::Ok,
     )
@@ -278,7 +288,7 @@ async fn restore(
         &app,
         caller,
         &headers,
-        "restore_prompt_version",
+        super::tools::names::RESTORE_PROMPT_VERSION,
         arguments,
         Answer::Ok,
     )
@@ -322,7 +332,7 @@ async fn render_get(
         &app,
         caller,
         &headers,
-        "render_prompt",
+        super::tools::names::RENDER_PROMPT,
         arguments,
         Answer::Ok,
     )
@@ -347,7 +357,7 @@ async fn render_post(
                 &app,
                 caller,
                 &headers,
-                "render_prompt",
+                super::tools::names::RENDER_PROMPT,
                 arguments,
                 Answer::Ok,
             )

@@ -19,6 +19,21 @@ use super::{
     service::{CategoryCount, PromptStats},
 };
 
+/// The tools' names, shared by their declarations and the REST routes that call
+/// them, so a route cannot name a tool that does not exist.
+pub mod names {
+    pub const CREATE_PROMPT_TEMPLATE: &str = "create_prompt_template";
+    pub const DELETE_PROMPT_TEMPLATE: &str = "delete_prompt_template";
+    pub const GET_PROMPT_STATS: &str = "get_prompt_stats";
+    pub const GET_PROMPT_TEMPLATE: &str = "get_prompt_template";
+    pub const LIST_PROMPT_CATEGORIES: &str = "list_prompt_categories";
+    pub const LIST_PROMPT_TEMPLATES: &str = "list_prompt_templates";
+    pub const LIST_PROMPT_VERSIONS: &str = "list_prompt_versions";
+    pub const RENDER_PROMPT: &str = "render_prompt";
+    pub const RESTORE_PROMPT_VERSION: &str = "restore_prompt_version";
+    pub const UPDATE_PROMPT_TEMPLATE: &str = "update_prompt_template";
+}
+
 #[derive(Deserialize, JsonSchema)]
 pub struct NameArgs {
     /// The template's name.
@@ -266,7 +281,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
     ToolSet::new()
         .add(
             ToolSpec {
-                name: "render_prompt",
+                name: names::RENDER_PROMPT,
                 title: "Render a prompt",
                 description: "Renders a stored prompt template with its arguments and returns the text (resources it names are inlined). Missing, unknown or disallowed arguments are named in the error.",
                 effect: Effect::ReadOnly,
@@ -286,7 +301,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "list_prompt_templates",
+                name: names::LIST_PROMPT_TEMPLATES,
                 title: "List prompt templates",
                 description: "Lists the prompt templates, optionally of one category or with one tag.",
                 effect: Effect::ReadOnly,
@@ -304,7 +319,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "get_prompt_template",
+                name: names::GET_PROMPT_TEMPLATE,
                 title: "Get a prompt template",
                 description: "Returns one template with its body, at its current version or a past one.",
                 effect: Effect::ReadOnly,
@@ -334,7 +349,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "create_prompt_template",
+                name: names::CREATE_PROMPT_TEMPLATE,
                 title: "Create a prompt template",
                 description: "Stores a new prompt template: name, title, description, category, tags, arguments (name, description, required, default, allowed_values) and a minijinja body. It is served as an MCP prompt at once.",
                 effect: Effect::Additive,
@@ -346,7 +361,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "update_prompt_template",
+                name: names::UPDATE_PROMPT_TEMPLATE,
                 title: "Update a prompt template",
                 description: "Changes a template's fields; the change is a new version and the old one is kept. With expected_version, a template changed meanwhile is a conflict.",
                 effect: Effect::Idempotent,
@@ -359,7 +374,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "list_prompt_versions",
+                name: names::LIST_PROMPT_VERSIONS,
                 title: "List a template's versions",
                 description: "Every version of a template, newest first, with who wrote it and when.",
                 effect: Effect::ReadOnly,
@@ -378,7 +393,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "restore_prompt_version",
+                name: names::RESTORE_PROMPT_VERSION,
                 title: "Restore a template version",
                 description: "Makes a past version's contents current again, as a new version.",
                 effect: Effect::Idempotent,
@@ -393,7 +408,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "delete_prompt_template",
+                name: names::DELETE_PROMPT_TEMPLATE,
                 title: "Delete a prompt template",
                 description: "Deletes a template; it is no longer served. Its versions stay readable, and creating it again continues them.",
                 effect: Effect::Destructive,
@@ -411,7 +426,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "list_prompt_categories",
+                name: names::LIST_PROMPT_CATEGORIES,
                 title: "List prompt categories",
                 description: "The categories of the templates, with how many each holds.",
                 effect: Effect::ReadOnly,
@@ -425,7 +440,7 @@ pub fn tool_set() -> ToolSet<PromptState> {
         )
         .add(
             ToolSpec {
-                name: "get_prompt_stats",
+                name: names::GET_PROMPT_STATS,
                 title: "Prompt usage statistics",
                 description: "How often templates were rendered: per template, per version and per day.",
                 effect: Effect::ReadOnly,

@@ -165,7 +165,7 @@ async fn create_customer(
         &app,
         caller,
         &headers,
-        "create_customer",
+        super::tools::names::CREATE_CUSTOMER,
         body,
         Answer::Created(Some("/api/v1/customers")),
     )
@@ -184,7 +184,15 @@ async fn list_customers(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    list(&app, caller, &headers, "get_customers", query, &[]).await
+    list(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_CUSTOMERS,
+        query,
+        &[],
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "support",
@@ -200,7 +208,7 @@ async fn get_customer(
         &app,
         caller,
         &headers,
-        "get_customer_by_id",
+        super::tools::names::GET_CUSTOMER_BY_ID,
         "customer_id",
         id,
     )
@@ -222,7 +230,7 @@ async fn update_customer(
         &app,
         caller,
         &headers,
-        "update_customer",
+        super::tools::names::UPDATE_CUSTOMER,
         "customer_id",
         id,
         body,
@@ -245,7 +253,7 @@ async fn customer_context(
         &app,
         caller,
         &headers,
-        "get_customer_context",
+        super::tools::names::GET_CUSTOMER_CONTEXT,
         "customer_id",
         id,
     )
@@ -267,7 +275,7 @@ async fn create_ticket(
         &app,
         caller,
         &headers,
-        "create_ticket",
+        super::tools::names::CREATE_TICKET,
         body,
         Answer::Created(Some("/api/v1/tickets")),
     )
@@ -288,7 +296,15 @@ async fn list_tickets(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    list(&app, caller, &headers, "get_tickets", query, &[]).await
+    list(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_TICKETS,
+        query,
+        &[],
+    )
+    .await
 }
 
 /// The ticket with its customer, history, comments and interactions.
@@ -305,7 +321,7 @@ async fn get_ticket(
         &app,
         caller,
         &headers,
-        "get_ticket_details",
+        super::tools::names::GET_TICKET_DETAILS,
         "ticket_id",
         id,
     )
@@ -327,7 +343,7 @@ async fn update_ticket(
         &app,
         caller,
         &headers,
-        "update_ticket",
+        super::tools::names::UPDATE_TICKET,
         "ticket_id",
         id,
         body,
@@ -352,7 +368,7 @@ async fn add_comment(
         &app,
         caller,
         &headers,
-        "add_ticket_comment",
+        super::tools::names::ADD_TICKET_COMMENT,
         "ticket_id",
         id,
         body,
@@ -377,7 +393,7 @@ async fn save_interaction(
         &app,
         caller,
         &headers,
-        "save_interaction",
+        super::tools::names::SAVE_INTERACTION,
         body,
         Answer::Created(None),
     )
@@ -394,7 +410,15 @@ async fn list_interactions(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    list(&app, caller, &headers, "get_interactions", query, &[]).await
+    list(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_INTERACTIONS,
+        query,
+        &[],
+    )
+    .await
 }
 
 // --- Knowledge base -----------------------------------------------------------
@@ -412,7 +436,7 @@ async fn create_article(
         &app,
         caller,
         &headers,
-        "create_article",
+        super::tools::names::CREATE_ARTICLE,
         body,
         Answer::Created(Some("/api/v1/knowledge/articles")),
     )
@@ -429,7 +453,15 @@ async fn list_articles(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    list(&app, caller, &headers, "get_articles", query, &[]).await
+    list(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_ARTICLES,
+        query,
+        &[],
+    )
+    .await
 }
 
 /// Reads an article; counts a view.
@@ -442,7 +474,15 @@ async fn get_article(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    read_one(&app, caller, &headers, "get_article", "article_id", id).await
+    read_one(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_ARTICLE,
+        "article_id",
+        id,
+    )
+    .await
 }
 
 #[utoipa::path(patch, path = "/api/v1/knowledge/articles/{id}", tag = "support",
@@ -460,7 +500,7 @@ async fn update_article(
         &app,
         caller,
         &headers,
-        "update_article",
+        super::tools::names::UPDATE_ARTICLE,
         "article_id",
         id,
         body,
@@ -486,7 +526,7 @@ async fn rate_article(
         &app,
         caller,
         &headers,
-        "rate_article",
+        super::tools::names::RATE_ARTICLE,
         "article_id",
         id,
         body,
@@ -510,7 +550,7 @@ async fn search_knowledge(
         &app,
         caller,
         &headers,
-        "search_knowledge_base",
+        super::tools::names::SEARCH_KNOWLEDGE_BASE,
         query,
         &[("q", "search_term")],
     )
@@ -528,5 +568,13 @@ async fn analytics(
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    list(&app, caller, &headers, "get_analytics", query, &[]).await
+    list(
+        &app,
+        caller,
+        &headers,
+        super::tools::names::GET_ANALYTICS,
+        query,
+        &[],
+    )
+    .await
 }

@@ -22,6 +22,30 @@ use super::{
     service::SupportService,
 };
 
+/// The tools' names, shared by their declarations and the REST routes that call
+/// them, so a route cannot name a tool that does not exist.
+pub mod names {
+    pub const ADD_TICKET_COMMENT: &str = "add_ticket_comment";
+    pub const CREATE_ARTICLE: &str = "create_article";
+    pub const CREATE_CUSTOMER: &str = "create_customer";
+    pub const CREATE_TICKET: &str = "create_ticket";
+    pub const GET_ANALYTICS: &str = "get_analytics";
+    pub const GET_ARTICLE: &str = "get_article";
+    pub const GET_ARTICLES: &str = "get_articles";
+    pub const GET_CUSTOMER_BY_ID: &str = "get_customer_by_id";
+    pub const GET_CUSTOMER_CONTEXT: &str = "get_customer_context";
+    pub const GET_CUSTOMERS: &str = "get_customers";
+    pub const GET_INTERACTIONS: &str = "get_interactions";
+    pub const GET_TICKET_DETAILS: &str = "get_ticket_details";
+    pub const GET_TICKETS: &str = "get_tickets";
+    pub const RATE_ARTICLE: &str = "rate_article";
+    pub const SAVE_INTERACTION: &str = "save_interaction";
+    pub const SEARCH_KNOWLEDGE_BASE: &str = "search_knowledge_base";
+    pub const UPDATE_ARTICLE: &str = "update_article";
+    pub const UPDATE_CUSTOMER: &str = "update_customer";
+    pub const UPDATE_TICKET: &str = "update_ticket";
+}
+
 /// Wraps text a customer wrote so a model reads it as data. A closing tag inside the
 /// text is defused, so the text cannot end the fence early.
 pub fn untrusted(source: &str, text: &str) -> String {
@@ -458,12 +482,12 @@ pub fn tool_set() -> ToolSet<SupportService> {
     // The names come from the seed integrations, which call these tools by name.
     ToolSet::new()
         .add(
-            spec("create_customer", "Create customer", Effect::Additive,
+            spec(names::CREATE_CUSTOMER, "Create customer", Effect::Additive,
                 "Creates a customer. The email must be unique in your organisation; tier defaults to standard."),
             |s: State, ctx: CallContext, args: NewCustomer| async move { s.create_customer(&ctx, args).await },
         )
         .add(
-            spec("get_customers", "List customers", Effect::ReadOnly,
+            spec(names::GET_CUSTOMERS, "List customers", Effect::ReadOnly,
                 "Lists customers, newest first, filtered by tier and by words in name, email or company. Paginated: pass next_cursor as cursor."),
             |s: State, ctx: CallContext, args: GetCustomersArgs| async move {
                 let filter = CustomerFilter { tier: args.tier, search: args.search };
@@ -471,59 +495,59 @@ pub fn tool_set() -> ToolSet<SupportService> {
             },
         )
         .add(
-            spec("get_customer_by_id", "Get customer", Effect::ReadOnly, "Gets one customer by id."),
+            spec(names::GET_CUSTOMER_BY_ID, "Get customer", Effect::ReadOnly, "Gets one customer by id."),
             |s: State, ctx: CallContext, args: CustomerIdArgs| async move { s.get_customer(&ctx, args.customer_id).await },
         )
         .add(
-            spec("update_customer", "Update customer", Effect::Idempotent,
+            spec(names::UPDATE_CUSTOMER, "Update customer", Effect::Idempotent,
                 "Changes the given fields of a customer. Pass expected_version (from the customer you read) to be refused, rather than overwrite, if someone changed it since."),
             |s: State, ctx: CallContext, args: UpdateCustomerArgs| async move {
                 s.update_customer(&ctx, args.customer_id, args.changes).await
             },
         )
         .add(
-            spec("get_customer_context", "Get customer context", Effect::ReadOnly,
+            spec(names::GET_CUSTOMER_CONTEXT, "Get customer context", Effect::ReadOnly,
                 "Everything to read before answering a customer, in one answer: the customer, open and recent tickets, recent interactions, and the knowledge articles most relevant to the open tickets."),
             |s: State, ctx: CallContext, args: CustomerIdArgs| async move { s.customer_context(&ctx, args.customer_id).await },
         )
         .add(
-            spec("create_ticket", "Create ticket", Effect::Additive,
+            spec(names::CREATE_TICKET, "Create ticket", Effect::Additive,
                 "Opens a ticket for a customer. Priority defaults to medium and channel to web; the SLA due time follows from the priority and the customer's tier."),
             |s: State, ctx: CallContext, args: NewTicket| async move { s.create_ticket(&ctx, args).await },
         )
         .add(
-            spec("get_tickets", "List tickets", Effect::ReadOnly,
+            spec(names::GET_TICKETS, "List tickets", Effect::ReadOnly,
                 "Lists tickets, newest first, filtered by status, priority, customer, assignee, category and creation time. Paginated: pass next_cursor as cursor."),
             |s: State, ctx: CallContext, args: GetTicketsArgs| async move {
                 s.list_tickets(&ctx, &args.filter, list_limit(args.limit)?, args.cursor.as_deref()).await
             },
         )
         .add(
-            spec("get_ticket_details", "Get ticket details", Effect::ReadOnly,
+            spec(names::GET_TICKET_DETAILS, "Get ticket details", Effect::ReadOnly,
                 "Gets a ticket with its customer, its history of changes, its comments and its interactions."),
             |s: State, ctx: CallContext, args: TicketIdArgs| async move { s.ticket_details(&ctx, args.ticket_id).await },
         )
         .add(
-            spec("update_ticket", "Update ticket", Effect::Idempotent,
+            spec(names::UPDATE_TICKET, "Update ticket", Effect::Idempotent,
                 "Changes a ticket's status, priority, subject, category, tags or assignee. Status moves follow the rules (a closed ticket can only be reopened to open). Pass expected_version to be refused, rather than overwrite, if someone changed the ticket since. Every change is recorded in the ticket's history."),
             |s: State, ctx: CallContext, args: UpdateTicketArgs| async move {
                 s.update_ticket(&ctx, args.ticket_id, args.changes).await
             },
         )
         .add(
-            spec("add_ticket_comment", "Add ticket comment", Effect::Additive,
+            spec(names::ADD_TICKET_COMMENT, "Add ticket comment", Effect::Additive,
                 "Adds a comment to a ticket (a reply, or an internal note with internal: true). The first public agent comment sets the ticket's first response time."),
             |s: State, ctx: CallContext, args: AddCommentArgs| async move {
                 s.add_comment(&ctx, args.ticket_id, args.comment).await
             },
         )
         .add(
-            spec("save_interaction", "Save interaction", Effect::Additive,
+            spec(names::SAVE_INTERACTION, "Save interaction", Effect::Additive,
                 "Records an exchange with a customer (channel, direction, content), optionally on one of their tickets."),
             |s: State, ctx: CallContext, args: NewInteraction| async move { s.save_interaction(&ctx, args).await },
         )
         .add(
-            spec("get_interactions", "List interactions", Effect::ReadOnly,
+            spec(names::GET_INTERACTIONS, "List interactions", Effect::ReadOnly,
                 "Lists the interactions of a customer or of a ticket, most recently recorded first. Paginated."),
             |s: State, ctx: CallContext, args: GetInteractionsArgs| async move {
                 if args.customer_id.is_none() && args.ticket_id.is_none() {
@@ -533,7 +557,7 @@ pub fn tool_set() -> ToolSet<SupportService> {
             },
         )
         .add(
-            spec("search_knowledge_base", "Search knowledge base", Effect::ReadOnly,
+            spec(names::SEARCH_KNOWLEDGE_BASE, "Search knowledge base", Effect::ReadOnly,
                 "Ranked full-text search over published knowledge articles. Returns titles and the best-matching passage; read an article with get_article."),
             |s: State, ctx: CallContext, args: SearchArgs| async move {
                 let limit = page_size(args.limit, limits::SEARCH_DEFAULT, limits::SEARCH_MAX)?;
@@ -541,38 +565,38 @@ pub fn tool_set() -> ToolSet<SupportService> {
             },
         )
         .add(
-            spec("get_article", "Get article", Effect::ReadOnly,
+            spec(names::GET_ARTICLE, "Get article", Effect::ReadOnly,
                 "Reads a knowledge article in full (Markdown). Counts as a view."),
             |s: State, ctx: CallContext, args: ArticleIdArgs| async move { s.view_article(&ctx, args.article_id).await },
         )
         .add(
-            spec("get_articles", "List articles", Effect::ReadOnly,
+            spec(names::GET_ARTICLES, "List articles", Effect::ReadOnly,
                 "Lists knowledge articles, newest first, optionally by category. Paginated."),
             |s: State, ctx: CallContext, args: GetArticlesArgs| async move {
                 s.list_articles(&ctx, args.category.as_deref(), args.include_drafts.unwrap_or(false), list_limit(args.limit)?, args.cursor.as_deref()).await
             },
         )
         .add(
-            spec("create_article", "Create article", Effect::Additive,
+            spec(names::CREATE_ARTICLE, "Create article", Effect::Additive,
                 "Writes a knowledge article (Markdown body). Published by default."),
             |s: State, ctx: CallContext, args: NewArticle| async move { s.create_article(&ctx, args).await },
         )
         .add(
-            spec("update_article", "Update article", Effect::Idempotent,
+            spec(names::UPDATE_ARTICLE, "Update article", Effect::Idempotent,
                 "Changes the given fields of a knowledge article. Pass expected_version to be refused, rather than overwrite, if someone changed it since."),
             |s: State, ctx: CallContext, args: UpdateArticleArgs| async move {
                 s.update_article(&ctx, args.article_id, args.changes).await
             },
         )
         .add(
-            spec("rate_article", "Rate article", Effect::Additive,
+            spec(names::RATE_ARTICLE, "Rate article", Effect::Additive,
                 "Records whether a knowledge article helped answer a question."),
             |s: State, ctx: CallContext, args: RateArticleArgs| async move {
                 s.rate_article(&ctx, args.article_id, args.helpful).await
             },
         )
         .add(
-            spec("get_analytics", "Get analytics", Effect::ReadOnly,
+            spec(names::GET_ANALYTICS, "Get analytics", Effect::ReadOnly,
                 "Support analytics over the last `days` days (default 30): tickets by day, status and priority, open backlog, first-response and resolution times (mean and median), SLA breaches, top categories, customers by tier, busiest channels."),
             |s: State, ctx: CallContext, args: AnalyticsArgs| async move {
                 s.analytics(&ctx, args.days.unwrap_or(30)).await

@@ -48,6 +48,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tag: "gateway",
         description: "Federated MCP servers: health, status, calls, and runtime management (the upstream toolkits)",
         routes: routes::router,
+        tools: &[],
     }),
     cli: Some(cli::CLI),
 };

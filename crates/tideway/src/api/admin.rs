@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     problem::{ApiJson, Problem},
+    tool_routes::Calls,
     toolkits::{call_context, request_id},
 };
 use crate::{app::App, auth::Caller};
@@ -148,7 +149,7 @@ pub async fn create_key(
         return response;
     }
     let started = Instant::now();
-    let ctx = call_context(&app, caller.clone(), &request_id);
+    let ctx = call_context(&Calls::of(&app), caller.clone(), &request_id);
     let arguments =
         json!({"name": body.name, "role": body.role, "allow": body.allow, "deny": body.deny});
     let arguments = arguments.as_object().cloned().unwrap_or_default();
@@ -210,7 +211,7 @@ pub async fn revoke_key(
         return response;
     }
     let started = Instant::now();
-    let ctx = call_context(&app, caller.clone(), &request_id);
+    let ctx = call_context(&Calls::of(&app), caller.clone(), &request_id);
     let revoked = app.store.revoke_api_key(Some(&caller.tenant), &key).await;
     let arguments = json!({"key": key}).as_object().cloned().unwrap_or_default();
     let outcome = match &revoked {

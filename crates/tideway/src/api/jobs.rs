@@ -10,7 +10,6 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -34,6 +33,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     api::{
         problem::{ApiJson, Problem},
+        tool_routes::Calls,
         toolkits::request_id,
     },
     app::App,
@@ -154,7 +154,7 @@ impl Jobs {
 
     /// Starts `toolkit.tool` for `caller` in the background.
     pub fn start(
-        app: &Arc<App>,
+        calls: &Calls,
         caller: Caller,
         request_id: &str,
         (toolkit, tool): (&str, &str),
@@ -180,19 +180,19 @@ impl Jobs {
             cancel: cancel.clone(),
             view: Mutex::new(view.clone()),
         });
-        if let Ok(mut entries) = app.jobs.entries.lock() {
+        if let Ok(mut entries) = calls.jobs.entries.lock() {
             entries.insert(id.clone(), job.clone());
         }
         let ctx = CallContext::new(caller.tenant, caller.principal, request_id)
             .with_face(Face::Rest)
-            .with_timeout(Duration::from_secs(app.config.limits.job_timeout_secs))
+            .with_timeout(calls.job_timeout)
             .with_cancellation(cancel)
             .with_client(Arc::new(JobChannel(job.clone())));
-        let app = app.clone();
+        let calls = calls.clone();
         let (toolkit, tool) = (toolkit.to_string(), tool.to_string());
         let request_id = request_id.to_string();
         tokio::spawn(async move {
-            let outcome = app.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await;
+            let outcome = calls.hub.call(&ctx, &toolkit, &tool, Some(arguments)).await;
             job.update(|view| {
                 view.finished_at = Some(Utc::now());
                 match outcome {
@@ -212,7 +212,7 @@ impl Jobs {
                     }
                 }
             });
-            app.jobs.prune(&job.tenant);
+            calls.jobs.prune(&job.tenant);
         });
         view
     }
@@ -250,12 +250,16 @@ fn not_found(id: &str, headers: &HeaderMap) -> Response {
     params(("id" = String, Path)),
     responses((status = 200, body = JobView), (status = 404, body = Problem)))]
 async fn get_job(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match app.jobs.get(&caller.tenant, &id).and_then(|job| job.view()) {
+    match calls
+        .jobs
+        .get(&caller.tenant, &id)
+        .and_then(|job| job.view())
+    {
         Some(view) => (StatusCode::OK, ApiJson(&view)).into_response(),
         None => not_found(&id, &headers),
     }
@@ -266,12 +270,12 @@ async fn get_job(
     params(("id" = String, Path)),
     responses((status = 202, body = JobView), (status = 404, body = Problem)))]
 async fn cancel_job(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match app.jobs.get(&caller.tenant, &id) {
+    match calls.jobs.get(&caller.tenant, &id) {
         Some(job) => {
             job.cancel.cancel();
             match job.view() {

@@ -5,22 +5,54 @@
 //! so a bad one gets a 422 that names it; `If-Match` becomes `expected_version`; a
 //! versioned result carries its version as the ETag.
 
+use std::{sync::Arc, time::Duration};
+
 use axum::{
-    extract::{Query, rejection::QueryRejection},
+    extract::{FromRef, Query, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::{Number, Value};
-use tideway_core::mcp::JsonObject;
+use tideway_core::{Hub, mcp::JsonObject};
 
 use crate::{
     api::{
+        jobs::Jobs,
         problem::{ApiJson, Problem},
         toolkits::{call_context, request_id},
     },
     app::App,
     auth::Caller,
 };
+
+/// What a REST route that calls tools needs from the application, and nothing more:
+/// the Hub, the deadlines and the background jobs. Handlers take it as
+/// `State<Calls>`; the router's state stays the application, from which it is made.
+#[derive(Clone)]
+pub struct Calls {
+    pub hub: Arc<Hub>,
+    pub call_timeout: Duration,
+    pub job_timeout: Duration,
+    pub jobs: Arc<Jobs>,
+}
+
+impl FromRef<Arc<App>> for Calls {
+    fn from_ref(app: &Arc<App>) -> Self {
+        Calls::of(app)
+    }
+}
+
+impl Calls {
+    /// The application's part that tool-calling routes use.
+    pub fn of(app: &App) -> Self {
+        Calls {
+            hub: app.hub.clone(),
+            call_timeout: Duration::from_secs(app.config.limits.call_timeout_secs),
+            job_timeout: Duration::from_secs(app.config.limits.job_timeout_secs),
+            jobs: app.jobs.clone(),
+        }
+    }
+}
 
 pub type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
@@ -35,7 +67,7 @@ pub enum Answer {
 /// Calls `tool` of `toolkit` for an HTTP request and turns the outcome into a
 /// response: the tool's structured result as the body, a problem on failure.
 pub async fn respond(
-    app: &App,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     (toolkit, tool): (&str, &str),
@@ -43,8 +75,8 @@ pub async fn respond(
     answer: Answer,
 ) -> Response {
     let request_id = request_id(headers);
-    let ctx = call_context(app, caller, &request_id);
-    match app.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
+    let ctx = call_context(calls, caller, &request_id);
+    match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
         Ok(result) => {
             let body = result.structured_content.unwrap_or(Value::Null);
             let mut response = match answer {
@@ -80,7 +112,7 @@ pub async fn respond(
 /// Like `respond`, but with `Prefer: respond-async` the call runs as a background job
 /// and the answer is 202 with the job (poll `/api/v1/jobs/{id}`).
 pub async fn respond_or_defer(
-    app: &std::sync::Arc<App>,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     (toolkit, tool): (&str, &str),
@@ -89,7 +121,7 @@ pub async fn respond_or_defer(
 ) -> Response {
     if crate::api::jobs::wants_async(headers) {
         let view = crate::api::jobs::Jobs::start(
-            app,
+            calls,
             caller,
             &request_id(headers),
             (toolkit, tool),
@@ -97,12 +129,12 @@ pub async fn respond_or_defer(
         );
         return crate::api::jobs::accepted(&view);
     }
-    respond(app, caller, headers, (toolkit, tool), arguments, answer).await
+    respond(calls, caller, headers, (toolkit, tool), arguments, answer).await
 }
 
 /// The `properties` of a tool's input schema.
-fn argument_schemas(app: &App, toolkit: &str, tool: &str) -> Option<JsonObject> {
-    let entry = app
+fn argument_schemas(calls: &Calls, toolkit: &str, tool: &str) -> Option<JsonObject> {
+    let entry = calls
         .hub
         .entries()
         .into_iter()
@@ -128,7 +160,7 @@ fn argument_type(properties: Option<&JsonObject>, argument: &str) -> Option<Stri
 /// Query parameters as tool arguments, typed as the tool's schema says (a query
 /// string has only text), so the schema check reports what does not fit, by name.
 pub fn query_arguments(
-    app: &App,
+    calls: &Calls,
     (toolkit, tool): (&str, &str),
     query: Q,
     rename: &[(&str, &str)],
@@ -140,7 +172,7 @@ pub fn query_arguments(
             format!("the query string cannot be read: {rejection}"),
         ))
     })?;
-    let properties = argument_schemas(app, toolkit, tool);
+    let properties = argument_schemas(calls, toolkit, tool);
     let mut arguments = JsonObject::new();
     for (key, value) in pairs {
         let key = rename

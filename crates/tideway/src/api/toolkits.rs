@@ -2,8 +2,6 @@
 //! enabled, `POST /api/v1/tools/{toolkit}/{tool}` calls any tool through the Hub with
 //! the same validation, deadline, metrics and audit as an MCP call.
 
-use std::sync::Arc;
-
 use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
@@ -14,8 +12,11 @@ use serde_json::Value;
 use tideway_core::{CallContext, Face, NameCollision, mcp::ContentBlock};
 use utoipa::ToSchema;
 
-use super::problem::{ApiJson, Problem};
-use crate::{app::App, auth::Caller};
+use super::{
+    problem::{ApiJson, Problem},
+    tool_routes::Calls,
+};
+use crate::auth::Caller;
 
 #[derive(Serialize, ToSchema)]
 pub struct ToolInfo {
@@ -49,11 +50,11 @@ pub struct ToolkitInfo {
 #[utoipa::path(get, path = "/api/v1/toolkits", tag = "toolkits",
     responses((status = 200, body = Vec<ToolkitInfo>)))]
 pub async fn list_toolkits(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
 ) -> ApiJson<Vec<ToolkitInfo>> {
     let principal = &caller.principal;
-    let toolkits = app
+    let toolkits = calls
         .hub
         .entries()
         .iter()
@@ -109,12 +110,10 @@ pub fn request_id(headers: &HeaderMap) -> String {
 
 /// The call context of a REST request: the caller the edge verified (the local user
 /// when no authentication is configured), the request id and the call deadline.
-pub fn call_context(app: &App, caller: Caller, request_id: &str) -> CallContext {
+pub fn call_context(calls: &Calls, caller: Caller, request_id: &str) -> CallContext {
     CallContext::new(caller.tenant, caller.principal, request_id)
         .with_face(Face::Rest)
-        .with_timeout(std::time::Duration::from_secs(
-            app.config.limits.call_timeout_secs,
-        ))
+        .with_timeout(calls.call_timeout)
 }
 
 /// Calls a tool. The body is the tool's arguments as a JSON object.
@@ -126,20 +125,20 @@ pub fn call_context(app: &App, caller: Caller, request_id: &str) -> CallContext 
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn call_tool(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     Path((toolkit, tool)): Path<(String, String)>,
     headers: HeaderMap,
     caller: Caller,
     ApiJson(arguments): ApiJson<Value>,
 ) -> Response {
     let request_id = request_id(&headers);
-    call_and_respond(&app, caller, &request_id, &toolkit, &tool, arguments).await
+    call_and_respond(&calls, caller, &request_id, &toolkit, &tool, arguments).await
 }
 
 /// Calls a tool through the Hub and answers as REST does: the result, a tool error
 /// as 422, anything else as its problem.
 pub async fn call_and_respond(
-    app: &App,
+    calls: &Calls,
     caller: Caller,
     request_id: &str,
     toolkit: &str,
@@ -160,8 +159,8 @@ pub async fn call_and_respond(
             .into_response();
         }
     };
-    let ctx = call_context(app, caller, &request_id);
-    match app.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
+    let ctx = call_context(calls, caller, &request_id);
+    match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
         Ok(result) if result.is_error == Some(true) => {
             let detail = result
                 .content

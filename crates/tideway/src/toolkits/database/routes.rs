@@ -18,6 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     api::{
         problem::{ApiJson, Problem},
+        tool_routes::Calls,
         toolkits::{call_context, request_id},
     },
     app::App,
@@ -33,15 +34,19 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 }
 
 async fn call(
-    app: &App,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
 ) -> Result<Value, Response> {
     let request_id = request_id(headers);
-    let ctx = call_context(app, caller, &request_id);
-    match app.hub.call(&ctx, "database", tool, Some(arguments)).await {
+    let ctx = call_context(calls, caller, &request_id);
+    match calls
+        .hub
+        .call(&ctx, "database", tool, Some(arguments))
+        .await
+    {
         Ok(result) => Ok(result.structured_content.unwrap_or(Value::Null)),
         Err(error) => Err(Problem::from_hub(error, &request_id).into_response()),
     }
@@ -73,7 +78,7 @@ fn arguments(pairs: &[(&str, Value)]) -> JsonObject {
     request_body(content = Object, description = "connect_source's arguments"),
     responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_source(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -83,7 +88,7 @@ async fn create_source(
         Err(problem) => return problem.into_response(),
     };
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::CONNECT_SOURCE,
@@ -111,9 +116,9 @@ async fn create_source(
 
 #[utoipa::path(get, path = "/api/v1/sources", tag = "database",
     responses((status = 200, body = Object)))]
-async fn list_sources(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap) -> Response {
+async fn list_sources(State(calls): State<Calls>, caller: Caller, headers: HeaderMap) -> Response {
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::LIST_SOURCES,
@@ -130,13 +135,13 @@ async fn list_sources(State(app): State<Arc<App>>, caller: Caller, headers: Head
     params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 async fn get_source(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::LIST_SOURCES,
@@ -166,14 +171,14 @@ async fn get_source(
     params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn delete_source(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     let args = arguments(&[("connection_id", json!(id))]);
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::REMOVE_SOURCE,
@@ -190,14 +195,14 @@ async fn delete_source(
     params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 async fn test_source(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     let args = arguments(&[("connection_id", json!(id))]);
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::TEST_CONNECTION,
@@ -216,7 +221,7 @@ async fn test_source(
     request_body(content = Object, description = "query_database's arguments: query, params, connection_id, max_rows"),
     responses((status = 200, body = Object), (status = 422, body = Problem)))]
 async fn query(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -226,7 +231,7 @@ async fn query(
         Err(problem) => return problem.into_response(),
     };
     match call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::QUERY_DATABASE,

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{self, Answer, Q, body_arguments},
+        tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
     auth::Caller,
@@ -44,7 +44,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 
 /// A JSON body as the arguments of `tool`.
 async fn body_call(
-    app: &Arc<App>,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
@@ -52,7 +52,7 @@ async fn body_call(
     answer: Answer,
 ) -> Response {
     match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Ok(arguments) => call(calls, caller, headers, tool, arguments, answer).await,
         Err(problem) => problem.into_response(),
     }
 }
@@ -63,13 +63,13 @@ async fn body_call(
     request_body(content = Object, description = "the arguments of sync_table_to_bronze"),
     responses((status = 200, body = SyncOutcome), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn sync(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     body_call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::SYNC_TABLE_TO_BRONZE,
@@ -85,13 +85,13 @@ async fn sync(
     request_body(content = Object, description = "the arguments of transform_to_silver"),
     responses((status = 200, body = TransformOutcome), (status = 422, body = Problem)))]
 async fn transform(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     body_call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::TRANSFORM_TO_SILVER,
@@ -106,13 +106,13 @@ async fn transform(
     request_body(content = Object, description = "the arguments of create_gold_table"),
     responses((status = 200, body = GoldOutcome), (status = 422, body = Problem)))]
 async fn gold(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     body_call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::CREATE_GOLD_TABLE,
@@ -127,7 +127,7 @@ async fn gold(
     params(("layer" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Lineage), (status = 422, body = Problem)))]
 async fn lineage(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path((layer, name)): Path<(String, String)>,
@@ -136,7 +136,7 @@ async fn lineage(
     arguments.insert("table_name".into(), Value::String(name));
     arguments.insert("layer".into(), Value::String(layer));
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::TABLE_LINEAGE,
@@ -147,15 +147,22 @@ async fn lineage(
 }
 
 async fn call(
-    app: &Arc<App>,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    tool_routes::respond_or_defer(app, caller, headers, ("lakehouse", tool), arguments, answer)
-        .await
+    tool_routes::respond_or_defer(
+        calls,
+        caller,
+        headers,
+        ("lakehouse", tool),
+        arguments,
+        answer,
+    )
+    .await
 }
 
 /// The caller's tables, optionally of one layer.
@@ -163,20 +170,20 @@ async fn call(
     params(("layer" = Option<String>, Query)),
     responses((status = 200, body = TableList), (status = 422, body = Problem)))]
 async fn list_tables(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     match tool_routes::query_arguments(
-        &app,
+        &calls,
         ("lakehouse", super::tools::names::LIST_TABLES),
         query,
         &[],
     ) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::LIST_TABLES,
@@ -194,7 +201,7 @@ async fn list_tables(
     params(("layer" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Description), (status = 404, body = Problem)))]
 async fn describe_table(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path((layer, name)): Path<(String, String)>,
@@ -203,7 +210,7 @@ async fn describe_table(
     arguments.insert("table_name".into(), Value::String(name));
     arguments.insert("layer".into(), Value::String(layer));
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::DESCRIBE_TABLE,
@@ -218,13 +225,13 @@ async fn describe_table(
     request_body(content = Object, description = "sql, and optionally max_rows and versions"),
     responses((status = 200, body = QueryAnswer), (status = 422, body = Problem)))]
 async fn query(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     body_call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::QUERY_SQL,
@@ -249,7 +256,7 @@ fn bad_form(message: impl Into<String>) -> Response {
     request_body(content_type = "multipart/form-data", content = Object, description = "file, dataset_name, format, mode"),
     responses((status = 201, body = Uploaded), (status = 422, body = Problem)))]
 async fn upload(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     mut form: Multipart,
@@ -290,7 +297,7 @@ async fn upload(
         return bad_form("the form has no 'file' part");
     }
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::UPLOAD_FILE,

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{self, Answer, Q, body_arguments},
+        tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
     auth::Caller,
@@ -36,14 +36,14 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 }
 
 async fn call(
-    app: &App,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
 ) -> Response {
     tool_routes::respond(
-        app,
+        calls,
         caller,
         headers,
         ("models", tool),
@@ -59,13 +59,13 @@ async fn call(
     responses((status = 200, body = Generated), (status = 422, body = Problem),
         (status = 429, body = Problem), (status = 503, body = Problem)))]
 async fn generate(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(arguments) => call(&app, caller, &headers, super::names::GENERATE, arguments).await,
+        Ok(arguments) => call(&calls, caller, &headers, super::names::GENERATE, arguments).await,
         Err(problem) => problem.into_response(),
     }
 }
@@ -75,16 +75,20 @@ async fn generate(
     params(("limit" = Option<u32>, Query), ("before" = Option<i64>, Query)),
     responses((status = 200, body = GenerationList)))]
 async fn list_generations(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
-    match tool_routes::query_arguments(&app, ("models", super::names::LIST_GENERATIONS), query, &[])
-    {
+    match tool_routes::query_arguments(
+        &calls,
+        ("models", super::names::LIST_GENERATIONS),
+        query,
+        &[],
+    ) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::names::LIST_GENERATIONS,
@@ -100,7 +104,7 @@ async fn list_generations(
     params(("id" = i64, Path)),
     responses((status = 200, body = Generation), (status = 404, body = Problem)))]
 async fn get_generation(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -108,7 +112,7 @@ async fn get_generation(
     let mut arguments = JsonObject::new();
     arguments.insert("id".into(), Value::from(id));
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::names::GET_GENERATION,
@@ -121,12 +125,12 @@ async fn get_generation(
 #[utoipa::path(get, path = "/api/v1/models/providers", tag = "models",
     responses((status = 200, body = ProviderList)))]
 async fn list_providers(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
 ) -> Response {
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::names::LIST_MODEL_PROVIDERS,
@@ -141,7 +145,7 @@ async fn list_providers(
     request_body = ProviderInput,
     responses((status = 200), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn put_provider(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -153,7 +157,7 @@ async fn put_provider(
             arguments.insert("name".into(), Value::String(name));
             arguments.insert("provider".into(), Value::Object(provider));
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::names::SET_MODEL_PROVIDER,
@@ -169,7 +173,7 @@ async fn put_provider(
     params(("name" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn delete_provider(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -177,7 +181,7 @@ async fn delete_provider(
     let mut arguments = JsonObject::new();
     arguments.insert("name".into(), Value::String(name));
     let response = call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::names::DELETE_MODEL_PROVIDER,

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{self, Answer, Q, body_arguments},
+        tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
     auth::Caller,
@@ -41,14 +41,14 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 }
 
 async fn call(
-    app: &App,
+    calls: &Calls,
     caller: Caller,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    tool_routes::respond(app, caller, headers, ("prompts", tool), arguments, answer).await
+    tool_routes::respond(calls, caller, headers, ("prompts", tool), arguments, answer).await
 }
 
 fn named(name: String) -> JsonObject {
@@ -68,20 +68,20 @@ fn with_name(body: Value, name: String, headers: &HeaderMap) -> Result<JsonObjec
     params(("category" = Option<String>, Query), ("tag" = Option<String>, Query)),
     responses((status = 200, body = TemplateList), (status = 422, body = Problem)))]
 async fn list_templates(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     match tool_routes::query_arguments(
-        &app,
+        &calls,
         ("prompts", super::tools::names::LIST_PROMPT_TEMPLATES),
         query,
         &[],
     ) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::LIST_PROMPT_TEMPLATES,
@@ -99,7 +99,7 @@ async fn list_templates(
     request_body = TemplateInput,
     responses((status = 201, body = Template), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_template(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
@@ -107,7 +107,7 @@ async fn create_template(
     match body_arguments(body, None, &HeaderMap::new()) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::CREATE_PROMPT_TEMPLATE,
@@ -123,9 +123,9 @@ async fn create_template(
 /// The categories, with how many templates each holds.
 #[utoipa::path(get, path = "/api/v1/prompts/categories", tag = "prompts",
     responses((status = 200, body = CategoryList)))]
-async fn categories(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap) -> Response {
+async fn categories(State(calls): State<Calls>, caller: Caller, headers: HeaderMap) -> Response {
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::LIST_PROMPT_CATEGORIES,
@@ -140,20 +140,20 @@ async fn categories(State(app): State<Arc<App>>, caller: Caller, headers: Header
     params(("name" = Option<String>, Query), ("days" = Option<u32>, Query)),
     responses((status = 200, body = PromptStats), (status = 422, body = Problem)))]
 async fn stats(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     match tool_routes::query_arguments(
-        &app,
+        &calls,
         ("prompts", super::tools::names::GET_PROMPT_STATS),
         query,
         &[],
     ) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::GET_PROMPT_STATS,
@@ -176,7 +176,7 @@ struct VersionQuery {
     params(("name" = String, Path), ("version" = Option<i64>, Query)),
     responses((status = 200, body = Template), (status = 404, body = Problem)))]
 async fn get_template(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -187,7 +187,7 @@ async fn get_template(
         arguments.insert("version".into(), Value::from(version));
     }
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_PROMPT_TEMPLATE,
@@ -204,7 +204,7 @@ async fn get_template(
     request_body = TemplatePatch,
     responses((status = 200, body = Template), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_template(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -213,7 +213,7 @@ async fn update_template(
     match with_name(body, name, &headers) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::UPDATE_PROMPT_TEMPLATE,
@@ -230,13 +230,13 @@ async fn update_template(
     params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete_template(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
     let response = call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::DELETE_PROMPT_TEMPLATE,
@@ -256,13 +256,13 @@ async fn delete_template(
     params(("name" = String, Path)),
     responses((status = 200, body = VersionList), (status = 404, body = Problem)))]
 async fn versions(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::LIST_PROMPT_VERSIONS,
@@ -277,7 +277,7 @@ async fn versions(
     params(("name" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = Template), (status = 404, body = Problem)))]
 async fn restore(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path((name, version)): Path<(String, i64)>,
@@ -285,7 +285,7 @@ async fn restore(
     let mut arguments = named(name);
     arguments.insert("version".into(), Value::from(version));
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::RESTORE_PROMPT_VERSION,
@@ -300,7 +300,7 @@ async fn restore(
     params(("name" = String, Path), ("version" = Option<i64>, Query)),
     responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn render_get(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -329,7 +329,7 @@ async fn render_get(
     }
     arguments.insert("arguments".into(), Value::Object(template_arguments));
     call(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::RENDER_PROMPT,
@@ -345,7 +345,7 @@ async fn render_get(
     request_body(content = Object, description = "`arguments` (an object of text values) and an optional `version`"),
     responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn render_post(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -354,7 +354,7 @@ async fn render_post(
     match with_name(body, name, &HeaderMap::new()) {
         Ok(arguments) => {
             call(
-                &app,
+                &calls,
                 caller,
                 &headers,
                 super::tools::names::RENDER_PROMPT,

@@ -24,7 +24,7 @@ use super::model::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{self, Answer, Q, body_arguments},
+        tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
     auth::Caller,
@@ -50,23 +50,23 @@ type CallerExt = Caller;
 
 /// Calls a support tool for an HTTP request and turns the outcome into a response.
 async fn call(
-    app: &App,
+    calls: &Calls,
     caller: CallerExt,
     headers: &HeaderMap,
     tool: &str,
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    tool_routes::respond(app, caller, headers, ("support", tool), arguments, answer).await
+    tool_routes::respond(calls, caller, headers, ("support", tool), arguments, answer).await
 }
 
 fn query_arguments(
-    app: &App,
+    calls: &Calls,
     tool: &str,
     query: Q,
     rename: &[(&str, &str)],
 ) -> Result<JsonObject, Box<Problem>> {
-    tool_routes::query_arguments(app, ("support", tool), query, rename)
+    tool_routes::query_arguments(calls, ("support", tool), query, rename)
 }
 
 fn id_argument(field: &str, id: i64) -> JsonObject {
@@ -77,7 +77,7 @@ fn id_argument(field: &str, id: i64) -> JsonObject {
 
 /// A POST that creates something from its JSON body.
 async fn create(
-    app: &App,
+    calls: &Calls,
     caller: CallerExt,
     headers: &HeaderMap,
     tool: &str,
@@ -85,29 +85,29 @@ async fn create(
     answer: Answer,
 ) -> Response {
     match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Ok(arguments) => call(calls, caller, headers, tool, arguments, answer).await,
         Err(problem) => problem.into_response(),
     }
 }
 
 /// A GET of a list, its query parameters becoming the tool's arguments.
 async fn list(
-    app: &App,
+    calls: &Calls,
     caller: CallerExt,
     headers: &HeaderMap,
     tool: &str,
     query: Q,
     rename: &[(&str, &str)],
 ) -> Response {
-    match query_arguments(app, tool, query, rename) {
-        Ok(arguments) => call(app, caller, headers, tool, arguments, Answer::Ok).await,
+    match query_arguments(calls, tool, query, rename) {
+        Ok(arguments) => call(calls, caller, headers, tool, arguments, Answer::Ok).await,
         Err(problem) => problem.into_response(),
     }
 }
 
 /// A GET of one thing by the id in the path.
 async fn read_one(
-    app: &App,
+    calls: &Calls,
     caller: CallerExt,
     headers: &HeaderMap,
     tool: &str,
@@ -115,7 +115,7 @@ async fn read_one(
     id: i64,
 ) -> Response {
     call(
-        app,
+        calls,
         caller,
         headers,
         tool,
@@ -129,7 +129,7 @@ async fn read_one(
 /// where `versioned`).
 #[allow(clippy::too_many_arguments)]
 async fn act_on(
-    app: &App,
+    calls: &Calls,
     caller: CallerExt,
     headers: &HeaderMap,
     tool: &str,
@@ -145,7 +145,7 @@ async fn act_on(
         HeaderMap::new()
     };
     match body_arguments(body, Some((field, id)), &conditions) {
-        Ok(arguments) => call(app, caller, headers, tool, arguments, answer).await,
+        Ok(arguments) => call(calls, caller, headers, tool, arguments, answer).await,
         Err(problem) => problem.into_response(),
     }
 }
@@ -156,13 +156,13 @@ async fn act_on(
     request_body = NewCustomer,
     responses((status = 201, body = Customer), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_customer(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     create(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::CREATE_CUSTOMER,
@@ -179,13 +179,13 @@ async fn create_customer(
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = Page<Customer>), (status = 422, body = Problem)))]
 async fn list_customers(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_CUSTOMERS,
@@ -199,13 +199,13 @@ async fn list_customers(
     params(("id" = i64, Path)),
     responses((status = 200, body = Customer), (status = 404, body = Problem)))]
 async fn get_customer(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
     read_one(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_CUSTOMER_BY_ID,
@@ -220,14 +220,14 @@ async fn get_customer(
     request_body = CustomerChanges,
     responses((status = 200, body = Customer), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_customer(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::UPDATE_CUSTOMER,
@@ -244,13 +244,13 @@ async fn update_customer(
     params(("id" = i64, Path)),
     responses((status = 200, body = CustomerContext), (status = 404, body = Problem)))]
 async fn customer_context(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
     read_one(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_CUSTOMER_CONTEXT,
@@ -266,13 +266,13 @@ async fn customer_context(
     request_body = NewTicket,
     responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
 async fn create_ticket(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     create(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::CREATE_TICKET,
@@ -291,13 +291,13 @@ async fn create_ticket(
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Ticket>), (status = 422, body = Problem)))]
 async fn list_tickets(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_TICKETS,
@@ -312,13 +312,13 @@ async fn list_tickets(
     params(("id" = i64, Path)),
     responses((status = 200, body = TicketDetails), (status = 404, body = Problem)))]
 async fn get_ticket(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
     read_one(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_TICKET_DETAILS,
@@ -333,14 +333,14 @@ async fn get_ticket(
     request_body = TicketChanges,
     responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_ticket(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::UPDATE_TICKET,
@@ -358,14 +358,14 @@ async fn update_ticket(
     request_body = NewComment,
     responses((status = 201, body = TicketEvent), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn add_comment(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::ADD_TICKET_COMMENT,
@@ -384,13 +384,13 @@ async fn add_comment(
     request_body = NewInteraction,
     responses((status = 201, body = Interaction), (status = 422, body = Problem)))]
 async fn save_interaction(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     create(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::SAVE_INTERACTION,
@@ -405,13 +405,13 @@ async fn save_interaction(
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Interaction>), (status = 422, body = Problem)))]
 async fn list_interactions(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_INTERACTIONS,
@@ -427,13 +427,13 @@ async fn list_interactions(
     request_body = NewArticle,
     responses((status = 201, body = Article), (status = 422, body = Problem)))]
 async fn create_article(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     create(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::CREATE_ARTICLE,
@@ -448,13 +448,13 @@ async fn create_article(
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<Article>), (status = 422, body = Problem)))]
 async fn list_articles(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_ARTICLES,
@@ -469,13 +469,13 @@ async fn list_articles(
     params(("id" = i64, Path)),
     responses((status = 200, body = Article), (status = 404, body = Problem)))]
 async fn get_article(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
     read_one(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_ARTICLE,
@@ -490,14 +490,14 @@ async fn get_article(
     request_body = ArticleChanges,
     responses((status = 200, body = Article), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn update_article(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::UPDATE_ARTICLE,
@@ -516,14 +516,14 @@ async fn update_article(
     request_body(content = Object, description = "{\"helpful\": true|false}"),
     responses((status = 200, body = Article), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn rate_article(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::RATE_ARTICLE,
@@ -541,13 +541,13 @@ async fn rate_article(
            ("limit" = Option<u32>, Query, description = "1 to 50 (default 5)")),
     responses((status = 200, body = SearchResults), (status = 422, body = Problem)))]
 async fn search_knowledge(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::SEARCH_KNOWLEDGE_BASE,
@@ -563,13 +563,13 @@ async fn search_knowledge(
     params(("days" = Option<u32>, Query, description = "Window in days, 1 to 365 (default 30)")),
     responses((status = 200, body = Analytics), (status = 422, body = Problem)))]
 async fn analytics(
-    State(app): State<Arc<App>>,
+    State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
     query: Q,
 ) -> Response {
     list(
-        &app,
+        &calls,
         caller,
         &headers,
         super::tools::names::GET_ANALYTICS,

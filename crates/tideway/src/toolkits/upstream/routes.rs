@@ -28,6 +28,7 @@ use super::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
+        tool_routes::Calls,
         toolkits::{call_and_respond, request_id},
     },
     app::App,
@@ -201,7 +202,7 @@ pub async fn mcp_call(
 ) -> Response {
     let request_id = request_id(&headers);
     call_and_respond(
-        &app,
+        &Calls::of(&app),
         caller,
         &request_id,
         &call.server,
@@ -493,7 +494,7 @@ fn audit(
     outcome: Result<(), &HubError>,
     started: Instant,
 ) {
-    let ctx = crate::api::toolkits::call_context(app, caller.clone(), request_id);
+    let ctx = crate::api::toolkits::call_context(&Calls::of(app), caller.clone(), request_id);
     let mut arguments = tideway_core::mcp::JsonObject::new();
     // The name is the caller's text until the definition is checked: bounded.
     arguments.insert("name".into(), tideway_core::error::excerpt(name).into());

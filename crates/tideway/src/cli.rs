@@ -245,10 +245,17 @@ where
     if let Some((name, sub)) = matches.subcommand()
         && let Some(cli) = toolkit_clis().find(|cli| (cli.command)().get_name() == name)
     {
+        // `--config` is global: it may come before or after the subcommand.
+        let config = sub
+            .try_get_one::<PathBuf>("config")
+            .ok()
+            .flatten()
+            .or_else(|| matches.get_one::<PathBuf>("config"))
+            .cloned();
         return Ok(Invocation::Toolkit {
             cli,
             matches: sub.clone(),
-            config: matches.get_one::<PathBuf>("config").cloned(),
+            config,
         });
     }
     Cli::from_arg_matches(&matches).map(Invocation::Builtin)
@@ -626,6 +633,12 @@ mod tests {
         assert_eq!((cli.command)().get_name(), "upstreams");
         assert_eq!(config, Some(PathBuf::from("x.toml")));
         assert_eq!(matches.subcommand_name(), Some("list"));
+        let Ok(Invocation::Toolkit { config, .. }) =
+            from_args(["tideway", "upstreams", "list", "--config", "y.toml"])
+        else {
+            panic!("`--config` after the subcommand is accepted");
+        };
+        assert_eq!(config, Some(PathBuf::from("y.toml")));
         assert!(matches!(
             from_args(["tideway", "toolkits"]),
             Ok(Invocation::Builtin(Cli {

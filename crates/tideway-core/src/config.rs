@@ -54,7 +54,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://...` for PostgreSQL; unset means SQLite in `data_dir`.
     pub database_url: Option<String>,
-    /// Toolkits to enable; empty means every built-in toolkit except `conformance`.
+    /// Toolkits to enable; empty means those on by default (`tideway toolkits` says which).
     pub toolkits: Vec<String>,
     /// The tenant of unauthenticated local use (stdio, loopback).
     pub default_tenant: String,
@@ -213,28 +213,35 @@ pub struct JwtConfig {
     pub jwks_min_refetch_secs: u64,
 }
 
-/// A tenant declared in the configuration.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Keys every tenant has, whatever the toolkits add.
+const TENANT_CORE_KEYS: &[&str] = &["name", "allow", "deny"];
+
+/// A tenant declared in the configuration. Not `deny_unknown_fields`, for the same
+/// reason as [`Config`].
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TenantConfig {
     pub name: Option<String>,
     /// Tools this tenant's callers may use: `toolkit`, `toolkit.tool`, `prefix*`.
     pub allow: Vec<String>,
     pub deny: Vec<String>,
-    /// The language model this tenant uses and its budgets, over `[models]`.
-    pub models: TenantModels,
-    /// Let this tenant's admins register database sources on internal addresses
-    /// (loopback, private, link-local); off, only public hosts are reachable.
-    pub allow_private_database_hosts: bool,
+    /// The toolkits' per-tenant settings (`[tenants.<id>.models]`,
+    /// `tenants.<id>.allow_private_database_hosts`, ...) as read; the toolkit that
+    /// owns a key reads it ([`TenantConfig::section`]), and [`Config::load`] refuses
+    /// keys no toolkit owns.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, figment::value::Value>,
 }
 
-/// A tenant's own choice of model and budgets; unset fields follow `[models]`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TenantModels {
-    pub provider: Option<String>,
-    pub tokens_per_day: Option<u64>,
-    pub requests_per_minute: Option<u32>,
+impl std::fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("name", &self.name)
+            .field("allow", &self.allow)
+            .field("deny", &self.deny)
+            .field("sections", &self.sections.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl TenantConfig {
@@ -244,6 +251,41 @@ impl TenantConfig {
             deny: self.deny.clone(),
         }
     }
+
+    /// What a toolkit keeps under `key` for this tenant, in its own type; the
+    /// type's default when absent. The error names the key.
+    pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, ConfigError> {
+        read_section(&self.sections, key)
+    }
+
+    /// Replaces what is kept under `key` for this tenant (for programs and tests
+    /// that build their configuration in code).
+    pub fn set_section<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), ConfigError> {
+        write_section(&mut self.sections, key, value)
+    }
+}
+
+fn read_section<T: DeserializeOwned + Default>(
+    sections: &BTreeMap<String, figment::value::Value>,
+    key: &str,
+) -> Result<T, ConfigError> {
+    match sections.get(key) {
+        None => Ok(T::default()),
+        Some(value) => value
+            .deserialize()
+            .map_err(|error| ConfigError::Invalid(format!("{key}: {error}"))),
+    }
+}
+
+fn write_section<T: Serialize>(
+    sections: &mut BTreeMap<String, figment::value::Value>,
+    key: &str,
+    value: &T,
+) -> Result<(), ConfigError> {
+    let value = figment::value::Value::serialize(value)
+        .map_err(|error| ConfigError::Invalid(format!("{key}: {error}")))?;
+    sections.insert(key.to_string(), value);
+    Ok(())
 }
 
 impl Default for AuthConfig {
@@ -396,10 +438,30 @@ fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".tideway"))
 }
 
+/// The configuration keys the toolkits own, beside core's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OwnedKeys<'a> {
+    /// Top-level keys (`databases`, `models`, `[[upstreams]]`, ...).
+    pub sections: &'a [&'a str],
+    /// Keys under each `[tenants.<id>]` (`models`, `allow_private_database_hosts`).
+    pub tenant: &'a [&'a str],
+}
+
+impl<'a> OwnedKeys<'a> {
+    /// Top-level keys only.
+    pub fn sections(sections: &'a [&'a str]) -> Self {
+        OwnedKeys {
+            sections,
+            tenant: &[],
+        }
+    }
+}
+
 impl Config {
-    /// Defaults, then the file (if any), then the environment. `sections` are the
-    /// keys the toolkits own; a key that is neither core's nor theirs is refused.
-    pub fn load(file: Option<&Path>, sections: &[&str]) -> Result<Config, ConfigError> {
+    /// Defaults, then the file (if any), then the environment. `owned` are the keys
+    /// the toolkits own; a key that is neither core's nor theirs is refused.
+    pub fn load(file: Option<&Path>, owned: OwnedKeys) -> Result<Config, ConfigError> {
+        let sections = owned.sections;
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -438,6 +500,26 @@ impl Config {
                 crate::error::excerpt(unknown),
                 known.join(", ")
             )));
+        }
+        for (id, tenant) in &config.tenants {
+            if let Some(unknown) = tenant
+                .sections
+                .keys()
+                .find(|key| !owned.tenant.contains(&key.as_str()))
+            {
+                let mut known: Vec<&str> = TENANT_CORE_KEYS
+                    .iter()
+                    .chain(owned.tenant)
+                    .copied()
+                    .collect();
+                known.sort_unstable();
+                return Err(ConfigError::Invalid(format!(
+                    "unknown key '{}' in tenants.{}; a tenant has: {}",
+                    crate::error::excerpt(unknown),
+                    crate::error::excerpt(id),
+                    known.join(", ")
+                )));
+            }
         }
         config.validate()?;
         Ok(config)
@@ -545,21 +627,36 @@ impl Config {
     /// The settings a toolkit keeps under `key`, in its own type; the type's defaults
     /// when the key is absent. The error names the key.
     pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, ConfigError> {
-        match self.sections.get(key) {
-            None => Ok(T::default()),
-            Some(value) => value
-                .deserialize()
-                .map_err(|error| ConfigError::Invalid(format!("{key}: {error}"))),
-        }
+        read_section(&self.sections, key)
     }
 
     /// Replaces what is kept under `key` (for programs and tests that build their
     /// configuration in code).
     pub fn set_section<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), ConfigError> {
-        let value = figment::value::Value::serialize(value)
-            .map_err(|error| ConfigError::Invalid(format!("{key}: {error}")))?;
-        self.sections.insert(key.to_string(), value);
-        Ok(())
+        write_section(&mut self.sections, key, value)
+    }
+
+    /// What a toolkit keeps under `key` for each declared tenant, by tenant id;
+    /// the error names the tenant and the key.
+    pub fn tenant_sections<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<BTreeMap<String, T>, ConfigError> {
+        self.tenants
+            .iter()
+            .map(|(id, tenant)| {
+                let value = match tenant.sections.get(key) {
+                    None => T::default(),
+                    Some(value) => value.deserialize().map_err(|error| {
+                        ConfigError::Invalid(format!(
+                            "tenants.{}.{key}: {error}",
+                            crate::error::excerpt(id)
+                        ))
+                    })?,
+                };
+                Ok((id.clone(), value))
+            })
+            .collect()
     }
 
     /// Changes the settings under `key` in place.
@@ -622,13 +719,13 @@ mod tests {
             "bind = \"127.0.0.1:9999\"\n[limits]\npage_size = 7\n",
         )
         .expect("write");
-        let config = Config::load(Some(&path), &[]).expect("loads");
+        let config = Config::load(Some(&path), OwnedKeys::default()).expect("loads");
         assert_eq!(config.bind.port(), 9999);
         assert_eq!(config.limits.page_size, 7);
         assert_eq!(config.limits.call_timeout_secs, 60);
 
         std::fs::write(&path, "bnid = \"127.0.0.1:9999\"\n").expect("write");
-        let error = Config::load(Some(&path), &[]).expect_err("typo refused");
+        let error = Config::load(Some(&path), OwnedKeys::default()).expect_err("typo refused");
         assert!(error.to_string().contains("bnid"), "{error}");
     }
 
@@ -643,7 +740,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("tideway.toml");
         std::fs::write(&path, "[widgets]\nsize = 3\nnames = [\"a\"]\n").expect("write");
-        let mut config = Config::load(Some(&path), &["widgets"]).expect("loads");
+        let mut config =
+            Config::load(Some(&path), OwnedKeys::sections(&["widgets"])).expect("loads");
         let widgets: Widgets = config.section("widgets").expect("typed");
         assert_eq!(
             widgets,
@@ -661,14 +759,14 @@ mod tests {
             .expect("updated");
         assert_eq!(config.section::<Widgets>("widgets").expect("typed").size, 9);
 
-        let error = Config::load(Some(&path), &[]).expect_err("nobody owns it");
+        let error = Config::load(Some(&path), OwnedKeys::default()).expect_err("nobody owns it");
         assert!(
             error.to_string().contains("unknown key 'widgets'"),
             "{error}"
         );
         std::fs::write(&path, "[widgets]\nsise = 3\n").expect("write");
-        let config =
-            Config::load(Some(&path), &["widgets"]).expect("the owner checks its own keys");
+        let config = Config::load(Some(&path), OwnedKeys::sections(&["widgets"]))
+            .expect("the owner checks its own keys");
         let error = config.section::<Widgets>("widgets").expect_err("typo");
         assert!(
             error
@@ -680,9 +778,60 @@ mod tests {
     }
 
     #[test]
+    fn a_toolkit_key_under_a_tenant_is_kept_and_unclaimed_ones_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tideway.toml");
+        std::fs::write(
+            &path,
+            "[tenants.acme]\nallow = [\"support\"]\nwidgets = true\n[tenants.acme.gadgets]\nsize = 4\n",
+        )
+        .expect("write");
+        let owned = OwnedKeys {
+            sections: &[],
+            tenant: &["widgets", "gadgets"],
+        };
+        let config = Config::load(Some(&path), owned).expect("loads");
+        let acme = &config.tenants["acme"];
+        assert_eq!(acme.allow, vec!["support".to_string()]);
+        assert!(acme.section::<bool>("widgets").expect("typed"));
+        assert!(
+            !acme
+                .section::<bool>("sprockets")
+                .expect("absent is the default")
+        );
+        let error = config
+            .tenant_sections::<String>("gadgets")
+            .expect_err("a table is not a string");
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration is invalid: tenants.acme.gadgets:"),
+            "{error}"
+        );
+
+        let error = Config::load(
+            Some(&path),
+            OwnedKeys {
+                sections: &[],
+                tenant: &["widgets"],
+            },
+        )
+        .expect_err("nobody owns gadgets");
+        let message = error.to_string();
+        assert!(
+            message.contains("unknown key 'gadgets' in tenants.acme"),
+            "{message}"
+        );
+        assert!(message.contains("allow, deny, name, widgets"), "{message}");
+    }
+
+    #[test]
     fn missing_file_is_a_clear_error() {
-        let error =
-            Config::load(Some(Path::new("/nonexistent/tideway.toml")), &[]).expect_err("missing");
+        let error = Config::load(
+            Some(Path::new("/nonexistent/tideway.toml")),
+            OwnedKeys::default(),
+        )
+        .expect_err("missing");
         assert!(error.to_string().contains("does not exist"));
     }
 

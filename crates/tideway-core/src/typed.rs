@@ -90,6 +90,12 @@ pub trait ToolText: Serialize {
     fn text(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+
+    /// The content blocks to send instead of the text, for a result that is itself
+    /// an image or audio (a client shows those as such, not as base64 text).
+    fn blocks(&self) -> Option<Vec<ContentBlock>> {
+        None
+    }
 }
 
 /// The tools of one toolkit, each bound to a handler over the toolkit's state `S`.
@@ -130,10 +136,12 @@ impl<S: Send + Sync + 'static> ToolSet<S> {
             Box::pin(async move {
                 let args: A = decode_arguments(arguments)?;
                 let output = handler(state, ctx, args).await?;
-                let text = output.text();
+                let content = output
+                    .blocks()
+                    .unwrap_or_else(|| vec![ContentBlock::text(output.text())]);
                 let structured = serde_json::to_value(&output).map_err(HubError::internal)?;
                 let mut result = CallToolResult::structured(structured);
-                result.content = vec![ContentBlock::text(text)];
+                result.content = content;
                 Ok(result)
             })
         });

@@ -2,7 +2,7 @@
 //! and a toolkit's. Its own test binary: it sets process environment variables.
 
 use serde::{Deserialize, Serialize};
-use tideway_core::Config;
+use tideway_core::{Config, config::OwnedKeys};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,7 +23,7 @@ fn nested_keys_are_read_from_the_environment() {
         // No toolkit owns this one: it is not configuration, and not an error.
         std::env::set_var("TIDEWAY_GADGETS__SIZE", "5");
     }
-    let config = Config::load(None, &["widgets"]).expect("config loads");
+    let config = Config::load(None, OwnedKeys::sections(&["widgets"])).expect("config loads");
     assert_eq!(config.log.level, "warn");
     assert_eq!(config.limits.call_timeout_secs, 7);
     assert_eq!(config.default_tenant, "acme");

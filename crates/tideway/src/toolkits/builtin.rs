@@ -46,9 +46,11 @@ pub struct Builtin {
 }
 
 /// A toolkit's part of the configuration file: top-level keys it owns (`[databases]`,
-/// `[gateway]` and `[[upstreams]]`, ...), read into its own types.
+/// `[gateway]` and `[[upstreams]]`, ...) and keys under each `[tenants.<id>]`
+/// (`[tenants.<id>.models]`), read into its own types.
 pub struct Settings {
     pub keys: &'static [&'static str],
+    pub tenant_keys: &'static [&'static str],
     /// Reads the keys and checks the values; the error names the key. Run at load
     /// for every toolkit, enabled or not, so a mistake is reported at once.
     pub check: fn(&Config) -> Result<(), ConfigError>,

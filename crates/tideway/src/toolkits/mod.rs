@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod conformance;
 pub mod database;
+pub mod files;
 #[cfg(feature = "lakehouse")]
 pub mod lakehouse;
 pub mod models;
@@ -18,12 +19,12 @@ use std::sync::Arc;
 
 use tideway_core::{
     Config, Hub, Store,
-    config::ConfigError,
+    config::{ConfigError, OwnedKeys},
     secrets::MasterKey,
     store::{Migration, SealedColumn},
 };
 
-pub use builtin::{Builtin, Rest, Settings, Shared, ToolkitCli};
+pub use builtin::{Build, Builtin, Rest, Settings, Shared, ToolkitCli};
 
 /// Every built-in toolkit, in registration order.
 pub const ALL: &[&Builtin] = &[
@@ -32,12 +33,42 @@ pub const ALL: &[&Builtin] = &[
     &database::BUILTIN,
     &prompts::BUILTIN,
     &models::BUILTIN,
+    &files::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,
     &upstream::BUILTIN,
     &conformance::BUILTIN,
     &synthetic::BUILTIN,
 ];
+
+/// A toolkit this build leaves out, with what it would own in the configuration,
+/// so that naming or configuring it is answered with the reason, not as a typo.
+pub struct LeftOut {
+    pub name: &'static str,
+    /// The cargo feature that builds it.
+    pub feature: &'static str,
+    /// Its top-level configuration keys.
+    pub keys: &'static [&'static str],
+}
+
+/// The toolkits compiled out of this build.
+pub const LEFT_OUT: &[LeftOut] = &[
+    #[cfg(not(feature = "lakehouse"))]
+    LeftOut {
+        name: "lakehouse",
+        feature: "lakehouse",
+        keys: &["lakehouse"],
+    },
+];
+
+impl LeftOut {
+    fn reason(&self) -> String {
+        format!(
+            "this build of Tideway leaves out the {} toolkit (build with `--features {}` to have it)",
+            self.name, self.feature
+        )
+    }
+}
 
 /// The built-in toolkit called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {
@@ -59,18 +90,52 @@ pub fn default_names() -> Vec<String> {
         .collect()
 }
 
-/// The configuration's top-level keys the toolkits own.
+/// The configuration's top-level keys the toolkits own, with those of toolkits this
+/// build leaves out (so that [`load_config`] can say why they cannot be used).
 pub fn setting_keys() -> Vec<&'static str> {
     ALL.iter()
         .filter_map(|builtin| builtin.settings.as_ref())
         .flat_map(|settings| settings.keys.iter().copied())
+        .chain(
+            LEFT_OUT
+                .iter()
+                .flat_map(|left_out| left_out.keys.iter().copied()),
+        )
+        .collect()
+}
+
+/// The keys the toolkits own under each `[tenants.<id>]`.
+pub fn tenant_setting_keys() -> Vec<&'static str> {
+    ALL.iter()
+        .filter_map(|builtin| builtin.settings.as_ref())
+        .flat_map(|settings| settings.tenant_keys.iter().copied())
         .collect()
 }
 
 /// Loads the configuration (defaults, the file if any, `TIDEWAY_*`) and has every
 /// toolkit read and check its own part.
 pub fn load_config(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
-    let config = Config::load(file, &setting_keys())?;
+    let sections = setting_keys();
+    let tenant = tenant_setting_keys();
+    let config = Config::load(
+        file,
+        OwnedKeys {
+            sections: &sections,
+            tenant: &tenant,
+        },
+    )?;
+    for left_out in LEFT_OUT {
+        if let Some(key) = left_out
+            .keys
+            .iter()
+            .find(|key| config.sections.contains_key(**key))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "'{key}' cannot be used: {}",
+                left_out.reason()
+            )));
+        }
+    }
     for settings in ALL.iter().filter_map(|builtin| builtin.settings.as_ref()) {
         (settings.check)(&config)?;
     }
@@ -89,6 +154,22 @@ pub fn migrations() -> Vec<Migration> {
     ALL.iter()
         .flat_map(|builtin| builtin.migrations.iter().copied())
         .collect()
+}
+
+/// How the toolkit called `name` is built; the error says why there is none.
+fn builder(name: &str) -> Result<Build, String> {
+    if let Some(left_out) = LEFT_OUT.iter().find(|left_out| left_out.name == name) {
+        return Err(format!("toolkit '{name}': {}", left_out.reason()));
+    }
+    find(name).and_then(|builtin| builtin.build).ok_or_else(|| {
+        format!(
+            "unknown toolkit '{name}'; the built-in toolkits are: {}",
+            registrable()
+                .map(|builtin| builtin.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 /// Registers the named toolkits (or the defaults) with the Hub.
@@ -115,17 +196,7 @@ pub fn register(
         ),
     };
     for name in &names {
-        let build = find(name)
-            .and_then(|builtin| builtin.build)
-            .ok_or_else(|| {
-                format!(
-                    "unknown toolkit '{name}'; the built-in toolkits are: {}",
-                    registrable()
-                        .map(|builtin| builtin.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+        let build = builder(name)?;
         hub.register(build(&shared)?)
             .map_err(|error| error.to_string())?;
     }
@@ -259,7 +330,12 @@ tools = ["support.*"]
         let config = load(TODAYS_FILE).expect("loads");
         assert_eq!(config.bind.port(), 9090);
         assert_eq!(config.limits.call_timeout_secs, 30);
-        assert!(config.tenants["acme"].allow_private_database_hosts);
+        assert_eq!(
+            database::settings::private_host_tenants(&config).expect("tenants"),
+            ["acme"]
+        );
+        let tenant_models = models::settings::tenants_from_config(&config).expect("tenants");
+        assert_eq!(tenant_models["acme"].provider.as_deref(), Some("house"));
         let databases = database::settings::from_config(&config).expect("databases");
         assert_eq!(databases.max_rows, 50);
         assert_eq!(
@@ -297,11 +373,56 @@ tools = ["support.*"]
         let twice = format!("{TODAYS_FILE}\n[[upstreams]]\nname = \"files\"\ncommand = \"x\"\n");
         let error = load(&twice).expect_err("twice").to_string();
         assert!(error.contains("used twice"), "{error}");
+        let tenant_typo = TODAYS_FILE.replace(
+            "provider = \"house\"\n\n[databases]",
+            "provder = \"house\"\n\n[databases]",
+        );
+        let error = load(&tenant_typo).expect_err("tenant typo").to_string();
+        assert!(
+            error.contains("tenants.acme.models") && error.contains("provder"),
+            "{error}"
+        );
+        let tenant_stranger = TODAYS_FILE.replace(
+            "allow_private_database_hosts = true",
+            "allow_private_database_hots = true",
+        );
+        let error = load(&tenant_stranger).expect_err("unknown").to_string();
+        assert!(
+            error.contains("unknown key 'allow_private_database_hots' in tenants.acme")
+                && error.contains("allow_private_database_hosts"),
+            "{error}"
+        );
         let stranger = format!("{TODAYS_FILE}\n[widgets]\nsize = 1\n");
         let error = load(&stranger).expect_err("unknown").to_string();
         assert!(
             error.contains("unknown key 'widgets'") && error.contains("databases"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_left_out_toolkit_is_named_with_the_reason() {
+        let left_out = LeftOut {
+            name: "lakehouse",
+            feature: "lakehouse",
+            keys: &["lakehouse"],
+        };
+        let reason = left_out.reason();
+        assert!(reason.contains("--features lakehouse"), "{reason}");
+        let unknown = builder("lakehous").err().unwrap_or_default();
+        assert!(unknown.contains("unknown toolkit 'lakehous'"), "{unknown}");
+        if cfg!(feature = "lakehouse") {
+            assert!(LEFT_OUT.is_empty());
+            load(TODAYS_FILE).expect("the lakehouse section is its toolkit's");
+        } else {
+            let error = load(TODAYS_FILE).expect_err("left out").to_string();
+            assert!(
+                error.contains("'lakehouse' cannot be used")
+                    && error.contains("--features lakehouse"),
+                "{error}"
+            );
+            let error = builder("lakehouse").err().unwrap_or_default();
+            assert!(error.contains("--features lakehouse"), "{error}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod capping;
 mod catalog;
+mod diagnosis;
 mod engine;
 pub mod guard;
 pub mod model;
@@ -46,6 +47,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     feature: None,
     settings: Some(super::Settings {
         keys: &[settings::KEY],
+        tenant_keys: &[settings::TENANT_KEY],
         check: settings::check,
     }),
     migrations: &[tideway_core::store::Migration {

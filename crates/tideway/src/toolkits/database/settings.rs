@@ -16,9 +16,25 @@ pub fn from_config(config: &Config) -> Result<DatabasesConfig, ConfigError> {
     Ok(settings)
 }
 
-/// For the descriptor: reads and checks the section.
+/// The key it owns under each `[tenants.<id>]`: whether that tenant's admins may
+/// register sources on internal addresses (loopback, private, link-local); off, only
+/// public hosts are reachable.
+pub const TENANT_KEY: &str = "allow_private_database_hosts";
+
+/// The tenants whose registered sources may reach internal addresses.
+pub fn private_host_tenants(config: &Config) -> Result<Vec<String>, ConfigError> {
+    Ok(config
+        .tenant_sections::<bool>(TENANT_KEY)?
+        .into_iter()
+        .filter(|(_, allowed)| *allowed)
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// For the descriptor: reads and checks the section and the tenants' key.
 pub fn check(config: &Config) -> Result<(), ConfigError> {
-    from_config(config).map(|_| ())
+    from_config(config)?;
+    private_host_tenants(config).map(|_| ())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

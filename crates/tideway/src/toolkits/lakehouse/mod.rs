@@ -46,6 +46,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     feature: Some("lakehouse"),
     settings: Some(super::Settings {
         keys: &[settings::KEY],
+        tenant_keys: &[],
         check: settings::check,
     }),
     migrations: &[tideway_core::store::Migration {

@@ -53,6 +53,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     feature: None,
     settings: Some(super::Settings {
         keys: &[settings::KEY],
+        tenant_keys: &[settings::TENANT_KEY],
         check: settings::check,
     }),
     migrations: &[tideway_core::store::Migration {
@@ -321,11 +322,7 @@ impl ModelsToolkit {
         hub: Weak<Hub>,
     ) -> Result<Self, tideway_core::config::ConfigError> {
         let settings = settings::from_config(config)?;
-        let tenants = config
-            .tenants
-            .iter()
-            .map(|(id, tenant)| (id.clone(), tenant.models.clone()))
-            .collect();
+        let tenants = settings::tenants_from_config(config)?;
         let tools = ToolSet::new()
             .add(
                 ToolSpec {

@@ -16,8 +16,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, HubError, Store, config::TenantModels, on_store, secrets::MasterKey,
-    store::SealedColumn,
+    CallContext, HubError, Store, on_store, secrets::MasterKey, store::SealedColumn,
 };
 
 use utoipa::ToSchema;
@@ -26,7 +25,7 @@ use zeroize::Zeroizing;
 use super::{
     backends::{self, Backend, HttpProvider, Retries, default_base_url},
     model::{ModelRequest, ModelResponse},
-    settings::{ModelsConfig, ProviderKind},
+    settings::{ModelsConfig, ProviderKind, TenantModels},
 };
 
 /// Where a stored provider's API key is kept sealed.

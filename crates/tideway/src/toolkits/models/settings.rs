@@ -15,9 +15,27 @@ pub fn from_config(config: &Config) -> Result<ModelsConfig, ConfigError> {
     config.section(KEY)
 }
 
-/// For the descriptor: reads the section.
+/// The key it owns under each `[tenants.<id>]`.
+pub const TENANT_KEY: &str = "models";
+
+/// Each declared tenant's own choice of model and budgets.
+pub fn tenants_from_config(config: &Config) -> Result<BTreeMap<String, TenantModels>, ConfigError> {
+    config.tenant_sections(TENANT_KEY)
+}
+
+/// For the descriptor: reads the section and every tenant's.
 pub fn check(config: &Config) -> Result<(), ConfigError> {
-    from_config(config).map(|_| ())
+    from_config(config)?;
+    tenants_from_config(config).map(|_| ())
+}
+
+/// A tenant's own choice of model and budgets; unset fields follow `[models]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantModels {
+    pub provider: Option<String>,
+    pub tokens_per_day: Option<u64>,
+    pub requests_per_minute: Option<u32>,
 }
 
 /// How AI-assisted features reach a language model.

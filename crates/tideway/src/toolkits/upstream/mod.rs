@@ -26,6 +26,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     feature: None,
     settings: Some(super::Settings {
         keys: settings::KEYS,
+        tenant_keys: &[],
         check: settings::check,
     }),
     migrations: &[

@@ -32,7 +32,7 @@ use tideway_core::{
 
 use super::super::{
     ModelsToolkit,
-    settings::{ModelProviderConfig, ModelsConfig, ProviderKind},
+    settings::{ModelProviderConfig, ModelsConfig, ProviderKind, TENANT_KEY, TenantModels},
 };
 use crate::toolkits::prompts::PromptsToolkit;
 
@@ -533,29 +533,31 @@ async fn failures_are_retried_or_reported_as_they_should() {
     assert!(error.to_string().contains("cannot be reached"), "{error}");
 }
 
+fn tenant_with_models(models: TenantModels) -> TenantConfig {
+    let mut tenant = TenantConfig::default();
+    tenant
+        .set_section(TENANT_KEY, &models)
+        .expect("serializable");
+    tenant
+}
+
 #[tokio::test]
 async fn budgets_refuse_with_the_reason_and_generations_are_recorded_per_tenant() {
     let (base, _) = stand_in().await;
     let configure = |config: &mut Config| {
         config.tenants.insert(
             "acme".into(),
-            TenantConfig {
-                models: tideway_core::config::TenantModels {
-                    tokens_per_day: Some(15),
-                    ..Default::default()
-                },
-                ..TenantConfig::default()
-            },
+            tenant_with_models(TenantModels {
+                tokens_per_day: Some(15),
+                ..Default::default()
+            }),
         );
         config.tenants.insert(
             "globex".into(),
-            TenantConfig {
-                models: tideway_core::config::TenantModels {
-                    requests_per_minute: Some(2),
-                    ..Default::default()
-                },
-                ..TenantConfig::default()
-            },
+            tenant_with_models(TenantModels {
+                requests_per_minute: Some(2),
+                ..Default::default()
+            }),
         );
     };
     for fixture in fixtures(configure).await {

@@ -1,0 +1,259 @@
+//! A tenant's roots as open directory handles, and the only ways files and folders
+//! are opened below them. Every open is relative to a root's handle through
+//! `cap-std`, which resolves each part of the path itself (with `openat2`'s
+//! `RESOLVE_BENEATH` where the kernel has it) and refuses anything that would leave
+//! the root: `..` past the top, absolute symlinks, symlinks pointing out, or a
+//! folder swapped for such a symlink between one call and the next. What is opened
+//! is then checked on the handle, not on the name: only regular files with a single
+//! link are read, so a device, a FIFO or a hard link to a file elsewhere is refused.
+
+use std::{io, path::PathBuf};
+
+use cap_std::{
+    ambient_authority,
+    fs::{Dir, File, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
+};
+use tideway_core::HubError;
+
+use super::{
+    paths::ToolPath,
+    settings::{FilesConfig, HOME},
+};
+
+/// One of the caller's roots, opened.
+pub struct Root {
+    pub name: String,
+    pub dir: Dir,
+    pub writable: bool,
+}
+
+/// A root as `list_allowed_directories` shows it.
+#[derive(Clone, Debug)]
+pub struct RootInfo {
+    pub name: String,
+    pub writable: bool,
+    pub description: String,
+}
+
+/// Which roots each tenant has, and where they are.
+pub struct Roots {
+    config: FilesConfig,
+    /// Where tenants' `home` roots live: `<data_dir>/files`.
+    homes: PathBuf,
+}
+
+impl Roots {
+    pub fn new(config: FilesConfig, data_dir: &std::path::Path) -> Self {
+        Roots {
+            config,
+            homes: data_dir.join("files"),
+        }
+    }
+
+    pub fn config(&self) -> &FilesConfig {
+        &self.config
+    }
+
+    /// The roots `tenant` may use, by name.
+    pub fn list(&self, tenant: &str) -> Vec<RootInfo> {
+        let mut roots = Vec::new();
+        if self.config.tenant_home {
+            roots.push(RootInfo {
+                name: HOME.into(),
+                writable: true,
+                description: "this tenant's own files".into(),
+            });
+        }
+        roots.extend(
+            self.config
+                .roots
+                .iter()
+                .filter(|(_, root)| root.granted_to(tenant))
+                .map(|(name, root)| RootInfo {
+                    name: name.clone(),
+                    writable: root.writable,
+                    description: root
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| "a folder the operator shares".into()),
+                }),
+        );
+        roots
+    }
+
+    /// Opens `tenant`'s root `name`. A root the tenant lacks is answered as missing,
+    /// whether or not another tenant has it.
+    pub fn open(&self, tenant: &str, name: &str) -> Result<Root, HubError> {
+        let unknown = || {
+            HubError::NotFound(format!(
+                "no root named '{}'; this tenant's roots are: {}",
+                tideway_core::error::excerpt(name),
+                self.list(tenant)
+                    .iter()
+                    .map(|root| root.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        };
+        let (path, writable) = if name == HOME && self.config.tenant_home {
+            let path = self.homes.join(tenant);
+            std::fs::create_dir_all(&path).map_err(|error| HubError::Unavailable {
+                component: "files".into(),
+                reason: format!("the root '{HOME}' cannot be created: {error}"),
+            })?;
+            (path, true)
+        } else {
+            let root = self
+                .config
+                .roots
+                .get(name)
+                .filter(|root| root.granted_to(tenant))
+                .ok_or_else(unknown)?;
+            (root.path.clone(), root.writable)
+        };
+        let dir = Dir::open_ambient_dir(&path, ambient_authority()).map_err(|error| {
+            // The host path stays in the log: it tells a caller about the server.
+            tracing::warn!(root = name, path = %path.display(), %error, "a root cannot be opened");
+            HubError::Unavailable {
+                component: "files".into(),
+                reason: format!("the root '{name}' cannot be opened on the server"),
+            }
+        })?;
+        Ok(Root {
+            name: name.to_string(),
+            dir,
+            writable,
+        })
+    }
+}
+
+impl Root {
+    /// Refuses a change when the root is read-only.
+    pub fn check_writable(&self, field: &str) -> Result<(), HubError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(HubError::Forbidden(format!(
+                "the root '{}' is read-only ({field})",
+                self.name
+            )))
+        }
+    }
+
+    /// Opens the folder at `path` (the root itself when `path` names only it).
+    pub fn open_dir(&self, field: &str, path: &ToolPath) -> Result<Dir, HubError> {
+        if path.inside.as_os_str().is_empty() {
+            return self
+                .dir
+                .try_clone()
+                .map_err(|error| io_error(field, path, error));
+        }
+        self.dir
+            .open_dir(&path.inside)
+            .map_err(|error| io_error(field, path, error))
+    }
+
+    /// Opens the regular file at `path` to read, with its metadata taken from the
+    /// open handle.
+    pub fn open_file(&self, field: &str, path: &ToolPath) -> Result<(File, Metadata), HubError> {
+        if path.inside.as_os_str().is_empty() {
+            return Err(HubError::invalid_argument(
+                field,
+                format!("'{}' is a root folder, not a file", path.shown()),
+            ));
+        }
+        let mut options = OpenOptions::new();
+        // Non-blocking, so a FIFO cannot hang the open; no controlling terminal.
+        options
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        let file = self
+            .dir
+            .open_with(&path.inside, &options)
+            .map_err(|error| io_error(field, path, error))?;
+        let metadata = file
+            .metadata()
+            .map_err(|error| io_error(field, path, error))?;
+        check_regular(field, path, &metadata)?;
+        Ok((file, metadata))
+    }
+}
+
+/// Refuses anything but a regular file with one link.
+pub fn check_regular(field: &str, path: &ToolPath, metadata: &Metadata) -> Result<(), HubError> {
+    if metadata.is_dir() {
+        return Err(HubError::invalid_argument(
+            field,
+            format!(
+                "'{}' is a folder; list_directory shows what it holds",
+                path.shown()
+            ),
+        ));
+    }
+    if !metadata.is_file() {
+        return Err(HubError::Forbidden(format!(
+            "'{}' is not a regular file (a device, socket or pipe), which Tideway does not open",
+            path.shown()
+        )));
+    }
+    // A second name for the same file may be outside the root: its content is not
+    // the root's to give.
+    if metadata.nlink() > 1 {
+        return Err(HubError::Forbidden(format!(
+            "'{}' has other hard links, which may lie outside its root; Tideway opens only files with one link",
+            path.shown()
+        )));
+    }
+    Ok(())
+}
+
+/// What an I/O error means to the caller, naming the argument and the path as the
+/// caller wrote it (never the server's own path).
+pub fn io_error(field: &str, path: &ToolPath, error: io::Error) -> HubError {
+    let shown = path.shown();
+    // A symlink the resolver will not follow (a loop, or one `O_NOFOLLOW` met).
+    if error.raw_os_error() == Some(libc::ELOOP) {
+        return HubError::Forbidden(format!(
+            "'{shown}' cannot be reached: it leads outside its root, or the server may not open it"
+        ));
+    }
+    match error.kind() {
+        io::ErrorKind::NotFound => HubError::NotFound(format!("'{shown}' does not exist")),
+        io::ErrorKind::AlreadyExists => HubError::Conflict(format!(
+            "'{shown}' already exists; pass overwrite: true to replace it"
+        )),
+        // cap-std reports an escape as PermissionDenied, openat2 as EXDEV.
+        io::ErrorKind::PermissionDenied | io::ErrorKind::CrossesDevices => {
+            HubError::Forbidden(format!(
+                "'{shown}' cannot be reached: it leads outside its root, or the server may not open it"
+            ))
+        }
+        io::ErrorKind::NotADirectory => HubError::invalid_argument(
+            field,
+            format!("a part of '{shown}' is a file, not a folder"),
+        ),
+        io::ErrorKind::IsADirectory => {
+            HubError::invalid_argument(field, format!("'{shown}' is a folder"))
+        }
+        io::ErrorKind::DirectoryNotEmpty => {
+            HubError::Conflict(format!("'{shown}' is a folder that is not empty"))
+        }
+        io::ErrorKind::InvalidFilename => {
+            HubError::invalid_argument(field, format!("'{shown}' is not a valid file name"))
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => HubError::Unavailable {
+            component: "files".into(),
+            reason: "the file system is full".into(),
+        },
+        io::ErrorKind::ReadOnlyFilesystem => {
+            HubError::Forbidden(format!("'{shown}' is on a read-only file system"))
+        }
+        _ => {
+            tracing::warn!(path = %shown, %error, "a file operation failed");
+            HubError::Unavailable {
+                component: "files".into(),
+                reason: format!("'{shown}': {}", error.kind()),
+            }
+        }
+    }
+}

@@ -127,6 +127,36 @@ impl Roots {
     }
 }
 
+impl Roots {
+    /// Removes what writes a crash cut short left in the writable roots: every
+    /// tenant's home and the writable granted folders. Returns how many files went.
+    pub fn sweep_partials(&self, older_than: std::time::Duration) -> usize {
+        let mut folders: Vec<PathBuf> = Vec::new();
+        if self.config.tenant_home
+            && let Ok(homes) = std::fs::read_dir(&self.homes)
+        {
+            folders.extend(
+                homes
+                    .flatten()
+                    .filter(|home| home.file_type().is_ok_and(|kind| kind.is_dir()))
+                    .map(|home| home.path()),
+            );
+        }
+        folders.extend(
+            self.config
+                .roots
+                .values()
+                .filter(|root| root.writable)
+                .map(|root| root.path.clone()),
+        );
+        folders
+            .iter()
+            .filter_map(|folder| Dir::open_ambient_dir(folder, ambient_authority()).ok())
+            .map(|dir| super::writing::sweep_partials(&dir, older_than))
+            .sum()
+    }
+}
+
 impl Root {
     /// Refuses a change when the root is read-only.
     pub fn check_writable(&self, field: &str) -> Result<(), HubError> {

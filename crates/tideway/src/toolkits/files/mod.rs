@@ -66,13 +66,26 @@ pub struct FilesToolkit {
     state: Arc<FilesState>,
 }
 
+/// New files of writes older than this are taken for leftovers of a crash.
+const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl FilesToolkit {
+    /// The toolkit over its roots. What crashed writes left behind is removed in the
+    /// background.
     pub fn new(config: FilesConfig, data_dir: &Path) -> Self {
+        let state = Arc::new(FilesState {
+            roots: Roots::new(config, data_dir),
+        });
+        let sweeping = state.clone();
+        std::thread::spawn(move || {
+            let removed = sweeping.roots.sweep_partials(PARTIAL_MAX_AGE);
+            if removed > 0 {
+                tracing::info!(removed, "removed files that interrupted writes left behind");
+            }
+        });
         FilesToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(FilesState {
-                roots: Roots::new(config, data_dir),
-            }),
+            state,
         }
     }
 }

@@ -343,6 +343,10 @@ pub fn list(root: &Root, path: &ToolPath, max_entries: usize) -> Result<Listing,
     let mut truncated = false;
     for entry in dir.entries().map_err(io)? {
         let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if super::writing::is_partial(&name) {
+            continue;
+        }
         if entries.len() == max_entries {
             truncated = true;
             break;
@@ -351,7 +355,7 @@ pub fn list(root: &Root, path: &ToolPath, max_entries: usize) -> Result<Listing,
         let metadata = entry.metadata().map_err(io)?;
         let kind = EntryKind::of(&metadata);
         entries.push(Entry {
-            name: entry.file_name().to_string_lossy().into_owned(),
+            name,
             kind,
             size: (kind == EntryKind::File).then(|| metadata.len()),
             modified: metadata.modified().ok().map(|at| at.into_std().into()),

@@ -179,7 +179,11 @@ fn walk(
         } else {
             EntryKind::Other
         };
-        entries.push((entry.file_name().to_string_lossy().into_owned(), kind));
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A write in progress (or one a crash cut short) is not part of the tree.
+        if !super::writing::is_partial(&name) {
+            entries.push((name, kind));
+        }
     }
     entries.sort();
     for (name, kind) in entries {

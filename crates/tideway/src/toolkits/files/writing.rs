@@ -104,6 +104,16 @@ fn parent_of(root: &Root, field: &str, path: &ToolPath) -> Result<(Dir, String),
     Ok((root.open_dir(field, &parent_path)?, name))
 }
 
+/// How the new file of a write in progress is named, beside its target. A crash
+/// leaves it behind; listings hide it and `sweep_partials` removes it later.
+const PARTIAL_PREFIX: &str = ".tideway-";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Whether `name` is the new file of a write in progress (or of one a crash cut).
+pub fn is_partial(name: &str) -> bool {
+    name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX)
+}
+
 /// Writes `bytes` as the file `name` in `dir` in one step; `Ok(true)` when it
 /// replaced a file.
 fn replace_atomically(
@@ -112,7 +122,10 @@ fn replace_atomically(
     bytes: &[u8],
     overwrite: bool,
 ) -> std::io::Result<bool> {
-    let temp = format!(".tideway-{}.partial", uuid::Uuid::new_v4().simple());
+    let temp = format!(
+        "{PARTIAL_PREFIX}{}{PARTIAL_SUFFIX}",
+        uuid::Uuid::new_v4().simple()
+    );
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     let written = dir.open_with(&temp, &options).and_then(|mut file| {
@@ -354,4 +367,50 @@ pub fn delete(root: &Root, path: &ToolPath, recursive: bool) -> Result<Changed, 
         path: path.shown(),
         outcome: "deleted".into(),
     })
+}
+
+/// Removes the new files of writes a crash cut short, below `dir`: those older than
+/// `older_than` (a younger one may belong to a write still running, here or in
+/// another replica sharing the folder). Symlinks are not followed. Returns how many
+/// were removed.
+pub fn sweep_partials(dir: &Dir, older_than: std::time::Duration) -> usize {
+    fn sweep(
+        dir: &Dir,
+        older_than: std::time::Duration,
+        depth: usize,
+        budget: &mut usize,
+    ) -> usize {
+        let Ok(entries) = dir.entries() else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            if *budget == 0 {
+                break;
+            }
+            *budget -= 1;
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() && depth < 64 {
+                if let Ok(child) = dir.open_dir(&name) {
+                    removed += sweep(&child, older_than, depth + 1, budget);
+                }
+            } else if kind.is_file() && is_partial(&name) {
+                let old = entry
+                    .metadata()
+                    .and_then(|metadata| metadata.modified())
+                    .ok()
+                    .and_then(|modified| modified.into_std().elapsed().ok())
+                    .is_some_and(|age| age >= older_than);
+                if old && dir.remove_file(&name).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+    let mut budget = 1_000_000;
+    sweep(dir, older_than, 0, &mut budget)
 }

@@ -546,3 +546,66 @@ async fn files_are_resources_read_as_text_or_blobs_within_the_roots() {
                 && !resource.uri.contains("guide"))
     );
 }
+
+#[tokio::test]
+async fn what_a_crashed_write_left_is_hidden_from_listings() {
+    let fixture = Fixture::new();
+    let home = fixture.home("acme");
+    std::fs::create_dir_all(home.join("deep")).expect("dirs");
+    std::fs::write(home.join(".tideway-0c.partial"), "half a write").expect("write");
+    std::fs::write(home.join("deep/.tideway-0d.partial"), "half a write").expect("write");
+    std::fs::write(home.join("kept.txt"), "kept").expect("write");
+    let listing = fixture
+        .call("acme", "list_directory", json!({"path": "home"}))
+        .await
+        .expect("list");
+    assert_eq!(listing["content"][0]["text"], "[DIR] deep\n[FILE] kept.txt");
+    let found = fixture
+        .call(
+            "acme",
+            "search_files",
+            json!({"path": "home", "pattern": "*.partial"}),
+        )
+        .await
+        .expect("search");
+    assert_eq!(found["structured"]["paths"], json!([]));
+}
+
+#[test]
+fn what_a_crashed_write_left_is_swept_once_old() {
+    // No toolkit here: its own sweep at start would race this one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("data/files/acme");
+    std::fs::create_dir_all(home.join("deep/er")).expect("dirs");
+    let old = [
+        home.join(".tideway-0a.partial"),
+        home.join("deep/er/.tideway-0b.partial"),
+    ];
+    let fresh = home.join(".tideway-0c.partial");
+    for path in old.iter().chain([&fresh]) {
+        std::fs::write(path, "half a write").expect("write");
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for path in &old {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_modified(two_hours_ago))
+            .expect("age it");
+    }
+    std::fs::write(home.join("kept.txt"), "kept").expect("write");
+    let roots = super::super::access::Roots::new(
+        super::super::settings::FilesConfig::default(),
+        &dir.path().join("data"),
+    );
+    assert_eq!(
+        roots.sweep_partials(std::time::Duration::from_secs(3600)),
+        2
+    );
+    assert!(old.iter().all(|path| !path.exists()));
+    assert!(
+        fresh.exists(),
+        "a write that may still be running is left alone"
+    );
+    assert!(home.join("kept.txt").exists());
+}

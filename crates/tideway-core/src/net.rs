@@ -19,35 +19,54 @@ pub enum AddressError {
     Internal { host: String, address: IpAddr },
 }
 
-/// Whether `ip` belongs to the operator's own network rather than the internet.
+/// Whether `ip` belongs to the operator's own network rather than the internet, or
+/// is no single host's address at all (multicast, broadcast, reserved).
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
+                || v4.is_multicast()
                 || a == 0
-                // 100.64.0.0/10, shared address space (CGNAT)
+                // 100.64.0.0/10, shared address space (CGNAT; one cloud's metadata
+                // service answers at 100.100.100.200)
                 || a == 100 && (b & 0xc0) == 64
+                // 192.0.0.0/24, protocol assignments (another cloud's metadata
+                // service answers at 192.0.0.192)
+                || a == 192 && b == 0 && c == 0
                 // 198.18.0.0/15, benchmarking networks
                 || a == 198 && (b & 0xfe) == 18
+                // 240.0.0.0/4, reserved
+                || a >= 240
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            let embedded = |high: u16, low: u16| {
+                is_internal(IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(high) << 16) | u32::from(low),
+                )))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
-                // fc00::/7 unique local, fe80::/10 link-local
+                || v6.is_multicast()
+                // fc00::/7 unique local (fd00:ec2::254 is one cloud's metadata
+                // service), fe80::/10 link-local, fec0::/10 the former site-local
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+                // ::a.b.c.d, the deprecated IPv4-compatible form
+                || (segments[..6] == [0, 0, 0, 0, 0, 0] && embedded(segments[6], segments[7]))
                 // 64:ff9b::/96 NAT64 of an internal IPv4 address
-                || (v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-                    && is_internal(IpAddr::V4(std::net::Ipv4Addr::from(
-                        (u32::from(v6.segments()[6]) << 16) | u32::from(v6.segments()[7]),
-                    ))))
+                || (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                    && embedded(segments[6], segments[7]))
+                // 2002::/16, 6to4 of an internal IPv4 address
+                || (first == 0x2002 && embedded(segments[1], segments[2]))
         }
     }
 }
@@ -114,11 +133,33 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "224.0.0.1",
+            "239.255.255.250",
+            "ff02::1",
+            "ff05::1:3",
+            "240.0.0.1",
+            "192.0.0.192",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "fec0::1",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(internal(address), "{address}");
         }
-        for address in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "100.128.0.1"] {
+        for address in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "100.128.0.1",
+            "192.0.1.1",
+            "2002:0808:0808::1",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(!internal(address), "{address}");
         }
     }

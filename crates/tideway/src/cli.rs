@@ -34,7 +34,8 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Where the embedded store and local files live (also TIDEWAY_DATA_DIR).
-    #[arg(long, value_name = "DIR")]
+    /// Global, so it may follow a nested subcommand too (`keys list --data-dir D`).
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -655,6 +656,33 @@ mod tests {
             from_args(["tideway", "sync", "shop", "orders", "--mode", "incremental"]),
             Ok(Invocation::Toolkit { .. })
         ));
+    }
+
+    #[test]
+    fn the_data_directory_may_follow_a_nested_subcommand() {
+        for args in [
+            ["tideway", "keys", "--data-dir", "/d", "list"],
+            ["tideway", "keys", "list", "--data-dir", "/d"],
+        ] {
+            let Ok(Invocation::Builtin(Cli {
+                command: Command::Keys { common, .. },
+                ..
+            })) = from_args(args)
+            else {
+                panic!("{args:?} is a keys command");
+            };
+            assert_eq!(common.data_dir, Some(PathBuf::from("/d")), "{args:?}");
+        }
+        let Ok(Invocation::Toolkit { matches, .. }) =
+            from_args(["tideway", "upstreams", "list", "--data-dir", "/d"])
+        else {
+            panic!("`upstreams list --data-dir` is accepted");
+        };
+        let (_, list) = matches.subcommand().expect("list");
+        assert_eq!(
+            list.get_one::<PathBuf>("data_dir"),
+            Some(&PathBuf::from("/d"))
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct SyncArgs {
     /// full (replace the Bronze table) or incremental (rows past the cursor, merged on keys).
     #[arg(long, default_value = "full")]
     pub mode: String,
+    /// For incremental syncs: the column that grows with each change (an updated_at
+    /// timestamp or an increasing id); rows past the last value synced are read.
     #[arg(long)]
     pub cursor_column: Option<String>,
     /// Key columns, comma-separated.

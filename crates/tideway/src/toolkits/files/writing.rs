@@ -92,6 +92,10 @@ fn parent_of(root: &Root, field: &str, path: &ToolPath) -> Result<(Dir, String),
             format!("'{}' is a root folder, not a file", path.shown()),
         )
     })?;
+    // Such names are the new files of writes in progress, hidden and swept.
+    if is_partial(&name) {
+        return Err(reserved(field, path));
+    }
     if !parent.as_os_str().is_empty() {
         root.dir
             .create_dir_all(&parent)
@@ -112,6 +116,17 @@ const PARTIAL_SUFFIX: &str = ".partial";
 /// Whether `name` is the new file of a write in progress (or of one a crash cut).
 pub fn is_partial(name: &str) -> bool {
     name.starts_with(PARTIAL_PREFIX) && name.ends_with(PARTIAL_SUFFIX)
+}
+
+/// The error for a path that names a write in progress.
+fn reserved(field: &str, path: &ToolPath) -> HubError {
+    HubError::invalid_argument(
+        field,
+        format!(
+            "'{}' has a name Tideway keeps for writes in progress ({PARTIAL_PREFIX}*{PARTIAL_SUFFIX}); choose another",
+            path.shown()
+        ),
+    )
 }
 
 /// Writes `bytes` as the file `name` in `dir` in one step; `Ok(true)` when it
@@ -265,6 +280,13 @@ pub fn create_dir(root: &Root, path: &ToolPath) -> Result<Changed, HubError> {
             path: path.shown(),
             outcome: "existed".into(),
         });
+    }
+    if path
+        .inside
+        .iter()
+        .any(|part| is_partial(&part.to_string_lossy()))
+    {
+        return Err(reserved("path", path));
     }
     let existed = root
         .dir

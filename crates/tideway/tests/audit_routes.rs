@@ -32,11 +32,9 @@ async fn every_route_that_changes_something_is_audited_with_caller_and_outcome()
         ..Config::default()
     };
     // Every toolkit that serves REST routes, whether on by default or not.
-    let names: Vec<String> = tideway::toolkits::registrable()
-        .filter(|builtin| builtin.rest.is_some())
-        .map(|builtin| builtin.name.to_string())
-        .collect();
-    let app = App::start(config, &names).await.expect("app starts");
+    let app = App::start(config, &tideway::toolkits::with_rest_routes())
+        .await
+        .expect("app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -13,11 +13,9 @@ async fn every_tool_a_rest_route_calls_is_registered() {
         ..Config::default()
     };
     // Every toolkit that serves REST routes, whether on by default or not.
-    let names: Vec<String> = tideway::toolkits::registrable()
-        .filter(|builtin| builtin.rest.is_some())
-        .map(|builtin| builtin.name.to_string())
-        .collect();
-    let app = App::start(config, &names).await.expect("app starts");
+    let app = App::start(config, &tideway::toolkits::with_rest_routes())
+        .await
+        .expect("app starts");
     let mut checked = 0;
     for builtin in tideway::toolkits::ALL {
         let Some(rest) = &builtin.rest else { continue };

@@ -82,6 +82,14 @@ pub fn registrable() -> impl Iterator<Item = &'static Builtin> {
         .filter(|builtin| builtin.build.is_some())
 }
 
+/// The names of the toolkits that serve REST routes, on by default or not.
+pub fn with_rest_routes() -> Vec<String> {
+    registrable()
+        .filter(|builtin| builtin.rest.is_some())
+        .map(|builtin| builtin.name.to_string())
+        .collect()
+}
+
 /// The toolkits enabled when none are named.
 pub fn default_names() -> Vec<String> {
     registrable()

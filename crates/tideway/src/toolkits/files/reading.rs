@@ -83,7 +83,11 @@ pub enum EntryKind {
 
 impl EntryKind {
     fn of(metadata: &Metadata) -> Self {
-        let kind = metadata.file_type();
+        Self::of_type(metadata.file_type())
+    }
+
+    /// The kind of an entry as its directory lists it (a symlink is not followed).
+    pub fn of_type(kind: cap_std::fs::FileType) -> Self {
         if kind.is_symlink() {
             EntryKind::Symlink
         } else if kind.is_dir() {

@@ -17,9 +17,10 @@ use super::{
     FilesState,
     access::Root,
     paths::{self, ToolPath},
-    reading::{self, Entry, EntryKind, FileInfo, Lines, Listing, MediaFile, TextFile},
-    walking::{self, Found, GrepLimits, GrepResult, Tree},
-    writing::{self, Changed, Edit, Edited, Written},
+    reading::{self, Entry, EntryKind, Lines, TextFile},
+    settings::FilesConfig,
+    walking::{self, GrepLimits},
+    writing::{self, Edit},
 };
 
 /// The tools' names, shared by their declarations and anything that calls them.
@@ -298,16 +299,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(HubError::internal)?
 }
 
-/// Parses `value` (the argument `field`) and opens its root for the caller.
-fn locate(
-    state: &FilesState,
+/// Parses `value` (the argument `field`), opens its root for the caller and runs
+/// `work` there on a blocking thread, with the configured limits at hand.
+async fn in_root<T: Send + 'static>(
+    state: Arc<FilesState>,
     ctx: &CallContext,
     field: &str,
     value: &str,
-) -> Result<(Root, ToolPath), HubError> {
+    work: impl FnOnce(&Root, &ToolPath, &FilesConfig) -> Result<T, HubError> + Send + 'static,
+) -> Result<T, HubError> {
     let path = paths::parse(field, value)?;
     let root = state.roots.open(ctx.tenant.as_str(), &path.root)?;
-    Ok((root, path))
+    blocking(move || work(&root, &path, state.roots.config())).await
 }
 
 fn read_only(name: &'static str, title: &'static str, description: &'static str) -> ToolSpec {
@@ -340,9 +343,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                     (None, Some(tail)) => Lines::Tail(tail),
                     (None, None) => Lines::All,
                 };
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_read_bytes;
-                blocking(move || reading::read_text(&root, &path, lines, max)).await
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    reading::read_text(root, path, lines, config.max_read_bytes)
+                })
+                .await
             },
         )
         .add(
@@ -352,10 +356,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 "Reads a file as base64 with its MIME type (from its name); images and audio come back as image or audio content.",
             ),
             |state: Arc<FilesState>, ctx, args: PathArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_read_bytes;
-                let media: MediaFile = blocking(move || reading::read_media(&root, &path, max)).await?;
-                Ok(media)
+                in_root(state, &ctx, "path", &args.path, |root, path, config| {
+                    reading::read_media(root, path, config.max_read_bytes)
+                })
+                .await
             },
         )
         .add(
@@ -374,13 +378,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 let mut files = Vec::new();
                 for (index, value) in args.paths.into_iter().enumerate() {
                     let field = format!("paths[{index}]");
-                    let max = state.roots.config().max_read_bytes;
-                    let read = match locate(&state, &ctx, &field, &value) {
-                        Ok((root, path)) => {
-                            blocking(move || reading::read_text(&root, &path, Lines::All, max)).await
-                        }
-                        Err(error) => Err(error),
-                    };
+                    let read = in_root(state.clone(), &ctx, &field, &value, |root, path, config| {
+                        reading::read_text(root, path, Lines::All, config.max_read_bytes)
+                    })
+                    .await;
                     files.push(match read {
                         Ok(TextFile { path, text, .. }) => FileRead {
                             path,
@@ -406,13 +407,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 open_world: false,
             },
             |state: Arc<FilesState>, ctx, args: WriteArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_write_bytes;
-                let written: Written = blocking(move || {
-                    writing::write(&root, &path, &args.content, args.overwrite, max)
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    writing::write(root, path, &args.content, args.overwrite, config.max_write_bytes)
                 })
-                .await?;
-                Ok(written)
+                .await
             },
         )
         .add(
@@ -424,12 +422,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 open_world: false,
             },
             |state: Arc<FilesState>, ctx, args: EditArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_write_bytes;
-                let edited: Edited =
-                    blocking(move || writing::edit(&root, &path, &args.edits, args.dry_run, max))
-                        .await?;
-                Ok(edited)
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    writing::edit(root, path, &args.edits, args.dry_run, config.max_write_bytes)
+                })
+                .await
             },
         )
         .add(
@@ -441,9 +437,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 open_world: false,
             },
             |state: Arc<FilesState>, ctx, args: PathArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let changed: Changed = blocking(move || writing::create_dir(&root, &path)).await?;
-                Ok(changed)
+                in_root(state, &ctx, "path", &args.path, |root, path, _| {
+                    writing::create_dir(root, path)
+                })
+                .await
             },
         )
         .add(
@@ -453,10 +450,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 "Lists a folder's entries by name, each marked [FILE], [DIR] or [LINK]. The path may be a root itself (`home`).",
             ),
             |state: Arc<FilesState>, ctx, args: PathArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_entries;
-                let listing: Listing = blocking(move || reading::list(&root, &path, max)).await?;
-                Ok(listing)
+                in_root(state, &ctx, "path", &args.path, |root, path, config| {
+                    reading::list(root, path, config.max_entries)
+                })
+                .await
             },
         )
         .add(
@@ -466,9 +463,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 "Lists a folder's entries with file sizes, sorted by name or size, and the totals.",
             ),
             |state: Arc<FilesState>, ctx, args: ListWithSizesArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_entries;
-                let mut listing = blocking(move || reading::list(&root, &path, max)).await?;
+                let mut listing = in_root(state, &ctx, "path", &args.path, |root, path, config| {
+                    reading::list(root, path, config.max_entries)
+                })
+                .await?;
                 if let SortBy::Size = args.sort_by {
                     listing
                         .entries
@@ -503,12 +501,11 @@ pub fn tool_set() -> ToolSet<FilesState> {
             ),
             |state: Arc<FilesState>, ctx, args: TreeArgs| async move {
                 let exclude = walking::globs("excludePatterns", &args.exclude_patterns)?;
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
                 let depth = args.max_depth.unwrap_or(DEFAULT_TREE_DEPTH).clamp(1, MAX_TREE_DEPTH);
-                let max = state.roots.config().max_entries;
-                let tree: Tree =
-                    blocking(move || walking::tree(&root, &path, depth, &exclude, max)).await?;
-                Ok(tree)
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    walking::tree(root, path, depth, &exclude, config.max_entries)
+                })
+                .await
             },
         )
         .add(
@@ -523,11 +520,8 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 let source = paths::parse("source", &args.source)?;
                 let destination = paths::parse("destination", &args.destination)?;
                 let root = state.roots.open(ctx.tenant.as_str(), &source.root)?;
-                let moved: Changed = blocking(move || {
-                    writing::rename(&root, &source, &destination, args.overwrite)
-                })
-                .await?;
-                Ok(moved)
+                blocking(move || writing::rename(&root, &source, &destination, args.overwrite))
+                    .await
             },
         )
         .add(
@@ -539,11 +533,10 @@ pub fn tool_set() -> ToolSet<FilesState> {
             |state: Arc<FilesState>, ctx, args: SearchArgs| async move {
                 let pattern = walking::globs("pattern", std::slice::from_ref(&args.pattern))?;
                 let exclude = walking::globs("excludePatterns", &args.exclude_patterns)?;
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let max = state.roots.config().max_entries;
-                let found: Found =
-                    blocking(move || walking::search(&root, &path, &pattern, &exclude, max)).await?;
-                Ok(found)
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    walking::search(root, path, &pattern, &exclude, config.max_entries)
+                })
+                .await
             },
         )
         .add(
@@ -560,20 +553,17 @@ pub fn tool_set() -> ToolSet<FilesState> {
                     .map(|glob| walking::globs("include", std::slice::from_ref(glob)))
                     .transpose()?;
                 let exclude = walking::globs("excludePatterns", &args.exclude_patterns)?;
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let config = state.roots.config();
-                let limits = GrepLimits {
-                    max_matches: args
-                        .max_matches
-                        .unwrap_or(config.max_grep_matches)
-                        .clamp(1, config.max_grep_matches),
-                    max_file_bytes: config.max_grep_file_bytes,
-                };
-                let found: GrepResult = blocking(move || {
-                    walking::grep(&root, &path, &pattern, include.as_ref(), &exclude, &limits)
+                let max_matches = args.max_matches;
+                in_root(state, &ctx, "path", &args.path, move |root, path, config| {
+                    let limits = GrepLimits {
+                        max_matches: max_matches
+                            .unwrap_or(config.max_grep_matches)
+                            .clamp(1, config.max_grep_matches),
+                        max_file_bytes: config.max_grep_file_bytes,
+                    };
+                    walking::grep(root, path, &pattern, include.as_ref(), &exclude, &limits)
                 })
-                .await?;
-                Ok(found)
+                .await
             },
         )
         .add(
@@ -583,9 +573,8 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 "Returns a file's or folder's kind, size, times and permissions, and whether the caller may change it. A symlink is described as itself.",
             ),
             |state: Arc<FilesState>, ctx, args: PathArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let info: FileInfo = blocking(move || reading::info(&root, &path)).await?;
-                Ok(info)
+                in_root(state, &ctx, "path", &args.path, |root, path, _| reading::info(root, path))
+                    .await
             },
         )
         .add(
@@ -618,10 +607,11 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 open_world: false,
             },
             |state: Arc<FilesState>, ctx, args: DeleteArgs| async move {
-                let (root, path) = locate(&state, &ctx, "path", &args.path)?;
-                let deleted: Changed =
-                    blocking(move || writing::delete(&root, &path, args.recursive)).await?;
-                Ok(deleted)
+                let recursive = args.recursive;
+                in_root(state, &ctx, "path", &args.path, move |root, path, _| {
+                    writing::delete(root, path, recursive)
+                })
+                .await
             },
         )
 }

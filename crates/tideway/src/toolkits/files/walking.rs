@@ -169,16 +169,7 @@ fn walk(
     let mut entries: Vec<(String, EntryKind)> = Vec::new();
     for entry in dir.entries()? {
         let entry = entry?;
-        let kind = entry.file_type()?;
-        let kind = if kind.is_symlink() {
-            EntryKind::Symlink
-        } else if kind.is_dir() {
-            EntryKind::Folder
-        } else if kind.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
+        let kind = EntryKind::of_type(entry.file_type()?);
         let name = entry.file_name().to_string_lossy().into_owned();
         // A write in progress (or one a crash cut short) is not part of the tree.
         if !super::writing::is_partial(&name) {

@@ -48,7 +48,7 @@ pub enum Command {
         /// Address to listen on (also TIDEWAY_BIND); default 127.0.0.1:8080.
         #[arg(long, value_name = "ADDR:PORT")]
         bind: Option<std::net::SocketAddr>,
-        /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `files` (it writes to the server's disk) and the test fixtures (`conformance`, `synthetic`).
+        /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `files` (it writes to the server's disk), `fetch` (it reaches the internet for a model) and the test fixtures (`conformance`, `synthetic`).
         #[arg(long = "toolkit", value_name = "NAME")]
         toolkits: Vec<String>,
         /// Load a sample help desk (customers, tickets, knowledge articles) into the
@@ -64,7 +64,7 @@ pub enum Command {
     Mcp {
         #[command(flatten)]
         common: Common,
-        /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `files` (it writes to the server's disk) and the test fixtures (`conformance`, `synthetic`).
+        /// Enable only this toolkit (repeatable). Default: every built-in toolkit but `files` (it writes to the server's disk), `fetch` (it reaches the internet for a model) and the test fixtures (`conformance`, `synthetic`).
         #[arg(long = "toolkit", value_name = "NAME")]
         toolkits: Vec<String>,
         /// Load the sample help desk first (see `serve --demo`).

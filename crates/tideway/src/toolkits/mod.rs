@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod conformance;
 pub mod database;
+pub mod fetch;
 pub mod files;
 #[cfg(feature = "lakehouse")]
 pub mod lakehouse;
@@ -34,6 +35,7 @@ pub const ALL: &[&Builtin] = &[
     &prompts::BUILTIN,
     &models::BUILTIN,
     &files::BUILTIN,
+    &fetch::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,
     &upstream::BUILTIN,

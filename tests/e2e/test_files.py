@@ -1,12 +1,15 @@
 """End-to-end: the files toolkit through the official MCP Python SDK in both protocol
 eras and over REST, on a real `tideway serve`: an agent writes, reads, edits and
 searches its files, and paths that lead out of the root (a planted symlink, `..`,
-an absolute path) are refused with nothing outside read."""
+an absolute path) are refused with nothing outside read; a stdio client's own roots
+are used when the operator allows it."""
 
 import os
 
 import httpx2 as httpx
+import mcp_types as types
 import pytest
+from mcp import StdioServerParameters
 from mcp.client.client import Client
 
 from conftest import _serve, _stop
@@ -133,3 +136,31 @@ def test_a_write_killed_midway_leaves_the_old_content_or_the_new(binary, data_di
         assert len(set(content)) == 1 and content[0] in versions, f"round {round}: a mix of versions"
         landed += content[0] == letter
     print(f"a whole write took {call_time:.2f} s; the new version landed in {landed} of 8 killed rounds")
+
+
+async def test_roots_a_stdio_client_names_are_used_when_the_operator_allows(binary, data_dir, tmp_path):
+    """A client on the server's own machine names its project folder as a root
+    (`roots/list`, the 2025-11-25 era): with `[files] client_roots = "read-only"` its
+    files are read under the root's name, and writes are refused."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# From the client\n")
+    config = tmp_path / "tideway.toml"
+    config.write_text('[files]\nclient_roots = "read-only"\n')
+
+    async def list_roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri(), name="Project")])
+
+    params = StdioServerParameters(
+        command=binary,
+        args=["--config", str(config), "mcp", "--toolkit", "files", "--data-dir", data_dir],
+    )
+    async with Client(params, mode="legacy", list_roots_callback=list_roots) as client:
+        listed = await client.call_tool("files_list_allowed_directories", {})
+        assert "project" in [root["name"] for root in listed.structured_content["roots"]]
+        read = await client.call_tool("files_read_text_file", {"path": "project/README.md"})
+        assert not read.is_error, read
+        assert read.content[0].text == "# From the client\n"
+        refused = await client.call_tool("files_write_file", {"path": "project/new.txt", "content": "x"})
+        assert refused.is_error and "read-only" in refused.content[0].text
+    assert not (project / "new.txt").exists()

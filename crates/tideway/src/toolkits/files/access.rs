@@ -13,11 +13,11 @@ use cap_std::{
     ambient_authority,
     fs::{Dir, File, Metadata, MetadataExt, OpenOptions, OpenOptionsExt},
 };
-use tideway_core::HubError;
+use tideway_core::{CallContext, HubError, mcp::JsonObject};
 
 use super::{
     paths::ToolPath,
-    settings::{FilesConfig, HOME},
+    settings::{ClientRoots, FilesConfig, HOME, valid_root_name},
 };
 
 /// One of the caller's roots, opened.
@@ -111,20 +111,143 @@ impl Roots {
                 .ok_or_else(unknown)?;
             (root.path.clone(), root.writable)
         };
-        let dir = Dir::open_ambient_dir(&path, ambient_authority()).map_err(|error| {
-            // The host path stays in the log: it tells a caller about the server.
-            tracing::warn!(root = name, path = %path.display(), %error, "a root cannot be opened");
-            HubError::Unavailable {
-                component: "files".into(),
-                reason: format!("the root '{name}' cannot be opened on the server"),
-            }
-        })?;
-        Ok(Root {
-            name: name.to_string(),
-            dir,
-            writable,
-        })
+        open_root(name, &path, writable)
     }
+
+    /// The folders the caller's MCP client names as its roots (`roots/list`), each
+    /// with the name paths use: the client's name for it when that is free and valid,
+    /// else `client-N`. None unless `[files] client_roots` lets clients name roots,
+    /// and none when the client cannot answer.
+    pub async fn named_by_client(&self, ctx: &CallContext) -> Vec<(String, PathBuf)> {
+        if self.config.client_roots == ClientRoots::Off {
+            return Vec::new();
+        }
+        let answer = match ctx.client.request("roots/list", JsonObject::new()).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::debug!(%error, "the client names no roots");
+                return Vec::new();
+            }
+        };
+        let mut taken: Vec<String> = self
+            .list(ctx.tenant.as_str())
+            .into_iter()
+            .map(|root| root.name)
+            .collect();
+        let mut named = Vec::new();
+        for root in answer["roots"].as_array().into_iter().flatten() {
+            // Only local folders: a client root is a `file://` URI of an absolute path.
+            let Some(path) = root["uri"]
+                .as_str()
+                .and_then(|uri| url::Url::parse(uri).ok())
+                .filter(|url| url.scheme() == "file")
+                .and_then(|url| url.to_file_path().ok())
+            else {
+                continue;
+            };
+            let wanted = root["name"]
+                .as_str()
+                .map(root_name_from)
+                .filter(|name| valid_root_name(name) && !taken.contains(name));
+            let name = wanted.unwrap_or_else(|| {
+                (1..)
+                    .map(|n| format!("client-{n}"))
+                    .find(|name| !taken.contains(name))
+                    .unwrap_or_default()
+            });
+            taken.push(name.clone());
+            named.push((name, path));
+        }
+        named
+    }
+
+    /// The roots the caller may use: the tenant's, then those its client names.
+    pub async fn list_for(&self, ctx: &CallContext) -> Vec<RootInfo> {
+        let mut roots = self.list(ctx.tenant.as_str());
+        let writable = self.config.client_roots == ClientRoots::ReadWrite;
+        roots.extend(
+            self.named_by_client(ctx)
+                .await
+                .into_iter()
+                .map(|(name, _)| RootInfo {
+                    name,
+                    writable,
+                    description: "a folder the MCP client names as one of its roots".into(),
+                }),
+        );
+        roots
+    }
+
+    /// Every root the caller may use, opened; one that cannot be opened is left out.
+    pub async fn open_all(&self, ctx: &CallContext) -> Vec<Root> {
+        let tenant = ctx.tenant.as_str();
+        let mut roots: Vec<Root> = self
+            .list(tenant)
+            .iter()
+            .filter_map(|info| self.open(tenant, &info.name).ok())
+            .collect();
+        let writable = self.config.client_roots == ClientRoots::ReadWrite;
+        roots.extend(
+            self.named_by_client(ctx)
+                .await
+                .into_iter()
+                .filter_map(|(name, path)| open_root(&name, &path, writable).ok()),
+        );
+        roots
+    }
+
+    /// Opens the caller's root `name`: the tenant's, or one its client names.
+    pub async fn open_for(&self, ctx: &CallContext, name: &str) -> Result<Root, HubError> {
+        match self.open(ctx.tenant.as_str(), name) {
+            Err(HubError::NotFound(message)) => {
+                match self
+                    .named_by_client(ctx)
+                    .await
+                    .into_iter()
+                    .find(|(named, _)| named == name)
+                {
+                    Some((_, path)) => open_root(
+                        name,
+                        &path,
+                        self.config.client_roots == ClientRoots::ReadWrite,
+                    ),
+                    None => Err(HubError::NotFound(message)),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// A client's name for a root as a root name: lower case, runs of other characters
+/// as one `-`.
+fn root_name_from(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').chars().take(64).collect()
+}
+
+/// Opens the folder of root `name` as its handle.
+fn open_root(name: &str, path: &std::path::Path, writable: bool) -> Result<Root, HubError> {
+    let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|error| {
+        // The host path stays in the log: it tells a caller about the server.
+        tracing::warn!(root = name, path = %path.display(), %error, "a root cannot be opened");
+        HubError::Unavailable {
+            component: "files".into(),
+            reason: format!("the root '{name}' cannot be opened on the server"),
+        }
+    })?;
+    Ok(Root {
+        name: name.to_string(),
+        dir,
+        writable,
+    })
 }
 
 impl Roots {

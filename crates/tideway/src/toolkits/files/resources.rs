@@ -25,13 +25,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// The top-level files of each of the caller's roots.
 pub async fn list(state: &FilesState, ctx: &CallContext) -> Result<Vec<Resource>, HubError> {
-    let tenant = ctx.tenant.as_str().to_string();
-    let roots: Vec<Root> = state
-        .roots
-        .list(&tenant)
-        .iter()
-        .filter_map(|info| state.roots.open(&tenant, &info.name).ok())
-        .collect();
+    let roots: Vec<Root> = state.roots.open_all(ctx).await;
     tokio::task::spawn_blocking(move || {
         let mut resources = Vec::new();
         for root in roots {
@@ -75,7 +69,7 @@ pub async fn read(
         .decode_utf8()
         .map_err(|_| HubError::invalid_argument("uri", "is not UTF-8 once decoded"))?;
     let path = paths::parse("uri", &decoded)?;
-    let root = state.roots.open(ctx.tenant.as_str(), &path.root)?;
+    let root = state.roots.open_for(ctx, &path.root).await?;
     let max = state.roots.config().max_read_bytes;
     let uri = uri.to_string();
     tokio::task::spawn_blocking(move || {

@@ -45,6 +45,20 @@ pub struct FilesConfig {
     pub max_grep_matches: usize,
     /// Files larger than this are skipped by `grep_files`.
     pub max_grep_file_bytes: u64,
+    /// Whether the folders an MCP client names as its roots (`roots/list`) become
+    /// roots of its calls: `off`, `read-only` or `read-write`. Only for a Tideway on
+    /// the client's own machine (stdio), where the client's paths are the server's.
+    pub client_roots: ClientRoots,
+}
+
+/// What the roots an MCP client names may be used for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientRoots {
+    #[default]
+    Off,
+    ReadOnly,
+    ReadWrite,
 }
 
 impl Default for FilesConfig {
@@ -57,6 +71,7 @@ impl Default for FilesConfig {
             max_entries: 10_000,
             max_grep_matches: 500,
             max_grep_file_bytes: 4 * 1024 * 1024,
+            client_roots: ClientRoots::Off,
         }
     }
 }

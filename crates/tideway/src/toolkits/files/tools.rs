@@ -309,7 +309,7 @@ async fn in_root<T: Send + 'static>(
     work: impl FnOnce(&Root, &ToolPath, &FilesConfig) -> Result<T, HubError> + Send + 'static,
 ) -> Result<T, HubError> {
     let path = paths::parse(field, value)?;
-    let root = state.roots.open(ctx.tenant.as_str(), &path.root)?;
+    let root = state.roots.open_for(ctx, &path.root).await?;
     blocking(move || work(&root, &path, state.roots.config())).await
 }
 
@@ -519,7 +519,7 @@ pub fn tool_set() -> ToolSet<FilesState> {
             |state: Arc<FilesState>, ctx, args: MoveArgs| async move {
                 let source = paths::parse("source", &args.source)?;
                 let destination = paths::parse("destination", &args.destination)?;
-                let root = state.roots.open(ctx.tenant.as_str(), &source.root)?;
+                let root = state.roots.open_for(&ctx, &source.root).await?;
                 blocking(move || writing::rename(&root, &source, &destination, args.overwrite))
                     .await
             },
@@ -587,7 +587,8 @@ pub fn tool_set() -> ToolSet<FilesState> {
                 Ok(AllowedRoots {
                     roots: state
                         .roots
-                        .list(ctx.tenant.as_str())
+                        .list_for(&ctx)
+                        .await
                         .into_iter()
                         .map(|root| AllowedRoot {
                             name: root.name,

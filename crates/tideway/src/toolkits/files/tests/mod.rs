@@ -3,6 +3,7 @@
 //! (`escapes.rs`).
 
 mod behaviour;
+mod client_roots;
 mod escapes;
 
 use std::{collections::BTreeMap, path::Path, sync::Arc};

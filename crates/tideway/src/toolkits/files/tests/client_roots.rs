@@ -1,0 +1,159 @@
+//! Roots an MCP client names (`roots/list`): used only when the operator lets clients
+//! name roots, read-only or read-write as configured, named for paths, and held to
+//! the same handle-based confinement as every other root.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tideway_core::{
+    ClientChannel, HubError,
+    context::{LogLevel, Role},
+    mcp::JsonObject,
+};
+
+use super::{super::settings::ClientRoots, Fixture, SECRET, ctx};
+
+/// A client that answers `roots/list` with the given roots and nothing else.
+struct NamesRoots(Value);
+
+#[async_trait]
+impl ClientChannel for NamesRoots {
+    async fn progress(&self, _: f64, _: Option<f64>, _: Option<String>) {}
+    async fn log(&self, _: LogLevel, _: &str, _: Value) {}
+    async fn request(&self, method: &str, _: JsonObject) -> Result<Value, HubError> {
+        match method {
+            "roots/list" => Ok(self.0.clone()),
+            other => Err(HubError::Unsupported(other.to_string())),
+        }
+    }
+}
+
+fn project(fixture: &Fixture) -> std::path::PathBuf {
+    let project = fixture.dir.path().join("project");
+    std::fs::create_dir_all(&project).expect("project");
+    std::fs::write(project.join("README.md"), "# Project\n").expect("readme");
+    std::os::unix::fs::symlink(fixture.outside().join("secret.txt"), project.join("leak"))
+        .expect("symlink");
+    project
+}
+
+fn client_ctx(project: &std::path::Path) -> tideway_core::CallContext {
+    let roots = json!({"roots": [
+        {"uri": url::Url::from_directory_path(project).expect("uri").to_string(), "name": "My Project"},
+        {"uri": "https://example.com/not-a-folder", "name": "web"},
+        {"uri": url::Url::from_directory_path(project).expect("uri").to_string(), "name": "home"},
+    ]});
+    ctx("acme", Role::Operator).with_client(Arc::new(NamesRoots(roots)))
+}
+
+#[tokio::test]
+async fn client_roots_are_ignored_unless_the_operator_allows_them() {
+    let fixture = Fixture::new();
+    let project = project(&fixture);
+    let caller = client_ctx(&project);
+    let listed = fixture
+        .call_as(&caller, "list_allowed_directories", json!({}))
+        .await
+        .expect("list");
+    let names: Vec<&str> = listed["structured"]["roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .filter_map(|root| root["name"].as_str())
+        .collect();
+    assert!(!names.contains(&"my-project"), "{names:?}");
+    let error = fixture
+        .call_as(
+            &caller,
+            "read_text_file",
+            json!({"path": "my-project/README.md"}),
+        )
+        .await
+        .expect_err("off by default");
+    assert!(matches!(error, HubError::NotFound(_)), "{error}");
+}
+
+#[tokio::test]
+async fn read_only_client_roots_are_read_under_their_names_and_stay_confined() {
+    let fixture = Fixture::with(|config| config.client_roots = ClientRoots::ReadOnly);
+    let project = project(&fixture);
+    let caller = client_ctx(&project);
+    let listed = fixture
+        .call_as(&caller, "list_allowed_directories", json!({}))
+        .await
+        .expect("list");
+    let roots = listed["structured"]["roots"]
+        .as_array()
+        .expect("roots")
+        .clone();
+    let names: Vec<&str> = roots
+        .iter()
+        .filter_map(|root| root["name"].as_str())
+        .collect();
+    // The client's name, made a root name; a second root whose name is taken (home)
+    // becomes client-N; a root that is not a local folder is left out.
+    assert!(names.contains(&"my-project"), "{names:?}");
+    assert!(names.contains(&"client-1"), "{names:?}");
+    assert_eq!(names.iter().filter(|name| **name == "home").count(), 1);
+    assert!(!names.contains(&"web"));
+    let read = fixture
+        .call_as(
+            &caller,
+            "read_text_file",
+            json!({"path": "my-project/README.md"}),
+        )
+        .await
+        .expect("read");
+    assert_eq!(read["structured"]["text"], "# Project\n");
+    let before = fixture.outside_snapshot();
+    let escape = fixture
+        .call_as(
+            &caller,
+            "read_text_file",
+            json!({"path": "my-project/leak"}),
+        )
+        .await
+        .expect_err("symlink out");
+    assert!(!escape.to_string().contains(SECRET));
+    let write = fixture
+        .call_as(
+            &caller,
+            "write_file",
+            json!({"path": "my-project/new.txt", "content": "x"}),
+        )
+        .await
+        .expect_err("read-only");
+    assert!(matches!(write, HubError::Forbidden(_)), "{write}");
+    assert!(!project.join("new.txt").exists());
+    assert_eq!(fixture.outside_snapshot(), before);
+    // A caller whose client names no roots sees only the tenant's.
+    let plain = fixture
+        .call(
+            "acme",
+            "read_text_file",
+            json!({"path": "my-project/README.md"}),
+        )
+        .await
+        .expect_err("no client roots");
+    assert!(matches!(plain, HubError::NotFound(_)), "{plain}");
+}
+
+#[tokio::test]
+async fn read_write_client_roots_take_writes() {
+    let fixture = Fixture::with(|config| config.client_roots = ClientRoots::ReadWrite);
+    let project = project(&fixture);
+    let caller = client_ctx(&project);
+    fixture
+        .call_as(
+            &caller,
+            "write_file",
+            json!({"path": "my-project/notes.txt", "content": "written"}),
+        )
+        .await
+        .expect("write");
+    assert_eq!(
+        std::fs::read_to_string(project.join("notes.txt")).expect("written"),
+        "written"
+    );
+}

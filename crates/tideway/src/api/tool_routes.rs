@@ -62,6 +62,8 @@ pub enum Answer {
     /// 201, with a Location of `{base}/{id}` (or `{base}/{name}`) when the new thing
     /// has a URL of its own.
     Created(Option<&'static str>),
+    /// 204 without a body (a deletion).
+    NoContent,
 }
 
 /// Calls `tool` of `toolkit` for an HTTP request and turns the outcome into a
@@ -81,6 +83,7 @@ pub async fn respond(
             let body = result.structured_content.unwrap_or(Value::Null);
             let mut response = match answer {
                 Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
+                Answer::NoContent => return StatusCode::NO_CONTENT.into_response(),
                 Answer::Created(base) => {
                     let mut response = (StatusCode::CREATED, ApiJson(&body)).into_response();
                     let key = body

@@ -14,6 +14,8 @@ pub mod prompts;
 pub mod support;
 pub mod synthetic;
 pub mod system;
+#[cfg(test)]
+pub mod testing;
 pub mod upstream;
 
 use std::sync::Arc;

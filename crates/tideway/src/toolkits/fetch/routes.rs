@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
@@ -154,17 +154,13 @@ async fn delete_connection(
 ) -> Response {
     let mut arguments = JsonObject::new();
     arguments.insert("name".into(), Value::String(name));
-    let response = call(
+    respond(
         &calls,
         caller,
         &headers,
-        names::DELETE_HTTP_CONNECTION,
+        ("fetch", names::DELETE_HTTP_CONNECTION),
         arguments,
+        Answer::NoContent,
     )
-    .await;
-    if response.status() == StatusCode::OK {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        response
-    }
+    .await
 }

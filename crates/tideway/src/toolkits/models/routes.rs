@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
@@ -49,6 +49,26 @@ async fn call(
         ("models", tool),
         arguments,
         Answer::Ok,
+    )
+    .await
+}
+
+async fn delete(
+    calls: &Calls,
+    caller: Caller,
+    headers: &HeaderMap,
+    tool: &str,
+    name: String,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("name".into(), Value::String(name));
+    tool_routes::respond(
+        calls,
+        caller,
+        headers,
+        ("models", tool),
+        arguments,
+        Answer::NoContent,
     )
     .await
 }
@@ -178,19 +198,12 @@ async fn delete_provider(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let mut arguments = JsonObject::new();
-    arguments.insert("name".into(), Value::String(name));
-    let response = call(
+    delete(
         &calls,
         caller,
         &headers,
         super::names::DELETE_MODEL_PROVIDER,
-        arguments,
+        name,
     )
-    .await;
-    if response.status() == StatusCode::OK {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        response
-    }
+    .await
 }

@@ -235,20 +235,15 @@ async fn delete_template(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let response = call(
+    call(
         &calls,
         caller,
         &headers,
         super::tools::names::DELETE_PROMPT_TEMPLATE,
         named(name),
-        Answer::Ok,
+        Answer::NoContent,
     )
-    .await;
-    if response.status() == StatusCode::OK {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        response
-    }
+    .await
 }
 
 /// Every version of a template, newest first.

@@ -30,8 +30,8 @@ use axum::{
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, Principal, TenantId,
-    context::{Credential, Role},
+    CallContext, Hub, HubError, TenantId,
+    context::Role,
     mcp::JsonObject,
     secrets::MasterKey,
     store::testing::{TestStore, test_stores},
@@ -448,10 +448,4 @@ impl Fixture {
     }
 }
 
-pub fn ctx(tenant: &str, role: Role) -> CallContext {
-    CallContext::new(
-        TenantId::new(tenant),
-        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
-        "test",
-    )
-}
+pub use crate::toolkits::testing::ctx;

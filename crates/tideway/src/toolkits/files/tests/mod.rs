@@ -9,11 +9,7 @@ mod escapes;
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use serde_json::{Value, json};
-use tideway_core::{
-    CallContext, Hub, HubError, Principal, TenantId,
-    context::{Credential, Role},
-    mcp::JsonObject,
-};
+use tideway_core::{CallContext, Hub, HubError, context::Role, mcp::JsonObject};
 
 use super::{
     FilesToolkit,
@@ -138,10 +134,4 @@ impl Fixture {
     }
 }
 
-pub fn ctx(tenant: &str, role: Role) -> CallContext {
-    CallContext::new(
-        TenantId::new(tenant),
-        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
-        "test",
-    )
-}
+pub use crate::toolkits::testing::ctx;

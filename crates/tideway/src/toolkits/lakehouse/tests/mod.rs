@@ -7,8 +7,8 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Config, Hub, HubError, Principal, TenantId,
-    context::{Credential, Role},
+    CallContext, Config, Hub, HubError, TenantId,
+    context::Role,
     mcp::JsonObject,
     secrets::MasterKey,
     store::testing::{TestStore, test_stores},
@@ -75,13 +75,7 @@ async fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> (Arc
     (hub, store)
 }
 
-fn ctx(tenant: &str, role: Role) -> CallContext {
-    CallContext::new(
-        TenantId::new(tenant),
-        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
-        "test",
-    )
-}
+use crate::toolkits::testing::ctx;
 
 async fn call(
     hub: &Hub,

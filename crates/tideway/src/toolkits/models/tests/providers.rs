@@ -22,9 +22,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, ClientChannel, Config, Hub, HubError, Principal, TenantId,
+    CallContext, ClientChannel, Config, Hub, HubError, TenantId,
     config::TenantConfig,
-    context::{Credential, LogLevel, Role},
+    context::{LogLevel, Role},
     mcp::JsonObject,
     secrets::MasterKey,
     store::testing::{TestStore, test_stores},
@@ -280,13 +280,7 @@ async fn fixtures(configure: impl Fn(&mut Config)) -> Vec<Fixture> {
     fixtures
 }
 
-fn ctx(tenant: &str, role: Role) -> CallContext {
-    CallContext::new(
-        TenantId::new(tenant),
-        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
-        "test",
-    )
-}
+use crate::toolkits::testing::ctx;
 
 fn admin() -> CallContext {
     ctx("acme", Role::Admin)

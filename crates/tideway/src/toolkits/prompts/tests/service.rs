@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, HubEvent, Principal, Scope, TenantId, Toolkit,
-    context::{Credential, Role},
+    CallContext, Hub, HubError, HubEvent, Scope, TenantId, Toolkit,
+    context::Role,
     mcp::{ArgumentInfo, CallToolResult, JsonObject, Reference, Resource, ResourceContents, Tool},
     store::testing::{TestStore, test_stores},
 };
@@ -97,13 +97,7 @@ fn hub_on(test: &TestStore) -> Arc<Hub> {
     hub
 }
 
-fn ctx(tenant: &str, role: Role) -> CallContext {
-    CallContext::new(
-        TenantId::new(tenant),
-        Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
-        "test",
-    )
-}
+use crate::toolkits::testing::ctx;
 
 fn acme() -> CallContext {
     ctx("acme", Role::Operator)

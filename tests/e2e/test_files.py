@@ -78,6 +78,34 @@ async def test_rest_runs_each_operation_and_refuses_escapes_as_problems(files_se
         assert unknown.status_code == 404 and "read_text_file" in unknown.text
 
 
+async def test_rest_resource_routes_read_write_and_delete_files(files_server):
+    async with httpx.AsyncClient(base_url=files_server) as http:
+        put = await http.put("/api/v1/files/home/docs/readme.md", content="# Readme\n")
+        assert put.status_code == 200, put.text
+        again = await http.put("/api/v1/files/home/docs/readme.md", content="clobber")
+        assert again.status_code == 409, again.text
+        replaced = await http.put("/api/v1/files/home/docs/readme.md?overwrite=true", content="# Readme v2\n")
+        assert replaced.status_code == 200, replaced.text
+        got = await http.get("/api/v1/files/home/docs/readme.md")
+        assert got.status_code == 200 and got.text == "# Readme v2\n"
+        assert got.headers["content-type"].startswith("text/markdown")
+        listing = await http.get("/api/v1/files/home/docs")
+        assert [entry["name"] for entry in listing.json()["entries"]] == ["readme.md"]
+        binary = await http.put("/api/v1/files/home/docs/blob.bin", content=b"\xff\xfe\x00")
+        assert binary.status_code == 415
+        unknown = await http.delete("/api/v1/files/home/docs/readme.md?force=1")
+        assert unknown.status_code == 422
+        for path in ["home/escape", "home/escape_dir/secret.txt", "home/%2e%2e/%2e%2e/secret.txt", "etc/passwd"]:
+            refused = await http.get(f"/api/v1/files/{path}")
+            assert refused.status_code in (403, 404, 422), (path, refused.status_code)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert SECRET not in refused.text
+        deleted = await http.delete("/api/v1/files/home/docs/readme.md")
+        assert deleted.status_code == 204, deleted.text
+        gone = await http.get("/api/v1/files/home/docs/readme.md")
+        assert gone.status_code == 404
+
+
 def test_a_write_killed_midway_leaves_the_old_content_or_the_new(binary, data_dir, tmp_path):
     """kill -9 at a random moment of a 12 MB write_file, eight times: the file holds one
     whole version each time, never a mix or a prefix. A first write that is allowed to

@@ -76,11 +76,8 @@ pub async fn respond(
     arguments: JsonObject,
     answer: Answer,
 ) -> Response {
-    let request_id = request_id(headers);
-    let ctx = call_context(calls, caller, &request_id);
-    match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
-        Ok(result) => {
-            let body = result.structured_content.unwrap_or(Value::Null);
+    match call_for(calls, caller, headers, (toolkit, tool), arguments).await {
+        Ok(body) => {
             let mut response = match answer {
                 Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
                 Answer::NoContent => return StatusCode::NO_CONTENT.into_response(),
@@ -108,7 +105,24 @@ pub async fn respond(
             }
             response
         }
-        Err(error) => Problem::from_hub(error, &request_id).into_response(),
+        Err(problem) => problem,
+    }
+}
+
+/// Calls `tool` of `toolkit` for an HTTP request: the tool's structured result, or
+/// the problem to answer with.
+pub async fn call_for(
+    calls: &Calls,
+    caller: Caller,
+    headers: &HeaderMap,
+    (toolkit, tool): (&str, &str),
+    arguments: JsonObject,
+) -> Result<Value, Response> {
+    let request_id = request_id(headers);
+    let ctx = call_context(calls, caller, &request_id);
+    match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
+        Ok(result) => Ok(result.structured_content.unwrap_or(Value::Null)),
+        Err(error) => Err(Problem::from_hub(error, &request_id).into_response()),
     }
 }
 

@@ -6,6 +6,7 @@
 //! handle (`access.rs`).
 
 mod access;
+mod file_routes;
 mod paths;
 mod reading;
 mod resources;

@@ -1,5 +1,6 @@
 //! The files REST API: `POST /api/v1/integration/mcp/filesystem/{operation}`, where
-//! the operation is one of the files tools and the JSON body its arguments. Each
+//! the operation is one of the files tools and the JSON body its arguments, and the
+//! resource routes under `/api/v1/files/` (`file_routes.rs`). Each
 //! request is one tool call through the Hub, so REST gets the same roles, checks,
 //! audit and limits as MCP; the body of the answer is the tool's structured result.
 
@@ -43,7 +44,9 @@ pub const OPERATIONS: &[&str] = &[
 ];
 
 pub fn router() -> OpenApiRouter<Arc<App>> {
-    OpenApiRouter::new().routes(routes!(operation))
+    OpenApiRouter::new()
+        .routes(routes!(operation))
+        .merge(super::file_routes::router())
 }
 
 /// Runs one files operation, e.g. `read_text_file` with `{"path": "home/notes.md"}`.

@@ -197,7 +197,7 @@ pub async fn run(store: &Store, config: &Config, command: UpstreamsCommand) -> a
                 std::env::var(MASTER_KEY_ENV).ok().as_deref(),
                 &config.master_key_file(),
             )?;
-            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let user = local_user(std::env::var("USER").ok());
             store_upstream(store, &key, &spec, &format!("cli:{user}")).await?;
             println!(
                 "Stored upstream {}. Running servers start it within {} s (gateway.reconcile_secs).",
@@ -276,4 +276,51 @@ async fn list(store: &Store, config: &Config, json: bool) -> anyhow::Result<()> 
         );
     }
     Ok(())
+}
+
+/// Who runs the command, for the record of who stored what: `$USER`, else the name the
+/// password database gives the process's user (containers and CI often leave `USER`
+/// unset), else `uid-N`.
+fn local_user(user_variable: Option<String>) -> String {
+    if let Some(user) = user_variable.filter(|user| !user.trim().is_empty()) {
+        return user;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|metadata| metadata.uid()) else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let listed: u32 = fields.nth(1)?.parse().ok()?;
+                (listed == uid && !name.is_empty()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid-{uid}"))
+}
+
+#[cfg(test)]
+mod user_tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::local_user;
+
+    #[test]
+    fn the_user_is_named_even_without_the_user_variable() {
+        assert_eq!(local_user(Some("ada".into())), "ada");
+        let uid = std::fs::metadata("/proc/self").expect("proc").uid();
+        let named = local_user(None);
+        let listed = std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .any(|line| {
+                line.starts_with(&format!("{named}:"))
+                    && line.split(':').nth(2) == Some(uid.to_string().as_str())
+            });
+        assert!(listed || named == format!("uid-{uid}"), "{named}");
+        assert_eq!(local_user(Some("  ".into())), named);
+    }
 }

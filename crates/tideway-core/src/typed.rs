@@ -81,7 +81,83 @@ pub fn schema_for<T: JsonSchema>() -> JsonObject {
     if !object.contains_key("type") {
         object.insert("type".into(), Value::String("object".into()));
     }
-    object
+    let mut schema = Value::Object(object);
+    standardise(&mut schema);
+    match schema {
+        Value::Object(object) => object,
+        _ => JsonObject::new(),
+    }
+}
+
+/// The `format`s JSON Schema 2020-12 defines. schemars also writes Rust's integer and
+/// float widths (`int64`, `uint32`, `float`, ...), which strict clients reject; the
+/// ranges they stand for are already in `minimum` and `maximum`.
+pub const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Keywords whose value is one schema, or a map or list of schemas.
+const ONE_SCHEMA: &[&str] = &["items", "not", "if", "then", "else", "contains"];
+const SCHEMA_MAPS: &[&str] = &["properties", "patternProperties", "$defs"];
+const SCHEMA_LISTS: &[&str] = &["anyOf", "oneOf", "allOf", "prefixItems"];
+
+/// Makes a generated schema one that strict clients accept: formats outside the
+/// standard vocabulary are dropped (an unsigned width keeps `minimum: 0`), and a bare
+/// `true` where a schema object goes (an argument of any JSON type) becomes `{}`,
+/// which means the same.
+fn standardise(value: &mut Value) {
+    let Value::Object(object) = value else {
+        if let Value::Array(items) = value {
+            items.iter_mut().for_each(standardise);
+        }
+        return;
+    };
+    if let Some(Value::String(format)) = object.get("format")
+        && !STANDARD_FORMATS.contains(&format.as_str())
+    {
+        let unsigned = format.starts_with("uint");
+        object.remove("format");
+        if unsigned && !object.contains_key("minimum") {
+            object.insert("minimum".into(), Value::from(0));
+        }
+    }
+    let as_object = |schema: &mut Value| {
+        if *schema == Value::Bool(true) {
+            *schema = Value::Object(JsonObject::new());
+        }
+    };
+    for (key, child) in object.iter_mut() {
+        if ONE_SCHEMA.contains(&key.as_str()) {
+            as_object(child);
+        } else if SCHEMA_MAPS.contains(&key.as_str()) {
+            if let Value::Object(schemas) = child {
+                schemas.values_mut().for_each(as_object);
+            }
+        } else if SCHEMA_LISTS.contains(&key.as_str())
+            && let Value::Array(schemas) = child
+        {
+            schemas.iter_mut().for_each(as_object);
+        }
+        standardise(child);
+    }
 }
 
 /// A result type that can say itself in a line or two of text for clients that do not
@@ -201,4 +277,108 @@ pub fn decode_arguments<A: DeserializeOwned>(arguments: JsonObject) -> Result<A,
             .unwrap_or_else(|| "arguments".to_string());
         HubError::invalid_argument(field, message)
     })
+}
+
+/// Where a schema strays from what strict clients accept: a non-standard `format`,
+/// or a bare boolean where a schema object goes. Empty when it does not.
+#[cfg(any(test, feature = "testing"))]
+pub fn schema_problems(schema: &Value) -> Vec<String> {
+    fn walk(value: &Value, at: &str, problems: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(format)) = object.get("format")
+                    && !STANDARD_FORMATS.contains(&format.as_str())
+                {
+                    problems.push(format!("{at}: format '{format}'"));
+                }
+                for (key, child) in object {
+                    let here = format!("{at}/{key}");
+                    let schemas: Vec<(String, &Value)> = if ONE_SCHEMA.contains(&key.as_str()) {
+                        vec![(here.clone(), child)]
+                    } else if SCHEMA_MAPS.contains(&key.as_str()) {
+                        child
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(name, schema)| (format!("{here}/{name}"), schema))
+                            .collect()
+                    } else if SCHEMA_LISTS.contains(&key.as_str()) {
+                        child
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .enumerate()
+                            .map(|(index, schema)| (format!("{here}/{index}"), schema))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    for (place, schema) in schemas {
+                        if schema.is_boolean() {
+                            problems.push(format!("{place}: a bare boolean schema"));
+                        }
+                    }
+                    walk(child, &here, problems);
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, &format!("{at}/{index}"), problems);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    walk(schema, "", &mut problems);
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(JsonSchema)]
+    #[expect(dead_code, reason = "only its schema is used")]
+    struct Widths {
+        count: u32,
+        offset: i64,
+        limit: Option<u64>,
+        ratio: f32,
+        small: u8,
+        any: Value,
+        list: Vec<Value>,
+        map: BTreeMap<String, Value>,
+        nested: Option<Inner>,
+    }
+
+    #[derive(JsonSchema)]
+    #[expect(dead_code, reason = "only its schema is used")]
+    struct Inner {
+        size: usize,
+        data: Value,
+    }
+
+    #[test]
+    fn generated_schemas_use_only_the_standard_vocabulary() {
+        let schema = Value::Object(schema_for::<Widths>());
+        assert_eq!(schema_problems(&schema), Vec::<String>::new(), "{schema:#}");
+        let properties = &schema["properties"];
+        assert_eq!(properties["count"]["type"], "integer");
+        assert_eq!(properties["count"]["minimum"], 0);
+        assert_eq!(properties["small"]["maximum"], 255);
+        assert!(properties["any"].is_object());
+        // What the check catches, on a schema as schemars writes it.
+        let raw = serde_json::json!({"type": "object", "properties": {
+            "n": {"type": "integer", "format": "int64"}, "v": true,
+            "xs": {"type": "array", "items": true}}});
+        assert_eq!(
+            schema_problems(&raw).len(),
+            3,
+            "{:?}",
+            schema_problems(&raw)
+        );
+    }
 }

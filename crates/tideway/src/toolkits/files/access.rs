@@ -20,6 +20,9 @@ use super::{
     settings::{ClientRoots, FilesConfig, HOME, valid_root_name},
 };
 
+/// The most roots one client may name; the rest of its list is not used.
+pub const MAX_CLIENT_ROOTS: usize = 64;
+
 /// One of the caller's roots, opened.
 pub struct Root {
     pub name: String,
@@ -135,7 +138,12 @@ impl Roots {
             .map(|root| root.name)
             .collect();
         let mut named = Vec::new();
-        for root in answer["roots"].as_array().into_iter().flatten() {
+        for root in answer["roots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(MAX_CLIENT_ROOTS)
+        {
             // Only local folders: a client root is a `file://` URI of an absolute path.
             let Some(path) = root["uri"]
                 .as_str()

@@ -157,3 +157,32 @@ async fn read_write_client_roots_take_writes() {
         "written"
     );
 }
+
+#[tokio::test]
+async fn a_client_names_at_most_the_cap_of_roots() {
+    let fixture = Fixture::with(|config| config.client_roots = ClientRoots::ReadOnly);
+    let project = project(&fixture);
+    let uri = url::Url::from_directory_path(&project)
+        .expect("uri")
+        .to_string();
+    let many: Vec<Value> = (0..500)
+        .map(|n| json!({"uri": uri, "name": format!("root {n}")}))
+        .collect();
+    let caller =
+        ctx("acme", Role::Operator).with_client(Arc::new(NamesRoots(json!({"roots": many}))));
+    let listed = fixture
+        .call_as(&caller, "list_allowed_directories", json!({}))
+        .await
+        .expect("list");
+    let client_roots = listed["structured"]["roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .filter(|root| {
+            root["name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("root-"))
+        })
+        .count();
+    assert_eq!(client_roots, super::super::access::MAX_CLIENT_ROOTS);
+}

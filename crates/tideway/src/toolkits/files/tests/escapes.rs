@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Fixture, SECRET};
 
 /// Plants the ways out in acme's home, beside ordinary files.
-fn plant(fixture: &Fixture) {
+pub(super) fn plant(fixture: &Fixture) {
     let home = fixture.home("acme");
     let outside = fixture.outside();
     std::fs::write(home.join("notes.txt"), "first\nsecond\n").expect("notes");
@@ -33,13 +33,13 @@ fn plant(fixture: &Fixture) {
 
 /// How a case must end, beyond leaving the outside untouched and unread.
 #[derive(Clone, Copy, Debug)]
-enum Expect {
+pub(super) enum Expect {
     Refused,
     /// Allowed because it stays inside the root (it acts on a symlink itself).
     Inside,
 }
 
-fn cases() -> Vec<(&'static str, Value, Expect)> {
+pub(super) fn cases() -> Vec<(&'static str, Value, Expect)> {
     use Expect::*;
     let mut cases = Vec::new();
     let reads = [

@@ -1,10 +1,12 @@
 //! The files toolkit's tests, through the Hub as an MCP client reaches it: what each
-//! tool does (`behaviour.rs`) and a corpus of paths that try to leave a root
-//! (`escapes.rs`).
+//! tool does (`behaviour.rs`), a corpus of paths that try to leave a root
+//! (`escapes.rs`), the same corpus over the REST routes (`rest_escapes.rs`) and the
+//! roots a client names (`client_roots.rs`).
 
 mod behaviour;
 mod client_roots;
 mod escapes;
+mod rest_escapes;
 
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
@@ -24,6 +26,9 @@ pub const SECRET: &str = "TOPSECRET-outside-the-roots";
 pub struct Fixture {
     pub hub: Arc<Hub>,
     pub dir: tempfile::TempDir,
+    /// The settings the toolkit was made with, for an application serving the same
+    /// roots over HTTP.
+    pub config: FilesConfig,
 }
 
 impl Fixture {
@@ -65,16 +70,20 @@ impl Fixture {
         configure(&mut config);
         let data = base.join("data");
         let hub = Arc::new(Hub::new());
-        hub.register(Arc::new(FilesToolkit::new(config, &data)))
+        hub.register(Arc::new(FilesToolkit::new(config.clone(), &data)))
             .expect("register");
-        let fixture = Fixture { hub, dir };
+        let fixture = Fixture { hub, dir, config };
         // The home exists once used; make it now to plant things in it.
         std::fs::create_dir_all(fixture.home("acme")).expect("home");
         fixture
     }
 
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn home(&self, tenant: &str) -> std::path::PathBuf {
-        self.dir.path().join("data/files").join(tenant)
+        self.data_dir().join("files").join(tenant)
     }
 
     pub fn outside(&self) -> std::path::PathBuf {

@@ -43,6 +43,18 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Whether `name` can name something a tenant stores and refers to in arguments and
+/// URIs (a source, a prompt, a connection, a provider, an upstream): at most `max_len`
+/// lower-case letters, digits, `_` or `-`, starting with a letter or digit. One rule
+/// everywhere, so a name that works in one toolkit works in the next.
+pub fn is_valid_id(name: &str, max_len: usize) -> bool {
+    name.len() <= max_len
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// Replaces every character a client would refuse with `_`.
 pub fn sanitize(name: &str) -> String {
     name.chars()
@@ -83,6 +95,18 @@ pub fn fnv1a(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_lower_case_and_start_with_a_letter_or_digit() {
+        for good in ["crm", "sql-2", "9lives", "a_b"] {
+            assert!(is_valid_id(good, 64), "{good}");
+        }
+        for bad in ["", "Crm", "-lead", "_x", "a b", "é", "a.b"] {
+            assert!(!is_valid_id(bad, 64), "{bad}");
+        }
+        assert!(is_valid_id(&"a".repeat(32), 32));
+        assert!(!is_valid_id(&"a".repeat(33), 32));
+    }
 
     #[test]
     fn qualified_names_join_with_underscore() {

@@ -210,6 +210,23 @@ pub fn query_arguments(
     Ok(arguments)
 }
 
+/// The arguments of a tool that acts on one stored thing by its name, taken from the
+/// path (`DELETE /…/{name}`).
+pub fn named(name: String) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    arguments.insert("name".into(), Value::String(name));
+    arguments
+}
+
+/// The arguments of a tool that stores a thing under the name in the path, with the
+/// body (a JSON object) as its `field` (`PUT /…/{name}`).
+pub fn named_with(name: String, field: &str, body: Value) -> Result<JsonObject, Box<Problem>> {
+    let thing = body_arguments(body, None, &HeaderMap::new())?;
+    let mut arguments = named(name);
+    arguments.insert(field.to_string(), Value::Object(thing));
+    Ok(arguments)
+}
+
 /// A JSON body as tool arguments, with the path id added and `If-Match` taken as the
 /// expected version.
 pub fn body_arguments(

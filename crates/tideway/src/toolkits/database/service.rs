@@ -118,15 +118,7 @@ fn secret_context(tenant: &TenantId, name: &str) -> String {
 
 /// Source names are ids in URIs and tool arguments: short, lower-case, unambiguous.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
+    tideway_core::naming::is_valid_id(name, 64)
 }
 
 impl DatabaseService {

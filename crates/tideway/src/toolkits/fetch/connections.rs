@@ -118,14 +118,6 @@ impl Connection {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// Headers a caller may set: a valid name and value, and not one that frames the
 /// request or names the host (the client sets those).
 pub fn caller_headers(
@@ -205,10 +197,10 @@ impl Connections {
         input: ConnectionInput,
         policy: &Policy,
     ) -> Result<(), HubError> {
-        if !valid_name(name) {
+        if !tideway_core::naming::is_valid_id(name, 64) {
             return Err(HubError::invalid_argument(
                 "name",
-                "must be 1-64 lower-case letters, digits, '_' or '-'",
+                "must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
             ));
         }
         let base_url = base_url(&input.base_url, policy)?;

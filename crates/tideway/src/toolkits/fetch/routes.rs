@@ -22,7 +22,7 @@ use super::{
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{Answer, Calls, body_arguments, respond},
+        tool_routes::{self, Answer, Calls, body_arguments, respond},
     },
     app::App,
     auth::Caller,
@@ -125,11 +125,8 @@ async fn put_connection(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(connection) => {
-            let mut arguments = JsonObject::new();
-            arguments.insert("name".into(), Value::String(name));
-            arguments.insert("connection".into(), Value::Object(connection));
+    match tool_routes::named_with(name, "connection", body) {
+        Ok(arguments) => {
             call(
                 &calls,
                 caller,
@@ -152,14 +149,12 @@ async fn delete_connection(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let mut arguments = JsonObject::new();
-    arguments.insert("name".into(), Value::String(name));
     respond(
         &calls,
         caller,
         &headers,
         ("fetch", names::DELETE_HTTP_CONNECTION),
-        arguments,
+        tool_routes::named(name),
         Answer::NoContent,
     )
     .await

@@ -60,14 +60,12 @@ async fn delete(
     tool: &str,
     name: String,
 ) -> Response {
-    let mut arguments = JsonObject::new();
-    arguments.insert("name".into(), Value::String(name));
     tool_routes::respond(
         calls,
         caller,
         headers,
         ("models", tool),
-        arguments,
+        tool_routes::named(name),
         Answer::NoContent,
     )
     .await
@@ -171,11 +169,8 @@ async fn put_provider(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    match body_arguments(body, None, &HeaderMap::new()) {
-        Ok(provider) => {
-            let mut arguments = JsonObject::new();
-            arguments.insert("name".into(), Value::String(name));
-            arguments.insert("provider".into(), Value::Object(provider));
+    match tool_routes::named_with(name, "provider", body) {
+        Ok(arguments) => {
             call(
                 &calls,
                 caller,

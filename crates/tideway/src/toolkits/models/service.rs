@@ -517,16 +517,12 @@ impl ModelService {
         name: &str,
         input: ProviderInput,
     ) -> Result<(), HubError> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-            && !["sampling", "none"].contains(&name);
+        let valid =
+            tideway_core::naming::is_valid_id(name, 64) && !["sampling", "none"].contains(&name);
         if !valid {
             return Err(HubError::invalid_argument(
                 "name",
-                "must be 1-64 lower-case letters, digits, '_' or '-', and not 'sampling' or 'none'",
+                "must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit, and not 'sampling' or 'none'",
             ));
         }
         if input.model.trim().is_empty() {

@@ -124,12 +124,7 @@ pub struct Contents {
 }
 
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    tideway_core::naming::is_valid_id(name, 64)
 }
 
 fn valid_variable(name: &str) -> bool {
@@ -161,7 +156,7 @@ impl Contents {
         if !valid_name(&self.category) {
             return Err(invalid(
                 "category",
-                "must be 1-64 lower-case letters, digits, '_' or '-'",
+                "must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
             ));
         }
         if self.tags.len() > MAX_TAGS || self.tags.iter().any(|t| t.is_empty() || t.len() > 64) {

@@ -51,12 +51,6 @@ async fn call(
     tool_routes::respond(calls, caller, headers, ("prompts", tool), arguments, answer).await
 }
 
-fn named(name: String) -> JsonObject {
-    let mut arguments = JsonObject::new();
-    arguments.insert("name".into(), Value::String(name));
-    arguments
-}
-
 fn with_name(body: Value, name: String, headers: &HeaderMap) -> Result<JsonObject, Box<Problem>> {
     let mut arguments = body_arguments(body, None, headers)?;
     arguments.insert("name".into(), Value::String(name));
@@ -182,7 +176,7 @@ async fn get_template(
     Path(name): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Response {
-    let mut arguments = named(name);
+    let mut arguments = tool_routes::named(name);
     if let Some(version) = query.version {
         arguments.insert("version".into(), Value::from(version));
     }
@@ -240,7 +234,7 @@ async fn delete_template(
         caller,
         &headers,
         super::tools::names::DELETE_PROMPT_TEMPLATE,
-        named(name),
+        tool_routes::named(name),
         Answer::NoContent,
     )
     .await
@@ -261,7 +255,7 @@ async fn versions(
         caller,
         &headers,
         super::tools::names::LIST_PROMPT_VERSIONS,
-        named(name),
+        tool_routes::named(name),
         Answer::Ok,
     )
     .await
@@ -277,7 +271,7 @@ async fn restore(
     headers: HeaderMap,
     Path((name, version)): Path<(String, i64)>,
 ) -> Response {
-    let mut arguments = named(name);
+    let mut arguments = tool_routes::named(name);
     arguments.insert("version".into(), Value::from(version));
     call(
         &calls,
@@ -301,7 +295,7 @@ async fn render_get(
     Path(name): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let mut arguments = named(name);
+    let mut arguments = tool_routes::named(name);
     let mut template_arguments = JsonObject::new();
     for (key, value) in pairs {
         if key == "version" {

@@ -183,14 +183,7 @@ impl std::fmt::Debug for UpstreamSpec {
 impl UpstreamSpec {
     /// Checks that the fields fit the transport; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 32
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-            && self.name.starts_with(|c: char| c.is_ascii_alphanumeric());
-        if !name_ok {
+        if !tideway_core::naming::is_valid_id(&self.name, 32) {
             return Err(format!(
                 "name '{}' must be 1-32 lower-case letters, digits, '_' or '-', starting with a letter or digit",
                 self.name

@@ -189,4 +189,7 @@ pub trait Toolkit: Send + Sync + 'static {
     async fn health(&self) -> Health {
         Health::healthy()
     }
+
+    /// The server is stopping: stop background work (a toolkit that runs some).
+    async fn shutdown(&self) {}
 }

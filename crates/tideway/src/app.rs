@@ -112,6 +112,9 @@ impl App {
     /// Stops every upstream child, writes what is queued in the audit log, then
     /// closes the store.
     pub async fn shutdown(&self) {
+        for entry in self.hub.entries() {
+            entry.toolkit.shutdown().await;
+        }
         self.gateway.shutdown().await;
         self.audit.flush_and_stop().await;
         self.store.close().await;

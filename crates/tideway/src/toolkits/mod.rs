@@ -17,6 +17,7 @@ pub mod system;
 #[cfg(test)]
 pub mod testing;
 pub mod upstream;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub const ALL: &[&Builtin] = &[
     &models::BUILTIN,
     &files::BUILTIN,
     &fetch::BUILTIN,
+    &workflows::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,
     &upstream::BUILTIN,

@@ -1,0 +1,467 @@
+//! A workflow template as data: its id, name, input schema and steps, and the checks
+//! a template passes before it is saved. A step calls a Hub tool, sleeps, or waits
+//! for a person's approval; it runs once the steps it `needs` are done, if its
+//! condition holds, with retries and a timeout, and its `on_error` says whether a
+//! failure fails the run. Every error names the step and the field.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tideway_core::{HubError, mcp::JsonObject, schema::ArgumentValidator};
+use utoipa::ToSchema;
+
+use super::expressions;
+
+/// The most steps one template may have.
+pub const MAX_STEPS: usize = 200;
+/// The most attempts a retry policy may ask for.
+pub const MAX_ATTEMPTS: u32 = 20;
+/// The longest a sleep step may wait.
+pub const MAX_SLEEP_SECS: f64 = 30.0 * 24.0 * 3600.0;
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Lower-case letters, digits, `_` and `-`, e.g. `customer_support`.
+    pub id: String,
+    /// A human name, e.g. "Customer support".
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// A JSON Schema the run's input must satisfy (default: any object).
+    #[serde(default = "any_object")]
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    pub steps: Vec<Step>,
+}
+
+fn any_object() -> Value {
+    serde_json::json!({"type": "object"})
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Calls a Hub tool by its `/mcp` name with `arguments`.
+    #[default]
+    Tool,
+    /// Waits `seconds` without holding a worker.
+    Sleep,
+    /// Waits until a person approves or rejects it (`approve_step`).
+    Approval,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique in the template; later steps read this one's output as `steps.<id>`.
+    pub id: String,
+    #[serde(default)]
+    pub kind: StepKind,
+    /// For `tool` steps: the tool's name on `/mcp`, e.g. `support_get_customer_context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// For `tool` steps: the tool's arguments. Strings may hold `{{ expressions }}`
+    /// over `input`, `steps` and `execution`.
+    #[serde(default, skip_serializing_if = "JsonObject::is_empty")]
+    #[schema(value_type = Object)]
+    pub arguments: JsonObject,
+    /// For `sleep` steps: how long to wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// For `approval` steps: what the approver is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The steps that must finish first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Run only if this expression is true; otherwise the step is `skipped` and the
+    /// steps after it go on.
+    #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// The longest one attempt may take (default: the server's
+    /// `workflows.default_step_timeout_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// What a failure does once the retries are spent.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The run fails; steps not started are cancelled.
+    #[default]
+    Fail,
+    /// The step is `failed` but the steps after it run (they can test
+    /// `steps.<id>.status`).
+    Continue,
+}
+
+/// What kind of failure an attempt ended in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The tool answered with an error.
+    Error,
+    /// The attempt ran out of time.
+    Timeout,
+    /// The tool or a system behind it was unavailable or busy.
+    Unavailable,
+    /// The arguments were refused or the tool may not be called: retrying cannot help.
+    Invalid,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1: no retry).
+    pub attempts: u32,
+    /// Seconds before the second attempt.
+    pub backoff_secs: f64,
+    /// Each later wait is this many times the one before.
+    pub backoff_factor: f64,
+    /// The longest wait between attempts.
+    pub max_backoff_secs: f64,
+    /// The failures that are retried.
+    pub retry_on: Vec<FailureKind>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            backoff_secs: 1.0,
+            backoff_factor: 2.0,
+            max_backoff_secs: 60.0,
+            retry_on: vec![
+                FailureKind::Error,
+                FailureKind::Timeout,
+                FailureKind::Unavailable,
+            ],
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `next` (2 for the first retry), if that attempt is
+    /// allowed for a failure of `kind`.
+    pub fn backoff(&self, next: u32, kind: FailureKind) -> Option<std::time::Duration> {
+        if next > self.attempts || !self.retry_on.contains(&kind) {
+            return None;
+        }
+        let exponent = i32::try_from(next.saturating_sub(2)).unwrap_or(i32::MAX);
+        let secs = (self.backoff_secs * self.backoff_factor.powi(exponent))
+            .min(self.max_backoff_secs)
+            .max(0.0);
+        Some(std::time::Duration::from_secs_f64(secs))
+    }
+}
+
+/// What validation needs to know of a tool.
+pub struct ToolFacts {
+    pub input_schema: Value,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> HubError {
+    HubError::invalid_argument(field, message)
+}
+
+impl Template {
+    /// The validator of the run's input.
+    pub fn input_validator(&self) -> Result<ArgumentValidator, HubError> {
+        let Value::Object(schema) = &self.input_schema else {
+            return Err(invalid(
+                "template.input_schema",
+                "must be a JSON Schema object",
+            ));
+        };
+        ArgumentValidator::compile("input", schema).map_err(|error| {
+            let reason = match error {
+                HubError::Internal(reason) => reason,
+                other => other.to_string(),
+            };
+            invalid("template.input_schema", reason)
+        })
+    }
+
+    /// The step called `id`.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|step| step.id == id)
+    }
+
+    /// Checks everything that can be checked before a run: names, kinds and their
+    /// fields, `needs` (present, no cycles), expressions (they compile and read only
+    /// steps upstream of theirs), tools (known to the caller) and literal arguments
+    /// (they fit the tool's schema). `tool` finds a tool by its `/mcp` name among
+    /// those the saver may call.
+    pub fn validate(&self, tool: &dyn Fn(&str) -> Option<ToolFacts>) -> Result<(), HubError> {
+        if !tideway_core::naming::is_valid_id(&self.id, 64) {
+            return Err(invalid(
+                "template.id",
+                "must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return Err(invalid("template.name", "must not be empty"));
+        }
+        if self.input_schema.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(invalid(
+                "template.input_schema",
+                "must be a JSON Schema of an object ({\"type\": \"object\", ...})",
+            ));
+        }
+        self.input_validator()?;
+        if self.steps.is_empty() {
+            return Err(invalid("template.steps", "must hold at least one step"));
+        }
+        if self.steps.len() > MAX_STEPS {
+            return Err(invalid(
+                "template.steps",
+                format!("hold {} steps; the most is {MAX_STEPS}", self.steps.len()),
+            ));
+        }
+        let mut ids = BTreeSet::new();
+        for step in &self.steps {
+            if !tideway_core::naming::is_valid_id(&step.id, 64) || step.id.contains('-') {
+                return Err(invalid(
+                    "steps[].id",
+                    format!(
+                        "'{}' must be 1-64 lower-case letters, digits or '_', starting with a letter or digit (expressions read it as steps.<id>)",
+                        tideway_core::error::excerpt(&step.id)
+                    ),
+                ));
+            }
+            if !ids.insert(step.id.as_str()) {
+                return Err(invalid(
+                    format!("steps.{}.id", step.id),
+                    "is used by two steps",
+                ));
+            }
+        }
+        for step in &self.steps {
+            for need in &step.needs {
+                if !ids.contains(need.as_str()) {
+                    return Err(invalid(
+                        format!("steps.{}.needs", step.id),
+                        format!(
+                            "names '{}', which is not a step of this template",
+                            tideway_core::error::excerpt(need)
+                        ),
+                    ));
+                }
+            }
+        }
+        let upstream = self.upstream()?;
+        for step in &self.steps {
+            step.validate(&upstream[step.id.as_str()], tool)?;
+        }
+        Ok(())
+    }
+
+    /// For each step, every step it comes after (its needs, theirs, and so on).
+    /// A cycle is an error naming a step on it.
+    fn upstream(&self) -> Result<HashMap<&str, BTreeSet<&str>>, HubError> {
+        let by_id: HashMap<&str, &Step> = self.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut done: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        // Depth-first with an explicit stack; `visiting` finds cycles.
+        for start in &self.steps {
+            let mut stack: Vec<(&str, bool)> = vec![(start.id.as_str(), false)];
+            let mut visiting: BTreeSet<&str> = BTreeSet::new();
+            while let Some((id, expanded)) = stack.pop() {
+                if done.contains_key(id) {
+                    continue;
+                }
+                let step = by_id[id];
+                if expanded {
+                    let mut all = BTreeSet::new();
+                    for need in &step.needs {
+                        all.insert(need.as_str());
+                        all.extend(done[need.as_str()].iter().copied());
+                    }
+                    visiting.remove(id);
+                    done.insert(id, all);
+                    continue;
+                }
+                if !visiting.insert(id) {
+                    return Err(invalid(
+                        format!("steps.{id}.needs"),
+                        "make a cycle: a step would wait for itself",
+                    ));
+                }
+                stack.push((id, true));
+                for need in &step.needs {
+                    if visiting.contains(need.as_str()) {
+                        return Err(invalid(
+                            format!("steps.{id}.needs"),
+                            format!("make a cycle through '{need}': a step would wait for itself"),
+                        ));
+                    }
+                    if !done.contains_key(need.as_str()) {
+                        stack.push((need.as_str(), false));
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Step {
+    fn validate(
+        &self,
+        upstream: &BTreeSet<&str>,
+        tool: &dyn Fn(&str) -> Option<ToolFacts>,
+    ) -> Result<(), HubError> {
+        let field = |name: &str| format!("steps.{}.{name}", self.id);
+        let reads_only_upstream = |source: &str, name: &str| -> Result<(), HubError> {
+            let read = expressions::step_references(source)
+                .map_err(|message| invalid(field(name), message))?;
+            for step in read {
+                if step == "*" {
+                    continue;
+                }
+                if !upstream.contains(step.as_str()) {
+                    return Err(invalid(
+                        field(name),
+                        format!(
+                            "reads steps.{step}, which is not among the steps this one needs (add it to needs)"
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if let Some(condition) = &self.condition {
+            reads_only_upstream(condition, "if")?;
+        }
+        for source in expressions::expressions_in(&Value::Object(self.arguments.clone()))
+            .map_err(|message| invalid(field("arguments"), message))?
+        {
+            reads_only_upstream(&source, "arguments")?;
+        }
+        let retry = &self.retry;
+        if retry.attempts == 0 || retry.attempts > MAX_ATTEMPTS {
+            return Err(invalid(
+                field("retry.attempts"),
+                format!("must be 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        for (name, value) in [
+            ("retry.backoff_secs", retry.backoff_secs),
+            ("retry.backoff_factor", retry.backoff_factor),
+            ("retry.max_backoff_secs", retry.max_backoff_secs),
+        ] {
+            if !value.is_finite() || !(0.0..=86_400.0).contains(&value) {
+                return Err(invalid(field(name), "must be a number from 0 to 86400"));
+            }
+        }
+        if self.timeout_secs == Some(0) {
+            return Err(invalid(field("timeout_secs"), "must be at least 1"));
+        }
+        let stray = |name: &str, present: bool| -> Result<(), HubError> {
+            if present {
+                Err(invalid(
+                    field(name),
+                    format!("does not belong to a {:?} step", self.kind).to_lowercase(),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self.kind {
+            StepKind::Tool => {
+                stray("seconds", self.seconds.is_some())?;
+                stray("message", self.message.is_some())?;
+                let name = self
+                    .tool
+                    .as_deref()
+                    .ok_or_else(|| invalid(field("tool"), "is required for a tool step"))?;
+                let facts = tool(name).ok_or_else(|| {
+                    invalid(
+                        field("tool"),
+                        format!(
+                            "'{}' is not a tool this caller may call (tools are named as on /mcp, e.g. support_get_tickets)",
+                            tideway_core::error::excerpt(name)
+                        ),
+                    )
+                })?;
+                self.check_literal_arguments(&facts.input_schema)?;
+            }
+            StepKind::Sleep => {
+                stray("tool", self.tool.is_some())?;
+                stray("arguments", !self.arguments.is_empty())?;
+                stray("message", self.message.is_some())?;
+                let seconds = self
+                    .seconds
+                    .ok_or_else(|| invalid(field("seconds"), "is required for a sleep step"))?;
+                if !seconds.is_finite() || !(0.0..=MAX_SLEEP_SECS).contains(&seconds) {
+                    return Err(invalid(
+                        field("seconds"),
+                        format!("must be from 0 to {MAX_SLEEP_SECS}"),
+                    ));
+                }
+            }
+            StepKind::Approval => {
+                stray("tool", self.tool.is_some())?;
+                stray("arguments", !self.arguments.is_empty())?;
+                stray("seconds", self.seconds.is_some())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Arguments without expressions are checked against the tool's schema now;
+    /// those with expressions are checked when the step runs, but a required
+    /// argument must be there either way.
+    fn check_literal_arguments(&self, schema: &Value) -> Result<(), HubError> {
+        let field = format!("steps.{}.arguments", self.id);
+        let templated = expressions::expressions_in(&Value::Object(self.arguments.clone()))
+            .map(|found| !found.is_empty())
+            .unwrap_or(true);
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !self.arguments.contains_key(name) {
+                    return Err(invalid(
+                        format!("{field}.{name}"),
+                        "is required by the tool and missing",
+                    ));
+                }
+            }
+        }
+        if templated {
+            return Ok(());
+        }
+        let Value::Object(schema) = schema else {
+            return Ok(());
+        };
+        let validator =
+            ArgumentValidator::compile(self.tool.as_deref().unwrap_or_default(), schema)?;
+        validator
+            .validate(&self.arguments)
+            .map_err(|error| match error {
+                HubError::InvalidArguments { field: at, message } => {
+                    invalid(format!("{field}.{at}"), message)
+                }
+                other => other,
+            })
+    }
+}
+
+/// The steps of a template by id, for quick lookups while a run goes on.
+pub fn index(template: &Template) -> BTreeMap<&str, &Step> {
+    template
+        .steps
+        .iter()
+        .map(|step| (step.id.as_str(), step))
+        .collect()
+}

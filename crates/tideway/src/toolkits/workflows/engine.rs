@@ -1,0 +1,453 @@
+//! The engine that runs workflow steps: one loop per server claims due steps from
+//! the store (any tenant's), runs each as the principal that started its run, through
+//! the Hub, and records the outcome. A claimed step carries a lease the loop renews
+//! while the step runs; a lease that runs out (its server died) is taken over: the
+//! step runs again if its tool only reads or is idempotent, and is otherwise marked
+//! `unknown` for a person to decide. Nothing here holds a run in memory, so any
+//! server sharing the store can carry any run on.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use tideway_core::{
+    CallContext, Hub, HubError, HubEvent, Scope, TenantId,
+    mcp::{CallToolResult, JsonObject},
+};
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{
+    definition::{FailureKind, Step, StepKind},
+    expressions,
+    progress::RunStatus,
+    runs::{Claimed, Loaded, Outcome, Runs, now_ms},
+    settings::WorkflowsConfig,
+};
+
+/// A change to a run, for live views (server-sent events, resource updates).
+#[derive(Clone, Debug)]
+pub struct RunEvent {
+    pub execution_id: String,
+}
+
+pub struct Engine {
+    hub: Weak<Hub>,
+    pub runs: Runs,
+    config: WorkflowsConfig,
+    /// This server's name on the leases it holds: host, process id and a random part
+    /// (a restarted process may get the same id).
+    owner: String,
+    wake: Arc<Notify>,
+    slots: Arc<Semaphore>,
+    /// Steps in flight here, so a cancel reaches them at once.
+    in_flight: Mutex<HashMap<Claimed, CancellationToken>>,
+    events: broadcast::Sender<RunEvent>,
+    stop: CancellationToken,
+}
+
+impl Engine {
+    pub fn new(hub: &Arc<Hub>, runs: Runs, config: WorkflowsConfig) -> Arc<Self> {
+        let (events, _) = broadcast::channel(256);
+        Arc::new(Engine {
+            hub: Arc::downgrade(hub),
+            runs,
+            slots: Arc::new(Semaphore::new(config.max_concurrent_steps)),
+            config,
+            owner: format!(
+                "{}:{}:{}",
+                hostname(),
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            wake: Arc::new(Notify::new()),
+            in_flight: Mutex::default(),
+            events,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// Starts the loop that claims and runs steps, when this server runs them.
+    pub fn start(self: &Arc<Self>) {
+        if !self.config.run_steps {
+            return;
+        }
+        let engine = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        let poll = Duration::from_millis(self.config.poll_ms);
+        tokio::spawn(async move {
+            loop {
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                // A store error is logged and the loop goes on: the store may come back.
+                if let Err(error) = engine.take_over_expired().await {
+                    tracing::warn!(%error, "workflows: could not check for expired leases");
+                }
+                if let Err(error) = engine.claim_and_run().await {
+                    tracing::warn!(%error, "workflows: could not claim steps");
+                }
+                // The loop holds the engine only while it works, so dropping the
+                // toolkit ends it; a wake-up sent meanwhile is kept by the Notify.
+                let wake = engine.wake.clone();
+                drop(engine);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        });
+    }
+
+    /// Stops claiming steps; steps in flight are cancelled, and their leases run out
+    /// for another server (or this one, restarted) to take over.
+    pub fn stop(&self) {
+        self.stop.cancel();
+        if let Ok(in_flight) = self.in_flight.lock() {
+            for token in in_flight.values() {
+                token.cancel();
+            }
+        }
+    }
+
+    /// Makes the loop look for due steps now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells live views (and subscribers of the run's resource) that a run changed,
+    /// and looks for steps it made ready.
+    pub fn changed(&self, tenant: &TenantId, execution_id: &str) {
+        let _ = self.events.send(RunEvent {
+            execution_id: execution_id.to_string(),
+        });
+        if let Some(hub) = self.hub.upgrade() {
+            hub.publish(HubEvent::ResourceUpdated {
+                tenant: Some(tenant.clone()),
+                uri: format!("{}{execution_id}", super::resources::PREFIX),
+            });
+        }
+        self.wake();
+    }
+
+    /// Cancels this server's in-flight steps of a run.
+    pub fn cancel_local(&self, execution_id: &str) {
+        if let Ok(in_flight) = self.in_flight.lock() {
+            for (claimed, token) in in_flight.iter() {
+                if claimed.execution_id == execution_id {
+                    token.cancel();
+                }
+            }
+        }
+    }
+
+    fn lease_until(&self) -> i64 {
+        now_ms().saturating_add(
+            i64::try_from(self.config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        )
+    }
+
+    async fn take_over_expired(&self) -> Result<(), HubError> {
+        for (tenant, execution_id, step_id, tool) in self.runs.expired().await? {
+            let repeatable = match &tool {
+                // Sleeps and approvals have no effect to repeat.
+                None => true,
+                Some(tool) => self.is_repeatable(tool),
+            };
+            if self
+                .runs
+                .take_over(&execution_id, &step_id, repeatable)
+                .await?
+            {
+                tracing::warn!(
+                    execution_id,
+                    step_id,
+                    repeatable,
+                    "workflows: took over a step whose server stopped"
+                );
+                self.changed(&tenant, &execution_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether running `tool` again is harmless: it only reads, or says it is
+    /// idempotent.
+    fn is_repeatable(&self, tool: &str) -> bool {
+        let Some(hub) = self.hub.upgrade() else {
+            return false;
+        };
+        let Ok((toolkit, name)) = hub.resolve_tool(&Scope::All, tool) else {
+            return false;
+        };
+        hub.entries()
+            .into_iter()
+            .find(|entry| entry.name() == toolkit)
+            .and_then(|entry| entry.tools.iter().find(|tool| tool.name == name).cloned())
+            .and_then(|tool| tool.annotations)
+            .is_some_and(|annotations| {
+                annotations.read_only_hint == Some(true)
+                    || annotations.idempotent_hint == Some(true)
+            })
+    }
+
+    async fn claim_and_run(self: &Arc<Self>) -> Result<(), HubError> {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let claimed = self
+            .runs
+            .claim(&self.owner, self.lease_until(), free)
+            .await?;
+        for step in claimed {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                // Cannot happen (we claimed at most `free`), but if it does the lease
+                // runs out and the step is taken over.
+                break;
+            };
+            let engine = self.clone();
+            let span = tracing::info_span!(
+                "workflow_step",
+                execution_id = %step.execution_id,
+                step_id = %step.step_id,
+                attempt = step.attempt
+            );
+            tokio::spawn(
+                async move {
+                    engine.run_claimed(step).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        Ok(())
+    }
+
+    async fn run_claimed(self: Arc<Self>, claimed: Claimed) {
+        let token = self.stop.child_token();
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.insert(claimed.clone(), token.clone());
+        }
+        let mut tenant = None;
+        let outcome = match self.runs.load(&claimed.execution_id).await {
+            Ok(loaded) => {
+                tenant = Some(loaded.tenant.clone());
+                let work = self.run_step(&claimed, &loaded, token.clone());
+                let heartbeat = self.heartbeat(&claimed, token.clone());
+                tokio::select! {
+                    outcome = work => Some(outcome),
+                    () = heartbeat => None,
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "workflows: could not load the run of a claimed step");
+                Some(Outcome::Failed {
+                    message: format!("the run could not be read: {error}"),
+                    retry_in: None,
+                })
+            }
+        };
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&claimed);
+        }
+        let Some(outcome) = outcome else {
+            // The lease was lost: another server took the step over.
+            return;
+        };
+        // A server told to stop leaves its steps to be taken over rather than
+        // recording them cancelled.
+        if self.stop.is_cancelled() && matches!(outcome, Outcome::Cancelled) {
+            return;
+        }
+        match self.runs.finish(&self.owner, &claimed, outcome).await {
+            Ok(true) => match &tenant {
+                Some(tenant) => self.changed(tenant, &claimed.execution_id),
+                None => self.wake(),
+            },
+            Ok(false) => tracing::warn!("workflows: a step's lease was lost before it finished"),
+            Err(error) => tracing::error!(%error, "workflows: could not record a step's outcome"),
+        }
+    }
+
+    /// Renews the lease until the step is done; cancels the step when the run was
+    /// cancelled elsewhere. Returns only when the lease is lost.
+    async fn heartbeat(&self, claimed: &Claimed, token: CancellationToken) {
+        let every = Duration::from_millis(self.config.lease_secs.saturating_mul(1000) / 3);
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .runs
+                .heartbeat(&self.owner, claimed, self.lease_until())
+                .await
+            {
+                Ok(Some(RunStatus::Cancelled | RunStatus::Failed)) => token.cancel(),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    token.cancel();
+                    return;
+                }
+                // The store is unreachable: keep the step running and try again; if
+                // the lease runs out meanwhile, the finish is refused.
+                Err(error) => tracing::warn!(%error, "workflows: heartbeat failed"),
+            }
+        }
+    }
+
+    async fn run_step(
+        &self,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        token: CancellationToken,
+    ) -> Outcome {
+        let Some(step) = loaded.template.step(&claimed.step_id) else {
+            return Outcome::Failed {
+                message: format!("the template has no step '{}'", claimed.step_id),
+                retry_in: None,
+            };
+        };
+        let scope = scope(claimed, loaded);
+        if let Some(condition) = &step.condition {
+            match expressions::holds(condition, &scope) {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Skipped,
+                Err(message) => {
+                    return Outcome::Failed {
+                        message: format!("if: {message}"),
+                        retry_in: None,
+                    };
+                }
+            }
+        }
+        match step.kind {
+            // A sleep was made due its wait later; by now it is over.
+            StepKind::Sleep => Outcome::Succeeded(json!({"slept_secs": step.seconds})),
+            StepKind::Approval => Outcome::Waiting,
+            StepKind::Tool => self.call_tool(claimed, loaded, step, &scope, token).await,
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        step: &Step,
+        scope: &Value,
+        token: CancellationToken,
+    ) -> Outcome {
+        let failed = |kind: FailureKind, message: String| Outcome::Failed {
+            retry_in: u32::try_from(claimed.attempt + 1)
+                .ok()
+                .and_then(|next| step.retry.backoff(next, kind)),
+            message,
+        };
+        let Some(hub) = self.hub.upgrade() else {
+            return Outcome::Cancelled;
+        };
+        let arguments = match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
+            Ok(Value::Object(arguments)) => arguments,
+            Ok(_) => JsonObject::new(),
+            Err(message) => return failed(FailureKind::Invalid, format!("arguments: {message}")),
+        };
+        let timeout = Duration::from_secs(
+            step.timeout_secs
+                .unwrap_or(self.config.default_step_timeout_secs),
+        );
+        let ctx = CallContext::new(
+            loaded.tenant.clone(),
+            loaded.starter.principal(),
+            format!(
+                "workflow:{}:{}:{}",
+                claimed.execution_id, claimed.step_id, claimed.attempt
+            ),
+        )
+        .with_timeout(timeout)
+        .with_cancellation(token);
+        let tool = step.tool.as_deref().unwrap_or_default();
+        match hub
+            .call_in_scope(&ctx, &Scope::All, tool, Some(arguments))
+            .await
+        {
+            Ok(result) if result.is_error == Some(true) => {
+                failed(FailureKind::Error, result_text(&result))
+            }
+            Ok(result) => Outcome::Succeeded(self.kept(output_of(result))),
+            Err(HubError::Cancelled) => Outcome::Cancelled,
+            Err(error) => failed(failure_kind(&error), error.shown(&ctx.request_id)),
+        }
+    }
+
+    /// The output as kept: whole when small enough, otherwise cut and marked.
+    fn kept(&self, output: Value) -> Value {
+        let text = output.to_string();
+        if text.len() <= self.config.max_output_bytes {
+            return output;
+        }
+        let cut = tideway_core::error::bounded(&text, self.config.max_output_bytes / 2);
+        json!({"truncated": true, "bytes": text.len(), "text": cut})
+    }
+}
+
+/// What an expression sees while a step of this run runs.
+fn scope(claimed: &Claimed, loaded: &Loaded) -> Value {
+    let steps: serde_json::Map<String, Value> = loaded
+        .steps
+        .iter()
+        .map(|(id, (status, output, error))| {
+            (
+                id.clone(),
+                json!({"status": status.as_str(), "output": output, "error": error}),
+            )
+        })
+        .collect();
+    json!({
+        "input": loaded.input,
+        "steps": steps,
+        "execution": {"id": claimed.execution_id, "started_by": loaded.starter.id},
+    })
+}
+
+/// A tool's result as a step's output: its structured content, else its text.
+fn output_of(result: CallToolResult) -> Value {
+    match result.structured_content {
+        Some(structured) => structured,
+        None => Value::String(result_text(&result)),
+    }
+}
+
+fn result_text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn failure_kind(error: &HubError) -> FailureKind {
+    match error {
+        HubError::DeadlineExceeded(_) => FailureKind::Timeout,
+        HubError::Unavailable { .. } | HubError::RateLimited { .. } => FailureKind::Unavailable,
+        HubError::InvalidArguments { .. }
+        | HubError::UnknownTool { .. }
+        | HubError::UnknownToolkit(_)
+        | HubError::Forbidden(_)
+        | HubError::Unsupported(_) => FailureKind::Invalid,
+        _ => FailureKind::Error,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "tideway".into())
+}

@@ -1,0 +1,350 @@
+//! How a run moves on: the statuses of runs and steps, and, after any step changes,
+//! which waiting steps become ready, which are cancelled, and what the run's status
+//! becomes. Pure functions over the template and the steps' statuses, so the store
+//! can apply them inside the transaction that records the change.
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::definition::{OnError, StepKind, Template};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Steps do not start until it is resumed; steps in flight finish.
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Waits for the steps it needs.
+    Pending,
+    /// May start once its due time comes (now, or after a backoff or a sleep).
+    Ready,
+    /// A server holds its lease and runs it.
+    Running,
+    /// An approval step waiting for a person.
+    Waiting,
+    /// Was in flight when the server running it stopped, and its tool is neither
+    /// read-only nor idempotent: it is not run again without a decision.
+    Unknown,
+    Succeeded,
+    Failed,
+    /// Its condition was false.
+    Skipped,
+    Cancelled,
+}
+
+macro_rules! text_enum {
+    ($type:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $type {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+        }
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $type {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok(Self::$variant),)*
+                    other => Err(format!("unknown status '{other}'")),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(RunStatus {
+    Running => "running",
+    Paused => "paused",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+text_enum!(StepStatus {
+    Pending => "pending",
+    Ready => "ready",
+    Running => "running",
+    Waiting => "waiting",
+    Unknown => "unknown",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Skipped => "skipped",
+    Cancelled => "cancelled",
+});
+
+impl RunStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+impl StepStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Failed
+                | StepStatus::Skipped
+                | StepStatus::Cancelled
+        )
+    }
+}
+
+/// A step that changes status as the run moves on; `sleep_secs` is set when a sleep
+/// step becomes ready (it is due that much later).
+#[derive(Debug, PartialEq)]
+pub struct Change {
+    pub step: String,
+    pub status: StepStatus,
+    pub sleep_secs: Option<f64>,
+}
+
+/// What follows from the steps' current statuses.
+#[derive(Debug, PartialEq)]
+pub struct Advance {
+    pub changes: Vec<Change>,
+    /// The run's new status, when it changes; with the reason when it fails.
+    pub run: Option<(RunStatus, Option<String>)>,
+}
+
+/// Works out what follows. Only a running (or paused) run moves on; a run that
+/// already finished keeps its status and its steps.
+pub fn advance(
+    template: &Template,
+    run: RunStatus,
+    steps: &BTreeMap<String, StepStatus>,
+) -> Advance {
+    let mut changes = Vec::new();
+    if run.is_finished() {
+        return Advance { changes, run: None };
+    }
+    let status = |id: &str| steps.get(id).copied().unwrap_or(StepStatus::Pending);
+    let failing = template
+        .steps
+        .iter()
+        .find(|step| step.on_error == OnError::Fail && status(&step.id) == StepStatus::Failed);
+    if let Some(failed) = failing {
+        for step in &template.steps {
+            if matches!(
+                status(&step.id),
+                StepStatus::Pending | StepStatus::Ready | StepStatus::Waiting | StepStatus::Unknown
+            ) {
+                changes.push(Change {
+                    step: step.id.clone(),
+                    status: StepStatus::Cancelled,
+                    sleep_secs: None,
+                });
+            }
+        }
+        return Advance {
+            changes,
+            run: Some((
+                RunStatus::Failed,
+                Some(format!("step '{}' failed", failed.id)),
+            )),
+        };
+    }
+    let settled = |id: &str| match status(id) {
+        StepStatus::Succeeded | StepStatus::Skipped => true,
+        StepStatus::Failed => template
+            .step(id)
+            .is_some_and(|step| step.on_error == OnError::Continue),
+        _ => false,
+    };
+    let mut now: BTreeMap<&str, StepStatus> = BTreeMap::new();
+    for step in &template.steps {
+        let current = status(&step.id);
+        if current == StepStatus::Pending && step.needs.iter().all(|need| settled(need)) {
+            changes.push(Change {
+                step: step.id.clone(),
+                status: StepStatus::Ready,
+                sleep_secs: match step.kind {
+                    StepKind::Sleep => step.seconds,
+                    _ => None,
+                },
+            });
+            now.insert(&step.id, StepStatus::Ready);
+        } else {
+            now.insert(&step.id, current);
+        }
+    }
+    let all_finished = now.values().all(|status| status.is_finished());
+    let run_change = if all_finished && run == RunStatus::Running {
+        Some((RunStatus::Succeeded, None))
+    } else {
+        None
+    };
+    Advance {
+        changes,
+        run: run_change,
+    }
+}
+
+/// The steps a new run starts with: those that need nothing are ready.
+pub fn initial(template: &Template) -> Vec<Change> {
+    let none = BTreeMap::new();
+    let first = advance(template, RunStatus::Running, &none);
+    let ready: BTreeMap<String, Change> = first
+        .changes
+        .into_iter()
+        .map(|change| (change.step.clone(), change))
+        .collect();
+    template
+        .steps
+        .iter()
+        .map(|step| match ready.get(&step.id) {
+            Some(change) => Change {
+                step: step.id.clone(),
+                status: change.status,
+                sleep_secs: change.sleep_secs,
+            },
+            None => Change {
+                step: step.id.clone(),
+                status: StepStatus::Pending,
+                sleep_secs: None,
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn template() -> Template {
+        serde_json::from_value(json!({
+            "id": "t", "name": "T",
+            "steps": [
+                {"id": "a", "tool": "x"},
+                {"id": "b", "tool": "x", "needs": ["a"]},
+                {"id": "c", "tool": "x", "needs": ["a"], "on_error": "continue"},
+                {"id": "d", "kind": "sleep", "seconds": 5, "needs": ["b", "c"]},
+            ]
+        }))
+        .expect("template")
+    }
+
+    fn states(pairs: &[(&str, StepStatus)]) -> BTreeMap<String, StepStatus> {
+        pairs.iter().map(|(id, s)| (id.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn a_new_run_readies_the_steps_that_need_nothing() {
+        let first = initial(&template());
+        let statuses: Vec<_> = first.iter().map(|c| (c.step.as_str(), c.status)).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("a", StepStatus::Ready),
+                ("b", StepStatus::Pending),
+                ("c", StepStatus::Pending),
+                ("d", StepStatus::Pending),
+            ]
+        );
+    }
+
+    #[test]
+    fn dependents_become_ready_together_and_a_sleep_gets_its_wait() {
+        use StepStatus::*;
+        let next = advance(
+            &template(),
+            RunStatus::Running,
+            &states(&[
+                ("a", Succeeded),
+                ("b", Pending),
+                ("c", Pending),
+                ("d", Pending),
+            ]),
+        );
+        let ready: Vec<_> = next.changes.iter().map(|c| c.step.as_str()).collect();
+        assert_eq!(ready, vec!["b", "c"]);
+        assert_eq!(next.run, None);
+        // c failed but continues; d waits for b, then sleeps.
+        let next = advance(
+            &template(),
+            RunStatus::Running,
+            &states(&[
+                ("a", Succeeded),
+                ("b", Succeeded),
+                ("c", Failed),
+                ("d", Pending),
+            ]),
+        );
+        assert_eq!(
+            next.changes,
+            vec![Change {
+                step: "d".into(),
+                status: Ready,
+                sleep_secs: Some(5.0)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_step_fails_the_run_and_cancels_what_has_not_started() {
+        use StepStatus::*;
+        let next = advance(
+            &template(),
+            RunStatus::Running,
+            &states(&[
+                ("a", Succeeded),
+                ("b", Failed),
+                ("c", Running),
+                ("d", Pending),
+            ]),
+        );
+        assert_eq!(
+            next.changes,
+            vec![Change {
+                step: "d".into(),
+                status: Cancelled,
+                sleep_secs: None
+            }]
+        );
+        assert_eq!(
+            next.run,
+            Some((RunStatus::Failed, Some("step 'b' failed".into())))
+        );
+    }
+
+    #[test]
+    fn the_run_succeeds_when_every_step_finished_and_stays_as_it_ended() {
+        use StepStatus::*;
+        let done = states(&[
+            ("a", Succeeded),
+            ("b", Skipped),
+            ("c", Failed),
+            ("d", Succeeded),
+        ]);
+        let next = advance(&template(), RunStatus::Running, &done);
+        assert_eq!(next.run, Some((RunStatus::Succeeded, None)));
+        let next = advance(&template(), RunStatus::Cancelled, &done);
+        assert_eq!(
+            next,
+            Advance {
+                changes: vec![],
+                run: None
+            }
+        );
+    }
+}

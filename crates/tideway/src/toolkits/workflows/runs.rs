@@ -1,0 +1,1050 @@
+//! The workflows toolkit's rows (`migrations/*/0012_workflows.sql`): saved templates,
+//! executions, steps and attempts, on SQLite and PostgreSQL alike. Every change to a
+//! step is one transaction that also makes its dependents ready and settles the
+//! run, and it first touches the run's row, so two servers finishing steps of one
+//! run take turns instead of each missing the other's change. A step is claimed with
+//! a compare-and-set on its status, so exactly one server runs it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tideway_core::{
+    CallContext, HubError, Principal, Role, Store, TenantId, ToolRules,
+    context::Credential,
+    on_store,
+    store::{is_unique_violation, now},
+};
+use utoipa::ToSchema;
+
+use super::{
+    definition::{StepKind, Template},
+    progress::{self, Change, RunStatus, StepStatus},
+};
+
+// The two helpers below are macros, not functions: they run inside `on_store!`,
+// whose body is compiled once per backend with that backend's transaction type.
+
+/// Each step's status, read inside the transaction `$tx`.
+macro_rules! read_states {
+    ($tx:expr, $id:expr) => {{
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT step_id, status FROM workflow_steps WHERE execution_id = $1")
+                .bind($id)
+                .fetch_all(&mut *$tx)
+                .await?;
+        let mut states: BTreeMap<String, StepStatus> = BTreeMap::new();
+        for (step, status) in rows {
+            let status = status
+                .parse::<StepStatus>()
+                .map_err(|error| sqlx::Error::Decode(error.into()))?;
+            states.insert(step, status);
+        }
+        states
+    }};
+}
+
+/// Works out what follows from the steps' statuses and writes it, inside `$tx`.
+macro_rules! move_on {
+    ($tx:expr, $id:expr, $template:expr, $run:expr, $at:expr, $at_ms:expr) => {{
+        let states = read_states!($tx, $id);
+        let next = progress::advance($template, $run, &states);
+        for change in &next.changes {
+            sqlx::query(
+                "UPDATE workflow_steps SET status = $3, due_ms = $4, finished_at = $5 \
+                 WHERE execution_id = $1 AND step_id = $2",
+            )
+            .bind($id)
+            .bind(&change.step)
+            .bind(change.status.as_str())
+            .bind(change.due_ms($at_ms))
+            .bind(if change.status.is_finished() { Some($at) } else { None })
+            .execute(&mut *$tx)
+            .await?;
+        }
+        if let Some((status, error)) = &next.run {
+            sqlx::query(
+                "UPDATE workflow_executions SET status = $2, error = $3, finished_at = $4 WHERE id = $1",
+            )
+            .bind($id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(if status.is_finished() { Some($at) } else { None })
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+/// Milliseconds since the Unix epoch: due times and leases, compared in SQL.
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Who started a run, kept with it: the run acts as this principal, with the rules
+/// that applied when it started.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Starter {
+    pub id: String,
+    pub role: Role,
+    pub credential: Credential,
+    pub rules: Vec<ToolRules>,
+    pub credential_rules: Vec<ToolRules>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Starter {
+    pub fn of(principal: &Principal) -> Self {
+        Starter {
+            id: principal.id.clone(),
+            role: principal.role,
+            credential: principal.credential,
+            rules: principal.rules.to_vec(),
+            credential_rules: principal.credential_rules.to_vec(),
+            expires_at: principal.expires_at,
+        }
+    }
+
+    pub fn principal(&self) -> Principal {
+        Principal::new(self.id.clone(), self.role, self.credential)
+            .with_rules(self.rules.clone())
+            .with_credential(self.credential_rules.clone(), self.expires_at)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct TemplateVersion {
+    /// 0 for a built-in template no one has saved over.
+    pub version: i64,
+    pub template: Template,
+    pub created_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct StepView {
+    pub id: String,
+    pub kind: StepKind,
+    pub status: StepStatus,
+    /// Attempts started so far.
+    pub attempt: i64,
+    #[schema(value_type = Object)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    /// The server running it (`host:pid:…`), while it runs.
+    pub worker: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct ExecutionView {
+    pub execution_id: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub status: RunStatus,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    pub error: Option<String>,
+    pub started_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Steps waiting for a person: approvals, and steps whose fate is unknown.
+    pub needs_attention: Vec<String>,
+    pub steps: Vec<StepView>,
+}
+
+/// A run as the engine needs it to run one of its steps.
+pub struct Loaded {
+    pub tenant: TenantId,
+    pub status: RunStatus,
+    pub template: Template,
+    pub input: Value,
+    pub starter: Starter,
+    /// Each step's status, output and error, as expressions see them.
+    pub steps: BTreeMap<String, (StepStatus, Option<Value>, Option<String>)>,
+}
+
+/// A step this server claimed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Claimed {
+    pub execution_id: String,
+    pub step_id: String,
+    pub attempt: i64,
+}
+
+/// How an attempt ended.
+pub enum Outcome {
+    Succeeded(Value),
+    Skipped,
+    Failed {
+        message: String,
+        /// The wait before the next attempt, when the policy allows one.
+        retry_in: Option<std::time::Duration>,
+    },
+    Cancelled,
+    /// An approval step now waits for a person.
+    Waiting,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, HubError> {
+    text.parse().map_err(HubError::Internal)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HubError> {
+    serde_json::from_str(text).map_err(HubError::internal)
+}
+
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    version: i64,
+    definition: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TemplateRow {
+    fn into_version(self) -> Result<TemplateVersion, HubError> {
+        Ok(TemplateVersion {
+            version: self.version,
+            template: decode(&self.definition)?,
+            created_by: self.created_by,
+            created_at: Some(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ExecutionRow {
+    id: String,
+    template_id: String,
+    template_version: i64,
+    definition: String,
+    input: String,
+    status: String,
+    error: Option<String>,
+    started_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    step_id: String,
+    status: String,
+    attempt: i64,
+    output: Option<String>,
+    error: Option<String>,
+    lease_owner: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: String,
+    template_id: String,
+    template_version: i64,
+    status: String,
+    error: Option<String>,
+    started_by: String,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct LoadRow {
+    tenant_id: String,
+    definition: String,
+    input: String,
+    status: String,
+    starter: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    step_id: String,
+    status: String,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Runs {
+    store: Store,
+}
+
+impl Runs {
+    pub fn new(store: Store) -> Self {
+        Runs { store }
+    }
+
+    // ----- templates -----
+
+    /// Saves a new version of a tenant's template; the first save is version 1.
+    pub async fn save_template(
+        &self,
+        ctx: &CallContext,
+        template: &Template,
+    ) -> Result<i64, HubError> {
+        let definition = serde_json::to_string(template).map_err(HubError::internal)?;
+        // Two saves at once may pick the same number; the key refuses one, which
+        // tries again with the next.
+        for _ in 0..5 {
+            let outcome = on_store!(&self.store, pool => {
+                async {
+                    let latest: Option<i64> = sqlx::query_scalar(
+                        "SELECT MAX(version) FROM workflow_templates WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(ctx.tenant.as_str())
+                    .bind(&template.id)
+                    .fetch_one(pool)
+                    .await?;
+                    let version = latest.unwrap_or(0) + 1;
+                    sqlx::query(
+                        "INSERT INTO workflow_templates (tenant_id, id, version, definition, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(ctx.tenant.as_str())
+                    .bind(&template.id)
+                    .bind(version)
+                    .bind(&definition)
+                    .bind(&ctx.principal.id)
+                    .bind(now())
+                    .execute(pool)
+                    .await?;
+                    Ok::<i64, sqlx::Error>(version)
+                }
+                .await
+            });
+            match outcome {
+                Ok(version) => return Ok(version),
+                Err(error) if is_unique_violation(&error) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(HubError::Conflict(format!(
+            "template '{}' is being saved by someone else; try again",
+            template.id
+        )))
+    }
+
+    /// A tenant's saved template: the given version or the latest.
+    pub async fn template(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<TemplateVersion>, HubError> {
+        let row: Option<TemplateRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT version, definition, created_by, created_at FROM workflow_templates \
+                 WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR version = $3) \
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(version)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(TemplateRow::into_version).transpose()
+    }
+
+    /// The latest version of each of a tenant's saved templates.
+    pub async fn templates(&self, tenant: &TenantId) -> Result<Vec<TemplateVersion>, HubError> {
+        let rows: Vec<TemplateRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT t.version, t.definition, t.created_by, t.created_at FROM workflow_templates t \
+                 WHERE t.tenant_id = $1 AND t.version = \
+                 (SELECT MAX(version) FROM workflow_templates l WHERE l.tenant_id = t.tenant_id AND l.id = t.id) \
+                 ORDER BY t.id",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(TemplateRow::into_version).collect()
+    }
+
+    // ----- executions -----
+
+    /// Records a new run and its steps, those that need nothing ready at once.
+    pub async fn create(
+        &self,
+        ctx: &CallContext,
+        pinned: &TemplateVersion,
+        input: &Value,
+    ) -> Result<String, HubError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let definition = serde_json::to_string(&pinned.template).map_err(HubError::internal)?;
+        let input = serde_json::to_string(input).map_err(HubError::internal)?;
+        let starter =
+            serde_json::to_string(&Starter::of(&ctx.principal)).map_err(HubError::internal)?;
+        let at = now();
+        let at_ms = now_ms();
+        let steps = progress::initial(&pinned.template);
+        let begin = self.store.begin_write_sql();
+        on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                sqlx::query(
+                    "INSERT INTO workflow_executions (id, tenant_id, template_id, template_version, definition, input, status, starter, started_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                )
+                .bind(&id)
+                .bind(ctx.tenant.as_str())
+                .bind(&pinned.template.id)
+                .bind(pinned.version)
+                .bind(&definition)
+                .bind(&input)
+                .bind(RunStatus::Running.as_str())
+                .bind(&starter)
+                .bind(&ctx.principal.id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                for (position, change) in steps.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO workflow_steps (execution_id, step_id, position, status, due_ms) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&id)
+                    .bind(&change.step)
+                    .bind(position as i64)
+                    .bind(change.status.as_str())
+                    .bind(due(at_ms, change.sleep_secs))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await
+            }
+            .await
+        })?;
+        Ok(id)
+    }
+
+    /// A run of the tenant, with its steps in template order.
+    pub async fn view(&self, tenant: &TenantId, id: &str) -> Result<ExecutionView, HubError> {
+        let row: ExecutionRow = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT id, template_id, template_version, definition, input, status, error, started_by, created_at, updated_at, finished_at \
+                 FROM workflow_executions WHERE id = $1 AND tenant_id = $2",
+            )
+            .bind(id)
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await
+        })?
+        .ok_or_else(|| missing(id))?;
+        let template: Template = decode(&row.definition)?;
+        let steps: Vec<StepRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT step_id, status, attempt, output, error, lease_owner, started_at, finished_at FROM workflow_steps \
+                 WHERE execution_id = $1 ORDER BY position",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut views = Vec::with_capacity(steps.len());
+        let mut needs_attention = Vec::new();
+        for step in steps {
+            let status: StepStatus = parse(&step.status)?;
+            if matches!(status, StepStatus::Waiting | StepStatus::Unknown) {
+                needs_attention.push(step.step_id.clone());
+            }
+            views.push(StepView {
+                kind: template
+                    .step(&step.step_id)
+                    .map(|s| s.kind)
+                    .unwrap_or_default(),
+                id: step.step_id,
+                status,
+                attempt: step.attempt,
+                output: step.output.as_deref().map(decode).transpose()?,
+                error: step.error,
+                worker: step.lease_owner,
+                started_at: step.started_at,
+                finished_at: step.finished_at,
+            });
+        }
+        Ok(ExecutionView {
+            execution_id: row.id,
+            template_id: row.template_id,
+            template_version: row.template_version,
+            status: parse(&row.status)?,
+            input: decode(&row.input)?,
+            error: row.error,
+            started_by: row.started_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+            needs_attention,
+            steps: views,
+        })
+    }
+
+    /// The tenant's runs, newest first, without their steps' outputs.
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        status: Option<RunStatus>,
+        template_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ExecutionSummary>, HubError> {
+        let rows: Vec<SummaryRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT id, template_id, template_version, status, error, started_by, created_at, finished_at \
+                 FROM workflow_executions WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
+                 AND ($3 IS NULL OR template_id = $3) ORDER BY created_at DESC, id DESC LIMIT $4",
+            )
+            .bind(tenant.as_str())
+            .bind(status.map(RunStatus::as_str))
+            .bind(template_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ExecutionSummary {
+                    execution_id: row.id,
+                    template_id: row.template_id,
+                    template_version: row.template_version,
+                    status: parse(&row.status)?,
+                    error: row.error,
+                    started_by: row.started_by,
+                    created_at: row.created_at,
+                    finished_at: row.finished_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything needed to run a step of a run (any tenant's: the engine works for
+    /// all of them).
+    pub async fn load(&self, id: &str) -> Result<Loaded, HubError> {
+        let row: LoadRow = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT tenant_id, definition, input, status, starter FROM workflow_executions WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?
+        .ok_or_else(|| missing(id))?;
+        let steps: Vec<StateRow> = on_store!(&self.store, pool => {
+            sqlx::query_as("SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1")
+                .bind(id)
+                .fetch_all(pool)
+                .await
+        })?;
+        let mut states = BTreeMap::new();
+        for step in steps {
+            states.insert(
+                step.step_id,
+                (
+                    parse(&step.status)?,
+                    step.output.as_deref().map(decode).transpose()?,
+                    step.error,
+                ),
+            );
+        }
+        Ok(Loaded {
+            tenant: TenantId::new(row.tenant_id),
+            status: parse(&row.status)?,
+            template: decode(&row.definition)?,
+            input: decode(&row.input)?,
+            starter: decode(&row.starter)?,
+            steps: states,
+        })
+    }
+
+    // ----- the engine's side -----
+
+    /// Claims up to `limit` due steps of running runs for `owner`, each with a lease
+    /// until `lease_ms`. A step another server claimed first is passed over.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, HubError> {
+        let at = now_ms();
+        let candidates: Vec<(String, String)> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT s.execution_id, s.step_id FROM workflow_steps s \
+                 JOIN workflow_executions e ON e.id = s.execution_id \
+                 WHERE s.status = 'ready' AND s.due_ms <= $1 AND e.status = 'running' \
+                 ORDER BY s.due_ms LIMIT $2",
+            )
+            .bind(at)
+            .bind(i64::try_from(limit.saturating_mul(2)).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut claimed = Vec::new();
+        for (execution_id, step_id) in candidates {
+            if claimed.len() >= limit {
+                break;
+            }
+            let attempt: Option<i64> = on_store!(&self.store, pool => {
+                sqlx::query_scalar(
+                    "UPDATE workflow_steps SET status = 'running', attempt = attempt + 1, lease_owner = $3, \
+                     lease_ms = $4, started_at = $5, error = NULL \
+                     WHERE execution_id = $1 AND step_id = $2 AND status = 'ready' RETURNING attempt",
+                )
+                .bind(&execution_id)
+                .bind(&step_id)
+                .bind(owner)
+                .bind(lease_ms)
+                .bind(now())
+                .fetch_optional(pool)
+                .await
+            })?;
+            if let Some(attempt) = attempt {
+                claimed.push(Claimed {
+                    execution_id,
+                    step_id,
+                    attempt,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Extends a lease this server holds; the run's status, or `None` when the
+    /// step is no longer this server's (taken over, or the run was deleted).
+    pub async fn heartbeat(
+        &self,
+        owner: &str,
+        step: &Claimed,
+        lease_ms: i64,
+    ) -> Result<Option<RunStatus>, HubError> {
+        let updated = on_store!(&self.store, pool => {
+            sqlx::query(
+                "UPDATE workflow_steps SET lease_ms = $4 WHERE execution_id = $1 AND step_id = $2 \
+                 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(&step.execution_id)
+            .bind(&step.step_id)
+            .bind(owner)
+            .bind(lease_ms)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        let status: Option<String> = on_store!(&self.store, pool => {
+            sqlx::query_scalar("SELECT status FROM workflow_executions WHERE id = $1")
+                .bind(&step.execution_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        status.map(|status| parse(&status)).transpose()
+    }
+
+    /// Steps whose lease ran out: their server stopped (or lost the store) while
+    /// running them.
+    pub async fn expired(
+        &self,
+    ) -> Result<Vec<(TenantId, String, String, Option<String>)>, HubError> {
+        let rows: Vec<(String, String, String, String)> = on_store!(&self.store, pool => {
+            sqlx::query_as(
+                "SELECT e.tenant_id, s.execution_id, s.step_id, e.definition FROM workflow_steps s \
+                 JOIN workflow_executions e ON e.id = s.execution_id \
+                 WHERE s.status = 'running' AND s.lease_ms < $1",
+            )
+            .bind(now_ms())
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut expired = Vec::new();
+        for (tenant, execution_id, step_id, definition) in rows {
+            let template: Template = decode(&definition)?;
+            let tool = template.step(&step_id).and_then(|step| step.tool.clone());
+            expired.push((TenantId::new(tenant), execution_id, step_id, tool));
+        }
+        Ok(expired)
+    }
+
+    /// Takes over a step whose lease ran out: ready again when `repeatable` (its
+    /// tool only reads, or repeating it changes nothing), otherwise `unknown`. The
+    /// lost attempt is recorded. `false` when someone else took it over first.
+    pub async fn take_over(
+        &self,
+        execution_id: &str,
+        step_id: &str,
+        repeatable: bool,
+    ) -> Result<bool, HubError> {
+        let (status, error) = if repeatable {
+            (StepStatus::Ready, None)
+        } else {
+            (
+                StepStatus::Unknown,
+                Some("the server running this step stopped while its tool call was in flight, and the tool is neither read-only nor idempotent, so it is not repeated without a decision: retry the execution to run it again, or cancel it".to_string()),
+            )
+        };
+        let begin = self.store.begin_write_sql();
+        let at_ms = now_ms();
+        let taken = on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                let lost: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT lease_owner, attempt FROM workflow_steps WHERE execution_id = $1 AND step_id = $2 \
+                     AND status = 'running' AND lease_ms < $3",
+                )
+                .bind(execution_id)
+                .bind(step_id)
+                .bind(at_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((owner, attempt)) = lost else {
+                    return Ok::<bool, sqlx::Error>(false);
+                };
+                sqlx::query(
+                    "UPDATE workflow_steps SET status = $3, error = $4, lease_owner = NULL, lease_ms = NULL, due_ms = $5 \
+                     WHERE execution_id = $1 AND step_id = $2 AND status = 'running'",
+                )
+                .bind(execution_id)
+                .bind(step_id)
+                .bind(status.as_str())
+                .bind(&error)
+                .bind(at_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO workflow_attempts (execution_id, step_id, attempt, status, owner, error, finished_at) \
+                     VALUES ($1, $2, $3, 'lost', $4, 'the server running it stopped', $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(execution_id)
+                .bind(step_id)
+                .bind(attempt)
+                .bind(&owner)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+            .await
+        })?;
+        Ok(taken)
+    }
+
+    /// Records how an attempt ended and moves the run on, in one transaction. `false`
+    /// when the step was no longer this server's (it was taken over).
+    pub async fn finish(
+        &self,
+        owner: &str,
+        step: &Claimed,
+        outcome: Outcome,
+    ) -> Result<bool, HubError> {
+        let begin = self.store.begin_write_sql();
+        let at = now();
+        let at_ms = now_ms();
+        let done = on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                // Touching the run's row first makes finishes of one run take turns.
+                let run: Option<(String, String)> = sqlx::query_as(
+                    "UPDATE workflow_executions SET updated_at = $2 WHERE id = $1 RETURNING status, definition",
+                )
+                .bind(&step.execution_id)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((run_status, definition)) = run else {
+                    return Ok::<Result<bool, HubError>, sqlx::Error>(Ok(false));
+                };
+                let run_status: RunStatus = match run_status.parse() {
+                    Ok(status) => status,
+                    Err(error) => return Ok(Err(HubError::Internal(error))),
+                };
+                let template: Template = match serde_json::from_str(&definition) {
+                    Ok(template) => template,
+                    Err(error) => return Ok(Err(HubError::internal(error))),
+                };
+                let (status, output, error, due_ms, attempt_status) = match &outcome {
+                    Outcome::Succeeded(output) => (StepStatus::Succeeded, Some(output.to_string()), None, at_ms, "succeeded"),
+                    Outcome::Skipped => (StepStatus::Skipped, None, None, at_ms, "skipped"),
+                    Outcome::Waiting => (StepStatus::Waiting, None, None, at_ms, "waiting"),
+                    Outcome::Cancelled => (StepStatus::Cancelled, None, Some("cancelled".to_string()), at_ms, "cancelled"),
+                    Outcome::Failed { message, retry_in: Some(wait) } if run_status == RunStatus::Running || run_status == RunStatus::Paused => (
+                        StepStatus::Ready,
+                        None,
+                        Some(message.clone()),
+                        at_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+                        "failed",
+                    ),
+                    Outcome::Failed { message, .. } => (StepStatus::Failed, None, Some(message.clone()), at_ms, "failed"),
+                };
+                // A run that was cancelled keeps what finished but starts nothing more.
+                let status = if run_status == RunStatus::Cancelled && status == StepStatus::Ready {
+                    StepStatus::Cancelled
+                } else {
+                    status
+                };
+                let updated = sqlx::query(
+                    "UPDATE workflow_steps SET status = $4, output = $5, error = $6, due_ms = $7, lease_owner = NULL, \
+                     lease_ms = NULL, finished_at = $8 \
+                     WHERE execution_id = $1 AND step_id = $2 AND lease_owner = $3 AND status = 'running'",
+                )
+                .bind(&step.execution_id)
+                .bind(&step.step_id)
+                .bind(owner)
+                .bind(status.as_str())
+                .bind(&output)
+                .bind(&error)
+                .bind(due_ms)
+                .bind(if status.is_finished() { Some(at) } else { None })
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Ok(false));
+                }
+                sqlx::query(
+                    "INSERT INTO workflow_attempts (execution_id, step_id, attempt, status, owner, error, started_at, finished_at) \
+                     SELECT execution_id, step_id, $3, $4, $5, $6, started_at, $7 FROM workflow_steps \
+                     WHERE execution_id = $1 AND step_id = $2 ON CONFLICT DO NOTHING",
+                )
+                .bind(&step.execution_id)
+                .bind(&step.step_id)
+                .bind(step.attempt)
+                .bind(attempt_status)
+                .bind(owner)
+                .bind(&error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                move_on!(tx, &step.execution_id, &template, run_status, at, at_ms);
+                tx.commit().await?;
+                Ok(Ok(true))
+            }
+            .await
+        })??;
+        Ok(done)
+    }
+
+    /// Changes a run's status on a person's request (`cancel`, `pause`, `resume`,
+    /// `retry`) and moves it on. `from` lists the statuses it may change from.
+    pub async fn control(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        control: Control,
+    ) -> Result<(), HubError> {
+        let begin = self.store.begin_write_sql();
+        let at = now();
+        let at_ms = now_ms();
+        on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                let run: Option<(String, String)> = sqlx::query_as(
+                    "UPDATE workflow_executions SET updated_at = $3 WHERE id = $1 AND tenant_id = $2 RETURNING status, definition",
+                )
+                .bind(id)
+                .bind(tenant.as_str())
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status, definition)) = run else {
+                    return Ok::<Result<(), HubError>, sqlx::Error>(Err(missing(id)));
+                };
+                let (status, template) = match (status.parse::<RunStatus>(), serde_json::from_str::<Template>(&definition)) {
+                    (Ok(status), Ok(template)) => (status, template),
+                    _ => return Ok(Err(HubError::Internal(format!("execution {id} is unreadable")))),
+                };
+                let refused = |what: &str| Ok(Err(HubError::Conflict(format!(
+                    "execution {id} is {status}; only {what} can be {}", control.verb()
+                ))));
+                let next_status = match control {
+                    Control::Cancel if status.is_finished() => return refused("a running or paused execution"),
+                    Control::Cancel => RunStatus::Cancelled,
+                    Control::Pause if status != RunStatus::Running => return refused("a running execution"),
+                    Control::Pause => RunStatus::Paused,
+                    Control::Resume if status != RunStatus::Paused => return refused("a paused execution"),
+                    Control::Resume => RunStatus::Running,
+                    Control::Retry if !matches!(status, RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running) => {
+                        return refused("a failed, cancelled or running execution");
+                    }
+                    Control::Retry => RunStatus::Running,
+                };
+                match control {
+                    Control::Cancel => {
+                        sqlx::query(
+                            "UPDATE workflow_steps SET status = 'cancelled', finished_at = $2, lease_owner = NULL \
+                             WHERE execution_id = $1 AND status IN ('pending', 'ready', 'waiting', 'unknown')",
+                        )
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Control::Retry => {
+                        // Failed, cancelled and unknown steps go again: ready when
+                        // what they need is done, pending otherwise (the advance below
+                        // readies those).
+                        sqlx::query(
+                            "UPDATE workflow_steps SET status = 'pending', error = NULL, finished_at = NULL, due_ms = $2 \
+                             WHERE execution_id = $1 AND status IN ('failed', 'cancelled', 'unknown')",
+                        )
+                        .bind(id)
+                        .bind(at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Control::Pause | Control::Resume => {}
+                }
+                if control == Control::Retry && status == RunStatus::Running {
+                    let states = read_states!(tx, id);
+                    if !states.values().any(|s| *s == StepStatus::Pending) {
+                        tx.rollback().await?;
+                        return Ok(Err(HubError::Conflict(format!(
+                            "execution {id} is running and has no failed, cancelled or unknown step to retry"
+                        ))));
+                    }
+                }
+                sqlx::query(
+                    "UPDATE workflow_executions SET status = $2, error = NULL, finished_at = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(next_status.as_str())
+                .bind(if next_status.is_finished() { Some(at) } else { None })
+                .execute(&mut *tx)
+                .await?;
+                move_on!(tx, id, &template, next_status, at, at_ms);
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+            .await
+        })?
+    }
+
+    /// A person's answer to an approval step: it succeeds (approved) or fails.
+    pub async fn approve(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        step_id: &str,
+        approved: bool,
+        comment: Option<&str>,
+    ) -> Result<(), HubError> {
+        let begin = self.store.begin_write_sql();
+        let at = now();
+        let at_ms = now_ms();
+        let output = serde_json::json!({
+            "approved": approved,
+            "by": ctx.principal.id,
+            "comment": comment,
+        })
+        .to_string();
+        let error = (!approved).then(|| match comment {
+            Some(comment) => format!("rejected by {}: {comment}", ctx.principal.id),
+            None => format!("rejected by {}", ctx.principal.id),
+        });
+        on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                let run: Option<(String, String)> = sqlx::query_as(
+                    "UPDATE workflow_executions SET updated_at = $3 WHERE id = $1 AND tenant_id = $2 RETURNING status, definition",
+                )
+                .bind(id)
+                .bind(ctx.tenant.as_str())
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status, definition)) = run else {
+                    return Ok::<Result<(), HubError>, sqlx::Error>(Err(missing(id)));
+                };
+                let (status, template) = match (status.parse::<RunStatus>(), serde_json::from_str::<Template>(&definition)) {
+                    (Ok(status), Ok(template)) => (status, template),
+                    _ => return Ok(Err(HubError::Internal(format!("execution {id} is unreadable")))),
+                };
+                let updated = sqlx::query(
+                    "UPDATE workflow_steps SET status = $3, output = $4, error = $5, finished_at = $6 \
+                     WHERE execution_id = $1 AND step_id = $2 AND status = 'waiting'",
+                )
+                .bind(id)
+                .bind(step_id)
+                .bind(if approved { StepStatus::Succeeded.as_str() } else { StepStatus::Failed.as_str() })
+                .bind(&output)
+                .bind(&error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Err(HubError::Conflict(format!(
+                        "step '{}' of execution {id} is not waiting for approval",
+                        tideway_core::error::excerpt(step_id)
+                    ))));
+                }
+                move_on!(tx, id, &template, status, at, at_ms);
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+            .await
+        })?
+    }
+}
+
+/// A person's request to change a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Cancel,
+    Pause,
+    Resume,
+    Retry,
+}
+
+impl Control {
+    fn verb(self) -> &'static str {
+        match self {
+            Control::Cancel => "cancelled",
+            Control::Pause => "paused",
+            Control::Resume => "resumed",
+            Control::Retry => "retried",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct ExecutionSummary {
+    pub execution_id: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub started_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn missing(id: &str) -> HubError {
+    HubError::NotFound(format!(
+        "no workflow execution '{}'",
+        tideway_core::error::excerpt(id)
+    ))
+}
+
+/// When a step made ready now is due: now, or after its sleep.
+fn due(at_ms: i64, sleep_secs: Option<f64>) -> i64 {
+    match sleep_secs {
+        Some(secs) => at_ms.saturating_add((secs * 1000.0) as i64),
+        None => at_ms,
+    }
+}
+
+impl Change {
+    fn due_ms(&self, at_ms: i64) -> i64 {
+        due(at_ms, self.sleep_secs)
+    }
+}

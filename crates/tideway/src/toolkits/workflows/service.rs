@@ -1,0 +1,188 @@
+//! What the workflows tools do: find a template (the tenant's saved versions first,
+//! then the built-in ones), check it against the tools the caller may call, start a
+//! run, and change runs on request. The engine (`engine.rs`) does the running.
+
+use std::sync::{Arc, Weak};
+
+use serde_json::Value;
+use tideway_core::{CallContext, Hub, HubError, Scope, mcp::JsonObject};
+
+use super::{
+    builtin_templates,
+    definition::{Template, ToolFacts},
+    engine::Engine,
+    progress::RunStatus,
+    runs::{Control, ExecutionSummary, ExecutionView, TemplateVersion},
+};
+
+/// The most runs one listing returns.
+pub const MAX_LISTED: i64 = 500;
+
+pub struct Workflows {
+    pub engine: Arc<Engine>,
+    hub: Weak<Hub>,
+}
+
+impl Workflows {
+    pub fn new(engine: Arc<Engine>, hub: &Arc<Hub>) -> Self {
+        Workflows {
+            engine,
+            hub: Arc::downgrade(hub),
+        }
+    }
+
+    /// Checks a template against the tools `ctx`'s principal may call.
+    fn validate(&self, ctx: &CallContext, template: &Template) -> Result<(), HubError> {
+        let hub = self
+            .hub
+            .upgrade()
+            .ok_or_else(|| HubError::Internal("the server is stopping".into()))?;
+        let tools = hub.list_tools(&Scope::All, &ctx.principal);
+        template.validate(&|name| {
+            tools
+                .iter()
+                .find(|tool| tool.name == name)
+                .map(|tool| ToolFacts {
+                    input_schema: Value::Object(tool.input_schema.as_ref().clone()),
+                })
+        })
+    }
+
+    /// The tenant's templates: its saved ones (latest versions) and the built-in
+    /// ones it has not saved over.
+    pub async fn templates(&self, ctx: &CallContext) -> Result<Vec<TemplateVersion>, HubError> {
+        let mut templates = self.engine.runs.templates(&ctx.tenant).await?;
+        for builtin in builtin_templates() {
+            if !templates.iter().any(|t| t.template.id == builtin.id) {
+                templates.push(TemplateVersion {
+                    version: 0,
+                    template: builtin,
+                    created_by: "tideway".into(),
+                    created_at: None,
+                });
+            }
+        }
+        templates.sort_by(|a, b| a.template.id.cmp(&b.template.id));
+        Ok(templates)
+    }
+
+    pub async fn template(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<TemplateVersion, HubError> {
+        if version != Some(0)
+            && let Some(saved) = self.engine.runs.template(&ctx.tenant, id, version).await?
+        {
+            return Ok(saved);
+        }
+        if matches!(version, None | Some(0))
+            && let Some(builtin) = builtin_templates().into_iter().find(|t| t.id == id)
+        {
+            return Ok(TemplateVersion {
+                version: 0,
+                template: builtin,
+                created_by: "tideway".into(),
+                created_at: None,
+            });
+        }
+        Err(HubError::NotFound(match version {
+            Some(version) => format!(
+                "no workflow template '{}' version {version}",
+                tideway_core::error::excerpt(id)
+            ),
+            None => format!(
+                "no workflow template '{}'; list_workflow_templates shows them",
+                tideway_core::error::excerpt(id)
+            ),
+        }))
+    }
+
+    /// Saves a new version of a template after checking it.
+    pub async fn save(&self, ctx: &CallContext, template: &Template) -> Result<i64, HubError> {
+        self.validate(ctx, template)?;
+        self.engine.runs.save_template(ctx, template).await
+    }
+
+    /// Starts a run of a template (its latest version unless one is named) with
+    /// `input`, as `ctx`'s principal.
+    pub async fn start(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        version: Option<i64>,
+        input: JsonObject,
+    ) -> Result<ExecutionView, HubError> {
+        let pinned = self.template(ctx, id, version).await?;
+        pinned
+            .template
+            .input_validator()?
+            .validate(&input)
+            .map_err(|error| match error {
+                HubError::InvalidArguments { field, message } => {
+                    HubError::invalid_argument(format!("input.{field}"), message)
+                }
+                other => other,
+            })?;
+        // The starter must be able to call every tool of the template, whoever saved it.
+        self.validate(ctx, &pinned.template)?;
+        let execution_id = self
+            .engine
+            .runs
+            .create(ctx, &pinned, &Value::Object(input))
+            .await?;
+        tracing::info!(execution_id, template = id, "workflow started");
+        self.engine.changed(&ctx.tenant, &execution_id);
+        self.engine.runs.view(&ctx.tenant, &execution_id).await
+    }
+
+    pub async fn view(&self, ctx: &CallContext, id: &str) -> Result<ExecutionView, HubError> {
+        self.engine.runs.view(&ctx.tenant, id).await
+    }
+
+    pub async fn list(
+        &self,
+        ctx: &CallContext,
+        status: Option<RunStatus>,
+        template_id: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<ExecutionSummary>, HubError> {
+        let limit = limit.unwrap_or(50).clamp(1, MAX_LISTED);
+        self.engine
+            .runs
+            .list(&ctx.tenant, status, template_id, limit)
+            .await
+    }
+
+    pub async fn control(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        control: Control,
+    ) -> Result<ExecutionView, HubError> {
+        self.engine.runs.control(&ctx.tenant, id, control).await?;
+        if control == Control::Cancel {
+            self.engine.cancel_local(id);
+        }
+        tracing::info!(execution_id = id, ?control, "workflow changed on request");
+        self.engine.changed(&ctx.tenant, id);
+        self.engine.runs.view(&ctx.tenant, id).await
+    }
+
+    pub async fn approve(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        step_id: &str,
+        approved: bool,
+        comment: Option<&str>,
+    ) -> Result<ExecutionView, HubError> {
+        self.engine
+            .runs
+            .approve(ctx, id, step_id, approved, comment)
+            .await?;
+        self.engine.changed(&ctx.tenant, id);
+        self.engine.runs.view(&ctx.tenant, id).await
+    }
+}

@@ -1,0 +1,78 @@
+//! The workflows toolkit's part of the configuration file, `[workflows]`: how many
+//! steps one server runs at once, how long a claimed step's lease lasts before
+//! another server may take it over, and how much of a step's output is kept.
+
+use serde::{Deserialize, Serialize};
+use tideway_core::{Config, config::ConfigError};
+
+/// The key it owns in the configuration file.
+pub const KEY: &str = "workflows";
+
+/// Its settings as the configuration gives them; checked.
+pub fn from_config(config: &Config) -> Result<WorkflowsConfig, ConfigError> {
+    let settings: WorkflowsConfig = config.section(KEY)?;
+    settings.check()?;
+    Ok(settings)
+}
+
+/// For the descriptor: reads and checks the section.
+pub fn check(config: &Config) -> Result<(), ConfigError> {
+    from_config(config).map(|_| ())
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowsConfig {
+    /// Run workflow steps in this process. Off for a server that should only accept
+    /// and show runs while other replicas (sharing PostgreSQL) execute them.
+    pub run_steps: bool,
+    /// The most steps this server runs at once, over all executions.
+    pub max_concurrent_steps: usize,
+    /// Seconds a claimed step stays this server's without a heartbeat; after that
+    /// another server (or this one, restarted) takes it over.
+    pub lease_secs: u64,
+    /// Milliseconds between looks at the store for steps made ready elsewhere (by
+    /// another replica, or a backoff or sleep coming due). Steps this server makes
+    /// ready start at once.
+    pub poll_ms: u64,
+    /// The most bytes of a step's output kept; a larger output is kept cut, marked
+    /// `truncated`.
+    pub max_output_bytes: usize,
+    /// The longest one tool step may run unless its template says otherwise.
+    pub default_step_timeout_secs: u64,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        WorkflowsConfig {
+            run_steps: true,
+            max_concurrent_steps: 32,
+            lease_secs: 30,
+            poll_ms: 500,
+            max_output_bytes: 256 * 1024,
+            default_step_timeout_secs: 300,
+        }
+    }
+}
+
+impl WorkflowsConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(format!("{KEY}.{message}")));
+        if self.max_concurrent_steps == 0 {
+            return invalid("max_concurrent_steps must be at least 1");
+        }
+        if self.lease_secs < 2 {
+            return invalid("lease_secs must be at least 2 (heartbeats come every third of it)");
+        }
+        if !(10..=60_000).contains(&self.poll_ms) {
+            return invalid("poll_ms must be between 10 and 60000");
+        }
+        if self.max_output_bytes < 1024 {
+            return invalid("max_output_bytes must be at least 1024");
+        }
+        if self.default_step_timeout_secs == 0 {
+            return invalid("default_step_timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! Runs outlive the server running them: a server stops with a step in flight and
+//! another (sharing the store) carries the run on, repeating the step only when its
+//! tool only reads, and leaving a step that writes `unknown` until a person retries
+//! it; completed steps never run again. Two engines on one store run every step of a
+//! wide fan-out exactly once between them.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde_json::json;
+use tideway_core::store::testing::test_stores;
+
+use super::{Probe, Server, operator, quick, step};
+
+#[tokio::test]
+async fn a_step_in_flight_on_a_stopped_server_is_taken_over() {
+    for test in test_stores().await {
+        let first_server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        for (id, tool) in [
+            ("reads", "probe_read_slowly"),
+            ("writes", "probe_write_slowly"),
+        ] {
+            first_server
+                .save(
+                    &acme,
+                    json!({
+                        "id": id, "name": id,
+                        "steps": [
+                            {"id": "before", "tool": "probe_echo", "arguments": {"value": format!("before-{id}")}},
+                            {"id": "hold", "needs": ["before"], "tool": tool,
+                             "arguments": {"label": format!("hold-{id}"), "ms": 1500}},
+                            {"id": "after", "needs": ["hold"], "tool": "probe_echo", "arguments": {"value": format!("after-{id}")}}
+                        ]
+                    }),
+                )
+                .await
+                .expect("saved");
+        }
+        let reads = first_server.start_run(&acme, "reads", json!({})).await;
+        let writes = first_server.start_run(&acme, "writes", json!({})).await;
+        for id in [&reads, &writes] {
+            first_server
+                .wait_until(&acme, id, "the held step to start", |run| {
+                    step(run, "hold")["status"] == "running"
+                })
+                .await;
+        }
+        first_server.stop().await;
+
+        let second_server = Server::start(&test.store).await;
+        let run = second_server.finished(&acme, &reads).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(step(&run, "hold")["attempt"], 2, "{run:#}");
+        assert_eq!(
+            second_server.probe.calls_of("hold-reads").len(),
+            1,
+            "the read-only step ran again on the second server"
+        );
+        assert!(
+            second_server.probe.calls_of("\"before-reads\"").is_empty()
+                && first_server.probe.calls_of("\"before-reads\"").len() == 1,
+            "the finished step did not run again"
+        );
+
+        let run = second_server
+            .wait_until(
+                &acme,
+                &writes,
+                "the writing step to need a decision",
+                |run| step(run, "hold")["status"] == "unknown",
+            )
+            .await;
+        assert_eq!(run["status"], "running");
+        assert_eq!(run["needs_attention"], json!(["hold"]));
+        assert!(
+            step(&run, "hold")["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("neither read-only nor idempotent")),
+            "{run:#}"
+        );
+        assert!(second_server.probe.calls_of("hold-writes").is_empty());
+        assert_eq!(step(&run, "after")["status"], "pending");
+        second_server
+            .call(&acme, "retry_execution", json!({"execution_id": writes}))
+            .await
+            .expect("retried");
+        let run = second_server.finished(&acme, &writes).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(second_server.probe.calls_of("hold-writes").len(), 1);
+        assert_eq!(second_server.probe.calls_of("\"after-writes\"").len(), 1);
+        second_server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_engines_on_one_store_run_each_step_exactly_once() {
+    for test in test_stores().await {
+        let shared = Arc::new(Probe::default());
+        let one = Server::start_with(&test.store, shared.clone(), quick()).await;
+        let two = Server::start_with(&test.store, shared.clone(), quick()).await;
+        let acme = operator("acme");
+        let mut steps =
+            vec![json!({"id": "start", "tool": "probe_echo", "arguments": {"value": "start"}})];
+        for n in 0..40 {
+            steps.push(json!({
+                "id": format!("s{n}"), "needs": ["start"], "tool": "probe_write_slowly",
+                "arguments": {"label": format!("fan-{n}"), "ms": 20}
+            }));
+        }
+        one.save(&acme, json!({"id": "fan", "name": "Fan", "steps": steps}))
+            .await
+            .expect("saved");
+        let ids = [
+            one.start_run(&acme, "fan", json!({})).await,
+            two.start_run(&acme, "fan", json!({})).await,
+        ];
+        for id in &ids {
+            let run = one.finished(&acme, id).await;
+            assert_eq!(run["status"], "succeeded", "{run:#}");
+            for step in run["steps"].as_array().expect("steps") {
+                assert_eq!(step["attempt"], 1, "{step:#}");
+            }
+        }
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for call in shared.calls.lock().expect("lock").iter() {
+            *counts.entry(call.label.clone()).or_default() += 1;
+        }
+        for n in 0..40 {
+            assert_eq!(counts[&format!("fan-{n}")], 2, "fan-{n}: once per run");
+        }
+        one.stop().await;
+        two.stop().await;
+    }
+}

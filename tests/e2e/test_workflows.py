@@ -350,3 +350,40 @@ def test_two_servers_on_one_postgres_run_each_step_once_and_take_over_a_killed_o
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=20)
+
+
+def test_the_command_line_starts_follows_and_cancels_runs(binary, workflows_server):
+    with httpx.Client(base_url=workflows_server, timeout=30) as client:
+        assert client.put("/api/v1/workflows/templates/short", json={"name": "Short", "steps": [
+            {"id": "look", "tool": "support_get_tickets", "arguments": {"limit": "{{ input.limit }}"}},
+            {"id": "nap", "needs": ["look"], "kind": "sleep", "seconds": 0.3},
+        ]}).status_code == 200
+        assert client.put("/api/v1/workflows/templates/gate", json={"name": "Gate", "steps": [
+            {"id": "ask", "kind": "approval"}]}).status_code == 200
+
+    def cli(*args):
+        return subprocess.run([binary, "workflows", *args, "--url", workflows_server],
+                              capture_output=True, text=True, timeout=60)
+
+    listed = cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.startswith("short ") for line in listed.stdout.splitlines()), listed.stdout
+
+    started = cli("start", "short", "--input", '{"limit": 2}', "--follow")
+    assert started.returncode == 0, started.stderr
+    execution_id = started.stdout.strip()
+    assert f"{execution_id} succeeded" in started.stderr
+    assert "nap" in started.stderr and "sleep" not in started.stdout
+
+    status = cli("status", execution_id)
+    assert status.returncode == 0 and status.stdout.startswith(f"{execution_id} succeeded"), status
+
+    gated = cli("start", "gate")
+    gate_id = gated.stdout.strip()
+    cancelled = cli("cancel", gate_id)
+    assert cancelled.returncode == 0 and cancelled.stdout.startswith(f"{gate_id} cancelled"), cancelled
+    again = cli("cancel", gate_id)
+    assert again.returncode != 0 and "409" in again.stderr, again
+
+    bad = cli("start", "short", "--input", "[1]")
+    assert bad.returncode != 0 and "JSON object" in bad.stderr

@@ -70,6 +70,14 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "JsonObject::is_empty")]
     #[schema(value_type = Object)]
     pub arguments: JsonObject,
+    /// For `tool` steps: run the tool once per item of this list (an expression,
+    /// e.g. `steps.lookup.output.items`), with `item` and `index` in the arguments'
+    /// expressions; the output is the list of the calls' outputs, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// With `for_each`: how many calls run at once (default 4, at most 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
     /// For `sleep` steps: how long to wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
@@ -323,8 +331,17 @@ impl Step {
         tool: &dyn Fn(&str) -> Option<ToolFacts>,
     ) -> Result<(), HubError> {
         let field = |name: &str| format!("steps.{}.{name}", self.id);
-        let reads_only_upstream = |source: &str, name: &str| -> Result<(), HubError> {
-            let read = expressions::step_references(source)
+        // `item` and `index` exist in a for_each step's arguments only.
+        let roots: &[&str] = if self.for_each.is_some() {
+            &["item", "index"]
+        } else {
+            &[]
+        };
+        let reads_only_upstream = |source: &str,
+                                   name: &str,
+                                   roots: &[&str]|
+         -> Result<(), HubError> {
+            let read = expressions::step_references(source, roots)
                 .map_err(|message| invalid(field(name), message))?;
             for step in read {
                 if step == "*" {
@@ -342,12 +359,15 @@ impl Step {
             Ok(())
         };
         if let Some(condition) = &self.condition {
-            reads_only_upstream(condition, "if")?;
+            reads_only_upstream(condition, "if", &[])?;
+        }
+        if let Some(list) = &self.for_each {
+            reads_only_upstream(list, "for_each", &[])?;
         }
         for source in expressions::expressions_in(&Value::Object(self.arguments.clone()))
             .map_err(|message| invalid(field("arguments"), message))?
         {
-            reads_only_upstream(&source, "arguments")?;
+            reads_only_upstream(&source, "arguments", roots)?;
         }
         let retry = &self.retry;
         if retry.attempts == 0 || retry.attempts > MAX_ATTEMPTS {
@@ -363,6 +383,14 @@ impl Step {
         ] {
             if !value.is_finite() || !(0.0..=86_400.0).contains(&value) {
                 return Err(invalid(field(name), "must be a number from 0 to 86400"));
+            }
+        }
+        if let Some(concurrency) = self.concurrency {
+            if self.for_each.is_none() {
+                return Err(invalid(field("concurrency"), "goes with for_each"));
+            }
+            if !(1..=32).contains(&concurrency) {
+                return Err(invalid(field("concurrency"), "must be 1 to 32"));
             }
         }
         if self.timeout_secs == Some(0) {
@@ -398,6 +426,7 @@ impl Step {
                 self.check_literal_arguments(&facts.input_schema)?;
             }
             StepKind::Sleep => {
+                stray("for_each", self.for_each.is_some())?;
                 stray("tool", self.tool.is_some())?;
                 stray("arguments", !self.arguments.is_empty())?;
                 stray("message", self.message.is_some())?;
@@ -412,6 +441,7 @@ impl Step {
                 }
             }
             StepKind::Approval => {
+                stray("for_each", self.for_each.is_some())?;
                 stray("tool", self.tool.is_some())?;
                 stray("arguments", !self.arguments.is_empty())?;
                 stray("seconds", self.seconds.is_some())?;

@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tideway_core::{
     CallContext, Hub, HubError, HubEvent, Scope, TenantId,
@@ -28,6 +29,28 @@ use super::{
     runs::{Claimed, Loaded, Outcome, Runs, now_ms},
     settings::WorkflowsConfig,
 };
+
+/// The most items one `for_each` step runs over.
+const MAX_FOR_EACH_ITEMS: usize = 1000;
+/// Items of a `for_each` step run at once unless the step says otherwise.
+const DEFAULT_CONCURRENCY: u32 = 4;
+
+/// How one tool call of a step went wrong.
+enum Failure {
+    Cancelled,
+    Failed(FailureKind, String),
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
 
 /// A change to a run, for live views (server-sent events, resource updates).
 #[derive(Clone, Debug)]
@@ -353,15 +376,6 @@ impl Engine {
         let Some(hub) = self.hub.upgrade() else {
             return Outcome::Cancelled;
         };
-        let arguments = match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
-            Ok(Value::Object(arguments)) => arguments,
-            Ok(_) => JsonObject::new(),
-            Err(message) => return failed(FailureKind::Invalid, format!("arguments: {message}")),
-        };
-        let timeout = Duration::from_secs(
-            step.timeout_secs
-                .unwrap_or(self.config.default_step_timeout_secs),
-        );
         let ctx = CallContext::new(
             loaded.tenant.clone(),
             loaded.starter.principal(),
@@ -370,19 +384,94 @@ impl Engine {
                 claimed.execution_id, claimed.step_id, claimed.attempt
             ),
         )
-        .with_timeout(timeout)
+        .with_timeout(Duration::from_secs(
+            step.timeout_secs
+                .unwrap_or(self.config.default_step_timeout_secs),
+        ))
         .with_cancellation(token);
+        let Some(list) = &step.for_each else {
+            return match self.call_once(&hub, &ctx, step, scope).await {
+                Ok(output) => Outcome::Succeeded(self.kept(output)),
+                Err(Failure::Cancelled) => Outcome::Cancelled,
+                Err(Failure::Failed(kind, message)) => failed(kind, message),
+            };
+        };
+        let items = match expressions::evaluate(list, scope) {
+            Ok(Value::Array(items)) if items.len() <= MAX_FOR_EACH_ITEMS => items,
+            Ok(Value::Array(items)) => {
+                return failed(
+                    FailureKind::Invalid,
+                    format!(
+                        "for_each gave {} items; the most is {MAX_FOR_EACH_ITEMS}",
+                        items.len()
+                    ),
+                );
+            }
+            Ok(other) => {
+                return failed(
+                    FailureKind::Invalid,
+                    format!("for_each must give a list, not {}", type_name(&other)),
+                );
+            }
+            Err(message) => return failed(FailureKind::Invalid, format!("for_each: {message}")),
+        };
+        // The items run `concurrency` at a time, in order; the first failure ends
+        // the step (the retry policy then runs it again, every item).
+        let concurrency = step.concurrency.unwrap_or(DEFAULT_CONCURRENCY) as usize;
+        let mut calls =
+            futures::stream::iter(items.into_iter().enumerate().map(|(index, item)| {
+                let mut scope = scope.clone();
+                scope["item"] = item;
+                scope["index"] = Value::from(index);
+                let (hub, ctx) = (&hub, &ctx);
+                async move { (index, self.call_once(hub, ctx, step, &scope).await) }
+            }))
+            .buffered(concurrency.max(1));
+        let mut outputs = Vec::new();
+        while let Some((index, outcome)) = calls.next().await {
+            match outcome {
+                Ok(output) => outputs.push(output),
+                Err(Failure::Cancelled) => return Outcome::Cancelled,
+                Err(Failure::Failed(kind, message)) => {
+                    return failed(kind, format!("item {index}: {message}"));
+                }
+            }
+        }
+        Outcome::Succeeded(self.kept(Value::Array(outputs)))
+    }
+
+    /// One call of a step's tool with its arguments resolved in `scope`.
+    async fn call_once(
+        &self,
+        hub: &Hub,
+        ctx: &CallContext,
+        step: &Step,
+        scope: &Value,
+    ) -> Result<Value, Failure> {
+        let arguments = match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
+            Ok(Value::Object(arguments)) => arguments,
+            Ok(_) => JsonObject::new(),
+            Err(message) => {
+                return Err(Failure::Failed(
+                    FailureKind::Invalid,
+                    format!("arguments: {message}"),
+                ));
+            }
+        };
         let tool = step.tool.as_deref().unwrap_or_default();
         match hub
-            .call_in_scope(&ctx, &Scope::All, tool, Some(arguments))
+            .call_in_scope(ctx, &Scope::All, tool, Some(arguments))
             .await
         {
             Ok(result) if result.is_error == Some(true) => {
-                failed(FailureKind::Error, result_text(&result))
+                Err(Failure::Failed(FailureKind::Error, result_text(&result)))
             }
-            Ok(result) => Outcome::Succeeded(self.kept(output_of(result))),
-            Err(HubError::Cancelled) => Outcome::Cancelled,
-            Err(error) => failed(failure_kind(&error), error.shown(&ctx.request_id)),
+            Ok(result) => Ok(output_of(result)),
+            Err(HubError::Cancelled) => Err(Failure::Cancelled),
+            Err(error) => Err(Failure::Failed(
+                failure_kind(&error),
+                error.shown(&ctx.request_id),
+            )),
         }
     }
 

@@ -5,8 +5,8 @@
 //! becomes text. A step's `if` is one expression, taken as true or false.
 //!
 //! Expressions see `input` (the run's input), `steps` (each finished step's
-//! `status`, `output` and `error`, by id) and `execution` (`id`, `started_by`). A
-//! missing attribute is undefined rather than an error, so a condition can test
+//! `status`, `output` and `error`, by id), `execution` (`id`, `started_by`) and, in
+//! a `for_each` step's arguments, `item` and `index`. A missing attribute is undefined rather than an error, so a condition can test
 //! `steps.lookup.output.customer.tier == "enterprise"` on any output.
 
 use std::collections::BTreeSet;
@@ -100,9 +100,9 @@ pub fn expressions_in(value: &Value) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
-/// Compiles `source` and returns the steps it reads (`steps.<id>…`); an unknown
-/// starting name is an error naming it.
-pub fn step_references(source: &str) -> Result<BTreeSet<String>, String> {
+/// Compiles `source` and returns the steps it reads (`steps.<id>…`); a starting name
+/// other than [`VARIABLES`] and `extra` is an error naming it.
+pub fn step_references(source: &str, extra: &[&str]) -> Result<BTreeSet<String>, String> {
     let env = environment();
     let expression = env
         .compile_expression(source)
@@ -111,11 +111,12 @@ pub fn step_references(source: &str) -> Result<BTreeSet<String>, String> {
     for name in expression.undeclared_variables(true) {
         let mut parts = name.split('.');
         let root = parts.next().unwrap_or_default();
-        if !VARIABLES.contains(&root) {
+        if !VARIABLES.contains(&root) && !extra.contains(&root) {
+            let known: Vec<&str> = VARIABLES.iter().chain(extra).copied().collect();
             return Err(format!(
                 "'{}' uses '{root}'; expressions start from {}",
                 excerpt(source),
-                VARIABLES.join(", ")
+                known.join(", ")
             ));
         }
         if root == "steps" {
@@ -255,11 +256,13 @@ mod tests {
 
     #[test]
     fn references_name_the_steps_read_and_refuse_unknown_roots() {
-        let steps = step_references("steps.lookup.output.tier == input.tier").expect("ok");
+        let steps = step_references("steps.lookup.output.tier == input.tier", &[]).expect("ok");
         assert_eq!(steps.into_iter().collect::<Vec<_>>(), vec!["lookup"]);
-        let error = step_references("secrets.token").expect_err("unknown root");
+        let error = step_references("secrets.token", &[]).expect_err("unknown root");
         assert!(error.contains("'secrets'"), "{error}");
-        assert!(step_references("input.x ==").is_err());
+        assert!(step_references("input.x ==", &[]).is_err());
+        assert!(step_references("item.id", &[]).is_err());
+        assert!(step_references("item.id", &["item", "index"]).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! that started the run, through the Hub, so its roles, rules, limits and audit
 //! apply to every step.
 
+mod cli;
 pub mod definition;
 mod engine;
 mod expressions;
@@ -78,7 +79,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             names::APPROVE_STEP,
         ],
     }),
-    cli: None,
+    cli: Some(cli::CLI),
 };
 
 /// The templates every tenant has until it saves its own of the same id.

@@ -222,6 +222,13 @@ async fn cancel_stops_the_step_in_flight_and_starts_nothing_more() {
                 step(run, "wait")["status"] == "running"
             })
             .await;
+        // Claimed is not yet called: wait for the tool itself to be running.
+        for _ in 0..500 {
+            if !server.probe.calls_of("long-wait").is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let cancelled = server
             .call(&acme, "cancel_execution", json!({"execution_id": id}))
             .await
@@ -235,9 +242,10 @@ async fn cancel_stops_the_step_in_flight_and_starts_nothing_more() {
         assert_eq!(run["status"], "cancelled");
         assert_eq!(step(&run, "never")["status"], "cancelled");
         assert!(server.probe.calls_of("\"never\"").is_empty());
+        let calls = server.probe.calls_of("long-wait");
         assert!(
-            server.probe.calls_of("long-wait")[0].ended.is_none(),
-            "the call was cut short"
+            calls.len() == 1 && calls[0].ended.is_none(),
+            "the call was cut short: {calls:?}"
         );
         let again = server
             .call(&acme, "cancel_execution", json!({"execution_id": id}))
@@ -476,5 +484,68 @@ async fn the_input_is_checked_against_the_templates_schema() {
             .await
             .expect("list");
         assert_eq!(listed["executions"], json!([]), "no run was created");
+    }
+}
+
+#[tokio::test]
+async fn for_each_runs_the_tool_per_item_at_most_concurrency_at_once_in_order() {
+    for test in test_stores().await {
+        let server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        server
+            .save(
+                &acme,
+                json!({
+                    "id": "each", "name": "Each",
+                    "steps": [
+                        {"id": "all", "tool": "probe_read_slowly", "for_each": "input.names", "concurrency": 2,
+                         "arguments": {"label": "each-{{ index }}-{{ item }}", "ms": 150}},
+                        {"id": "count", "needs": ["all"], "tool": "probe_echo",
+                         "arguments": {"value": "{{ steps.all.output | map(attribute='label') | join(',') }}"}}
+                    ]
+                }),
+            )
+            .await
+            .expect("saved");
+        let names = ["ada", "bo", "cy", "di", "ed"];
+        let id = server
+            .start_run(&acme, "each", json!({"names": names}))
+            .await;
+        let run = server.finished(&acme, &id).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(
+            step(&run, "count")["output"]["label"],
+            "each-0-ada,each-1-bo,each-2-cy,each-3-di,each-4-ed",
+            "outputs in the items' order"
+        );
+        let calls: Vec<_> = (0..names.len())
+            .map(|n| server.probe.calls_of(&format!("each-{n}-{}", names[n]))[0].clone())
+            .collect();
+        let most_at_once = calls
+            .iter()
+            .map(|call| {
+                calls
+                    .iter()
+                    .filter(|other| {
+                        other.started <= call.started && other.ended.expect("ended") > call.started
+                    })
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        assert_eq!(most_at_once, 2, "two items ran at once, never more");
+
+        // A value that is not a list fails the step, naming for_each.
+        let id = server
+            .start_run(&acme, "each", json!({"names": "ada"}))
+            .await;
+        let run = server.finished(&acme, &id).await;
+        assert_eq!(run["status"], "failed", "{run:#}");
+        assert!(
+            step(&run, "all")["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("for_each must give a list, not a string")),
+            "{run:#}"
+        );
     }
 }

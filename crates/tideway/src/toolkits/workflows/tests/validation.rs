@@ -10,20 +10,23 @@ use tideway_core::{Hub, HubError, Scope, context::Role};
 use super::{Server, ctx, operator};
 use crate::toolkits::workflows::{builtin_templates, definition::ToolFacts};
 
+/// Validation does not depend on the store: SQLite only.
+async fn sqlite() -> tideway_core::store::testing::TestStore {
+    tideway_core::store::testing::test_stores()
+        .await
+        .into_iter()
+        .next()
+        .expect("SQLite is always there")
+}
+
 fn template(steps: Value) -> Value {
     json!({"id": "t", "name": "T", "steps": steps})
 }
 
 #[tokio::test]
 async fn mistakes_are_refused_when_saved_naming_the_field() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = tideway_core::Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .expect("store");
-    let server = Server::start(&store).await;
+    let test = sqlite().await;
+    let server = Server::start(&test.store).await;
     let acme = operator("acme");
     let echo = |id: &str, needs: Value, value: &str| json!({"id": id, "needs": needs, "tool": "probe_echo", "arguments": {"value": value}});
     let cases: Vec<(Value, &str, &str)> = vec![
@@ -167,14 +170,8 @@ async fn mistakes_are_refused_when_saved_naming_the_field() {
 
 #[tokio::test]
 async fn saving_again_makes_a_new_version_and_runs_keep_theirs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = tideway_core::Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .expect("store");
-    let server = Server::start(&store).await;
+    let test = sqlite().await;
+    let server = Server::start(&test.store).await;
     let acme = operator("acme");
     let version = |word: &str| {
         json!({"id": "v", "name": "V", "steps": [

@@ -70,7 +70,10 @@ pub struct Engine {
     /// Steps in flight here, so a cancel reaches them at once.
     in_flight: Mutex<HashMap<Claimed, CancellationToken>>,
     events: broadcast::Sender<RunEvent>,
-    stop: CancellationToken,
+    /// No new step is claimed once this is cancelled.
+    stop_claiming: CancellationToken,
+    /// Steps in flight are cancelled (and left to be taken over) once this is.
+    abandon: CancellationToken,
 }
 
 impl Engine {
@@ -90,7 +93,8 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             in_flight: Mutex::default(),
             events,
-            stop: CancellationToken::new(),
+            stop_claiming: CancellationToken::new(),
+            abandon: CancellationToken::new(),
         })
     }
 
@@ -100,7 +104,7 @@ impl Engine {
             return;
         }
         let engine = Arc::downgrade(self);
-        let stop = self.stop.clone();
+        let stop = self.stop_claiming.clone();
         let poll = Duration::from_millis(self.config.poll_ms);
         tokio::spawn(async move {
             loop {
@@ -127,15 +131,31 @@ impl Engine {
         });
     }
 
-    /// Stops claiming steps; steps in flight are cancelled, and their leases run out
-    /// for another server (or this one, restarted) to take over.
-    pub fn stop(&self) {
-        self.stop.cancel();
-        if let Ok(in_flight) = self.in_flight.lock() {
-            for token in in_flight.values() {
-                token.cancel();
-            }
+    /// Stops claiming steps and gives those in flight up to `grace` to finish; the
+    /// rest are abandoned. A graceful stop so leaves no step `unknown` that could
+    /// finish in time.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop_claiming.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline && self.in_flight_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        self.abandon();
+    }
+
+    /// Stops at once, as a dying server would: steps in flight are cancelled and
+    /// nothing about them is recorded; their leases run out for another server (or
+    /// this one, restarted) to take them over.
+    pub fn abandon(&self) {
+        self.stop_claiming.cancel();
+        self.abandon.cancel();
+    }
+
+    fn in_flight_count(&self) -> usize {
+        self.in_flight
+            .lock()
+            .map(|in_flight| in_flight.len())
+            .unwrap_or(0)
     }
 
     /// Makes the loop look for due steps now.
@@ -257,7 +277,7 @@ impl Engine {
     }
 
     async fn run_claimed(self: Arc<Self>, claimed: Claimed) {
-        let token = self.stop.child_token();
+        let token = self.abandon.child_token();
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.insert(claimed.clone(), token.clone());
         }
@@ -287,9 +307,8 @@ impl Engine {
             // The lease was lost: another server took the step over.
             return;
         };
-        // A server told to stop leaves its steps to be taken over rather than
-        // recording them cancelled.
-        if self.stop.is_cancelled() && matches!(outcome, Outcome::Cancelled) {
+        // An abandoned step is left to be taken over rather than recorded cancelled.
+        if self.abandon.is_cancelled() && matches!(outcome, Outcome::Cancelled) {
             return;
         }
         match self.runs.finish(&self.owner, &claimed, outcome).await {

@@ -21,7 +21,10 @@ pub mod tools;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tideway_core::{
@@ -109,15 +112,18 @@ pub fn builtin_templates() -> Vec<Template> {
 pub struct WorkflowsToolkit {
     tools: ToolSet<Workflows>,
     state: Arc<Workflows>,
+    shutdown_grace_secs: u64,
 }
 
 impl WorkflowsToolkit {
     pub fn new(config: WorkflowsConfig, store: Store, hub: &Arc<tideway_core::Hub>) -> Self {
+        let shutdown_grace_secs = config.shutdown_grace_secs;
         let engine = Engine::new(hub, Runs::new(store), config);
         engine.start();
         WorkflowsToolkit {
             tools: tools::tool_set(),
             state: Arc::new(Workflows::new(engine, hub)),
+            shutdown_grace_secs,
         }
     }
 }
@@ -164,6 +170,9 @@ impl Toolkit for WorkflowsToolkit {
     }
 
     async fn shutdown(&self) {
-        self.state.engine.stop();
+        self.state
+            .engine
+            .shutdown(Duration::from_secs(self.shutdown_grace_secs))
+            .await;
     }
 }

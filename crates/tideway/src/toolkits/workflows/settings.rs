@@ -40,6 +40,9 @@ pub struct WorkflowsConfig {
     pub max_output_bytes: usize,
     /// The longest one tool step may run unless its template says otherwise.
     pub default_step_timeout_secs: u64,
+    /// On shutdown, how long steps in flight may take to finish; those still running
+    /// then are left for another server (or this one, restarted) to take over.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for WorkflowsConfig {
@@ -51,6 +54,7 @@ impl Default for WorkflowsConfig {
             poll_ms: 500,
             max_output_bytes: 256 * 1024,
             default_step_timeout_secs: 300,
+            shutdown_grace_secs: 10,
         }
     }
 }

@@ -252,6 +252,7 @@ impl Toolkit for ProbeToolkit {
 pub struct Server {
     pub hub: Arc<Hub>,
     pub probe: Arc<Probe>,
+    workflows: Arc<WorkflowsToolkit>,
 }
 
 pub fn quick() -> WorkflowsConfig {
@@ -284,16 +285,23 @@ impl Server {
             probe: probe.clone(),
         }))
         .expect("probe");
-        hub.register(Arc::new(WorkflowsToolkit::new(config, store.clone(), &hub)))
-            .expect("workflows");
-        Server { hub, probe }
+        let workflows = Arc::new(WorkflowsToolkit::new(config, store.clone(), &hub));
+        hub.register(workflows.clone()).expect("workflows");
+        Server {
+            hub,
+            probe,
+            workflows,
+        }
     }
 
     /// Stops the engine as a dying server would: nothing in flight is recorded.
-    pub async fn stop(&self) {
-        for entry in self.hub.entries() {
-            entry.toolkit.shutdown().await;
-        }
+    pub fn kill(&self) {
+        self.workflows.state.engine.abandon();
+    }
+
+    /// Stops the engine as a server shutting down does.
+    pub async fn shut_down(&self) {
+        self.workflows.shutdown().await;
     }
 
     pub async fn call(

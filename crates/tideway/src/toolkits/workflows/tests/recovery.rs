@@ -1,4 +1,4 @@
-//! Runs outlive the server running them: a server stops with a step in flight and
+//! Runs outlive the server running them: a server dies with a step in flight and
 //! another (sharing the store) carries the run on, repeating the step only when its
 //! tool only reads, and leaving a step that writes `unknown` until a person retries
 //! it; completed steps never run again. Two engines on one store run every step of a
@@ -45,7 +45,7 @@ async fn a_step_in_flight_on_a_stopped_server_is_taken_over() {
                 })
                 .await;
         }
-        first_server.stop().await;
+        first_server.kill();
 
         let second_server = Server::start(&test.store).await;
         let run = second_server.finished(&acme, &reads).await;
@@ -88,7 +88,7 @@ async fn a_step_in_flight_on_a_stopped_server_is_taken_over() {
         assert_eq!(run["status"], "succeeded", "{run:#}");
         assert_eq!(second_server.probe.calls_of("hold-writes").len(), 1);
         assert_eq!(second_server.probe.calls_of("\"after-writes\"").len(), 1);
-        second_server.stop().await;
+        second_server.shut_down().await;
     }
 }
 
@@ -128,7 +128,41 @@ async fn two_engines_on_one_store_run_each_step_exactly_once() {
         for n in 0..40 {
             assert_eq!(counts[&format!("fan-{n}")], 2, "fan-{n}: once per run");
         }
-        one.stop().await;
-        two.stop().await;
+        one.shut_down().await;
+        two.shut_down().await;
+    }
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_lets_the_step_in_flight_finish_and_starts_no_other() {
+    for test in test_stores().await {
+        let server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        server
+            .save(
+                &acme,
+                json!({
+                    "id": "drain", "name": "Drain",
+                    "steps": [
+                        {"id": "write", "tool": "probe_write_slowly", "arguments": {"label": "drain", "ms": 400}},
+                        {"id": "after", "needs": ["write"], "tool": "probe_echo", "arguments": {"value": "after-drain"}}
+                    ]
+                }),
+            )
+            .await
+            .expect("saved");
+        let id = server.start_run(&acme, "drain", json!({})).await;
+        for _ in 0..500 {
+            if !server.probe.calls_of("drain").is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        server.shut_down().await;
+        let run = server.execution(&acme, &id).await;
+        assert_eq!(step(&run, "write")["status"], "succeeded", "{run:#}");
+        assert!(server.probe.calls_of("drain")[0].ended.is_some());
+        assert_eq!(step(&run, "after")["status"], "ready", "{run:#}");
+        assert!(server.probe.calls_of("\"after-drain\"").is_empty());
     }
 }

@@ -15,15 +15,18 @@ struct Running {
 }
 
 async fn start(max_body_bytes: usize) -> Running {
+    start_with(max_body_bytes, &["system", "conformance"]).await
+}
+
+async fn start_with(max_body_bytes: usize, toolkits: &[&str]) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
     config.limits.max_body_bytes = max_body_bytes;
-    let app = App::start(config, &["system".into(), "conformance".into()])
-        .await
-        .expect("app starts");
+    let toolkits: Vec<String> = toolkits.iter().map(|name| name.to_string()).collect();
+    let app = App::start(config, &toolkits).await.expect("app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -478,4 +481,27 @@ async fn mcp_answers_bad_requests_with_json_rpc_errors() {
         .await
         .expect("send");
     problem(response, 404, "unknown-toolkit").await;
+}
+
+#[tokio::test]
+async fn a_path_id_of_the_wrong_type_is_a_problem_naming_the_parameter() {
+    let running = start_with(1024 * 1024, &["support", "models"]).await;
+    for path in [
+        "/api/v1/tickets/abc",
+        "/api/v1/customers/1.5",
+        "/api/v1/knowledge/articles/x",
+        "/api/v1/models/generations/many",
+    ] {
+        let response = client()
+            .get(format!("{}{path}", running.base))
+            .send()
+            .await
+            .expect("answer");
+        let body = problem(response, 400, "invalid-path").await;
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("'id' must be an integer"),
+            "{path}: {detail}"
+        );
+    }
 }

@@ -3,11 +3,16 @@
 //! is `application/problem+json` with a stable `type` (`urn:tideway:problem:{kind}`).
 
 use axum::{
-    extract::rejection::JsonRejection,
+    extract::{
+        FromRequestParts, Path, RawPathParams,
+        path::ErrorKind,
+        rejection::{JsonRejection, PathRejection},
+    },
+    http::request::Parts,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use tideway_core::{
     HubError,
     error::{MAX_SHOWN_BYTES, bounded, excerpt},
@@ -128,6 +133,81 @@ impl From<JsonRejection> for Problem {
             _ => "malformed-json",
         };
         Problem::new(status, kind, rejection.body_text())
+    }
+}
+
+/// Path parameters whose rejections are problems naming the parameter rather than
+/// plain text (`/api/v1/tickets/abc`).
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => {
+                // A lone parameter's error does not carry its name; the route does.
+                let names: Vec<String> = RawPathParams::from_request_parts(parts, state)
+                    .await
+                    .map(|raw| raw.iter().map(|(name, _)| name.to_string()).collect())
+                    .unwrap_or_default();
+                Err(path_problem(&rejection, &names))
+            }
+        }
+    }
+}
+
+fn path_problem(rejection: &PathRejection, names: &[String]) -> Problem {
+    let detail = match rejection {
+        PathRejection::FailedToDeserializePathParams(failed) => match failed.kind() {
+            ErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => format!(
+                "the path parameter '{key}' must be {}; got '{}'",
+                article(expected_type),
+                excerpt(value)
+            ),
+            ErrorKind::ParseError {
+                value,
+                expected_type,
+            }
+            | ErrorKind::ParseErrorAtIndex {
+                value,
+                expected_type,
+                ..
+            } => match names {
+                [name] => format!(
+                    "the path parameter '{name}' must be {}; got '{}'",
+                    article(expected_type),
+                    excerpt(value)
+                ),
+                _ => format!(
+                    "a path parameter must be {}; got '{}'",
+                    article(expected_type),
+                    excerpt(value)
+                ),
+            },
+            _ => rejection.body_text(),
+        },
+        _ => rejection.body_text(),
+    };
+    Problem::new(rejection.status(), "invalid-path", detail)
+}
+
+/// `i64` as a reader says it: "an integer".
+fn article(rust_type: &str) -> &'static str {
+    match rust_type {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => "an integer",
+        "f32" | "f64" => "a number",
+        "bool" => "true or false",
+        _ => "text of the right form",
     }
 }
 

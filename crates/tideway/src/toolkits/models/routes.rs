@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     api::{
-        problem::{ApiJson, Problem},
+        problem::{ApiJson, ApiPath, Problem},
         tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
@@ -125,7 +125,7 @@ async fn get_generation(
     State(calls): State<Calls>,
     caller: Caller,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
     let mut arguments = JsonObject::new();
     arguments.insert("id".into(), Value::from(id));

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
@@ -23,7 +23,7 @@ use super::model::{
 };
 use crate::{
     api::{
-        problem::{ApiJson, Problem},
+        problem::{ApiJson, ApiPath, Problem},
         tool_routes::{self, Answer, Calls, Q, body_arguments},
     },
     app::App,
@@ -202,7 +202,7 @@ async fn get_customer(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
     read_one(
         &calls,
@@ -223,7 +223,7 @@ async fn update_customer(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
@@ -247,7 +247,7 @@ async fn customer_context(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
     read_one(
         &calls,
@@ -315,7 +315,7 @@ async fn get_ticket(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
     read_one(
         &calls,
@@ -336,7 +336,7 @@ async fn update_ticket(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
@@ -361,7 +361,7 @@ async fn add_comment(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
@@ -472,7 +472,7 @@ async fn get_article(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
     read_one(
         &calls,
@@ -493,7 +493,7 @@ async fn update_article(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(
@@ -519,7 +519,7 @@ async fn rate_article(
     State(calls): State<Calls>,
     caller: CallerExt,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     act_on(

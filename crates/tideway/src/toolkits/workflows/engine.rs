@@ -281,12 +281,20 @@ impl Engine {
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.insert(claimed.clone(), token.clone());
         }
+        self.run_and_record(&claimed, token).await;
+        // Only once the outcome is recorded: a graceful shutdown waits for this.
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&claimed);
+        }
+    }
+
+    async fn run_and_record(&self, claimed: &Claimed, token: CancellationToken) {
         let mut tenant = None;
         let outcome = match self.runs.load(&claimed.execution_id).await {
             Ok(loaded) => {
                 tenant = Some(loaded.tenant.clone());
-                let work = self.run_step(&claimed, &loaded, token.clone());
-                let heartbeat = self.heartbeat(&claimed, token.clone());
+                let work = self.run_step(claimed, &loaded, token.clone());
+                let heartbeat = self.heartbeat(claimed, token.clone());
                 tokio::select! {
                     outcome = work => Some(outcome),
                     () = heartbeat => None,
@@ -300,9 +308,6 @@ impl Engine {
                 })
             }
         };
-        if let Ok(mut in_flight) = self.in_flight.lock() {
-            in_flight.remove(&claimed);
-        }
         let Some(outcome) = outcome else {
             // The lease was lost: another server took the step over.
             return;
@@ -311,7 +316,7 @@ impl Engine {
         if self.abandon.is_cancelled() && matches!(outcome, Outcome::Cancelled) {
             return;
         }
-        match self.runs.finish(&self.owner, &claimed, outcome).await {
+        match self.runs.finish(&self.owner, claimed, outcome).await {
             Ok(true) => match &tenant {
                 Some(tenant) => self.changed(tenant, &claimed.execution_id),
                 None => self.wake(),

@@ -696,17 +696,24 @@ impl Runs {
         let taken = on_store!(&self.store, pool => {
             async {
                 let mut tx = pool.begin_with(begin).await?;
-                let lost: Option<(String, i64)> = sqlx::query_as(
-                    "SELECT lease_owner, attempt FROM workflow_steps WHERE execution_id = $1 AND step_id = $2 \
-                     AND status = 'running' AND lease_ms < $3",
+                let lost: Option<(String, i64, String)> = sqlx::query_as(
+                    "SELECT s.lease_owner, s.attempt, e.status FROM workflow_steps s \
+                     JOIN workflow_executions e ON e.id = s.execution_id \
+                     WHERE s.execution_id = $1 AND s.step_id = $2 AND s.status = 'running' AND s.lease_ms < $3",
                 )
                 .bind(execution_id)
                 .bind(step_id)
                 .bind(at_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let Some((owner, attempt)) = lost else {
+                let Some((owner, attempt, run_status)) = lost else {
                     return Ok::<bool, sqlx::Error>(false);
+                };
+                // A run that ended meanwhile (cancelled, or failed by another branch)
+                // starts nothing more: its orphaned step is cancelled.
+                let (status, error) = match run_status.parse::<RunStatus>() {
+                    Ok(run) if run.is_finished() => (StepStatus::Cancelled, Some("cancelled".to_string())),
+                    _ => (status, error.clone()),
                 };
                 sqlx::query(
                     "UPDATE workflow_steps SET status = $3, error = $4, lease_owner = NULL, lease_ms = NULL, due_ms = $5 \
@@ -785,8 +792,11 @@ impl Runs {
                     ),
                     Outcome::Failed { message, .. } => (StepStatus::Failed, None, Some(message.clone()), at_ms, "failed"),
                 };
-                // A run that was cancelled keeps what finished but starts nothing more.
-                let status = if run_status == RunStatus::Cancelled && status == StepStatus::Ready {
+                // A run that ended (cancelled, or failed by another branch) keeps what
+                // finished but neither retries nor waits for anything more.
+                let status = if run_status.is_finished()
+                    && matches!(status, StepStatus::Ready | StepStatus::Waiting)
+                {
                     StepStatus::Cancelled
                 } else {
                     status

@@ -166,3 +166,46 @@ async fn a_graceful_shutdown_lets_the_step_in_flight_finish_and_starts_no_other(
         assert!(server.probe.calls_of("\"after-drain\"").is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_run_cancelled_while_its_server_was_dead_starts_nothing_more() {
+    for test in test_stores().await {
+        let first_server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        first_server
+            .save(
+                &acme,
+                json!({
+                    "id": "orphan", "name": "Orphan",
+                    "steps": [
+                        {"id": "read", "tool": "probe_read_slowly", "arguments": {"label": "orphan", "ms": 5000}},
+                        {"id": "after", "needs": ["read"], "tool": "probe_echo", "arguments": {"value": "after-orphan"}}
+                    ]
+                }),
+            )
+            .await
+            .expect("saved");
+        let id = first_server.start_run(&acme, "orphan", json!({})).await;
+        first_server
+            .wait_until(&acme, &id, "the step to start", |run| {
+                step(run, "read")["status"] == "running"
+            })
+            .await;
+        first_server.kill();
+        let second_server = Server::start(&test.store).await;
+        let cancelled = second_server
+            .call(&acme, "cancel_execution", json!({"execution_id": id}))
+            .await
+            .expect("cancelled");
+        assert_eq!(cancelled["status"], "cancelled");
+        let run = second_server
+            .wait_until(&acme, &id, "the orphaned step to be cancelled", |run| {
+                step(run, "read")["status"] == "cancelled"
+            })
+            .await;
+        assert_eq!(run["status"], "cancelled", "{run:#}");
+        assert_eq!(step(&run, "after")["status"], "cancelled");
+        assert!(second_server.probe.calls_of("orphan").is_empty());
+        second_server.shut_down().await;
+    }
+}

@@ -109,7 +109,8 @@ impl App {
         local_caller(&self.config)
     }
 
-    /// Stops every upstream child, writes what is queued in the audit log, then
+    /// Stops the toolkits' background work (workflow steps finish within their
+    /// grace), then every upstream child, writes what is queued in the audit log, and
     /// closes the store.
     pub async fn shutdown(&self) {
         for entry in self.hub.entries() {

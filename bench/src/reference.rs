@@ -316,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
                 "tideway",
                 round,
                 tideway(&args.bin, &data, &config, "fetch"),
-                "fetch",
+                "fetch_fetch",
                 &fetch_arguments,
                 args.calls,
             )
@@ -338,6 +338,8 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
             );
         }
+        // Tideway names each tool after its toolkit (`files_read_text_file`) so that
+        // toolkits served together cannot collide; the reference servers use bare names.
         for (scenario, tool, ours, theirs) in [
             (
                 "read_text_file 64 KiB",
@@ -352,13 +354,14 @@ async fn main() -> anyhow::Result<()> {
                 &search_reference,
             ),
         ] {
+            let our_tool = format!("files_{tool}");
             rows.push(
                 measure(
                     scenario,
                     "tideway",
                     round,
                     tideway(&args.bin, &data, &config, "files"),
-                    tool,
+                    &our_tool,
                     ours,
                     args.calls,
                 )

@@ -1,6 +1,6 @@
 //! A workflow template as data: its id, name, input schema and steps, and the checks
-//! a template passes before it is saved. A step calls a Hub tool, sleeps, or waits
-//! for a person's approval; it runs once the steps it `needs` are done, if its
+//! a template passes before it is saved. A step calls a Hub tool, sleeps, waits for
+//! a person's approval, or runs another template as a child run; it runs once the steps it `needs` are done, if its
 //! condition holds, with retries and a timeout, and its `on_error` says whether a
 //! failure fails the run. Every error names the step and the field.
 
@@ -53,7 +53,16 @@ pub enum StepKind {
     Sleep,
     /// Waits until a person approves or rejects it (`approve_step`).
     Approval,
+    /// Runs another template (`workflow`) with `arguments` as its input, as a child
+    /// run of the same starter, and waits for it: it succeeds with the child's
+    /// outputs by step, or fails with the child's error. Cancelling this run
+    /// cancels the child.
+    Workflow,
 }
+
+/// How deep runs may nest (a run's child's child ...), so a template that starts
+/// itself ends instead of filling the store.
+pub const MAX_NESTING: usize = 5;
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +74,12 @@ pub struct Step {
     /// For `tool` steps: the tool's name on `/mcp`, e.g. `support_get_customer_context`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
-    /// For `tool` steps: the tool's arguments. Strings may hold `{{ expressions }}`
-    /// over `input`, `steps` and `execution`.
+    /// For `workflow` steps: the id of the template to run as a child run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// For `tool` steps: the tool's arguments; for `workflow` steps: the child
+    /// run's input. Strings may hold `{{ expressions }}` over `input`, `steps` and
+    /// `execution`.
     #[serde(default, skip_serializing_if = "JsonObject::is_empty")]
     #[schema(value_type = Object)]
     pub arguments: JsonObject,
@@ -210,9 +223,14 @@ impl Template {
     /// Checks everything that can be checked before a run: names, kinds and their
     /// fields, `needs` (present, no cycles), expressions (they compile and read only
     /// steps upstream of theirs), tools (known to the caller) and literal arguments
-    /// (they fit the tool's schema). `tool` finds a tool by its `/mcp` name among
-    /// those the saver may call.
-    pub fn validate(&self, tool: &dyn Fn(&str) -> Option<ToolFacts>) -> Result<(), HubError> {
+    /// (they fit the tool's schema), child templates (they exist). `tool` finds a
+    /// tool by its `/mcp` name among those the saver may call; `template` says
+    /// whether the tenant has a template of that id.
+    pub fn validate(
+        &self,
+        tool: &dyn Fn(&str) -> Option<ToolFacts>,
+        template: &dyn Fn(&str) -> bool,
+    ) -> Result<(), HubError> {
         if !tideway_core::naming::is_valid_id(&self.id, 64) {
             return Err(invalid(
                 "template.id",
@@ -271,7 +289,7 @@ impl Template {
         }
         let upstream = self.upstream()?;
         for step in &self.steps {
-            step.validate(&upstream[step.id.as_str()], tool)?;
+            step.validate(&upstream[step.id.as_str()], tool, template)?;
         }
         Ok(())
     }
@@ -329,6 +347,7 @@ impl Step {
         &self,
         upstream: &BTreeSet<&str>,
         tool: &dyn Fn(&str) -> Option<ToolFacts>,
+        template: &dyn Fn(&str) -> bool,
     ) -> Result<(), HubError> {
         let field = |name: &str| format!("steps.{}.{name}", self.id);
         // `item` and `index` exist in a for_each step's arguments only.
@@ -406,6 +425,9 @@ impl Step {
                 Ok(())
             }
         };
+        if self.kind != StepKind::Workflow {
+            stray("workflow", self.workflow.is_some())?;
+        }
         match self.kind {
             StepKind::Tool => {
                 stray("seconds", self.seconds.is_some())?;
@@ -445,6 +467,25 @@ impl Step {
                 stray("tool", self.tool.is_some())?;
                 stray("arguments", !self.arguments.is_empty())?;
                 stray("seconds", self.seconds.is_some())?;
+            }
+            StepKind::Workflow => {
+                stray("for_each", self.for_each.is_some())?;
+                stray("tool", self.tool.is_some())?;
+                stray("seconds", self.seconds.is_some())?;
+                stray("message", self.message.is_some())?;
+                let id = self
+                    .workflow
+                    .as_deref()
+                    .ok_or_else(|| invalid(field("workflow"), "is required for a workflow step"))?;
+                if !template(id) {
+                    return Err(invalid(
+                        field("workflow"),
+                        format!(
+                            "'{}' is not a workflow template of this tenant (list_workflow_templates shows them)",
+                            tideway_core::error::excerpt(id)
+                        ),
+                    ));
+                }
             }
         }
         Ok(())

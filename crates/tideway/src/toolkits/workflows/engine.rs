@@ -23,11 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    definition::{FailureKind, Step, StepKind},
+    definition::{FailureKind, MAX_NESTING, Step, StepKind},
     expressions,
     progress::RunStatus,
-    runs::{Claimed, Loaded, Outcome, Runs, now_ms},
+    runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
     settings::WorkflowsConfig,
+    templates::TemplateStore,
 };
 
 /// The most items one `for_each` step runs over.
@@ -61,6 +62,8 @@ pub struct RunEvent {
 pub struct Engine {
     hub: Weak<Hub>,
     pub runs: Runs,
+    /// Where workflow steps find the templates of their child runs.
+    templates: TemplateStore,
     config: WorkflowsConfig,
     /// This server's name on the leases it holds: host, process id and a random part
     /// (a restarted process may get the same id).
@@ -77,11 +80,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(hub: &Arc<Hub>, runs: Runs, config: WorkflowsConfig) -> Arc<Self> {
+    pub fn new(
+        hub: &Arc<Hub>,
+        runs: Runs,
+        templates: TemplateStore,
+        config: WorkflowsConfig,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(256);
         Arc::new(Engine {
             hub: Arc::downgrade(hub),
             runs,
+            templates,
             slots: Arc::new(Semaphore::new(config.max_concurrent_steps)),
             config,
             owner: format!(
@@ -180,6 +189,17 @@ impl Engine {
             });
         }
         self.wake();
+    }
+
+    /// Passes on changes to other runs that a change to one made: child runs
+    /// cancelled with it stop their steps here at once, and live views hear of all.
+    pub fn touched(&self, tenant: &TenantId, others: &[Touched]) {
+        for other in others {
+            if other.cancelled {
+                self.cancel_local(&other.execution_id);
+            }
+            self.changed(tenant, &other.execution_id);
+        }
     }
 
     /// Cancels this server's in-flight steps of a run.
@@ -317,11 +337,14 @@ impl Engine {
             return;
         }
         match self.runs.finish(&self.owner, claimed, outcome).await {
-            Ok(true) => match &tenant {
-                Some(tenant) => self.changed(tenant, &claimed.execution_id),
+            Ok(Some(others)) => match &tenant {
+                Some(tenant) => {
+                    self.changed(tenant, &claimed.execution_id);
+                    self.touched(tenant, &others);
+                }
                 None => self.wake(),
             },
-            Ok(false) => tracing::warn!("workflows: a step's lease was lost before it finished"),
+            Ok(None) => tracing::warn!("workflows: a step's lease was lost before it finished"),
             Err(error) => tracing::error!(%error, "workflows: could not record a step's outcome"),
         }
     }
@@ -380,6 +403,93 @@ impl Engine {
             StepKind::Sleep => Outcome::Succeeded(json!({"slept_secs": step.seconds})),
             StepKind::Approval => Outcome::Waiting,
             StepKind::Tool => self.call_tool(claimed, loaded, step, &scope, token).await,
+            StepKind::Workflow => self.start_child(claimed, loaded, step, &scope).await,
+        }
+    }
+
+    /// Starts a workflow step's child run (or finds the one an earlier attempt of
+    /// this step started before it was cut off) and leaves the step waiting for it.
+    async fn start_child(
+        &self,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        step: &Step,
+        scope: &Value,
+    ) -> Outcome {
+        let invalid = |message: String| Outcome::Failed {
+            message,
+            retry_in: None,
+        };
+        if let Some((_, Some(noted), _)) = loaded.steps.get(&claimed.step_id)
+            && let Some(child) = noted.get("execution_id").and_then(Value::as_str)
+        {
+            return Outcome::AwaitingChild(child.to_string());
+        }
+        if usize::try_from(loaded.depth).unwrap_or(usize::MAX) >= MAX_NESTING {
+            return invalid(format!(
+                "runs may nest {MAX_NESTING} deep; this one would be deeper"
+            ));
+        }
+        let Some(hub) = self.hub.upgrade() else {
+            return Outcome::Cancelled;
+        };
+        let input = match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
+            Ok(Value::Object(input)) => input,
+            Ok(_) => JsonObject::new(),
+            Err(message) => return invalid(format!("arguments: {message}")),
+        };
+        let id = step.workflow.as_deref().unwrap_or_default();
+        let pinned = match self.templates.find(&loaded.tenant, id, None).await {
+            Ok(pinned) => pinned,
+            Err(error) => return invalid(format!("workflow: {}", error.shown("workflow"))),
+        };
+        if let Err(error) = pinned
+            .template
+            .input_validator()
+            .and_then(|validator| validator.validate(&input))
+        {
+            return invalid(format!("arguments (the child run's input): {error}"));
+        }
+        // The child acts as this run's starter, who must be able to call its tools.
+        let principal = loaded.starter.principal();
+        if let Err(error) = self
+            .templates
+            .check(&hub, &loaded.tenant, &principal, &pinned.template)
+            .await
+        {
+            return invalid(format!("workflow '{id}': {error}"));
+        }
+        let parent = Parent {
+            execution_id: &claimed.execution_id,
+            step_id: &claimed.step_id,
+            owner: &self.owner,
+            depth: loaded.depth,
+        };
+        match self
+            .runs
+            .start_child(
+                &loaded.tenant,
+                &loaded.starter,
+                &pinned,
+                &Value::Object(input),
+                &parent,
+            )
+            .await
+        {
+            Ok(Some(child)) => {
+                tracing::info!(child, template = id, "workflows: started a child run");
+                self.changed(&loaded.tenant, &child);
+                Outcome::AwaitingChild(child)
+            }
+            // The lease was lost meanwhile; the server that took the step over
+            // starts the child.
+            Ok(None) => Outcome::Cancelled,
+            Err(error) => Outcome::Failed {
+                message: format!("the child run could not be recorded: {error}"),
+                retry_in: u32::try_from(claimed.attempt + 1)
+                    .ok()
+                    .and_then(|next| step.retry.backoff(next, FailureKind::Unavailable)),
+            },
         }
     }
 

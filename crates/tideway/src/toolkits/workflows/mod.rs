@@ -16,6 +16,7 @@ pub mod routes;
 pub mod runs;
 mod service;
 pub mod settings;
+pub mod templates;
 pub mod tools;
 
 #[cfg(test)]
@@ -35,7 +36,7 @@ use tideway_core::{
 
 use self::{
     definition::Template, engine::Engine, runs::Runs, service::Workflows,
-    settings::WorkflowsConfig, tools::names,
+    settings::WorkflowsConfig, templates::TemplateStore, tools::names,
 };
 
 /// The `workflows` toolkit's descriptor.
@@ -49,12 +50,20 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tenant_keys: &[],
         check: settings::check,
     }),
-    migrations: &[tideway_core::store::Migration {
-        version: 12,
-        name: "workflows",
-        sqlite: include_str!("migrations/sqlite/0012_workflows.sql"),
-        postgres: include_str!("migrations/postgres/0012_workflows.sql"),
-    }],
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 12,
+            name: "workflows",
+            sqlite: include_str!("migrations/sqlite/0012_workflows.sql"),
+            postgres: include_str!("migrations/postgres/0012_workflows.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 13,
+            name: "workflow_children",
+            sqlite: include_str!("migrations/sqlite/0013_workflow_children.sql"),
+            postgres: include_str!("migrations/postgres/0013_workflow_children.sql"),
+        },
+    ],
     sealed: &[],
     build: Some(|shared| {
         let config = settings::from_config(shared.config).map_err(|error| error.to_string())?;
@@ -118,11 +127,12 @@ pub struct WorkflowsToolkit {
 impl WorkflowsToolkit {
     pub fn new(config: WorkflowsConfig, store: Store, hub: &Arc<tideway_core::Hub>) -> Self {
         let shutdown_grace_secs = config.shutdown_grace_secs;
-        let engine = Engine::new(hub, Runs::new(store), config);
+        let templates = TemplateStore::new(store.clone());
+        let engine = Engine::new(hub, Runs::new(store), templates.clone(), config);
         engine.start();
         WorkflowsToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(Workflows::new(engine, hub)),
+            state: Arc::new(Workflows::new(engine, templates, hub)),
             shutdown_grace_secs,
         }
     }

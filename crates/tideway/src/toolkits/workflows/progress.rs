@@ -31,7 +31,8 @@ pub enum StepStatus {
     Ready,
     /// A server holds its lease and runs it.
     Running,
-    /// An approval step waiting for a person.
+    /// An approval step waiting for a person, or a workflow step waiting for its
+    /// child run.
     Waiting,
     /// Was in flight when the server running it stopped, and its tool is neither
     /// read-only nor idempotent: it is not run again without a decision.

@@ -22,7 +22,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     definition::Template,
-    runs::{ExecutionView, TemplateVersion},
+    runs::ExecutionView,
+    templates::TemplateVersion,
     tools::{ExecutionList, Saved, TemplateList, names},
 };
 use crate::{

@@ -12,16 +12,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tideway_core::{
-    CallContext, HubError, Principal, Role, Store, TenantId, ToolRules,
-    context::Credential,
-    on_store,
-    store::{is_unique_violation, now},
+    CallContext, HubError, Principal, Role, Store, TenantId, ToolRules, context::Credential,
+    on_store, store::now,
 };
 use utoipa::ToSchema;
 
 use super::{
-    definition::{StepKind, Template},
+    definition::{MAX_NESTING, StepKind, Template},
     progress::{self, Change, RunStatus, StepStatus},
+    templates::TemplateVersion,
 };
 
 // The two helpers below are macros, not functions: they run inside `on_store!`,
@@ -78,6 +77,212 @@ macro_rules! move_on {
     }};
 }
 
+/// Touches the run's row inside `$tx`, so that changes to one run take turns, and
+/// reads its status and template: `None` when there is no such run (of `$tenant`,
+/// when one is given).
+macro_rules! lock_run {
+    ($tx:expr, $id:expr, $tenant:expr, $at:expr) => {{
+        let run: Option<(String, String)> = sqlx::query_as(
+            "UPDATE workflow_executions SET updated_at = $3 \
+             WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) RETURNING status, definition",
+        )
+        .bind($id)
+        .bind($tenant)
+        .bind($at)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        run.map(|(status, definition)| {
+            match (
+                status.parse::<RunStatus>(),
+                serde_json::from_str::<Template>(&definition),
+            ) {
+                (Ok(status), Ok(template)) => Ok((status, template)),
+                _ => Err(HubError::Internal(format!(
+                    "execution {} is unreadable",
+                    $id
+                ))),
+            }
+        })
+    }};
+}
+
+/// Touches the rows of run `$id`'s parent runs inside `$tx`, the outermost first.
+/// Every change that can reach a parent (a child ending) or a child (a parent
+/// cancelling it) locks runs from the top down, so two such changes take turns
+/// instead of deadlocking.
+macro_rules! lock_ancestors {
+    ($tx:expr, $id:expr, $at:expr) => {{
+        let mut chain: Vec<String> = Vec::new();
+        let mut current: String = $id.to_string();
+        while chain.len() <= MAX_NESTING {
+            let parent: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT parent_id FROM workflow_executions WHERE id = $1")
+                    .bind(&current)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            match parent {
+                Some((Some(parent),)) => {
+                    chain.push(parent.clone());
+                    current = parent;
+                }
+                _ => break,
+            }
+        }
+        for ancestor in chain.iter().rev() {
+            sqlx::query("UPDATE workflow_executions SET updated_at = $2 WHERE id = $1")
+                .bind(ancestor)
+                .bind($at)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+/// How child run `$child` ended, read inside `$tx`, as its waiting step's status,
+/// output (the child's outputs by step) and error; `None` while it goes on.
+macro_rules! child_result {
+    ($tx:expr, $child:expr) => {{
+        let run: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, error FROM workflow_executions WHERE id = $1")
+                .bind($child)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        match run {
+            None => Some((
+                StepStatus::Failed,
+                None,
+                Some(format!("the child run {} is gone", $child)),
+            )),
+            Some((status, error)) => {
+                let status = status
+                    .parse::<RunStatus>()
+                    .map_err(|error| sqlx::Error::Decode(error.into()))?;
+                if status.is_finished() {
+                    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                        "SELECT step_id, output FROM workflow_steps WHERE execution_id = $1 ORDER BY position",
+                    )
+                    .bind($child)
+                    .fetch_all(&mut *$tx)
+                    .await?;
+                    let steps: serde_json::Map<String, Value> = rows
+                        .into_iter()
+                        .map(|(step, output)| {
+                            let output = output
+                                .and_then(|text| serde_json::from_str(&text).ok())
+                                .unwrap_or(Value::Null);
+                            (step, output)
+                        })
+                        .collect();
+                    let output = serde_json::json!({
+                        "execution_id": $child, "status": status.as_str(), "steps": steps,
+                    })
+                    .to_string();
+                    if status == RunStatus::Succeeded {
+                        Some((StepStatus::Succeeded, Some(output), None))
+                    } else {
+                        let error = match error {
+                            Some(error) => format!("the child run {} {status}: {error}", $child),
+                            None => format!("the child run {} {status}", $child),
+                        };
+                        Some((StepStatus::Failed, Some(output), Some(error)))
+                    }
+                } else {
+                    None
+                }
+            }
+        }
+    }};
+}
+
+/// After a change to run `$id` inside `$tx`, once that run has ended: its child runs
+/// still going are cancelled (theirs too), and the parent step waiting for it ends as
+/// it did, which moves the parent run on, and so on up. Evaluates to the other runs
+/// that changed.
+macro_rules! settle {
+    ($tx:expr, $id:expr, $at:expr, $at_ms:expr) => {{
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut current: String = $id.to_string();
+        loop {
+            let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT status, parent_id, parent_step FROM workflow_executions WHERE id = $1",
+            )
+            .bind(&current)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some((status, parent_id, parent_step)) = row else {
+                break;
+            };
+            let status = status
+                .parse::<RunStatus>()
+                .map_err(|error| sqlx::Error::Decode(error.into()))?;
+            if !status.is_finished() {
+                break;
+            }
+            let mut ended = vec![current.clone()];
+            while let Some(run) = ended.pop() {
+                let children: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE workflow_executions SET status = 'cancelled', error = 'its parent run ended', \
+                     finished_at = $2, updated_at = $2 \
+                     WHERE parent_id = $1 AND status IN ('running', 'paused') RETURNING id",
+                )
+                .bind(&run)
+                .bind($at)
+                .fetch_all(&mut *$tx)
+                .await?;
+                for (child,) in children {
+                    sqlx::query(
+                        "UPDATE workflow_steps SET status = 'cancelled', finished_at = $2, lease_owner = NULL \
+                         WHERE execution_id = $1 AND status IN ('pending', 'ready', 'waiting', 'unknown')",
+                    )
+                    .bind(&child)
+                    .bind($at)
+                    .execute(&mut *$tx)
+                    .await?;
+                    touched.push(Touched {
+                        execution_id: child.clone(),
+                        cancelled: true,
+                    });
+                    ended.push(child);
+                }
+            }
+            let (Some(parent_id), Some(parent_step)) = (parent_id, parent_step) else {
+                break;
+            };
+            let Some((step_status, output, error)) = child_result!($tx, &current) else {
+                break;
+            };
+            let Some(Ok((parent_status, parent_template))) =
+                lock_run!($tx, &parent_id, None::<&str>, $at)
+            else {
+                break;
+            };
+            let updated = sqlx::query(
+                "UPDATE workflow_steps SET status = $3, output = $4, error = $5, finished_at = $6 \
+                 WHERE execution_id = $1 AND step_id = $2 AND status = 'waiting'",
+            )
+            .bind(&parent_id)
+            .bind(&parent_step)
+            .bind(step_status.as_str())
+            .bind(&output)
+            .bind(&error)
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?;
+            // Not waiting yet: the parent's own finish reads this child's end.
+            if updated.rows_affected() == 0 {
+                break;
+            }
+            move_on!($tx, &parent_id, &parent_template, parent_status, $at, $at_ms);
+            touched.push(Touched {
+                execution_id: parent_id.clone(),
+                cancelled: false,
+            });
+            current = parent_id;
+        }
+        touched
+    }};
+}
+
 /// Milliseconds since the Unix epoch: due times and leases, compared in SQL.
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -115,15 +320,6 @@ impl Starter {
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
-pub struct TemplateVersion {
-    /// 0 for a built-in template no one has saved over.
-    pub version: i64,
-    pub template: Template,
-    pub created_by: String,
-    pub created_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
 pub struct StepView {
     pub id: String,
     pub kind: StepKind,
@@ -152,6 +348,8 @@ pub struct ExecutionView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The run whose workflow step started this one, if one did.
+    pub parent_execution_id: Option<String>,
     /// Steps waiting for a person: approvals, and steps whose fate is unknown.
     pub needs_attention: Vec<String>,
     pub steps: Vec<StepView>,
@@ -164,6 +362,8 @@ pub struct Loaded {
     pub template: Template,
     pub input: Value,
     pub starter: Starter,
+    /// 0 for a run a caller started; one more for each parent run above it.
+    pub depth: i64,
     /// Each step's status, output and error, as expressions see them.
     pub steps: BTreeMap<String, (StepStatus, Option<Value>, Option<String>)>,
 }
@@ -188,6 +388,25 @@ pub enum Outcome {
     Cancelled,
     /// An approval step now waits for a person.
     Waiting,
+    /// A workflow step now waits for its child run.
+    AwaitingChild(String),
+}
+
+/// A run changed by a change to another: a child run cancelled with its parent, or
+/// a parent run moved on by its child's end.
+#[derive(Debug)]
+pub struct Touched {
+    pub execution_id: String,
+    pub cancelled: bool,
+}
+
+/// The step a child run is started for: its run, its id, the server holding it and
+/// how deep its run is nested.
+pub struct Parent<'a> {
+    pub execution_id: &'a str,
+    pub step_id: &'a str,
+    pub owner: &'a str,
+    pub depth: i64,
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, HubError> {
@@ -196,25 +415,6 @@ fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, HubError> 
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HubError> {
     serde_json::from_str(text).map_err(HubError::internal)
-}
-
-#[derive(sqlx::FromRow)]
-struct TemplateRow {
-    version: i64,
-    definition: String,
-    created_by: String,
-    created_at: DateTime<Utc>,
-}
-
-impl TemplateRow {
-    fn into_version(self) -> Result<TemplateVersion, HubError> {
-        Ok(TemplateVersion {
-            version: self.version,
-            template: decode(&self.definition)?,
-            created_by: self.created_by,
-            created_at: Some(self.created_at),
-        })
-    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -230,6 +430,7 @@ struct ExecutionRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
+    parent_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -263,6 +464,7 @@ struct LoadRow {
     input: String,
     status: String,
     starter: String,
+    depth: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -283,94 +485,6 @@ impl Runs {
         Runs { store }
     }
 
-    // ----- templates -----
-
-    /// Saves a new version of a tenant's template; the first save is version 1.
-    pub async fn save_template(
-        &self,
-        ctx: &CallContext,
-        template: &Template,
-    ) -> Result<i64, HubError> {
-        let definition = serde_json::to_string(template).map_err(HubError::internal)?;
-        // Two saves at once may pick the same number; the key refuses one, which
-        // tries again with the next.
-        for _ in 0..5 {
-            let outcome = on_store!(&self.store, pool => {
-                async {
-                    let latest: Option<i64> = sqlx::query_scalar(
-                        "SELECT MAX(version) FROM workflow_templates WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(ctx.tenant.as_str())
-                    .bind(&template.id)
-                    .fetch_one(pool)
-                    .await?;
-                    let version = latest.unwrap_or(0) + 1;
-                    sqlx::query(
-                        "INSERT INTO workflow_templates (tenant_id, id, version, definition, created_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(ctx.tenant.as_str())
-                    .bind(&template.id)
-                    .bind(version)
-                    .bind(&definition)
-                    .bind(&ctx.principal.id)
-                    .bind(now())
-                    .execute(pool)
-                    .await?;
-                    Ok::<i64, sqlx::Error>(version)
-                }
-                .await
-            });
-            match outcome {
-                Ok(version) => return Ok(version),
-                Err(error) if is_unique_violation(&error) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(HubError::Conflict(format!(
-            "template '{}' is being saved by someone else; try again",
-            template.id
-        )))
-    }
-
-    /// A tenant's saved template: the given version or the latest.
-    pub async fn template(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        version: Option<i64>,
-    ) -> Result<Option<TemplateVersion>, HubError> {
-        let row: Option<TemplateRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(
-                "SELECT version, definition, created_by, created_at FROM workflow_templates \
-                 WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR version = $3) \
-                 ORDER BY version DESC LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(version)
-            .fetch_optional(pool)
-            .await
-        })?;
-        row.map(TemplateRow::into_version).transpose()
-    }
-
-    /// The latest version of each of a tenant's saved templates.
-    pub async fn templates(&self, tenant: &TenantId) -> Result<Vec<TemplateVersion>, HubError> {
-        let rows: Vec<TemplateRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(
-                "SELECT t.version, t.definition, t.created_by, t.created_at FROM workflow_templates t \
-                 WHERE t.tenant_id = $1 AND t.version = \
-                 (SELECT MAX(version) FROM workflow_templates l WHERE l.tenant_id = t.tenant_id AND l.id = t.id) \
-                 ORDER BY t.id",
-            )
-            .bind(tenant.as_str())
-            .fetch_all(pool)
-            .await
-        })?;
-        rows.into_iter().map(TemplateRow::into_version).collect()
-    }
-
     // ----- executions -----
 
     /// Records a new run and its steps, those that need nothing ready at once.
@@ -380,32 +494,81 @@ impl Runs {
         pinned: &TemplateVersion,
         input: &Value,
     ) -> Result<String, HubError> {
+        let starter = Starter::of(&ctx.principal);
+        self.insert(&ctx.tenant, &starter, pinned, input, None)
+            .await?
+            .ok_or_else(|| HubError::Internal("the run was not recorded".into()))
+    }
+
+    /// Records a child run for a workflow step this server holds, and notes the
+    /// child on the step in the same transaction, so that an attempt cut off after
+    /// this point finds its child instead of starting another. `None` when the step
+    /// is no longer this server's.
+    pub async fn start_child(
+        &self,
+        tenant: &TenantId,
+        starter: &Starter,
+        pinned: &TemplateVersion,
+        input: &Value,
+        parent: &Parent<'_>,
+    ) -> Result<Option<String>, HubError> {
+        self.insert(tenant, starter, pinned, input, Some(parent))
+            .await
+    }
+
+    async fn insert(
+        &self,
+        tenant: &TenantId,
+        starter: &Starter,
+        pinned: &TemplateVersion,
+        input: &Value,
+        parent: Option<&Parent<'_>>,
+    ) -> Result<Option<String>, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
         let definition = serde_json::to_string(&pinned.template).map_err(HubError::internal)?;
         let input = serde_json::to_string(input).map_err(HubError::internal)?;
-        let starter =
-            serde_json::to_string(&Starter::of(&ctx.principal)).map_err(HubError::internal)?;
+        let starter_json = serde_json::to_string(starter).map_err(HubError::internal)?;
+        let note = serde_json::json!({ "execution_id": id }).to_string();
         let at = now();
         let at_ms = now_ms();
         let steps = progress::initial(&pinned.template);
         let begin = self.store.begin_write_sql();
-        on_store!(&self.store, pool => {
+        let recorded = on_store!(&self.store, pool => {
             async {
                 let mut tx = pool.begin_with(begin).await?;
+                if let Some(parent) = parent {
+                    let noted = sqlx::query(
+                        "UPDATE workflow_steps SET output = $4 \
+                         WHERE execution_id = $1 AND step_id = $2 AND lease_owner = $3 AND status = 'running'",
+                    )
+                    .bind(parent.execution_id)
+                    .bind(parent.step_id)
+                    .bind(parent.owner)
+                    .bind(&note)
+                    .execute(&mut *tx)
+                    .await?;
+                    if noted.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok::<bool, sqlx::Error>(false);
+                    }
+                }
                 sqlx::query(
-                    "INSERT INTO workflow_executions (id, tenant_id, template_id, template_version, definition, input, status, starter, started_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                    "INSERT INTO workflow_executions (id, tenant_id, template_id, template_version, definition, input, status, starter, started_by, created_at, updated_at, parent_id, parent_step, depth) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
                 )
                 .bind(&id)
-                .bind(ctx.tenant.as_str())
+                .bind(tenant.as_str())
                 .bind(&pinned.template.id)
                 .bind(pinned.version)
                 .bind(&definition)
                 .bind(&input)
                 .bind(RunStatus::Running.as_str())
-                .bind(&starter)
-                .bind(&ctx.principal.id)
+                .bind(&starter_json)
+                .bind(&starter.id)
                 .bind(at)
+                .bind(parent.map(|parent| parent.execution_id))
+                .bind(parent.map(|parent| parent.step_id))
+                .bind(parent.map_or(0, |parent| parent.depth + 1))
                 .execute(&mut *tx)
                 .await?;
                 for (position, change) in steps.iter().enumerate() {
@@ -420,18 +583,19 @@ impl Runs {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await
+                tx.commit().await?;
+                Ok(true)
             }
             .await
         })?;
-        Ok(id)
+        Ok(recorded.then_some(id))
     }
 
     /// A run of the tenant, with its steps in template order.
     pub async fn view(&self, tenant: &TenantId, id: &str) -> Result<ExecutionView, HubError> {
         let row: ExecutionRow = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT id, template_id, template_version, definition, input, status, error, started_by, created_at, updated_at, finished_at \
+                "SELECT id, template_id, template_version, definition, input, status, error, started_by, created_at, updated_at, finished_at, parent_id \
                  FROM workflow_executions WHERE id = $1 AND tenant_id = $2",
             )
             .bind(id)
@@ -454,14 +618,18 @@ impl Runs {
         let mut needs_attention = Vec::new();
         for step in steps {
             let status: StepStatus = parse(&step.status)?;
-            if matches!(status, StepStatus::Waiting | StepStatus::Unknown) {
+            let kind = template
+                .step(&step.step_id)
+                .map(|s| s.kind)
+                .unwrap_or_default();
+            // A workflow step waits for its child run, not for a person.
+            if status == StepStatus::Unknown
+                || (status == StepStatus::Waiting && kind == StepKind::Approval)
+            {
                 needs_attention.push(step.step_id.clone());
             }
             views.push(StepView {
-                kind: template
-                    .step(&step.step_id)
-                    .map(|s| s.kind)
-                    .unwrap_or_default(),
+                kind,
                 id: step.step_id,
                 status,
                 attempt: step.attempt,
@@ -483,6 +651,7 @@ impl Runs {
             created_at: row.created_at,
             updated_at: row.updated_at,
             finished_at: row.finished_at,
+            parent_execution_id: row.parent_id,
             needs_attention,
             steps: views,
         })
@@ -530,7 +699,7 @@ impl Runs {
     pub async fn load(&self, id: &str) -> Result<Loaded, HubError> {
         let row: LoadRow = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT tenant_id, definition, input, status, starter FROM workflow_executions WHERE id = $1",
+                "SELECT tenant_id, definition, input, status, starter, depth FROM workflow_executions WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(pool)
@@ -560,6 +729,7 @@ impl Runs {
             template: decode(&row.definition)?,
             input: decode(&row.input)?,
             starter: decode(&row.starter)?,
+            depth: row.depth,
             steps: states,
         })
     }
@@ -745,43 +915,46 @@ impl Runs {
         Ok(taken)
     }
 
-    /// Records how an attempt ended and moves the run on, in one transaction. `false`
-    /// when the step was no longer this server's (it was taken over).
+    /// Records how an attempt ended and moves the run on, in one transaction (and
+    /// its parent runs, when it ended a child run). `None` when the step was no
+    /// longer this server's (it was taken over); otherwise the other runs that
+    /// changed.
     pub async fn finish(
         &self,
         owner: &str,
         step: &Claimed,
         outcome: Outcome,
-    ) -> Result<bool, HubError> {
+    ) -> Result<Option<Vec<Touched>>, HubError> {
         let begin = self.store.begin_write_sql();
         let at = now();
         let at_ms = now_ms();
         let done = on_store!(&self.store, pool => {
             async {
                 let mut tx = pool.begin_with(begin).await?;
-                // Touching the run's row first makes finishes of one run take turns.
-                let run: Option<(String, String)> = sqlx::query_as(
-                    "UPDATE workflow_executions SET updated_at = $2 WHERE id = $1 RETURNING status, definition",
-                )
-                .bind(&step.execution_id)
-                .bind(at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((run_status, definition)) = run else {
-                    return Ok::<Result<bool, HubError>, sqlx::Error>(Ok(false));
+                lock_ancestors!(tx, &step.execution_id, at);
+                let Some(run) = lock_run!(tx, &step.execution_id, None::<&str>, at) else {
+                    return Ok::<Result<Option<Vec<Touched>>, HubError>, sqlx::Error>(Ok(None));
                 };
-                let run_status: RunStatus = match run_status.parse() {
-                    Ok(status) => status,
-                    Err(error) => return Ok(Err(HubError::Internal(error))),
-                };
-                let template: Template = match serde_json::from_str(&definition) {
-                    Ok(template) => template,
-                    Err(error) => return Ok(Err(HubError::internal(error))),
+                let (run_status, template) = match run {
+                    Ok(run) => run,
+                    Err(error) => return Ok(Err(error)),
                 };
                 let (status, output, error, due_ms, attempt_status) = match &outcome {
                     Outcome::Succeeded(output) => (StepStatus::Succeeded, Some(output.to_string()), None, at_ms, "succeeded"),
                     Outcome::Skipped => (StepStatus::Skipped, None, None, at_ms, "skipped"),
                     Outcome::Waiting => (StepStatus::Waiting, None, None, at_ms, "waiting"),
+                    // The child may have ended before this step was recorded waiting:
+                    // then its end is this step's now.
+                    Outcome::AwaitingChild(child) => match child_result!(tx, child) {
+                        Some((status, output, error)) => (status, output, error, at_ms, status.as_str()),
+                        None => (
+                            StepStatus::Waiting,
+                            Some(serde_json::json!({ "execution_id": child }).to_string()),
+                            None,
+                            at_ms,
+                            "waiting",
+                        ),
+                    },
                     Outcome::Cancelled => (StepStatus::Cancelled, None, Some("cancelled".to_string()), at_ms, "cancelled"),
                     Outcome::Failed { message, retry_in: Some(wait) } if run_status == RunStatus::Running || run_status == RunStatus::Paused => (
                         StepStatus::Ready,
@@ -818,7 +991,7 @@ impl Runs {
                 .await?;
                 if updated.rows_affected() == 0 {
                     tx.rollback().await?;
-                    return Ok(Ok(false));
+                    return Ok(Ok(None));
                 }
                 sqlx::query(
                     "INSERT INTO workflow_attempts (execution_id, step_id, attempt, status, owner, error, started_at, finished_at) \
@@ -835,8 +1008,9 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on!(tx, &step.execution_id, &template, run_status, at, at_ms);
+                let touched = settle!(tx, &step.execution_id, at, at_ms);
                 tx.commit().await?;
-                Ok(Ok(true))
+                Ok(Ok(Some(touched)))
             }
             .await
         })??;
@@ -844,33 +1018,27 @@ impl Runs {
     }
 
     /// Changes a run's status on a person's request (`cancel`, `pause`, `resume`,
-    /// `retry`) and moves it on. `from` lists the statuses it may change from.
+    /// `retry`) and moves it on; the other runs that changed (its children, when it
+    /// ended, and its parents).
     pub async fn control(
         &self,
         tenant: &TenantId,
         id: &str,
         control: Control,
-    ) -> Result<(), HubError> {
+    ) -> Result<Vec<Touched>, HubError> {
         let begin = self.store.begin_write_sql();
         let at = now();
         let at_ms = now_ms();
         on_store!(&self.store, pool => {
             async {
                 let mut tx = pool.begin_with(begin).await?;
-                let run: Option<(String, String)> = sqlx::query_as(
-                    "UPDATE workflow_executions SET updated_at = $3 WHERE id = $1 AND tenant_id = $2 RETURNING status, definition",
-                )
-                .bind(id)
-                .bind(tenant.as_str())
-                .bind(at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((status, definition)) = run else {
-                    return Ok::<Result<(), HubError>, sqlx::Error>(Err(missing(id)));
+                lock_ancestors!(tx, id, at);
+                let Some(run) = lock_run!(tx, id, Some(tenant.as_str()), at) else {
+                    return Ok::<Result<Vec<Touched>, HubError>, sqlx::Error>(Err(missing(id)));
                 };
-                let (status, template) = match (status.parse::<RunStatus>(), serde_json::from_str::<Template>(&definition)) {
-                    (Ok(status), Ok(template)) => (status, template),
-                    _ => return Ok(Err(HubError::Internal(format!("execution {id} is unreadable")))),
+                let (status, template) = match run {
+                    Ok(run) => run,
+                    Err(error) => return Ok(Err(error)),
                 };
                 let refused = |what: &str| Ok(Err(HubError::Conflict(format!(
                     "execution {id} is {status}; only {what} can be {}", control.verb()
@@ -903,7 +1071,7 @@ impl Runs {
                         // what they need is done, pending otherwise (the advance below
                         // readies those).
                         sqlx::query(
-                            "UPDATE workflow_steps SET status = 'pending', error = NULL, finished_at = NULL, due_ms = $2 \
+                            "UPDATE workflow_steps SET status = 'pending', error = NULL, output = NULL, finished_at = NULL, due_ms = $2 \
                              WHERE execution_id = $1 AND status IN ('failed', 'cancelled', 'unknown')",
                         )
                         .bind(id)
@@ -931,14 +1099,16 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on!(tx, id, &template, next_status, at, at_ms);
+                let touched = settle!(tx, id, at, at_ms);
                 tx.commit().await?;
-                Ok(Ok(()))
+                Ok(Ok(touched))
             }
             .await
         })?
     }
 
-    /// A person's answer to an approval step: it succeeds (approved) or fails.
+    /// A person's answer to an approval step: it succeeds (approved) or fails. The
+    /// other runs that changed (when the answer ended a child run).
     pub async fn approve(
         &self,
         ctx: &CallContext,
@@ -946,7 +1116,7 @@ impl Runs {
         step_id: &str,
         approved: bool,
         comment: Option<&str>,
-    ) -> Result<(), HubError> {
+    ) -> Result<Vec<Touched>, HubError> {
         let begin = self.store.begin_write_sql();
         let at = now();
         let at_ms = now_ms();
@@ -963,21 +1133,23 @@ impl Runs {
         on_store!(&self.store, pool => {
             async {
                 let mut tx = pool.begin_with(begin).await?;
-                let run: Option<(String, String)> = sqlx::query_as(
-                    "UPDATE workflow_executions SET updated_at = $3 WHERE id = $1 AND tenant_id = $2 RETURNING status, definition",
-                )
-                .bind(id)
-                .bind(ctx.tenant.as_str())
-                .bind(at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((status, definition)) = run else {
-                    return Ok::<Result<(), HubError>, sqlx::Error>(Err(missing(id)));
+                lock_ancestors!(tx, id, at);
+                let Some(run) = lock_run!(tx, id, Some(ctx.tenant.as_str()), at) else {
+                    return Ok::<Result<Vec<Touched>, HubError>, sqlx::Error>(Err(missing(id)));
                 };
-                let (status, template) = match (status.parse::<RunStatus>(), serde_json::from_str::<Template>(&definition)) {
-                    (Ok(status), Ok(template)) => (status, template),
-                    _ => return Ok(Err(HubError::Internal(format!("execution {id} is unreadable")))),
+                let (status, template) = match run {
+                    Ok(run) => run,
+                    Err(error) => return Ok(Err(error)),
                 };
+                // A workflow step waits too, for its child run; only a person's
+                // approval step takes an answer.
+                if template.step(step_id).map(|step| step.kind) != Some(StepKind::Approval) {
+                    tx.rollback().await?;
+                    return Ok(Err(HubError::Conflict(format!(
+                        "step '{}' of execution {id} is not an approval step",
+                        tideway_core::error::excerpt(step_id)
+                    ))));
+                }
                 let updated = sqlx::query(
                     "UPDATE workflow_steps SET status = $3, output = $4, error = $5, finished_at = $6 \
                      WHERE execution_id = $1 AND step_id = $2 AND status = 'waiting'",
@@ -998,8 +1170,9 @@ impl Runs {
                     ))));
                 }
                 move_on!(tx, id, &template, status, at, at_ms);
+                let touched = settle!(tx, id, at, at_ms);
                 tx.commit().await?;
-                Ok(Ok(()))
+                Ok(Ok(touched))
             }
             .await
         })?

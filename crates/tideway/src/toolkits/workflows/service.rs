@@ -5,14 +5,14 @@
 use std::sync::{Arc, Weak};
 
 use serde_json::Value;
-use tideway_core::{CallContext, Hub, HubError, Scope, mcp::JsonObject};
+use tideway_core::{CallContext, Hub, HubError, mcp::JsonObject};
 
 use super::{
-    builtin_templates,
-    definition::{Template, ToolFacts},
+    definition::Template,
     engine::Engine,
     progress::RunStatus,
-    runs::{Control, ExecutionSummary, ExecutionView, TemplateVersion},
+    runs::{Control, ExecutionSummary, ExecutionView},
+    templates::{TemplateStore, TemplateVersion},
 };
 
 /// The most runs one listing returns.
@@ -20,50 +20,33 @@ pub const MAX_LISTED: i64 = 500;
 
 pub struct Workflows {
     pub engine: Arc<Engine>,
+    templates: TemplateStore,
     hub: Weak<Hub>,
 }
 
 impl Workflows {
-    pub fn new(engine: Arc<Engine>, hub: &Arc<Hub>) -> Self {
+    pub fn new(engine: Arc<Engine>, templates: TemplateStore, hub: &Arc<Hub>) -> Self {
         Workflows {
             engine,
+            templates,
             hub: Arc::downgrade(hub),
         }
     }
 
-    /// Checks a template against the tools `ctx`'s principal may call.
-    fn validate(&self, ctx: &CallContext, template: &Template) -> Result<(), HubError> {
+    /// Checks a template against the tools `ctx`'s principal may call and the
+    /// tenant's templates.
+    async fn validate(&self, ctx: &CallContext, template: &Template) -> Result<(), HubError> {
         let hub = self
             .hub
             .upgrade()
             .ok_or_else(|| HubError::Internal("the server is stopping".into()))?;
-        let tools = hub.list_tools(&Scope::All, &ctx.principal);
-        template.validate(&|name| {
-            tools
-                .iter()
-                .find(|tool| tool.name == name)
-                .map(|tool| ToolFacts {
-                    input_schema: Value::Object(tool.input_schema.as_ref().clone()),
-                })
-        })
+        self.templates
+            .check(&hub, &ctx.tenant, &ctx.principal, template)
+            .await
     }
 
-    /// The tenant's templates: its saved ones (latest versions) and the built-in
-    /// ones it has not saved over.
     pub async fn templates(&self, ctx: &CallContext) -> Result<Vec<TemplateVersion>, HubError> {
-        let mut templates = self.engine.runs.templates(&ctx.tenant).await?;
-        for builtin in builtin_templates() {
-            if !templates.iter().any(|t| t.template.id == builtin.id) {
-                templates.push(TemplateVersion {
-                    version: 0,
-                    template: builtin,
-                    created_by: "tideway".into(),
-                    created_at: None,
-                });
-            }
-        }
-        templates.sort_by(|a, b| a.template.id.cmp(&b.template.id));
-        Ok(templates)
+        self.templates.list(&ctx.tenant).await
     }
 
     pub async fn template(
@@ -72,37 +55,13 @@ impl Workflows {
         id: &str,
         version: Option<i64>,
     ) -> Result<TemplateVersion, HubError> {
-        if version != Some(0)
-            && let Some(saved) = self.engine.runs.template(&ctx.tenant, id, version).await?
-        {
-            return Ok(saved);
-        }
-        if matches!(version, None | Some(0))
-            && let Some(builtin) = builtin_templates().into_iter().find(|t| t.id == id)
-        {
-            return Ok(TemplateVersion {
-                version: 0,
-                template: builtin,
-                created_by: "tideway".into(),
-                created_at: None,
-            });
-        }
-        Err(HubError::NotFound(match version {
-            Some(version) => format!(
-                "no workflow template '{}' version {version}",
-                tideway_core::error::excerpt(id)
-            ),
-            None => format!(
-                "no workflow template '{}'; list_workflow_templates shows them",
-                tideway_core::error::excerpt(id)
-            ),
-        }))
+        self.templates.find(&ctx.tenant, id, version).await
     }
 
     /// Saves a new version of a template after checking it.
     pub async fn save(&self, ctx: &CallContext, template: &Template) -> Result<i64, HubError> {
-        self.validate(ctx, template)?;
-        self.engine.runs.save_template(ctx, template).await
+        self.validate(ctx, template).await?;
+        self.templates.save(ctx, template).await
     }
 
     /// Starts a run of a template (its latest version unless one is named) with
@@ -126,7 +85,7 @@ impl Workflows {
                 other => other,
             })?;
         // The starter must be able to call every tool of the template, whoever saved it.
-        self.validate(ctx, &pinned.template)?;
+        self.validate(ctx, &pinned.template).await?;
         let execution_id = self
             .engine
             .runs
@@ -161,12 +120,13 @@ impl Workflows {
         id: &str,
         control: Control,
     ) -> Result<ExecutionView, HubError> {
-        self.engine.runs.control(&ctx.tenant, id, control).await?;
+        let others = self.engine.runs.control(&ctx.tenant, id, control).await?;
         if control == Control::Cancel {
             self.engine.cancel_local(id);
         }
         tracing::info!(execution_id = id, ?control, "workflow changed on request");
         self.engine.changed(&ctx.tenant, id);
+        self.engine.touched(&ctx.tenant, &others);
         self.engine.runs.view(&ctx.tenant, id).await
     }
 
@@ -178,11 +138,13 @@ impl Workflows {
         approved: bool,
         comment: Option<&str>,
     ) -> Result<ExecutionView, HubError> {
-        self.engine
+        let others = self
+            .engine
             .runs
             .approve(ctx, id, step_id, approved, comment)
             .await?;
         self.engine.changed(&ctx.tenant, id);
+        self.engine.touched(&ctx.tenant, &others);
         self.engine.runs.view(&ctx.tenant, id).await
     }
 }

@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use super::{
     definition::Template,
     progress::RunStatus,
-    runs::{Control, ExecutionSummary, ExecutionView, TemplateVersion},
+    runs::{Control, ExecutionSummary, ExecutionView},
     service::Workflows,
+    templates::TemplateVersion,
 };
 
 /// The tools' names, shared by their declarations and the REST routes.

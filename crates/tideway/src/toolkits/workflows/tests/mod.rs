@@ -1,8 +1,10 @@
 //! The workflows toolkit's tests, through the Hub as MCP and REST reach it, on both
-//! store backends: what a run does (`runs.rs`), what a template may not be
-//! (`validation.rs`), and runs surviving a stopped server (`recovery.rs`). The steps
+//! store backends: what a run does (`runs.rs`), child runs (`children.rs`), what a
+//! template may not be (`validation.rs`), and runs surviving a stopped server
+//! (`recovery.rs`). The steps
 //! call a probe toolkit whose tools record when they ran.
 
+mod children;
 mod recovery;
 mod runs;
 mod validation;
@@ -341,6 +343,23 @@ impl Server {
             .as_str()
             .expect("an execution id")
             .to_string()
+    }
+
+    /// Saves `template` and starts a run of it; the run's id.
+    pub async fn run_template(&self, ctx: &CallContext, template: Value, input: Value) -> String {
+        let template_id = template["id"].as_str().expect("a template id").to_string();
+        self.save(ctx, template).await.expect("saved");
+        self.start_run(ctx, &template_id, input).await
+    }
+
+    /// Waits until a probe tool called with `label` is running (claimed is not
+    /// enough: the call itself has begun).
+    pub async fn wait_for_call(&self, label: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.probe.calls_of(label).is_empty() {
+            assert!(Instant::now() < deadline, "no call labelled {label} began");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub async fn execution(&self, ctx: &CallContext, id: &str) -> Value {

@@ -138,8 +138,8 @@ async fn a_graceful_shutdown_lets_the_step_in_flight_finish_and_starts_no_other(
     for test in test_stores().await {
         let server = Server::start(&test.store).await;
         let acme = operator("acme");
-        server
-            .save(
+        let id = server
+            .run_template(
                 &acme,
                 json!({
                     "id": "drain", "name": "Drain",
@@ -148,16 +148,10 @@ async fn a_graceful_shutdown_lets_the_step_in_flight_finish_and_starts_no_other(
                         {"id": "after", "needs": ["write"], "tool": "probe_echo", "arguments": {"value": "after-drain"}}
                     ]
                 }),
+                json!({}),
             )
-            .await
-            .expect("saved");
-        let id = server.start_run(&acme, "drain", json!({})).await;
-        for _ in 0..500 {
-            if !server.probe.calls_of("drain").is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+            .await;
+        server.wait_for_call("drain").await;
         server.shut_down().await;
         let run = server.execution(&acme, &id).await;
         assert_eq!(step(&run, "write")["status"], "succeeded", "{run:#}");
@@ -172,8 +166,8 @@ async fn a_run_cancelled_while_its_server_was_dead_starts_nothing_more() {
     for test in test_stores().await {
         let first_server = Server::start(&test.store).await;
         let acme = operator("acme");
-        first_server
-            .save(
+        let id = first_server
+            .run_template(
                 &acme,
                 json!({
                     "id": "orphan", "name": "Orphan",
@@ -182,10 +176,9 @@ async fn a_run_cancelled_while_its_server_was_dead_starts_nothing_more() {
                         {"id": "after", "needs": ["read"], "tool": "probe_echo", "arguments": {"value": "after-orphan"}}
                     ]
                 }),
+                json!({}),
             )
-            .await
-            .expect("saved");
-        let id = first_server.start_run(&acme, "orphan", json!({})).await;
+            .await;
         first_server
             .wait_until(&acme, &id, "the step to start", |run| {
                 step(run, "read")["status"] == "running"

@@ -168,8 +168,8 @@ async fn a_step_past_its_timeout_fails_and_a_continue_step_lets_the_run_go_on() 
     for test in test_stores().await {
         let server = Server::start(&test.store).await;
         let acme = operator("acme");
-        server
-            .save(
+        let id = server
+            .run_template(
                 &acme,
                 json!({
                     "id": "slow", "name": "Slow",
@@ -180,10 +180,9 @@ async fn a_step_past_its_timeout_fails_and_a_continue_step_lets_the_run_go_on() 
                          "arguments": {"value": "{{ steps.late.status }}"}}
                     ]
                 }),
+                json!({}),
             )
-            .await
-            .expect("saved");
-        let id = server.start_run(&acme, "slow", json!({})).await;
+            .await;
         let run = server.finished(&acme, &id).await;
         assert_eq!(run["status"], "succeeded", "{run:#}");
         let late = step(&run, "late");
@@ -203,8 +202,8 @@ async fn cancel_stops_the_step_in_flight_and_starts_nothing_more() {
     for test in test_stores().await {
         let server = Server::start(&test.store).await;
         let acme = operator("acme");
-        server
-            .save(
+        let id = server
+            .run_template(
                 &acme,
                 json!({
                     "id": "long", "name": "Long",
@@ -213,22 +212,15 @@ async fn cancel_stops_the_step_in_flight_and_starts_nothing_more() {
                         {"id": "never", "needs": ["wait"], "tool": "probe_echo", "arguments": {"value": "never"}}
                     ]
                 }),
+                json!({}),
             )
-            .await
-            .expect("saved");
-        let id = server.start_run(&acme, "long", json!({})).await;
+            .await;
         server
             .wait_until(&acme, &id, "the step to start", |run| {
                 step(run, "wait")["status"] == "running"
             })
             .await;
-        // Claimed is not yet called: wait for the tool itself to be running.
-        for _ in 0..500 {
-            if !server.probe.calls_of("long-wait").is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        server.wait_for_call("long-wait").await;
         let cancelled = server
             .call(&acme, "cancel_execution", json!({"execution_id": id}))
             .await
@@ -260,8 +252,8 @@ async fn a_paused_run_starts_no_step_until_resumed() {
     for test in test_stores().await {
         let server = Server::start(&test.store).await;
         let acme = operator("acme");
-        server
-            .save(
+        let id = server
+            .run_template(
                 &acme,
                 json!({
                     "id": "pausable", "name": "Pausable",
@@ -270,10 +262,9 @@ async fn a_paused_run_starts_no_step_until_resumed() {
                         {"id": "two", "needs": ["one"], "tool": "probe_echo", "arguments": {"value": "two"}}
                     ]
                 }),
+                json!({}),
             )
-            .await
-            .expect("saved");
-        let id = server.start_run(&acme, "pausable", json!({})).await;
+            .await;
         server
             .wait_until(&acme, &id, "the first step to start", |run| {
                 step(run, "one")["status"] == "running"

@@ -117,6 +117,23 @@ async fn mistakes_are_refused_when_saved_naming_the_field() {
             "does not belong",
         ),
         (
+            template(json!([{"id": "a", "kind": "workflow", "workflow": "no_such_template"}])),
+            "steps.a.workflow",
+            "not a workflow template",
+        ),
+        (
+            template(json!([{"id": "a", "kind": "workflow"}])),
+            "steps.a.workflow",
+            "required",
+        ),
+        (
+            template(
+                json!([{"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "workflow": "t"}]),
+            ),
+            "steps.a.workflow",
+            "does not belong",
+        ),
+        (
             template(
                 json!([{"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "retry": {"attempts": 0}}]),
             ),
@@ -237,14 +254,18 @@ async fn the_builtin_templates_are_valid() {
     assert_eq!(templates.len(), 3);
     for template in templates {
         template
-            .validate(&|name| {
-                tools
-                    .iter()
-                    .find(|tool| tool.name == name)
-                    .map(|tool| ToolFacts {
-                        input_schema: Value::Object(tool.input_schema.as_ref().clone()),
-                    })
-            })
+            .validate(
+                &|name| {
+                    tools
+                        .iter()
+                        .find(|tool| tool.name == name)
+                        .map(|tool| ToolFacts {
+                            input_schema: Value::Object(tool.input_schema.as_ref().clone()),
+                        })
+                },
+                // The built-in templates run no child templates.
+                &|_| false,
+            )
             .unwrap_or_else(|error| panic!("{}: {error}", template.id));
     }
     app.shutdown().await;

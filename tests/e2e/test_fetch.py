@@ -3,8 +3,11 @@ eras and over REST, on a real `tideway serve` whose configuration opens 127.0.0.
 only: a page on a local site comes back as Markdown, internal addresses are refused,
 and an API call through a stored connection carries a credential nobody sees."""
 
+import asyncio
 import json
+import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx2 as httpx
@@ -40,6 +43,9 @@ class Site(BaseHTTPRequestHandler):
         if self.path == "/robots.txt":
             self._answer(200, "text/plain", "User-agent: *\nDisallow: /private\n")
         elif self.path == "/tides":
+            self._answer(200, "text/html; charset=utf-8", PAGE)
+        elif self.path == "/slow-tides":
+            time.sleep(3)
             self._answer(200, "text/html; charset=utf-8", PAGE)
         else:
             self._answer(200, "application/json", json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}))
@@ -126,3 +132,34 @@ async def test_rest_fetches_and_calls_through_a_sealed_connection(fetch_server, 
         assert escaped.status_code == 422, escaped.text
         deleted = await http.delete("/api/v1/fetch/connections/tides")
         assert deleted.status_code == 204
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_call_in_flight_when_the_server_stops_still_gets_its_answer(binary, data_dir, tmp_path, site, mode):
+    config = tmp_path / "tideway.toml"
+    config.write_text('[fetch]\nallow = ["127.0.0.1/32"]\nobey_robots_txt = false\n\n[http]\nshutdown_grace_secs = 8\n')
+    process, base = _serve(binary, data_dir, "fetch", extra=["--config", str(config)])
+    page = None
+    try:
+        try:
+            async with Client(f"{base}/mcp/fetch", mode=mode) as client:
+                # The SDK lists tools before it checks a result; list them while the
+                # server still takes new requests.
+                await client.list_tools()
+                call = asyncio.ensure_future(client.call_tool("fetch", {"url": f"{site}/slow-tides"}))
+                # The site holds its answer for 3 s; stop the server while the call waits.
+                while not any(path == "/slow-tides" for path, _ in Site.seen):
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                page = await asyncio.wait_for(call, 20)
+        except* httpx.ConnectError:
+            # Leaving, the client may try the stopped server again; only the answer counts.
+            pass
+        assert page is not None, "the call got no answer"
+        assert not page.is_error, page
+        assert "# Tide tables" in page.content[0].text
+    finally:
+        Site.seen.clear()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

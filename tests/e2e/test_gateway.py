@@ -141,3 +141,30 @@ async def test_an_upstream_resource_change_reaches_subscribers_in_both_eras(gate
                 async for event in subscription:
                     if getattr(event, "uri", None) == uri:
                         break
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_every_relayed_verb_answers_in_the_clients_era(gateway, mode):
+    """server-everything speaks the 2025 era; the Python SDK client checks each answer
+    against the era it negotiated, so a relayed result in the upstream's era fails."""
+    async with Client(f"{gateway}/mcp/everything", mode=mode) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert "echo" in tools, tools
+        echoed = await client.call_tool("echo", {"message": f"hello in {mode}"})
+        assert not echoed.is_error, echoed
+        assert f"hello in {mode}" in text_of(echoed)
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert "simple-prompt" in prompts, prompts
+        prompt = await client.get_prompt("simple-prompt")
+        assert "simple prompt" in prompt.messages[0].content.text
+        resources = (await client.list_resources()).resources
+        assert resources, "server-everything lists resources"
+        read = await client.read_resource(resources[0].uri)
+        assert read.contents, read
+    # And the other way round: a tool of the Python SDK's server, from the same client.
+    async with Client(f"{gateway}/mcp/py", mode=mode) as client:
+        waited = await client.call_tool("wait", {"seconds": 0})
+        assert not waited.is_error, waited
+        assert "waited" in text_of(waited)
+        counter = await client.read_resource("counter://value")
+        assert counter.contents[0].text.isdigit()

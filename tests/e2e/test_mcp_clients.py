@@ -125,3 +125,92 @@ async def test_wrong_protocol_version_header_is_refused(server):
         )
         assert response.status_code == 400
         assert "1999-01-01" in response.text
+
+
+HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+@pytest.mark.parametrize(
+    "body, code, reason",
+    [
+        (b'{"jsonrpc": "2.0", "id": 1, "method":', -32700, "not valid JSON"),
+        (b'{"hello": "world"}', -32600, '"jsonrpc" must be "2.0"'),
+        (b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]', -32600, "batches"),
+        (b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"arguments": {}}}', -32602, "needs 'name'"),
+        (b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "system_echo", "arguments": "hi"}}',
+         -32602, "'arguments' must be an object"),
+    ],
+)
+async def test_a_body_that_is_not_a_good_message_gets_a_json_rpc_error_naming_why(server, body, code, reason):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{server}/mcp", headers=HEADERS, content=body)
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    answer = response.json()
+    assert answer["error"]["code"] == code, answer
+    assert reason in answer["error"]["message"], answer
+    assert response.status_code == (200 if code == -32602 else 400)
+    if code == -32602:
+        assert answer["id"] == 4
+
+
+async def test_a_legacy_session_ends_with_a_delete_clients_accept(server):
+    async with httpx.AsyncClient() as http:
+        opened = await http.post(
+            f"{server}/mcp", headers=HEADERS,
+            json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                             "clientInfo": {"name": "e2e", "version": "1"}}},
+        )
+        assert opened.status_code == 200, opened.text
+        session = opened.headers["mcp-session-id"]
+        ended = await http.delete(
+            f"{server}/mcp", headers={"mcp-session-id": session, "mcp-protocol-version": "2025-11-25"})
+        # The SDKs count 200 and 204 as done and warn on anything else.
+        assert ended.status_code in (200, 204), ended.status_code
+        again = await http.post(
+            f"{server}/mcp", headers={**HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"},
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+        )
+        assert again.status_code == 404
+
+
+async def test_stdio_answers_a_malformed_line_and_goes_on(binary, data_dir):
+    import asyncio
+
+    process = await asyncio.create_subprocess_exec(
+        binary, "mcp", "--data-dir", data_dir,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def answer():
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        return json.loads(line)
+
+    try:
+        process.stdin.write(b"this is not json\n")
+        await process.stdin.drain()
+        refused = await answer()
+        assert refused["error"]["code"] == -32700 and refused["id"] is None, refused
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "1"}}}).encode() + b"\n")
+        await process.stdin.drain()
+        initialized = await answer()
+        assert initialized["id"] == 1 and "result" in initialized, initialized
+        process.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        process.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"system_echo","arguments":[1]}}\n')
+        await process.stdin.drain()
+        bad_params = await answer()
+        assert bad_params["id"] == 2 and bad_params["error"]["code"] == -32602, bad_params
+        process.stdin.write(b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"system_echo","arguments":{"message":"still here"}}}\n')
+        await process.stdin.drain()
+        echoed = await answer()
+        assert echoed["id"] == 3 and echoed["result"]["structuredContent"] == {"message": "still here"}, echoed
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+    assert process.returncode == 0

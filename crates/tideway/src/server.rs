@@ -46,6 +46,7 @@ pub fn http_app(app: Arc<App>, bind: SocketAddr, shutdown: CancellationToken) ->
         app.config.http.sessions,
         app.config.limits.max_body_bytes,
         shutdown,
+        Duration::from_secs(app.config.http.shutdown_grace_secs),
     ));
     let guard = EdgeGuard {
         loopback_listener: bind.ip().is_loopback(),

@@ -296,7 +296,10 @@ impl ServerHandler for McpHandler {
             .call_in_scope(&ctx, &self.scope, &request.name, request.arguments)
             .await;
         match outcome {
-            Ok(result) => Ok(result.into()),
+            Ok(mut result) => {
+                complete(&mut result.result_type);
+                Ok(result.into())
+            }
             Err(error) => tool_call_error(error, &ctx.request_id).map(Into::into),
         }
     }
@@ -484,7 +487,10 @@ impl ServerHandler for McpHandler {
             .hub
             .get_prompt(&ctx, &self.scope, &request.name, request.arguments)
             .await
-            .map(Into::into)
+            .map(|mut result| {
+                complete(&mut result.result_type);
+                result.into()
+            })
             .map_err(|error| rpc_error(error, &ctx.request_id))
     }
 
@@ -532,6 +538,15 @@ impl ServerHandler for McpHandler {
         };
         *lock(&self.session.log_level) = level;
         Ok(())
+    }
+}
+
+/// Marks a result as complete when it came without a `resultType`: a result relayed
+/// from a 2025-era upstream has none, and a 2026-07-28 client requires it. rmcp
+/// removes it again for clients of the older era.
+fn complete(result_type: &mut Option<rmcp::model::ResultType>) {
+    if result_type.is_none() {
+        *result_type = Some(rmcp::model::ResultType::COMPLETE);
     }
 }
 

@@ -13,7 +13,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -25,16 +28,19 @@ use axum::{
     response::{IntoResponse, Response},
     routing::any,
 };
+use futures::StreamExt;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{SessionManager, local::LocalSessionManager},
 };
-use serde_json::json;
 use tideway_core::{HubError, Scope};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::handler::{McpHandler, McpShared};
+use super::{
+    envelope,
+    handler::{McpHandler, McpShared},
+};
 use crate::{api::problem::Problem, auth::Caller};
 
 type ScopeService = StreamableHttpService<McpHandler, LocalSessionManager>;
@@ -60,6 +66,8 @@ impl Owner {
 pub struct McpHttp {
     shared: Arc<McpShared>,
     config: StreamableHttpServerConfig,
+    /// POSTs whose answers are not yet all sent; a shutdown waits for them.
+    in_flight: Arc<AtomicUsize>,
     services: RwLock<HashMap<Scope, (ScopeService, Arc<LocalSessionManager>)>>,
     /// The owner of every session opened here, by session id, with the session
     /// manager that holds it.
@@ -67,12 +75,23 @@ pub struct McpHttp {
 }
 
 impl McpHttp {
+    /// `shutdown` is cancelled when the server starts to stop: sessions and event
+    /// streams end once the calls in flight have answered, or after `grace`.
     pub fn new(
         shared: Arc<McpShared>,
         sessions: bool,
         max_body_bytes: usize,
         shutdown: CancellationToken,
+        grace: Duration,
     ) -> Self {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let stop_sessions = CancellationToken::new();
+        tokio::spawn(drain(
+            shutdown,
+            in_flight.clone(),
+            grace,
+            stop_sessions.clone(),
+        ));
         let config = StreamableHttpServerConfig::default()
             .with_legacy_session_mode(sessions)
             .with_max_request_body_bytes(max_body_bytes)
@@ -81,13 +100,14 @@ impl McpHttp {
             // when progress or requests come first): less to parse for every client,
             // and its connection is reused at once (gateway-bench in BENCHMARKS.md).
             .with_json_response(true)
-            .with_cancellation_token(shutdown)
+            .with_cancellation_token(stop_sessions)
             // The edge guard validates Host and Origin for every route, MCP included.
             .disable_allowed_hosts()
             .disable_allowed_origins();
         McpHttp {
             shared,
             config,
+            in_flight,
             services: RwLock::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
         }
@@ -146,10 +166,25 @@ impl McpHttp {
         }
         let method = request.method().clone();
         let (service, sessions) = self.service(scope);
-        let response = match service.oneshot(request).await {
+        let counted = (method == Method::POST).then(|| InFlight::enter(&self.in_flight));
+        let mut response = match service.oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };
+        // An answer streamed as events is in flight until its stream ends.
+        if let Some(counted) = counted {
+            response = response.map(|body| {
+                Body::from_stream(body.into_data_stream().map(move |chunk| {
+                    let _held = &counted;
+                    chunk
+                }))
+            });
+        }
+        // rmcp accepts a session's end with 202; clients expect 200 or 204 for a
+        // DELETE done (the Python SDK warns on anything else).
+        if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
         match (&session, caller) {
             // A new session: it is the caller's from now on.
             (None, Some(owner)) => {
@@ -198,6 +233,39 @@ impl McpHttp {
     }
 }
 
+/// One POST being answered: counted while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Once the server starts to stop, lets the MCP calls in flight answer (up to
+/// `grace`), then ends sessions and event streams, which would otherwise keep the
+/// listener open. Ending them at once would cut the calls off mid-answer.
+async fn drain(
+    shutdown: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+    grace: Duration,
+    stop_sessions: CancellationToken,
+) {
+    shutdown.cancelled().await;
+    let deadline = tokio::time::Instant::now() + grace;
+    while in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_sessions.cancel();
+}
+
 /// What rmcp answers for a session it does not know, so another caller's session
 /// looks exactly like none.
 fn session_not_found() -> Response {
@@ -205,8 +273,9 @@ fn session_not_found() -> Response {
 }
 
 impl McpHttp {
-    /// Answers a POST whose body is not JSON with a JSON-RPC parse error (-32700), which
-    /// rmcp would otherwise answer in plain text. The syntax check allocates nothing.
+    /// Answers a POST whose body is not one JSON-RPC message, or whose params cannot
+    /// be what its method takes, with the JSON-RPC error for it (`envelope.rs`),
+    /// where rmcp would answer in plain text or with "method not found".
     async fn check_json(&self, request: Request) -> Result<Request, Response> {
         if request.method() != Method::POST {
             return Ok(request);
@@ -226,13 +295,16 @@ impl McpHttp {
                 .into_response());
             }
         };
-        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-            let answer = json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": {"code": -32700, "message": format!("Parse error: the body is not valid JSON ({error})")}
-            });
-            return Err((StatusCode::BAD_REQUEST, axum::Json(answer)).into_response());
+        if let Err(refusal) = envelope::check(&bytes) {
+            // A request the server understood but whose params are wrong is answered
+            // as any failed request is (200 with the error), so clients show the
+            // error; a body that is not one message at all is a bad request.
+            let status = if refusal.code == envelope::INVALID_PARAMS {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Err((status, axum::Json(refusal.answer())).into_response());
         }
         Ok(Request::from_parts(parts, Body::from(bytes)))
     }

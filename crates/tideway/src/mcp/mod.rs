@@ -1,6 +1,7 @@
 //! The MCP face: one handler over the Hub, served on stdio and Streamable HTTP.
 
 mod channel;
+pub mod envelope;
 pub mod errors;
 pub mod handler;
 pub mod http;

@@ -37,6 +37,10 @@ pub struct Common {
     /// Global, so it may follow a nested subcommand too (`keys list --data-dir D`).
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// How log lines on stderr look: `text` for people, `json` (one object a line)
+    /// for collectors. Replaces log.format.
+    #[arg(long, value_name = "FORMAT", global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +186,9 @@ pub fn load_config(cli_config: Option<&PathBuf>, common: &Common) -> anyhow::Res
     let mut config = toolkits::load_config(cli_config.map(PathBuf::as_path))?;
     if let Some(dir) = &common.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let Some(format) = &common.log_format {
+        config.log.format = format.clone();
     }
     Ok(config)
 }

@@ -319,3 +319,116 @@ async fn audit_records_are_written_in_batches_and_read_back_filtered() {
         assert_eq!(written.len(), 450, "{}", store.backend());
     }
 }
+
+/// Opens a transaction the way Tideway's writes do, inserts a tenant and commits.
+async fn write_one(store: &Store, id: &str) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, '2026-01-01')";
+    match store {
+        Store::Sqlite(pool) => {
+            let mut tx = pool.begin_with(store.begin_write_sql()).await?;
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            tx.commit().await
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin_with(store.begin_write_sql()).await?;
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            tx.commit().await
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_the_database_ended_under_it_leaves_no_connection_dirty() {
+    for (store, _dir) in backends().await {
+        store.migrate(&[]).await.expect("migrate");
+        // The database ends the transaction itself (as SQLite does on SQLITE_FULL),
+        // so COMMIT fails and so does the rollback that dropping it queues.
+        let failed = match &store {
+            Store::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+                sqlx::query("ROLLBACK")
+                    .execute(&mut *tx)
+                    .await
+                    .expect("end");
+                tx.commit().await
+            }
+            Store::Postgres(pool) => {
+                let mut tx = pool.begin().await.expect("begin");
+                sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ())
+                    .and(tx.commit().await)
+            }
+        };
+        assert!(failed.is_err(), "{}: the commit must fail", store.backend());
+        // More writes than the pool has connections: every one of them succeeds.
+        for n in 0..20 {
+            write_one(&store, &format!("t{n}"))
+                .await
+                .unwrap_or_else(|error| panic!("{}: write {n}: {error}", store.backend()));
+        }
+        store.check_writable().await.expect("writable");
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_not_ready_and_writes_resume_once_space_is_freed() {
+    // A real full file system: a 4 MiB tmpfs, which needs the right to mount (root in
+    // CI). Elsewhere the test says so and checks nothing.
+    let mount = tempfile::tempdir().expect("dir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false);
+    if !mounted {
+        assert!(
+            std::env::var_os("TIDEWAY_REQUIRE_TMPFS").is_none(),
+            "TIDEWAY_REQUIRE_TMPFS is set but a tmpfs cannot be mounted"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+    let url = format!("sqlite://{}/store.db", mount.path().display());
+    let store = Store::open(&url).await.expect("open");
+    store.migrate(&[]).await.expect("migrate");
+    // Ballast that is deleted later to free space.
+    let ballast = mount.path().join("ballast");
+    std::fs::write(&ballast, vec![7u8; 1024 * 1024]).expect("ballast");
+    // Wide rows first, then narrower ones into what is left, until even a small
+    // write fails.
+    let mut full = None;
+    for width in [64 * 1024, 4096, 64] {
+        let padding = "x".repeat(width);
+        for n in 0..2000 {
+            if let Err(error) = write_one(&store, &format!("{width}-{n}-{padding}")).await {
+                full = Some(error);
+                break;
+            }
+        }
+    }
+    let full = full.expect("the file system fills up");
+    assert!(full.to_string().contains("full"), "{full}");
+    assert!(
+        store.check_writable().await.is_err(),
+        "a full store is not ready"
+    );
+
+    std::fs::remove_file(&ballast).expect("free space");
+    for n in 0..20 {
+        write_one(&store, &format!("after-{n}"))
+            .await
+            .unwrap_or_else(|error| panic!("write {n} after space was freed: {error}"));
+    }
+    store.check_writable().await.expect("writable again");
+    store.close().await;
+}

@@ -47,6 +47,12 @@ pub const CORE: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_key_delegation.sql"),
         postgres: include_str!("../../migrations/postgres/0010_key_delegation.sql"),
     },
+    Migration {
+        version: 14,
+        name: "store_probe",
+        sqlite: include_str!("../../migrations/sqlite/0014_store_probe.sql"),
+        postgres: include_str!("../../migrations/postgres/0014_store_probe.sql"),
+    },
 ];
 
 /// Core's migrations and the toolkits', in version order; two with one number are an

@@ -86,6 +86,9 @@ impl Store {
             let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .after_release(|connection, _| {
+                    Box::pin(async move { Ok(!connection.is_in_transaction()) })
+                })
                 .acquire_timeout(Duration::from_secs(10))
                 .idle_timeout(Duration::from_secs(300))
                 .connect(url)
@@ -116,6 +119,18 @@ impl Store {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A transaction whose COMMIT failed (SQLITE_FULL on a full disk) may leave
+            // the connection believing it is still inside one after SQLite rolled it
+            // back itself; back in the pool, every later BEGIN on it would fail until
+            // a restart. Such a connection is closed instead of reused. The ping lets
+            // the rollback that dropping the transaction queued run first, so the
+            // depth read after it is the settled one.
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    connection.ping().await?;
+                    Ok(!connection.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|error| StoreError::Connect {
@@ -181,6 +196,32 @@ impl Store {
             }
             Store::Postgres(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    /// A round trip that commits a write, timed: a store that answers reads but
+    /// cannot commit (a full disk, a read-only server) is not ready to serve. Needs
+    /// the migrated schema.
+    pub async fn check_writable(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        match self {
+            Store::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO store_probe (id, checked_at) VALUES (1, datetime('now')) \
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .execute(pool)
+                .await?;
+            }
+            Store::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO store_probe (id, checked_at) VALUES (1, now()::text) \
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .execute(pool)
+                .await?;
             }
         }
         Ok(started.elapsed())

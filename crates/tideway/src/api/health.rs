@@ -68,9 +68,9 @@ pub async fn health(State(app): State<Arc<App>>) -> ApiJson<Liveness> {
 
 /// Store and toolkit health, checked now.
 pub async fn check_all(app: &App) -> Vec<ComponentHealth> {
-    let store = match app.store.ping().await {
+    let store = match app.store.check_writable().await {
         Ok(latency) => Health::healthy().with_latency(latency),
-        Err(error) => Health::down(error.to_string()),
+        Err(error) => Health::down(format!("the store cannot write: {error}")),
     };
     let mut components = vec![component(format!("store ({})", app.store.backend()), store)];
     for (name, health) in app.hub.health(Duration::from_secs(5)).await {

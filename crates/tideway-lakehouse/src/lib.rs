@@ -15,6 +15,7 @@ mod describe;
 mod error;
 mod excel;
 mod ingest;
+mod maintain;
 mod query;
 mod s3;
 mod stream;
@@ -27,6 +28,7 @@ pub use catalog::{
 pub use describe::{ColumnStats, TableDescription};
 pub use error::LakeError;
 pub use ingest::{FileFormat, column_identifier, read_file, read_sheet};
+pub use maintain::Maintained;
 pub use query::{CursorValue, QueryLimits, QueryResult, ResultColumn};
 pub use stream::{BatchStream, Merged};
 pub use transform::{Materialized, PlannedStep, Step, TransformPlan};

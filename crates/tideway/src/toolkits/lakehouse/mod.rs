@@ -22,6 +22,7 @@ mod tests;
 use std::{
     path::PathBuf,
     sync::{Arc, Weak},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -138,17 +139,52 @@ impl LakehouseToolkit {
             memory_bytes: settings.query_memory_bytes,
             max_value_bytes: settings.max_value_bytes,
         });
+        let state = Arc::new(LakehouseState {
+            lake,
+            settings,
+            store,
+            databases,
+            hub,
+        });
+        sweep_staging_leftovers(Arc::downgrade(&state));
         Ok(LakehouseToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(LakehouseState {
-                lake,
-                settings,
-                store,
-                databases,
-                hub,
-            }),
+            state,
         })
     }
+}
+
+/// Staging files younger than this may belong to a write still in flight.
+const STAGING_AGE: Duration = Duration::from_secs(3600);
+
+/// Deletes what writers killed mid-write left behind, at start and then hourly,
+/// for as long as the toolkit lives.
+fn sweep_staging_leftovers(state: Weak<LakehouseState>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(alive) = state.upgrade() else {
+                return;
+            };
+            let swept = tokio::task::spawn_blocking(move || {
+                alive.lake.remove_staging_leftovers(STAGING_AGE)
+            })
+            .await;
+            match swept {
+                Ok(Ok(0)) => {}
+                Ok(Ok(removed)) => {
+                    tracing::info!(
+                        removed,
+                        "lakehouse: removed staging files left by interrupted writes"
+                    );
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "lakehouse: could not clean staging files")
+                }
+                Err(error) => tracing::warn!(%error, "lakehouse: the staging sweep stopped"),
+            }
+            tokio::time::sleep(STAGING_AGE).await;
+        }
+    });
 }
 
 #[async_trait]

@@ -42,6 +42,9 @@ pub struct LakehouseConfig {
     pub query_memory_bytes: usize,
     /// The largest value (per column, per batch of rows) a function may build.
     pub max_value_bytes: usize,
+    /// How long the files only older versions read are kept: `maintain_table`
+    /// deletes them after this, and time travel reaches back this far.
+    pub retention_hours: u64,
 }
 
 impl Default for LakehouseConfig {
@@ -56,6 +59,7 @@ impl Default for LakehouseConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             query_memory_bytes: 128 * 1024 * 1024,
             max_value_bytes: 32 * 1024 * 1024,
+            retention_hours: 7 * 24,
         }
     }
 }

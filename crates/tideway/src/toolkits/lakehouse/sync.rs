@@ -17,7 +17,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, ConnectOptions, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Column, ConnectOptions, Row, SqlSafeStr};
 use tideway_core::CallContext;
 use tideway_lakehouse::{
     BatchStream, CursorValue, LakeError,
@@ -117,6 +117,12 @@ fn quote(kind: SourceKind, name: &str) -> String {
     }
 }
 
+/// What a PostgreSQL `numeric` without precision and scale becomes.
+pub const UNCONSTRAINED_NUMERIC: Kind = Kind::Decimal {
+    precision: 38,
+    scale: 9,
+};
+
 /// `numeric(12,2)` → (12, 2); precision over 38 does not fit a Delta decimal.
 fn precision_scale(type_name: &str) -> Option<(u8, i8)> {
     let inner = type_name.split_once('(')?.1.split_once(')')?.0;
@@ -152,9 +158,13 @@ fn postgres_kind(type_name: &str) -> (Kind, bool) {
         "bigint" => (Kind::I64, false),
         "real" => (Kind::F32, false),
         "double precision" => (Kind::F64, false),
+        // Unconstrained (`price numeric`, very common): the widest decimal Delta
+        // holds, with room for 29 digits before the point and 9 after; a value with
+        // more is refused by name rather than rounded. Wider than 38 digits: exact
+        // as text.
+        "numeric" | "decimal" if !t.contains('(') => (UNCONSTRAINED_NUMERIC, true),
         "numeric" | "decimal" => match precision_scale(&t) {
             Some((precision, scale)) => (Kind::Decimal { precision, scale }, true),
-            // Unconstrained or wider than 38 digits: exact as text.
             None => (Kind::Text, true),
         },
         "text" | "character varying" | "character" | "varchar" | "char" | "name" => {
@@ -493,7 +503,15 @@ macro_rules! append_common {
             Builder::F64(b) => b.append_option(row.try_get::<Option<f64>, _>(i).map_err(decode)?),
             Builder::Decimal(b, precision, scale) => {
                 match row.try_get::<Option<String>, _>(i).map_err(decode)? {
-                    Some(text) => b.append_value(parse_decimal(&text, *precision, *scale)?),
+                    Some(text) => b.append_value(
+                        parse_decimal(&text, *precision, *scale).map_err(|error| {
+                            let name = row
+                                .try_column(i)
+                                .map(|column| column.name().to_string())
+                                .unwrap_or_else(|_| i.to_string());
+                            format!("column '{name}': {error}")
+                        })?,
+                    ),
                     None => b.append_null(),
                 }
             }
@@ -808,7 +826,8 @@ mod tests {
                 true
             )
         );
-        assert_eq!(postgres_kind("numeric"), (Kind::Text, true));
+        assert_eq!(postgres_kind("numeric"), (UNCONSTRAINED_NUMERIC, true));
+        assert_eq!(postgres_kind("numeric(50,2)"), (Kind::Text, true));
         assert_eq!(
             postgres_kind("timestamp(3) with time zone"),
             (Kind::TimestampTz, false)

@@ -31,6 +31,7 @@ pub mod names {
     pub const DESCRIBE_TABLE: &str = "describe_table";
     pub const EXPLAIN_DATA: &str = "explain_data";
     pub const LIST_TABLES: &str = "list_tables";
+    pub const MAINTAIN_TABLE: &str = "maintain_table";
     pub const QUERY_SQL: &str = "query_sql";
     pub const SUGGEST_QUERY: &str = "suggest_query";
     pub const SYNC_TABLE_TO_BRONZE: &str = "sync_table_to_bronze";
@@ -327,6 +328,37 @@ pub struct HistoryArgs {
     #[serde(default)]
     pub tenant_id: Option<String>,
 }
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintainArgs {
+    pub table_name: String,
+    #[serde(default)]
+    pub layer: Option<String>,
+    /// Say what vacuum would delete, and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct MaintenanceReport {
+    pub table: String,
+    /// The table's version afterwards.
+    pub version: u64,
+    /// Small files folded into larger ones (0 on a dry run).
+    pub files_compacted: u64,
+    /// The larger files written in their place.
+    pub files_written: u64,
+    /// Files of versions past the retention deleted (or, on a dry run, that would be).
+    pub files_vacuumed: usize,
+    /// The retention applied: versions younger than this stay readable.
+    pub retention_hours: u64,
+    pub dry_run: bool,
+}
+
+impl ToolText for MaintenanceReport {}
 
 #[derive(Serialize, JsonSchema, ToSchema)]
 pub struct History {
@@ -670,6 +702,45 @@ pub fn tool_set() -> ToolSet<LakehouseState> {
                 Ok(History {
                     table: table.to_string(),
                     versions: commits.iter().map(json).collect::<Result<_, _>>()?,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::MAINTAIN_TABLE,
+                title: "Compact and vacuum a table",
+                description: "Compacts a table's small files into larger ones, then deletes the files only versions older than the retention (lakehouse.retention_hours, 7 days by default) read: those versions can no longer be queried. dry_run says what would be deleted.",
+                effect: Effect::Destructive,
+                open_world: false,
+            },
+            |state: Arc<LakehouseState>, ctx, args: MaintainArgs| async move {
+                own_tenant(&ctx, &args.tenant_id)?;
+                let table = table_ref(&ctx, &args.table_name, args.layer.as_deref())?;
+                let retention_hours = state.settings.retention_hours;
+                let done = state
+                    .lake
+                    .maintain(
+                        &table,
+                        std::time::Duration::from_secs(retention_hours.saturating_mul(3600)),
+                        args.dry_run,
+                    )
+                    .await
+                    .map_err(hub_error)?;
+                tracing::info!(
+                    table = %table,
+                    compacted = done.files_compacted,
+                    vacuumed = done.files_vacuumed,
+                    dry_run = done.dry_run,
+                    "lakehouse table maintained"
+                );
+                Ok(MaintenanceReport {
+                    table: done.table,
+                    version: done.version,
+                    files_compacted: done.files_compacted,
+                    files_written: done.files_written,
+                    files_vacuumed: done.files_vacuumed,
+                    retention_hours,
+                    dry_run: done.dry_run,
                 })
             },
         )

@@ -335,3 +335,93 @@ async fn bad_files_are_refused_and_nothing_is_written() {
         .expect_err("bad name");
     assert!(bad_name.to_string().contains("dataset_name"), "{bad_name}");
 }
+
+#[tokio::test]
+async fn maintenance_compacts_small_files_and_vacuums_only_past_the_retention() {
+    for retention_hours in [168, 0] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (hub, _store) = hub(dir.path(), |config| {
+            config
+                .update_section(
+                    "lakehouse",
+                    |lakehouse: &mut crate::toolkits::lakehouse::settings::LakehouseConfig| {
+                        lakehouse.retention_hours = retention_hours
+                    },
+                )
+                .expect("lakehouse")
+        })
+        .await;
+        let acme = ctx("acme", Role::Operator);
+        call(&hub, &acme, "upload_file", json!({"file_content": b64(ORDERS.as_bytes()), "file_name": "orders.csv", "dataset_name": "orders"}))
+            .await
+            .expect("upload");
+        for id in 4..7 {
+            let row = format!("Order ID,Customer,Amount\n{id},alan,1\n");
+            call(&hub, &acme, "upload_file", json!({"file_content": b64(row.as_bytes()), "file_name": "more.csv", "dataset_name": "orders", "mode": "append"}))
+                .await
+                .expect("append");
+        }
+        let viewer = ctx("acme", Role::Viewer);
+        let refused = call(
+            &hub,
+            &viewer,
+            "maintain_table",
+            json!({"table_name": "orders"}),
+        )
+        .await
+        .expect_err("a viewer may not delete old versions");
+        assert_eq!(refused.kind(), "forbidden");
+
+        let dry = call(
+            &hub,
+            &acme,
+            "maintain_table",
+            json!({"table_name": "orders", "dry_run": true}),
+        )
+        .await
+        .expect("dry run");
+        assert_eq!(dry["files_compacted"], 0, "{dry}");
+        let done = call(
+            &hub,
+            &acme,
+            "maintain_table",
+            json!({"table_name": "orders"}),
+        )
+        .await
+        .expect("maintain");
+        assert_eq!(done["retention_hours"], retention_hours);
+        assert_eq!(done["files_compacted"], 4, "four one-batch writes: {done}");
+        assert_eq!(done["files_written"], 1, "{done}");
+        // The compaction is a version of its own (4); the vacuum records its start and
+        // end as versions too.
+        assert!(
+            done["version"].as_u64().is_some_and(|version| version >= 4),
+            "{done}"
+        );
+        if retention_hours == 0 {
+            // Every file no current version reads goes: the four small ones.
+            assert_eq!(done["files_vacuumed"], 4, "{done}");
+        } else {
+            assert_eq!(dry["files_vacuumed"], 0, "{dry}");
+            assert_eq!(done["files_vacuumed"], 0, "nothing is past a week: {done}");
+        }
+        let rows = call(
+            &hub,
+            &acme,
+            "query_sql",
+            json!({"sql": "SELECT count(*) AS n FROM bronze.orders"}),
+        )
+        .await
+        .expect("query");
+        assert_eq!(rows["rows"][0]["n"], 6, "{rows}");
+        let parquet_files = std::fs::read_dir(dir.path().join("lake/tenant_acme/bronze/orders"))
+            .expect("table folder")
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .is_ok_and(|entry| entry.file_name().to_string_lossy().ends_with(".parquet"))
+            })
+            .count();
+        assert_eq!(parquet_files, if retention_hours == 0 { 1 } else { 5 });
+    }
+}

@@ -406,7 +406,7 @@ async fn a_postgres_table_syncs_with_its_types_incrementally_and_cancels_cleanly
         ("meta", "Utf8"),
         ("tags", "List(Utf8)"),
         ("scores", "List(Int32)"),
-        ("total", "Utf8"),
+        ("total", "Decimal128(38, 9)"),
     ] {
         let found = column_type(&full, column);
         // Arrow's spelling of types moved between versions; compare without it.
@@ -429,13 +429,35 @@ async fn a_postgres_table_syncs_with_its_types_incrementally_and_cancels_cleanly
         .fetch_one(&mut db)
         .await
         .expect("ref");
-    let seven = sql_count(&hub, &operator, "SELECT ref, meta, tags, scores, CAST(amount AS VARCHAR) AS amount, CAST(updated_at AS VARCHAR) AS at, total FROM bronze.orders WHERE id = 7").await;
+    // An aggregate over every numeric type the sync maps, the unconstrained
+    // numeric included, matches PostgreSQL's own.
+    let sums = sql_count(
+        &hub,
+        &operator,
+        "SELECT CAST(sum(amount) AS VARCHAR) AS amount, sum(qty) AS qty, sum(ratio) AS ratio, \
+         CAST(sum(total) AS VARCHAR) AS total FROM bronze.orders",
+    )
+    .await;
+    let (amount, qty, total): (String, i64, String) = sqlx::query_as(
+        "SELECT sum(amount)::text, sum(qty)::bigint, sum(total)::numeric(38,9)::text FROM orders",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("sums");
+    assert_eq!(sums["amount"], amount);
+    assert_eq!(sums["qty"], qty);
+    assert_eq!(sums["total"], total);
+    assert!(
+        sums["ratio"].as_f64().is_some_and(|ratio| ratio > 0.0),
+        "{sums}"
+    );
+    let seven = sql_count(&hub, &operator, "SELECT ref, meta, tags, scores, CAST(amount AS VARCHAR) AS amount, CAST(updated_at AS VARCHAR) AS at, CAST(total AS VARCHAR) AS total FROM bronze.orders WHERE id = 7").await;
     assert_eq!(seven["ref"], reference);
     assert_eq!(seven["meta"], "{\"g\": 7}");
     assert_eq!(seven["tags"], json!(["a", "b7"]));
     assert_eq!(seven["scores"], json!([7, 8]));
     assert_eq!(seven["amount"], "1.75");
-    assert_eq!(seven["total"], "10.5");
+    assert_eq!(seven["total"], "10.500000000");
     assert!(
         seven["at"]
             .as_str()

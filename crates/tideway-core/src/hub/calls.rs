@@ -145,7 +145,7 @@ impl Hub {
         ctx: &CallContext,
         entry: &Arc<Entry>,
         tool: &str,
-        arguments: JsonObject,
+        mut arguments: JsonObject,
     ) -> Result<CallToolResult, HubError> {
         let validator = entry
             .validators
@@ -165,6 +165,7 @@ impl Hub {
                 ),
             ));
         }
+        validator.accept_synonyms(&mut arguments);
         validator.validate(&arguments)?;
         entry.toolkit.call_tool(ctx, tool, arguments).await
     }

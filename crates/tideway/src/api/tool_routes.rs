@@ -13,7 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Number, Value};
-use tideway_core::{Hub, mcp::JsonObject};
+use tideway_core::{Hub, HubError, mcp::JsonObject};
 
 use crate::{
     api::{
@@ -59,6 +59,9 @@ pub type Q = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// How a successful call is answered.
 pub enum Answer {
     Ok,
+    /// 200, with the ETag taken from the version at this JSON pointer, for a body
+    /// whose versioned resource is not at the top (`/ticket/version`).
+    OkVersionedAt(&'static str),
     /// 201, with a Location of `{base}/{id}` (or `{base}/{name}`) when the new thing
     /// has a URL of its own.
     Created(Option<&'static str>),
@@ -78,8 +81,14 @@ pub async fn respond(
 ) -> Response {
     match call_for(calls, caller, headers, (toolkit, tool), arguments).await {
         Ok(body) => {
+            let version_at = match answer {
+                Answer::OkVersionedAt(pointer) => pointer,
+                _ => "/version",
+            };
             let mut response = match answer {
-                Answer::Ok => (StatusCode::OK, ApiJson(&body)).into_response(),
+                Answer::Ok | Answer::OkVersionedAt(_) => {
+                    (StatusCode::OK, ApiJson(&body)).into_response()
+                }
                 Answer::NoContent => return StatusCode::NO_CONTENT.into_response(),
                 Answer::Created(base) => {
                     let mut response = (StatusCode::CREATED, ApiJson(&body)).into_response();
@@ -98,7 +107,7 @@ pub async fn respond(
                 }
             };
             // Versioned resources carry their version as a strong ETag, for If-Match.
-            if let Some(version) = body.get("version").and_then(Value::as_i64)
+            if let Some(version) = body.pointer(version_at).and_then(Value::as_i64)
                 && let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\""))
             {
                 response.headers_mut().insert(header::ETAG, etag);
@@ -118,10 +127,33 @@ pub async fn call_for(
     (toolkit, tool): (&str, &str),
     arguments: JsonObject,
 ) -> Result<Value, Response> {
+    call_naming(calls, caller, headers, (toolkit, tool), arguments, &[]).await
+}
+
+/// Like `call_for`, for arguments renamed from the query (`rename` as given to
+/// `query_arguments`): an argument error names the parameter the caller sent (`q`),
+/// not the tool's argument (`search_term`).
+pub async fn call_naming(
+    calls: &Calls,
+    caller: Caller,
+    headers: &HeaderMap,
+    (toolkit, tool): (&str, &str),
+    arguments: JsonObject,
+    rename: &[(&str, &str)],
+) -> Result<Value, Response> {
     let request_id = request_id(headers);
     let ctx = call_context(calls, caller, &request_id);
     match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {
         Ok(result) => Ok(result.structured_content.unwrap_or(Value::Null)),
+        Err(HubError::InvalidArguments { field, message }) => {
+            let field = rename
+                .iter()
+                .find(|(_, to)| *to == field)
+                .map(|(from, _)| from.to_string())
+                .unwrap_or(field);
+            let error = HubError::InvalidArguments { field, message };
+            Err(Problem::from_hub(error, &request_id).into_response())
+        }
         Err(error) => Err(Problem::from_hub(error, &request_id).into_response()),
     }
 }

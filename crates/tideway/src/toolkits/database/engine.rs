@@ -354,6 +354,7 @@ where
     };
     let ended = end(connection, spec).await;
     connection.close_out(ended)?;
+    let columns = typed_by_values(columns, &settled.rows);
     Ok(Output {
         columns,
         rows: settled.rows,
@@ -361,6 +362,30 @@ where
         rows_affected: spec.write.then_some(settled.affected),
         cut: settled.cut,
     })
+}
+
+/// SQLite names no type for a column computed by an expression (`COUNT(*)`,
+/// `a + b`): it says `NULL`. Such a column is named by its values' storage class
+/// (`INTEGER`, `REAL`, `TEXT`) when all its values share one.
+fn typed_by_values(mut columns: Vec<ResultColumn>, rows: &[Vec<Value>]) -> Vec<ResultColumn> {
+    for (index, column) in columns.iter_mut().enumerate() {
+        if column.type_name != "NULL" {
+            continue;
+        }
+        let mut classes = rows.iter().filter_map(|row| match row.get(index)? {
+            Value::Number(number) if number.is_i64() || number.is_u64() => Some("INTEGER"),
+            Value::Number(_) => Some("REAL"),
+            Value::String(_) => Some("TEXT"),
+            Value::Bool(_) => Some("INTEGER"),
+            _ => None,
+        });
+        if let Some(first) = classes.next()
+            && classes.all(|class| class == first)
+        {
+            column.type_name = first.to_string();
+        }
+    }
+    columns
 }
 
 fn result_columns<C: Column>(columns: &[C]) -> Vec<ResultColumn> {

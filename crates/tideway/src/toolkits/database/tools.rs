@@ -128,8 +128,8 @@ pub struct ListTablesArgs {
 #[derive(Deserialize, JsonSchema)]
 pub struct DescribeArgs {
     pub connection_id: Option<String>,
-    /// `table` or `schema.table`.
-    pub table: String,
+    /// `table` or `schema.table` (`table` is accepted as this argument's name too).
+    pub table_name: String,
     pub schema: Option<String>,
 }
 
@@ -409,7 +409,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
             },
             |service: Arc<DatabaseService>, ctx: CallContext, args: DescribeArgs| async move {
                 let source = service.resolve(&ctx, args.connection_id.as_deref()).await?;
-                service.describe_table(&ctx, &source, &args.table, args.schema.as_deref()).await
+                service.describe_table(&ctx, &source, &args.table_name, args.schema.as_deref()).await
             },
         )
         .add(

@@ -99,9 +99,15 @@ async fn list(
     query: Q,
     rename: &[(&str, &str)],
 ) -> Response {
-    match query_arguments(calls, tool, query, rename) {
-        Ok(arguments) => call(calls, caller, headers, tool, arguments, Answer::Ok).await,
-        Err(problem) => problem.into_response(),
+    let arguments = match query_arguments(calls, tool, query, rename) {
+        Ok(arguments) => arguments,
+        Err(problem) => return problem.into_response(),
+    };
+    match tool_routes::call_naming(calls, caller, headers, ("support", tool), arguments, rename)
+        .await
+    {
+        Ok(body) => ApiJson(body).into_response(),
+        Err(problem) => problem,
     }
 }
 
@@ -317,13 +323,13 @@ async fn get_ticket(
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Response {
-    read_one(
+    call(
         &calls,
         caller,
         &headers,
         super::tools::names::GET_TICKET_DETAILS,
-        "ticket_id",
-        id,
+        id_argument("ticket_id", id),
+        Answer::OkVersionedAt("/ticket/version"),
     )
     .await
 }

@@ -435,6 +435,46 @@ impl Target {
 }
 
 #[tokio::test]
+async fn a_bad_kind_or_ssl_mode_is_named_with_every_allowed_value() {
+    let fixture = fixture().await;
+    let admin = ctx("acme", Role::Admin);
+    for (arguments, field, allowed) in [
+        (
+            json!({"name": "shop", "kind": "oracle", "host": "db.example.com", "database": "shop"}),
+            "kind",
+            &["'postgres'", "'mysql'", "'sqlite'", "got 'oracle'"][..],
+        ),
+        (
+            json!({"name": "shop", "kind": "postgres", "host": "db.example.com", "database": "shop",
+                   "ssl_mode": "strict"}),
+            "ssl_mode",
+            &[
+                "'disable'",
+                "'prefer'",
+                "'require'",
+                "'verify-ca'",
+                "'verify-full'",
+                "got 'strict'",
+            ][..],
+        ),
+    ] {
+        match fixture.call(&admin, "connect_source", arguments).await {
+            Err(HubError::InvalidArguments {
+                field: named,
+                message,
+            }) => {
+                assert_eq!(named, field);
+                assert!(message.starts_with("must be one of"), "{message}");
+                for needle in allowed {
+                    assert!(message.contains(needle), "{message} lacks {needle}");
+                }
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn sources_are_registered_tested_listed_and_removed_per_tenant() {
     let fixture = fixture().await;
     let admin = ctx("acme", Role::Admin);
@@ -552,6 +592,12 @@ async fn sources_are_registered_tested_listed_and_removed_per_tenant() {
             .await
             .expect("query");
         assert_eq!(rows["rows"], json!([[2]]), "{label}");
+        // Every store names a type for a computed column (SQLite says NULL itself).
+        let type_name = rows["columns"][0]["type"].as_str().unwrap_or_default();
+        assert!(
+            !type_name.is_empty() && type_name != "NULL",
+            "{label}: {rows}"
+        );
 
         let removed = fixture
             .call(&admin, "remove_source", json!({"connection_id": "shop"}))
@@ -790,7 +836,7 @@ async fn catalog_lists_pages_and_describes() {
                 .call(
                     &admin,
                     "describe_table",
-                    json!({"table": "public.customers"}),
+                    json!({"table_name": "public.customers"}),
                 )
                 .await
                 .expect("describe");

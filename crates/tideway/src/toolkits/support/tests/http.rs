@@ -293,15 +293,18 @@ async fn the_rest_api_serves_the_support_desk() {
         .await;
         assert_eq!(interactions["items"][0]["content"], "Called back", "{b}");
 
-        let details = json_of(
-            http.get(format!("{api}/tickets/{ticket_id}"))
-                .send()
-                .await
-                .expect("send"),
-            StatusCode::OK,
-            b,
-        )
-        .await;
+        let response = http
+            .get(format!("{api}/tickets/{ticket_id}"))
+            .send()
+            .await
+            .expect("send");
+        // The ETag is the ticket's version, for If-Match on the next PATCH.
+        let etag = response.headers()["etag"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        let details = json_of(response, StatusCode::OK, b).await;
+        assert_eq!(etag, format!("\"{}\"", details["ticket"]["version"]), "{b}");
         assert_eq!(details["comments"].as_array().map(Vec::len), Some(1), "{b}");
         assert_eq!(
             details["history"][1]["changes"]["status"]["to"], "closed",
@@ -351,6 +354,20 @@ async fn the_rest_api_serves_the_support_desk() {
         )
         .await;
         assert_eq!(found["results"][0]["id"], article_id, "{b}: {found}");
+        // The error names the query parameter the caller sent, not the tool's argument.
+        let response = http
+            .get(format!("{api}/knowledge/search?q=%20"))
+            .send()
+            .await
+            .expect("send");
+        problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-arguments",
+            Some("q"),
+            b,
+        )
+        .await;
         json_of(
             http.get(format!("{api}/knowledge/search?q=1234"))
                 .send()

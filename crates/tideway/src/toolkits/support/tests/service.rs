@@ -504,6 +504,15 @@ async fn bad_ticket_input_writes_nothing() {
                 json!({"customer_id": c.id, "subject": "s", "description": "d", "tags": ["ok", ""]}),
                 "tags[1]",
             ),
+            // PostgreSQL cannot store NUL in text; it is refused on every store alike.
+            (
+                json!({"customer_id": c.id, "subject": "s\u{0}", "description": "d"}),
+                "subject",
+            ),
+            (
+                json!({"customer_id": c.id, "subject": "s", "description": "d", "tags": ["a\u{0}"]}),
+                "tags[0]",
+            ),
         ];
         for (arguments, field) in calls {
             let error = f

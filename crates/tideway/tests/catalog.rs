@@ -164,3 +164,205 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
         .expect("send");
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+/// Plain-language requests, as a person or a model phrases them, and the tool each
+/// should find. The words are deliberately not the tools' own.
+const REQUESTS: &[(&str, &str)] = &[
+    ("close a ticket", "support_update_ticket"),
+    (
+        "how many tickets were opened last week",
+        "support_get_analytics",
+    ),
+    ("search the knowledge base", "support_search_knowledge_base"),
+    ("add a comment to a ticket", "support_add_ticket_comment"),
+    (
+        "open a new support ticket for a customer",
+        "support_create_ticket",
+    ),
+    ("register a new customer", "support_create_customer"),
+    (
+        "change a customer's email address",
+        "support_update_customer",
+    ),
+    ("look up a customer by id", "support_get_customer_by_id"),
+    (
+        "everything we know about a customer",
+        "support_get_customer_context",
+    ),
+    ("list the open tickets", "support_get_tickets"),
+    (
+        "show the full history of a ticket",
+        "support_get_ticket_details",
+    ),
+    (
+        "log a phone call with a customer",
+        "support_save_interaction",
+    ),
+    ("write a help article", "support_create_article"),
+    ("rate how helpful an article was", "support_rate_article"),
+    (
+        "run a read-only SQL query on a database",
+        "database_query_database",
+    ),
+    ("connect a postgres database", "database_connect_postgres"),
+    (
+        "what tables does the database have",
+        "database_list_source_tables",
+    ),
+    (
+        "describe the columns of a database table",
+        "database_describe_table",
+    ),
+    ("explain the query plan", "database_explain_query"),
+    (
+        "insert or update rows in a database",
+        "database_execute_statement",
+    ),
+    (
+        "copy a database table into the lakehouse",
+        "lakehouse_sync_table_to_bronze",
+    ),
+    (
+        "upload a CSV file to the lakehouse",
+        "lakehouse_upload_file",
+    ),
+    ("query the lakehouse with SQL", "lakehouse_query_sql"),
+    (
+        "clean raw data into silver",
+        "lakehouse_transform_to_silver",
+    ),
+    (
+        "build an aggregated gold table",
+        "lakehouse_create_gold_table",
+    ),
+    (
+        "where did this table's data come from",
+        "lakehouse_table_lineage",
+    ),
+    (
+        "earlier versions of a lakehouse table",
+        "lakehouse_table_history",
+    ),
+    (
+        "fill in a prompt template with variables",
+        "prompts_render_prompt",
+    ),
+    (
+        "create a new prompt template",
+        "prompts_create_prompt_template",
+    ),
+    (
+        "roll back a prompt to an older version",
+        "prompts_restore_prompt_version",
+    ),
+    (
+        "ask the language model to write a summary",
+        "models_generate",
+    ),
+    ("configure an LLM provider", "models_set_model_provider"),
+    ("start a workflow", "workflows_start_workflow"),
+    (
+        "check the status of a workflow run",
+        "workflows_get_execution",
+    ),
+    ("stop a running workflow", "workflows_cancel_execution"),
+    ("approve a pending step", "workflows_approve_step"),
+    ("read a text file", "files_read_text_file"),
+    ("save text to a file", "files_write_file"),
+    ("find files by name", "files_search_files"),
+    ("search inside files for a word", "files_grep_files"),
+    ("make a new folder", "files_create_directory"),
+    ("rename a file", "files_move_file"),
+    ("remove a file", "files_delete_file"),
+    ("replace some text in a file", "files_edit_file"),
+    ("download a web page as markdown", "fetch_fetch"),
+    ("call a REST API with a POST request", "fetch_http_request"),
+    ("is the server healthy", "system_get_health"),
+    ("which toolkits are enabled", "system_list_toolkits"),
+];
+
+#[tokio::test]
+async fn find_tools_puts_the_right_tool_in_the_top_three_for_plain_requests() {
+    let server = start(|config| {
+        config.toolkits = [
+            "system",
+            "support",
+            "database",
+            "lakehouse",
+            "prompts",
+            "models",
+            "workflows",
+            "files",
+            "fetch",
+        ]
+        .map(String::from)
+        .to_vec();
+    })
+    .await;
+    let hub = &server.app.hub;
+    let mut misses = Vec::new();
+    for (query, expected) in REQUESTS {
+        let found = hub
+            .call(
+                &local(),
+                "system",
+                "find_tools",
+                args(json!({"query": query, "limit": 3})),
+            )
+            .await
+            .expect("find");
+        let structured = found.structured_content.expect("structured");
+        let names: Vec<String> = structured["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+            .collect();
+        if !names.iter().any(|name| name == expected) {
+            misses.push(format!("{query:?} wants {expected}, got {names:?}"));
+        }
+    }
+    assert!(REQUESTS.len() >= 40);
+    // At least 90% of the requests find their tool in the top three.
+    assert!(
+        misses.len() * 10 <= REQUESTS.len(),
+        "{} of {} missed:\n{}",
+        misses.len(),
+        REQUESTS.len(),
+        misses.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn no_two_toolkits_offer_the_same_prompt() {
+    let toolkits = ["support", "database", "lakehouse", "prompts", "models"];
+    let server = start(|config| {
+        config.toolkits = toolkits.map(String::from).to_vec();
+    })
+    .await;
+    let listed = common::mcp(
+        &format!("{}/mcp", server.base),
+        None,
+        "prompts/list",
+        json!({}),
+    )
+    .await;
+    let names: Vec<&str> = listed["result"]["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .filter_map(|prompt| prompt["name"].as_str())
+        .collect();
+    // The prompts toolkit's built-in library is among them.
+    assert!(names.contains(&"prompts_support_reply"), "{names:?}");
+    let mut seen = std::collections::HashMap::new();
+    for name in &names {
+        let bare = toolkits
+            .iter()
+            .find_map(|toolkit| name.strip_prefix(&format!("{toolkit}_")))
+            .unwrap_or(name);
+        if let Some(other) = seen.insert(bare.to_string(), *name) {
+            panic!("{other} and {name} are the same prompt");
+        }
+    }
+}

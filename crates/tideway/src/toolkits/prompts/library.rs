@@ -1,7 +1,10 @@
 //! The built-in prompt library, loaded into each tenant the first time it uses
 //! prompts: drafting a support reply, triaging a ticket, writing SQL for a question
-//! over a schema, analysing a schema, troubleshooting a connection and summarising an
-//! incident. They are ordinary templates afterwards, to edit or delete.
+//! over a schema and summarising an incident. They are ordinary templates afterwards,
+//! to edit or delete. Analysing a schema and troubleshooting a connection are not
+//! here: the lakehouse's `analyze_schema` and the database toolkit's
+//! `troubleshoot_connection` prompts do both from the live data, which a template
+//! filled in by hand cannot.
 
 use super::model::{PromptArgument, TemplateInput};
 
@@ -126,63 +129,6 @@ Question: {{ question }}
 Answer with the SQL in a ```sql block, then one sentence on what it returns."#,
         ),
         template(
-            "analyze_schema",
-            "Analyse a schema",
-            "Describes what a set of tables holds, their keys and joins, and data-quality risks.",
-            "data",
-            &["schema", "data", "analysis"],
-            vec![
-                argument(
-                    "schema",
-                    "The tables: DDL, or columns with types and sample values.",
-                    true,
-                ),
-                argument("focus", "A question or concern to focus on.", false),
-            ],
-            r#"
-Analyse this schema for an analyst who has not seen it before:
-
-{{ schema }}
-
-Describe what each table holds, its likely primary key, how the tables join, which
-columns look like personal data, and which look unreliable (many nulls, free text
-where a code is expected).{% if focus %} Focus on: {{ focus }}{% endif %}"#,
-        ),
-        template(
-            "troubleshoot_connection",
-            "Troubleshoot a data source connection",
-            "Walks through why a database connection fails, from the failure Tideway reported.",
-            "data",
-            &["database", "connection", "troubleshooting"],
-            vec![
-                argument("source", "The source's name.", true),
-                choice(
-                    "failure",
-                    "The failure kind test_connection reported.",
-                    "unknown",
-                    &[
-                        "dns",
-                        "refused",
-                        "timeout",
-                        "tls",
-                        "auth",
-                        "database-missing",
-                        "file-missing",
-                        "permission",
-                        "unknown",
-                    ],
-                ),
-                argument("detail", "The error message, if any.", false),
-            ],
-            r#"
-The connection to data source "{{ source }}" fails: {{ failure }}.{% if detail %}
-The error was: {{ detail }}{% endif %}
-
-Explain the most likely causes of a "{{ failure }}" failure, in order of likelihood,
-and for each the check that confirms or rules it out (a command to run, a setting to
-look at). End with what to change in the source's settings once the cause is known."#,
-        ),
-        template(
             "incident_summary",
             "Summarise an incident",
             "Turns an incident's notes and timeline into a summary for stakeholders.",
@@ -225,7 +171,7 @@ mod tests {
     #[test]
     fn every_built_in_template_is_valid() {
         let templates = templates();
-        assert_eq!(templates.len(), 6);
+        assert_eq!(templates.len(), 4);
         for input in templates {
             Contents::from_input(&input)
                 .validate()

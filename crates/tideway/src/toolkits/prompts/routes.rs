@@ -1,8 +1,9 @@
 //! The prompt templates' REST API under `/api/v1/prompts` (seed 003's management
 //! endpoints): list and create, read, change (`If-Match` for the version you read),
 //! delete, versions and restore, render (GET with the arguments as query parameters,
-//! or POST), categories and usage statistics. Each route is one prompts tool called
-//! through the Hub.
+//! or POST), categories and usage statistics, and the seed's short paths
+//! (`/api/prompts`, `/api/categories`, `/api/stats`) as aliases. Each route is one
+//! prompts tool called through the Hub.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use serde_json::Value;
 use tideway_core::mcp::JsonObject;
@@ -38,6 +40,15 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(versions))
         .routes(routes!(restore))
         .routes(routes!(render_get, render_post))
+        // The short paths users of the seed's prompt service already call, served by
+        // the same handlers (and documented once, under /api/v1).
+        .route("/api/prompts", get(list_templates).post(create_template))
+        .route(
+            "/api/prompts/{name}/render",
+            get(render_get).post(render_post),
+        )
+        .route("/api/categories", get(categories))
+        .route("/api/stats", get(stats))
 }
 
 async fn call(

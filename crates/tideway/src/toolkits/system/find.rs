@@ -2,6 +2,13 @@
 //! hundreds of tools. Each tool the caller may call is a small document (its name,
 //! title, description and toolkit) ranked with BM25; names weigh most, because that
 //! is where a tool says what it does in the fewest words.
+//!
+//! People ask in their own words ("close a ticket", "make a folder"), so the query is
+//! read generously: words that say nothing of a task are dropped, each word is matched
+//! to the catalog's own form of it (`opened` to `open`, `closing` to `close`), and the
+//! common verbs and nouns bring the words tools use for the same thing (`close` and
+//! `change` find `update`, `folder` finds `directory`), at a lower weight than the
+//! words asked.
 
 use std::collections::HashMap;
 
@@ -98,6 +105,188 @@ fn stem(word: &str) -> String {
     word.to_string()
 }
 
+/// Words that say nothing of what a tool does.
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "all",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "doe",
+    "does",
+    "everything",
+    "for",
+    "from",
+    "ha",
+    "has",
+    "have",
+    "how",
+    "i",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "me",
+    "my",
+    "of",
+    "on",
+    "or",
+    "our",
+    "please",
+    "s",
+    "should",
+    "some",
+    "that",
+    "the",
+    "there",
+    "these",
+    "this",
+    "those",
+    "to",
+    "u",
+    "us",
+    "wa",
+    "was",
+    "we",
+    "were",
+    "what",
+    "which",
+    "who",
+    "with",
+    "would",
+    "you",
+    "your",
+];
+
+/// Everyday words and the words tools use for the same thing.
+const RELATED: &[(&str, &[&str])] = &[
+    ("change", &["update", "edit"]),
+    ("modify", &["update", "edit"]),
+    ("edit", &["update"]),
+    ("close", &["update", "status"]),
+    ("resolve", &["update", "status"]),
+    ("reopen", &["update", "status"]),
+    ("assign", &["update"]),
+    ("set", &["update"]),
+    ("configure", &["set", "update"]),
+    ("know", &["context", "get"]),
+    ("rename", &["move"]),
+    ("remove", &["delete"]),
+    ("erase", &["delete"]),
+    ("drop", &["delete"]),
+    ("new", &["create"]),
+    ("make", &["create"]),
+    ("add", &["create"]),
+    ("register", &["create"]),
+    ("write", &["create"]),
+    ("save", &["write", "create"]),
+    ("show", &["get", "list"]),
+    ("view", &["get"]),
+    ("look", &["get", "search"]),
+    ("find", &["search", "get"]),
+    ("many", &["count", "analytic"]),
+    ("count", &["analytic", "stat"]),
+    ("number", &["count", "analytic"]),
+    ("week", &["day", "analytic"]),
+    ("month", &["day", "analytic"]),
+    ("trend", &["analytic", "stat"]),
+    ("stop", &["cancel"]),
+    ("abort", &["cancel"]),
+    ("run", &["start", "execute"]),
+    ("launch", &["start"]),
+    ("kick", &["start"]),
+    ("folder", &["directory"]),
+    ("download", &["fetch"]),
+    ("web", &["fetch", "url"]),
+    ("page", &["url", "fetch"]),
+    ("website", &["url", "fetch"]),
+    ("api", &["http", "request"]),
+    ("endpoint", &["http", "request"]),
+    ("llm", &["model", "generate"]),
+    ("ai", &["model", "generate"]),
+    ("ask", &["generate"]),
+    ("summary", &["generate"]),
+    ("summarize", &["generate"]),
+    ("healthy", &["health"]),
+    ("fill", &["render"]),
+    ("roll", &["restore"]),
+    ("undo", &["restore"]),
+    ("earlier", &["history", "version"]),
+    ("previous", &["history", "version"]),
+    ("origin", &["lineage"]),
+    ("copy", &["sync"]),
+    ("import", &["sync", "upload"]),
+    ("clean", &["transform"]),
+    ("insert", &["execute", "statement"]),
+    ("log", &["save", "interaction"]),
+    ("inside", &["grep", "content"]),
+    ("contain", &["grep", "content"]),
+    ("plan", &["explain"]),
+    ("column", &["describe"]),
+    ("enabled", &["toolkit"]),
+];
+
+/// How much a related word counts beside a word asked for.
+const RELATED_WEIGHT: f64 = 0.5;
+
+/// The query's terms with their weights: its own words (as the catalog spells them)
+/// and their related words.
+fn query_terms(query: &str, vocabulary: &dyn Fn(&str) -> bool) -> Vec<(String, f64)> {
+    let mut terms: Vec<(String, f64)> = Vec::new();
+    let mut add = |term: String, weight: f64| match terms.iter_mut().find(|(t, _)| *t == term) {
+        Some((_, existing)) => *existing = existing.max(weight),
+        None => terms.push((term, weight)),
+    };
+    for word in words(query) {
+        if STOP_WORDS.contains(&word.as_str()) {
+            continue;
+        }
+        let word = catalog_form(&word, vocabulary);
+        if let Some((_, related)) = RELATED.iter().find(|(asked, _)| *asked == word) {
+            for other in *related {
+                add((*other).to_string(), RELATED_WEIGHT);
+            }
+        }
+        add(word, 1.0);
+    }
+    terms
+}
+
+/// The form of `word` the catalog uses, when it uses one: `opened` becomes `open`,
+/// `closing` becomes `close`; otherwise the word as it is.
+fn catalog_form(word: &str, vocabulary: &dyn Fn(&str) -> bool) -> String {
+    if vocabulary(word) {
+        return word.to_string();
+    }
+    let mut candidates = Vec::new();
+    for suffix in ["ed", "d", "ing", "er", "ly"] {
+        if let Some(stem) = word.strip_suffix(suffix)
+            && stem.len() >= 3
+        {
+            candidates.push(stem.to_string());
+            candidates.push(format!("{stem}e"));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|candidate| {
+            vocabulary(candidate) || RELATED.iter().any(|(asked, _)| asked == candidate)
+        })
+        .unwrap_or_else(|| word.to_string())
+}
+
 /// One searchable tool: its term frequencies (weighted by field) and length.
 struct Document {
     name: String,
@@ -156,7 +345,11 @@ pub fn find_tools(hub: &Hub, ctx: &CallContext, args: FindToolsArgs) -> FoundToo
         })
         .collect();
     let searched = documents.len();
-    let query = words(&args.query);
+    let query = query_terms(&args.query, &|word| {
+        documents
+            .iter()
+            .any(|document| document.terms.contains_key(word))
+    });
     if documents.is_empty() || query.is_empty() {
         return FoundTools {
             tools: Vec::new(),
@@ -170,7 +363,7 @@ pub fn find_tools(hub: &Hub, ctx: &CallContext, args: FindToolsArgs) -> FoundToo
         .map(|document| {
             let score = query
                 .iter()
-                .map(|term| {
+                .map(|(term, weight)| {
                     let frequency = document.terms.get(term).copied().unwrap_or(0.0);
                     if frequency == 0.0 {
                         return 0.0;
@@ -180,7 +373,7 @@ pub fn find_tools(hub: &Hub, ctx: &CallContext, args: FindToolsArgs) -> FoundToo
                         .filter(|d| d.terms.contains_key(term))
                         .count() as f64;
                     let idf = ((count - holders + 0.5) / (holders + 0.5) + 1.0).ln();
-                    idf * frequency * (K1 + 1.0)
+                    weight * idf * frequency * (K1 + 1.0)
                         / (frequency + K1 * (1.0 - B + B * document.length / average))
                 })
                 .sum::<f64>();
@@ -236,5 +429,32 @@ mod tests {
         );
         assert_eq!(words("S3 uploads"), ["s3", "upload"]);
         assert!(words("  --  ").is_empty());
+    }
+
+    #[test]
+    fn a_query_drops_empty_words_and_brings_related_ones() {
+        let catalog = ["update", "ticket", "open", "close", "directory", "create"];
+        let known = |word: &str| catalog.contains(&word);
+        let terms = query_terms("How do I close the tickets?", &known);
+        assert_eq!(
+            terms,
+            [
+                ("update".to_string(), RELATED_WEIGHT),
+                ("status".to_string(), RELATED_WEIGHT),
+                ("close".to_string(), 1.0),
+                ("ticket".to_string(), 1.0),
+            ]
+        );
+        let terms = query_terms("tickets opened", &known);
+        assert_eq!(terms[1], ("open".to_string(), 1.0), "{terms:?}");
+        let terms = query_terms("make a folder", &known);
+        assert!(
+            terms.contains(&("directory".to_string(), RELATED_WEIGHT)),
+            "{terms:?}"
+        );
+        assert!(
+            terms.contains(&("create".to_string(), RELATED_WEIGHT)),
+            "{terms:?}"
+        );
     }
 }

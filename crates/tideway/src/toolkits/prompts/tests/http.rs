@@ -322,3 +322,65 @@ async fn templates_over_rest_and_as_mcp_prompts() {
         .expect("send");
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_seeds_short_paths_are_the_same_routes() {
+    let server = server().await;
+    let http = Client::new();
+    let operator = key(&server, "acme", Role::Operator).await;
+    let get = |path: &str| {
+        http.get(format!("{}{path}", server.base))
+            .bearer_auth(&operator)
+            .send()
+    };
+    let created = http
+        .post(format!("{}/api/prompts", server.base))
+        .bearer_auth(&operator)
+        .json(
+            &json!({"name": "hello", "category": "greetings", "body": "Hello {{ who }}!",
+                      "arguments": [{"name": "who", "required": true}]}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let listed: Value = get("/api/prompts?category=greetings")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let long: Value = get("/api/v1/prompts?category=greetings")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed, long);
+    assert_eq!(listed["templates"][0]["name"], "hello", "{listed}");
+    let rendered: Value = get("/api/prompts/hello/render?who=Ada")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rendered["text"], "Hello Ada!");
+    let categories: Value = get("/api/categories")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(categories.to_string().contains("greetings"), "{categories}");
+    let stats = get("/api/stats?name=hello").await.expect("send");
+    assert_eq!(stats.status(), StatusCode::OK);
+    let stats: Value = stats.json().await.expect("json");
+    assert!(stats.to_string().contains("hello"), "{stats}");
+    // The aliases are guarded like every route.
+    let anonymous = http
+        .get(format!("{}/api/categories", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

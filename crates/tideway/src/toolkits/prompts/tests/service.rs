@@ -154,7 +154,7 @@ async fn the_library_is_loaded_once_and_edits_to_it_stay() {
             .iter()
             .filter_map(|t| t["name"].as_str())
             .collect();
-        assert_eq!(names.len(), 6, "{}: {names:?}", fixture.backend);
+        assert_eq!(names.len(), 4, "{}: {names:?}", fixture.backend);
         assert!(names.contains(&"support_reply") && names.contains(&"incident_summary"));
         call(
             &fixture.hub,
@@ -169,13 +169,13 @@ async fn the_library_is_loaded_once_and_edits_to_it_stay() {
         let listed = call(&restarted, &acme(), "list_prompt_templates", json!({}))
             .await
             .expect("list");
-        assert_eq!(listed["templates"].as_array().expect("templates").len(), 5);
+        assert_eq!(listed["templates"].as_array().expect("templates").len(), 3);
         let categories = call(&restarted, &acme(), "list_prompt_categories", json!({}))
             .await
             .expect("categories");
         assert_eq!(
             categories["categories"],
-            json!([{"category": "data", "templates": 3}, {"category": "support", "templates": 2}]),
+            json!([{"category": "data", "templates": 1}, {"category": "support", "templates": 2}]),
             "{}",
             fixture.backend
         );

@@ -27,7 +27,7 @@ async def test_http_combined_endpoint_serves_prefixed_tools(server, mode):
         else:
             assert client.protocol_version == "2025-11-25"
         names = {tool.name for tool in (await client.list_tools()).tools}
-        assert "system_echo" in names
+        assert "system_find_tools" in names
         assert "conformance_test_simple_text" in names
         assert all(len(name) <= 64 for name in names)
 
@@ -109,7 +109,7 @@ async def test_stdio_serves_mcp_and_keeps_stdout_clean(binary, data_dir):
     params = StdioServerParameters(command=binary, args=["mcp", "--data-dir", data_dir])
     async with Client(params, mode="legacy") as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        assert "system_echo" in names
+        assert "system_find_tools" in names
         assert "conformance_test_simple_text" not in names, "conformance must be off by default"
         result = await client.call_tool("system_echo", {"message": "stdio"})
         assert result.structured_content == {"message": "stdio"}

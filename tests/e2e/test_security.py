@@ -130,14 +130,15 @@ async def test_an_oauth_authorization_code_flow_reaches_the_tools(binary, data_d
 
         async with _client(resource, "2026-07-28", operator) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
-            assert "support_create_customer" in names
+            # create_ticket: a write tool /mcp lists (create_customer is called by name).
+            assert "support_create_ticket" in names
             created = await client.call_tool(
                 "support_create_customer", {"first_name": "O", "last_name": "Auth", "email": "o@oauth.test"}
             )
             assert not created.is_error, created
         async with _client(resource, "legacy", viewer) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
-            assert "support_create_customer" not in names and "support_get_customers" in names
+            assert "support_create_ticket" not in names and "support_get_customers" in names
             listed = await client.call_tool("support_get_customers", {})
             assert [c["email"] for c in listed.structured_content["items"]] == ["o@oauth.test"]
     finally:
@@ -243,7 +244,7 @@ async def test_stdio_runs_as_the_configured_local_principal(binary, data_dir):
     params = StdioServerParameters(command=binary, args=["mcp", "--data-dir", data_dir, "--toolkit", "support"], env=env)
     async with Client(params, mode="legacy") as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        assert "support_get_customers" in names and "support_create_customer" not in names
+        assert "support_get_customers" in names and "support_create_ticket" not in names
         refused = await client.call_tool(
             "support_create_customer", {"first_name": "A", "last_name": "B", "email": "a@desk.test"}
         )

@@ -14,7 +14,10 @@ use figment::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::access::{Role, ToolRules};
+use crate::{
+    access::{Role, ToolRules},
+    hub::CatalogListing,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,6 +35,7 @@ const CORE_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "toolkits",
+    "mcp_catalog",
     "default_tenant",
     "http",
     "limits",
@@ -56,6 +60,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Toolkits to enable; empty means those on by default (`tideway toolkits` says which).
     pub toolkits: Vec<String>,
+    /// What `tools/list` on `/mcp` shows: `lean` (each toolkit's featured tools, plus
+    /// `find_tools` and `call_tool` for the rest) or `full` (every tool).
+    pub mcp_catalog: CatalogListing,
     /// The tenant of unauthenticated local use (stdio, loopback).
     pub default_tenant: String,
     pub http: HttpConfig,
@@ -84,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_ref().map(|_| "[set]"))
             .field("toolkits", &self.toolkits)
+            .field("mcp_catalog", &self.mcp_catalog)
             .field("default_tenant", &self.default_tenant)
             .field("http", &self.http)
             .field("limits", &self.limits)
@@ -380,6 +388,7 @@ impl Default for Config {
             data_dir: default_data_dir(),
             database_url: None,
             toolkits: Vec::new(),
+            mcp_catalog: CatalogListing::default(),
             default_tenant: "default".into(),
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),

@@ -82,6 +82,17 @@ pub enum HubEvent {
     },
 }
 
+/// What `tools/list` on `/mcp` shows. Lean keeps an agent's context small as toolkits
+/// are added: each toolkit's featured tools, with `find_tools` and `call_tool` to
+/// reach the rest. Either way every tool stays callable there by its `/mcp` name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogListing {
+    #[default]
+    Lean,
+    Full,
+}
+
 /// Bounds on the call path, per tenant and per call.
 #[derive(Clone, Debug)]
 pub struct CallLimits {
@@ -112,6 +123,7 @@ pub struct Hub {
     events: broadcast::Sender<HubEvent>,
     metrics: Arc<Metrics>,
     limits: CallLimits,
+    listing: CatalogListing,
     in_flight: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     audit: RwLock<Option<Arc<dyn AuditSink>>>,
     writer: Mutex<()>,
@@ -131,6 +143,7 @@ impl Hub {
             events,
             metrics: Arc::new(Metrics::new()),
             limits: CallLimits::default(),
+            listing: CatalogListing::default(),
             in_flight: Mutex::new(HashMap::new()),
             audit: RwLock::new(None),
             writer: Mutex::new(()),
@@ -140,6 +153,16 @@ impl Hub {
     pub fn with_limits(mut self, limits: CallLimits) -> Self {
         self.limits = limits;
         self
+    }
+
+    pub fn with_listing(mut self, listing: CatalogListing) -> Self {
+        self.listing = listing;
+        self
+    }
+
+    /// What `tools/list` on `/mcp` shows.
+    pub fn listing(&self) -> CatalogListing {
+        self.listing
     }
 
     /// Sends a record of every tool call to `sink` from now on.

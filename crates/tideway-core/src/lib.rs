@@ -27,6 +27,6 @@ pub use access::{Role, ToolRules};
 pub use config::Config;
 pub use context::{CallContext, ClientChannel, Credential, Face, Principal, TenantId};
 pub use error::HubError;
-pub use hub::{CallLimits, Hub, HubEvent, NameCollision, Scope, VirtualServer};
+pub use hub::{CallLimits, CatalogListing, Hub, HubEvent, NameCollision, Scope, VirtualServer};
 pub use store::Store;
 pub use toolkit::{Health, HealthStatus, Toolkit};

@@ -82,6 +82,11 @@ pub fn role_by_annotations(tool: &Tool) -> Role {
     }
 }
 
+/// A toolkit's featured tools from a list of names, for [`Toolkit::featured_tools`].
+pub fn featured(names: &[&str]) -> Option<Vec<String>> {
+    Some(names.iter().map(|name| (*name).to_string()).collect())
+}
+
 #[async_trait]
 pub trait Toolkit: Send + Sync + 'static {
     /// The toolkit's name: letters, digits, `_` and `-`; it prefixes its tool names on `/mcp`.
@@ -106,6 +111,13 @@ pub trait Toolkit: Send + Sync + 'static {
     /// The tools, with input and output schemas and truthful annotations. The Hub reads
     /// this once at registration and validates every call's arguments against it.
     fn tools(&self) -> Vec<Tool>;
+
+    /// The tools `/mcp` lists when the operator keeps its catalog lean (the default):
+    /// the few most requests need. `None` lists every tool. The others stay callable on
+    /// `/mcp`, `find_tools` finds them, and `/mcp/{toolkit}` lists them all.
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        None
+    }
 
     /// The least role that may call `tool`: viewers may call tools annotated
     /// read-only, operators everything else. A toolkit whose tools manage the system

@@ -62,10 +62,14 @@ impl App {
                 .ensure_tenant(&TenantId::new(id), tenant.name.as_deref().unwrap_or(id))
                 .await?;
         }
-        let hub = Arc::new(Hub::new().with_limits(CallLimits {
-            tenant_concurrent_calls: config.limits.tenant_concurrent_calls,
-            max_argument_bytes: config.limits.max_argument_bytes,
-        }));
+        let hub = Arc::new(
+            Hub::new()
+                .with_limits(CallLimits {
+                    tenant_concurrent_calls: config.limits.tenant_concurrent_calls,
+                    max_argument_bytes: config.limits.max_argument_bytes,
+                })
+                .with_listing(config.mcp_catalog),
+        );
         let audit = AuditWriter::start(store.clone(), hub.metrics().audit_dropped());
         if config.audit.enabled {
             hub.set_audit_sink(audit.clone());

@@ -286,9 +286,9 @@ async fn every_role_and_credential_kind_gets_exactly_what_its_role_allows() {
             .as_array()
             .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
             .unwrap_or_default();
-        assert!(names.contains(&"system_echo"), "{who}: {names:?}");
+        assert!(names.contains(&"system_find_tools"), "{who}: {names:?}");
         assert_eq!(
-            names.contains(&"support_create_customer"),
+            names.contains(&"support_create_ticket"),
             writes,
             "{who}: {names:?}"
         );

@@ -154,7 +154,10 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
         json!({}),
     )
     .await;
-    assert!(all["result"]["tools"].as_array().expect("tools").len() > 20);
+    assert!(
+        listed_names(&all).contains(&"support_create_ticket".to_string()),
+        "{all}"
+    );
     let missing = reqwest::Client::new()
         .post(format!("{}/mcp/nowhere", server.base))
         .header("content-type", "application/json")
@@ -163,6 +166,89 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
         .await
         .expect("send");
     assert_eq!(missing.status().as_u16(), 404);
+}
+
+fn listed_names(listed: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = listed["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|tool| tool["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_lean_combined_endpoint_lists_featured_tools_and_still_calls_every_tool() {
+    let server = start(|config| {
+        config.toolkits = vec!["system".into(), "support".into()];
+    })
+    .await;
+    let combined = format!("{}/mcp", server.base);
+    let lean = listed_names(&common::mcp(&combined, None, "tools/list", json!({})).await);
+    assert_eq!(
+        lean,
+        [
+            "support_create_ticket",
+            "support_get_analytics",
+            "support_get_customer_context",
+            "support_get_customers",
+            "support_get_ticket_details",
+            "support_get_tickets",
+            "support_search_knowledge_base",
+            "support_update_ticket",
+            "system_call_tool",
+            "system_echo",
+            "system_find_tools",
+            "system_get_health",
+            "system_list_toolkits",
+        ]
+    );
+    // A tool left off the list is called by its name on the same endpoint, and found.
+    let created = common::mcp(
+        &combined,
+        None,
+        "tools/call",
+        json!({"name": "support_create_customer", "arguments": {
+            "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}),
+    )
+    .await;
+    assert_eq!(created["result"]["isError"], json!(false), "{created}");
+    let found = common::mcp(
+        &combined,
+        None,
+        "tools/call",
+        json!({"name": "system_find_tools", "arguments": {"query": "register a new customer", "limit": 3}}),
+    )
+    .await;
+    assert!(
+        found.to_string().contains("support_create_customer"),
+        "{found}"
+    );
+    // A toolkit's own endpoint lists all of its tools.
+    let support = listed_names(
+        &common::mcp(
+            &format!("{}/mcp/support", server.base),
+            None,
+            "tools/list",
+            json!({}),
+        )
+        .await,
+    );
+    assert!(support.len() > 15, "{support:?}");
+    assert!(support.contains(&"create_customer".to_string()));
+
+    let full = start(|config| {
+        config.toolkits = vec!["system".into(), "support".into()];
+        config.mcp_catalog = tideway_core::CatalogListing::Full;
+    })
+    .await;
+    let every = listed_names(
+        &common::mcp(&format!("{}/mcp", full.base), None, "tools/list", json!({})).await,
+    );
+    assert_eq!(every.len(), support.len() + 5, "{every:?}");
+    assert!(every.contains(&"system_echo".to_string()));
 }
 
 /// Plain-language requests, as a person or a model phrases them, and the tool each

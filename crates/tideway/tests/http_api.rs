@@ -301,7 +301,12 @@ async fn metrics_count_calls_by_outcome() {
 
 #[tokio::test]
 async fn openapi_and_docs_describe_the_routes() {
-    let server = start(1 << 20).await;
+    // Every toolkit that serves REST routes, so each tool schema a route refers to is
+    // filled in from a real tool.
+    let mut with_routes = tideway::toolkits::with_rest_routes();
+    with_routes.push("system".into());
+    let with_routes: Vec<&str> = with_routes.iter().map(String::as_str).collect();
+    let server = start_with(1 << 20, &with_routes).await;
     let doc: Value = client()
         .get(format!("{}/openapi.json", server.base))
         .send()
@@ -392,15 +397,117 @@ async fn openapi_and_docs_describe_the_routes() {
             }
         }
     }
+    describes_every_operation_and_types_every_body(&doc);
+
+    // The interactive reference loads only from this server: its page, its scripts
+    // and its settings, which point at this document.
     let page = client()
-        .get(format!("{}/docs", server.base))
+        .get(format!("{}/docs/", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("text");
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(
+        !page.contains("https://"),
+        "the page loads something remote"
+    );
+    let initializer = client()
+        .get(format!("{}/docs/swagger-initializer.js", server.base))
         .send()
         .await
         .expect("send")
         .text()
         .await
         .expect("text");
-    assert!(page.contains("/api/v1/tools/{toolkit}/{tool}"));
+    assert!(initializer.contains("/openapi.json"), "{initializer}");
+    let bundle = client()
+        .get(format!("{}/docs/swagger-ui-bundle.js", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(bundle.status(), 200);
+    assert!(
+        bundle.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .contains("javascript")
+    );
+    assert!(bundle.bytes().await.expect("bytes").len() > 100_000);
+}
+
+/// What a reader of the reference needs: each operation says what it does, each
+/// body has a schema with its fields (the generic tool call's alone is any object),
+/// each reference resolves, each tool schema is the tool's own, and no text points
+/// at documents outside the project.
+fn describes_every_operation_and_types_every_body(doc: &Value) {
+    let mut problems = Vec::new();
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let said = operation["description"]
+                .as_str()
+                .or(operation["summary"].as_str())
+                .unwrap_or_default();
+            if said.trim().is_empty() {
+                problems.push(format!("{method} {path}: no description"));
+            }
+            let Some(content) = operation["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for (media, body) in content {
+                let schema = &body["schema"];
+                let typed = ["$ref", "properties", "anyOf", "oneOf"]
+                    .iter()
+                    .any(|key| schema.get(key).is_some())
+                    || schema["type"] != "object";
+                if !typed && path != "/api/v1/tools/{toolkit}/{tool}" {
+                    problems.push(format!("{method} {path}: {media} body is a bare object"));
+                }
+            }
+        }
+    }
+    let mut references = Vec::new();
+    collect_refs(doc, &mut references);
+    assert!(references.len() > 50, "{references:?}");
+    for reference in references {
+        let pointer = reference.trim_start_matches('#');
+        if doc.pointer(pointer).is_none() {
+            problems.push(format!("{reference} does not resolve"));
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let from_tools = schemas
+        .keys()
+        .filter(|name| name.starts_with("tool."))
+        .count();
+    assert!(from_tools >= 15, "{from_tools} tool schemas");
+    for (name, schema) in schemas {
+        let text = schema["description"].as_str().unwrap_or_default();
+        if name.starts_with("tool.") && text.contains("not enabled") {
+            problems.push(format!("{name} is not a real tool's schema"));
+        }
+    }
+    let text = doc.to_string().to_lowercase();
+    for outside in ["the seed", "seed's", "seed 00"] {
+        if text.contains(outside) {
+            problems.push(format!("the document mentions '{outside}'"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn collect_refs(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get("$ref") {
+                found.push(reference.clone());
+            }
+            object.values().for_each(|child| collect_refs(child, found));
+        }
+        Value::Array(items) => items.iter().for_each(|child| collect_refs(child, found)),
+        _ => {}
+    }
 }
 
 async fn rpc(base: &str, body: &str, version: Option<&str>) -> (u16, String) {

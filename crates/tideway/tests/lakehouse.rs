@@ -219,3 +219,166 @@ async fn a_sync_runs_as_a_job_over_rest_and_from_the_command_line() {
         "{stderr}"
     );
 }
+
+/// A multipart form with a `file` part and text fields, as a browser or curl sends it.
+fn form(file_name: &str, content: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "tideway-test-boundary-7f3a";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\ncontent-type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn staged_files(data_dir: &std::path::Path) -> usize {
+    walk(&data_dir.join("uploads"))
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| {
+                    if entry.path().is_dir() {
+                        walk(&entry.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_50_mb_csv_uploads_over_rest_and_a_larger_one_than_allowed_is_refused() {
+    let running = common::start(|config| {
+        config.toolkits = vec!["lakehouse".into()];
+        config
+            .update_section(
+                "lakehouse",
+                |lakehouse: &mut tideway::toolkits::lakehouse::settings::LakehouseConfig| {
+                    lakehouse.max_upload_bytes = 60 * 1024 * 1024;
+                },
+            )
+            .expect("lakehouse");
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/lakehouse/upload", running.base);
+    // About 50 MB of CSV: 1,000,000 rows of ~50 bytes.
+    let mut csv = String::from("id,customer,amount,note\n");
+    let mut rows = 0u64;
+    while csv.len() < 50 * 1024 * 1024 {
+        rows += 1;
+        csv.push_str(&format!(
+            "{rows},customer-{},{}.{:02},a note about order {rows}\n",
+            rows % 997,
+            rows % 10_000,
+            rows % 100
+        ));
+    }
+    let (content_type, body) = form(
+        "orders.csv",
+        csv.as_bytes(),
+        &[("dataset_name", "big_orders")],
+    );
+    let uploaded = http
+        .post(&url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let uploaded: Value = uploaded.json().await.expect("json");
+    assert_eq!(uploaded["rows"], json!(rows), "{}", uploaded["table"]);
+    let counted: Value = http
+        .post(format!("{}/api/v1/lakehouse/query", running.base))
+        .json(&json!({"sql": "SELECT count(*) AS n, sum(id) AS total FROM bronze.big_orders"}))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(counted["rows"][0]["n"], json!(rows), "{counted}");
+    assert_eq!(
+        counted["rows"][0]["total"],
+        json!(rows * (rows + 1) / 2),
+        "{counted}"
+    );
+    assert_eq!(
+        staged_files(&running.app.config.data_dir),
+        0,
+        "the staged file is gone once read"
+    );
+
+    // Past lakehouse.max_upload_bytes: refused while streaming, naming the part, and
+    // nothing is kept.
+    // Just past the limit, so the few bytes left unread when the server refuses fit
+    // in the socket's buffers and the client reads the answer.
+    let mut huge = csv.into_bytes();
+    huge.resize(60 * 1024 * 1024 + 64 * 1024, b'9');
+    let (content_type, body) = form("huge.csv", &huge, &[("dataset_name", "huge")]);
+    let refused = http
+        .post(&url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: Value = refused.json().await.expect("problem");
+    assert_eq!(problem["field"], "file", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("lakehouse.max_upload_bytes")),
+        "{problem}"
+    );
+    assert_eq!(staged_files(&running.app.config.data_dir), 0);
+    let listed: Value = http
+        .get(format!("{}/api/v1/lakehouse/tables", running.base))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = listed["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter_map(|table| table["name"].as_str())
+        .collect();
+    assert_eq!(names, ["big_orders"], "{listed}");
+
+    // A staged upload is read once and only by its own tenant.
+    let again = running
+        .app
+        .hub
+        .call(
+            &common::local(),
+            "lakehouse",
+            "upload_file",
+            common::args(json!({"staged_upload": uuid::Uuid::new_v4().to_string(), "file_name": "x.csv", "dataset_name": "x"})),
+        )
+        .await
+        .expect_err("no such upload");
+    assert!(again.to_string().contains("staged_upload"), "{again}");
+}

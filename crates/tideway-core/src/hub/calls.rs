@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Entry, Hub, Scope, guard::Verb};
+use super::{CatalogListing, Entry, Hub, Scope, guard::Verb};
 use crate::{
     access::Role,
     audit::argument_digest,
@@ -61,11 +61,24 @@ fn json_size(value: &JsonObject) -> usize {
 impl Hub {
     /// The tools a scope serves to `principal`, named as that scope names them.
     pub fn list_tools(&self, scope: &Scope, principal: &Principal) -> Vec<Tool> {
+        self.tools_in(scope, principal, false)
+    }
+
+    /// What `tools/list` shows in a scope: on `/mcp` with a lean listing, only each
+    /// toolkit's featured tools; elsewhere every tool `list_tools` gives.
+    pub fn listed_tools(&self, scope: &Scope, principal: &Principal) -> Vec<Tool> {
+        let lean = *scope == Scope::All && self.listing() == CatalogListing::Lean;
+        self.tools_in(scope, principal, lean)
+    }
+
+    fn tools_in(&self, scope: &Scope, principal: &Principal, featured_only: bool) -> Vec<Tool> {
         let catalog = self.snapshot();
         let mut tools = Vec::new();
         for entry in catalog.in_scope(scope) {
             for tool in entry.callable_tools(principal) {
-                if !catalog.serves_tool(scope, entry.name(), &tool.name) {
+                if !catalog.serves_tool(scope, entry.name(), &tool.name)
+                    || (featured_only && !entry.is_featured(&tool.name))
+                {
                     continue;
                 }
                 let mut tool = tool.clone();

@@ -4,7 +4,10 @@
 //! the Hub swaps it in, so every rule about names and collisions is tested here
 //! without a running Hub.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use serde::Serialize;
 
@@ -36,6 +39,8 @@ pub struct Entry {
     pub collisions: Vec<NameCollision>,
     /// The tenant that alone may see it, if any.
     pub owner: Option<TenantId>,
+    /// The tools a lean `/mcp` lists; `None`: all of them.
+    featured: Option<HashSet<String>>,
 }
 
 /// A tool or prompt left off `/mcp` because another already has its name there. It
@@ -97,7 +102,14 @@ impl Entry {
             .iter()
             .map(|tool| (tool.name.to_string(), toolkit.required_role(tool)))
             .collect();
+        let featured = toolkit.featured_tools().map(|names| {
+            names
+                .into_iter()
+                .filter(|name| tools.iter().any(|tool| tool.name == name.as_str()))
+                .collect()
+        });
         Ok(Entry {
+            featured,
             owner: toolkit.owner().cloned(),
             roles,
             prompts: toolkit.prompts(),
@@ -119,6 +131,13 @@ impl Entry {
     /// The name of `tool` on `/mcp`, unless it was left off there.
     pub fn mcp_tool_name(&self, tool: &str) -> Option<&str> {
         self.mcp_tool_names.get(tool).map(String::as_str)
+    }
+
+    /// Whether a lean `/mcp` lists `tool`.
+    pub fn is_featured(&self, tool: &str) -> bool {
+        self.featured
+            .as_ref()
+            .is_none_or(|featured| featured.contains(tool))
     }
 
     pub(super) fn tool(&self, name: &str) -> Option<&Tool> {

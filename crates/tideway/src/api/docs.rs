@@ -1,98 +1,226 @@
-//! The OpenAPI document (generated from the handlers' annotations) and a readable
-//! docs page rendered from it on the server, so it works offline with no script.
+//! The OpenAPI document at `/openapi.json` and the interactive reference at `/docs`
+//! (Swagger UI, whose assets are built into the binary so it works offline).
+//!
+//! A route whose body is a tool's arguments, or whose answer is a tool's result,
+//! points at `#/components/schemas/tool.<toolkit>.<tool>` (or `….result`) instead of
+//! restating them; this file fills those schemas in from the tools' own JSON Schemas
+//! when the server starts, so REST and MCP describe the same thing.
 
-use std::{fmt::Write, sync::Arc};
+use std::{collections::BTreeSet, sync::Arc};
 
 use axum::{
+    Router,
     extract::State,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
+    routing::get,
 };
-use utoipa::openapi::{OpenApi, path::Operation};
+use serde_json::{Map, Value, json};
+use tideway_core::Hub;
+use utoipa::openapi::OpenApi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-pub async fn openapi_json(State(doc): State<Arc<OpenApi>>) -> Response {
+/// Where component schemas are referred to from.
+const COMPONENTS: &str = "#/components/schemas/";
+/// The prefix of the schemas taken from tools.
+const TOOL_PREFIX: &str = "tool.";
+
+/// `/openapi.json` and `/docs`, serving `doc`.
+pub fn router(doc: Value) -> Router {
+    let reference = SwaggerUi::new("/docs").config(
+        Config::new(["/openapi.json"])
+            .try_it_out_enabled(true)
+            .persist_authorization(true),
+    );
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .with_state(Arc::new(doc))
+        .merge(reference)
+}
+
+async fn openapi_json(State(doc): State<Arc<Value>>) -> Response {
     axum::Json(doc.as_ref().clone()).into_response()
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn operations(item: &utoipa::openapi::PathItem) -> Vec<(&'static str, &Operation)> {
-    [
-        ("GET", item.get.as_ref()),
-        ("POST", item.post.as_ref()),
-        ("PUT", item.put.as_ref()),
-        ("PATCH", item.patch.as_ref()),
-        ("DELETE", item.delete.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(method, op)| op.map(|op| (method, op)))
-    .collect()
-}
-
-pub async fn docs_page(State(doc): State<Arc<OpenApi>>) -> Html<String> {
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tideway API</title>\
-         <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d2733}\
-         h2{border-bottom:1px solid #ccd;padding-bottom:.3rem;margin-top:2rem}\
-         .op{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem;margin:.8rem 0}\
-         .m{display:inline-block;min-width:4.5rem;font-weight:700;font-family:monospace}\
-         code{background:#f2f4f7;padding:.1rem .3rem;border-radius:3px}\
-         pre{background:#f6f8fa;padding:.6rem;overflow:auto;font-size:.85rem}</style></head><body>",
-    );
-    let _ = write!(
-        html,
-        "<h1>{} <small>{}</small></h1><p>{}</p><p>Machine-readable: <a href=\"/openapi.json\"><code>/openapi.json</code></a>. \
-         MCP clients connect to <code>/mcp</code> (every toolkit) or <code>/mcp/{{toolkit}}</code>.</p>",
-        escape(&doc.info.title),
-        escape(&doc.info.version),
-        escape(doc.info.description.as_deref().unwrap_or_default()),
-    );
-    let mut by_tag: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (path, item) in doc.paths.paths.iter() {
-        for (method, op) in operations(item) {
-            let tag = op
-                .tags
-                .as_ref()
-                .and_then(|tags| tags.first().cloned())
-                .unwrap_or_else(|| "other".into());
-            let mut entry = format!(
-                "<div class=\"op\"><span class=\"m\">{method}</span><code>{}</code><p>{}</p>",
-                escape(path),
-                escape(
-                    op.description
-                        .as_deref()
-                        .or(op.summary.as_deref())
-                        .unwrap_or_default()
-                )
-            );
-            let responses: Vec<String> = op.responses.responses.keys().cloned().collect();
-            let _ = write!(
-                entry,
-                "<p>Responses: {}</p></div>",
-                escape(&responses.join(", "))
-            );
-            by_tag.entry(tag).or_default().push(entry);
+/// The served document: `doc` with every tool schema it refers to filled in from the
+/// tools `hub` holds. A tool whose toolkit is not enabled here is described as such.
+pub fn document(doc: &OpenApi, hub: &Hub) -> Value {
+    let mut value = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    let mut wanted = BTreeSet::new();
+    tool_refs(&value, &mut wanted);
+    let mut schemas = Map::new();
+    // A schema filled in may refer to others (`….any` lists a toolkit's tools).
+    while let Some(name) = wanted.pop_first() {
+        if schemas.contains_key(&name) {
+            continue;
+        }
+        let schema = tool_schema(hub, &name).unwrap_or_else(|| {
+            json!({
+                "type": "object",
+                "description": format!(
+                    "The {} (its toolkit is not enabled on this server).",
+                    describe(&name)
+                ),
+            })
+        });
+        tool_refs(&schema, &mut wanted);
+        schemas.insert(name, schema);
+    }
+    if let Some(root) = value.as_object_mut() {
+        let components = root
+            .entry("components")
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        if let Some(components) = components {
+            let target = components
+                .entry("schemas")
+                .or_insert_with(|| json!({}))
+                .as_object_mut();
+            if let Some(target) = target {
+                target.extend(schemas);
+            }
         }
     }
-    for (tag, entries) in by_tag {
-        let _ = write!(html, "<h2>{}</h2>{}", escape(&tag), entries.join(""));
+    value
+}
+
+/// The names of the tool schemas `value` refers to (`tool.<toolkit>.<tool>` and
+/// `tool.<toolkit>.<tool>.result`), including references into one of them.
+fn tool_refs(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get("$ref")
+                && let Some(rest) = reference.strip_prefix(COMPONENTS)
+                && rest.starts_with(TOOL_PREFIX)
+            {
+                let name = rest.split('/').next().unwrap_or(rest);
+                found.insert(name.to_string());
+            }
+            object.values().for_each(|child| tool_refs(child, found));
+        }
+        Value::Array(items) => items.iter().for_each(|child| tool_refs(child, found)),
+        _ => {}
     }
-    if let Some(components) = &doc.components {
-        html.push_str("<h2>Schemas</h2>");
-        for (name, schema) in &components.schemas {
-            let json = serde_json::to_string_pretty(schema).unwrap_or_default();
-            let _ = write!(
-                html,
-                "<h3>{}</h3><pre>{}</pre>",
-                escape(name),
-                escape(&json)
-            );
+}
+
+/// "arguments of lakehouse's upload_file" for `tool.lakehouse.upload_file`.
+fn describe(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        [_, toolkit, ANY, "result"] => format!("result of one of {toolkit}'s tools"),
+        [_, toolkit, ANY] => format!("arguments of one of {toolkit}'s tools"),
+        [_, toolkit, tool, "result"] => format!("result of {toolkit}'s {tool}"),
+        [_, toolkit, tool] => format!("arguments of {toolkit}'s {tool}"),
+        _ => format!("schema {name}"),
+    }
+}
+
+/// `tool.<toolkit>.any`: any one of the toolkit's tools, for a route that takes the
+/// tool's name in its path.
+const ANY: &str = "any";
+
+/// The input (or, for `….result`, output) schema of the tool `name` refers to.
+fn tool_schema(hub: &Hub, name: &str) -> Option<Value> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let (toolkit, tool, result) = match parts.as_slice() {
+        ["tool", toolkit, tool] => (*toolkit, *tool, false),
+        ["tool", toolkit, tool, "result"] => (*toolkit, *tool, true),
+        _ => return None,
+    };
+    let entry = hub
+        .entries()
+        .into_iter()
+        .find(|entry| entry.name() == toolkit)?;
+    if tool == ANY {
+        let suffix = if result { ".result" } else { "" };
+        let each: Vec<Value> = entry
+            .tools
+            .iter()
+            .map(
+                |tool| json!({"$ref": format!("{COMPONENTS}tool.{toolkit}.{}{suffix}", tool.name)}),
+            )
+            .collect();
+        return Some(json!({"anyOf": each, "description": format!("The {}.", describe(name))}));
+    }
+    let definition = entry
+        .tools
+        .iter()
+        .find(|definition| definition.name == tool)?;
+    let mut schema = if result {
+        Value::Object(definition.output_schema.as_deref()?.clone())
+    } else {
+        Value::Object(definition.input_schema.as_ref().clone())
+    };
+    if let Some(object) = schema.as_object_mut() {
+        object
+            .entry("description")
+            .or_insert_with(|| json!(format!("The {}.", describe(name))));
+        // A schema with its own `$defs` refers to them from its root; in the document
+        // that root is the component, so the references are rewritten to it.
+        if object.contains_key("$defs") {
+            rebase_refs(&mut schema, &format!("{COMPONENTS}{name}"));
         }
     }
-    html.push_str("</body></html>");
-    Html(html)
+    Some(schema)
+}
+
+fn rebase_refs(value: &mut Value, base: &str) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get_mut("$ref")
+                && let Some(pointer) = reference.strip_prefix('#')
+                && !reference.starts_with(COMPONENTS)
+            {
+                *reference = format!("{base}{pointer}");
+            }
+            object
+                .values_mut()
+                .for_each(|child| rebase_refs(child, base));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|child| rebase_refs(child, base)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_references_are_found_inside_any_schema_and_named_by_their_component() {
+        let doc = json!({"paths": {"/a": {"post": {
+            "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/tool.database.connect_source"}}}},
+            "responses": {"200": {"content": {"application/json": {"schema":
+                {"$ref": "#/components/schemas/tool.database.list_sources.result/properties/sources/items"}}}},
+                "422": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+        }}}});
+        let mut found = BTreeSet::new();
+        tool_refs(&doc, &mut found);
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [
+                "tool.database.connect_source",
+                "tool.database.list_sources.result"
+            ]
+        );
+        assert_eq!(
+            describe("tool.database.list_sources.result"),
+            "result of database's list_sources"
+        );
+    }
+
+    #[test]
+    fn a_schemas_own_definitions_are_referred_to_from_its_component() {
+        let mut schema = json!({"$defs": {"step": {"type": "object"}},
+            "properties": {"steps": {"items": {"$ref": "#/$defs/step"}},
+                           "problem": {"$ref": "#/components/schemas/Problem"}}});
+        rebase_refs(&mut schema, "#/components/schemas/tool.workflows.start");
+        assert_eq!(
+            schema["properties"]["steps"]["items"]["$ref"],
+            "#/components/schemas/tool.workflows.start/$defs/step"
+        );
+        assert_eq!(
+            schema["properties"]["problem"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+    }
 }

@@ -199,11 +199,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard, edge: Edge) -> Router {
     let (rest, doc) = rest(app.clone());
-    let doc = Arc::new(doc);
-    let docs = Router::new()
-        .route("/openapi.json", get(docs::openapi_json))
-        .route("/docs", get(docs::docs_page))
-        .with_state(doc);
+    let docs = docs::router(docs::document(&doc, &app.hub));
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
         .merge(rest)

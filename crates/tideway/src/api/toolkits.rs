@@ -118,8 +118,9 @@ pub fn call_context(calls: &Calls, caller: Caller, request_id: &str) -> CallCont
 
 /// Calls a tool. The body is the tool's arguments as a JSON object.
 #[utoipa::path(post, path = "/api/v1/tools/{toolkit}/{tool}", tag = "toolkits",
-    params(("toolkit" = String, Path), ("tool" = String, Path)),
-    request_body(content = Object, description = "The tool's arguments"),
+    params(("toolkit" = String, Path, description = "A toolkit's name, as GET /api/v1/toolkits lists them"),
+        ("tool" = String, Path, description = "One of its tools")),
+    request_body(content = Object, description = "The tool's arguments: an object that the tool's input schema (in GET /api/v1/toolkits) describes"),
     responses(
         (status = 200, body = ToolCallResult),
         (status = 404, body = Problem, content_type = "application/problem+json"),

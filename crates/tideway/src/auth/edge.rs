@@ -45,6 +45,7 @@ impl Edge {
 /// Paths anyone may reach: probes, the API description, OAuth discovery.
 fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/docs" | "/openapi.json")
+        || path.starts_with("/docs/")
         || path.starts_with("/.well-known/")
 }
 

@@ -259,7 +259,9 @@ impl ServerHandler for McpHandler {
             .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")).with_title("Tideway"))
             .with_instructions(
                 "Tideway connects a team's data and systems to agents. Tools are grouped by toolkit; \
-                 on the combined endpoint each tool name starts with its toolkit's name.",
+                 on the combined endpoint each tool name starts with its toolkit's name, and the \
+                 list may show only each toolkit's main tools: system_find_tools searches every \
+                 tool and any of them can be called by name.",
             )
     }
 
@@ -277,7 +279,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = self.caller(&context.extensions)?;
-        let tools = self.shared.hub.list_tools(&self.scope, &caller.principal);
+        let tools = self.shared.hub.listed_tools(&self.scope, &caller.principal);
         let (tools, next) = page(tools, cursor_of(&request), self.shared.page_size)?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;

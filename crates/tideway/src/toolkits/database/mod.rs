@@ -60,7 +60,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     build: Some(|shared| Ok(Arc::new(DatabaseToolkit::new(shared.databases.clone())))),
     rest: Some(super::Rest {
         tag: "database",
-        description: "Database sources and the seed's query endpoint (the database toolkit)",
+        description: "Database sources and read-only SQL over them (the database toolkit)",
         routes: routes::router,
         tools: &[
             tools::names::CONNECT_SOURCE,
@@ -101,6 +101,15 @@ impl Toolkit for DatabaseToolkit {
 
     fn description(&self) -> &str {
         "Database sources (PostgreSQL, MySQL/MariaDB, SQLite): register with encrypted credentials, test, explore schemas, and run guarded read-only SQL."
+    }
+
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[
+            tools::names::LIST_SOURCES,
+            tools::names::GET_SCHEMA_OVERVIEW,
+            tools::names::DESCRIBE_TABLE,
+            tools::names::QUERY_DATABASE,
+        ])
     }
 
     fn tools(&self) -> Vec<Tool> {

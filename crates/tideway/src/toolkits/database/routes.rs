@@ -70,13 +70,14 @@ fn arguments(pairs: &[(&str, Value)]) -> JsonObject {
         .collect()
 }
 
-/// Registers a source: the body is `connect_source`'s arguments (`name`, `kind`,
-/// `host`, `port`, `database`, `user`, `password`, `ssl_mode`, `path`, `read_write`,
-/// `explain_analyze`, `allow_privileged_role`,
-/// `replace`). Admin only. The answer includes a connection test.
+/// Registers a database source (admin only). The password is sealed at rest and never
+/// returned; the answer includes a connection test. With `replace: true` an existing
+/// source of that name is replaced (200) instead of refused (409).
 #[utoipa::path(post, path = "/api/v1/sources", tag = "database",
-    request_body(content = Object, description = "connect_source's arguments"),
-    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    request_body(content = ref("#/components/schemas/tool.database.connect_source"), description = "The source: its name, kind and where it is"),
+    responses((status = 201, body = ref("#/components/schemas/tool.database.connect_source.result"), description = "Registered; Location names the source"),
+        (status = 200, body = ref("#/components/schemas/tool.database.connect_source.result"), description = "Replaced"),
+        (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_source(
     State(calls): State<Calls>,
     caller: Caller,
@@ -114,8 +115,10 @@ async fn create_source(
     }
 }
 
+/// Lists the tenant's database sources and those the configuration declares, without
+/// their credentials.
 #[utoipa::path(get, path = "/api/v1/sources", tag = "database",
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = ref("#/components/schemas/tool.database.list_sources.result"))))]
 async fn list_sources(State(calls): State<Calls>, caller: Caller, headers: HeaderMap) -> Response {
     match call(
         &calls,
@@ -131,9 +134,10 @@ async fn list_sources(State(calls): State<Calls>, caller: Caller, headers: Heade
     }
 }
 
+/// One source, without its credentials.
 #[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "database",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The source's name")),
+    responses((status = 200, body = ref("#/components/schemas/tool.database.list_sources.result/properties/sources/items")), (status = 404, body = Problem)))]
 async fn get_source(
     State(calls): State<Calls>,
     caller: Caller,
@@ -167,8 +171,9 @@ async fn get_source(
     }
 }
 
+/// Removes a source and closes its connections (admin only).
 #[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "database",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, description = "The source's name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn delete_source(
     State(calls): State<Calls>,
@@ -191,9 +196,11 @@ async fn delete_source(
     }
 }
 
+/// Connects to a source now: the server's version and the latency, or precisely why
+/// the connection failed, with a hint.
 #[utoipa::path(post, path = "/api/v1/sources/{id}/test", tag = "database",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "The source's name")),
+    responses((status = 200, body = ref("#/components/schemas/tool.database.test_connection.result")), (status = 404, body = Problem)))]
 async fn test_source(
     State(calls): State<Calls>,
     caller: Caller,
@@ -215,11 +222,11 @@ async fn test_source(
     }
 }
 
-/// The seed's endpoint: `{"query": "...", "params": [...], "connection_id": "..."}`,
-/// answered with `query_database`'s result.
+/// Runs one read-only SQL statement on a source, with bound parameters, a row cap and
+/// the caller's deadline; the same as the `query_database` tool.
 #[utoipa::path(post, path = "/api/v1/integration/mcp/database/query", tag = "database",
-    request_body(content = Object, description = "query_database's arguments: query, params, connection_id, max_rows"),
-    responses((status = 200, body = Object), (status = 422, body = Problem)))]
+    request_body(content = ref("#/components/schemas/tool.database.query_database"), description = "The statement, its parameters and the source"),
+    responses((status = 200, body = ref("#/components/schemas/tool.database.query_database.result")), (status = 422, body = Problem)))]
 async fn query(
     State(calls): State<Calls>,
     caller: Caller,

@@ -125,6 +125,10 @@ impl Toolkit for FetchToolkit {
         "The web and HTTP APIs: fetch a page as Markdown (read long pages in parts), call an API with any method, through the tenant's stored connections when it needs credentials. Internal addresses are refused."
     }
 
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[tools::names::FETCH, tools::names::HTTP_REQUEST])
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

@@ -140,6 +140,7 @@ async fn put_connection(
     }
 }
 
+/// Deletes a connection and its sealed credential (admins).
 #[utoipa::path(delete, path = "/api/v1/fetch/connections/{name}", tag = "fetch",
     params(("name" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]

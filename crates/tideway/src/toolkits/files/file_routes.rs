@@ -128,7 +128,7 @@ struct PutQuery {
 #[utoipa::path(put, path = "/api/v1/files/{path}", tag = "files",
     params(("path" = String, Path, description = "`<root>/<path>` of the file"), PutQuery),
     request_body(content = String, content_type = "text/plain", description = "The whole new content, UTF-8"),
-    responses((status = 200, body = Object, description = "What was written"),
+    responses((status = 200, body = ref("#/components/schemas/tool.files.write_file.result"), description = "What was written"),
         (status = 403, body = Problem), (status = 409, body = Problem), (status = 415, body = Problem)))]
 async fn put_file(
     State(calls): State<Calls>,

@@ -101,6 +101,17 @@ impl Toolkit for FilesToolkit {
         "Files in this tenant's roots (its own `home` and folders the operator shares): read text and media, write atomically, edit with a diff, list, find by name, search contents, move and delete. Paths are `<root>/<path>`."
     }
 
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[
+            tools::names::READ_TEXT_FILE,
+            tools::names::WRITE_FILE,
+            tools::names::EDIT_FILE,
+            tools::names::LIST_DIRECTORY,
+            tools::names::SEARCH_FILES,
+            tools::names::GREP_FILES,
+        ])
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

@@ -52,8 +52,8 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
 /// Runs one files operation, e.g. `read_text_file` with `{"path": "home/notes.md"}`.
 #[utoipa::path(post, path = "/api/v1/integration/mcp/filesystem/{operation}", tag = "files",
     params(("operation" = String, Path, description = "A files tool: read_text_file, write_file, edit_file, list_directory, search_files, ...")),
-    request_body(content = Object, description = "The tool's arguments, e.g. {\"path\": \"home/notes.md\"}"),
-    responses((status = 200, body = Object, description = "The tool's structured result"),
+    request_body(content = ref("#/components/schemas/tool.files.any"), description = "The operation's arguments, e.g. {\"path\": \"home/notes.md\"}"),
+    responses((status = 200, body = ref("#/components/schemas/tool.files.any.result"), description = "The operation's result"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn operation(
     State(calls): State<Calls>,

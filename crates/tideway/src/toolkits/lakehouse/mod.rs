@@ -20,7 +20,7 @@ pub mod tools;
 mod tests;
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Weak},
     time::Duration,
 };
@@ -92,6 +92,19 @@ pub struct LakehouseState {
     pub databases: Arc<DatabaseService>,
     /// The Hub, for asking the models toolkit (weak: the Hub owns this toolkit).
     pub hub: Weak<Hub>,
+    /// Where REST uploads wait for the upload tool: `<data_dir>/uploads`.
+    pub uploads: PathBuf,
+}
+
+/// Where a REST upload is staged: one folder per tenant under `uploads`, the file
+/// named by a random id, so a caller can only ever name its own tenant's uploads.
+pub fn staged_upload_path(uploads: &Path, tenant: &str, id: &uuid::Uuid) -> PathBuf {
+    uploads.join(tenant).join(id.to_string())
+}
+
+/// The staging folder of REST uploads under a data directory.
+pub fn uploads_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("uploads")
 }
 
 pub struct LakehouseToolkit {
@@ -145,6 +158,7 @@ impl LakehouseToolkit {
             store,
             databases,
             hub,
+            uploads: uploads_dir(&config.data_dir),
         });
         sweep_staging_leftovers(Arc::downgrade(&state));
         Ok(LakehouseToolkit {
@@ -166,7 +180,11 @@ fn sweep_staging_leftovers(state: Weak<LakehouseState>) {
                 return;
             };
             let swept = tokio::task::spawn_blocking(move || {
-                alive.lake.remove_staging_leftovers(STAGING_AGE)
+                let uploads = remove_old_uploads(&alive.uploads, STAGING_AGE);
+                alive
+                    .lake
+                    .remove_staging_leftovers(STAGING_AGE)
+                    .map(|removed| removed + uploads)
             })
             .await;
             match swept {
@@ -187,6 +205,30 @@ fn sweep_staging_leftovers(state: Weak<LakehouseState>) {
     });
 }
 
+/// Deletes REST uploads staged longer ago than `age`: ones whose call was refused
+/// before the upload tool read them. Returns how many went.
+fn remove_old_uploads(uploads: &Path, age: Duration) -> usize {
+    let Ok(tenants) = std::fs::read_dir(uploads) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for tenant in tenants.flatten() {
+        let Ok(files) = std::fs::read_dir(tenant.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let old = file
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|elapsed| elapsed > age));
+            if old && std::fs::remove_file(file.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 #[async_trait]
 impl Toolkit for LakehouseToolkit {
     fn name(&self) -> &str {
@@ -195,6 +237,16 @@ impl Toolkit for LakehouseToolkit {
 
     fn description(&self) -> &str {
         "A lakehouse per tenant in Delta Lake: sync database tables and upload files into Bronze, transform them into Silver and Gold, list, describe and query tables with SQL (DataFusion), see their versions and lineage."
+    }
+
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[
+            tools::names::LIST_TABLES,
+            tools::names::DESCRIBE_TABLE,
+            tools::names::QUERY_SQL,
+            tools::names::UPLOAD_FILE,
+            tools::names::SYNC_TABLE_TO_BRONZE,
+        ])
     }
 
     fn tools(&self) -> Vec<Tool> {

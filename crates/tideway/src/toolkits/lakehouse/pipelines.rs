@@ -217,11 +217,23 @@ pub async fn sync_table(
         }
         cursor_column = Some(columns[cursor].target.clone());
         if exists {
+            // A table another upload or source made may lack the cursor column: that
+            // is the caller's choice of target, not a fault of any SQL they wrote.
             let mark = state
                 .lake
                 .max_value(&target, &columns[cursor].target)
                 .await
-                .map_err(hub_error)?;
+                .map_err(|error| match error {
+                    LakeError::Sql(reason) => HubError::invalid_argument(
+                        "target_table",
+                        format!(
+                            "{target} already exists and does not match this source table \
+                             ({reason}); name another target_table, or use sync_mode full \
+                             to replace it"
+                        ),
+                    ),
+                    other => hub_error(other),
+                })?;
             if let Some(value) = mark {
                 cursor_from = Some(value.clone());
                 since = Some(Since {

@@ -56,7 +56,7 @@ pub fn own_tenant(ctx: &CallContext, tenant_id: &Option<String>) -> Result<(), H
     }
 }
 
-/// A table named as the seed does: `orders` (Bronze), `silver.orders`, or
+/// A table named as callers name it: `orders` (Bronze), `silver.orders`, or
 /// `tenant_{id}.silver.orders` for the caller's own tenant.
 pub fn table_ref(ctx: &CallContext, name: &str, layer: Option<&str>) -> Result<TableRef, HubError> {
     let parts: Vec<&str> = name.split('.').collect();
@@ -127,7 +127,7 @@ pub async fn tables_named(
     Ok(tables)
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Csv,
@@ -137,7 +137,7 @@ pub enum Format {
     Xlsx,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Replace the table's rows (a new version; earlier ones stay readable).
@@ -155,6 +155,10 @@ pub struct UploadArgs {
     /// A file under one of `lakehouse.upload_dirs` (or give `file_content`).
     #[serde(default)]
     pub path: Option<String>,
+    /// The id of a file sent to `POST /api/v1/lakehouse/upload` and staged there (the
+    /// REST face fills it in; one of this, `file_content` or `path`).
+    #[serde(default)]
+    pub staged_upload: Option<String>,
     /// The file's name; its extension tells the format unless `format` does.
     pub file_name: String,
     /// The Bronze table to write: a lower-case identifier.
@@ -382,11 +386,16 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, HubError> {
     serde_json::to_value(value).map_err(HubError::internal)
 }
 
-/// The bytes of an upload: decoded content, or a file under an allowed folder.
-async fn upload_bytes(state: &LakehouseState, args: &UploadArgs) -> Result<Vec<u8>, HubError> {
+/// The bytes of an upload: decoded content, a file under an allowed folder, or a file
+/// the REST face staged for this tenant (deleted once read).
+async fn upload_bytes(
+    state: &LakehouseState,
+    ctx: &CallContext,
+    args: &UploadArgs,
+) -> Result<Vec<u8>, HubError> {
     let limit = state.settings.max_upload_bytes;
-    match (&args.file_content, &args.path) {
-        (Some(content), None) => {
+    match (&args.file_content, &args.path, &args.staged_upload) {
+        (Some(content), None, None) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(content.trim())
                 .map_err(|error| {
@@ -403,41 +412,82 @@ async fn upload_bytes(state: &LakehouseState, args: &UploadArgs) -> Result<Vec<u
             }
             Ok(bytes)
         }
-        (None, Some(path)) => {
-            let path = std::path::Path::new(path)
-                .canonicalize()
-                .map_err(|error| HubError::invalid_argument("path", format!("{path}: {error}")))?;
-            let allowed = state
-                .settings
-                .upload_dirs
-                .iter()
-                .any(|dir| dir.canonicalize().is_ok_and(|dir| path.starts_with(dir)));
-            if !allowed {
-                return Err(HubError::Forbidden(
-                    "path is not under one of lakehouse.upload_dirs".into(),
-                ));
-            }
-            let size = tokio::fs::metadata(&path)
-                .await
-                .map_err(|error| HubError::invalid_argument("path", error.to_string()))?
-                .len();
-            if size > limit as u64 {
+        (None, Some(path), None) => read_allowed(state, path, limit).await,
+        (None, None, Some(id)) => {
+            let id = uuid::Uuid::parse_str(id).map_err(|_| {
+                HubError::invalid_argument("staged_upload", "is not the id of a staged upload")
+            })?;
+            let staged = super::staged_upload_path(&state.uploads, ctx.tenant.as_str(), &id);
+            let bytes = tokio::fs::read(&staged).await.map_err(|_| {
+                HubError::invalid_argument(
+                    "staged_upload",
+                    "names no upload staged for this tenant (each is read once)",
+                )
+            })?;
+            let _ = tokio::fs::remove_file(&staged).await;
+            if bytes.len() > limit {
                 return Err(HubError::invalid_argument(
-                    "path",
+                    "staged_upload",
                     format!(
-                        "the file is {size} bytes; the limit is {limit} (lakehouse.max_upload_bytes)"
+                        "is {} bytes; the limit is {limit} (lakehouse.max_upload_bytes)",
+                        bytes.len()
                     ),
                 ));
             }
-            tokio::fs::read(&path)
-                .await
-                .map_err(|error| HubError::invalid_argument("path", error.to_string()))
+            Ok(bytes)
         }
         _ => Err(HubError::invalid_argument(
             "file_content",
             "give exactly one of file_content or path",
         )),
     }
+}
+
+/// A file under one of `lakehouse.upload_dirs`. A path outside them is refused with
+/// the same answer whether or not something exists there, so the refusal reveals
+/// nothing about the host's files.
+async fn read_allowed(
+    state: &LakehouseState,
+    path: &str,
+    limit: usize,
+) -> Result<Vec<u8>, HubError> {
+    let outside = || HubError::Forbidden("path is not under one of lakehouse.upload_dirs".into());
+    let given = std::path::Path::new(path);
+    let dirs: Vec<std::path::PathBuf> = state
+        .settings
+        .upload_dirs
+        .iter()
+        .filter_map(|dir| dir.canonicalize().ok())
+        .collect();
+    let Ok(resolved) = given.canonicalize() else {
+        // Nothing there (or unreadable): only a path inside an allowed folder may say so.
+        let inside = given.is_absolute()
+            && !given
+                .components()
+                .any(|part| matches!(part, std::path::Component::ParentDir))
+            && dirs.iter().any(|dir| given.starts_with(dir));
+        return Err(if inside {
+            HubError::invalid_argument("path", "no file there")
+        } else {
+            outside()
+        });
+    };
+    if !dirs.iter().any(|dir| resolved.starts_with(dir)) {
+        return Err(outside());
+    }
+    let size = tokio::fs::metadata(&resolved)
+        .await
+        .map_err(|error| HubError::invalid_argument("path", error.to_string()))?
+        .len();
+    if size > limit as u64 {
+        return Err(HubError::invalid_argument(
+            "path",
+            format!("the file is {size} bytes; the limit is {limit} (lakehouse.max_upload_bytes)"),
+        ));
+    }
+    tokio::fs::read(&resolved)
+        .await
+        .map_err(|error| HubError::invalid_argument("path", error.to_string()))
 }
 
 async fn upload(
@@ -467,7 +517,7 @@ async fn upload(
             "only a workbook (.xlsx) has sheets",
         ));
     }
-    let bytes = upload_bytes(&state, &args).await?;
+    let bytes = upload_bytes(&state, &ctx, &args).await?;
     // Parsing is CPU work: off the async threads.
     let sheet = args.sheet.clone();
     let (schema, batches) = tokio::task::spawn_blocking(move || match format {

@@ -447,6 +447,10 @@ impl Toolkit for ModelsToolkit {
         "The language model behind AI-assisted features: generate (sampling or a configured provider, with tool calling), recorded generations, and the tenant's providers."
     }
 
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[names::GENERATE])
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

@@ -118,6 +118,8 @@ async fn list_generations(
     }
 }
 
+/// One recorded generation: the request and response, provider and model, outcome,
+/// tokens and latency.
 #[utoipa::path(get, path = "/api/v1/models/generations/{id}", tag = "models",
     params(("id" = i64, Path)),
     responses((status = 200, body = Generation), (status = 404, body = Problem)))]
@@ -184,6 +186,7 @@ async fn put_provider(
     }
 }
 
+/// Deletes a provider and its sealed API key (admins).
 #[utoipa::path(delete, path = "/api/v1/models/providers/{name}", tag = "models",
     params(("name" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]

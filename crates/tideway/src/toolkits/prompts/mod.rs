@@ -100,6 +100,13 @@ impl Toolkit for PromptsToolkit {
         "Prompt templates stored per tenant and served as MCP prompts: render, create, version, restore and measure them."
     }
 
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[
+            tools::names::LIST_PROMPT_TEMPLATES,
+            tools::names::RENDER_PROMPT,
+        ])
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

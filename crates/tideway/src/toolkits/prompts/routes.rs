@@ -231,6 +231,7 @@ async fn update_template(
     }
 }
 
+/// Deletes a template with all its versions.
 #[utoipa::path(delete, path = "/api/v1/prompts/{name}", tag = "prompts",
     params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
@@ -339,10 +340,21 @@ async fn render_get(
     .await
 }
 
+/// The body of a render: what `render_prompt` takes besides the name in the path.
+/// Only the API reference reads this type; the body goes to the tool, which checks it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RenderBody {
+    /// The template's arguments by name (values are text).
+    arguments: std::collections::BTreeMap<String, String>,
+    /// Render a past version instead of the current one.
+    version: Option<i64>,
+}
+
 /// Renders a template: `{"arguments": {...}, "version": n}`.
 #[utoipa::path(post, path = "/api/v1/prompts/{name}/render", tag = "prompts",
     params(("name" = String, Path)),
-    request_body(content = Object, description = "`arguments` (an object of text values) and an optional `version`"),
+    request_body(content = RenderBody, description = "The template's arguments and, optionally, a version"),
     responses((status = 200, body = Rendered), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn render_post(
     State(calls): State<Calls>,

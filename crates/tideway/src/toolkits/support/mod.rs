@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use tideway_core::{
     CallContext, Hub, HubError, Store,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, ResourceTemplate, Tool},
-    toolkit::{Health, Toolkit, json_resource as json_contents},
+    toolkit::{Health, Toolkit, featured, json_resource as json_contents},
     typed::ToolSet,
 };
 
@@ -146,6 +146,20 @@ impl Toolkit for SupportToolkit {
 
     fn description(&self) -> &str {
         "Customer support: customers, tickets with history and SLAs, interactions, a searchable knowledge base, and analytics."
+    }
+
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        use tools::names;
+        featured(&[
+            names::GET_CUSTOMERS,
+            names::GET_CUSTOMER_CONTEXT,
+            names::CREATE_TICKET,
+            names::GET_TICKETS,
+            names::GET_TICKET_DETAILS,
+            names::UPDATE_TICKET,
+            names::SEARCH_KNOWLEDGE_BASE,
+            names::GET_ANALYTICS,
+        ])
     }
 
     fn tools(&self) -> Vec<Tool> {

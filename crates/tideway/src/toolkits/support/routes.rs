@@ -158,6 +158,8 @@ async fn act_on(
 
 // --- Customers ----------------------------------------------------------------
 
+/// Creates a customer; Location names it. A conflict with an existing customer is
+/// refused with 409.
 #[utoipa::path(post, path = "/api/v1/customers", tag = "support",
     request_body = NewCustomer,
     responses((status = 201, body = Customer), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -178,6 +180,7 @@ async fn create_customer(
     .await
 }
 
+/// Lists customers, filtered by tier or words, a page at a time.
 #[utoipa::path(get, path = "/api/v1/customers", tag = "support",
     params(("tier" = Option<String>, Query, description = "free, standard, premium or enterprise"),
            ("search" = Option<String>, Query, description = "Words in name, email or company"),
@@ -201,6 +204,7 @@ async fn list_customers(
     .await
 }
 
+/// One customer. The ETag header is the version to send back as If-Match.
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "support",
     params(("id" = i64, Path)),
     responses((status = 200, body = Customer), (status = 404, body = Problem)))]
@@ -221,6 +225,7 @@ async fn get_customer(
     .await
 }
 
+/// Changes the fields given; with If-Match, only if nobody changed it since.
 #[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "support",
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag you read; a newer version is refused with 409")),
     request_body = CustomerChanges,
@@ -246,6 +251,8 @@ async fn update_customer(
     .await
 }
 
+/// Everything an agent needs about a customer at once: the customer, open and recent
+/// tickets, recent interactions and articles that may help.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/context", tag = "support",
     params(("id" = i64, Path)),
     responses((status = 200, body = CustomerContext), (status = 404, body = Problem)))]
@@ -268,6 +275,7 @@ async fn customer_context(
 
 // --- Tickets ------------------------------------------------------------------
 
+/// Opens a ticket for a customer; Location names it.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "support",
     request_body = NewTicket,
     responses((status = 201, body = Ticket), (status = 422, body = Problem)))]
@@ -288,6 +296,8 @@ async fn create_ticket(
     .await
 }
 
+/// Lists tickets, filtered by status, priority, customer, assignee, category or
+/// creation time, a page at a time.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "support",
     params(("status" = Option<String>, Query), ("priority" = Option<String>, Query),
            ("customer_id" = Option<i64>, Query), ("assignee" = Option<String>, Query),
@@ -334,6 +344,8 @@ async fn get_ticket(
     .await
 }
 
+/// Changes a ticket's status, priority, assignee or other fields; every change is
+/// kept in its history. With If-Match, only if nobody changed it since.
 #[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "support",
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag you read; a newer version is refused with 409")),
     request_body = TicketChanges,
@@ -359,6 +371,7 @@ async fn update_ticket(
     .await
 }
 
+/// Adds a comment to a ticket's history.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/comments", tag = "support",
     params(("id" = i64, Path)),
     request_body = NewComment,
@@ -386,6 +399,7 @@ async fn add_comment(
 
 // --- Interactions -------------------------------------------------------------
 
+/// Records a contact with a customer (a call, an email, a chat).
 #[utoipa::path(post, path = "/api/v1/interactions", tag = "support",
     request_body = NewInteraction,
     responses((status = 201, body = Interaction), (status = 422, body = Problem)))]
@@ -406,6 +420,7 @@ async fn save_interaction(
     .await
 }
 
+/// Lists recorded interactions, newest first.
 #[utoipa::path(get, path = "/api/v1/interactions", tag = "support",
     params(("customer_id" = Option<i64>, Query), ("ticket_id" = Option<i64>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
@@ -429,6 +444,7 @@ async fn list_interactions(
 
 // --- Knowledge base -----------------------------------------------------------
 
+/// Adds a knowledge base article; Location names it.
 #[utoipa::path(post, path = "/api/v1/knowledge/articles", tag = "support",
     request_body = NewArticle,
     responses((status = 201, body = Article), (status = 422, body = Problem)))]
@@ -449,6 +465,7 @@ async fn create_article(
     .await
 }
 
+/// Lists knowledge base articles, a page at a time.
 #[utoipa::path(get, path = "/api/v1/knowledge/articles", tag = "support",
     params(("category" = Option<String>, Query), ("include_drafts" = Option<bool>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
@@ -491,6 +508,7 @@ async fn get_article(
     .await
 }
 
+/// Changes an article's fields given; with If-Match, only if nobody changed it since.
 #[utoipa::path(patch, path = "/api/v1/knowledge/articles/{id}", tag = "support",
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
     request_body = ArticleChanges,
@@ -516,10 +534,19 @@ async fn update_article(
     .await
 }
 
+/// The body of article feedback. Only the API reference reads this type; the body
+/// goes to the tool, which checks it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Feedback {
+    /// Whether the article answered the question.
+    helpful: bool,
+}
+
 /// Records whether the article helped: body `{"helpful": true}`.
 #[utoipa::path(post, path = "/api/v1/knowledge/articles/{id}/feedback", tag = "support",
     params(("id" = i64, Path)),
-    request_body(content = Object, description = "{\"helpful\": true|false}"),
+    request_body(content = Feedback, description = "Whether the article helped"),
     responses((status = 200, body = Article), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn rate_article(
     State(calls): State<Calls>,
@@ -542,6 +569,7 @@ async fn rate_article(
     .await
 }
 
+/// Searches the knowledge base by relevance.
 #[utoipa::path(get, path = "/api/v1/knowledge/search", tag = "support",
     params(("q" = String, Query, description = "What to look for"),
            ("limit" = Option<u32>, Query, description = "1 to 50 (default 5)")),
@@ -565,6 +593,8 @@ async fn search_knowledge(
 
 // --- Analytics ----------------------------------------------------------------
 
+/// Tickets created per day, status and priority, the open backlog, first-response
+/// and resolution times, SLA breaches and top categories over a window of days.
 #[utoipa::path(get, path = "/api/v1/analytics", tag = "support",
     params(("days" = Option<u32>, Query, description = "Window in days, 1 to 365 (default 30)")),
     responses((status = 200, body = Analytics), (status = 422, body = Problem)))]

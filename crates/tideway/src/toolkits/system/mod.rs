@@ -282,6 +282,10 @@ impl Toolkit for SystemToolkit {
         "About this Tideway: enabled toolkits, their health, a search over every tool with a generic call, and an echo for connectivity checks."
     }
 
+    // No `featured_tools`: a lean `/mcp` lists every system tool, since find_tools and
+    // call_tool are how it reaches the rest and echo is how clients and peers check a
+    // connection end to end.
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

@@ -284,7 +284,6 @@ pub struct UpstreamView {
     pub name: String,
     /// The tenant it belongs to; absent when every tenant may use it.
     pub tenant: Option<String>,
-    #[schema(value_type = String)]
     pub transport: UpstreamTransport,
     pub description: Option<String>,
     pub command: Option<String>,
@@ -298,7 +297,6 @@ pub struct UpstreamView {
     pub has_bearer_token: bool,
     #[schema(value_type = String)]
     pub naming: NamingMode,
-    #[schema(value_type = String)]
     pub start: UpstreamStart,
     pub timeout_secs: Option<u64>,
     pub retries: Option<u32>,
@@ -446,7 +444,7 @@ pub async fn list_upstreams(
 /// cwd, url, headers, bearer_token, naming, start, timeout_secs, retries}`. Answers
 /// once its first connection is made (or failed; the status says which).
 #[utoipa::path(post, path = "/api/v1/upstreams", tag = "gateway",
-    request_body(content = Object, description = "The upstream's definition"),
+    request_body(content = UpstreamSpec, description = "The upstream's definition"),
     responses((status = 201, body = UpstreamView),
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -502,8 +500,9 @@ fn audit(
         .audit_action(&ctx, action, &arguments, outcome, started.elapsed());
 }
 
+/// One upstream: its definition without secret values, and its status.
 #[utoipa::path(get, path = "/api/v1/upstreams/{name}", tag = "gateway",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, description = "The upstream's name")),
     responses((status = 200, body = UpstreamView),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_upstream(
@@ -527,8 +526,8 @@ pub async fn get_upstream(
 
 /// Replaces an upstream added at runtime (its process is restarted).
 #[utoipa::path(put, path = "/api/v1/upstreams/{name}", tag = "gateway",
-    params(("name" = String, Path)),
-    request_body(content = Object, description = "The new definition"),
+    params(("name" = String, Path, description = "The upstream's name")),
+    request_body(content = UpstreamSpec, description = "The new definition"),
     responses((status = 200, body = UpstreamView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]
@@ -587,7 +586,7 @@ async fn replace(
 
 /// Stops an upstream added at runtime and forgets it.
 #[utoipa::path(delete, path = "/api/v1/upstreams/{name}", tag = "gateway",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, description = "The upstream's name")),
     responses((status = 204),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json")))]

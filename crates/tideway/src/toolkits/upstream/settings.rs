@@ -98,7 +98,7 @@ impl Default for GatewayConfig {
 }
 
 /// How Tideway talks to an upstream MCP server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamTransport {
     /// A child process speaking MCP on stdin and stdout.
@@ -109,7 +109,7 @@ pub enum UpstreamTransport {
 }
 
 /// When a stdio upstream's process is started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamStart {
     #[default]
@@ -122,7 +122,7 @@ pub enum UpstreamStart {
 /// Another MCP server federated as a toolkit named after it. Declared in the
 /// configuration (`[[upstreams]]`) or added at runtime (`/api/v1/upstreams`, stored
 /// with `env`, `headers` and `bearer_token` sealed under the master key).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamSpec {
     /// The toolkit name: lower-case letters, digits, `_` or `-`, at most 32.
@@ -140,6 +140,7 @@ pub struct UpstreamSpec {
     /// stdio: variables copied from Tideway's own environment (child name → ours).
     pub env_from: BTreeMap<String, String>,
     /// stdio: working directory.
+    #[schema(value_type = Option<String>)]
     pub cwd: Option<PathBuf>,
     /// http: the MCP endpoint.
     pub url: Option<String>,
@@ -148,6 +149,7 @@ pub struct UpstreamSpec {
     /// http: sent as `Authorization: Bearer …`.
     pub bearer_token: Option<String>,
     /// How its tools are named on `/mcp`: `prefix` (default), `on-collision`, `never`.
+    #[schema(value_type = String, example = "prefix")]
     pub naming: tideway_core::naming::NamingMode,
     pub start: UpstreamStart,
     /// Per-call deadline for this upstream, in seconds.

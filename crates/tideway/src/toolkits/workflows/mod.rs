@@ -148,6 +148,14 @@ impl Toolkit for WorkflowsToolkit {
         "Workflows: templates of steps over the hub's tools, with dependencies, conditions, parallel branches, retries, sleeps and approvals, run durably in the background as the caller. Start one, follow it, cancel, pause, resume or retry it."
     }
 
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[
+            tools::names::LIST_WORKFLOW_TEMPLATES,
+            tools::names::START_WORKFLOW,
+            tools::names::GET_EXECUTION,
+        ])
+    }
+
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
     }

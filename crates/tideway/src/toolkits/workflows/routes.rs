@@ -180,7 +180,8 @@ async fn put_template(
 /// execution at once; the run goes on in the background.
 #[utoipa::path(post, path = "/api/v1/workflows/start/{template_id}", tag = "workflows",
     params(("template_id" = String, Path)),
-    request_body(content = Object, description = "The run's input, e.g. {\"customer_id\": 1}"),
+    request_body(content = ref("#/components/schemas/tool.workflows.start_workflow/properties/input"),
+        description = "The run's input, which the template's input schema checks, e.g. {\"customer_id\": 1}"),
     responses((status = 202, body = ExecutionView), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
 async fn start(
@@ -323,11 +324,22 @@ control_route!(
     "Runs a failed or cancelled run on from its failed, cancelled and unknown steps."
 );
 
+/// The body of an approval: what `approve_step` takes besides the ids in the path.
+/// Only the API reference reads this type; the body goes to the tool, which checks it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Approval {
+    /// true approves (the step succeeds); false rejects (the step fails).
+    approve: bool,
+    /// Recorded with the answer.
+    comment: Option<String>,
+}
+
 /// Answers an approval step: `{"approve": true|false, "comment": "..."}`.
 #[utoipa::path(post, path = "/api/v1/workflows/executions/{execution_id}/steps/{step_id}/approve",
     tag = "workflows",
     params(("execution_id" = String, Path), ("step_id" = String, Path)),
-    request_body(content = Object, description = "{\"approve\": true, \"comment\": \"looks right\"}"),
+    request_body(content = Approval, description = "The answer"),
     responses((status = 200, body = ExecutionView), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 async fn approve(

@@ -1284,13 +1284,15 @@ async fn a_large_result_stops_at_the_cap_and_a_restarted_server_heals() {
 
         if target.kind != SourceKind::Sqlite {
             // Kill every connection Tideway holds, as a restart would; the next call
-            // gets a fresh connection instead of an error.
+            // gets a fresh connection instead of an error. Only this test's own
+            // database: other tests run beside it on the same server.
             let kill = match target.kind {
                 SourceKind::Postgres => {
                     let mut connection = PgConnection::connect(&target.url).await.expect("connect");
                     sqlx::query(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE application_name = 'tideway' AND pid <> pg_backend_pid()",
+                         WHERE application_name = 'tideway' AND datname = current_database() \
+                         AND pid <> pg_backend_pid()",
                     )
                     .execute(&mut connection)
                     .await

@@ -291,6 +291,38 @@ async fn bad_files_are_refused_and_nothing_is_written() {
             .exists()
     );
 
+    // A path outside upload_dirs gets one answer whether or not a file is there, so
+    // a caller learns nothing about the host's files.
+    let outside = dir.path().join("secret.csv");
+    std::fs::write(&outside, "a\n1\n").expect("file");
+    let mut answers = Vec::new();
+    for path in [
+        outside.clone(),
+        dir.path().join("missing.csv"),
+        uploads.join("../secret.csv"),
+        uploads.join("../missing.csv"),
+    ] {
+        let refused = call(
+            &hub,
+            &acme,
+            "upload_file",
+            json!({"path": path.to_string_lossy(), "file_name": "a.csv", "dataset_name": "leak"}),
+        )
+        .await
+        .expect_err("outside");
+        answers.push((refused.kind(), refused.to_string()));
+    }
+    assert!(
+        answers.iter().all(|answer| answer == &answers[0]),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0].0, "forbidden");
+    // Inside an allowed folder, a missing file is said to be missing.
+    let missing = call(&hub, &acme, "upload_file", json!({"path": uploads.join("nope.csv").to_string_lossy(), "file_name": "a.csv", "dataset_name": "x"}))
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.kind(), "invalid-arguments", "{missing}");
+
     // A workbook's named sheet loads; a sheet name is refused for a CSV.
     let sheet = call(&hub, &acme, "upload_file", json!({"file_content": b64(&fixture("orders.xlsx")), "file_name": "book.xlsx", "sheet": "Regions", "dataset_name": "regions"}))
         .await

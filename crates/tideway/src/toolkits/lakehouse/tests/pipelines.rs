@@ -140,6 +140,22 @@ async fn a_sqlite_table_goes_to_bronze_silver_and_gold_with_lineage() {
         state
     );
 
+    // A table an upload made is not this source table's: syncing into it is refused,
+    // naming the caller's own argument and saying what to do instead.
+    call(&hub, &operator, "upload_file", json!({"file_content": super::b64(b"sku,qty\nA,1\n"), "file_name": "stock.csv", "dataset_name": "stock"}))
+        .await
+        .expect("upload");
+    let refused = call(&hub, &operator, "sync_table_to_bronze", json!({"connection_id": "shop", "table_name": "customers", "sync_mode": "incremental", "target_table": "stock"}))
+        .await
+        .expect_err("another table's shape");
+    assert_eq!(refused.kind(), "invalid-arguments", "{refused}");
+    let message = refused.to_string();
+    assert!(
+        message.starts_with("invalid argument 'target_table'")
+            && message.contains("sync_mode full"),
+        "{message}"
+    );
+
     // Silver: planned first, nothing written by a dry run.
     let steps = json!([
         {"op": "normalize_whitespace", "columns": ["email"]},

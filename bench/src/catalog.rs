@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use serde_json::{Value, json};
-use tideway_bench::start_server;
+use tideway_bench::{rpc, start_server};
 
 #[derive(Parser, Debug)]
 #[command(about = "Token and byte size of each MCP endpoint's tool list")]
@@ -40,29 +40,11 @@ async fn list_tools(http: &reqwest::Client, endpoint: &str) -> anyhow::Result<(V
     let mut bytes = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let mut params = json!({"_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "catalog-size", "version": "1"}}});
+        let mut params = json!({});
         if let Some(cursor) = &cursor {
             params["cursor"] = json!(cursor);
         }
-        let text = http
-            .post(endpoint)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params}))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let body = text
-            .lines()
-            .find_map(|line| line.strip_prefix("data:").map(str::trim))
-            .unwrap_or(text.trim());
-        let message: Value =
-            serde_json::from_str(body).with_context(|| format!("not JSON-RPC: {text}"))?;
+        let message = rpc(http, endpoint, None, "tools/list", params).await?;
         let result = &message["result"];
         let Some(page) = result["tools"].as_array() else {
             bail!("tools/list at {endpoint} failed: {message}");

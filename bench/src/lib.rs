@@ -1,5 +1,5 @@
 //! What the load generators share: starting a `tideway serve` process and reading its
-//! address, one MCP `tools/call` over Streamable HTTP (2026-07-28, stateless), latency
+//! address, one MCP request or `tools/call` over Streamable HTTP (2026-07-28, stateless), latency
 //! percentiles, and the server's memory from /proc. The MCP load generator itself is
 //! in [`load`], process readings and CPU pinning in [`process`].
 
@@ -17,6 +17,37 @@ use tokio::{
 
 const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"tideway-bench","version":"1"}}"#;
 
+/// One JSON-RPC request in the 2026-07-28 era at `endpoint` (e.g. `http://…/mcp`),
+/// with an optional bearer credential; returns the answer, which the server may send
+/// as JSON or as one server-sent event. `params` get the era's `_meta`.
+pub async fn rpc(
+    http: &reqwest::Client,
+    endpoint: &str,
+    bearer: Option<&str>,
+    method: &str,
+    mut params: Value,
+) -> anyhow::Result<Value> {
+    params["_meta"] = serde_json::from_str(META)?;
+    let mut request = http
+        .post(endpoint)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = params["name"].as_str() {
+        request = request.header("mcp-name", name);
+    }
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let text = request.json(&body).send().await?.text().await?;
+    let json = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data:").map(str::trim))
+        .unwrap_or(text.trim());
+    serde_json::from_str(json).with_context(|| format!("not JSON-RPC: {text}"))
+}
+
 /// One `tools/call` at `endpoint` (e.g. `http://…/mcp/support`), with an optional
 /// bearer credential; returns the structured result.
 pub async fn call_tool(
@@ -26,26 +57,8 @@ pub async fn call_tool(
     tool: &str,
     arguments: Value,
 ) -> anyhow::Result<Value> {
-    let meta: Value = serde_json::from_str(META)?;
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": meta}});
-    let mut request = http
-        .post(endpoint)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .json(&body);
-    if let Some(bearer) = bearer {
-        request = request.bearer_auth(bearer);
-    }
-    let text = request.send().await?.text().await?;
-    let json = text
-        .lines()
-        .find_map(|line| line.strip_prefix("data:").map(str::trim))
-        .unwrap_or(text.trim());
-    let message: Value =
-        serde_json::from_str(json).with_context(|| format!("not JSON-RPC: {text}"))?;
+    let params = json!({"name": tool, "arguments": arguments});
+    let message = rpc(http, endpoint, bearer, "tools/call", params).await?;
     let result = &message["result"];
     if result.is_null() || result["isError"] == true {
         bail!("{tool} failed: {message}");

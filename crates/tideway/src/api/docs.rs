@@ -6,11 +6,13 @@
 //! restating them; this file fills those schemas in from the tools' own JSON Schemas
 //! when the server starts, so REST and MCP describe the same thing.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use axum::{
     Router,
+    body::Bytes,
     extract::State,
+    http::header,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -31,14 +33,16 @@ pub fn router(doc: Value) -> Router {
             .try_it_out_enabled(true)
             .persist_authorization(true),
     );
+    // The document does not change while the server runs: written out once.
+    let json = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     Router::new()
         .route("/openapi.json", get(openapi_json))
-        .with_state(Arc::new(doc))
+        .with_state(json)
         .merge(reference)
 }
 
-async fn openapi_json(State(doc): State<Arc<Value>>) -> Response {
-    axum::Json(doc.as_ref().clone()).into_response()
+async fn openapi_json(State(json): State<Bytes>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 /// The served document: `doc` with every tool schema it refers to filled in from the

@@ -324,7 +324,9 @@ async fn main() -> anyhow::Result<()> {
         );
         if let Some(server) = &args.fetch_server {
             let mut command = Command::new(server);
-            command.arg("--ignore-robots-txt");
+            // The page is served on loopback, which it refuses by default (as
+            // Tideway's fetch does unless the configuration allows it).
+            command.args(["--ignore-robots-txt", "--allow-private-ips"]);
             rows.push(
                 measure(
                     "fetch 1 MiB page to Markdown",

@@ -8,6 +8,8 @@ import pytest
 from mcp.client.client import Client
 import mcp_types as types
 
+from conftest import _serve, _stop
+
 pytestmark = pytest.mark.anyio
 
 
@@ -44,6 +46,31 @@ async def test_an_agent_works_a_ticket_through_the_seed_tools(support_server):
         # Customer-written text is fenced as untrusted data in what the model reads.
         details = await client.call_tool("get_ticket_details", {"ticket_id": ticket["id"]})
         assert "<untrusted" in details.content[0].text
+
+
+async def test_the_seeds_sql_question_reads_the_desk_an_agent_just_wrote(binary, data_dir):
+    process, base = _serve(binary, data_dir, "support", "database")
+    try:
+        async with Client(f"{base}/mcp/support", mode="2026-07-28") as client:
+            await _customer_and_ticket(client)
+        async with httpx.AsyncClient() as http:
+            # The seed's request, verbatim: no source named, `params: {}`.
+            answer = await http.post(
+                f"{base}/api/v1/integration/mcp/database/query",
+                json={"query": "SELECT COUNT(*) FROM customers", "params": {}},
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["source"] == "desk"
+            assert answer.json()["rows"] == [[1]]
+        async with Client(f"{base}/mcp/database", mode="legacy") as client:
+            joined = await client.call_tool("query_database", {
+                "query": "SELECT c.email, t.subject FROM tickets t JOIN customers c ON c.id = t.customer_id"})
+            assert not joined.is_error, joined
+            assert joined.structured_content["rows"] == [["ada@example.com", "Engine stalls"]]
+            refused = await client.call_tool("query_database", {"query": "DELETE FROM customers"})
+            assert refused.is_error and "read-only" in refused.content[0].text
+    finally:
+        _stop(process)
 
 
 async def test_a_subscribed_session_hears_of_ticket_changes(support_server):

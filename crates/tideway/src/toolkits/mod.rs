@@ -204,10 +204,17 @@ pub fn register(
         store,
         config,
         master_key,
-        databases: Arc::new(
-            database::DatabaseService::from_config(store.clone(), master_key.clone(), config)
-                .map_err(|error| error.to_string())?,
-        ),
+        databases: Arc::new({
+            let databases =
+                database::DatabaseService::from_config(store.clone(), master_key.clone(), config)
+                    .map_err(|error| error.to_string())?;
+            // The desk's data is SQL-readable where the desk itself is served.
+            if names.iter().any(|name| name == support::BUILTIN.name) {
+                databases.with_desk()
+            } else {
+                databases
+            }
+        }),
     };
     for name in &names {
         let build = builder(name)?;

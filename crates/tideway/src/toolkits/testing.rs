@@ -14,3 +14,14 @@ pub fn ctx(tenant: &str, role: Role) -> CallContext {
         "test",
     )
 }
+
+/// Brings `store` to the current schema of every toolkit and adds `tenants`.
+pub async fn prepare_store(store: &tideway_core::Store, tenants: &[&str]) {
+    store.migrate(&super::migrations()).await.expect("migrate");
+    for tenant in tenants {
+        store
+            .ensure_tenant(&TenantId::new(*tenant), tenant)
+            .await
+            .expect("tenant");
+    }
+}

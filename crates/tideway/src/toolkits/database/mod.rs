@@ -7,6 +7,7 @@
 
 mod capping;
 mod catalog;
+mod desk;
 mod diagnosis;
 mod engine;
 pub mod guard;
@@ -290,6 +291,9 @@ impl Toolkit for DatabaseToolkit {
         let test = self.service.test_source(&ctx.tenant, &source).await;
         let view = source.view();
         let target = match (&view.host, &view.path) {
+            _ if view.origin == model::Origin::Builtin => {
+                "Tideway's own copy of this tenant's help desk".to_string()
+            }
             (Some(host), _) => format!(
                 "{}:{} database '{}' as user '{}' (ssl_mode {})",
                 host,

@@ -121,6 +121,8 @@ pub enum Origin {
     Registered,
     /// In the configuration file; read-only through the API.
     Config,
+    /// Built into Tideway: `desk`, the tenant's own help desk data.
+    Builtin,
 }
 
 /// A source as callers see it: never the password.

@@ -306,7 +306,9 @@ impl ProbeError {
 }
 
 /// Bounds every string and blob this SQLite connection builds or reads.
-async fn limit_sqlite_lengths(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+pub(super) async fn limit_sqlite_lengths(
+    connection: &mut sqlx::SqliteConnection,
+) -> Result<(), sqlx::Error> {
     let mut handle = connection.lock_handle().await?;
     let raw = handle.as_raw_handle().as_ptr();
     let limit = i32::try_from(SQLITE_MAX_LENGTH).unwrap_or(i32::MAX);

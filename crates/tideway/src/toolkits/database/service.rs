@@ -18,12 +18,13 @@ use tideway_core::{CallContext, Credential, HubError, Store, TenantId, secrets::
 use zeroize::Zeroizing;
 
 use super::{
+    desk::{self, Desk},
     diagnosis,
     engine::{self, RunError, RunSpec},
     guard::{self, Mode},
     model::{
-        Connected, ConnectionTest, FailureKind, Origin, QueryPlan, QueryResult, SourceKind,
-        SourceSettings, SourceView, SslMode,
+        ConnectFailure, Connected, ConnectionTest, FailureKind, Origin, QueryPlan, QueryResult,
+        SourceKind, SourceSettings, SourceView, SslMode,
     },
     pools::{Pools, SourcePool},
     records::{self, SourceRecord},
@@ -110,6 +111,8 @@ pub struct DatabaseService {
     pools: Pools,
     /// Tenants whose admins may register sources on internal addresses.
     private_host_tenants: HashSet<String>,
+    /// The built-in `desk` source, when the help desk is enabled.
+    desk: Option<Desk>,
 }
 
 fn secret_context(tenant: &TenantId, name: &str) -> String {
@@ -137,7 +140,28 @@ impl DatabaseService {
             data_dir,
             pools: Pools::default(),
             private_host_tenants: HashSet::new(),
+            desk: None,
         }
+    }
+
+    /// Serves each tenant's help desk as the read-only source `desk` (when the
+    /// support toolkit is enabled).
+    pub fn with_desk(mut self) -> Self {
+        self.desk = Some(Desk::new(self.store.clone()));
+        self
+    }
+
+    fn desk_source(&self) -> Option<Source> {
+        self.desk.as_ref().map(|_| Source {
+            name: desk::NAME.to_string(),
+            kind: SourceKind::Sqlite,
+            settings: SourceSettings::default(),
+            password: None,
+            read_write: false,
+            origin: Origin::Builtin,
+            created_at: None,
+            updated_at: None,
+        })
     }
 
     /// The service as the configuration describes it: its `databases` settings, and
@@ -178,6 +202,12 @@ impl DatabaseService {
 
     pub fn open_pools(&self) -> usize {
         self.pools.open_count()
+    }
+
+    /// How many tenants' desk copies are held (for tests).
+    #[cfg(test)]
+    pub fn desk_copies(&self) -> usize {
+        self.desk.as_ref().map_or(0, Desk::held)
     }
 
     fn declared(&self, tenant: &TenantId) -> Vec<(&String, &DeclaredSource)> {
@@ -278,11 +308,17 @@ impl DatabaseService {
                 Err(error) => tracing::warn!(source = %name, %error, "a stored source is unusable"),
             }
         }
+        views.extend(self.desk_source().map(|desk| desk.view()));
         Ok(views)
     }
 
     /// One source by name, with its password opened.
     pub async fn source(&self, ctx: &CallContext, name: &str) -> Result<Source, HubError> {
+        if name == desk::NAME
+            && let Some(desk) = self.desk_source()
+        {
+            return Ok(desk);
+        }
         if let Some((name, declared)) = self
             .declared(&ctx.tenant)
             .into_iter()
@@ -298,23 +334,28 @@ impl DatabaseService {
         }
     }
 
-    /// The named source, or the tenant's only one when no name is given.
+    /// The named source; with no name, the tenant's only source of its own, or the
+    /// help desk (`desk`) when it has none.
     pub async fn resolve(&self, ctx: &CallContext, name: Option<&str>) -> Result<Source, HubError> {
         if let Some(name) = name.filter(|name| !name.is_empty()) {
             return self.source(ctx, name).await;
         }
         let views = self.list(ctx).await?;
-        match views.as_slice() {
-            [] => Err(HubError::NotFound(
+        let own: Vec<&SourceView> = views
+            .iter()
+            .filter(|view| view.origin != Origin::Builtin)
+            .collect();
+        match own.as_slice() {
+            [] => self.desk_source().ok_or_else(|| HubError::NotFound(
                 "this tenant has no database sources yet; an admin registers one with connect_postgres or connect_source".into(),
             )),
             [only] => self.source(ctx, &only.id).await,
-            many => Err(HubError::invalid_argument(
+            _ => Err(HubError::invalid_argument(
                 "connection_id",
                 format!(
                     "this tenant has {} sources ({}); name one",
-                    many.len(),
-                    many.iter().map(|view| view.id.as_str()).collect::<Vec<_>>().join(", ")
+                    views.len(),
+                    views.iter().map(|view| view.id.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             )),
         }
@@ -393,6 +434,12 @@ impl DatabaseService {
                 "name",
                 "1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
             ));
+        }
+        if new.name == desk::NAME {
+            return Err(HubError::Conflict(format!(
+                "'{}' is the help desk's built-in source; choose another name",
+                desk::NAME
+            )));
         }
         if new.settings.allow_privileged_role && !ctx.is_operator(&self.default_tenant) {
             return Err(HubError::Forbidden(
@@ -507,6 +554,11 @@ impl DatabaseService {
     }
 
     pub async fn remove(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
+        if name == desk::NAME && self.desk.is_some() {
+            return Err(HubError::Conflict(format!(
+                "'{name}' is built in (the help desk's own data) and cannot be removed"
+            )));
+        }
         if self
             .declared(&ctx.tenant)
             .iter()
@@ -537,11 +589,61 @@ impl DatabaseService {
     /// Connects once (not through the pool, so a broken pool cannot mask the cause),
     /// to the addresses `tenant` may reach, and checks the role's privileges.
     pub async fn test_source(&self, tenant: &TenantId, source: &Source) -> ConnectionTest {
+        if source.origin == Origin::Builtin {
+            return self.test_desk(tenant).await;
+        }
         let timeout = Duration::from_secs(self.config.connect_timeout_secs.max(1));
         diagnosis::test_connection(source, self.external_only(tenant, source.origin), timeout).await
     }
 
+    /// The desk needs no network: its test builds (or reuses) the tenant's copy.
+    async fn test_desk(&self, tenant: &TenantId) -> ConnectionTest {
+        let started = Instant::now();
+        let version = match &self.desk {
+            Some(desk) => match desk.pool(tenant, &self.config).await {
+                Ok(pool) => sqlx::query_scalar::<_, String>("SELECT sqlite_version()")
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            },
+            None => Err("the help desk is not enabled".to_string()),
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match version {
+            Ok(version) => ConnectionTest {
+                source: desk::NAME.into(),
+                ok: true,
+                server_version: Some(format!("SQLite {version} (the help desk, copied)")),
+                latency_ms,
+                failure: None,
+            },
+            Err(message) => ConnectionTest {
+                source: desk::NAME.into(),
+                ok: false,
+                server_version: None,
+                latency_ms,
+                failure: Some(ConnectFailure {
+                    kind: FailureKind::Other,
+                    message,
+                    hint: "the help desk's tables could not be read from Tideway's store; /ready says whether the store is healthy".into(),
+                }),
+            },
+        }
+    }
+
     async fn pool(&self, ctx: &CallContext, source: &Source) -> Result<SourcePool, HubError> {
+        if source.origin == Origin::Builtin {
+            return match &self.desk {
+                Some(desk) => Ok(SourcePool::Sqlite(
+                    desk.pool(&ctx.tenant, &self.config).await?,
+                )),
+                None => Err(HubError::NotFound(format!(
+                    "no source named '{}'",
+                    source.name
+                ))),
+            };
+        }
         let external_only = self.external_only(&ctx.tenant, source.origin);
         self.pools
             .get(ctx.tenant.as_str(), source, &self.config, external_only)

@@ -148,6 +148,11 @@ impl DatabasesConfig {
             ));
         }
         for (name, source) in &self.sources {
+            if name == super::desk::NAME {
+                return Err(ConfigError::Invalid(format!(
+                    "databases.sources.{name}: the name '{name}' is reserved for the help desk's own data"
+                )));
+            }
             if !matches!(
                 source.kind.as_str(),
                 "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite"

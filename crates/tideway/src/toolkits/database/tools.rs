@@ -103,7 +103,7 @@ pub struct NoArgs {}
 
 #[derive(Deserialize, JsonSchema)]
 pub struct SourceArgs {
-    /// The source's id; optional when the tenant has exactly one.
+    /// The source's id; omitted: the tenant's only source, or `desk` when it has none.
     pub connection_id: Option<String>,
 }
 
@@ -167,6 +167,7 @@ pub struct QueryArgs {
     /// One SQL statement. On a read-only source only reads run.
     pub query: String,
     pub params: Option<Params>,
+    /// The source's id; omitted: the tenant's only source, or `desk` when it has none.
     pub connection_id: Option<String>,
     /// Row cap for this call (default and maximum are configured: 1000 and 10000).
     pub max_rows: Option<usize>,
@@ -347,7 +348,7 @@ pub fn tool_set() -> ToolSet<DatabaseService> {
             ToolSpec {
                 name: names::LIST_SOURCES,
                 title: "List database sources",
-                description: "Lists this tenant's database sources (registered and configured), without passwords.",
+                description: "Lists this tenant's database sources (registered and configured), without passwords, and `desk`: the help desk's own customers, tickets, ticket_events, interactions and articles, read-only.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },

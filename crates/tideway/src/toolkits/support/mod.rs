@@ -11,6 +11,7 @@ mod knowledge;
 pub mod model;
 pub mod routes;
 mod service;
+pub mod snapshot;
 mod tickets;
 mod tools;
 

@@ -1,8 +1,10 @@
 //! A workflow template as data: its id, name, input schema and steps, and the checks
-//! a template passes before it is saved. A step calls a Hub tool, sleeps, waits for
-//! a person's approval, or runs another template as a child run; it runs once the steps it `needs` are done, if its
-//! condition holds, with retries and a timeout, and its `on_error` says whether a
-//! failure fails the run. Every error names the step and the field.
+//! a template passes before it is saved. A step calls a Hub tool, asks the model,
+//! sleeps, waits for a time or for a person's approval, or runs another template as
+//! a child run; it runs once the steps it `needs` are done, if its condition holds,
+//! with retries and a timeout, and its `on_error` says whether a failure fails the
+//! run, lets it go on, or runs a compensating step first. Every error names the step
+//! and the field.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -49,8 +51,14 @@ pub enum StepKind {
     /// Calls a Hub tool by its `/mcp` name with `arguments`.
     #[default]
     Tool,
+    /// Asks the language model (the models toolkit's `generate`, so sampling or the
+    /// tenant's provider) with `arguments` such as `prompt`, `system`, `max_tokens`.
+    Generate,
     /// Waits `seconds` without holding a worker.
     Sleep,
+    /// Waits until the time `until` without holding a worker; a time already past
+    /// goes straight on.
+    WaitUntil,
     /// Waits until a person approves or rejects it (`approve_step`).
     Approval,
     /// Runs another template (`workflow`) with `arguments` as its input, as a child
@@ -59,6 +67,9 @@ pub enum StepKind {
     /// cancels the child.
     Workflow,
 }
+
+/// The tool a `generate` step calls, by its `/mcp` name.
+pub const GENERATE_TOOL: &str = "models_generate";
 
 /// How deep runs may nest (a run's child's child ...), so a template that starts
 /// itself ends instead of filling the store.
@@ -94,6 +105,11 @@ pub struct Step {
     /// For `sleep` steps: how long to wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// For `wait_until` steps: the time to wait for, in RFC 3339
+    /// (`2026-12-24T09:00:00Z`), or an expression giving one
+    /// (`{{ input.follow_up_at }}`). At most 30 days ahead when the step starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// For `approval` steps: what the approver is asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -115,9 +131,7 @@ pub struct Step {
 }
 
 /// What a failure does once the retries are spent.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// The run fails; steps not started are cancelled.
@@ -126,6 +140,21 @@ pub enum OnError {
     /// The step is `failed` but the steps after it run (they can test
     /// `steps.<id>.status`).
     Continue,
+    /// `{"compensate": "<step id>"}`: steps not started are cancelled, the named
+    /// step runs (to undo what the run did so far; it reads `steps.<id>.error`),
+    /// and then the run fails. A compensating step runs only this way: when the run
+    /// succeeds it is `skipped`.
+    Compensate(String),
+}
+
+impl OnError {
+    /// The compensating step this names, if any.
+    pub fn compensation(&self) -> Option<&str> {
+        match self {
+            OnError::Compensate(step) => Some(step),
+            _ => None,
+        }
+    }
 }
 
 /// What kind of failure an attempt ended in.
@@ -220,6 +249,14 @@ impl Template {
         self.steps.iter().find(|step| step.id == id)
     }
 
+    /// The steps that run only to compensate for another's failure.
+    pub fn compensations(&self) -> BTreeSet<&str> {
+        self.steps
+            .iter()
+            .filter_map(|step| step.on_error.compensation())
+            .collect()
+    }
+
     /// Checks everything that can be checked before a run: names, kinds and their
     /// fields, `needs` (present, no cycles), expressions (they compile and read only
     /// steps upstream of theirs), tools (known to the caller) and literal arguments
@@ -288,8 +325,70 @@ impl Template {
             }
         }
         let upstream = self.upstream()?;
+        self.check_compensations(&upstream)?;
         for step in &self.steps {
             step.validate(&upstream[step.id.as_str()], tool, template)?;
+        }
+        Ok(())
+    }
+
+    /// A compensating step exists, is not the step itself, is needed by no step
+    /// (it runs only on a failure), does not compensate in turn, and reads only
+    /// what every step naming it had done: its needs lie among that step and the
+    /// steps before it.
+    fn check_compensations(
+        &self,
+        upstream: &HashMap<&str, BTreeSet<&str>>,
+    ) -> Result<(), HubError> {
+        let compensations = self.compensations();
+        for step in &self.steps {
+            for need in &step.needs {
+                if compensations.contains(need.as_str()) {
+                    return Err(invalid(
+                        format!("steps.{}.needs", step.id),
+                        format!(
+                            "names '{need}', a compensating step, which runs only when a step fails"
+                        ),
+                    ));
+                }
+            }
+            let Some(target) = step.on_error.compensation() else {
+                continue;
+            };
+            let field = format!("steps.{}.on_error.compensate", step.id);
+            let Some(compensation) = self.step(target) else {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "names '{}', which is not a step of this template",
+                        tideway_core::error::excerpt(target)
+                    ),
+                ));
+            };
+            if compensation.id == step.id {
+                return Err(invalid(field, "names the step itself"));
+            }
+            if compensation.on_error.compensation().is_some() {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "names '{target}', which has a compensating step of its own; compensations do not chain"
+                    ),
+                ));
+            }
+            let done = &upstream[step.id.as_str()];
+            if let Some(unready) = compensation
+                .needs
+                .iter()
+                .find(|need| need.as_str() != step.id && !done.contains(need.as_str()))
+            {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "names '{target}', which needs '{unready}'; a compensating step may need only the failed step and the steps before it"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -343,6 +442,16 @@ impl Template {
 }
 
 impl Step {
+    /// The tool this step calls, by its `/mcp` name: a tool step's own, the model's
+    /// for a generate step, none for the others.
+    pub fn tool_name(&self) -> Option<&str> {
+        match self.kind {
+            StepKind::Tool => self.tool.as_deref(),
+            StepKind::Generate => Some(GENERATE_TOOL),
+            _ => None,
+        }
+    }
+
     fn validate(
         &self,
         upstream: &BTreeSet<&str>,
@@ -428,6 +537,9 @@ impl Step {
         if self.kind != StepKind::Workflow {
             stray("workflow", self.workflow.is_some())?;
         }
+        if self.kind != StepKind::WaitUntil {
+            stray("until", self.until.is_some())?;
+        }
         match self.kind {
             StepKind::Tool => {
                 stray("seconds", self.seconds.is_some())?;
@@ -447,6 +559,18 @@ impl Step {
                 })?;
                 self.check_literal_arguments(&facts.input_schema)?;
             }
+            StepKind::Generate => {
+                stray("tool", self.tool.is_some())?;
+                stray("seconds", self.seconds.is_some())?;
+                stray("message", self.message.is_some())?;
+                let facts = tool(GENERATE_TOOL).ok_or_else(|| {
+                    invalid(
+                        field("kind"),
+                        format!("a generate step calls {GENERATE_TOOL}, which this caller may not call here (is the models toolkit enabled?)"),
+                    )
+                })?;
+                self.check_literal_arguments(&facts.input_schema)?;
+            }
             StepKind::Sleep => {
                 stray("for_each", self.for_each.is_some())?;
                 stray("tool", self.tool.is_some())?;
@@ -460,6 +584,33 @@ impl Step {
                         field("seconds"),
                         format!("must be from 0 to {MAX_SLEEP_SECS}"),
                     ));
+                }
+            }
+            StepKind::WaitUntil => {
+                stray("for_each", self.for_each.is_some())?;
+                stray("tool", self.tool.is_some())?;
+                stray("arguments", !self.arguments.is_empty())?;
+                stray("seconds", self.seconds.is_some())?;
+                stray("message", self.message.is_some())?;
+                let until = self
+                    .until
+                    .as_deref()
+                    .ok_or_else(|| invalid(field("until"), "is required for a wait_until step"))?;
+                let found = expressions::expressions_in(&Value::String(until.to_string()))
+                    .map_err(|message| invalid(field("until"), message))?;
+                if found.is_empty() {
+                    chrono::DateTime::parse_from_rfc3339(until.trim()).map_err(|_| {
+                        invalid(
+                            field("until"),
+                            format!(
+                                "'{}' is not an RFC 3339 time such as 2026-12-24T09:00:00Z, nor an expression giving one",
+                                tideway_core::error::excerpt(until)
+                            ),
+                        )
+                    })?;
+                }
+                for source in found {
+                    reads_only_upstream(&source, "until", &[])?;
                 }
             }
             StepKind::Approval => {
@@ -515,8 +666,7 @@ impl Step {
         let Value::Object(schema) = schema else {
             return Ok(());
         };
-        let validator =
-            ArgumentValidator::compile(self.tool.as_deref().unwrap_or_default(), schema)?;
+        let validator = ArgumentValidator::compile(self.tool_name().unwrap_or_default(), schema)?;
         validator
             .validate(&self.arguments)
             .map_err(|error| match error {

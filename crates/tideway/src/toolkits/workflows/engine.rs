@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    definition::{FailureKind, MAX_NESTING, Step, StepKind},
+    definition::{FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
     expressions,
     progress::RunStatus,
     runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
@@ -401,8 +401,11 @@ impl Engine {
         match step.kind {
             // A sleep was made due its wait later; by now it is over.
             StepKind::Sleep => Outcome::Succeeded(json!({"slept_secs": step.seconds})),
+            StepKind::WaitUntil => wait_until(step, &scope, now_ms()),
             StepKind::Approval => Outcome::Waiting,
-            StepKind::Tool => self.call_tool(claimed, loaded, step, &scope, token).await,
+            StepKind::Tool | StepKind::Generate => {
+                self.call_tool(claimed, loaded, step, &scope, token).await
+            }
             StepKind::Workflow => self.start_child(claimed, loaded, step, &scope).await,
         }
     }
@@ -592,7 +595,7 @@ impl Engine {
                 ));
             }
         };
-        let tool = step.tool.as_deref().unwrap_or_default();
+        let tool = step.tool_name().unwrap_or_default();
         match hub
             .call_in_scope(ctx, &Scope::All, tool, Some(arguments))
             .await
@@ -617,6 +620,49 @@ impl Engine {
         }
         let cut = tideway_core::error::bounded(&text, self.config.max_output_bytes / 2);
         json!({"truncated": true, "bytes": text.len(), "text": cut})
+    }
+}
+
+/// A `wait_until` step at `now_ms`: done when its time has come, otherwise put off
+/// until then (the wait is a due time in the store, so it survives a restart and
+/// holds no worker).
+fn wait_until(step: &Step, scope: &Value, now_ms: i64) -> Outcome {
+    let failed = |message: String| Outcome::Failed {
+        message: format!("until: {message}"),
+        retry_in: None,
+    };
+    let source = Value::String(step.until.clone().unwrap_or_default());
+    let text = match expressions::resolve(&source, scope) {
+        Ok(Value::String(text)) => text,
+        Ok(other) => {
+            return failed(format!(
+                "gave {}, not a time in RFC 3339 text",
+                tideway_core::error::excerpt(&other.to_string())
+            ));
+        }
+        Err(message) => return failed(message),
+    };
+    let at = match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(at) => at.with_timezone(&chrono::Utc),
+        Err(_) => {
+            return failed(format!(
+                "'{}' is not an RFC 3339 time such as 2026-12-24T09:00:00Z",
+                tideway_core::error::excerpt(&text)
+            ));
+        }
+    };
+    let at_ms = at.timestamp_millis();
+    // Whole milliseconds, as the limit is checked in them.
+    let longest_ms = (MAX_SLEEP_SECS * 1000.0) as i64;
+    if at_ms <= now_ms {
+        Outcome::Succeeded(json!({"waited_until": at.to_rfc3339()}))
+    } else if at_ms.saturating_sub(now_ms) > longest_ms {
+        failed(format!(
+            "{} is more than 30 days away",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+    } else {
+        Outcome::Deferred(at_ms)
     }
 }
 
@@ -673,4 +719,56 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "tideway".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Outcome, Step, wait_until};
+
+    fn step(until: &str) -> Step {
+        serde_json::from_value(json!({"id": "w", "kind": "wait_until", "until": until}))
+            .expect("a step")
+    }
+
+    fn message(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Failed { message, retry_in } => {
+                assert!(retry_in.is_none(), "a bad time is not retried");
+                message
+            }
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wait_until_goes_on_puts_off_or_says_what_is_wrong_with_the_time() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z")
+            .expect("now")
+            .timestamp_millis();
+        let scope = json!({"input": {"at": "2026-12-04T13:00:00+01:00", "n": 5}});
+        assert!(matches!(
+            wait_until(&step("2026-12-04T12:00:00Z"), &scope, now),
+            Outcome::Succeeded(_)
+        ));
+        // The same instant in another zone is due now too.
+        assert!(matches!(
+            wait_until(&step("{{ input.at }}"), &scope, now),
+            Outcome::Succeeded(_)
+        ));
+        match wait_until(&step("2026-12-04T12:00:01.5Z"), &scope, now) {
+            Outcome::Deferred(at) => assert_eq!(at, now + 1500),
+            other => panic!("not put off: {other:?}"),
+        }
+        let far = message(wait_until(&step("2027-02-01T00:00:00Z"), &scope, now));
+        assert!(far.contains("30 days"), "{far}");
+        let number = message(wait_until(&step("{{ input.n }}"), &scope, now));
+        assert!(
+            number.starts_with("until:") && number.contains("RFC 3339"),
+            "{number}"
+        );
+        let text = message(wait_until(&step("soon"), &scope, now));
+        assert!(text.contains("'soon'"), "{text}");
+    }
 }

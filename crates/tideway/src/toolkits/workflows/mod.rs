@@ -145,7 +145,7 @@ impl Toolkit for WorkflowsToolkit {
     }
 
     fn description(&self) -> &str {
-        "Workflows: templates of steps over the hub's tools, with dependencies, conditions, parallel branches, retries, sleeps and approvals, run durably in the background as the caller. Start one, follow it, cancel, pause, resume or retry it."
+        "Workflows: templates of steps over the hub's tools, with dependencies, conditions, parallel branches, retries, sleeps, timed waits and approvals, run durably in the background as the caller. Start one, follow it, cancel, pause, resume or retry it."
     }
 
     fn featured_tools(&self) -> Option<Vec<String>> {

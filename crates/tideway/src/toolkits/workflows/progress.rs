@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::definition::{OnError, StepKind, Template};
+use super::definition::{OnError, Step, StepKind, Template};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -138,16 +138,32 @@ pub fn advance(
         return Advance { changes, run: None };
     }
     let status = |id: &str| steps.get(id).copied().unwrap_or(StepStatus::Pending);
+    let compensations = template.compensations();
+    // A failed step with a compensation goes first, so a second failure while it
+    // runs cannot cancel the compensation.
+    let failed = |step: &&Step| {
+        step.on_error != OnError::Continue
+            && !compensations.contains(step.id.as_str())
+            && status(&step.id) == StepStatus::Failed
+    };
     let failing = template
         .steps
         .iter()
-        .find(|step| step.on_error == OnError::Fail && status(&step.id) == StepStatus::Failed);
+        .filter(failed)
+        .find(|step| step.on_error.compensation().is_some())
+        .or_else(|| template.steps.iter().find(failed));
     if let Some(failed) = failing {
+        let compensation = failed.on_error.compensation();
         for step in &template.steps {
-            if matches!(
-                status(&step.id),
-                StepStatus::Pending | StepStatus::Ready | StepStatus::Waiting | StepStatus::Unknown
-            ) {
+            if Some(step.id.as_str()) != compensation
+                && matches!(
+                    status(&step.id),
+                    StepStatus::Pending
+                        | StepStatus::Ready
+                        | StepStatus::Waiting
+                        | StepStatus::Unknown
+                )
+            {
                 changes.push(Change {
                     step: step.id.clone(),
                     status: StepStatus::Cancelled,
@@ -155,12 +171,33 @@ pub fn advance(
                 });
             }
         }
+        let reason = match compensation {
+            None => format!("step '{}' failed", failed.id),
+            Some(undo) => match status(undo) {
+                // The run fails once its compensation has run, not before.
+                StepStatus::Pending => {
+                    changes.push(Change {
+                        step: undo.to_string(),
+                        status: StepStatus::Ready,
+                        sleep_secs: None,
+                    });
+                    return Advance { changes, run: None };
+                }
+                StepStatus::Succeeded => {
+                    format!("step '{}' failed; '{undo}' compensated for it", failed.id)
+                }
+                unfinished if !unfinished.is_finished() => {
+                    return Advance { changes, run: None };
+                }
+                ended => format!(
+                    "step '{}' failed, and its compensation '{undo}' {ended}",
+                    failed.id
+                ),
+            },
+        };
         return Advance {
             changes,
-            run: Some((
-                RunStatus::Failed,
-                Some(format!("step '{}' failed", failed.id)),
-            )),
+            run: Some((RunStatus::Failed, Some(reason))),
         };
     }
     let settled = |id: &str| match status(id) {
@@ -173,6 +210,10 @@ pub fn advance(
     let mut now: BTreeMap<&str, StepStatus> = BTreeMap::new();
     for step in &template.steps {
         let current = status(&step.id);
+        if compensations.contains(step.id.as_str()) {
+            // Not part of the run's own course; skipped if the run succeeds.
+            continue;
+        }
         if current == StepStatus::Pending && step.needs.iter().all(|need| settled(need)) {
             changes.push(Change {
                 step: step.id.clone(),
@@ -189,6 +230,15 @@ pub fn advance(
     }
     let all_finished = now.values().all(|status| status.is_finished());
     let run_change = if all_finished && run == RunStatus::Running {
+        for unused in &compensations {
+            if status(unused) == StepStatus::Pending {
+                changes.push(Change {
+                    step: unused.to_string(),
+                    status: StepStatus::Skipped,
+                    sleep_secs: None,
+                });
+            }
+        }
         Some((RunStatus::Succeeded, None))
     } else {
         None
@@ -243,6 +293,112 @@ mod tests {
             ]
         }))
         .expect("template")
+    }
+
+    #[test]
+    fn a_failure_with_a_compensation_runs_it_and_then_fails_the_run() {
+        use StepStatus::*;
+        let template: Template = serde_json::from_value(json!({
+            "id": "t", "name": "T",
+            "steps": [
+                {"id": "charge", "tool": "x"},
+                {"id": "ship", "tool": "x", "needs": ["charge"], "on_error": {"compensate": "refund"}},
+                {"id": "notify", "tool": "x", "needs": ["ship"]},
+                {"id": "refund", "tool": "x", "needs": ["ship"]},
+            ]
+        }))
+        .expect("template");
+        let first = initial(&template);
+        assert!(
+            first
+                .iter()
+                .all(|c| c.step == "charge" || c.status == Pending)
+        );
+        // The compensation is not part of the run's own course.
+        let next = advance(
+            &template,
+            RunStatus::Running,
+            &states(&[
+                ("charge", Succeeded),
+                ("ship", Succeeded),
+                ("notify", Pending),
+                ("refund", Pending),
+            ]),
+        );
+        let ready: Vec<_> = next
+            .changes
+            .iter()
+            .map(|c| (c.step.as_str(), c.status))
+            .collect();
+        assert_eq!(ready, vec![("notify", Ready)]);
+        // The run succeeds without it, and it is skipped.
+        let next = advance(
+            &template,
+            RunStatus::Running,
+            &states(&[
+                ("charge", Succeeded),
+                ("ship", Succeeded),
+                ("notify", Succeeded),
+                ("refund", Pending),
+            ]),
+        );
+        assert_eq!(
+            next.changes,
+            vec![Change {
+                step: "refund".into(),
+                status: Skipped,
+                sleep_secs: None
+            }]
+        );
+        assert_eq!(next.run, Some((RunStatus::Succeeded, None)));
+        // A failure cancels what has not started and readies the compensation; the
+        // run goes on until it has run.
+        let next = advance(
+            &template,
+            RunStatus::Running,
+            &states(&[
+                ("charge", Succeeded),
+                ("ship", Failed),
+                ("notify", Pending),
+                ("refund", Pending),
+            ]),
+        );
+        let changes: Vec<_> = next
+            .changes
+            .iter()
+            .map(|c| (c.step.as_str(), c.status))
+            .collect();
+        assert_eq!(changes, vec![("notify", Cancelled), ("refund", Ready)]);
+        assert_eq!(next.run, None);
+        let running = states(&[
+            ("charge", Succeeded),
+            ("ship", Failed),
+            ("notify", Cancelled),
+            ("refund", Running),
+        ]);
+        assert_eq!(advance(&template, RunStatus::Running, &running).run, None);
+        for (ended, reason) in [
+            (Succeeded, "step 'ship' failed; 'refund' compensated for it"),
+            (
+                Failed,
+                "step 'ship' failed, and its compensation 'refund' failed",
+            ),
+        ] {
+            let next = advance(
+                &template,
+                RunStatus::Running,
+                &states(&[
+                    ("charge", Succeeded),
+                    ("ship", Failed),
+                    ("notify", Cancelled),
+                    ("refund", ended),
+                ]),
+            );
+            assert_eq!(
+                next.run,
+                Some((RunStatus::Failed, Some(reason.to_string())))
+            );
+        }
     }
 
     fn states(pairs: &[(&str, StepStatus)]) -> BTreeMap<String, StepStatus> {

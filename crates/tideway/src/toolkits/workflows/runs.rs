@@ -377,6 +377,7 @@ pub struct Claimed {
 }
 
 /// How an attempt ended.
+#[derive(Debug)]
 pub enum Outcome {
     Succeeded(Value),
     Skipped,
@@ -390,6 +391,8 @@ pub enum Outcome {
     Waiting,
     /// A workflow step now waits for its child run.
     AwaitingChild(String),
+    /// A `wait_until` step runs again at this time (milliseconds since the epoch).
+    Deferred(i64),
 }
 
 /// A run changed by a change to another: a child run cancelled with its parent, or
@@ -838,7 +841,9 @@ impl Runs {
         let mut expired = Vec::new();
         for (tenant, execution_id, step_id, definition) in rows {
             let template: Template = decode(&definition)?;
-            let tool = template.step(&step_id).and_then(|step| step.tool.clone());
+            let tool = template
+                .step(&step_id)
+                .and_then(|step| step.tool_name().map(str::to_string));
             expired.push((TenantId::new(tenant), execution_id, step_id, tool));
         }
         Ok(expired)
@@ -956,6 +961,7 @@ impl Runs {
                         ),
                     },
                     Outcome::Cancelled => (StepStatus::Cancelled, None, Some("cancelled".to_string()), at_ms, "cancelled"),
+                    Outcome::Deferred(until_ms) => (StepStatus::Ready, None, None, *until_ms, "deferred"),
                     Outcome::Failed { message, retry_in: Some(wait) } if run_status == RunStatus::Running || run_status == RunStatus::Paused => (
                         StepStatus::Ready,
                         None,
@@ -1067,6 +1073,20 @@ impl Runs {
                         .await?;
                     }
                     Control::Retry => {
+                        // A compensation undid what the run had done; going on from
+                        // the failed step would build on what is no longer there.
+                        let states = read_states!(tx, id);
+                        if let Some(undo) = template.compensations().into_iter().find(|undo| {
+                            matches!(
+                                states.get(*undo),
+                                Some(StepStatus::Succeeded | StepStatus::Failed | StepStatus::Running)
+                            )
+                        }) {
+                            tx.rollback().await?;
+                            return Ok(Err(HubError::Conflict(format!(
+                                "execution {id} ran its compensating step '{undo}'; start a new run instead of retrying this one"
+                            ))));
+                        }
                         // Failed, cancelled and unknown steps go again: ready when
                         // what they need is done, pending otherwise (the advance below
                         // readies those).

@@ -48,18 +48,7 @@ async fn fixture() -> Fixture {
 /// globex; acme is the default tenant.
 async fn fixture_with(config: DatabasesConfig) -> Fixture {
     let store = test_stores().await.remove(0);
-    store
-        .store
-        .migrate(&crate::toolkits::migrations())
-        .await
-        .expect("migrate");
-    for tenant in ["acme", "globex"] {
-        store
-            .store
-            .ensure_tenant(&TenantId::new(tenant), tenant)
-            .await
-            .expect("tenant");
-    }
+    crate::toolkits::testing::prepare_store(&store.store, &["acme", "globex"]).await;
     let data_dir = tempfile::tempdir().expect("data dir");
     let key = Arc::new(MasterKey::generate().expect("key").0);
     let toolkit = Arc::new(DatabaseToolkit::new(Arc::new(DatabaseService::new(

@@ -3,6 +3,7 @@
 //! the test command provides them (`TIDEWAY_TEST_POSTGRES_URL`,
 //! `TIDEWAY_TEST_MYSQL_URL`; `TIDEWAY_REQUIRE_*` makes their absence a failure).
 
+mod desk;
 mod guard;
 mod live;
 

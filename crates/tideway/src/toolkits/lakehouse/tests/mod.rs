@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Config, Hub, HubError, TenantId,
+    CallContext, Config, Hub, HubError,
     context::Role,
     mcp::JsonObject,
     secrets::MasterKey,
@@ -34,18 +34,7 @@ async fn hub(dir: &std::path::Path, configure: impl FnOnce(&mut Config)) -> (Arc
     };
     configure(&mut config);
     let store = test_stores().await.remove(0);
-    store
-        .store
-        .migrate(&crate::toolkits::migrations())
-        .await
-        .expect("migrate");
-    for tenant in ["acme", "globex"] {
-        store
-            .store
-            .ensure_tenant(&TenantId::new(tenant), tenant)
-            .await
-            .expect("tenant");
-    }
+    crate::toolkits::testing::prepare_store(&store.store, &["acme", "globex"]).await;
     let key = Arc::new(MasterKey::generate().expect("key").0);
     let databases = Arc::new(DatabaseService::new(
         store.store.clone(),

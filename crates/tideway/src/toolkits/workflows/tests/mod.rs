@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, Store, TenantId, Toolkit,
+    CallContext, Hub, HubError, Store, Toolkit,
     context::Role,
     mcp::{CallToolResult, JsonObject, Tool},
     typed::{Effect, ToolSet, ToolSpec, ToolText},
@@ -271,16 +271,7 @@ impl Server {
     }
 
     pub async fn start_with(store: &Store, probe: Arc<Probe>, config: WorkflowsConfig) -> Server {
-        store
-            .migrate(&crate::toolkits::migrations())
-            .await
-            .expect("migrate");
-        for tenant in ["acme", "globex"] {
-            store
-                .ensure_tenant(&TenantId::new(tenant), tenant)
-                .await
-                .expect("tenant");
-        }
+        crate::toolkits::testing::prepare_store(store, &["acme", "globex"]).await;
         let hub = Arc::new(Hub::new());
         hub.register(Arc::new(ProbeToolkit {
             tools: probe_tools(),

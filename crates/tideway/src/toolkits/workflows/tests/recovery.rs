@@ -202,3 +202,49 @@ async fn a_run_cancelled_while_its_server_was_dead_starts_nothing_more() {
         second_server.shut_down().await;
     }
 }
+
+#[tokio::test]
+async fn a_wait_until_step_holds_its_run_until_the_time_even_across_a_restart() {
+    for test in test_stores().await {
+        let first_server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+        let id = first_server
+            .run_template(
+                &acme,
+                json!({
+                    "id": "later", "name": "Later",
+                    "input_schema": {"type": "object", "properties": {"at": {"type": "string"}}, "required": ["at"]},
+                    "steps": [
+                        {"id": "past", "kind": "wait_until", "until": "2020-01-01T00:00:00Z"},
+                        {"id": "wait", "needs": ["past"], "kind": "wait_until", "until": "{{ input.at }}"},
+                        {"id": "then", "needs": ["wait"], "tool": "probe_echo", "arguments": {"value": "then"}}
+                    ]
+                }),
+                json!({ "at": at.to_rfc3339() }),
+            )
+            .await;
+        // A time already past goes straight on; a later one is put off, holding no
+        // worker, and the server keeping it stops.
+        let run = first_server
+            .wait_until(&acme, &id, "the wait to be put off", |run| {
+                step(run, "wait")["attempt"] == 1 && step(run, "wait")["status"] == "ready"
+            })
+            .await;
+        assert_eq!(step(&run, "past")["status"], "succeeded", "{run:#}");
+        first_server.kill();
+
+        let second_server = Server::start(&test.store).await;
+        let run = second_server.finished(&acme, &id).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        let waited: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(step(&run, "wait")["output"]["waited_until"].clone())
+                .expect("waited_until");
+        assert_eq!(waited.timestamp_millis(), at.timestamp_millis());
+        let then_started: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(step(&run, "then")["started_at"].clone()).expect("started");
+        assert!(then_started >= at, "{then_started} began before {at}");
+        assert_eq!(second_server.probe.calls_of("\"then\"").len(), 1);
+        assert!(first_server.probe.calls_of("\"then\"").is_empty());
+    }
+}

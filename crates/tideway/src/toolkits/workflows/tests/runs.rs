@@ -164,6 +164,77 @@ async fn retries_back_off_until_success_or_until_the_attempts_are_spent() {
 }
 
 #[tokio::test]
+async fn a_failed_step_runs_its_compensation_before_the_run_fails_and_not_otherwise() {
+    for test in test_stores().await {
+        let server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        let template = |label: &str, failures: u32| {
+            json!({
+                "id": format!("saga-{label}"), "name": "Saga",
+                "steps": [
+                    {"id": "charge", "tool": "probe_echo", "arguments": {"value": format!("charge-{label}")}},
+                    {"id": "ship", "needs": ["charge"], "tool": "probe_flaky",
+                     "arguments": {"label": label, "failures": failures},
+                     "on_error": {"compensate": "refund"}},
+                    {"id": "notify", "needs": ["ship"], "tool": "probe_echo", "arguments": {"value": format!("notify-{label}")}},
+                    {"id": "refund", "needs": ["charge", "ship"], "tool": "probe_echo",
+                     "arguments": {"value": "refund {{ steps.charge.output.label }}: {{ steps.ship.error }}"}}
+                ]
+            })
+        };
+        for (label, failures) in [("breaks", 1), ("holds", 0)] {
+            server
+                .save(&acme, template(label, failures))
+                .await
+                .expect("saved");
+        }
+
+        let id = server.start_run(&acme, "saga-breaks", json!({})).await;
+        let run = server.finished(&acme, &id).await;
+        assert_eq!(run["status"], "failed", "{run:#}");
+        assert_eq!(
+            run["error"], "step 'ship' failed; 'refund' compensated for it",
+            "{run:#}"
+        );
+        assert_eq!(step(&run, "notify")["status"], "cancelled");
+        assert_eq!(step(&run, "refund")["status"], "succeeded");
+        let refund = step(&run, "refund")["output"]["label"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            refund.starts_with("refund charge-breaks: ") && refund.contains("fails"),
+            "the compensation read the failure: {refund}"
+        );
+        assert!(server.probe.calls_of("\"notify-breaks\"").is_empty());
+        let retried = server
+            .call(&acme, "retry_execution", json!({"execution_id": id}))
+            .await
+            .expect_err("a compensated run is not retried");
+        assert!(
+            matches!(&retried, HubError::Conflict(message) if message.contains("'refund'")),
+            "{retried}"
+        );
+
+        let id = server.start_run(&acme, "saga-holds", json!({})).await;
+        let run = server.finished(&acme, &id).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(step(&run, "refund")["status"], "skipped");
+        assert_eq!(server.probe.calls_of("\"notify-holds\"").len(), 1);
+        assert!(
+            server
+                .probe
+                .calls
+                .lock()
+                .expect("lock")
+                .iter()
+                .all(|call| !call.label.contains("refund charge-holds")),
+            "no compensation ran for a run that succeeded"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_step_past_its_timeout_fails_and_a_continue_step_lets_the_run_go_on() {
     for test in test_stores().await {
         let server = Server::start(&test.store).await;

@@ -117,6 +117,71 @@ async fn mistakes_are_refused_when_saved_naming_the_field() {
             "does not belong",
         ),
         (
+            template(json!([{"id": "a", "kind": "generate", "arguments": {"prompt": "hi"}}])),
+            "steps.a.kind",
+            "models toolkit",
+        ),
+        (
+            template(json!([{"id": "a", "kind": "generate", "tool": "probe_echo"}])),
+            "steps.a.tool",
+            "does not belong",
+        ),
+        (
+            template(
+                json!([{"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "on_error": {"compensate": "nope"}}]),
+            ),
+            "steps.a.on_error.compensate",
+            "not a step",
+        ),
+        (
+            template(
+                json!([{"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "on_error": {"compensate": "a"}}]),
+            ),
+            "steps.a.on_error.compensate",
+            "itself",
+        ),
+        (
+            template(json!([
+                {"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "on_error": {"compensate": "undo"}},
+                {"id": "undo", "tool": "probe_echo", "arguments": {"value": 2}},
+                {"id": "b", "tool": "probe_echo", "arguments": {"value": 3}, "needs": ["undo"]}])),
+            "steps.b.needs",
+            "compensating step",
+        ),
+        (
+            template(json!([
+                {"id": "a", "tool": "probe_echo", "arguments": {"value": 1}, "on_error": {"compensate": "undo"}},
+                {"id": "later", "tool": "probe_echo", "arguments": {"value": 2}, "needs": ["a"]},
+                {"id": "undo", "tool": "probe_echo", "arguments": {"value": 3}, "needs": ["later"]}])),
+            "steps.a.on_error.compensate",
+            "needs 'later'",
+        ),
+        (
+            template(json!([{"id": "a", "kind": "wait_until"}])),
+            "steps.a.until",
+            "required",
+        ),
+        (
+            template(json!([{"id": "a", "kind": "wait_until", "until": "next tuesday"}])),
+            "steps.a.until",
+            "RFC 3339",
+        ),
+        (
+            template(
+                json!([{"id": "a", "kind": "wait_until", "until": "{{ steps.b.output.at }}"},
+                       echo("b", json!([]), "y")]),
+            ),
+            "steps.a.until",
+            "needs",
+        ),
+        (
+            template(
+                json!([{"id": "a", "kind": "sleep", "seconds": 1, "until": "2026-12-24T09:00:00Z"}]),
+            ),
+            "steps.a.until",
+            "does not belong",
+        ),
+        (
             template(json!([{"id": "a", "kind": "workflow", "workflow": "no_such_template"}])),
             "steps.a.workflow",
             "not a workflow template",

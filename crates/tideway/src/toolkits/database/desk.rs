@@ -96,7 +96,7 @@ impl Desk {
             .connect()
             .await
             .map_err(HubError::internal)?;
-        let rows = snapshot::copy(&self.store, tenant, &mut keeper).await?;
+        let rows = snapshot::copy(&self.store, tenant, &mut keeper, config.desk_max_rows).await?;
         tracing::debug!(tenant = %tenant, rows, "copied the desk for SQL");
         let pool = SqlitePoolOptions::new()
             .max_connections(config.pool_max_connections)

@@ -65,6 +65,9 @@ pub struct DatabasesConfig {
     /// Empty: only the local principal (stdio, `--auth none` on loopback) may register
     /// SQLite files, anywhere but the data directory.
     pub sqlite_dirs: Vec<PathBuf>,
+    /// The most rows (all tables together) the built-in `desk` source copies for one
+    /// tenant; a larger desk is refused with a clear error rather than held in memory.
+    pub desk_max_rows: u64,
     /// Sources declared here (`[databases.sources.crm]`), served to their tenant
     /// beside the ones registered with `connect_postgres` / `connect_source`.
     pub sources: BTreeMap<String, DeclaredSource>,
@@ -130,6 +133,7 @@ impl Default for DatabasesConfig {
             pool_evict_secs: 900,
             connect_timeout_secs: 10,
             sqlite_dirs: Vec::new(),
+            desk_max_rows: 1_000_000,
             sources: BTreeMap::new(),
         }
     }

@@ -238,6 +238,15 @@ macro_rules! read_cell {
     };
 }
 
+fn too_large(max_rows: u64) -> HubError {
+    HubError::Unavailable {
+        component: "source 'desk'".into(),
+        reason: format!(
+            "this tenant's desk holds more than {max_rows} rows, the most it is copied with (databases.desk_max_rows); an operator may raise it"
+        ),
+    }
+}
+
 /// Rows per INSERT statement: well under SQLite's bound on parameters for the
 /// widest table.
 const BATCH_ROWS: usize = 200;
@@ -274,11 +283,13 @@ async fn insert_batch(
 }
 
 /// Creates the desk's tables in `into` (an empty database) and copies `tenant`'s rows
-/// into them in one transaction. Answers the number of rows copied.
+/// into them in one transaction, at most `max_rows` in all. Answers the number of
+/// rows copied.
 pub async fn copy(
     store: &Store,
     tenant: &TenantId,
     into: &mut SqliteConnection,
+    max_rows: u64,
 ) -> Result<u64, HubError> {
     let mut copied = 0u64;
     sqlx::query("BEGIN")
@@ -319,6 +330,9 @@ pub async fn copy(
                 let mut batch = Vec::with_capacity(BATCH_ROWS * table.columns.len());
                 let mut count = 0u64;
                 while let Some(row) = rows.try_next().await? {
+                    if copied + count + (batch.len() / table.columns.len()) as u64 >= max_rows {
+                        return Ok(Err(too_large(max_rows)));
+                    }
                     for (index, column) in table.columns.iter().enumerate() {
                         batch.push(read_cell!(row, index, *column));
                     }
@@ -327,11 +341,11 @@ pub async fn copy(
                     }
                 }
                 count += insert_batch(&mut *into, table, &mut batch).await?;
-                Ok::<u64, sqlx::Error>(count)
+                Ok::<Result<u64, HubError>, sqlx::Error>(Ok(count))
             }
             .await
         })
-        .map_err(HubError::from)?;
+        .map_err(HubError::from)??;
         copied += count;
         // Indexed once filled: cheaper than keeping the indexes up to date row by row.
         for column in table.indexes {

@@ -30,6 +30,10 @@ struct Desk {
 }
 
 async fn desks() -> Vec<Desk> {
+    desks_with(DatabasesConfig::default()).await
+}
+
+async fn desks_with(config: DatabasesConfig) -> Vec<Desk> {
     let mut desks = Vec::new();
     for store in test_stores().await {
         prepare_store(&store.store, &["acme", "globex"]).await;
@@ -39,7 +43,7 @@ async fn desks() -> Vec<Desk> {
             DatabaseService::new(
                 store.store.clone(),
                 key,
-                DatabasesConfig::default(),
+                config.clone(),
                 "acme".into(),
                 data_dir.path().to_path_buf(),
             )
@@ -355,6 +359,43 @@ async fn the_desk_is_read_only_listed_built_in_and_the_default_only_without_sour
                 }
             }
         }
+        assert_eq!(desk.count("globex", "customers").await, 0, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn a_desk_larger_than_the_configured_bound_is_refused_not_held() {
+    let config = DatabasesConfig {
+        desk_max_rows: 3,
+        ..DatabasesConfig::default()
+    };
+    for desk in desks_with(config).await {
+        let b = desk.backend();
+        for name in ["ada", "grace", "linus"] {
+            desk.support(
+                "acme",
+                "create_customer",
+                json!({"first_name": name, "last_name": "Quokka", "email": format!("{name}@acme.test")}),
+            )
+            .await;
+        }
+        // Exactly at the bound: copied.
+        assert_eq!(desk.count("acme", "customers").await, 3, "{b}");
+        desk.support(
+            "acme",
+            "create_customer",
+            json!({"first_name": "Hal", "last_name": "Quokka", "email": "hal@acme.test"}),
+        )
+        .await;
+        let refused = desk
+            .rows("acme", "SELECT COUNT(*) FROM customers", true)
+            .await
+            .expect_err("over the bound");
+        assert!(
+            matches!(&refused, HubError::Unavailable { reason, .. } if reason.contains("databases.desk_max_rows")),
+            "{b}: {refused}"
+        );
+        // Another tenant's small desk is unaffected.
         assert_eq!(desk.count("globex", "customers").await, 0, "{b}");
     }
 }

@@ -56,6 +56,17 @@ struct Table {
     counters: &'static [&'static str],
 }
 
+impl Table {
+    /// The columns' names, comma-separated, in order.
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|column| column.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 use Column::{Boolean, Integer, Json as JsonText, Text, Time};
 
 const TABLES: &[Table] = &[
@@ -263,12 +274,11 @@ async fn insert_batch(
     if rows == 0 {
         return Ok(0);
     }
-    let names: Vec<&str> = table.columns.iter().map(|column| column.name()).collect();
     let row = format!("({})", vec!["?"; width].join(", "));
     let sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
         table.name,
-        names.join(", "),
+        table.column_list(),
         vec![row.as_str(); rows].join(", ")
     );
     let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -313,10 +323,9 @@ pub async fn copy(
         .execute(&mut *into)
         .await
         .map_err(HubError::internal)?;
-        let names: Vec<&str> = table.columns.iter().map(|column| column.name()).collect();
         let select = format!(
             "SELECT {} FROM {} WHERE tenant_id = $1 ORDER BY id",
-            names.join(", "),
+            table.column_list(),
             table.store_table
         );
         // Rows stream from the store into the copy, a batch per statement (one

@@ -118,6 +118,17 @@ pub struct Change {
     pub sleep_secs: Option<f64>,
 }
 
+impl Change {
+    /// `step` moves to `status`, due now.
+    fn to(step: &str, status: StepStatus) -> Change {
+        Change {
+            step: step.to_string(),
+            status,
+            sleep_secs: None,
+        }
+    }
+}
+
 /// What follows from the steps' current statuses.
 #[derive(Debug, PartialEq)]
 pub struct Advance {
@@ -164,11 +175,7 @@ pub fn advance(
                         | StepStatus::Unknown
                 )
             {
-                changes.push(Change {
-                    step: step.id.clone(),
-                    status: StepStatus::Cancelled,
-                    sleep_secs: None,
-                });
+                changes.push(Change::to(&step.id, StepStatus::Cancelled));
             }
         }
         let reason = match compensation {
@@ -176,11 +183,7 @@ pub fn advance(
             Some(undo) => match status(undo) {
                 // The run fails once its compensation has run, not before.
                 StepStatus::Pending => {
-                    changes.push(Change {
-                        step: undo.to_string(),
-                        status: StepStatus::Ready,
-                        sleep_secs: None,
-                    });
+                    changes.push(Change::to(undo, StepStatus::Ready));
                     return Advance { changes, run: None };
                 }
                 StepStatus::Succeeded => {
@@ -232,11 +235,7 @@ pub fn advance(
     let run_change = if all_finished && run == RunStatus::Running {
         for unused in &compensations {
             if status(unused) == StepStatus::Pending {
-                changes.push(Change {
-                    step: unused.to_string(),
-                    status: StepStatus::Skipped,
-                    sleep_secs: None,
-                });
+                changes.push(Change::to(unused, StepStatus::Skipped));
             }
         }
         Some((RunStatus::Succeeded, None))
@@ -267,11 +266,7 @@ pub fn initial(template: &Template) -> Vec<Change> {
                 status: change.status,
                 sleep_secs: change.sleep_secs,
             },
-            None => Change {
-                step: step.id.clone(),
-                status: StepStatus::Pending,
-                sleep_secs: None,
-            },
+            None => Change::to(&step.id, StepStatus::Pending),
         })
         .collect()
 }
@@ -325,12 +320,7 @@ mod tests {
                 ("refund", Pending),
             ]),
         );
-        let ready: Vec<_> = next
-            .changes
-            .iter()
-            .map(|c| (c.step.as_str(), c.status))
-            .collect();
-        assert_eq!(ready, vec![("notify", Ready)]);
+        assert_eq!(moves(&next), vec![("notify", Ready)]);
         // The run succeeds without it, and it is skipped.
         let next = advance(
             &template,
@@ -342,14 +332,7 @@ mod tests {
                 ("refund", Pending),
             ]),
         );
-        assert_eq!(
-            next.changes,
-            vec![Change {
-                step: "refund".into(),
-                status: Skipped,
-                sleep_secs: None
-            }]
-        );
+        assert_eq!(next.changes, vec![Change::to("refund", Skipped)]);
         assert_eq!(next.run, Some((RunStatus::Succeeded, None)));
         // A failure cancels what has not started and readies the compensation; the
         // run goes on until it has run.
@@ -363,12 +346,7 @@ mod tests {
                 ("refund", Pending),
             ]),
         );
-        let changes: Vec<_> = next
-            .changes
-            .iter()
-            .map(|c| (c.step.as_str(), c.status))
-            .collect();
-        assert_eq!(changes, vec![("notify", Cancelled), ("refund", Ready)]);
+        assert_eq!(moves(&next), vec![("notify", Cancelled), ("refund", Ready)]);
         assert_eq!(next.run, None);
         let running = states(&[
             ("charge", Succeeded),
@@ -399,6 +377,14 @@ mod tests {
                 Some((RunStatus::Failed, Some(reason.to_string())))
             );
         }
+    }
+
+    /// The steps an advance moves, with their new statuses.
+    fn moves(next: &Advance) -> Vec<(&str, StepStatus)> {
+        next.changes
+            .iter()
+            .map(|change| (change.step.as_str(), change.status))
+            .collect()
     }
 
     fn states(pairs: &[(&str, StepStatus)]) -> BTreeMap<String, StepStatus> {

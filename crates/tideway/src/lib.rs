@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod doctor;
+pub mod egress;
 pub mod mcp;
 pub mod server;
 pub mod telemetry;

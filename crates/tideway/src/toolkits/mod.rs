@@ -3,6 +3,7 @@
 //! all come from that list.
 
 pub mod builtin;
+pub mod cloud;
 pub mod conformance;
 pub mod database;
 pub mod fetch;
@@ -39,6 +40,7 @@ pub const ALL: &[&Builtin] = &[
     &models::BUILTIN,
     &files::BUILTIN,
     &fetch::BUILTIN,
+    &cloud::BUILTIN,
     &workflows::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,

@@ -12,10 +12,8 @@ use tideway_core::HubError;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{
-    guard::{CheckedResolver, Policy, Refusal, refusal_in},
-    settings::FetchConfig,
-};
+use super::settings::FetchConfig;
+use crate::egress::{CheckedResolver, Policy, Refusal, refusal_in};
 
 /// Why a request did not produce a response.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,8 @@ use tideway_core::{
 use url::Url;
 use utoipa::ToSchema;
 
-use super::{client::Credential, guard::Policy};
+use super::client::Credential;
+use crate::egress::Policy;
 
 /// Where a connection's credential is kept sealed.
 pub static SEALED: SealedColumn = SealedColumn {

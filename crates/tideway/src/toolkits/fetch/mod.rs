@@ -2,13 +2,12 @@
 //! server has it: Markdown of the main content, read in parts) and HTTP API calls
 //! (`http_request`, through a tenant's stored connections when they need
 //! credentials). It cannot be turned against the network it runs in: every hop of
-//! every request is held to one policy (`guard.rs`) and the HTTP client connects only
+//! every request is held to one policy (`crate::egress`) and the HTTP client connects only
 //! to addresses that policy resolved and checked (`client.rs`).
 
 mod client;
 pub mod connections;
 mod content;
-pub mod guard;
 mod robots;
 pub mod routes;
 pub mod settings;
@@ -28,13 +27,10 @@ use tideway_core::{
     typed::ToolSet,
 };
 
+use crate::egress::{Lookup, Policy, SystemLookup};
+
 use self::{
-    client::Fetcher,
-    connections::Connections,
-    guard::{Lookup, Policy, SystemLookup},
-    robots::Robots,
-    settings::FetchConfig,
-    tools::names,
+    client::Fetcher, connections::Connections, robots::Robots, settings::FetchConfig, tools::names,
 };
 
 /// The `fetch` toolkit's descriptor.
@@ -101,7 +97,7 @@ impl FetchToolkit {
         key: Arc<MasterKey>,
         lookup: Arc<dyn Lookup>,
     ) -> Result<Self, String> {
-        let policy = Arc::new(Policy::new(&config.allow, lookup)?);
+        let policy = Arc::new(Policy::new(&config.allow, lookup, "[fetch] allow")?);
         let fetcher = Fetcher::new(&config, policy)?;
         Ok(FetchToolkit {
             tools: tools::tool_set(),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tideway_core::{Config, config::ConfigError};
 
-use super::guard::Allowed;
+use crate::egress::Allowed;
 
 /// The key it owns in the configuration file.
 pub const KEY: &str = "fetch";

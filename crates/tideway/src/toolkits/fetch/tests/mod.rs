@@ -37,11 +37,8 @@ use tideway_core::{
     store::testing::{TestStore, test_stores},
 };
 
-use super::{
-    FetchToolkit,
-    guard::{Lookup, SystemLookup},
-    settings::FetchConfig,
-};
+use super::{FetchToolkit, settings::FetchConfig};
+use crate::egress::{Lookup, SystemLookup};
 
 /// What the site's robots.txt answers.
 #[derive(Clone, Copy)]

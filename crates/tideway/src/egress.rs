@@ -1,10 +1,11 @@
-//! What a fetch may reach. A URL is checked before each hop (scheme, credentials in
-//! it, a literal address), and host names are resolved by the HTTP client through
-//! [`CheckedResolver`], which refuses internal answers; the client then connects only
-//! to the addresses that resolver returned, so a name that answers differently
-//! between a check and the connection (DNS rebinding) cannot slip through: there is
-//! no separate check. The operator's `[fetch] allow` opens listed internal hosts and
-//! ranges; nothing else internal is reachable.
+//! What a toolkit reaching the network for a tenant (fetch, cloud) may connect to. A
+//! URL is checked before each hop (scheme, credentials in it, a literal address), and
+//! host names are resolved by the HTTP client through [`CheckedResolver`], which
+//! refuses internal answers; the client then connects only to the addresses that
+//! resolver returned, so a name that answers differently between a check and the
+//! connection (DNS rebinding) cannot slip through: there is no separate check. The
+//! operator's allow list (`[fetch] allow`, `[cloud] allow`) opens listed internal
+//! hosts and ranges; nothing else internal is reachable.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -16,7 +17,8 @@ use ipnet::IpNet;
 use tideway_core::net::is_internal;
 use url::{Host, Url};
 
-/// Why a URL or one of its hops was not fetched.
+/// Why a URL or one of its hops was not reached. `opened_by` names the setting that
+/// could open an internal host (`[fetch] allow`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("only http and https URLs are fetched, not '{0}:'")]
@@ -28,13 +30,19 @@ pub enum Refusal {
     #[error("the URL has no host")]
     NoHost,
     #[error(
-        "{host} is an internal address (loopback, private, link-local, shared or reserved) and is not fetched; the operator can open it with [fetch] allow"
+        "{host} is an internal address (loopback, private, link-local, shared or reserved) and is not reached; the operator can open it with {opened_by}"
     )]
-    InternalAddress { host: String },
+    InternalAddress {
+        host: String,
+        opened_by: &'static str,
+    },
     #[error(
-        "{host} resolves to an internal address (loopback, private, link-local, shared or reserved) and is not fetched; the operator can open it with [fetch] allow"
+        "{host} resolves to an internal address (loopback, private, link-local, shared or reserved) and is not reached; the operator can open it with {opened_by}"
     )]
-    InternalName { host: String },
+    InternalName {
+        host: String,
+        opened_by: &'static str,
+    },
     #[error("{host} does not resolve: {reason}")]
     Unresolved { host: String, reason: String },
 }
@@ -47,7 +55,7 @@ impl Refusal {
     }
 }
 
-/// One entry of `[fetch] allow`.
+/// One entry of an allow list (`[fetch] allow`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Allowed {
     Range(IpNet),
@@ -120,16 +128,26 @@ impl Lookup for SystemLookup {
 pub struct Policy {
     allowed: Vec<Allowed>,
     lookup: Arc<dyn Lookup>,
+    opened_by: &'static str,
 }
 
 impl Policy {
-    /// The policy over `[fetch] allow` (already checked at load).
-    pub fn new(allow: &[String], lookup: Arc<dyn Lookup>) -> Result<Self, String> {
+    /// The policy over an allow list (already checked at load); `opened_by` names the
+    /// setting it comes from, for the refusals.
+    pub fn new(
+        allow: &[String],
+        lookup: Arc<dyn Lookup>,
+        opened_by: &'static str,
+    ) -> Result<Self, String> {
         let allowed = allow
             .iter()
             .map(|entry| Allowed::parse(entry).map_err(|reason| format!("'{entry}' {reason}")))
             .collect::<Result<_, _>>()?;
-        Ok(Policy { allowed, lookup })
+        Ok(Policy {
+            allowed,
+            lookup,
+            opened_by,
+        })
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -178,6 +196,7 @@ impl Policy {
         } else {
             Err(Refusal::InternalAddress {
                 host: url.host_str().unwrap_or_default().to_string(),
+                opened_by: self.opened_by,
             })
         }
     }
@@ -206,9 +225,10 @@ impl Policy {
             .iter()
             .find(|address| !self.address_allowed(**address))
         {
-            tracing::info!(host, %address, "fetch refused a name resolving to an internal address");
+            tracing::info!(host, %address, "refused a name resolving to an internal address");
             return Err(Refusal::InternalName {
                 host: host.to_string(),
+                opened_by: self.opened_by,
             });
         }
         Ok(addresses)
@@ -287,6 +307,7 @@ mod tests {
                 "10.5.0.0/16".into(),
             ],
             Arc::new(SystemLookup),
+            "[fetch] allow",
         )
         .expect("policy");
         assert!(policy.host_allowed("wiki.corp.example"));

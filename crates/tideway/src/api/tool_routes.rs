@@ -259,6 +259,45 @@ pub fn named_with(name: String, field: &str, body: Value) -> Result<JsonObject, 
     Ok(arguments)
 }
 
+/// For a route `POST …/{operation}` whose operation is one of a toolkit's tools and
+/// whose body is its arguments (files, cloud): an unknown operation is a 404 that
+/// lists the ones there are; a known one is called like any other route's tool.
+pub async fn respond_to_operation(
+    calls: &Calls,
+    caller: Caller,
+    headers: &HeaderMap,
+    toolkit: &'static str,
+    operations: &'static [&'static str],
+    operation: &str,
+    body: Value,
+) -> Response {
+    let Some(tool) = operations.iter().find(|name| **name == operation) else {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-operation",
+            format!(
+                "no {toolkit} operation named '{}'; the operations are: {}",
+                tideway_core::error::excerpt(operation),
+                operations.join(", ")
+            ),
+        )
+        .into_response();
+    };
+    let arguments = match body_arguments(body, None, headers) {
+        Ok(arguments) => arguments,
+        Err(problem) => return problem.into_response(),
+    };
+    respond(
+        calls,
+        caller,
+        headers,
+        (toolkit, tool),
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
 /// A JSON body as tool arguments, with the path id added and `If-Match` taken as the
 /// expected version.
 pub fn body_arguments(

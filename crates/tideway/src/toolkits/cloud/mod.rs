@@ -10,6 +10,7 @@ pub mod aws;
 mod connector;
 pub mod diagnosis;
 pub mod lambda;
+pub mod listing;
 pub mod objects;
 mod resources;
 pub mod routes;

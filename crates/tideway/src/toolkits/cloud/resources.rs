@@ -12,7 +12,7 @@ use tideway_core::{
     toolkit::json_resource,
 };
 
-use super::{CloudState, accounts::Backend, lambda, objects, ssm};
+use super::{CloudState, accounts::Backend, lambda, listing, objects, ssm};
 
 pub const PREFIX: &str = "aws://";
 const BUCKETS: &str = "aws://s3/buckets";
@@ -71,7 +71,7 @@ pub async fn read(
     let value = match uri {
         BUCKETS => {
             per_account(state, ctx, |account| async move {
-                let listed = objects::list_buckets(state, &account).await?;
+                let listed = listing::list_buckets(state, &account).await?;
                 serde_json::to_value(listed.buckets).map_err(HubError::internal)
             })
             .await?

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    http::HeaderMap,
+    response::Response,
 };
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -16,7 +16,7 @@ use super::tools::names;
 use crate::{
     api::{
         problem::{ApiJson, Problem},
-        tool_routes::{Answer, Calls, body_arguments, respond},
+        tool_routes::{Calls, respond_to_operation},
     },
     app::App,
     auth::Caller,
@@ -59,29 +59,8 @@ async fn operation(
     Path(operation): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
-    let Some(tool) = OPERATIONS.iter().find(|name| **name == operation) else {
-        return Problem::new(
-            StatusCode::NOT_FOUND,
-            "unknown-operation",
-            format!(
-                "no cloud operation named '{}'; the operations are: {}",
-                tideway_core::error::excerpt(&operation),
-                OPERATIONS.join(", ")
-            ),
-        )
-        .into_response();
-    };
-    let arguments = match body_arguments(body, None, &headers) {
-        Ok(arguments) => arguments,
-        Err(problem) => return problem.into_response(),
-    };
-    respond(
-        &calls,
-        caller,
-        &headers,
-        ("cloud", tool),
-        arguments,
-        Answer::Ok,
+    respond_to_operation(
+        &calls, caller, &headers, "cloud", OPERATIONS, &operation, body,
     )
     .await
 }

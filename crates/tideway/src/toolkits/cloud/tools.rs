@@ -17,7 +17,7 @@ use super::{
     accounts::{Account, AccountInput, AccountView, Backend},
     aws::Call,
     diagnosis::Failure,
-    lambda, objects, ssm,
+    lambda, listing, objects, ssm,
 };
 
 /// The tools' names, shared by their declarations and the REST routes.
@@ -309,8 +309,8 @@ pub fn tool_set() -> ToolSet<CloudState> {
             effect: Effect::ReadOnly,
             open_world: true,
         },
-        |args: &objects::ListObjectsArgs| args.account.as_deref(),
-        |state, account, args| async move { objects::list_objects(&state, &account, args).await },
+        |args: &listing::ListObjectsArgs| args.account.as_deref(),
+        |state, account, args| async move { listing::list_objects(&state, &account, args).await },
     );
     let tools = with_account(
         tools,
@@ -334,7 +334,7 @@ pub fn tool_set() -> ToolSet<CloudState> {
             open_world: true,
         },
         |args: &AccountArg| args.account.as_deref(),
-        |state, account, _args| async move { objects::list_buckets(&state, &account).await },
+        |state, account, _args| async move { listing::list_buckets(&state, &account).await },
     );
     let tools = with_account(
         tools,

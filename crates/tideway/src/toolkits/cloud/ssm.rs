@@ -262,31 +262,43 @@ pub struct ParameterName {
     pub kind: String,
 }
 
-/// Parameter names and types (never values), for the `aws://ssm/parameters` resource.
+/// The most pages of names the resource reads (50 names each).
+const MAX_NAME_PAGES: usize = 20;
+
+/// Parameter names and types (never values), for the `aws://ssm/parameters` resource:
+/// up to 1,000, page after page.
 pub async fn names(state: &CloudState, account: &Account) -> Result<Vec<ParameterName>, HubError> {
     let aws = account.aws("SSM")?;
-    let answer = state
-        .clients
-        .json_action(
-            aws,
-            "ssm",
-            TARGET,
-            "DescribeParameters",
-            &json!({"MaxResults": 50}),
-        )
-        .await
-        .map_err(hub(&account.name))?;
-    Ok(answer["Parameters"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|parameter| {
-            let name = parameter["Name"].as_str()?.to_string();
-            account.parameters.allows(&name).then(|| ParameterName {
-                kind: parameter["Type"].as_str().unwrap_or("String").to_string(),
-                name,
-            })
-        })
-        .collect())
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_NAME_PAGES {
+        let mut request = json!({"MaxResults": 50});
+        if let Some(token) = &token {
+            request["NextToken"] = json!(token);
+        }
+        let answer = state
+            .clients
+            .json_action(aws, "ssm", TARGET, "DescribeParameters", &request)
+            .await
+            .map_err(hub(&account.name))?;
+        names.extend(
+            answer["Parameters"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|parameter| {
+                    let name = parameter["Name"].as_str()?.to_string();
+                    account.parameters.allows(&name).then(|| ParameterName {
+                        kind: parameter["Type"].as_str().unwrap_or("String").to_string(),
+                        name,
+                    })
+                }),
+        );
+        token = answer["NextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(names)
 }

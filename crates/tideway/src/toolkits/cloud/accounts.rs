@@ -254,7 +254,9 @@ impl Accounts {
                 "must be 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
             ));
         }
-        if self.config.accounts.contains_key(name) {
+        // Only the operator's accounts this tenant can see take a name from it, so a
+        // refusal reveals nothing about other tenants' accounts.
+        if self.declared_for(ctx).any(|(declared, _)| declared == name) {
             return Err(HubError::Conflict(format!(
                 "'{name}' is an account the operator declares in the configuration; choose another name"
             )));

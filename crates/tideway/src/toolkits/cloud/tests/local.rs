@@ -308,4 +308,22 @@ async fn restrictions_and_tenancy_answer_as_missing() {
         .refused(&admin, "delete_account", json!({"name": "archive"}))
         .await;
     assert!(matches!(delete, HubError::Conflict(_)), "{delete}");
+    // The name is acme's operator account only: globex may use it for its own.
+    fixture
+        .try_call(
+            &globex,
+            "set_account",
+            json!({"name": "archive", "account": {"access_key_id": "AKIA1", "secret_access_key": "s"}}),
+        )
+        .await
+        .expect("another tenant's own account of that name");
+    let mine = fixture
+        .try_call(&globex, "list_accounts", json!({}))
+        .await
+        .expect("list");
+    assert_eq!(mine["accounts"][0]["origin"], "stored");
+    assert_eq!(
+        fixture.call("list_accounts", json!({})).await["accounts"][0]["origin"],
+        "config"
+    );
 }

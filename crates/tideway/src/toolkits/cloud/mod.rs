@@ -75,7 +75,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
 
 pub struct CloudState {
     pub config: Arc<CloudConfig>,
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     pub clients: Clients,
     pub accounts: Accounts,
 }
@@ -94,11 +94,10 @@ impl CloudToolkit {
         lookup: Arc<dyn Lookup>,
     ) -> Result<Self, String> {
         let config = Arc::new(config);
-        let policy = Policy::new(&config.allow, lookup.clone(), "[cloud] allow")?;
-        let clients = Clients::new(
-            &config,
-            Arc::new(Policy::new(&config.allow, lookup, "[cloud] allow")?),
-        )?;
+        // One policy: the check when an account is stored and the resolver of every
+        // connection it makes.
+        let policy = Arc::new(Policy::new(&config.allow, lookup, "[cloud] allow")?);
+        let clients = Clients::new(&config, policy.clone())?;
         Ok(CloudToolkit {
             tools: tools::tool_set(),
             state: Arc::new(CloudState {

@@ -137,3 +137,46 @@ async def test_rest_serves_the_same_tools_and_keeps_tenants_apart(cloud):
         assert unknown.status_code == 404 and "s3_upload_file" in unknown.text
         doc = (await http.get("/openapi.json")).json()
         assert "/api/v1/cloud/{operation}" in doc["paths"]
+
+
+@pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])
+async def test_a_picked_lambda_function_is_a_tool_of_its_own_for_its_tenant_only(cloud, mode):
+    base, keys = cloud
+    # Its own region: no other test's queued Lambda results reach it.
+    region = "eu-west-3"
+    stem = f"e2e-{uuid.uuid4().hex[:8]}"
+    function = f"{stem}-process-customer-feedback"
+    tool = function.replace("-", "_")
+    options = dict(endpoint_url=ENDPOINT, region_name=region,
+                   aws_access_key_id="tideway", aws_secret_access_key=SECRET)
+    role = boto3.client("iam", **options).create_role(
+        RoleName=f"r-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", **options).create_function(
+        FunctionName=function, Runtime="python3.12", Role=role, Handler="f.h",
+        Code={"ZipFile": b"code"}, Description="Scores a customer's feedback")
+
+    async with _client(f"{base}/mcp/cloud", mode, keys["acme"]) as client:
+        stored = await client.call_tool("set_account", {"name": "functions", "account": {
+            "region": region, "endpoint": ENDPOINT, "access_key_id": "tideway",
+            "secret_access_key": SECRET, "function_tools": [f"{stem}-*"]}})
+        assert not stored.is_error, stored
+        assert stored.structured_content["function_tools"] == [tool]
+
+    async with _client(f"{base}/mcp", mode, keys["acme"]) as client:
+        tools = {listed.name: listed for listed in (await client.list_tools()).tools}
+        assert tool in tools, sorted(tools)
+        assert "Scores a customer's feedback" in tools[tool].description
+        assert tools[tool].annotations.read_only_hint is False
+        result = await client.call_tool(tool, {"ticket": 7, "text": "slow delivery"})
+        assert not result.is_error, result
+        assert result.structured_content["payload"] == {"ticket": 7, "text": "slow delivery"}
+
+    async with _client(f"{base}/mcp", mode, keys["globex"]) as client:
+        assert tool not in {listed.name for listed in (await client.list_tools()).tools}
+        # Unknown to this tenant: a protocol error, or an error result in some SDKs.
+        with pytest.raises(Exception) as failure:
+            refused = await client.call_tool(tool, {"ticket": 7})
+            assert refused.is_error, refused
+            raise RuntimeError(refused.content[0].text)
+        assert failure.type is not AssertionError, failure.value
+        assert tool in str(failure.value), failure.value

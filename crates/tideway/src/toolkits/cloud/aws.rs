@@ -1,5 +1,6 @@
 //! Signed requests to AWS's JSON and REST APIs (Lambda, SSM, S3's bucket list), with
-//! the object store library's SigV4 signer, so no AWS SDK is needed. One HTTP client
+//! the object store library's SigV4 signer, so no AWS SDK is needed; other clouds'
+//! signed requests go out through the same clients (`send_signed`). One HTTP client
 //! for tenants' accounts (held to `[cloud] allow` through `crate::egress`) and one for
 //! the operator's; each answer's body is read up to a cap, and an error answer becomes
 //! a classified [`Failure`].
@@ -66,9 +67,9 @@ impl Clients {
         })
     }
 
-    /// The client an account's requests go through.
-    pub fn client(&self, aws: &AwsAccount) -> &reqwest::Client {
-        if aws.guarded {
+    /// The client a tenant's own account (`guarded`) or the operator's goes through.
+    pub fn for_guard(&self, guarded: bool) -> &reqwest::Client {
+        if guarded {
             &self.guarded
         } else {
             &self.trusted
@@ -76,9 +77,9 @@ impl Clients {
     }
 
     /// The object store library's connector for an account.
-    pub fn connector(&self, aws: &AwsAccount) -> Connector {
+    pub fn connector(&self, guarded: bool) -> Connector {
         Connector {
-            client: self.client(aws).clone(),
+            client: self.for_guard(guarded).clone(),
         }
     }
 
@@ -96,7 +97,7 @@ impl Clients {
                 let store = AmazonS3Builder::from_env()
                     .with_region(&aws.region)
                     .with_bucket_name("tideway-credentials")
-                    .with_http_connector(self.connector(aws))
+                    .with_http_connector(self.connector(aws.guarded))
                     .build()
                     .map_err(|error| Failure {
                         kind: "auth",
@@ -138,19 +139,38 @@ impl Clients {
             request.headers_mut().insert(name, value);
         }
         AwsAuthorizer::new(&credential, call.service, &aws.region).authorize(&mut request, None);
+        self.send_signed(aws.guarded, request, call.body, call.max_body)
+            .await
+    }
+
+    /// Sends a request already signed (by any cloud's signer) through the client
+    /// `guarded` picks; reads the answer up to `max_body`, and an error answer's code
+    /// from AWS's or Azure's error header or from the body.
+    pub async fn send_signed(
+        &self,
+        guarded: bool,
+        request: HttpRequest,
+        body: Bytes,
+        max_body: u64,
+    ) -> Result<Reply, Failure> {
         let (parts, _) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string()).map_err(|error| Failure {
+            kind: "invalid",
+            detail: error.to_string(),
+            hint: "the request's path does not form a URL",
+        })?;
         let mut outgoing = reqwest::Request::new(parts.method, url);
         *outgoing.headers_mut() = parts.headers;
-        *outgoing.body_mut() = Some(call.body.into());
+        *outgoing.body_mut() = Some(body.into());
         let mut response = self
-            .client(aws)
+            .for_guard(guarded)
             .execute(outgoing)
             .await
             .map_err(|error| of_transport(&error))?;
         let status = response.status();
         let headers = response.headers().clone();
         let cap = if status.is_success() {
-            call.max_body
+            max_body
         } else {
             64 * 1024
         };
@@ -170,8 +190,9 @@ impl Clients {
             body.extend_from_slice(&chunk);
         }
         if !status.is_success() {
-            let error_type = headers
-                .get("x-amzn-errortype")
+            let error_type = ["x-amzn-errortype", "x-ms-error-code"]
+                .iter()
+                .find_map(|name| headers.get(*name))
                 .and_then(|value| value.to_str().ok());
             let (code, message) = read_error_body(error_type, &body);
             return Err(of_service(status.as_u16(), &code, &message));

@@ -83,7 +83,18 @@ pub fn of_service(status: u16, code: &str, message: &str) -> Failure {
         format!("{code}: {message}")
     };
     let detail = bounded(&detail, MAX_DETAIL).into_owned();
+    // Azure says AuthorizationFailure both for a bad signature (its emulator) and for
+    // a request its network rules refuse; the message tells them apart.
+    let code = if code == "AuthorizationFailure" && message.contains("authenticate") {
+        "AuthenticationFailed"
+    } else {
+        code
+    };
     let (kind, hint) = match code {
+        "AuthenticationFailed" => (
+            "auth",
+            "the service refused the credentials; check the storage account's name and key",
+        ),
         "SignatureDoesNotMatch"
         | "InvalidAccessKeyId"
         | "InvalidClientTokenId"
@@ -99,7 +110,12 @@ pub fn of_service(status: u16, code: &str, message: &str) -> Failure {
             "clock_skew",
             "the server's clock differs from the service's by more than 15 minutes; fix the clock (NTP)",
         ),
-        "AccessDenied" | "AccessDeniedException" | "AllAccessDisabled" | "Forbidden" => (
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "AllAccessDisabled"
+        | "Forbidden"
+        | "AuthorizationFailure"
+        | "AuthorizationPermissionMismatch" => (
             "permission",
             "the credentials are valid but lack permission for this action; extend the key's policy",
         ),
@@ -108,15 +124,19 @@ pub fn of_service(status: u16, code: &str, message: &str) -> Failure {
         | "NotFound"
         | "ResourceNotFoundException"
         | "ParameterNotFound"
-        | "ParameterVersionNotFound" => ("not_found", "check the name"),
-        "ParameterAlreadyExists" | "BucketAlreadyExists" | "ResourceConflictException" => {
-            ("conflict", "it exists already")
-        }
+        | "ParameterVersionNotFound"
+        | "ContainerNotFound"
+        | "BlobNotFound" => ("not_found", "check the name"),
+        "ParameterAlreadyExists"
+        | "BucketAlreadyExists"
+        | "ResourceConflictException"
+        | "ContainerAlreadyExists" => ("conflict", "it exists already"),
         "Throttling"
         | "ThrottlingException"
         | "SlowDown"
         | "TooManyRequestsException"
-        | "RequestLimitExceeded" => ("throttled", "the service is rate limiting; retry later"),
+        | "RequestLimitExceeded"
+        | "ServerBusy" => ("throttled", "the service is rate limiting; retry later"),
         "ValidationException"
         | "InvalidParameterValueException"
         | "InvalidRequest"
@@ -124,7 +144,8 @@ pub fn of_service(status: u16, code: &str, message: &str) -> Failure {
         | "InvalidBucketName"
         | "KeyTooLongError"
         | "RequestTooLargeException"
-        | "ParameterLimitExceeded" => ("invalid", "the service refused the request as invalid"),
+        | "ParameterLimitExceeded"
+        | "InvalidResourceName" => ("invalid", "the service refused the request as invalid"),
         _ if status == 403 => (
             "permission",
             "the service refused the request; check the credentials and their permissions",
@@ -293,6 +314,27 @@ mod tests {
         assert_eq!(of_service(404, "Whatever", "x").kind, "not_found");
         assert_eq!(of_service(400, "ParameterNotFound", "x").kind, "not_found");
         assert_eq!(of_service(500, "InternalError", "x").kind, "service");
+        // Azure: a bad key, and a request its network rules refuse.
+        assert_eq!(of_service(403, "AuthenticationFailed", "x").kind, "auth");
+        assert_eq!(
+            of_service(
+                403,
+                "AuthorizationFailure",
+                "Server failed to authenticate the request."
+            )
+            .kind,
+            "auth"
+        );
+        assert_eq!(
+            of_service(
+                403,
+                "AuthorizationFailure",
+                "This request is not authorized to perform this operation."
+            )
+            .kind,
+            "permission"
+        );
+        assert_eq!(of_service(404, "ContainerNotFound", "x").kind, "not_found");
         assert!(matches!(
             of_service(400, "ParameterNotFound", "x").into_hub("main"),
             HubError::NotFound(_)

@@ -194,7 +194,7 @@ impl ToolText for BucketList {
 }
 
 /// The text between `<tag>` and `</tag>` for each occurrence in `xml`.
-fn xml_values<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+pub(super) fn xml_values<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let mut values = Vec::new();
@@ -234,6 +234,16 @@ pub async fn list_buckets(state: &CloudState, account: &Account) -> Result<Bucke
                     buckets.push(BucketEntry { name, created });
                 }
             }
+        }
+        Backend::Azure(azure) => {
+            let names = state
+                .azure_containers(azure, None)
+                .await
+                .map_err(hub(&account.name))?;
+            buckets.extend(names.into_iter().map(|name| BucketEntry {
+                name,
+                created: None,
+            }));
         }
         Backend::Aws(aws) => {
             let reply = state

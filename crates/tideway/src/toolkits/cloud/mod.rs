@@ -1,14 +1,17 @@
 //! The `cloud` toolkit: object storage on every backend the object store library
-//! serves (S3 and S3-compatible stores, local folders the operator grants), Lambda
-//! invocation and SSM parameters, for the accounts a tenant's admin stores or the
-//! operator declares. No AWS SDK: Lambda and SSM are signed JSON calls (`aws.rs`).
+//! serves here (S3 and S3-compatible stores, Azure Blob Storage, local folders the
+//! operator grants), Lambda invocation (and functions served as tools of their own)
+//! and SSM parameters, for the accounts a tenant's admin stores or the operator
+//! declares. No AWS SDK: Lambda and SSM are signed JSON calls (`aws.rs`).
 //! Every request a tenant's account makes is held to the egress policy
 //! (`crate::egress`, opened by `[cloud] allow`).
 
 pub mod accounts;
 pub mod aws;
+mod azure;
 mod connector;
 pub mod diagnosis;
+pub mod function_tools;
 pub mod lambda;
 pub mod listing;
 pub mod objects;
@@ -21,18 +24,24 @@ pub mod tools;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, HubError, Role, Store, Toolkit,
+    CallContext, Hub, HubError, Role, Store, Toolkit,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, ResourceTemplate, Tool},
     secrets::MasterKey,
     toolkit::role_by_annotations,
     typed::ToolSet,
 };
 
-use self::{accounts::Accounts, aws::Clients, settings::CloudConfig, tools::names};
+use self::{
+    accounts::Accounts, aws::Clients, function_tools::FunctionTools, settings::CloudConfig,
+    tools::names,
+};
 use crate::egress::{Lookup, Policy, SystemLookup};
 
 /// The `cloud` toolkit's descriptor.
@@ -48,12 +57,20 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tenant_keys: &[],
         check: settings::check,
     }),
-    migrations: &[tideway_core::store::Migration {
-        version: 15,
-        name: "cloud_accounts",
-        sqlite: include_str!("migrations/sqlite/0015_cloud_accounts.sql"),
-        postgres: include_str!("migrations/postgres/0015_cloud_accounts.sql"),
-    }],
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 15,
+            name: "cloud_accounts",
+            sqlite: include_str!("migrations/sqlite/0015_cloud_accounts.sql"),
+            postgres: include_str!("migrations/postgres/0015_cloud_accounts.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 16,
+            name: "cloud_function_tools",
+            sqlite: include_str!("migrations/sqlite/0016_cloud_function_tools.sql"),
+            postgres: include_str!("migrations/postgres/0016_cloud_function_tools.sql"),
+        },
+    ],
     sealed: &[&accounts::SEALED],
     build: Some(|shared| {
         let config = settings::from_config(shared.config).map_err(|error| error.to_string())?;
@@ -62,6 +79,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             shared.store.clone(),
             shared.master_key.clone(),
             Arc::new(SystemLookup),
+            Arc::downgrade(shared.hub),
         )?))
     }),
     rest: Some(super::Rest {
@@ -78,6 +96,8 @@ pub struct CloudState {
     pub policy: Arc<Policy>,
     pub clients: Clients,
     pub accounts: Accounts,
+    /// The Lambda functions accounts serve as tools of their own.
+    pub functions: FunctionTools,
 }
 
 pub struct CloudToolkit {
@@ -92,20 +112,29 @@ impl CloudToolkit {
         store: Store,
         key: Arc<MasterKey>,
         lookup: Arc<dyn Lookup>,
+        hub: Weak<Hub>,
     ) -> Result<Self, String> {
         let config = Arc::new(config);
         // One policy: the check when an account is stored and the resolver of every
         // connection it makes.
         let policy = Arc::new(Policy::new(&config.allow, lookup, "[cloud] allow")?);
         let clients = Clients::new(&config, policy.clone())?;
+        let refresh = Duration::from_secs(config.function_refresh_secs);
+        let state = Arc::new(CloudState {
+            accounts: Accounts::new(store, key, config.clone()),
+            config,
+            policy,
+            clients,
+            functions: FunctionTools::new(hub),
+        });
+        FunctionTools::spawn(
+            Arc::downgrade(&state),
+            state.functions.stop.clone(),
+            refresh,
+        );
         Ok(CloudToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(CloudState {
-                accounts: Accounts::new(store, key, config.clone()),
-                config,
-                policy,
-                clients,
-            }),
+            state,
         })
     }
 }
@@ -117,7 +146,7 @@ impl Toolkit for CloudToolkit {
     }
 
     fn description(&self) -> &str {
-        "Cloud storage and services: objects in S3-compatible stores and local folders (upload, download, list, presign), Lambda functions, and SSM parameters, through the tenant's accounts."
+        "Cloud storage and services: objects in S3-compatible stores, Azure Blob Storage and local folders (upload, download, list, presign), Lambda functions, and SSM parameters, through the tenant's accounts."
     }
 
     fn featured_tools(&self) -> Option<Vec<String>> {
@@ -171,5 +200,9 @@ impl Toolkit for CloudToolkit {
         uri: &str,
     ) -> Result<Vec<ResourceContents>, HubError> {
         resources::read(&self.state, ctx, uri).await
+    }
+
+    async fn shutdown(&self) {
+        self.state.functions.stop.cancel();
     }
 }

@@ -1,7 +1,7 @@
 //! The object tools (upload, download, presign, describe, delete; listing is in
 //! `listing.rs`) over every backend the object store library serves: S3 and
-//! S3-compatible stores (through our HTTP client, so tenants' accounts stay behind
-//! the egress check) and local folders the operator grants. Bucket and key names are
+//! S3-compatible stores and Azure Blob Storage (through our HTTP client, so tenants'
+//! accounts stay behind the egress check) and local folders the operator grants. Bucket and key names are
 //! checked before any store is touched; downloads stream and stop at the cap, so a
 //! large object is never held whole; large uploads go up in parts.
 
@@ -16,6 +16,7 @@ use object_store::{
     Attribute, Attributes, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt,
     PutMultipartOptions, PutOptions, PutPayload, RetryConfig, StaticCredentialProvider,
     aws::{AmazonS3, AmazonS3Builder},
+    azure::MicrosoftAzure,
     local::LocalFileSystem,
     path::Path,
     signer::Signer,
@@ -38,6 +39,7 @@ const MAX_KEY_BYTES: usize = 1024;
 /// A store for one bucket of one account.
 pub enum Bucket {
     S3(AmazonS3),
+    Azure(MicrosoftAzure),
     Local(LocalFileSystem),
 }
 
@@ -45,7 +47,22 @@ impl Bucket {
     pub(super) fn store(&self) -> &dyn ObjectStore {
         match self {
             Bucket::S3(store) => store,
+            Bucket::Azure(store) => store,
             Bucket::Local(store) => store,
+        }
+    }
+
+    /// Whether it keeps an object's media type (a local folder keeps bytes only).
+    fn keeps_content_type(&self) -> bool {
+        !matches!(self, Bucket::Local(_))
+    }
+
+    /// Its presigning side; a local folder has no web endpoint to presign for.
+    fn signer(&self) -> Option<&dyn Signer> {
+        match self {
+            Bucket::S3(store) => Some(store),
+            Bucket::Azure(store) => Some(store),
+            Bucket::Local(_) => None,
         }
     }
 }
@@ -123,6 +140,10 @@ impl CloudState {
                 .s3(aws, bucket)
                 .map(Bucket::S3)
                 .map_err(hub(&account.name)),
+            Backend::Azure(azure) => self
+                .azure_container(azure, bucket)
+                .map(Bucket::Azure)
+                .map_err(hub(&account.name)),
         }
     }
 
@@ -142,7 +163,7 @@ impl CloudState {
         builder = builder
             .with_region(&aws.region)
             .with_bucket_name(bucket)
-            .with_http_connector(self.clients.connector(aws))
+            .with_http_connector(self.clients.connector(aws.guarded))
             .with_client_options(
                 ClientOptions::new().with_timeout(Duration::from_secs(self.config.timeout_secs)),
             )
@@ -283,7 +304,7 @@ pub async fn upload(
     let fail = store_error(account, &args.bucket, None);
     // A local folder keeps bytes only; its media type is guessed from the key.
     let mut attributes = Attributes::new();
-    if matches!(bucket, Bucket::S3(_)) {
+    if bucket.keeps_content_type() {
         attributes.insert(Attribute::ContentType, content_type.clone().into());
     }
     let size = body.len() as u64;
@@ -559,12 +580,12 @@ async fn presigned(
             ),
         ));
     }
-    let Bucket::S3(store) = bucket else {
+    let Some(signer) = bucket.signer() else {
         return Err(HubError::Unsupported(
             "a local account cannot presign URLs: it has no web endpoint".into(),
         ));
     };
-    let url = store
+    let url = signer
         .signed_url(method, path, Duration::from_secs(secs))
         .await
         .map_err(|error| of_object_store(&error).into_hub("presign"))?;

@@ -78,7 +78,7 @@ pub async fn read(
         }
         FUNCTIONS => {
             per_account(state, ctx, |account| async move {
-                if matches!(account.backend, Backend::Local { .. }) {
+                if !matches!(account.backend, Backend::Aws(_)) {
                     return Ok(json!([]));
                 }
                 let listed = lambda::list_functions(
@@ -97,7 +97,7 @@ pub async fn read(
         }
         PARAMETERS => {
             per_account(state, ctx, |account| async move {
-                if matches!(account.backend, Backend::Local { .. }) {
+                if !matches!(account.backend, Backend::Aws(_)) {
                     return Ok(json!([]));
                 }
                 serde_json::to_value(ssm::names(state, &account).await?).map_err(HubError::internal)

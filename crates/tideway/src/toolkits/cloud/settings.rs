@@ -51,6 +51,9 @@ pub struct CloudConfig {
     pub max_lambda_payload_bytes: u64,
     /// The longest one request to a cloud service may take.
     pub timeout_secs: u64,
+    /// How often the Lambda functions an account serves as tools of their own are
+    /// listed again, so added, changed and removed functions show.
+    pub function_refresh_secs: u64,
     /// Accounts the operator declares, by name.
     pub accounts: BTreeMap<String, DeclaredAccount>,
 }
@@ -65,6 +68,7 @@ impl Default for CloudConfig {
             max_presign_secs: 7 * 24 * 3600,
             max_lambda_payload_bytes: 6 * 1024 * 1024,
             timeout_secs: 60,
+            function_refresh_secs: 300,
             accounts: BTreeMap::new(),
         }
     }
@@ -77,8 +81,20 @@ pub enum AccountKind {
     /// AWS, or any S3-compatible store with `endpoint` (Lambda and SSM too where the
     /// endpoint serves them).
     Aws,
+    /// Azure Blob Storage (or an emulator at `endpoint`): each container is a bucket.
+    Azure,
     /// A folder on the server: each subfolder is a bucket. Declared by the operator only.
     Local,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Aws => "aws",
+            AccountKind::Azure => "azure",
+            AccountKind::Local => "local",
+        }
+    }
 }
 
 /// An account declared in the configuration file.
@@ -100,6 +116,12 @@ pub struct DeclaredAccount {
     /// Take credentials from the server's environment (needs `allow_provider_chain`).
     #[serde(default)]
     pub use_provider_chain: bool,
+    /// For `azure`: the storage account's name.
+    #[serde(default)]
+    pub storage_account: Option<String>,
+    /// For `azure`: the environment variable holding the storage account's key.
+    #[serde(default)]
+    pub account_key_env: Option<String>,
     /// For `local`: the folder whose subfolders are the buckets.
     #[serde(default)]
     pub path: Option<PathBuf>,
@@ -109,6 +131,12 @@ pub struct DeclaredAccount {
     pub functions: Vec<String>,
     #[serde(default)]
     pub parameters: Vec<String>,
+    /// Lambda functions served as MCP tools of their own, by name pattern.
+    #[serde(default)]
+    pub function_tools: Vec<String>,
+    /// Also serve as tools the functions carrying this tag key.
+    #[serde(default)]
+    pub function_tool_tag: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -127,6 +155,7 @@ impl CloudConfig {
             ("max_presign_secs", self.max_presign_secs),
             ("max_lambda_payload_bytes", self.max_lambda_payload_bytes),
             ("timeout_secs", self.timeout_secs),
+            ("function_refresh_secs", self.function_refresh_secs),
         ] {
             if value == 0 {
                 return invalid(format!("{field} must be at least 1"));
@@ -151,10 +180,31 @@ impl CloudConfig {
                 ("buckets", &account.buckets),
                 ("functions", &account.functions),
                 ("parameters", &account.parameters),
+                ("function_tools", &account.function_tools),
             ] {
                 if let Err(reason) = Patterns::new(patterns) {
                     return invalid(format!("{at}.{field}: {reason}"));
                 }
+            }
+            if let Some(tag) = &account.function_tool_tag
+                && let Err(reason) = check_tag_key(tag)
+            {
+                return invalid(format!("{at}.function_tool_tag: {reason}"));
+            }
+            let azure_fields =
+                account.storage_account.is_some() || account.account_key_env.is_some();
+            if azure_fields && account.kind != AccountKind::Azure {
+                return invalid(format!(
+                    "{at}: storage_account and account_key_env belong to an azure account"
+                ));
+            }
+            let lambda_fields = !account.functions.is_empty()
+                || !account.function_tools.is_empty()
+                || account.function_tool_tag.is_some();
+            if lambda_fields && account.kind != AccountKind::Aws {
+                return invalid(format!(
+                    "{at}: functions and function tools belong to an aws account"
+                ));
             }
             match account.kind {
                 AccountKind::Local => {
@@ -163,6 +213,30 @@ impl CloudConfig {
                     };
                     if !path.is_absolute() {
                         return invalid(format!("{at}.path: must be an absolute path"));
+                    }
+                }
+                AccountKind::Azure => {
+                    if account.path.is_some()
+                        || account.access_key_id.is_some()
+                        || account.secret_access_key_env.is_some()
+                        || account.use_provider_chain
+                    {
+                        return invalid(format!(
+                            "{at}: an azure account takes storage_account and account_key_env"
+                        ));
+                    }
+                    match &account.storage_account {
+                        Some(name) if is_storage_account_name(name) => {}
+                        _ => {
+                            return invalid(format!(
+                                "{at}.storage_account: the storage account's name (3-24 lower-case letters and digits)"
+                            ));
+                        }
+                    }
+                    if account.account_key_env.is_none() {
+                        return invalid(format!(
+                            "{at}.account_key_env: name the variable holding the account key"
+                        ));
                     }
                 }
                 AccountKind::Aws => {
@@ -188,5 +262,26 @@ impl CloudConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// An Azure storage account's name: 3-24 lower-case letters and digits.
+pub fn is_storage_account_name(name: &str) -> bool {
+    (3..=24).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// A tag key as Lambda allows it: 1-128 letters, digits, spaces and `+-=._:/@`.
+pub fn check_tag_key(key: &str) -> Result<(), String> {
+    let valid = (1..=128).contains(&key.len())
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || " +-=._:/@".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("'{}' is not a tag key", excerpt(key)))
     }
 }

@@ -17,6 +17,7 @@ use super::{
     accounts::{Account, AccountInput, AccountView, Backend},
     aws::Call,
     diagnosis::Failure,
+    function_tools::Source,
     lambda, listing, objects, ssm,
 };
 
@@ -94,6 +95,32 @@ impl ToolText for AccountList {
 }
 
 #[derive(Serialize, JsonSchema, ToSchema)]
+pub struct AccountStored {
+    pub name: String,
+    /// The Lambda functions it serves as tools of their own, by tool name.
+    pub function_tools: Vec<String>,
+    /// Why its functions could not be read just now (the account is stored; they
+    /// are read again every `[cloud] function_refresh_secs`).
+    pub function_tools_error: Option<String>,
+}
+
+impl ToolText for AccountStored {
+    fn text(&self) -> String {
+        let mut text = format!("{}: stored", self.name);
+        if !self.function_tools.is_empty() {
+            text.push_str(&format!(
+                "; functions served as tools: {}",
+                self.function_tools.join(", ")
+            ));
+        }
+        if let Some(error) = &self.function_tools_error {
+            text.push_str(&format!("; its functions could not be read: {error}"));
+        }
+        text
+    }
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
 pub struct Done {
     pub name: String,
     pub done: bool,
@@ -146,6 +173,7 @@ async fn test(state: &CloudState, account: &Account) -> Result<(), Failure> {
                 hint: "the operator's [cloud.accounts] path must be a readable folder",
             }),
         },
+        Backend::Azure(azure) => state.azure_containers(azure, Some(1)).await.map(|_| ()),
         Backend::Aws(aws) => state
             .clients
             .send(
@@ -240,7 +268,7 @@ pub fn tool_set() -> ToolSet<CloudState> {
             ToolSpec {
                 name: names::SET_ACCOUNT,
                 title: "Store a cloud account",
-                description: "Stores (or replaces) an AWS or S3-compatible account for this tenant: region, endpoint, access key (the secret sealed at rest and never shown again), and optional bucket, function and parameter name patterns it is restricted to.",
+                description: "Stores (or replaces) an account for this tenant: AWS or S3-compatible (region, endpoint, access key) or Azure Blob Storage (kind azure, storage account and key), the secret sealed at rest and never shown again; optional bucket, function and parameter name patterns it is restricted to, and Lambda functions to serve as tools of their own (function_tools patterns or function_tool_tag).",
                 effect: Effect::Idempotent,
                 open_world: false,
             },
@@ -249,9 +277,21 @@ pub fn tool_set() -> ToolSet<CloudState> {
                     .accounts
                     .put(&ctx, &args.name, args.account, &state.policy)
                     .await?;
-                Ok(Done {
+                let source = Source {
+                    tenant: Some(ctx.tenant.as_str().to_string()),
+                    account: args.name.clone(),
+                };
+                // The account is stored either way; a failure to read its functions
+                // is told, and the next refresh tries again.
+                let (function_tools, function_tools_error) =
+                    match state.functions.refresh(&state, &source).await {
+                        Ok(tools) => (tools, None),
+                        Err(error) => (state.functions.tools_of(&source), Some(error.to_string())),
+                    };
+                Ok(AccountStored {
                     name: args.name,
-                    done: true,
+                    function_tools,
+                    function_tools_error,
                 })
             },
         )
@@ -270,6 +310,10 @@ pub fn tool_set() -> ToolSet<CloudState> {
                         tideway_core::error::excerpt(&args.name)
                     )));
                 }
+                state.functions.unpublish(&Source {
+                    tenant: Some(ctx.tenant.as_str().to_string()),
+                    account: args.name.clone(),
+                });
                 Ok(Done {
                     name: args.name,
                     done: true,

@@ -70,13 +70,35 @@ async fn setup(
     headers: &[(&'static str, &str)],
     body: Vec<u8>,
 ) -> Value {
+    setup_in(
+        "us-east-1",
+        endpoint,
+        service,
+        method,
+        target,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// As [`setup`], in `region`.
+async fn setup_in(
+    region: &str,
+    endpoint: &str,
+    service: &'static str,
+    method: Method,
+    target: &str,
+    headers: &[(&'static str, &str)],
+    body: Vec<u8>,
+) -> Value {
     let clients = Clients::new(
         &CloudConfig::default(),
         Arc::new(Policy::new(&[], Arc::new(SystemLookup), "[cloud] allow").expect("policy")),
     )
     .expect("clients");
     let aws = AwsAccount {
-        region: "us-east-1".into(),
+        region: region.into(),
         endpoint: Some(Url::parse(endpoint).expect("url")),
         credentials: Credentials::Static {
             key_id: KEY_ID.into(),
@@ -132,7 +154,8 @@ async fn a_stored_account_seals_its_secret_and_serves_each_object_tool() {
             .try_call(&admin, "set_account", with(account(&endpoint)))
             .await
             .expect("stored");
-        assert_eq!(stored["done"], true);
+        assert_eq!(stored["name"], "main");
+        assert_eq!(stored["function_tools"], json!([]));
         let secret: Option<String> = on_store!(&fixture.store, pool => {
             sqlx::query_scalar("SELECT secret FROM cloud_accounts WHERE tenant_id = 'acme' AND name = 'main'")
                 .fetch_one(pool)
@@ -572,6 +595,7 @@ async fn ssm_parameters_round_trip_and_a_written_value_stays_out_of_the_audit() 
         fixture.store.clone(),
         Arc::new(tideway_core::secrets::MasterKey::generate().expect("key").0),
         Arc::new(SystemLookup),
+        std::sync::Weak::new(),
     )
     .expect("toolkit");
     let tool = toolkit
@@ -770,4 +794,201 @@ async fn a_wrong_secret_and_a_key_without_permission_are_told_apart() {
         )
         .await;
     assert!(matches!(powerless, HubError::Forbidden(_)), "{powerless}");
+}
+
+/// A principal of `tenant` as authentication makes it: the tenant set on the
+/// credential too, so the tenant's own toolkits are visible to it.
+fn tenant_ctx(tenant: &str, role: Role) -> tideway_core::CallContext {
+    let mut ctx = ctx(tenant, role);
+    ctx.principal = ctx
+        .principal
+        .with_tenant(tideway_core::TenantId::new(tenant));
+    ctx
+}
+
+#[tokio::test]
+async fn picked_lambda_functions_become_tools_of_their_own() {
+    let Some(endpoint) = emulator() else { return };
+    reqwest::Client::new()
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"lambda": {"use_docker": false}}))
+        .send()
+        .await
+        .expect("configure the emulator");
+    // Its own region, so results another test queues for us-east-1 never reach it.
+    let region = "eu-west-2";
+    let role = unique("role");
+    setup_in(
+        region,
+        &endpoint,
+        "iam",
+        Method::POST,
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
+        )
+        .into_bytes(),
+    )
+    .await;
+    let stem = unique("fnt");
+    for (suffix, description, tags) in [
+        ("score-feedback", "Scores a customer's feedback", json!({})),
+        (
+            "route-ticket",
+            "",
+            json!({"mcp-tool": "Routes a ticket to the right team"}),
+        ),
+        ("internal-cleanup", "Not for agents", json!({})),
+    ] {
+        let created = setup_in(
+            region,
+            &endpoint,
+            "lambda",
+            Method::POST,
+            "/2015-03-31/functions",
+            &[("content-type", "application/json")],
+            json!({
+                "FunctionName": format!("{stem}-{suffix}"),
+                "Runtime": "python3.12",
+                "Role": format!("arn:aws:iam::123456789012:role/{role}"),
+                "Handler": "main.handle",
+                "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
+                "Description": description,
+                "Tags": tags,
+            })
+            .to_string()
+            .into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            created["FunctionName"],
+            format!("{stem}-{suffix}"),
+            "{created}"
+        );
+    }
+    let tool_stem = stem.replace('-', "_");
+    let score = format!("{tool_stem}_score_feedback");
+    let route = format!("{tool_stem}_route_ticket");
+
+    let fixture = Fixture::new(config()).await;
+    let admin = tenant_ctx("acme", Role::Admin);
+    let mut picking = account(&endpoint);
+    picking["region"] = json!(region);
+    picking["functions"] = json!([format!("{stem}-*")]);
+    picking["function_tools"] = json!([format!("{stem}-score-*")]);
+    picking["function_tool_tag"] = json!("mcp-tool");
+    let stored = fixture
+        .try_call(
+            &admin,
+            "set_account",
+            json!({"name": "lambda", "account": picking}),
+        )
+        .await
+        .expect("stored");
+    assert_eq!(stored["function_tools"], json!([route, score]), "{stored}");
+    assert!(stored["function_tools_error"].is_null(), "{stored}");
+
+    // The functions are tools on /mcp under their own names, described by them.
+    let operator = tenant_ctx("acme", Role::Operator);
+    let listed = fixture
+        .hub
+        .list_tools(&tideway_core::Scope::All, &operator.principal);
+    let tool = |name: &str| listed.iter().find(|tool| tool.name == name).cloned();
+    let score_tool = tool(&score).expect("the picked-by-name function is a tool");
+    assert!(
+        score_tool
+            .description
+            .as_deref()
+            .is_some_and(|text| text.contains("Scores a customer's feedback")),
+        "{score_tool:?}"
+    );
+    let route_tool = tool(&route).expect("the tagged function is a tool");
+    assert!(
+        route_tool
+            .description
+            .as_deref()
+            .is_some_and(|text| text.contains("Routes a ticket to the right team")),
+        "{route_tool:?}"
+    );
+    assert!(tool(&format!("{tool_stem}_internal_cleanup")).is_none());
+    assert_eq!(
+        route_tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint),
+        Some(false)
+    );
+
+    // A call runs the function with the arguments as its event.
+    let (toolkit, name) = fixture
+        .hub
+        .resolve_tool(&tideway_core::Scope::All, &score)
+        .expect("resolved");
+    let event = json!({"ticket": 1043, "text": "slow delivery"});
+    let result = fixture
+        .hub
+        .call(
+            &operator,
+            &toolkit,
+            &name,
+            Some(serde_json::from_value(event.clone()).expect("object")),
+        )
+        .await
+        .expect("called");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let answer = result.structured_content.expect("structured");
+    assert_eq!(answer["payload"], event, "{answer}");
+    assert_eq!(answer["function_name"], format!("{stem}-score-feedback"));
+
+    // Another tenant neither sees nor calls them; a viewer may not run them.
+    let other = tenant_ctx("globex", Role::Admin);
+    let theirs = fixture
+        .hub
+        .list_tools(&tideway_core::Scope::All, &other.principal);
+    assert!(theirs.iter().all(|tool| tool.name != score.as_str()));
+    let refused = fixture
+        .hub
+        .call(&other, &toolkit, &name, None)
+        .await
+        .expect_err("another tenant's toolkit");
+    assert!(matches!(refused, HubError::UnknownToolkit(_)), "{refused}");
+    let viewer = tenant_ctx("acme", Role::Viewer);
+    let refused = fixture
+        .hub
+        .call(&viewer, &toolkit, &name, None)
+        .await
+        .expect_err("a viewer");
+    assert!(matches!(refused, HubError::Forbidden(_)), "{refused}");
+
+    // Picking nothing takes the toolkit away; so does deleting the account.
+    let mut plain = account(&endpoint);
+    plain["region"] = json!(region);
+    let stored = fixture
+        .try_call(
+            &admin,
+            "set_account",
+            json!({"name": "lambda", "account": plain}),
+        )
+        .await
+        .expect("stored");
+    assert_eq!(stored["function_tools"], json!([]));
+    assert!(!fixture.hub.has_toolkit(&toolkit));
+    let mut again = account(&endpoint);
+    again["region"] = json!(region);
+    again["function_tools"] = json!([format!("{stem}-score-*")]);
+    fixture
+        .try_call(
+            &admin,
+            "set_account",
+            json!({"name": "lambda", "account": again}),
+        )
+        .await
+        .expect("stored");
+    assert!(fixture.hub.has_toolkit(&toolkit));
+    fixture
+        .try_call(&admin, "delete_account", json!({"name": "lambda"}))
+        .await
+        .expect("deleted");
+    assert!(!fixture.hub.has_toolkit(&toolkit));
 }

@@ -1,9 +1,11 @@
 //! The cloud toolkit's tests, through the Hub as an MCP client reaches it: a local
-//! folder account (`local.rs`), and an S3 + SSM + Lambda emulator (moto's server,
-//! started by the test command; `aws.rs`) for stored accounts, credentials,
-//! restrictions, tenancy and each tool.
+//! folder account (`local.rs`), an S3 + SSM + Lambda emulator (moto's server, started
+//! by the test command; `aws.rs`) for stored accounts, credentials, restrictions,
+//! tenancy, each tool and functions served as tools, and an Azure Blob Storage
+//! emulator (Azurite, also started by the test command; `azure.rs`).
 
 mod aws;
+mod azure;
 mod local;
 
 use std::{path::Path, sync::Arc};
@@ -65,8 +67,14 @@ impl Fixture {
             ..CallLimits::default()
         }));
         hub.register(Arc::new(
-            CloudToolkit::new(config, store.clone(), Arc::new(key), Arc::new(SystemLookup))
-                .expect("toolkit"),
+            CloudToolkit::new(
+                config,
+                store.clone(),
+                Arc::new(key),
+                Arc::new(SystemLookup),
+                Arc::downgrade(&hub),
+            )
+            .expect("toolkit"),
         ))
         .expect("register");
         Fixture {

@@ -242,6 +242,27 @@ async def test_runs_are_started_and_read_over_mcp(workflows_server, mode):
         assert refused.is_error
 
 
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_a_caller_can_wait_for_a_run_and_hear_each_step_end(workflows_server, mode):
+    updates = []
+
+    async def on_progress(progress, total, message):
+        updates.append((progress, total, message))
+
+    async with Client(f"{workflows_server}/mcp/workflows", mode=mode) as client:
+        saved = await client.call_tool("save_workflow_template", {"template": {
+            "id": "look", "name": "Look",
+            "steps": [{"id": "tickets", "tool": "support_get_tickets", "arguments": {"limit": 2}},
+                      {"id": "stats", "needs": ["tickets"], "tool": "support_get_analytics", "arguments": {"days": 7}}],
+        }})
+        assert not saved.is_error, saved
+        finished = await client.call_tool(
+            "start_workflow", {"template_id": "look", "wait_secs": 30}, progress_callback=on_progress)
+        assert not finished.is_error, finished
+        assert finished.structured_content["status"] == "succeeded", finished.structured_content
+    assert updates == [(1, 2, "step 'tickets' succeeded"), (2, 2, "step 'stats' succeeded")], updates
+
+
 def test_a_run_goes_on_after_the_server_is_killed(binary, data_dir, config_file):
     process, base = _workflows_server(binary, data_dir, config_file)
     template = {

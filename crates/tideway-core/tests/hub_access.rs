@@ -433,3 +433,69 @@ async fn resources_and_prompts_pass_the_same_guard_as_tools() {
         .await
         .expect("the slot is given back");
 }
+
+/// A toolkit only one tenant sees, named after it as a tenant's own toolkits are.
+struct Ledger(TenantId);
+
+#[async_trait]
+impl Toolkit for Ledger {
+    fn name(&self) -> &str {
+        "ledger-globex"
+    }
+    fn tools(&self) -> Vec<Tool> {
+        vec![tool("ledger_balance", true)]
+    }
+    fn owner(&self) -> Option<&TenantId> {
+        Some(&self.0)
+    }
+    async fn call_tool(
+        &self,
+        _ctx: &CallContext,
+        name: &str,
+        _arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        Ok(CallToolResult::success(vec![ContentBlock::text(name)]))
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_tool_answers_as_unknown_without_naming_its_toolkit() {
+    let (hub, _release, _records) = hub(CallLimits::default());
+    hub.register(Arc::new(Ledger(TenantId::new("globex"))))
+        .expect("registers");
+    let owner = ctx("globex", Role::Viewer, vec![]);
+    let listed = names(hub.list_tools(&Scope::All, &owner.principal));
+    let name = listed
+        .iter()
+        .find(|name| name.contains("ledger_balance"))
+        .expect("the owner sees its tool")
+        .clone();
+    hub.call_in_scope(&owner, &Scope::All, &name, None)
+        .await
+        .expect("the owner calls it");
+
+    let stranger = ctx("acme", Role::Admin, vec![]);
+    assert!(!names(hub.list_tools(&Scope::All, &stranger.principal)).contains(&name));
+    let refused = hub
+        .call_in_scope(&stranger, &Scope::All, &name, None)
+        .await
+        .expect_err("another tenant's tool");
+    assert!(
+        matches!(&refused, HubError::UnknownTool { tool, .. } if *tool == name),
+        "{refused:?}"
+    );
+    // Beyond the name as called, nothing names the owner's toolkit.
+    assert!(
+        !refused.to_string().replace(&name, "").contains("globex"),
+        "{refused}"
+    );
+    // A name nothing serves is refused in the same words.
+    let missing = hub
+        .call_in_scope(&stranger, &Scope::All, "ledger_missing", None)
+        .await
+        .expect_err("no such tool");
+    assert_eq!(
+        refused.to_string().replace(&name, "X"),
+        missing.to_string().replace("ledger_missing", "X")
+    );
+}

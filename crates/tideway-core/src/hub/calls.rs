@@ -39,6 +39,17 @@ fn authorize(principal: &Principal, entry: &Entry, tool: &str) -> Result<(), Hub
     Ok(())
 }
 
+/// The refusal of a name `scope` does not serve, spelled as the caller spelled it.
+fn unknown_tool(scope: &Scope, name: &str) -> HubError {
+    HubError::UnknownTool {
+        toolkit: match scope {
+            Scope::All => String::new(),
+            Scope::Toolkit(kit) | Scope::View(kit) => kit.clone(),
+        },
+        tool: name.to_string(),
+    }
+}
+
 /// The length of `value` as compact JSON, counted without building the text.
 fn json_size(value: &JsonObject) -> usize {
     struct Counter(usize);
@@ -97,13 +108,7 @@ impl Hub {
     /// Finds `(toolkit, tool)` for a name as the scope spells it.
     pub fn resolve_tool(&self, scope: &Scope, name: &str) -> Result<(String, String), HubError> {
         let catalog = self.snapshot();
-        let unknown = || HubError::UnknownTool {
-            toolkit: match scope {
-                Scope::All => String::new(),
-                Scope::Toolkit(kit) | Scope::View(kit) => kit.clone(),
-            },
-            tool: name.to_string(),
-        };
+        let unknown = || unknown_tool(scope, name);
         match scope {
             Scope::All | Scope::View(_) => catalog
                 .qualified_tools
@@ -192,6 +197,17 @@ impl Hub {
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, HubError> {
         let (toolkit, tool) = self.resolve_tool(scope, name)?;
+        // A shared scope's names reach every tenant's toolkits. Another tenant's tool
+        // answers as a name nothing serves: refusing it by its toolkit would spell out
+        // that toolkit's name, which carries the other tenant's.
+        if !matches!(scope, Scope::Toolkit(_))
+            && !self
+                .snapshot()
+                .entry(&toolkit)
+                .is_some_and(|entry| entry.visible_to(&ctx.principal))
+        {
+            return Err(unknown_tool(scope, name));
+        }
         self.call(ctx, &toolkit, &tool, arguments).await
     }
 }

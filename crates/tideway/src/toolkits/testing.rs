@@ -1,9 +1,14 @@
 //! What the toolkits' tests share: the context of a call made by a tenant's user in
-//! a role, as the faces build it.
+//! a role, as the faces build it, a store brought to the current schema, and a client
+//! that keeps the progress it is sent.
 
+use std::sync::Mutex;
+
+use serde_json::Value;
 use tideway_core::{
-    CallContext, Principal, TenantId,
-    context::{Credential, Role},
+    CallContext, ClientChannel, HubError, Principal, TenantId,
+    context::{Credential, LogLevel, Role},
+    mcp::JsonObject,
 };
 
 /// A call by `tenant`'s user `<tenant>-<role>`.
@@ -23,5 +28,31 @@ pub async fn prepare_store(store: &tideway_core::Store, tenants: &[&str]) {
             .ensure_tenant(&TenantId::new(*tenant), tenant)
             .await
             .expect("tenant");
+    }
+}
+
+/// A client that keeps the progress it is sent: (progress, total, message).
+#[derive(Default)]
+pub struct RecordedProgress(pub Mutex<Vec<(f64, Option<f64>, String)>>);
+
+impl RecordedProgress {
+    pub fn reports(&self) -> Vec<(f64, Option<f64>, String)> {
+        self.0
+            .lock()
+            .map(|reports| reports.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientChannel for RecordedProgress {
+    async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
+        if let Ok(mut reports) = self.0.lock() {
+            reports.push((progress, total, message.unwrap_or_default()));
+        }
+    }
+    async fn log(&self, _: LogLevel, _: &str, _: Value) {}
+    async fn request(&self, method: &str, _: JsonObject) -> Result<Value, HubError> {
+        Err(HubError::Unsupported(method.to_string()))
     }
 }

@@ -14,8 +14,6 @@ use std::{
 };
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::Method;
 use serde_json::{Value, json};
 use tideway_core::{
     CallContext, Hub, HubError, Principal, TenantId, Toolkit,
@@ -29,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 use super::{
     CloudState,
     accounts::Account,
-    aws::{Call, hub},
     lambda::{self, InvocationType, InvokeArgs, ListFunctionsArgs},
 };
 
@@ -345,29 +342,9 @@ async fn tag_value(
     function: &str,
     key: &str,
 ) -> Result<Option<String>, HubError> {
-    let aws = account.aws("Lambda")?;
     let target = format!("/2015-03-31/functions/{function}");
-    let reply = state
-        .clients
-        .send(
-            aws,
-            Call {
-                service: "lambda",
-                method: Method::GET,
-                target,
-                headers: Vec::new(),
-                body: Bytes::new(),
-                max_body: 1024 * 1024,
-            },
-        )
-        .await
-        .map_err(hub(&account.name))?;
-    let tags: Value =
-        serde_json::from_slice(&reply.body).map_err(|error| HubError::Unavailable {
-            component: format!("cloud account '{}'", account.name),
-            reason: format!("Lambda's description of a function is not JSON: {error}"),
-        })?;
-    Ok(tags["Tags"][key].as_str().map(str::to_string))
+    let description = lambda::get_json(state, account, target, 1024 * 1024).await?;
+    Ok(description["Tags"][key].as_str().map(str::to_string))
 }
 
 /// One account's functions as a toolkit.

@@ -249,12 +249,41 @@ impl ToolText for FunctionList {
     }
 }
 
+/// A GET of Lambda's API on `account`, its answer read as JSON (at most `max_body`
+/// bytes).
+pub async fn get_json(
+    state: &CloudState,
+    account: &Account,
+    target: String,
+    max_body: u64,
+) -> Result<Value, HubError> {
+    let aws = account.aws("Lambda")?;
+    let reply = state
+        .clients
+        .send(
+            aws,
+            Call {
+                service: "lambda",
+                method: Method::GET,
+                target,
+                headers: Vec::new(),
+                body: Bytes::new(),
+                max_body,
+            },
+        )
+        .await
+        .map_err(hub(&account.name))?;
+    serde_json::from_slice(&reply.body).map_err(|error| HubError::Unavailable {
+        component: format!("cloud account '{}'", account.name),
+        reason: format!("Lambda's answer is not JSON: {error}"),
+    })
+}
+
 pub async fn list_functions(
     state: &CloudState,
     account: &Account,
     args: ListFunctionsArgs,
 ) -> Result<FunctionList, HubError> {
-    let aws = account.aws("Lambda")?;
     let mut target = format!(
         "/2015-03-31/functions/?MaxItems={}",
         args.max_items.unwrap_or(50).clamp(1, 50)
@@ -266,26 +295,7 @@ pub async fn list_functions(
                 .to_string(),
         );
     }
-    let reply = state
-        .clients
-        .send(
-            aws,
-            Call {
-                service: "lambda",
-                method: Method::GET,
-                target,
-                headers: Vec::new(),
-                body: Bytes::new(),
-                max_body: 16 * 1024 * 1024,
-            },
-        )
-        .await
-        .map_err(hub(&account.name))?;
-    let listed: Value =
-        serde_json::from_slice(&reply.body).map_err(|error| HubError::Unavailable {
-            component: format!("cloud account '{}'", account.name),
-            reason: format!("Lambda's answer is not JSON: {error}"),
-        })?;
+    let listed = get_json(state, account, target, 16 * 1024 * 1024).await?;
     let functions = listed["Functions"]
         .as_array()
         .map(Vec::as_slice)

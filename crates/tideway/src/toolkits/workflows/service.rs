@@ -2,10 +2,15 @@
 //! then the built-in ones), check it against the tools the caller may call, start a
 //! run, and change runs on request. The engine (`engine.rs`) does the running.
 
-use std::sync::{Arc, Weak};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use serde_json::Value;
 use tideway_core::{CallContext, Hub, HubError, mcp::JsonObject};
+use tokio::time::Instant;
 
 use super::{
     definition::Template,
@@ -17,6 +22,14 @@ use super::{
 
 /// The most runs one listing returns.
 pub const MAX_LISTED: i64 = 500;
+
+/// How often a caller waiting for a run reads it again, for changes made on another
+/// server (this server's own changes wake it at once).
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// Time kept back from the call's deadline, so a wait answers with the run as it is
+/// rather than being cut off by the deadline.
+const FOLLOW_MARGIN: Duration = Duration::from_secs(1);
 
 pub struct Workflows {
     pub engine: Arc<Engine>,
@@ -94,6 +107,55 @@ impl Workflows {
         tracing::info!(execution_id, template = id, "workflow started");
         self.engine.changed(&ctx.tenant, &execution_id);
         self.engine.runs.view(&ctx.tenant, &execution_id).await
+    }
+
+    /// Waits up to `wait` (less a margin before the call's deadline) for a run to
+    /// finish, telling the caller as progress of each step that ends; answers with
+    /// the run as it then is, finished or not. Leaving the wait (the caller cancels,
+    /// or time is up) leaves the run going.
+    pub async fn follow(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        wait: Duration,
+    ) -> Result<ExecutionView, HubError> {
+        let until = Instant::now() + wait.min(ctx.remaining().saturating_sub(FOLLOW_MARGIN));
+        // Subscribed before the first read, so no change falls between the two.
+        let mut events = self.engine.subscribe();
+        let mut ended = BTreeSet::new();
+        loop {
+            let view = self.engine.runs.view(&ctx.tenant, id).await?;
+            let total = view.steps.len() as f64;
+            for step in &view.steps {
+                if step.status.is_finished() && ended.insert(step.id.clone()) {
+                    ctx.progress(
+                        ended.len() as f64,
+                        Some(total),
+                        format!("step '{}' {}", step.id, step.status),
+                    )
+                    .await;
+                }
+            }
+            if view.status.is_finished() || Instant::now() >= until {
+                return Ok(view);
+            }
+            let poll = Instant::now() + FOLLOW_POLL;
+            loop {
+                tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(event) if event.execution_id != id => continue,
+                        // A change of this run, or too many changes to tell: read it.
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            tokio::time::sleep_until(poll.min(until)).await;
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep_until(poll.min(until)) => break,
+                    _ = ctx.cancel.cancelled() => return Err(HubError::Cancelled),
+                }
+            }
+        }
     }
 
     pub async fn view(&self, ctx: &CallContext, id: &str) -> Result<ExecutionView, HubError> {

@@ -1,7 +1,7 @@
 //! The workflows toolkit's MCP tools: templates (list, read, save), runs (start,
 //! read, list) and a person's say over a run (cancel, pause, resume, retry, approve).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,12 @@ pub struct StartArgs {
     /// A saved version to run (default: the latest).
     #[serde(default)]
     pub version: Option<i64>,
+    /// Seconds to wait for the run to finish before answering (default 0: answer at
+    /// once). While waiting, each step that ends is reported as progress; the answer
+    /// is the run as it then is, finished or not, and the run goes on either way.
+    #[serde(default)]
+    #[schemars(range(max = 3600))]
+    pub wait_secs: u32,
 }
 
 impl ToolText for ExecutionView {
@@ -237,14 +243,19 @@ pub fn tool_set() -> ToolSet<Workflows> {
             ToolSpec {
                 name: names::START_WORKFLOW,
                 title: "Start a workflow",
-                description: "Starts a run of a workflow template with the given input and returns at once with the execution's id and its steps; the run goes on in the background and survives restarts. Each step runs as the caller, with the caller's rights.",
+                description: "Starts a run of a workflow template with the given input and returns with the execution's id and its steps, at once or, with `wait_secs`, when the run finishes (each step that ends is reported as progress meanwhile); the run goes on in the background and survives restarts. Each step runs as the caller, with the caller's rights.",
                 effect: Effect::Additive,
                 open_world: true,
             },
             |state: Arc<Workflows>, ctx, args: StartArgs| async move {
-                state
+                let started = state
                     .start(&ctx, &args.template_id, args.version, args.input)
-                    .await
+                    .await?;
+                if args.wait_secs == 0 {
+                    return Ok(started);
+                }
+                let wait = Duration::from_secs(u64::from(args.wait_secs.min(3600)));
+                state.follow(&ctx, &started.execution_id, wait).await
             },
         )
         .add(

@@ -13,51 +13,22 @@ use tideway_core::{HubError, Toolkit, context::Role, on_store};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::{Fixture, ctx, with};
+use super::{Fixture, ctx, emulator, loopback_config, setup_clients, unique, with};
 use crate::{
-    egress::{Policy, SystemLookup},
+    egress::SystemLookup,
     toolkits::cloud::{
         CloudToolkit,
         accounts::{AwsAccount, Credentials},
-        aws::{Call, Clients},
+        aws::Call,
         settings::CloudConfig,
     },
 };
 
-const KEY_ID: &str = "tideway";
-const SECRET: &str = "tideway-secret-9c1e";
+pub(super) const KEY_ID: &str = "tideway";
+pub(super) const SECRET: &str = "tideway-secret-9c1e";
 
-fn emulator() -> Option<String> {
-    match std::env::var("TIDEWAY_TEST_S3_ENDPOINT") {
-        Ok(endpoint) => Some(endpoint),
-        Err(_) => {
-            assert!(
-                std::env::var("TIDEWAY_REQUIRE_S3").is_err(),
-                "TIDEWAY_REQUIRE_S3 is set but TIDEWAY_TEST_S3_ENDPOINT is not"
-            );
-            None
-        }
-    }
-}
-
-/// Loopback opened, as for an emulator on this machine.
-fn config() -> CloudConfig {
-    CloudConfig {
-        allow: vec!["127.0.0.1".into()],
-        ..CloudConfig::default()
-    }
-}
-
-fn account(endpoint: &str) -> Value {
+pub(super) fn account(endpoint: &str) -> Value {
     json!({"endpoint": endpoint, "access_key_id": KEY_ID, "secret_access_key": SECRET})
-}
-
-/// A unique bucket name, so tests sharing the emulator do not meet.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
 }
 
 /// What the test sets up in the emulator (buckets, a role, functions), signed as the
@@ -83,7 +54,7 @@ async fn setup(
 }
 
 /// As [`setup`], in `region`.
-async fn setup_in(
+pub(super) async fn setup_in(
     region: &str,
     endpoint: &str,
     service: &'static str,
@@ -92,11 +63,7 @@ async fn setup_in(
     headers: &[(&'static str, &str)],
     body: Vec<u8>,
 ) -> Value {
-    let clients = Clients::new(
-        &CloudConfig::default(),
-        Arc::new(Policy::new(&[], Arc::new(SystemLookup), "[cloud] allow").expect("policy")),
-    )
-    .expect("clients");
+    let clients = setup_clients();
     let aws = AwsAccount {
         region: region.into(),
         endpoint: Some(Url::parse(endpoint).expect("url")),
@@ -145,10 +112,12 @@ async fn create_bucket(endpoint: &str, bucket: &str) {
 
 #[tokio::test]
 async fn a_stored_account_seals_its_secret_and_serves_each_object_tool() {
-    let Some(endpoint) = emulator() else { return };
+    let Some(endpoint) = emulator("S3") else {
+        return;
+    };
     let bucket = unique("tickets");
     create_bucket(&endpoint, &bucket).await;
-    for fixture in Fixture::on_each_store(&config()).await {
+    for fixture in Fixture::on_each_store(&loopback_config()).await {
         let admin = ctx("acme", Role::Admin);
         let stored = fixture
             .try_call(&admin, "set_account", with(account(&endpoint)))
@@ -205,7 +174,7 @@ async fn a_stored_account_seals_its_secret_and_serves_each_object_tool() {
         assert!(matches!(named, HubError::NotFound(_)), "{named}");
     }
 
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
     fixture
         .try_call(
             &ctx("acme", Role::Admin),
@@ -419,7 +388,9 @@ async fn a_stored_account_seals_its_secret_and_serves_each_object_tool() {
 
 #[tokio::test]
 async fn endpoints_are_held_to_the_egress_policy_and_failures_are_diagnosed() {
-    let Some(endpoint) = emulator() else { return };
+    let Some(endpoint) = emulator("S3") else {
+        return;
+    };
     let admin = ctx("acme", Role::Admin);
     // Without [cloud] allow, an internal endpoint cannot be stored.
     let closed = Fixture::new(CloudConfig::default()).await;
@@ -448,7 +419,7 @@ async fn endpoints_are_held_to_the_egress_policy_and_failures_are_diagnosed() {
         )
         .await;
     assert!(listing.to_string().contains("[cloud] allow"), "{listing}");
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
 
     // Nothing listening.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -513,8 +484,10 @@ async fn endpoints_are_held_to_the_egress_policy_and_failures_are_diagnosed() {
 
 #[tokio::test]
 async fn ssm_parameters_round_trip_and_a_written_value_stays_out_of_the_audit() {
-    let Some(endpoint) = emulator() else { return };
-    let fixture = Fixture::new(config()).await;
+    let Some(endpoint) = emulator("S3") else {
+        return;
+    };
+    let fixture = Fixture::new(loopback_config()).await;
     let mut restricted = account(&endpoint);
     restricted["parameters"] = json!(["/tideway/*"]);
     fixture
@@ -591,7 +564,7 @@ async fn ssm_parameters_round_trip_and_a_written_value_stays_out_of_the_audit() 
     assert!(matches!(outside, HubError::NotFound(_)), "{outside}");
     // The value never reaches the audit digest.
     let toolkit = CloudToolkit::new(
-        config(),
+        loopback_config(),
         fixture.store.clone(),
         Arc::new(tideway_core::secrets::MasterKey::generate().expect("key").0),
         Arc::new(SystemLookup),
@@ -612,7 +585,9 @@ async fn ssm_parameters_round_trip_and_a_written_value_stays_out_of_the_audit() 
 
 #[tokio::test]
 async fn lambda_functions_are_listed_and_invoked() {
-    let Some(endpoint) = emulator() else { return };
+    let Some(endpoint) = emulator("S3") else {
+        return;
+    };
     // Lambda without Docker: the emulator answers with the event, or a queued result.
     reqwest::Client::new()
         .post(format!("{endpoint}/moto-api/config"))
@@ -654,7 +629,7 @@ async fn lambda_functions_are_listed_and_invoked() {
     .await;
     assert_eq!(created["FunctionName"], function.as_str(), "{created}");
 
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
     let mut restricted = account(&endpoint);
     restricted["functions"] = json!(["process-*"]);
     fixture
@@ -755,7 +730,7 @@ async fn a_wrong_secret_and_a_key_without_permission_are_told_apart() {
     let variable = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}"));
     let key = variable("TIDEWAY_TEST_S3_AUTH_KEY");
     let secret = variable("TIDEWAY_TEST_S3_AUTH_SECRET");
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
     let admin = ctx("acme", Role::Admin);
     for (name, key_id, secret, expected) in [
         ("good", key.clone(), secret.clone(), None),
@@ -794,201 +769,4 @@ async fn a_wrong_secret_and_a_key_without_permission_are_told_apart() {
         )
         .await;
     assert!(matches!(powerless, HubError::Forbidden(_)), "{powerless}");
-}
-
-/// A principal of `tenant` as authentication makes it: the tenant set on the
-/// credential too, so the tenant's own toolkits are visible to it.
-fn tenant_ctx(tenant: &str, role: Role) -> tideway_core::CallContext {
-    let mut ctx = ctx(tenant, role);
-    ctx.principal = ctx
-        .principal
-        .with_tenant(tideway_core::TenantId::new(tenant));
-    ctx
-}
-
-#[tokio::test]
-async fn picked_lambda_functions_become_tools_of_their_own() {
-    let Some(endpoint) = emulator() else { return };
-    reqwest::Client::new()
-        .post(format!("{endpoint}/moto-api/config"))
-        .json(&json!({"lambda": {"use_docker": false}}))
-        .send()
-        .await
-        .expect("configure the emulator");
-    // Its own region, so results another test queues for us-east-1 never reach it.
-    let region = "eu-west-2";
-    let role = unique("role");
-    setup_in(
-        region,
-        &endpoint,
-        "iam",
-        Method::POST,
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
-        )
-        .into_bytes(),
-    )
-    .await;
-    let stem = unique("fnt");
-    for (suffix, description, tags) in [
-        ("score-feedback", "Scores a customer's feedback", json!({})),
-        (
-            "route-ticket",
-            "",
-            json!({"mcp-tool": "Routes a ticket to the right team"}),
-        ),
-        ("internal-cleanup", "Not for agents", json!({})),
-    ] {
-        let created = setup_in(
-            region,
-            &endpoint,
-            "lambda",
-            Method::POST,
-            "/2015-03-31/functions",
-            &[("content-type", "application/json")],
-            json!({
-                "FunctionName": format!("{stem}-{suffix}"),
-                "Runtime": "python3.12",
-                "Role": format!("arn:aws:iam::123456789012:role/{role}"),
-                "Handler": "main.handle",
-                "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
-                "Description": description,
-                "Tags": tags,
-            })
-            .to_string()
-            .into_bytes(),
-        )
-        .await;
-        assert_eq!(
-            created["FunctionName"],
-            format!("{stem}-{suffix}"),
-            "{created}"
-        );
-    }
-    let tool_stem = stem.replace('-', "_");
-    let score = format!("{tool_stem}_score_feedback");
-    let route = format!("{tool_stem}_route_ticket");
-
-    let fixture = Fixture::new(config()).await;
-    let admin = tenant_ctx("acme", Role::Admin);
-    let mut picking = account(&endpoint);
-    picking["region"] = json!(region);
-    picking["functions"] = json!([format!("{stem}-*")]);
-    picking["function_tools"] = json!([format!("{stem}-score-*")]);
-    picking["function_tool_tag"] = json!("mcp-tool");
-    let stored = fixture
-        .try_call(
-            &admin,
-            "set_account",
-            json!({"name": "lambda", "account": picking}),
-        )
-        .await
-        .expect("stored");
-    assert_eq!(stored["function_tools"], json!([route, score]), "{stored}");
-    assert!(stored["function_tools_error"].is_null(), "{stored}");
-
-    // The functions are tools on /mcp under their own names, described by them.
-    let operator = tenant_ctx("acme", Role::Operator);
-    let listed = fixture
-        .hub
-        .list_tools(&tideway_core::Scope::All, &operator.principal);
-    let tool = |name: &str| listed.iter().find(|tool| tool.name == name).cloned();
-    let score_tool = tool(&score).expect("the picked-by-name function is a tool");
-    assert!(
-        score_tool
-            .description
-            .as_deref()
-            .is_some_and(|text| text.contains("Scores a customer's feedback")),
-        "{score_tool:?}"
-    );
-    let route_tool = tool(&route).expect("the tagged function is a tool");
-    assert!(
-        route_tool
-            .description
-            .as_deref()
-            .is_some_and(|text| text.contains("Routes a ticket to the right team")),
-        "{route_tool:?}"
-    );
-    assert!(tool(&format!("{tool_stem}_internal_cleanup")).is_none());
-    assert_eq!(
-        route_tool
-            .annotations
-            .as_ref()
-            .and_then(|a| a.read_only_hint),
-        Some(false)
-    );
-
-    // A call runs the function with the arguments as its event.
-    let (toolkit, name) = fixture
-        .hub
-        .resolve_tool(&tideway_core::Scope::All, &score)
-        .expect("resolved");
-    let event = json!({"ticket": 1043, "text": "slow delivery"});
-    let result = fixture
-        .hub
-        .call(
-            &operator,
-            &toolkit,
-            &name,
-            Some(serde_json::from_value(event.clone()).expect("object")),
-        )
-        .await
-        .expect("called");
-    assert_ne!(result.is_error, Some(true), "{result:?}");
-    let answer = result.structured_content.expect("structured");
-    assert_eq!(answer["payload"], event, "{answer}");
-    assert_eq!(answer["function_name"], format!("{stem}-score-feedback"));
-
-    // Another tenant neither sees nor calls them; a viewer may not run them.
-    let other = tenant_ctx("globex", Role::Admin);
-    let theirs = fixture
-        .hub
-        .list_tools(&tideway_core::Scope::All, &other.principal);
-    assert!(theirs.iter().all(|tool| tool.name != score.as_str()));
-    let refused = fixture
-        .hub
-        .call(&other, &toolkit, &name, None)
-        .await
-        .expect_err("another tenant's toolkit");
-    assert!(matches!(refused, HubError::UnknownToolkit(_)), "{refused}");
-    let viewer = tenant_ctx("acme", Role::Viewer);
-    let refused = fixture
-        .hub
-        .call(&viewer, &toolkit, &name, None)
-        .await
-        .expect_err("a viewer");
-    assert!(matches!(refused, HubError::Forbidden(_)), "{refused}");
-
-    // Picking nothing takes the toolkit away; so does deleting the account.
-    let mut plain = account(&endpoint);
-    plain["region"] = json!(region);
-    let stored = fixture
-        .try_call(
-            &admin,
-            "set_account",
-            json!({"name": "lambda", "account": plain}),
-        )
-        .await
-        .expect("stored");
-    assert_eq!(stored["function_tools"], json!([]));
-    assert!(!fixture.hub.has_toolkit(&toolkit));
-    let mut again = account(&endpoint);
-    again["region"] = json!(region);
-    again["function_tools"] = json!([format!("{stem}-score-*")]);
-    fixture
-        .try_call(
-            &admin,
-            "set_account",
-            json!({"name": "lambda", "account": again}),
-        )
-        .await
-        .expect("stored");
-    assert!(fixture.hub.has_toolkit(&toolkit));
-    fixture
-        .try_call(&admin, "delete_account", json!({"name": "lambda"}))
-        .await
-        .expect("deleted");
-    assert!(!fixture.hub.has_toolkit(&toolkit));
 }

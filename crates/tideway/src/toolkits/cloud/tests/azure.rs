@@ -3,8 +3,6 @@
 //! fetched by a plain HTTP client, a wrong key diagnosed, the key sealed, and the
 //! fields that belong to AWS refused.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use object_store::{
     azure::{AzureAccessKey, AzureAuthorizer, AzureCredential},
@@ -13,55 +11,20 @@ use object_store::{
 use serde_json::{Value, json};
 use tideway_core::{HubError, context::Role};
 
-use super::{Fixture, ctx};
-use crate::{
-    egress::{Policy, SystemLookup},
-    toolkits::cloud::{aws::Clients, settings::CloudConfig},
-};
+use super::{Fixture, ctx, emulator, loopback_config, setup_clients, unique};
 
 const ACCOUNT: &str = "devstoreaccount1";
 /// The emulator's published development key.
 const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-fn emulator() -> Option<String> {
-    match std::env::var("TIDEWAY_TEST_AZURE_ENDPOINT") {
-        Ok(endpoint) => Some(endpoint),
-        Err(_) => {
-            assert!(
-                std::env::var("TIDEWAY_REQUIRE_AZURE").is_err(),
-                "TIDEWAY_REQUIRE_AZURE is set but TIDEWAY_TEST_AZURE_ENDPOINT is not"
-            );
-            None
-        }
-    }
-}
-
-fn config() -> CloudConfig {
-    CloudConfig {
-        allow: vec!["127.0.0.1".into()],
-        ..CloudConfig::default()
-    }
-}
-
 fn account(endpoint: &str, key: &str) -> Value {
     json!({"kind": "azure", "endpoint": endpoint, "storage_account": ACCOUNT, "account_key": key})
 }
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
 /// Creates a container, signed as the account's owner would.
 async fn create_container(endpoint: &str, container: &str) {
-    let clients = Clients::new(
-        &CloudConfig::default(),
-        Arc::new(Policy::new(&[], Arc::new(SystemLookup), "[cloud] allow").expect("policy")),
-    )
-    .expect("clients");
+    let clients = setup_clients();
     let mut request: HttpRequest = http::Request::builder()
         .method(http::Method::PUT)
         .uri(format!("{endpoint}/{container}?restype=container"))
@@ -82,10 +45,12 @@ fn named(name: &str, account: Value) -> Value {
 
 #[tokio::test]
 async fn an_azure_account_serves_every_object_tool_on_a_container() {
-    let Some(endpoint) = emulator() else { return };
+    let Some(endpoint) = emulator("AZURE") else {
+        return;
+    };
     let container = unique("tickets");
     create_container(&endpoint, &container).await;
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
     let admin = ctx("acme", Role::Admin);
     fixture
         .try_call(
@@ -262,8 +227,10 @@ async fn an_azure_account_serves_every_object_tool_on_a_container() {
 
 #[tokio::test]
 async fn a_wrong_azure_key_is_diagnosed_and_the_key_stays_sealed() {
-    let Some(endpoint) = emulator() else { return };
-    let fixture = Fixture::new(config()).await;
+    let Some(endpoint) = emulator("AZURE") else {
+        return;
+    };
+    let fixture = Fixture::new(loopback_config()).await;
     let admin = ctx("acme", Role::Admin);
     // A well-formed key that is not the account's.
     let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
@@ -293,7 +260,7 @@ async fn a_wrong_azure_key_is_diagnosed_and_the_key_stays_sealed() {
 
 #[tokio::test]
 async fn azure_input_is_checked_field_by_field() {
-    let fixture = Fixture::new(config()).await;
+    let fixture = Fixture::new(loopback_config()).await;
     let admin = ctx("acme", Role::Admin);
     let endpoint = "http://127.0.0.1:1/devstoreaccount1";
     let cases = [

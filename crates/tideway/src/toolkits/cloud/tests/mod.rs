@@ -2,10 +2,12 @@
 //! folder account (`local.rs`), an S3 + SSM + Lambda emulator (moto's server, started
 //! by the test command; `aws.rs`) for stored accounts, credentials, restrictions,
 //! tenancy, each tool and functions served as tools, and an Azure Blob Storage
-//! emulator (Azurite, also started by the test command; `azure.rs`).
+//! emulator (Azurite, also started by the test command; `azure.rs`); Lambda functions
+//! picked as tools of their own (`function_tools.rs`).
 
 mod aws;
 mod azure;
+mod function_tools;
 mod local;
 
 use std::{path::Path, sync::Arc};
@@ -20,8 +22,11 @@ use tideway_core::{
     store::testing::{TestStore, test_stores},
 };
 
-use super::{CloudToolkit, settings::CloudConfig};
-use crate::{egress::SystemLookup, toolkits::testing::prepare_store};
+use super::{CloudToolkit, aws::Clients, settings::CloudConfig};
+use crate::{
+    egress::{Policy, SystemLookup},
+    toolkits::testing::prepare_store,
+};
 
 pub use crate::toolkits::testing::ctx;
 
@@ -137,4 +142,56 @@ pub fn files_below(dir: &Path) -> Vec<String> {
 /// The `json!` of an account stored by acme's admin.
 pub fn with(account: Value) -> Value {
     json!({"name": "main", "account": account})
+}
+
+/// The endpoint of the emulator the test command started, named by
+/// `TIDEWAY_TEST_{service}_ENDPOINT`; `None` skips the test, unless
+/// `TIDEWAY_REQUIRE_{service}` says the emulator must be there.
+pub fn emulator(service: &str) -> Option<String> {
+    match std::env::var(format!("TIDEWAY_TEST_{service}_ENDPOINT")) {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) => {
+            assert!(
+                std::env::var(format!("TIDEWAY_REQUIRE_{service}")).is_err(),
+                "TIDEWAY_REQUIRE_{service} is set but TIDEWAY_TEST_{service}_ENDPOINT is not"
+            );
+            None
+        }
+    }
+}
+
+/// Loopback opened, as for an emulator on this machine.
+pub fn loopback_config() -> CloudConfig {
+    CloudConfig {
+        allow: vec!["127.0.0.1".into()],
+        ..CloudConfig::default()
+    }
+}
+
+/// Clients that skip the egress check, for setting up the emulators as their
+/// administrator would.
+pub fn setup_clients() -> Clients {
+    Clients::new(
+        &CloudConfig::default(),
+        Arc::new(Policy::new(&[], Arc::new(SystemLookup), "[cloud] allow").expect("policy")),
+    )
+    .expect("clients")
+}
+
+/// A unique bucket or container name, so tests sharing an emulator do not meet.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A principal of `tenant` as authentication makes it: the tenant set on the
+/// credential too, so the tenant's own toolkits are visible to it.
+pub fn tenant_ctx(tenant: &str, role: Role) -> CallContext {
+    let mut ctx = ctx(tenant, role);
+    ctx.principal = ctx
+        .principal
+        .with_tenant(tideway_core::TenantId::new(tenant));
+    ctx
 }

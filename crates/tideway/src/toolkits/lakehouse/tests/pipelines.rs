@@ -3,41 +3,15 @@
 //! idempotent, cancelled without a visible change; Silver transforms planned and run;
 //! Gold tables; and the lineage every run leaves.
 
-use std::{
-    str::FromStr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, MySqlConnection, PgConnection, SqliteConnection};
-use tideway_core::{
-    CallContext, ClientChannel, Hub, HubError,
-    context::{LogLevel, Role},
-    mcp::JsonObject,
-    store::testing::fresh_postgres_database,
-};
+use tideway_core::{CallContext, Hub, context::Role, store::testing::fresh_postgres_database};
 use tokio_util::sync::CancellationToken;
 
 use super::{call, ctx, hub};
-
-/// A client that keeps the progress it is sent: (progress, total, message).
-#[derive(Default)]
-struct Progress(Mutex<Vec<(f64, Option<f64>, String)>>);
-
-#[async_trait::async_trait]
-impl ClientChannel for Progress {
-    async fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>) {
-        self.0
-            .lock()
-            .expect("lock")
-            .push((progress, total, message.unwrap_or_default()));
-    }
-    async fn log(&self, _: LogLevel, _: &str, _: Value) {}
-    async fn request(&self, method: &str, _: JsonObject) -> Result<Value, HubError> {
-        Err(HubError::Unsupported(method.to_string()))
-    }
-}
+use crate::toolkits::testing::RecordedProgress;
 
 async fn sql_count(hub: &Hub, ctx: &CallContext, sql: &str) -> Value {
     let answer = call(hub, ctx, "query_sql", json!({"sql": sql}))
@@ -529,7 +503,7 @@ async fn a_postgres_table_syncs_with_its_types_incrementally_and_cancels_cleanly
     )
     .await
     .expect("view");
-    let watcher = Arc::new(Progress::default());
+    let watcher = Arc::new(RecordedProgress::default());
     let watched = ctx("acme", Role::Operator).with_client(watcher.clone());
     let paced = call(
         &hub,
@@ -540,7 +514,7 @@ async fn a_postgres_table_syncs_with_its_types_incrementally_and_cancels_cleanly
     .await
     .expect("paced sync");
     assert_eq!(paced["rows_read"], 40005);
-    let reports = watcher.0.lock().expect("lock").clone();
+    let reports = watcher.reports();
     assert!(!reports.is_empty(), "progress was reported");
     assert!(
         reports.windows(2).all(|w| w[0].0 < w[1].0),

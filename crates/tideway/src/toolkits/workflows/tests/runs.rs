@@ -1,12 +1,16 @@
 //! What a run does: dependencies and parallel branches, outputs flowing into later
 //! arguments, conditions both ways, retries with backoff to success and to
 //! exhaustion, timeouts, cancel mid-step, pause and resume, approvals, the run
-//! acting as its starter, and tenants kept apart. Every test runs on each store.
+//! acting as its starter, tenants kept apart, and a caller waiting for the run with
+//! each step's end reported as progress. Every test runs on each store.
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tideway_core::{HubError, context::Role, store::testing::test_stores};
 
 use super::{Server, ctx, operator, step};
+use crate::toolkits::testing::RecordedProgress;
 
 #[tokio::test]
 async fn branches_run_in_parallel_after_their_needs_and_outputs_flow_on() {
@@ -609,5 +613,78 @@ async fn for_each_runs_the_tool_per_item_at_most_concurrency_at_once_in_order() 
                 .is_some_and(|e| e.contains("for_each must give a list, not a string")),
             "{run:#}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_caller_who_waits_hears_each_step_end_and_gets_the_run_as_it_then_is() {
+    for test in test_stores().await {
+        let server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        server
+            .save(
+                &acme,
+                json!({
+                    "id": "chain", "name": "Chain",
+                    "steps": [
+                        {"id": "one", "tool": "probe_read_slowly", "arguments": {"label": "one", "ms": 100}},
+                        {"id": "two", "needs": ["one"], "tool": "probe_read_slowly",
+                         "arguments": {"label": "{{ input.label }}", "ms": "{{ input.ms }}"}},
+                        {"id": "three", "needs": ["two"], "if": "false", "tool": "probe_echo",
+                         "arguments": {"value": "never"}}
+                    ]
+                }),
+            )
+            .await
+            .expect("saved");
+
+        // Waiting long enough: the finished run, and one report per step that ended.
+        let watcher = Arc::new(RecordedProgress::default());
+        let watched = operator("acme").with_client(watcher.clone());
+        let run = server
+            .call(
+                &watched,
+                "start_workflow",
+                json!({"template_id": "chain", "input": {"label": "two", "ms": 100}, "wait_secs": 60}),
+            )
+            .await
+            .expect("waited");
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(step(&run, "three")["status"], "skipped", "{run:#}");
+        assert_eq!(
+            watcher.reports(),
+            vec![
+                (1.0, Some(3.0), "step 'one' succeeded".to_string()),
+                (2.0, Some(3.0), "step 'two' succeeded".to_string()),
+                (3.0, Some(3.0), "step 'three' skipped".to_string()),
+            ]
+        );
+
+        // Waiting less than the run takes: the run as it is when the wait ends, still
+        // going, and nothing reported of the step that has not ended.
+        let watcher = Arc::new(RecordedProgress::default());
+        let watched = operator("acme").with_client(watcher.clone());
+        let run = server
+            .call(
+                &watched,
+                "start_workflow",
+                json!({"template_id": "chain", "input": {"label": "long", "ms": 60_000}, "wait_secs": 1}),
+            )
+            .await
+            .expect("waited");
+        assert_eq!(run["status"], "running", "{run:#}");
+        assert_eq!(step(&run, "two")["status"], "running", "{run:#}");
+        let reports = watcher.reports();
+        assert_eq!(
+            reports,
+            vec![(1.0, Some(3.0), "step 'one' succeeded".to_string())]
+        );
+        let id = run["execution_id"].as_str().expect("id");
+        server
+            .call(&acme, "cancel_execution", json!({"execution_id": id}))
+            .await
+            .expect("cancelled");
+        let run = server.finished(&acme, id).await;
+        assert_eq!(run["status"], "cancelled", "{run:#}");
     }
 }

@@ -297,6 +297,77 @@ def test_a_run_goes_on_after_the_server_is_killed(binary, data_dir, config_file)
         _stop(process)
 
 
+def test_a_rest_job_outlives_a_killed_server(binary, tmp_path):
+    """A call started over REST with `Prefer: respond-async` is a durable run: the
+    server running it is killed with SIGKILL mid-query, a new one on the same store
+    runs the read-only query again, and the job ends with its result; a job that had
+    finished is still there after the restart."""
+    admin_url, store_url = _fresh_postgres()
+    rest = admin_url.split("://", 1)[1]
+    user, rest = rest.split("@", 1)
+    hostport, database = rest.split("/", 1)
+    host, port = hostport.rsplit(":", 1)
+    config = tmp_path / "jobs.toml"
+    config.write_text("[workflows]\nlease_secs = 2\npoll_ms = 50\n")
+    data_dir = str(tmp_path / "data")
+    os.mkdir(data_dir)
+    toolkits = ("support", "database", "workflows")
+    process, base = _serve(binary, data_dir, *toolkits, extra=("--config", str(config)), serve_args=("--demo",))
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            registered = client.post("/api/v1/sources", json={
+                "name": "pg", "kind": "postgres", "host": host, "port": int(port), "database": database,
+                "user": user, "ssl_mode": "disable", "allow_privileged_role": True,
+            })
+            assert registered.status_code in (200, 201), registered.text
+            quick = client.post("/api/v1/tools/support/get_tickets", json={"limit": 2},
+                                headers={"prefer": "respond-async"})
+            assert quick.status_code == 202, quick.text
+            quick_url = quick.headers["location"]
+            done = _wait_for_job(client, quick_url)
+            assert done["status"] == "succeeded", done
+            assert len(done["result"]["items"]) == 2, done
+            refused = client.post("/api/v1/tools/support/get_tickets", json={"limit": "many"},
+                                  headers={"prefer": "respond-async"})
+            assert refused.status_code == 422 and refused.json()["field"] == "limit", refused.text
+
+            slow = client.post("/api/v1/tools/database/query_database", headers={"prefer": "respond-async"},
+                               json={"connection_id": "pg", "query": "SELECT 7 AS answer FROM pg_sleep(3)"})
+            assert slow.status_code == 202, slow.text
+            job = slow.json()
+            assert job["status"] == "running" and job["tool"] == "query_database", job
+            # The job is a run of the engine; wait until its call is under way.
+            _wait_for(client, job["id"], lambda run: _step(run, "call")["status"] == "running", "the query")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    process, base = _serve(binary, data_dir, *toolkits, extra=("--config", str(config)))
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            done = _wait_for_job(client, slow.headers["location"], seconds=60)
+            assert done["status"] == "succeeded", done
+            assert done["result"]["rows"] == [{"answer": 7}] or done["result"]["rows"] == [[7]], done
+            run = client.get(f"/api/v1/workflows/executions/{job['id']}").json()
+            assert _step(run, "call")["attempt"] == 2, run
+            assert client.get(quick_url).json()["status"] == "succeeded"
+            missing = client.get("/api/v1/jobs/not-a-job")
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
+    finally:
+        _stop(process)
+
+
+def _wait_for_job(client, url, seconds=30):
+    deadline = time.monotonic() + seconds
+    while True:
+        job = client.get(url).json()
+        if job["status"] != "running":
+            return job
+        assert time.monotonic() < deadline, f"timed out waiting for the job: {job}"
+        time.sleep(0.05)
+
+
 def _fresh_postgres():
     """A new database on the test command's PostgreSQL, or a skip when there is none."""
     url = os.environ.get("TIDEWAY_TEST_POSTGRES_URL")

@@ -33,6 +33,7 @@ pub use catalog::{Entry, NameCollision};
 use crate::{
     access::ToolRules,
     audit::{AuditRecord, AuditSink, argument_digest},
+    background::BackgroundCalls,
     context::{CallContext, TenantId},
     error::HubError,
     mcp::JsonObject,
@@ -126,6 +127,7 @@ pub struct Hub {
     listing: CatalogListing,
     in_flight: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     audit: RwLock<Option<Arc<dyn AuditSink>>>,
+    background: RwLock<Option<Arc<dyn BackgroundCalls>>>,
     writer: Mutex<()>,
 }
 
@@ -146,6 +148,7 @@ impl Hub {
             listing: CatalogListing::default(),
             in_flight: Mutex::new(HashMap::new()),
             audit: RwLock::new(None),
+            background: RwLock::new(None),
             writer: Mutex::new(()),
         }
     }
@@ -176,6 +179,23 @@ impl Hub {
 
     fn audit_sink(&self) -> Option<Arc<dyn AuditSink>> {
         match self.audit.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Has `runner` run the calls faces start in the background, from now on.
+    pub fn set_background_calls(&self, runner: Arc<dyn BackgroundCalls>) {
+        let mut guard = match self.background.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Some(runner);
+    }
+
+    /// The durable runner of background calls, when one is registered.
+    pub fn background_calls(&self) -> Option<Arc<dyn BackgroundCalls>> {
+        match self.background.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }

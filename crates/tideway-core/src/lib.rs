@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod background;
 pub mod config;
 pub mod context;
 pub mod error;

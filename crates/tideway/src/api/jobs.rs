@@ -1,11 +1,14 @@
-//! Tool calls that outlive their request. A REST route that may run long (a lakehouse
-//! sync, a transform) starts a job when the request says `Prefer: respond-async`: it
+//! Tool calls that outlive their request. A call over REST (`POST /api/v1/tools/…`, a
+//! lakehouse sync) starts a job when the request says `Prefer: respond-async`: it
 //! answers 202 with the job's URL at once, the call runs through the Hub as any other
 //! (tenant, roles, audit), under `limits.job_timeout_secs` rather than the request's
-//! deadline, and its progress notifications land on the job. `GET /api/v1/jobs/{id}`
-//! shows status, progress and, when done, the result or the problem; `DELETE` cancels.
-//! Jobs live in memory: a restart forgets them (the writes they made are atomic, so a
-//! job cut short by a restart left nothing half-done).
+//! deadline, and its progress lands on the job. `GET /api/v1/jobs/{id}` shows status,
+//! progress and, when done, the result or the problem; `DELETE` cancels.
+//!
+//! With the workflows toolkit on (the default), jobs are runs of its durable engine
+//! (the Hub's background runner): they survive a restart, and a job cut off mid-call
+//! runs again only if its tool only reads or is idempotent, otherwise it is `unknown`.
+//! Without it, jobs live in memory and a restart forgets them.
 
 use std::{
     collections::HashMap,
@@ -23,6 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tideway_core::{
     CallContext, ClientChannel, HubError, TenantId,
+    background::{BackgroundCall, BackgroundStatus},
     context::{Face, LogLevel},
     mcp::JsonObject,
 };
@@ -34,7 +38,7 @@ use crate::{
     api::{
         problem::{ApiJson, Problem},
         tool_routes::Calls,
-        toolkits::request_id,
+        toolkits::{call_context, request_id},
     },
     app::App,
     auth::Caller,
@@ -50,6 +54,21 @@ pub enum JobStatus {
     Succeeded,
     Failed,
     Cancelled,
+    /// The server running it stopped mid-call and the tool changes data, so it was
+    /// not run again: cancel it, or retry its run knowingly.
+    Unknown,
+}
+
+impl From<BackgroundStatus> for JobStatus {
+    fn from(status: BackgroundStatus) -> Self {
+        match status {
+            BackgroundStatus::Running => JobStatus::Running,
+            BackgroundStatus::Succeeded => JobStatus::Succeeded,
+            BackgroundStatus::Failed => JobStatus::Failed,
+            BackgroundStatus::Cancelled => JobStatus::Cancelled,
+            BackgroundStatus::Unknown => JobStatus::Unknown,
+        }
+    }
 }
 
 /// A job as polled.
@@ -77,6 +96,28 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<BackgroundCall> for JobView {
+    fn from(call: BackgroundCall) -> Self {
+        let (progress, total, message) = match call.progress {
+            Some((progress, total, message)) => (Some(progress), total, message),
+            None => (None, None, None),
+        };
+        JobView {
+            id: call.id,
+            toolkit: call.toolkit,
+            tool: call.tool,
+            status: call.status.into(),
+            progress,
+            total,
+            message,
+            result: call.result,
+            error: call.error,
+            created_at: call.created_at,
+            finished_at: call.finished_at,
+        }
+    }
 }
 
 struct Job {
@@ -152,8 +193,32 @@ impl Jobs {
         }
     }
 
-    /// Starts `toolkit.tool` for `caller` in the background.
-    pub fn start(
+    /// Starts `toolkit.tool` for `caller` in the background: on the Hub's durable
+    /// runner when there is one, otherwise in memory.
+    pub async fn start(
+        calls: &Calls,
+        caller: Caller,
+        request_id: &str,
+        (toolkit, tool): (&str, &str),
+        arguments: JsonObject,
+    ) -> Result<JobView, HubError> {
+        let Some(runner) = calls.hub.background_calls() else {
+            return Ok(Self::start_in_memory(
+                calls,
+                caller,
+                request_id,
+                (toolkit, tool),
+                arguments,
+            ));
+        };
+        let ctx = call_context(calls, caller, request_id);
+        let call = runner
+            .start(&ctx, (toolkit, tool), arguments, calls.job_timeout)
+            .await?;
+        Ok(call.into())
+    }
+
+    fn start_in_memory(
         calls: &Calls,
         caller: Caller,
         request_id: &str,
@@ -228,9 +293,13 @@ pub fn wants_async(headers: &HeaderMap) -> bool {
         .any(|preference| preference.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-/// 202 with the job and where to poll it.
-pub fn accepted(view: &JobView) -> Response {
-    let mut response = (StatusCode::ACCEPTED, ApiJson(view)).into_response();
+/// 202 with the job and where to poll it, or the problem that kept it from starting.
+pub fn accepted(started: Result<JobView, HubError>, request_id: &str) -> Response {
+    let view = match started {
+        Ok(view) => view,
+        Err(error) => return Problem::from_hub(error, request_id).into_response(),
+    };
+    let mut response = (StatusCode::ACCEPTED, ApiJson(&view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", view.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -255,6 +324,11 @@ async fn get_job(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    if let Some(runner) = calls.hub.background_calls() {
+        let request_id = request_id(&headers);
+        let ctx = call_context(&calls, caller, &request_id);
+        return answer(runner.get(&ctx, &id).await, StatusCode::OK, &request_id);
+    }
     match calls
         .jobs
         .get(&caller.tenant, &id)
@@ -262,6 +336,18 @@ async fn get_job(
     {
         Some(view) => (StatusCode::OK, ApiJson(&view)).into_response(),
         None => not_found(&id, &headers),
+    }
+}
+
+/// A durable job as `status`, or its problem.
+fn answer(
+    call: Result<BackgroundCall, HubError>,
+    status: StatusCode,
+    request_id: &str,
+) -> Response {
+    match call {
+        Ok(call) => (status, ApiJson(&JobView::from(call))).into_response(),
+        Err(error) => Problem::from_hub(error, request_id).into_response(),
     }
 }
 
@@ -275,6 +361,15 @@ async fn cancel_job(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    if let Some(runner) = calls.hub.background_calls() {
+        let request_id = request_id(&headers);
+        let ctx = call_context(&calls, caller, &request_id);
+        return answer(
+            runner.cancel(&ctx, &id).await,
+            StatusCode::ACCEPTED,
+            &request_id,
+        );
+    }
     match calls.jobs.get(&caller.tenant, &id) {
         Some(job) => {
             job.cancel.cancel();

@@ -169,14 +169,11 @@ pub async fn respond_or_defer(
     answer: Answer,
 ) -> Response {
     if crate::api::jobs::wants_async(headers) {
-        let view = crate::api::jobs::Jobs::start(
-            calls,
-            caller,
-            &request_id(headers),
-            (toolkit, tool),
-            arguments,
-        );
-        return crate::api::jobs::accepted(&view);
+        let request_id = request_id(headers);
+        let started =
+            crate::api::jobs::Jobs::start(calls, caller, &request_id, (toolkit, tool), arguments)
+                .await;
+        return crate::api::jobs::accepted(started, &request_id);
     }
     respond(calls, caller, headers, (toolkit, tool), arguments, answer).await
 }

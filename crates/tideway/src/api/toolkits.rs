@@ -116,13 +116,15 @@ pub fn call_context(calls: &Calls, caller: Caller, request_id: &str) -> CallCont
         .with_timeout(calls.call_timeout)
 }
 
-/// Calls a tool. The body is the tool's arguments as a JSON object.
+/// Calls a tool. The body is the tool's arguments as a JSON object. With `Prefer:
+/// respond-async` the call runs as a job: 202 at once, with where to poll it.
 #[utoipa::path(post, path = "/api/v1/tools/{toolkit}/{tool}", tag = "toolkits",
     params(("toolkit" = String, Path, description = "A toolkit's name, as GET /api/v1/toolkits lists them"),
         ("tool" = String, Path, description = "One of its tools")),
     request_body(content = Object, description = "The tool's arguments: an object that the tool's input schema (in GET /api/v1/toolkits) describes"),
     responses(
         (status = 200, body = ToolCallResult),
+        (status = 202, body = super::jobs::JobView, description = "Started as a job (Prefer: respond-async)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn call_tool(
@@ -133,7 +135,28 @@ pub async fn call_tool(
     ApiJson(arguments): ApiJson<Value>,
 ) -> Response {
     let request_id = request_id(&headers);
+    if super::jobs::wants_async(&headers) {
+        let arguments = match arguments {
+            Value::Object(arguments) => arguments,
+            Value::Null => Default::default(),
+            _ => return not_an_object(&request_id),
+        };
+        let started =
+            super::jobs::Jobs::start(&calls, caller, &request_id, (&toolkit, &tool), arguments)
+                .await;
+        return super::jobs::accepted(started, &request_id);
+    }
     call_and_respond(&calls, caller, &request_id, &toolkit, &tool, arguments).await
+}
+
+fn not_an_object(request_id: &str) -> Response {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-arguments",
+        "the body must be a JSON object of the tool's arguments",
+    )
+    .with_request_id(request_id)
+    .into_response()
 }
 
 /// Calls a tool through the Hub and answers as REST does: the result, a tool error
@@ -150,15 +173,7 @@ pub async fn call_and_respond(
     let arguments = match arguments {
         Value::Object(arguments) => arguments,
         Value::Null => Default::default(),
-        _ => {
-            return Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-arguments",
-                "the body must be a JSON object of the tool's arguments",
-            )
-            .with_request_id(&request_id)
-            .into_response();
-        }
+        _ => return not_an_object(&request_id),
     };
     let ctx = call_context(calls, caller, &request_id);
     match calls.hub.call(&ctx, toolkit, tool, Some(arguments)).await {

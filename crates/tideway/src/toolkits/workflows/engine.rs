@@ -22,12 +22,15 @@ use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::api::problem::Problem;
+
 use super::{
     definition::{FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
     expressions,
     progress::RunStatus,
     runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
     settings::WorkflowsConfig,
+    step_progress::StepProgress,
     templates::TemplateStore,
 };
 
@@ -39,7 +42,9 @@ const DEFAULT_CONCURRENCY: u32 = 4;
 /// How one tool call of a step went wrong.
 enum Failure {
     Cancelled,
-    Failed(FailureKind, String),
+    /// The kind (for the retry policy), the message, and the problem (RFC 9457)
+    /// when the Hub or the tool refused with an error of its own.
+    Failed(FailureKind, String, Option<Value>),
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -323,6 +328,7 @@ impl Engine {
             Err(error) => {
                 tracing::error!(%error, "workflows: could not load the run of a claimed step");
                 Some(Outcome::Failed {
+                    problem: None,
                     message: format!("the run could not be read: {error}"),
                     retry_in: None,
                 })
@@ -381,6 +387,7 @@ impl Engine {
     ) -> Outcome {
         let Some(step) = loaded.template.step(&claimed.step_id) else {
             return Outcome::Failed {
+                problem: None,
                 message: format!("the template has no step '{}'", claimed.step_id),
                 retry_in: None,
             };
@@ -392,6 +399,7 @@ impl Engine {
                 Ok(false) => return Outcome::Skipped,
                 Err(message) => {
                     return Outcome::Failed {
+                        problem: None,
                         message: format!("if: {message}"),
                         retry_in: None,
                     };
@@ -420,6 +428,7 @@ impl Engine {
         scope: &Value,
     ) -> Outcome {
         let invalid = |message: String| Outcome::Failed {
+            problem: None,
             message,
             retry_in: None,
         };
@@ -488,6 +497,7 @@ impl Engine {
             // starts the child.
             Ok(None) => Outcome::Cancelled,
             Err(error) => Outcome::Failed {
+                problem: None,
                 message: format!("the child run could not be recorded: {error}"),
                 retry_in: u32::try_from(claimed.attempt + 1)
                     .ok()
@@ -504,11 +514,12 @@ impl Engine {
         scope: &Value,
         token: CancellationToken,
     ) -> Outcome {
-        let failed = |kind: FailureKind, message: String| Outcome::Failed {
+        let failed = |kind: FailureKind, message: String, problem: Option<Value>| Outcome::Failed {
             retry_in: u32::try_from(claimed.attempt + 1)
                 .ok()
                 .and_then(|next| step.retry.backoff(next, kind)),
             message,
+            problem,
         };
         let Some(hub) = self.hub.upgrade() else {
             return Outcome::Cancelled;
@@ -527,10 +538,17 @@ impl Engine {
         ))
         .with_cancellation(token);
         let Some(list) = &step.for_each else {
+            // One call: what it reports is the step's progress. (The items of a
+            // `for_each` would report over each other.)
+            let ctx = ctx.with_client(Arc::new(StepProgress::new(
+                self.runs.clone(),
+                self.owner.clone(),
+                claimed.clone(),
+            )));
             return match self.call_once(&hub, &ctx, step, scope).await {
                 Ok(output) => Outcome::Succeeded(self.kept(output)),
                 Err(Failure::Cancelled) => Outcome::Cancelled,
-                Err(Failure::Failed(kind, message)) => failed(kind, message),
+                Err(Failure::Failed(kind, message, problem)) => failed(kind, message, problem),
             };
         };
         let items = match expressions::evaluate(list, scope) {
@@ -542,15 +560,19 @@ impl Engine {
                         "for_each gave {} items; the most is {MAX_FOR_EACH_ITEMS}",
                         items.len()
                     ),
+                    None,
                 );
             }
             Ok(other) => {
                 return failed(
                     FailureKind::Invalid,
                     format!("for_each must give a list, not {}", type_name(&other)),
+                    None,
                 );
             }
-            Err(message) => return failed(FailureKind::Invalid, format!("for_each: {message}")),
+            Err(message) => {
+                return failed(FailureKind::Invalid, format!("for_each: {message}"), None);
+            }
         };
         // The items run `concurrency` at a time, in order; the first failure ends
         // the step (the retry policy then runs it again, every item).
@@ -569,8 +591,8 @@ impl Engine {
             match outcome {
                 Ok(output) => outputs.push(output),
                 Err(Failure::Cancelled) => return Outcome::Cancelled,
-                Err(Failure::Failed(kind, message)) => {
-                    return failed(kind, format!("item {index}: {message}"));
+                Err(Failure::Failed(kind, message, problem)) => {
+                    return failed(kind, format!("item {index}: {message}"), problem);
                 }
             }
         }
@@ -592,6 +614,7 @@ impl Engine {
                 return Err(Failure::Failed(
                     FailureKind::Invalid,
                     format!("arguments: {message}"),
+                    None,
                 ));
             }
         };
@@ -600,15 +623,23 @@ impl Engine {
             .call_in_scope(ctx, &Scope::All, tool, Some(arguments))
             .await
         {
-            Ok(result) if result.is_error == Some(true) => {
-                Err(Failure::Failed(FailureKind::Error, result_text(&result)))
-            }
+            Ok(result) if result.is_error == Some(true) => Err(Failure::Failed(
+                FailureKind::Error,
+                result_text(&result),
+                None,
+            )),
             Ok(result) => Ok(output_of(result)),
             Err(HubError::Cancelled) => Err(Failure::Cancelled),
-            Err(error) => Err(Failure::Failed(
-                failure_kind(&error),
-                error.shown(&ctx.request_id),
-            )),
+            Err(error) => {
+                let kind = failure_kind(&error);
+                let problem = Problem::from_hub(error, &ctx.request_id);
+                let message = problem.detail.clone();
+                Err(Failure::Failed(
+                    kind,
+                    message,
+                    serde_json::to_value(problem).ok(),
+                ))
+            }
         }
     }
 
@@ -628,6 +659,7 @@ impl Engine {
 /// holds no worker).
 fn wait_until(step: &Step, scope: &Value, now_ms: i64) -> Outcome {
     let failed = |message: String| Outcome::Failed {
+        problem: None,
         message: format!("until: {message}"),
         retry_in: None,
     };
@@ -734,7 +766,9 @@ mod tests {
 
     fn message(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Failed { message, retry_in } => {
+            Outcome::Failed {
+                message, retry_in, ..
+            } => {
                 assert!(retry_in.is_none(), "a bad time is not retried");
                 message
             }

@@ -4,8 +4,10 @@
 //! (`engine.rs`) claims due steps with leases, so a run survives a restart and
 //! several servers sharing PostgreSQL run each step once. Steps act as the principal
 //! that started the run, through the Hub, so its roles, rules, limits and audit
-//! apply to every step.
+//! apply to every step. REST's background calls run on the same engine
+//! (`background.rs`).
 
+pub mod background;
 mod cli;
 pub mod definition;
 mod engine;
@@ -16,6 +18,7 @@ pub mod routes;
 pub mod runs;
 mod service;
 pub mod settings;
+mod step_progress;
 pub mod templates;
 pub mod tools;
 
@@ -130,9 +133,12 @@ impl WorkflowsToolkit {
         let templates = TemplateStore::new(store.clone());
         let engine = Engine::new(hub, Runs::new(store), templates.clone(), config);
         engine.start();
+        let state = Arc::new(Workflows::new(engine, templates, hub));
+        // REST's background calls become runs, so they outlive a restart too.
+        hub.set_background_calls(state.clone());
         WorkflowsToolkit {
             tools: tools::tool_set(),
-            state: Arc::new(Workflows::new(engine, templates, hub)),
+            state,
             shutdown_grace_secs,
         }
     }

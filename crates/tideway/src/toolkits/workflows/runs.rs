@@ -385,6 +385,9 @@ pub enum Outcome {
         message: String,
         /// The wait before the next attempt, when the policy allows one.
         retry_in: Option<std::time::Duration>,
+        /// The problem (RFC 9457) the Hub or the tool answered with, kept as the
+        /// failed step's output.
+        problem: Option<Value>,
     },
     Cancelled,
     /// An approval step now waits for a person.
@@ -823,6 +826,30 @@ impl Runs {
         status.map(|status| parse(&status)).transpose()
     }
 
+    /// Keeps the progress a running tool step reported as its output (until its
+    /// outcome replaces it), while this server still holds the step.
+    pub async fn note_progress(
+        &self,
+        owner: &str,
+        step: &Claimed,
+        progress: &Value,
+    ) -> Result<(), HubError> {
+        on_store!(&self.store, pool => {
+            sqlx::query(
+                "UPDATE workflow_steps SET output = $4 WHERE execution_id = $1 AND step_id = $2 \
+                 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(&step.execution_id)
+            .bind(&step.step_id)
+            .bind(owner)
+            .bind(progress.to_string())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
     /// Steps whose lease ran out: their server stopped (or lost the store) while
     /// running them.
     pub async fn expired(
@@ -962,14 +989,21 @@ impl Runs {
                     },
                     Outcome::Cancelled => (StepStatus::Cancelled, None, Some("cancelled".to_string()), at_ms, "cancelled"),
                     Outcome::Deferred(until_ms) => (StepStatus::Ready, None, None, *until_ms, "deferred"),
-                    Outcome::Failed { message, retry_in: Some(wait) } if run_status == RunStatus::Running || run_status == RunStatus::Paused => (
+                    Outcome::Failed { message, retry_in: Some(wait), .. } if run_status == RunStatus::Running || run_status == RunStatus::Paused => (
                         StepStatus::Ready,
                         None,
                         Some(message.clone()),
                         at_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
                         "failed",
                     ),
-                    Outcome::Failed { message, .. } => (StepStatus::Failed, None, Some(message.clone()), at_ms, "failed"),
+                    // A failed step's output is the problem that failed it, when there is one.
+                    Outcome::Failed { message, problem, .. } => (
+                        StepStatus::Failed,
+                        problem.as_ref().map(Value::to_string),
+                        Some(message.clone()),
+                        at_ms,
+                        "failed",
+                    ),
                 };
                 // A run that ended (cancelled, or failed by another branch) keeps what
                 // finished but neither retries nor waits for anything more.

@@ -46,13 +46,16 @@ impl Workflows {
         }
     }
 
+    pub fn hub(&self) -> Result<Arc<Hub>, HubError> {
+        self.hub
+            .upgrade()
+            .ok_or_else(|| HubError::Internal("the server is stopping".into()))
+    }
+
     /// Checks a template against the tools `ctx`'s principal may call and the
     /// tenant's templates.
     async fn validate(&self, ctx: &CallContext, template: &Template) -> Result<(), HubError> {
-        let hub = self
-            .hub
-            .upgrade()
-            .ok_or_else(|| HubError::Internal("the server is stopping".into()))?;
+        let hub = self.hub()?;
         self.templates
             .check(&hub, &ctx.tenant, &ctx.principal, template)
             .await
@@ -87,6 +90,17 @@ impl Workflows {
         input: JsonObject,
     ) -> Result<ExecutionView, HubError> {
         let pinned = self.template(ctx, id, version).await?;
+        self.start_pinned(ctx, &pinned, input).await
+    }
+
+    /// Starts a run of `pinned` with `input`, as `ctx`'s principal, once the input
+    /// fits the template's schema and the principal may call each of its tools.
+    pub async fn start_pinned(
+        &self,
+        ctx: &CallContext,
+        pinned: &TemplateVersion,
+        input: JsonObject,
+    ) -> Result<ExecutionView, HubError> {
         pinned
             .template
             .input_validator()?
@@ -102,9 +116,13 @@ impl Workflows {
         let execution_id = self
             .engine
             .runs
-            .create(ctx, &pinned, &Value::Object(input))
+            .create(ctx, pinned, &Value::Object(input))
             .await?;
-        tracing::info!(execution_id, template = id, "workflow started");
+        tracing::info!(
+            execution_id,
+            template = pinned.template.id,
+            "workflow started"
+        );
         self.engine.changed(&ctx.tenant, &execution_id);
         self.engine.runs.view(&ctx.tenant, &execution_id).await
     }

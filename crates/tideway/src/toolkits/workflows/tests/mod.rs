@@ -1,9 +1,10 @@
 //! The workflows toolkit's tests, through the Hub as MCP and REST reach it, on both
 //! store backends: what a run does (`runs.rs`), child runs (`children.rs`), what a
-//! template may not be (`validation.rs`), and runs surviving a stopped server
-//! (`recovery.rs`). The steps
+//! template may not be (`validation.rs`), runs surviving a stopped server
+//! (`recovery.rs`), and REST's background calls run as runs (`background.rs`). The steps
 //! call a probe toolkit whose tools record when they ran.
 
+mod background;
 mod children;
 mod recovery;
 mod runs;
@@ -151,6 +152,19 @@ fn probe_tools() -> ToolSet<Probe> {
             },
             |probe: Arc<Probe>, ctx, args: WaitArgs| async move {
                 wait(&probe, "read_slowly", &ctx, args).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: "report_slowly",
+                title: "Report slowly",
+                description: "Reports it is half way, then waits and answers; reads only.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |probe: Arc<Probe>, ctx, args: WaitArgs| async move {
+                ctx.progress(1.0, Some(2.0), "half way").await;
+                wait(&probe, "report_slowly", &ctx, args).await
             },
         )
         .add(

@@ -1,0 +1,65 @@
+//! Tool calls that outlive their request: the contract between the faces that start
+//! them (REST's `Prefer: respond-async`) and the engine that runs them durably, so a
+//! call started before a restart is carried on after it. The workflows toolkit
+//! provides the engine and registers it on the Hub; without it, the faces keep such
+//! calls in memory.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{context::CallContext, error::HubError, mcp::JsonObject};
+
+/// Where a background call stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackgroundStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// The server running it stopped mid-call and the tool changes data, so it was
+    /// not run again: someone must decide (cancel it, or retry it knowingly).
+    Unknown,
+}
+
+/// A background call as its starter sees it.
+#[derive(Clone, Debug)]
+pub struct BackgroundCall {
+    pub id: String,
+    pub toolkit: String,
+    pub tool: String,
+    pub status: BackgroundStatus,
+    /// The last progress the call reported: (progress, total, message).
+    pub progress: Option<(f64, Option<f64>, Option<String>)>,
+    /// The tool's structured result, once it succeeded.
+    pub result: Option<Value>,
+    /// What went wrong, as a problem (RFC 9457) when the failure was the Hub's or the
+    /// tool's error, or as text otherwise.
+    pub error: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Runs tool calls in the background, durably.
+#[async_trait]
+pub trait BackgroundCalls: Send + Sync {
+    /// Starts `toolkit.tool` as `ctx`'s principal, bounded by `timeout`.
+    async fn start(
+        &self,
+        ctx: &CallContext,
+        (toolkit, tool): (&str, &str),
+        arguments: JsonObject,
+        timeout: Duration,
+    ) -> Result<BackgroundCall, HubError>;
+
+    /// A call of `ctx`'s tenant; another tenant's answers as missing.
+    async fn get(&self, ctx: &CallContext, id: &str) -> Result<BackgroundCall, HubError>;
+
+    /// Cancels a call of `ctx`'s tenant (a call in flight is cancelled through its
+    /// call context); the call as it then is.
+    async fn cancel(&self, ctx: &CallContext, id: &str) -> Result<BackgroundCall, HubError>;
+}

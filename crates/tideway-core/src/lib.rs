@@ -30,4 +30,4 @@ pub use context::{CallContext, ClientChannel, Credential, Face, Principal, Tenan
 pub use error::HubError;
 pub use hub::{CallLimits, CatalogListing, Hub, HubEvent, NameCollision, Scope, VirtualServer};
 pub use store::Store;
-pub use toolkit::{Health, HealthStatus, Toolkit};
+pub use toolkit::{Health, HealthStatus, TaskSupport, Toolkit};

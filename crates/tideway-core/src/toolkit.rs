@@ -27,6 +27,21 @@ pub enum HealthStatus {
     Down,
 }
 
+/// Whether a tool may run as an MCP task (the 2026-07-28 tasks extension): the server
+/// answers the call at once with a task the client polls, and the call runs on the
+/// Hub's durable background runner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskSupport {
+    /// Always answered in the request (most tools: they are quick).
+    #[default]
+    Forbidden,
+    /// Runs as a task for clients that take tasks, in the request for the others.
+    Optional,
+    /// Only as a task: a client that does not take tasks is refused.
+    Required,
+}
+
 /// A component's health as the `/ready` endpoint and `doctor` report it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
@@ -117,6 +132,12 @@ pub trait Toolkit: Send + Sync + 'static {
     /// `/mcp`, `find_tools` finds them, and `/mcp/{toolkit}` lists them all.
     fn featured_tools(&self) -> Option<Vec<String>> {
         None
+    }
+
+    /// Whether `tool` may run as an MCP task. Long calls (a sync, a slow query)
+    /// say `Optional`, so a client can poll them instead of holding a request open.
+    fn task_support(&self, _tool: &str) -> TaskSupport {
+        TaskSupport::Forbidden
     }
 
     /// The least role that may call `tool`: viewers may call tools annotated

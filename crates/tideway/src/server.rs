@@ -35,6 +35,7 @@ pub fn mcp_shared(app: &App) -> Arc<McpShared> {
         hub: app.hub.clone(),
         stdio_caller: app.local_caller(),
         call_timeout: Duration::from_secs(app.config.limits.call_timeout_secs),
+        task_timeout: Duration::from_secs(app.config.limits.job_timeout_secs),
         page_size: app.config.limits.page_size,
     })
 }

@@ -11,6 +11,7 @@ use crate::{
     context::{CallContext, Principal},
     error::HubError,
     mcp::{CallToolResult, JsonObject, Tool},
+    toolkit::TaskSupport,
 };
 
 /// Refuses a call the principal's role or rules do not allow, saying which.
@@ -128,6 +129,14 @@ impl Hub {
         }
     }
 
+    /// Whether `tool` of `toolkit` may run as an MCP task.
+    pub fn task_support(&self, toolkit: &str, tool: &str) -> TaskSupport {
+        self.snapshot()
+            .entry(toolkit)
+            .map(|entry| entry.toolkit.task_support(tool))
+            .unwrap_or_default()
+    }
+
     /// The one call path for tools: authorize, check the arguments, then the guard
     /// every verb shares (in-flight bound, deadline, cancellation, metrics, trace,
     /// audit).
@@ -188,14 +197,13 @@ impl Hub {
         entry.toolkit.call_tool(ctx, tool, arguments).await
     }
 
-    /// Calls a tool by the name a scope gives it.
-    pub async fn call_in_scope(
+    /// Finds `(toolkit, tool)` for a name as the scope spells it, for `principal`.
+    pub fn resolve_tool_for(
         &self,
-        ctx: &CallContext,
         scope: &Scope,
         name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Result<CallToolResult, HubError> {
+        principal: &Principal,
+    ) -> Result<(String, String), HubError> {
         let (toolkit, tool) = self.resolve_tool(scope, name)?;
         // A shared scope's names reach every tenant's toolkits. Another tenant's tool
         // answers as a name nothing serves: refusing it by its toolkit would spell out
@@ -204,10 +212,22 @@ impl Hub {
             && !self
                 .snapshot()
                 .entry(&toolkit)
-                .is_some_and(|entry| entry.visible_to(&ctx.principal))
+                .is_some_and(|entry| entry.visible_to(principal))
         {
             return Err(unknown_tool(scope, name));
         }
+        Ok((toolkit, tool))
+    }
+
+    /// Calls a tool by the name a scope gives it.
+    pub async fn call_in_scope(
+        &self,
+        ctx: &CallContext,
+        scope: &Scope,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, HubError> {
+        let (toolkit, tool) = self.resolve_tool_for(scope, name, &ctx.principal)?;
         self.call(ctx, &toolkit, &tool, arguments).await
     }
 }

@@ -18,17 +18,19 @@ use base64::Engine;
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        CompletionInfo, GetPromptRequestParams, GetPromptResponse, Implementation,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
+        CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
+        GetPromptResponse, GetTaskMethod, GetTaskParams, GetTaskResult, Implementation,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
         ReadResourceResult, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use tideway_core::{
-    CallContext, Face, Hub, HubEvent, Principal, Scope, TenantId, context::LogLevel,
+    CallContext, Face, Hub, HubEvent, Principal, Scope, TaskSupport, TenantId,
+    background::BackgroundCalls, context::LogLevel,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +48,8 @@ pub struct McpShared {
     /// The caller of stdio, where there is no HTTP request to carry one.
     pub stdio_caller: Caller,
     pub call_timeout: Duration,
+    /// The longest a call run as a task may take (`limits.job_timeout_secs`).
+    pub task_timeout: Duration,
     pub page_size: usize,
 }
 
@@ -168,6 +172,15 @@ impl McpHandler {
         )
     }
 
+    /// The runner of tasks; without one (the workflows toolkit is off) the task
+    /// methods do not exist here.
+    fn runner(&self) -> Result<Arc<dyn BackgroundCalls>, ErrorData> {
+        self.shared
+            .hub
+            .background_calls()
+            .ok_or_else(ErrorData::method_not_found::<GetTaskMethod>)
+    }
+
     /// Forwards Hub events to a 2025-11-25 session until the session ends.
     fn start_forwarding(&self, peer: Peer<RoleServer>, tenant: Option<TenantId>) {
         let mut events = self.shared.hub.subscribe();
@@ -240,7 +253,7 @@ fn cursor_of(request: &Option<PaginatedRequestParams>) -> Option<&str> {
 impl ServerHandler for McpHandler {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let builder = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
             .enable_resources()
@@ -249,8 +262,13 @@ impl ServerHandler for McpHandler {
             .enable_prompts()
             .enable_prompts_list_changed()
             .enable_logging()
-            .enable_completions()
-            .build();
+            .enable_completions();
+        // Tasks run on the durable runner the workflows toolkit provides.
+        let capabilities = if self.shared.hub.background_calls().is_some() {
+            builder.enable_tasks().build()
+        } else {
+            builder.build()
+        };
         let name = match &self.scope {
             Scope::All => "tideway".to_string(),
             Scope::Toolkit(kit) | Scope::View(kit) => format!("tideway-{kit}"),
@@ -292,10 +310,50 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = self.context(&context)?;
+        let (toolkit, tool) = self
+            .shared
+            .hub
+            .resolve_tool_for(&self.scope, &request.name, &ctx.principal)
+            .map_err(|error| rpc_error(error, &ctx.request_id))?;
+        let takes_tasks = context
+            .client_capabilities()
+            .is_some_and(|capabilities| capabilities.supports_tasks());
+        match (self.shared.hub.task_support(&toolkit, &tool), takes_tasks) {
+            (TaskSupport::Forbidden, _) | (TaskSupport::Optional, false) => {}
+            (TaskSupport::Required, false) => {
+                return Err(ErrorData::missing_required_client_capability(
+                    ClientCapabilities::builder().enable_tasks().build(),
+                ));
+            }
+            (TaskSupport::Optional | TaskSupport::Required, true) => {
+                let Some(runner) = self.shared.hub.background_calls() else {
+                    return Err(ErrorData::invalid_request(
+                        "this tool runs as a task, and this server runs no tasks (the workflows toolkit is off)",
+                        None,
+                    ));
+                };
+                let arguments = request.arguments.unwrap_or_default();
+                let started = super::tasks::start(
+                    &*runner,
+                    &ctx,
+                    (&toolkit, &tool),
+                    arguments,
+                    self.shared.task_timeout,
+                )
+                .await;
+                return match started {
+                    Ok(created) => Ok(CallToolResponse::Task(created)),
+                    Err(error) => tool_call_error(error, &ctx.request_id).map(|mut refused| {
+                        complete(&mut refused.result_type);
+                        refused.into()
+                    }),
+                };
+            }
+        }
         let outcome = self
             .shared
             .hub
-            .call_in_scope(&ctx, &self.scope, &request.name, request.arguments)
+            .call(&ctx, &toolkit, &tool, request.arguments)
             .await;
         match outcome {
             Ok(mut result) => {
@@ -304,6 +362,39 @@ impl ServerHandler for McpHandler {
             }
             Err(error) => tool_call_error(error, &ctx.request_id).map(Into::into),
         }
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let ctx = self.context(&context)?;
+        super::tasks::get(&*self.runner()?, &ctx, &request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let ctx = self.context(&context)?;
+        super::tasks::cancel(&*self.runner()?, &ctx, &request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let ctx = self.context(&context)?;
+        super::tasks::update(
+            &*self.runner()?,
+            &ctx,
+            &request.task_id,
+            &request.input_responses,
+        )
+        .await
     }
 
     async fn list_resources(

@@ -6,5 +6,6 @@ pub mod errors;
 pub mod handler;
 pub mod http;
 pub mod stdio;
+mod tasks;
 
 pub use handler::{McpHandler, McpShared};

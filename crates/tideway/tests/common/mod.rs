@@ -47,8 +47,19 @@ pub fn add_upstream(config: &mut Config, spec: UpstreamSpec) {
 
 pub async fn start(configure: impl FnOnce(&mut Config)) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("hub");
+    start_in(dir, data_dir, configure).await
+}
+
+/// As [`start`], on the data folder `data_dir` (another server's, to start again on
+/// its store); `dir` is kept as long as the server runs.
+pub async fn start_in(
+    dir: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    configure: impl FnOnce(&mut Config),
+) -> Running {
     let mut config = Config {
-        data_dir: dir.path().join("hub"),
+        data_dir,
         ..Config::default()
     };
     gateway(&mut config, |gateway| {
@@ -166,11 +177,22 @@ pub async fn key(app: &App, tenant: &str, role: tideway_core::Role) -> String {
 /// A JSON-RPC request to an MCP endpoint in the 2026-07-28 era, with a bearer
 /// credential if given; the answer's JSON (from a JSON body or the last SSE event).
 pub async fn mcp(url: &str, credential: Option<&str>, method: &str, params: Value) -> Value {
+    mcp_declaring(url, credential, method, params, json!({})).await
+}
+
+/// As [`mcp`], from a client declaring `capabilities`.
+pub async fn mcp_declaring(
+    url: &str,
+    credential: Option<&str>,
+    method: &str,
+    params: Value,
+    capabilities: Value,
+) -> Value {
     let mut body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     body["params"]["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}
+        "io.modelcontextprotocol/clientCapabilities": capabilities
     });
     let mut request = reqwest::Client::new()
         .post(url)
@@ -178,7 +200,10 @@ pub async fn mcp(url: &str, credential: Option<&str>, method: &str, params: Valu
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method);
-    if let Some(name) = body["params"]["name"].as_str() {
+    let name = body["params"]["name"]
+        .as_str()
+        .or(body["params"]["taskId"].as_str());
+    if let Some(name) = name {
         request = request.header("mcp-name", name.to_string());
     }
     if let Some(credential) = credential {

@@ -3,6 +3,8 @@
 //! other toolkit (schema validation, deadlines, metrics). Off by default; enable it
 //! with `--toolkit conformance` on `/mcp/conformance` or alone on `/mcp`.
 
+mod tasks;
+
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
@@ -249,7 +251,9 @@ impl ConformanceToolkit {
                     ))]))
                 },
             );
-        ConformanceToolkit { tools }
+        ConformanceToolkit {
+            tools: tasks::add_fixtures(tools),
+        }
     }
 }
 
@@ -281,6 +285,10 @@ impl Toolkit for ConformanceToolkit {
 
     fn tools(&self) -> Vec<Tool> {
         self.tools.tools()
+    }
+
+    fn task_support(&self, tool: &str) -> tideway_core::TaskSupport {
+        tasks::task_support(tool)
     }
 
     async fn call_tool(

@@ -253,6 +253,15 @@ impl Toolkit for LakehouseToolkit {
         self.tools.tools()
     }
 
+    /// A sync reads a whole table: a client that takes tasks polls it rather than
+    /// holding its request open.
+    fn task_support(&self, tool: &str) -> tideway_core::TaskSupport {
+        match tool {
+            tools::names::SYNC_TABLE_TO_BRONZE => tideway_core::TaskSupport::Optional,
+            _ => tideway_core::TaskSupport::Forbidden,
+        }
+    }
+
     async fn call_tool(
         &self,
         ctx: &CallContext,

@@ -1,0 +1,99 @@
+//! The fixtures of the conformance suite's tasks scenarios (the 2026-07-28 tasks
+//! extension): a quick tool that never runs as a task, a slow one that may, one that
+//! fails as a tool and must run as a task, and one that fails with a protocol error.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tideway_core::{
+    HubError, TaskSupport,
+    mcp::{CallToolResult, ContentBlock},
+    typed::ToolSet,
+};
+
+use super::{text_of, tool, tool_with};
+
+/// The most `slow_compute` waits.
+const MAX_SECONDS: f64 = 600.0;
+
+pub fn task_support(tool: &str) -> TaskSupport {
+    match tool {
+        "slow_compute" | "protocol_error_job" => TaskSupport::Optional,
+        "failing_job" => TaskSupport::Required,
+        _ => TaskSupport::Forbidden,
+    }
+}
+
+pub fn add_fixtures(tools: ToolSet<()>) -> ToolSet<()> {
+    tools
+        .add_raw(
+            tool_with(
+                "greet",
+                "Greets someone at once (never a task)",
+                json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+            ),
+            |_, _, args| async move {
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "Hello, {}!",
+                    text_of(&args["name"])
+                ))]))
+            },
+        )
+        .add_raw(
+            tool_with(
+                "slow_compute",
+                "Waits the given seconds, then answers (may run as a task)",
+                json!({"type": "object", "properties": {
+                    "seconds": {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
+                    "label": {"type": "string"}}, "required": ["seconds"]}),
+            ),
+            |_, ctx, args| async move {
+                let seconds = args
+                    .get("seconds")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0)
+                    .clamp(0.0, MAX_SECONDS);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
+                    _ = ctx.cancel.cancelled() => return Err(HubError::Cancelled),
+                }
+                let label = args.get("label").map(text_of).unwrap_or_default();
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "Computed '{label}' after {seconds} s"
+                ))]))
+            },
+        )
+        .add_raw(
+            tool("failing_job", "Fails as a tool after a second (only as a task)"),
+            |_, ctx, _| async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = ctx.cancel.cancelled() => return Err(HubError::Cancelled),
+                }
+                Ok(CallToolResult::error(vec![ContentBlock::text(
+                    "The job failed, as this fixture always does",
+                )]))
+            },
+        )
+        .add_raw(
+            tool("protocol_error_job", "Fails with a protocol error (may run as a task)"),
+            |_, _, _| async move {
+                Err::<CallToolResult, _>(HubError::Internal(
+                    "this fixture always fails inside the server".into(),
+                ))
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TaskSupport, task_support};
+
+    #[test]
+    fn only_the_slow_and_failing_fixtures_run_as_tasks() {
+        assert_eq!(task_support("greet"), TaskSupport::Forbidden);
+        assert_eq!(task_support("slow_compute"), TaskSupport::Optional);
+        assert_eq!(task_support("failing_job"), TaskSupport::Required);
+        assert_eq!(task_support("protocol_error_job"), TaskSupport::Optional);
+    }
+}

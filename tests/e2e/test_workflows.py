@@ -303,10 +303,7 @@ def test_a_rest_job_outlives_a_killed_server(binary, tmp_path):
     runs the read-only query again, and the job ends with its result; a job that had
     finished is still there after the restart."""
     admin_url, store_url = _fresh_postgres()
-    rest = admin_url.split("://", 1)[1]
-    user, rest = rest.split("@", 1)
-    hostport, database = rest.split("/", 1)
-    host, port = hostport.rsplit(":", 1)
+    user, host, port, database = _postgres_parts(admin_url)
     config = tmp_path / "jobs.toml"
     config.write_text("[workflows]\nlease_secs = 2\npoll_ms = 50\n")
     data_dir = str(tmp_path / "data")
@@ -368,6 +365,15 @@ def _wait_for_job(client, url, seconds=30):
         time.sleep(0.05)
 
 
+def _postgres_parts(url):
+    """`postgres://user@host:port/database` as (user, host, port, database)."""
+    rest = url.split("://", 1)[1]
+    user, rest = rest.split("@", 1)
+    hostport, database = rest.split("/", 1)
+    host, port = hostport.rsplit(":", 1)
+    return user, host, port, database
+
+
 def _fresh_postgres():
     """A new database on the test command's PostgreSQL, or a skip when there is none."""
     url = os.environ.get("TIDEWAY_TEST_POSTGRES_URL")
@@ -384,10 +390,7 @@ def test_two_servers_on_one_postgres_run_each_step_once_and_take_over_a_killed_o
     steps runs each step exactly once between them, and when one server is killed with
     SIGKILL while a slow read-only query step runs on it, the other takes the step over."""
     admin_url, store_url = _fresh_postgres()
-    rest = admin_url.split("://", 1)[1]
-    user, rest = rest.split("@", 1)
-    hostport, database = rest.split("/", 1)
-    host, port = hostport.rsplit(":", 1)
+    user, host, port, database = _postgres_parts(admin_url)
     config = tmp_path / "replicas.toml"
     config.write_text(f'database_url = "{store_url}"\n\n[workflows]\nlease_secs = 2\npoll_ms = 50\n')
     servers = []

@@ -98,6 +98,34 @@ pub(super) async fn setup_in(
     serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
 }
 
+/// The emulator set up for Lambda in `region`: functions run without Docker (the
+/// emulator answers with the event, or a queued result), and a new role for them;
+/// the endpoint and the role's ARN. `None` when no emulator was started.
+pub(super) async fn lambda_emulator(region: &str) -> Option<(String, String)> {
+    let endpoint = emulator("S3")?;
+    reqwest::Client::new()
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"lambda": {"use_docker": false}}))
+        .send()
+        .await
+        .expect("configure the emulator");
+    let role = unique("role");
+    setup_in(
+        region,
+        &endpoint,
+        "iam",
+        Method::POST,
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
+        )
+        .into_bytes(),
+    )
+    .await;
+    Some((endpoint, format!("arn:aws:iam::123456789012:role/{role}")))
+}
+
 async fn create_bucket(endpoint: &str, bucket: &str) {
     setup(
         endpoint,
@@ -585,29 +613,9 @@ async fn ssm_parameters_round_trip_and_a_written_value_stays_out_of_the_audit() 
 
 #[tokio::test]
 async fn lambda_functions_are_listed_and_invoked() {
-    let Some(endpoint) = emulator("S3") else {
+    let Some((endpoint, role)) = lambda_emulator("us-east-1").await else {
         return;
     };
-    // Lambda without Docker: the emulator answers with the event, or a queued result.
-    reqwest::Client::new()
-        .post(format!("{endpoint}/moto-api/config"))
-        .json(&json!({"lambda": {"use_docker": false}}))
-        .send()
-        .await
-        .expect("configure the emulator");
-    let role = unique("role");
-    let body = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
-    );
-    setup(
-        &endpoint,
-        "iam",
-        Method::POST,
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body.into_bytes(),
-    )
-    .await;
     let function = unique("process-customer-feedback");
     let created = setup(
         &endpoint,
@@ -618,7 +626,7 @@ async fn lambda_functions_are_listed_and_invoked() {
         json!({
             "FunctionName": function,
             "Runtime": "python3.12",
-            "Role": format!("arn:aws:iam::123456789012:role/{role}"),
+            "Role": &role,
             "Handler": "feedback.handle",
             "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
             "Description": "Scores a customer's feedback",

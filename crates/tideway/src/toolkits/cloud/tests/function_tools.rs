@@ -9,37 +9,17 @@ use tideway_core::{HubError, context::Role};
 
 use super::{
     Fixture,
-    aws::{account, setup_in},
-    emulator, loopback_config, tenant_ctx, unique,
+    aws::{account, lambda_emulator, setup_in},
+    loopback_config, tenant_ctx, unique,
 };
 
 #[tokio::test]
 async fn picked_lambda_functions_become_tools_of_their_own() {
-    let Some(endpoint) = emulator("S3") else {
-        return;
-    };
-    reqwest::Client::new()
-        .post(format!("{endpoint}/moto-api/config"))
-        .json(&json!({"lambda": {"use_docker": false}}))
-        .send()
-        .await
-        .expect("configure the emulator");
     // Its own region, so results another test queues for us-east-1 never reach it.
     let region = "eu-west-2";
-    let role = unique("role");
-    setup_in(
-        region,
-        &endpoint,
-        "iam",
-        Method::POST,
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
-        )
-        .into_bytes(),
-    )
-    .await;
+    let Some((endpoint, role)) = lambda_emulator(region).await else {
+        return;
+    };
     let stem = unique("fnt");
     for (suffix, description, tags) in [
         ("score-feedback", "Scores a customer's feedback", json!({})),
@@ -60,7 +40,7 @@ async fn picked_lambda_functions_become_tools_of_their_own() {
             json!({
                 "FunctionName": format!("{stem}-{suffix}"),
                 "Runtime": "python3.12",
-                "Role": format!("arn:aws:iam::123456789012:role/{role}"),
+                "Role": &role,
                 "Handler": "main.handle",
                 "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="},
                 "Description": description,

@@ -638,47 +638,53 @@ async fn a_caller_who_waits_hears_each_step_end_and_gets_the_run_as_it_then_is()
             .await
             .expect("saved");
 
+        let reported = |steps: &[(&str, &str)]| -> Vec<(f64, Option<f64>, String)> {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(index, (id, status))| {
+                    let message = format!("step '{id}' {status}");
+                    ((index + 1) as f64, Some(3.0), message)
+                })
+                .collect()
+        };
         // Waiting long enough: the finished run, and one report per step that ended.
-        let watcher = Arc::new(RecordedProgress::default());
-        let watched = operator("acme").with_client(watcher.clone());
-        let run = server
-            .call(
-                &watched,
-                "start_workflow",
-                json!({"template_id": "chain", "input": {"label": "two", "ms": 100}, "wait_secs": 60}),
-            )
-            .await
-            .expect("waited");
-        assert_eq!(run["status"], "succeeded", "{run:#}");
-        assert_eq!(step(&run, "three")["status"], "skipped", "{run:#}");
-        assert_eq!(
-            watcher.reports(),
-            vec![
-                (1.0, Some(3.0), "step 'one' succeeded".to_string()),
-                (2.0, Some(3.0), "step 'two' succeeded".to_string()),
-                (3.0, Some(3.0), "step 'three' skipped".to_string()),
-            ]
-        );
-
         // Waiting less than the run takes: the run as it is when the wait ends, still
         // going, and nothing reported of the step that has not ended.
-        let watcher = Arc::new(RecordedProgress::default());
-        let watched = operator("acme").with_client(watcher.clone());
-        let run = server
-            .call(
-                &watched,
-                "start_workflow",
-                json!({"template_id": "chain", "input": {"label": "long", "ms": 60_000}, "wait_secs": 1}),
-            )
-            .await
-            .expect("waited");
-        assert_eq!(run["status"], "running", "{run:#}");
+        let cases = [
+            (
+                json!({"label": "two", "ms": 100}),
+                60,
+                "succeeded",
+                reported(&[
+                    ("one", "succeeded"),
+                    ("two", "succeeded"),
+                    ("three", "skipped"),
+                ]),
+            ),
+            (
+                json!({"label": "long", "ms": 60_000}),
+                1,
+                "running",
+                reported(&[("one", "succeeded")]),
+            ),
+        ];
+        let mut run = Value::Null;
+        for (input, wait_secs, status, reports) in cases {
+            let watcher = Arc::new(RecordedProgress::default());
+            let watched = operator("acme").with_client(watcher.clone());
+            run = server
+                .call(
+                    &watched,
+                    "start_workflow",
+                    json!({"template_id": "chain", "input": input, "wait_secs": wait_secs}),
+                )
+                .await
+                .expect("waited");
+            assert_eq!(run["status"], status, "{run:#}");
+            assert_eq!(watcher.reports(), reports, "{run:#}");
+        }
         assert_eq!(step(&run, "two")["status"], "running", "{run:#}");
-        let reports = watcher.reports();
-        assert_eq!(
-            reports,
-            vec![(1.0, Some(3.0), "step 'one' succeeded".to_string())]
-        );
         let id = run["execution_id"].as_str().expect("id");
         server
             .call(&acme, "cancel_execution", json!({"execution_id": id}))

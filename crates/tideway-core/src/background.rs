@@ -42,6 +42,8 @@ pub struct BackgroundCall {
     pub error: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// How long the call is kept once it ended; `None` when it is kept for good.
+    pub kept_for: Option<Duration>,
 }
 
 /// Runs tool calls in the background, durably.

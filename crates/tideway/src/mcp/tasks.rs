@@ -41,8 +41,10 @@ fn task_of(call: &BackgroundCall, status: TaskStatus, message: Option<String>) -
         updated.to_rfc3339(),
     )
     .with_poll_interval_ms(POLL_INTERVAL_MS);
-    // Runs are kept until someone deletes them: no time-to-live.
-    task.ttl_ms = None;
+    // A run is kept that long after it ends, so at least that long after it began.
+    task.ttl_ms = call
+        .kept_for
+        .map(|kept| u64::try_from(kept.as_millis()).unwrap_or(u64::MAX));
     if let Some(message) = message {
         task = task.with_status_message(message);
     }
@@ -224,6 +226,7 @@ mod tests {
             error,
             created_at: Utc::now(),
             finished_at: None,
+            kept_for: Some(std::time::Duration::from_secs(86_400)),
         };
         serde_json::to_value(detailed(&call)).expect("json")
     }
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!(working["status"], "working");
         assert!(working.get("result").is_none() && working.get("requestState").is_none());
         assert_eq!(working["pollIntervalMs"], 500);
-        assert_eq!(working["ttlMs"], Value::Null);
+        assert_eq!(working["ttlMs"], 86_400_000);
 
         assert_eq!(
             call(BackgroundStatus::Cancelled, None, None)["status"],

@@ -96,12 +96,17 @@ impl Workflows {
         let loaded = self.engine.runs.load(id).await?;
         let called = loaded.template.name;
         let (toolkit, tool) = called.split_once('.').unwrap_or(("", called.as_str()));
-        Ok(call_of(view, toolkit, tool))
+        Ok(call_of(view, toolkit, tool, self.engine.kept_for()))
     }
 }
 
 /// What a background call's run says of the call.
-fn call_of(view: ExecutionView, toolkit: &str, tool: &str) -> BackgroundCall {
+fn call_of(
+    view: ExecutionView,
+    toolkit: &str,
+    tool: &str,
+    kept_for: Option<Duration>,
+) -> BackgroundCall {
     let step = view.steps.into_iter().find(|step| step.id == STEP_ID);
     let step_status = step.as_ref().map(|step| step.status);
     let output = step.as_ref().and_then(|step| step.output.clone());
@@ -158,6 +163,7 @@ fn call_of(view: ExecutionView, toolkit: &str, tool: &str) -> BackgroundCall {
         error,
         created_at: view.created_at,
         finished_at: view.finished_at,
+        kept_for,
     }
 }
 
@@ -205,7 +211,7 @@ impl BackgroundCalls for Workflows {
             created_at: None,
         };
         let view = self.start_pinned(ctx, &pinned, arguments).await?;
-        Ok(call_of(view, toolkit, tool))
+        Ok(call_of(view, toolkit, tool, self.engine.kept_for()))
     }
 
     async fn get(&self, ctx: &CallContext, id: &str) -> Result<BackgroundCall, HubError> {

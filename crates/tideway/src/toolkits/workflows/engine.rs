@@ -38,6 +38,8 @@ use super::{
 const MAX_FOR_EACH_ITEMS: usize = 1000;
 /// Items of a `for_each` step run at once unless the step says otherwise.
 const DEFAULT_CONCURRENCY: u32 = 4;
+/// How often a server deletes the runs past their keeping time.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// How one tool call of a step went wrong.
 enum Failure {
@@ -82,6 +84,8 @@ pub struct Engine {
     stop_claiming: CancellationToken,
     /// Steps in flight are cancelled (and left to be taken over) once this is.
     abandon: CancellationToken,
+    /// When this server last deleted old runs.
+    last_sweep: Mutex<Option<std::time::Instant>>,
 }
 
 impl Engine {
@@ -109,6 +113,7 @@ impl Engine {
             events,
             stop_claiming: CancellationToken::new(),
             abandon: CancellationToken::new(),
+            last_sweep: Mutex::new(None),
         })
     }
 
@@ -132,6 +137,7 @@ impl Engine {
                 if let Err(error) = engine.claim_and_run().await {
                     tracing::warn!(%error, "workflows: could not claim steps");
                 }
+                engine.sweep_when_due().await;
                 // The loop holds the engine only while it works, so dropping the
                 // toolkit ends it; a wake-up sent meanwhile is kept by the Notify.
                 let wake = engine.wake.clone();
@@ -170,6 +176,44 @@ impl Engine {
             .lock()
             .map(|in_flight| in_flight.len())
             .unwrap_or(0)
+    }
+
+    /// How long a finished run is kept; `None` when runs are kept for good.
+    pub fn kept_for(&self) -> Option<Duration> {
+        self.config.kept_for()
+    }
+
+    /// Deletes the runs that finished longer ago than they are kept; how many. Every
+    /// replica may sweep: a run deleted twice is deleted once.
+    pub async fn sweep(&self) -> Result<u64, HubError> {
+        let Some(kept) = self.kept_for() else {
+            return Ok(0);
+        };
+        let kept = chrono::Duration::from_std(kept).map_err(HubError::internal)?;
+        let deleted = self
+            .runs
+            .delete_finished_before(tideway_core::store::now() - kept)
+            .await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "workflows: deleted runs past their keeping time");
+        }
+        Ok(deleted)
+    }
+
+    /// Sweeps at most once every `SWEEP_EVERY`.
+    async fn sweep_when_due(&self) {
+        {
+            let Ok(mut last) = self.last_sweep.lock() else {
+                return;
+            };
+            if last.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Err(error) = self.sweep().await {
+            tracing::warn!(%error, "workflows: could not delete old runs");
+        }
     }
 
     /// Makes the loop look for due steps now.

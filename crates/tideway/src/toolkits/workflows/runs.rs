@@ -826,6 +826,22 @@ impl Runs {
         status.map(|status| parse(&status)).transpose()
     }
 
+    /// Deletes the runs that finished before `cutoff`, with their steps and attempts
+    /// (the store cascades); how many.
+    pub async fn delete_finished_before(&self, cutoff: DateTime<Utc>) -> Result<u64, HubError> {
+        let deleted = on_store!(&self.store, pool => {
+            sqlx::query(
+                "DELETE FROM workflow_executions WHERE status IN ('succeeded', 'failed', 'cancelled') \
+                 AND finished_at IS NOT NULL AND finished_at < $1",
+            )
+            .bind(cutoff)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+
     /// Keeps the progress a running tool step reported as its output (until its
     /// outcome replaces it), while this server still holds the step.
     pub async fn note_progress(

@@ -1,6 +1,7 @@
 //! The workflows toolkit's part of the configuration file, `[workflows]`: how many
 //! steps one server runs at once, how long a claimed step's lease lasts before
-//! another server may take it over, and how much of a step's output is kept.
+//! another server may take it over, how much of a step's output is kept, and how long
+//! a finished run is.
 
 use serde::{Deserialize, Serialize};
 use tideway_core::{Config, config::ConfigError};
@@ -43,6 +44,9 @@ pub struct WorkflowsConfig {
     /// On shutdown, how long steps in flight may take to finish; those still running
     /// then are left for another server (or this one, restarted) to take over.
     pub shutdown_grace_secs: u64,
+    /// Days a finished run (background calls and tasks included) is kept, with its
+    /// steps and attempts, before it is deleted; 0 keeps every run.
+    pub keep_finished_days: u64,
 }
 
 impl Default for WorkflowsConfig {
@@ -55,6 +59,7 @@ impl Default for WorkflowsConfig {
             max_output_bytes: 256 * 1024,
             default_step_timeout_secs: 300,
             shutdown_grace_secs: 10,
+            keep_finished_days: 30,
         }
     }
 }
@@ -77,6 +82,17 @@ impl WorkflowsConfig {
         if self.default_step_timeout_secs == 0 {
             return invalid("default_step_timeout_secs must be at least 1");
         }
+        if self.keep_finished_days > 36_500 {
+            return invalid("keep_finished_days must be at most 36500 (0 keeps every run)");
+        }
         Ok(())
+    }
+}
+
+impl WorkflowsConfig {
+    /// How long a finished run is kept; `None` when runs are kept for good.
+    pub fn kept_for(&self) -> Option<std::time::Duration> {
+        (self.keep_finished_days > 0)
+            .then(|| std::time::Duration::from_secs(self.keep_finished_days * 86_400))
     }
 }

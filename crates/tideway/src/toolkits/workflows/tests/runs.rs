@@ -1,16 +1,17 @@
 //! What a run does: dependencies and parallel branches, outputs flowing into later
 //! arguments, conditions both ways, retries with backoff to success and to
 //! exhaustion, timeouts, cancel mid-step, pause and resume, approvals, the run
-//! acting as its starter, tenants kept apart, and a caller waiting for the run with
-//! each step's end reported as progress. Every test runs on each store.
+//! acting as its starter, tenants kept apart, a caller waiting for the run with each
+//! step's end reported as progress, and old runs deleted. Every test runs on each
+//! store.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tideway_core::{HubError, context::Role, store::testing::test_stores};
 
-use super::{Server, ctx, operator, step};
-use crate::toolkits::testing::RecordedProgress;
+use super::{Probe, Server, ctx, operator, quick, step};
+use crate::toolkits::{testing::RecordedProgress, workflows::settings::WorkflowsConfig};
 
 #[tokio::test]
 async fn branches_run_in_parallel_after_their_needs_and_outputs_flow_on() {
@@ -692,5 +693,88 @@ async fn a_caller_who_waits_hears_each_step_end_and_gets_the_run_as_it_then_is()
             .expect("cancelled");
         let run = server.finished(&acme, id).await;
         assert_eq!(run["status"], "cancelled", "{run:#}");
+    }
+}
+
+#[tokio::test]
+async fn runs_past_their_keeping_time_are_deleted_and_no_others() {
+    for test in test_stores().await {
+        let keeping = WorkflowsConfig {
+            keep_finished_days: 1,
+            ..quick()
+        };
+        let server = Server::start_with(&test.store, Arc::new(Probe::default()), keeping).await;
+        let acme = operator("acme");
+        let quick_run = json!({"id": "quick", "name": "Quick", "steps": [
+            {"id": "one", "tool": "probe_echo", "arguments": {"value": "{{ input.n }}"}}]});
+        let old = server.run_template(&acme, quick_run, json!({"n": 1})).await;
+        let recent = server.start_run(&acme, "quick", json!({"n": 2})).await;
+        for id in [&old, &recent] {
+            server.finished(&acme, id).await;
+        }
+        let held = server
+            .run_template(
+                &acme,
+                json!({"id": "held", "name": "Held", "steps": [
+                    {"id": "wait", "tool": "probe_read_slowly", "arguments": {"label": "held-on", "ms": 60_000}}]}),
+                json!({}),
+            )
+            .await;
+        server.wait_for_call("held-on").await;
+        let two_days_ago = tideway_core::store::now() - chrono::Duration::days(2);
+        tideway_core::on_store!(&test.store, pool => {
+            sqlx::query("UPDATE workflow_executions SET finished_at = $2 WHERE id = $1")
+                .bind(&old)
+                .bind(two_days_ago)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .expect("aged");
+
+        // A server that keeps every run deletes nothing.
+        let keeper = Server::start_with(
+            &test.store,
+            Arc::new(Probe::default()),
+            WorkflowsConfig {
+                keep_finished_days: 0,
+                ..quick()
+            },
+        )
+        .await;
+        assert_eq!(
+            keeper.workflows.state.engine.sweep().await.expect("swept"),
+            0
+        );
+        keeper.shut_down().await;
+
+        // Only the run that finished two days ago goes, with its steps and attempts.
+        let deleted = server.workflows.state.engine.sweep().await.expect("swept");
+        assert_eq!(deleted, 1);
+        let gone = server
+            .call(&acme, "get_execution", json!({"execution_id": old}))
+            .await
+            .expect_err("deleted");
+        assert!(matches!(gone, HubError::NotFound(_)), "{gone}");
+        let (steps, attempts): (i64, i64) = tideway_core::on_store!(&test.store, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM workflow_steps WHERE execution_id = $1), \
+                 (SELECT COUNT(*) FROM workflow_attempts WHERE execution_id = $1)",
+            )
+            .bind(&old)
+            .fetch_one(pool)
+            .await
+        })
+        .expect("counted");
+        assert_eq!((steps, attempts), (0, 0));
+        assert_eq!(
+            server.execution(&acme, &recent).await["status"],
+            "succeeded"
+        );
+        assert_eq!(server.execution(&acme, &held).await["status"], "running");
+        server
+            .call(&acme, "cancel_execution", json!({"execution_id": held}))
+            .await
+            .expect("cancelled");
     }
 }

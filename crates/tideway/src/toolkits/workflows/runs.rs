@@ -664,6 +664,8 @@ impl Runs {
     }
 
     /// The tenant's runs, newest first, without their steps' outputs.
+    /// The tenant's runs, newest first. Background calls (REST jobs, MCP tasks) are
+    /// left out unless `template_id` asks for them.
     pub async fn list(
         &self,
         tenant: &TenantId,
@@ -675,12 +677,14 @@ impl Runs {
             sqlx::query_as(
                 "SELECT id, template_id, template_version, status, error, started_by, created_at, finished_at \
                  FROM workflow_executions WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
-                 AND ($3 IS NULL OR template_id = $3) ORDER BY created_at DESC, id DESC LIMIT $4",
+                 AND (template_id = $3 OR ($3 IS NULL AND template_id <> $5)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $4",
             )
             .bind(tenant.as_str())
             .bind(status.map(RunStatus::as_str))
             .bind(template_id)
             .bind(limit)
+            .bind(super::background::TEMPLATE_ID)
             .fetch_all(pool)
             .await
         })?;

@@ -148,6 +148,8 @@ pub struct ExecutionArgs {
 pub struct ListArgs {
     #[serde(default)]
     pub status: Option<RunStatus>,
+    /// Only runs of this template; `background-call` lists the calls run in the
+    /// background, which are otherwise left out.
     #[serde(default)]
     pub template_id: Option<String>,
     /// The most runs to return, newest first (default 50, at most 500).
@@ -274,7 +276,7 @@ pub fn tool_set() -> ToolSet<Workflows> {
             ToolSpec {
                 name: names::LIST_EXECUTIONS,
                 title: "List workflow executions",
-                description: "The tenant's workflow executions, newest first, optionally of one status or template.",
+                description: "The tenant's workflow executions, newest first, optionally of one status or template. Calls run in the background (REST jobs, MCP tasks) are runs of the template `background-call`, listed only when that template is asked for.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },

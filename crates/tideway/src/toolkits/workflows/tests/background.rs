@@ -162,6 +162,38 @@ async fn a_call_keeps_its_result_or_its_problem_and_belongs_to_its_tenant() {
             .await
             .expect_err("a run, not a call");
         assert!(matches!(not_a_call, HubError::NotFound(_)), "{not_a_call}");
+
+        // Listing runs leaves the calls out unless they are asked for.
+        let ids = |listed: Value| -> Vec<String> {
+            listed["executions"]
+                .as_array()
+                .map(|runs| {
+                    runs.iter()
+                        .filter_map(|run| run["execution_id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let runs = ids(server
+            .call(&acme, "list_executions", json!({}))
+            .await
+            .expect("listed"));
+        assert!(
+            runs.contains(&run) && !runs.contains(&started.id),
+            "{runs:?}"
+        );
+        let calls = ids(server
+            .call(
+                &acme,
+                "list_executions",
+                json!({"template_id": "background-call"}),
+            )
+            .await
+            .expect("listed"));
+        assert!(
+            calls.contains(&started.id) && !calls.contains(&run),
+            "{calls:?}"
+        );
     }
 }
 

@@ -37,7 +37,8 @@ def inspector(tmp_path):
 
 
 # Every toolkit a user can turn on, files and fetch (off by default) included.
-TOOLKITS = ["system", "support", "database", "lakehouse", "prompts", "models", "files", "fetch", "workflows"]
+TOOLKITS = ["system", "support", "database", "lakehouse", "prompts", "models", "files", "fetch", "workflows",
+            "automation"]
 
 
 @pytest.mark.parametrize("era", ERAS)

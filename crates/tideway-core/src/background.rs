@@ -53,9 +53,24 @@ pub trait BackgroundCalls: Send + Sync {
     async fn start(
         &self,
         ctx: &CallContext,
-        (toolkit, tool): (&str, &str),
+        target: (&str, &str),
         arguments: JsonObject,
         timeout: Duration,
+    ) -> Result<BackgroundCall, HubError> {
+        self.start_keyed(ctx, target, arguments, timeout, None)
+            .await
+    }
+
+    /// [`BackgroundCalls::start`], unless the tenant started a call with the same
+    /// `key` before: then that call is answered, so a start retried after a crash or
+    /// a delivery made twice runs the tool once.
+    async fn start_keyed(
+        &self,
+        ctx: &CallContext,
+        target: (&str, &str),
+        arguments: JsonObject,
+        timeout: Duration,
+        key: Option<&str>,
     ) -> Result<BackgroundCall, HubError>;
 
     /// A call of `ctx`'s tenant; another tenant's answers as missing.

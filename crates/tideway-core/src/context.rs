@@ -154,6 +154,38 @@ impl Principal {
     }
 }
 
+/// A principal kept in the store to act later: a workflow run, a schedule, a webhook
+/// act as the principal that made them, with the rules that applied then and never
+/// past its credential's expiry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DelegatedPrincipal {
+    pub id: String,
+    pub role: Role,
+    pub credential: Credential,
+    pub rules: Vec<ToolRules>,
+    pub credential_rules: Vec<ToolRules>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl DelegatedPrincipal {
+    pub fn of(principal: &Principal) -> Self {
+        DelegatedPrincipal {
+            id: principal.id.clone(),
+            role: principal.role,
+            credential: principal.credential,
+            rules: principal.rules.to_vec(),
+            credential_rules: principal.credential_rules.to_vec(),
+            expires_at: principal.expires_at,
+        }
+    }
+
+    pub fn principal(&self) -> Principal {
+        Principal::new(self.id.clone(), self.role, self.credential)
+            .with_rules(self.rules.clone())
+            .with_credential(self.credential_rules.clone(), self.expires_at)
+    }
+}
+
 /// Which face a call came through; recorded in the audit log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

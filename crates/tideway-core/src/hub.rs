@@ -128,6 +128,8 @@ pub struct Hub {
     in_flight: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     audit: RwLock<Option<Arc<dyn AuditSink>>>,
     background: RwLock<Option<Arc<dyn BackgroundCalls>>>,
+    /// Services a toolkit shares with the faces' routes of its own (a typed map).
+    shared: RwLock<Vec<Arc<dyn std::any::Any + Send + Sync>>>,
     writer: Mutex<()>,
 }
 
@@ -149,6 +151,7 @@ impl Hub {
             in_flight: Mutex::new(HashMap::new()),
             audit: RwLock::new(None),
             background: RwLock::new(None),
+            shared: RwLock::new(Vec::new()),
             writer: Mutex::new(()),
         }
     }
@@ -199,6 +202,29 @@ impl Hub {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Shares `service` with routes that reach it by its type (a toolkit's public
+    /// route that is not a tool call, such as an inbound webhook). Replaces one of
+    /// the same type.
+    pub fn share<T: std::any::Any + Send + Sync>(&self, service: Arc<T>) {
+        let mut guard = match self.shared.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.retain(|shared| !shared.is::<T>());
+        guard.push(service);
+    }
+
+    /// The service of type `T` a toolkit shared, if one did.
+    pub fn shared<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let guard = match self.shared.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard
+            .iter()
+            .find_map(|shared| shared.clone().downcast::<T>().ok())
     }
 
     /// Records a management action that is not a tool call (a REST mutation such as

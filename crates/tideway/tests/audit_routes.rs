@@ -55,7 +55,13 @@ async fn every_route_that_changes_something_is_audited_with_caller_and_outcome()
     let mut called = Vec::new();
     for (path, operations) in doc["paths"].as_object().expect("paths") {
         for method in ["post", "put", "patch", "delete"] {
-            if operations.get(method).is_none() {
+            let Some(operation) = operations.get(method) else {
+                continue;
+            };
+            // A public route (an inbound webhook) has no caller to record: its
+            // signature is the credential, and what a delivery starts is audited as
+            // the endpoint's maker through the Hub.
+            if operation["security"] == serde_json::json!([{}]) {
                 continue;
             }
             // A number fits every path parameter's type (ids, names, versions).

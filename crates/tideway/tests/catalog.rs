@@ -364,6 +364,14 @@ const REQUESTS: &[(&str, &str)] = &[
     ("download a web page as markdown", "fetch_fetch"),
     ("call a REST API with a POST request", "fetch_http_request"),
     ("is the server healthy", "system_get_health"),
+    (
+        "send a notification to the team's slack channel",
+        "automation_notify",
+    ),
+    (
+        "run this workflow every weekday morning on a schedule",
+        "automation_create_schedule",
+    ),
     ("which toolkits are enabled", "system_list_toolkits"),
 ];
 
@@ -378,6 +386,7 @@ async fn find_tools_puts_the_right_tool_in_the_top_three_for_plain_requests() {
             "prompts",
             "models",
             "workflows",
+            "automation",
             "files",
             "fetch",
         ]

@@ -42,10 +42,12 @@ impl Edge {
     }
 }
 
-/// Paths anyone may reach: probes, the API description, OAuth discovery.
+/// Paths anyone may reach: probes, the API description, OAuth discovery, and
+/// inbound webhooks (a delivery proves itself by its signature, not a credential).
 fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/docs" | "/openapi.json")
         || path.starts_with("/docs/")
+        || path.starts_with("/hooks/")
         || path.starts_with("/.well-known/")
 }
 

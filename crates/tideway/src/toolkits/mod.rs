@@ -2,6 +2,7 @@
 //! one list of them below. Registration, migrations, REST routes and subcommands
 //! all come from that list.
 
+pub mod automation;
 pub mod builtin;
 pub mod cloud;
 pub mod conformance;
@@ -42,6 +43,7 @@ pub const ALL: &[&Builtin] = &[
     &fetch::BUILTIN,
     &cloud::BUILTIN,
     &workflows::BUILTIN,
+    &automation::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,
     &upstream::BUILTIN,

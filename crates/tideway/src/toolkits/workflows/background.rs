@@ -169,12 +169,13 @@ fn call_of(
 
 #[async_trait]
 impl BackgroundCalls for Workflows {
-    async fn start(
+    async fn start_keyed(
         &self,
         ctx: &CallContext,
         (toolkit, tool): (&str, &str),
         mut arguments: JsonObject,
         timeout: Duration,
+        key: Option<&str>,
     ) -> Result<BackgroundCall, HubError> {
         let unknown = || HubError::UnknownTool {
             toolkit: toolkit.to_string(),
@@ -210,7 +211,7 @@ impl BackgroundCalls for Workflows {
             created_by: ctx.principal.id.clone(),
             created_at: None,
         };
-        let view = self.start_pinned(ctx, &pinned, arguments).await?;
+        let view = self.start_pinned(ctx, &pinned, arguments, key).await?;
         Ok(call_of(view, toolkit, tool, self.engine.kept_for()))
     }
 

@@ -23,7 +23,7 @@ pub mod templates;
 pub mod tools;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::{
     sync::{Arc, OnceLock},
@@ -65,6 +65,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             name: "workflow_children",
             sqlite: include_str!("migrations/sqlite/0013_workflow_children.sql"),
             postgres: include_str!("migrations/postgres/0013_workflow_children.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 17,
+            name: "workflow_start_keys",
+            sqlite: include_str!("migrations/sqlite/0017_workflow_start_keys.sql"),
+            postgres: include_str!("migrations/postgres/0017_workflow_start_keys.sql"),
         },
     ],
     sealed: &[],

@@ -9,12 +9,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
-use tideway_core::{
-    CallContext, HubError, Principal, Role, Store, TenantId, ToolRules, context::Credential,
-    on_store, store::now,
-};
+use tideway_core::{CallContext, HubError, Store, TenantId, on_store, store::now};
 use utoipa::ToSchema;
 
 use super::{
@@ -290,34 +287,7 @@ pub fn now_ms() -> i64 {
 
 /// Who started a run, kept with it: the run acts as this principal, with the rules
 /// that applied when it started.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Starter {
-    pub id: String,
-    pub role: Role,
-    pub credential: Credential,
-    pub rules: Vec<ToolRules>,
-    pub credential_rules: Vec<ToolRules>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl Starter {
-    pub fn of(principal: &Principal) -> Self {
-        Starter {
-            id: principal.id.clone(),
-            role: principal.role,
-            credential: principal.credential,
-            rules: principal.rules.to_vec(),
-            credential_rules: principal.credential_rules.to_vec(),
-            expires_at: principal.expires_at,
-        }
-    }
-
-    pub fn principal(&self) -> Principal {
-        Principal::new(self.id.clone(), self.role, self.credential)
-            .with_rules(self.rules.clone())
-            .with_credential(self.credential_rules.clone(), self.expires_at)
-    }
-}
+pub type Starter = tideway_core::context::DelegatedPrincipal;
 
 #[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
 pub struct StepView {
@@ -494,16 +464,49 @@ impl Runs {
     // ----- executions -----
 
     /// Records a new run and its steps, those that need nothing ready at once.
+    /// With a `key`, a run of the tenant started with the same key before is
+    /// answered instead (the flag says whether this call made the run).
     pub async fn create(
         &self,
         ctx: &CallContext,
         pinned: &TemplateVersion,
         input: &Value,
-    ) -> Result<String, HubError> {
+        key: Option<&str>,
+    ) -> Result<(String, bool), HubError> {
+        if let Some(key) = key
+            && let Some(id) = self.by_key(&ctx.tenant, key).await?
+        {
+            return Ok((id, false));
+        }
         let starter = Starter::of(&ctx.principal);
-        self.insert(&ctx.tenant, &starter, pinned, input, None)
-            .await?
-            .ok_or_else(|| HubError::Internal("the run was not recorded".into()))
+        match self
+            .insert(&ctx.tenant, &starter, pinned, input, None, key)
+            .await
+        {
+            Ok(Some(id)) => Ok((id, true)),
+            Ok(None) => Err(HubError::Internal("the run was not recorded".into())),
+            // Another start with the same key won the race.
+            Err(error) => match key {
+                Some(key) => match self.by_key(&ctx.tenant, key).await? {
+                    Some(id) => Ok((id, false)),
+                    None => Err(error),
+                },
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn by_key(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, HubError> {
+        on_store!(&self.store, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM workflow_executions WHERE tenant_id = $1 AND start_key = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(HubError::from)
     }
 
     /// Records a child run for a workflow step this server holds, and notes the
@@ -518,7 +521,7 @@ impl Runs {
         input: &Value,
         parent: &Parent<'_>,
     ) -> Result<Option<String>, HubError> {
-        self.insert(tenant, starter, pinned, input, Some(parent))
+        self.insert(tenant, starter, pinned, input, Some(parent), None)
             .await
     }
 
@@ -529,6 +532,7 @@ impl Runs {
         pinned: &TemplateVersion,
         input: &Value,
         parent: Option<&Parent<'_>>,
+        key: Option<&str>,
     ) -> Result<Option<String>, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
         let definition = serde_json::to_string(&pinned.template).map_err(HubError::internal)?;
@@ -559,8 +563,8 @@ impl Runs {
                     }
                 }
                 sqlx::query(
-                    "INSERT INTO workflow_executions (id, tenant_id, template_id, template_version, definition, input, status, starter, started_by, created_at, updated_at, parent_id, parent_step, depth) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
+                    "INSERT INTO workflow_executions (id, tenant_id, template_id, template_version, definition, input, status, starter, started_by, created_at, updated_at, parent_id, parent_step, depth, start_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
                 )
                 .bind(&id)
                 .bind(tenant.as_str())
@@ -575,6 +579,7 @@ impl Runs {
                 .bind(parent.map(|parent| parent.execution_id))
                 .bind(parent.map(|parent| parent.step_id))
                 .bind(parent.map_or(0, |parent| parent.depth + 1))
+                .bind(key)
                 .execute(&mut *tx)
                 .await?;
                 for (position, change) in steps.iter().enumerate() {

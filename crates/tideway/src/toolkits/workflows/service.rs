@@ -81,16 +81,18 @@ impl Workflows {
     }
 
     /// Starts a run of a template (its latest version unless one is named) with
-    /// `input`, as `ctx`'s principal.
+    /// `input`, as `ctx`'s principal; with a `key` the tenant used before, the run
+    /// started then is answered instead.
     pub async fn start(
         &self,
         ctx: &CallContext,
         id: &str,
         version: Option<i64>,
         input: JsonObject,
+        key: Option<&str>,
     ) -> Result<ExecutionView, HubError> {
         let pinned = self.template(ctx, id, version).await?;
-        self.start_pinned(ctx, &pinned, input).await
+        self.start_pinned(ctx, &pinned, input, key).await
     }
 
     /// Starts a run of `pinned` with `input`, as `ctx`'s principal, once the input
@@ -100,6 +102,7 @@ impl Workflows {
         ctx: &CallContext,
         pinned: &TemplateVersion,
         input: JsonObject,
+        key: Option<&str>,
     ) -> Result<ExecutionView, HubError> {
         pinned
             .template
@@ -113,17 +116,19 @@ impl Workflows {
             })?;
         // The starter must be able to call every tool of the template, whoever saved it.
         self.validate(ctx, &pinned.template).await?;
-        let execution_id = self
+        let (execution_id, created) = self
             .engine
             .runs
-            .create(ctx, pinned, &Value::Object(input))
+            .create(ctx, pinned, &Value::Object(input), key)
             .await?;
-        tracing::info!(
-            execution_id,
-            template = pinned.template.id,
-            "workflow started"
-        );
-        self.engine.changed(&ctx.tenant, &execution_id);
+        if created {
+            tracing::info!(
+                execution_id,
+                template = pinned.template.id,
+                "workflow started"
+            );
+            self.engine.changed(&ctx.tenant, &execution_id);
+        }
         self.engine.runs.view(&ctx.tenant, &execution_id).await
     }
 

@@ -107,6 +107,11 @@ pub struct StartArgs {
     #[serde(default)]
     #[schemars(range(max = 3600))]
     pub wait_secs: u32,
+    /// A key of your choosing (1-200 characters) that makes the start safe to retry:
+    /// a later start with the same key answers with the run this one started.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 200))]
+    pub idempotency_key: Option<String>,
 }
 
 impl ToolText for ExecutionView {
@@ -251,7 +256,13 @@ pub fn tool_set() -> ToolSet<Workflows> {
             },
             |state: Arc<Workflows>, ctx, args: StartArgs| async move {
                 let started = state
-                    .start(&ctx, &args.template_id, args.version, args.input)
+                    .start(
+                        &ctx,
+                        &args.template_id,
+                        args.version,
+                        args.input,
+                        args.idempotency_key.as_deref(),
+                    )
                     .await?;
                 if args.wait_secs == 0 {
                     return Ok(started);

@@ -40,6 +40,9 @@ struct Args {
     seconds: u64,
 }
 
+/// Numbers every delivery of the run, across phases, so none repeats another's id.
+static SENT: AtomicUsize = AtomicUsize::new(0);
+
 const NAP: &str = r#"{"name": "Nap", "steps": [{"id": "nap", "kind": "sleep", "seconds": 0}]}"#;
 
 /// Sends signed deliveries from `concurrency` workers until `until` says stop or
@@ -68,13 +71,13 @@ async fn deliveries(
                 if index >= count || stop.is_some_and(|stop| Instant::now() >= stop) {
                     return Ok::<_, anyhow::Error>(times);
                 }
-                let body =
-                    json!({"order": index, "nonce": format!("{:?}", Instant::now())}).to_string();
+                let delivery = SENT.fetch_add(1, Ordering::Relaxed);
+                let body = json!({"order": index, "delivery": delivery}).to_string();
                 let now = chrono::Utc::now().timestamp();
                 let mut request = http
                     .post(&url)
                     .header("content-type", "application/json")
-                    .header("x-delivery-id", format!("bench-{index}-{now}"));
+                    .header("x-delivery-id", format!("bench-{delivery}"));
                 for (name, value) in outbound_headers(secret.as_bytes(), body.as_bytes(), now) {
                     request = request.header(name, value);
                 }

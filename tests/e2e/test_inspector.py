@@ -38,7 +38,7 @@ def inspector(tmp_path):
 
 # Every toolkit a user can turn on, files and fetch (off by default) included.
 TOOLKITS = ["system", "support", "database", "lakehouse", "prompts", "models", "files", "fetch", "workflows",
-            "automation"]
+            "automation", "messaging"]
 
 
 @pytest.mark.parametrize("era", ERAS)

@@ -11,6 +11,8 @@ pub mod fetch;
 pub mod files;
 #[cfg(feature = "lakehouse")]
 pub mod lakehouse;
+#[cfg(feature = "messaging")]
+pub mod messaging;
 pub mod models;
 pub mod prompts;
 pub mod support;
@@ -44,6 +46,8 @@ pub const ALL: &[&Builtin] = &[
     &cloud::BUILTIN,
     &workflows::BUILTIN,
     &automation::BUILTIN,
+    #[cfg(feature = "messaging")]
+    &messaging::BUILTIN,
     #[cfg(feature = "lakehouse")]
     &lakehouse::BUILTIN,
     &upstream::BUILTIN,
@@ -68,6 +72,12 @@ pub const LEFT_OUT: &[LeftOut] = &[
         name: "lakehouse",
         feature: "lakehouse",
         keys: &["lakehouse"],
+    },
+    #[cfg(not(feature = "messaging"))]
+    LeftOut {
+        name: "messaging",
+        feature: "messaging",
+        keys: &["messaging"],
     },
 ];
 

@@ -13,7 +13,7 @@ pub mod routes;
 mod service;
 pub mod snapshot;
 mod tickets;
-mod tools;
+pub(crate) mod tools;
 
 #[cfg(test)]
 mod tests;

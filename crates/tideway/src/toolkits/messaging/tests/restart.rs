@@ -1,0 +1,93 @@
+//! A broker that stops and comes back: calls fail meanwhile with a clear error
+//! (what failed and what to check), and work again once it is back, with no
+//! restart of Tideway. This test runs its own broker (the binary the test command
+//! names in `TIDEWAY_TEST_KAFKA_BROKER`) on a port of its own, so stopping it
+//! disturbs no other test.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tideway_core::HubError;
+
+use super::{Broker, Fixture, broker_binary, free_port, loopback_config};
+
+async fn until_reachable(fixture: &Fixture) {
+    for _ in 0..50 {
+        if fixture.call("test_cluster", json!({})).await["ok"] == true {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the broker did not come up");
+}
+
+#[tokio::test]
+async fn calls_fail_clearly_while_the_broker_is_down_and_work_again_after() {
+    let Some(binary) = broker_binary() else {
+        return;
+    };
+    let port = free_port();
+    let broker = Broker::start(&binary, port, false);
+    let fixture = Fixture::new(loopback_config())
+        .await
+        .with_cluster(&format!("127.0.0.1:{port}"), json!({}))
+        .await;
+    until_reachable(&fixture).await;
+    fixture
+        .call("create_topic", json!({"topic": "escalations"}))
+        .await;
+    let first = fixture
+        .call(
+            "publish_message",
+            json!({"topic": "escalations", "message": "before"}),
+        )
+        .await;
+    assert_eq!(first["offset"], 0, "{first}");
+
+    broker.stop();
+    let down = fixture
+        .refused(
+            "publish_message",
+            json!({"topic": "escalations", "message": "while down"}),
+        )
+        .await;
+    match &down {
+        HubError::Unavailable { component, reason } => {
+            assert!(component.contains("'main'"), "{down}");
+            assert!(
+                reason.starts_with("refused") || reason.starts_with("timeout"),
+                "{down}"
+            );
+            assert!(reason.contains("check"), "a hint: {down}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    let test = fixture.call("test_cluster", json!({})).await;
+    assert_eq!(test["ok"], false, "{test}");
+    assert!(
+        test["hint"].as_str().is_some_and(|hint| !hint.is_empty()),
+        "{test}"
+    );
+
+    // Back on the same port (an in-memory broker: it starts empty).
+    let _broker = Broker::start(&binary, port, false);
+    until_reachable(&fixture).await;
+    fixture
+        .call("create_topic", json!({"topic": "escalations"}))
+        .await;
+    let after = fixture
+        .call(
+            "publish_message",
+            json!({"topic": "escalations", "message": "after"}),
+        )
+        .await;
+    assert_eq!(after["offset"], 0, "{after}");
+    let read = fixture
+        .call(
+            "consume_messages",
+            json!({"topic": "escalations", "group_id": "after-restart", "timeout_ms": 8000}),
+        )
+        .await;
+    assert_eq!(read["messages"][0]["value"], "after", "{read}");
+    assert_eq!(read["messages"][0]["encoding"], "text", "{read}");
+}

@@ -11,6 +11,7 @@ mod resources;
 pub mod routes;
 pub mod settings;
 pub mod tools;
+pub mod views;
 
 #[cfg(test)]
 mod tests;

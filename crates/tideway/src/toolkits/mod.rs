@@ -14,6 +14,7 @@ pub mod lakehouse;
 #[cfg(feature = "messaging")]
 pub mod messaging;
 pub mod models;
+pub mod monitor;
 pub mod prompts;
 pub mod support;
 pub mod synthetic;
@@ -46,6 +47,7 @@ pub const ALL: &[&Builtin] = &[
     &cloud::BUILTIN,
     &workflows::BUILTIN,
     &automation::BUILTIN,
+    &monitor::BUILTIN,
     #[cfg(feature = "messaging")]
     &messaging::BUILTIN,
     #[cfg(feature = "lakehouse")]

@@ -22,7 +22,7 @@ mod tools;
 mod webhooks;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 

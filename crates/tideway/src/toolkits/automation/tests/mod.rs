@@ -5,7 +5,7 @@
 //! (`webhooks.rs`) and notifications sent to a local receiver (`notifications.rs`).
 //! Targets run on the workflows engine over the workflows tests' probe toolkit.
 
-mod notifications;
+pub(crate) mod notifications;
 mod schedules;
 mod signature;
 mod timing;

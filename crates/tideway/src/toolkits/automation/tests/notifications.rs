@@ -26,8 +26,8 @@ use crate::toolkits::{
 
 /// What the receiver got, and how many requests it fails before answering 200.
 #[derive(Default)]
-struct Received {
-    requests: Mutex<Vec<(HeaderMap, Bytes)>>,
+pub(crate) struct Received {
+    pub requests: Mutex<Vec<(HeaderMap, Bytes)>>,
     fail_first: usize,
 }
 
@@ -45,7 +45,7 @@ async fn receive(
     }
 }
 
-async fn receiver(fail_first: usize) -> (SocketAddr, Arc<Received>) {
+pub(crate) async fn receiver(fail_first: usize) -> (SocketAddr, Arc<Received>) {
     let received = Arc::new(Received {
         fail_first,
         ..Received::default()

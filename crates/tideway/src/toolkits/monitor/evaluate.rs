@@ -40,11 +40,13 @@ pub enum ChangeKind {
     Resolved,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Change {
     pub key: Key,
-    /// The rule's index in the slice evaluated, if it still exists and is enabled.
-    pub rule: Option<usize>,
+    /// The rule as it is, or as it was when the alert fired if it has been deleted
+    /// or disabled since (its channels are told of the resolve); `None` only for an
+    /// alert taken up after a restart whose rule is gone.
+    pub rule: Option<StoredRule>,
     pub value: Option<f64>,
     pub kind: ChangeKind,
 }
@@ -52,6 +54,9 @@ pub struct Change {
 #[derive(Default)]
 pub struct Evaluator {
     states: HashMap<Key, State>,
+    /// The rule of each alert this evaluator saw fire, for telling its channels of
+    /// the resolve even once the rule is gone.
+    fired_by: HashMap<Key, StoredRule>,
 }
 
 impl Evaluator {
@@ -67,26 +72,32 @@ impl Evaluator {
         }
     }
 
-    /// Evaluates `rules` against the values sampled at `now_ms`.
-    pub fn evaluate(&mut self, now_ms: i64, rules: &[StoredRule], points: &[Point]) -> Vec<Change> {
+    /// Evaluates `rules` against the values sampled at `now_ms`; a rule sees only
+    /// the points `sees` lets it (its tenant's).
+    pub fn evaluate(
+        &mut self,
+        now_ms: i64,
+        rules: &[StoredRule],
+        points: &[Point],
+        sees: impl Fn(&StoredRule, &Point) -> bool,
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut seen: HashMap<Key, ()> = HashMap::new();
-        for (index, stored) in rules.iter().enumerate() {
+        for stored in rules {
             let rule = &stored.rule;
             if !rule.enabled {
                 continue;
             }
-            for point in points
-                .iter()
-                .filter(|point| point.metric == rule.metric && rule.covers(&point.subject))
-            {
+            for point in points.iter().filter(|point| {
+                point.metric == rule.metric && rule.covers(&point.subject) && sees(stored, point)
+            }) {
                 let key = key(stored, &point.subject);
                 seen.insert(key.clone(), ());
                 let value = point.value;
                 let next = match self.states.get(&key).copied() {
                     None if rule.breached(value) => {
                         if rule.for_secs == 0 {
-                            changes.push(fired(&key, index, value, now_ms));
+                            changes.push(fired(&key, stored, value, now_ms));
                             Some(State::Firing)
                         } else {
                             Some(State::Pending { since_ms: now_ms })
@@ -95,7 +106,7 @@ impl Evaluator {
                     None => None,
                     Some(State::Pending { since_ms }) if rule.breached(value) => {
                         if now_ms - since_ms >= rule.for_secs as i64 * 1000 {
-                            changes.push(fired(&key, index, value, since_ms));
+                            changes.push(fired(&key, stored, value, since_ms));
                             Some(State::Firing)
                         } else {
                             Some(State::Pending { since_ms })
@@ -103,9 +114,10 @@ impl Evaluator {
                     }
                     Some(State::Pending { .. }) => None,
                     Some(State::Firing) if rule.cleared(value) => {
+                        self.fired_by.remove(&key);
                         changes.push(Change {
                             key: key.clone(),
-                            rule: Some(index),
+                            rule: Some(stored.clone()),
                             value: Some(value),
                             kind: ChangeKind::Resolved,
                         });
@@ -115,11 +127,16 @@ impl Evaluator {
                     Some(state) => Some(state),
                 };
                 match next {
+                    Some(State::Firing) => {
+                        self.fired_by.insert(key.clone(), stored.clone());
+                        self.states.insert(key, State::Firing);
+                    }
                     Some(state) => {
                         self.states.insert(key, state);
                     }
                     None => {
                         self.states.remove(&key);
+                        self.fired_by.remove(&key);
                     }
                 }
             }
@@ -133,12 +150,17 @@ impl Evaluator {
             .cloned()
             .collect();
         for key in gone {
+            let remembered = self.fired_by.remove(&key);
             if self.states.remove(&key) == Some(State::Firing) {
-                let rule = rules.iter().position(|stored| {
-                    stored.rule.enabled
-                        && stored.tenant.as_str() == key.0
-                        && stored.rule.name == key.1
-                });
+                let rule = rules
+                    .iter()
+                    .find(|stored| {
+                        stored.rule.enabled
+                            && stored.tenant.as_str() == key.0
+                            && stored.rule.name == key.1
+                    })
+                    .cloned()
+                    .or(remembered);
                 changes.push(Change {
                     key,
                     rule,
@@ -151,10 +173,10 @@ impl Evaluator {
     }
 }
 
-fn fired(key: &Key, rule: usize, value: f64, since_ms: i64) -> Change {
+fn fired(key: &Key, rule: &StoredRule, value: f64, since_ms: i64) -> Change {
     Change {
         key: key.clone(),
-        rule: Some(rule),
+        rule: Some(rule.clone()),
         value: Some(value),
         kind: ChangeKind::Fired { since_ms },
     }
@@ -194,6 +216,17 @@ mod tests {
         }
     }
 
+    impl Evaluator {
+        fn evaluate_all(
+            &mut self,
+            now_ms: i64,
+            rules: &[StoredRule],
+            points: &[Point],
+        ) -> Vec<Change> {
+            self.evaluate(now_ms, rules, points, |_, _| true)
+        }
+    }
+
     fn cpu(subject: &str, value: f64) -> Point {
         Point::new("host.cpu_percent", subject, value)
     }
@@ -212,39 +245,43 @@ mod tests {
     fn an_alert_fires_only_after_the_condition_held_for_its_duration() {
         let rules = [rule(60, None)];
         let mut evaluator = Evaluator::default();
-        assert!(evaluator.evaluate(0, &rules, &[cpu("a", 95.0)]).is_empty());
         assert!(
             evaluator
-                .evaluate(30_000, &rules, &[cpu("a", 95.0)])
+                .evaluate_all(0, &rules, &[cpu("a", 95.0)])
+                .is_empty()
+        );
+        assert!(
+            evaluator
+                .evaluate_all(30_000, &rules, &[cpu("a", 95.0)])
                 .is_empty()
         );
         // A dip below the line restarts the wait.
         assert!(
             evaluator
-                .evaluate(45_000, &rules, &[cpu("a", 50.0)])
+                .evaluate_all(45_000, &rules, &[cpu("a", 50.0)])
                 .is_empty()
         );
         assert!(
             evaluator
-                .evaluate(60_000, &rules, &[cpu("a", 95.0)])
+                .evaluate_all(60_000, &rules, &[cpu("a", 95.0)])
                 .is_empty()
         );
         assert!(
             evaluator
-                .evaluate(105_000, &rules, &[cpu("a", 95.0)])
+                .evaluate_all(105_000, &rules, &[cpu("a", 95.0)])
                 .is_empty()
         );
-        let changes = evaluator.evaluate(120_000, &rules, &[cpu("a", 95.0)]);
+        let changes = evaluator.evaluate_all(120_000, &rules, &[cpu("a", 95.0)]);
         assert_eq!(kinds(&changes), ["fired"]);
         assert_eq!(changes[0].kind, ChangeKind::Fired { since_ms: 60_000 });
         // Still firing: nothing new to say.
         assert!(
             evaluator
-                .evaluate(135_000, &rules, &[cpu("a", 99.0)])
+                .evaluate_all(135_000, &rules, &[cpu("a", 99.0)])
                 .is_empty()
         );
         assert_eq!(
-            kinds(&evaluator.evaluate(150_000, &rules, &[cpu("a", 10.0)])),
+            kinds(&evaluator.evaluate_all(150_000, &rules, &[cpu("a", 10.0)])),
             ["resolved"]
         );
     }
@@ -256,10 +293,10 @@ mod tests {
         let mut changes = Vec::new();
         for step in 0..100 {
             let value = if step % 2 == 0 { 81.0 } else { 79.0 };
-            changes.extend(evaluator.evaluate(step * 15_000, &rules, &[cpu("a", value)]));
+            changes.extend(evaluator.evaluate_all(step * 15_000, &rules, &[cpu("a", value)]));
         }
         assert_eq!(kinds(&changes), ["fired"]);
-        changes.extend(evaluator.evaluate(100 * 15_000, &rules, &[cpu("a", 65.0)]));
+        changes.extend(evaluator.evaluate_all(100 * 15_000, &rules, &[cpu("a", 65.0)]));
         assert_eq!(kinds(&changes), ["fired", "resolved"]);
 
         // Without a separate resolve threshold the same values flap.
@@ -269,7 +306,7 @@ mod tests {
             .map(|step| {
                 let value = if step % 2 == 0 { 81.0 } else { 79.0 };
                 evaluator
-                    .evaluate(step * 15_000, &rules, &[cpu("a", value)])
+                    .evaluate_all(step * 15_000, &rules, &[cpu("a", value)])
                     .len()
             })
             .sum();
@@ -281,9 +318,9 @@ mod tests {
         let rules = [rule(0, None)];
         let mut evaluator = Evaluator::default();
         let changes =
-            evaluator.evaluate(0, &rules, &[cpu("a", 90.0), cpu("b", 90.0), cpu("c", 10.0)]);
+            evaluator.evaluate_all(0, &rules, &[cpu("a", 90.0), cpu("b", 90.0), cpu("c", 10.0)]);
         assert_eq!(changes.len(), 2);
-        let changes = evaluator.evaluate(15_000, &rules, &[cpu("a", 90.0)]);
+        let changes = evaluator.evaluate_all(15_000, &rules, &[cpu("a", 90.0)]);
         assert_eq!(kinds(&changes), ["resolved"]);
         assert_eq!(changes[0].key.2, "b");
         assert_eq!(changes[0].value, None);
@@ -293,20 +330,23 @@ mod tests {
     fn an_alert_a_person_resolved_stays_quiet_until_it_clears_then_can_fire_again() {
         let rules = [rule(0, None)];
         let mut evaluator = Evaluator::default();
-        assert_eq!(evaluator.evaluate(0, &rules, &[cpu("a", 90.0)]).len(), 1);
+        assert_eq!(
+            evaluator.evaluate_all(0, &rules, &[cpu("a", 90.0)]).len(),
+            1
+        );
         evaluator.hold(key(&rules[0], "a"));
         assert!(
             evaluator
-                .evaluate(15_000, &rules, &[cpu("a", 90.0)])
+                .evaluate_all(15_000, &rules, &[cpu("a", 90.0)])
                 .is_empty()
         );
         assert!(
             evaluator
-                .evaluate(30_000, &rules, &[cpu("a", 10.0)])
+                .evaluate_all(30_000, &rules, &[cpu("a", 10.0)])
                 .is_empty()
         );
         assert_eq!(
-            kinds(&evaluator.evaluate(45_000, &rules, &[cpu("a", 90.0)])),
+            kinds(&evaluator.evaluate_all(45_000, &rules, &[cpu("a", 90.0)])),
             ["fired"]
         );
     }
@@ -315,10 +355,20 @@ mod tests {
     fn a_disabled_or_deleted_rule_resolves_its_firing_alerts() {
         let mut rules = vec![rule(0, None)];
         let mut evaluator = Evaluator::default();
-        assert_eq!(evaluator.evaluate(0, &rules, &[cpu("a", 90.0)]).len(), 1);
+        assert_eq!(
+            evaluator.evaluate_all(0, &rules, &[cpu("a", 90.0)]).len(),
+            1
+        );
         rules[0].rule.enabled = false;
-        let changes = evaluator.evaluate(15_000, &rules, &[cpu("a", 90.0)]);
+        let changes = evaluator.evaluate_all(15_000, &rules, &[cpu("a", 90.0)]);
         assert_eq!(kinds(&changes), ["resolved"]);
-        assert_eq!(changes[0].rule, None);
+        let told = changes[0].rule.as_ref().expect("the rule as it fired");
+        assert!(told.rule.enabled, "the rule as it was when the alert fired");
+        // Taken up after a restart with its rule gone: resolved, with no rule to tell.
+        let mut evaluator = Evaluator::default();
+        evaluator.restore_firing(key(&rules[0], "a"));
+        let changes = evaluator.evaluate_all(30_000, &[], &[cpu("a", 90.0)]);
+        assert_eq!(kinds(&changes), ["resolved"]);
+        assert!(changes[0].rule.is_none());
     }
 }

@@ -23,6 +23,7 @@ mod service;
 pub mod settings;
 mod silences;
 mod tools;
+mod visibility;
 
 #[cfg(test)]
 mod tests;

@@ -18,8 +18,9 @@ use super::{
     components::ComponentState,
     host,
     rules::METRICS,
-    series::resolution_for,
+    series::{Summary, resolution_for},
     service::{Monitor, now_ms},
+    visibility::Visibility,
 };
 
 /// A window as people write it: `15m`, `1h`, `24h`, `7d`, `30d`, or seconds.
@@ -312,6 +313,15 @@ impl Monitor {
         Ok(figures)
     }
 
+    fn interval_ms(&self) -> i64 {
+        self.config.interval_secs as i64 * 1000
+    }
+
+    /// Which series the callers of this moment may see.
+    pub fn visibility(&self) -> Result<Visibility, HubError> {
+        Ok(Visibility::of(&*self.hub()?, &self.default_tenant))
+    }
+
     async fn alert_counts(&self, ctx: &CallContext) -> Result<AlertCounts, HubError> {
         let firing = self
             .alerts
@@ -377,6 +387,7 @@ impl Monitor {
 
     pub async fn trends(
         &self,
+        ctx: &CallContext,
         window: Option<&str>,
         metrics: &[String],
         subject: Option<&str>,
@@ -386,40 +397,51 @@ impl Monitor {
         let range = (now - span, now);
         let previous = (now - 2 * span, now - span);
         let retention = self.config.retention_ms();
-        let resolution = resolution_for(now, range, &retention);
-        let previous_resolution = resolution_for(now, previous, &retention);
-        let wanted: Vec<(String, Option<String>)> = if metrics.is_empty() {
-            TREND_METRICS
-                .iter()
-                .map(|(metric, subject)| (metric.to_string(), subject.map(str::to_string)))
-                .collect()
+        let resolution = resolution_for(now, range, &retention, self.interval_ms());
+        let previous_resolution = resolution_for(now, previous, &retention, self.interval_ms());
+        // Each metric asked for, with the one subject it is reported for (`None`:
+        // every subject).
+        let wanted: Vec<(&str, Option<&str>)> = if metrics.is_empty() {
+            TREND_METRICS.to_vec()
         } else {
             for metric in metrics {
                 check_metric(metric)?;
             }
             metrics
                 .iter()
-                .map(|metric| (metric.clone(), subject.map(str::to_string)))
+                .map(|metric| (metric.as_str(), subject))
                 .collect()
         };
-        let mut trends = Vec::new();
-        for (metric, subject) in wanted {
-            let now_figures = self
-                .series
-                .summarize(&metric, subject.as_deref(), resolution, range)
-                .await?;
-            let before = self
-                .series
-                .summarize(&metric, subject.as_deref(), previous_resolution, previous)
-                .await?;
-            for summary in now_figures {
+        let names: Vec<&str> = wanted.iter().map(|(metric, _)| *metric).collect();
+        let asked = |summary: &&Summary| {
+            wanted.iter().any(|(metric, subject)| {
+                *metric == summary.metric
+                    && subject.is_none_or(|subject| subject == summary.subject)
+            })
+        };
+        let visibility = self.visibility()?;
+        let now_figures = self
+            .series
+            .summarize(&names, subject, resolution, range)
+            .await?;
+        let before = self
+            .series
+            .summarize(&names, subject, previous_resolution, previous)
+            .await?;
+        let trends = now_figures
+            .iter()
+            .filter(asked)
+            .filter(|summary| visibility.sees(&ctx.tenant, &summary.metric, &summary.subject))
+            .map(|summary| {
                 let previous_mean = before
                     .iter()
-                    .find(|earlier| earlier.subject == summary.subject)
+                    .find(|earlier| {
+                        earlier.metric == summary.metric && earlier.subject == summary.subject
+                    })
                     .map(|earlier| earlier.mean);
-                trends.push(trend(&metric, summary, previous_mean));
-            }
-        }
+                trend(summary.clone(), previous_mean)
+            })
+            .collect();
         Ok(Trends {
             replica: self.replica().to_string(),
             window: window_of(range, resolution),
@@ -429,6 +451,7 @@ impl Monitor {
 
     pub async fn metric_report(
         &self,
+        ctx: &CallContext,
         metric: &str,
         subject: Option<&str>,
         window: Option<&str>,
@@ -439,19 +462,24 @@ impl Monitor {
         let span = window_ms(window, "1h")?;
         let range = (now - span, now);
         let retention = self.config.retention_ms();
-        let resolution = resolution_for(now, range, &retention);
+        let resolution = resolution_for(now, range, &retention, self.interval_ms());
         let steps = i64::from(steps.unwrap_or(60).clamp(1, 1000));
         let step_ms = (span / steps).max(1000);
         let summaries = self
             .series
-            .summarize(metric, subject, resolution, range)
+            .summarize(&[metric], subject, resolution, range)
             .await?;
         let before = self
             .series
             .summarize(
-                metric,
+                &[metric],
                 subject,
-                resolution_for(now, (now - 2 * span, now - span), &retention),
+                resolution_for(
+                    now,
+                    (now - 2 * span, now - span),
+                    &retention,
+                    self.interval_ms(),
+                ),
                 (now - 2 * span, now - span),
             )
             .await?;
@@ -459,8 +487,10 @@ impl Monitor {
             .series
             .buckets(metric, subject, resolution, range, step_ms)
             .await?;
+        let visibility = self.visibility()?;
         let subjects = summaries
             .into_iter()
+            .filter(|summary| visibility.sees(&ctx.tenant, metric, &summary.subject))
             .map(|summary| {
                 let series = buckets
                     .iter()
@@ -478,7 +508,7 @@ impl Monitor {
                     .map(|earlier| earlier.mean);
                 SubjectReport {
                     subject: summary.subject.clone(),
-                    trend: trend(metric, summary, previous_mean),
+                    trend: trend(summary, previous_mean),
                     series,
                 }
             })
@@ -618,12 +648,12 @@ fn window_of((from, to): (i64, i64), resolution: i64) -> Window {
     }
 }
 
-fn trend(metric: &str, summary: super::series::Summary, previous_mean: Option<f64>) -> Trend {
+fn trend(summary: Summary, previous_mean: Option<f64>) -> Trend {
     let change = previous_mean
         .filter(|previous| previous.abs() > f64::EPSILON)
         .map(|previous| (summary.mean - previous) * 100.0 / previous.abs());
     Trend {
-        metric: metric.to_string(),
+        metric: summary.metric,
         subject: summary.subject,
         mean: round(summary.mean),
         min: round(summary.min),

@@ -27,6 +27,7 @@ impl Point {
 /// A metric's figures for one subject over a window.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct Summary {
+    pub metric: String,
     pub subject: String,
     pub mean: f64,
     pub min: f64,
@@ -214,30 +215,42 @@ impl Series {
         Ok(rows)
     }
 
-    /// `metric`'s figures per subject over `[from_ms, to_ms)` at `resolution`, from
-    /// this server's series; only `subject` when given.
+    /// Each of `metrics`' figures per subject over `[from_ms, to_ms)` at
+    /// `resolution`, from this server's series, in one query; only `subject` when
+    /// given.
     pub async fn summarize(
         &self,
-        metric: &str,
+        metrics: &[&str],
         subject: Option<&str>,
         resolution: i64,
         (from_ms, to_ms): (i64, i64),
     ) -> Result<Vec<Summary>, HubError> {
+        if metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (0..metrics.len())
+            .map(|index| format!("${}", index + 6))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Only placeholders are formatted in; every value is bound.
+        let sql = format!(
+            "SELECT metric, subject, SUM(value * count) / SUM(count) AS mean, MIN(min_value) AS min, \
+             MAX(max_value) AS max, CAST(SUM(count) AS BIGINT) AS samples FROM monitor_samples \
+             WHERE replica = $1 AND resolution = $2 AND at_ms >= $3 AND at_ms < $4 \
+             AND ($5 IS NULL OR subject = $5) AND metric IN ({list}) \
+             GROUP BY metric, subject ORDER BY metric, subject"
+        );
         let rows: Vec<Summary> = on_store!(&self.store, pool => {
-            sqlx::query_as(
-                "SELECT subject, SUM(value * count) / SUM(count) AS mean, MIN(min_value) AS min, \
-                 MAX(max_value) AS max, CAST(SUM(count) AS BIGINT) AS samples FROM monitor_samples \
-                 WHERE replica = $1 AND metric = $2 AND resolution = $3 AND at_ms >= $4 AND at_ms < $5 \
-                 AND ($6 IS NULL OR subject = $6) GROUP BY subject ORDER BY subject",
-            )
-            .bind(&self.replica)
-            .bind(metric)
-            .bind(resolution)
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(subject)
-            .fetch_all(pool)
-            .await
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&self.replica)
+                .bind(resolution)
+                .bind(from_ms)
+                .bind(to_ms)
+                .bind(subject);
+            for metric in metrics {
+                query = query.bind(*metric);
+            }
+            query.fetch_all(pool).await
         })?;
         Ok(rows)
     }
@@ -291,18 +304,28 @@ impl Series {
     }
 }
 
+/// Rows per subject a query may read: enough for any chart, few enough that a
+/// report over many metrics answers at once.
+const MAX_ROWS_PER_SUBJECT: i64 = 2000;
+
 /// The finest resolution whose retention still covers `from_ms` and that gives at
-/// most a few thousand rows per subject over the window.
-pub fn resolution_for(now_ms: i64, (from_ms, to_ms): (i64, i64), retention: &[(i64, i64)]) -> i64 {
+/// most `MAX_ROWS_PER_SUBJECT` rows per subject over the window, raw samples being
+/// `interval_ms` apart.
+pub fn resolution_for(
+    now_ms: i64,
+    (from_ms, to_ms): (i64, i64),
+    retention: &[(i64, i64)],
+    interval_ms: i64,
+) -> i64 {
     let window = (to_ms - from_ms).max(0);
     for (resolution, kept) in retention {
         let covers = from_ms >= now_ms - kept;
-        let rows = if *resolution == 0 {
-            window / 5_000
+        let spacing = if *resolution == 0 {
+            interval_ms.max(1)
         } else {
-            window / (resolution * 1000)
+            resolution * 1000
         };
-        if covers && rows <= 20_000 {
+        if covers && window / spacing <= MAX_ROWS_PER_SUBJECT {
             return *resolution;
         }
     }
@@ -323,12 +346,28 @@ mod tests {
     fn recent_short_windows_read_raw_samples_and_older_ones_read_rollups() {
         let now = 100 * 86_400_000;
         let hour = 3_600_000;
-        assert_eq!(resolution_for(now, (now - hour, now), &RETENTION), 0);
-        // Two days back is past the raw retention.
-        assert_eq!(resolution_for(now, (now - 48 * hour, now), &RETENTION), 60);
-        // Thirty days back is past the minutes' retention.
+        let every_5s = 5_000;
         assert_eq!(
-            resolution_for(now, (now - 30 * 24 * hour, now), &RETENTION),
+            resolution_for(now, (now - hour, now), &RETENTION, every_5s),
+            0
+        );
+        // A day of samples 5 s apart is more than a chart needs: minutes.
+        assert_eq!(
+            resolution_for(now, (now - 24 * hour, now), &RETENTION, every_5s),
+            60
+        );
+        // Thirty hours back is past the raw retention, however few samples there are.
+        assert_eq!(
+            resolution_for(now, (now - 30 * hour, now), &RETENTION, 600_000),
+            60
+        );
+        // A week of minutes is too many rows; thirty days back is past their retention.
+        assert_eq!(
+            resolution_for(now, (now - 7 * 24 * hour, now), &RETENTION, every_5s),
+            3600
+        );
+        assert_eq!(
+            resolution_for(now, (now - 30 * 24 * hour, now), &RETENTION, every_5s),
             3600
         );
     }

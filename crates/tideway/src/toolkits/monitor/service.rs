@@ -29,6 +29,7 @@ use super::{
     series::{Point, Series},
     settings::MonitorConfig,
     silences::Silences,
+    visibility::Visibility,
 };
 
 /// The automation toolkit's tool alerts are sent through.
@@ -214,17 +215,20 @@ impl Monitor {
         points: &[Point],
     ) -> Result<Round, HubError> {
         let rules = self.rules.all().await?;
+        let visibility = Visibility::of(hub, &self.default_tenant);
         let changes = {
             let mut evaluator = self
                 .evaluator
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            evaluator.evaluate(now_ms, &rules, points)
+            evaluator.evaluate(now_ms, &rules, points, |rule, point| {
+                visibility.sees(&rule.tenant, &point.metric, &point.subject)
+            })
         };
         let mut round = Round::default();
         for change in changes {
             let (tenant, rule_name, subject) = &change.key;
-            let stored = change.rule.and_then(|index| rules.get(index));
+            let stored = change.rule.as_ref();
             let alert = match (&change.kind, stored) {
                 (ChangeKind::Fired { since_ms }, Some(stored)) => {
                     let value = change.value.unwrap_or(f64::NAN);

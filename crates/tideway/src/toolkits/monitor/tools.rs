@@ -253,9 +253,9 @@ pub fn tool_set() -> ToolSet<Monitor> {
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
-            |state: Arc<Monitor>, _ctx, args: TrendsArgs| async move {
+            |state: Arc<Monitor>, ctx, args: TrendsArgs| async move {
                 state
-                    .trends(args.window.as_deref(), &args.metrics, args.subject.as_deref())
+                    .trends(&ctx, args.window.as_deref(), &args.metrics, args.subject.as_deref())
                     .await
             },
         )
@@ -305,15 +305,18 @@ pub fn tool_set() -> ToolSet<Monitor> {
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
-            |state: Arc<Monitor>, _ctx, args: LatestArgs| async move {
+            |state: Arc<Monitor>, ctx, args: LatestArgs| async move {
                 check_metric(&args.metric)?;
                 let since = now_ms() - 3 * state.config.interval_secs as i64 * 1000 - 60_000;
+                let visibility = state.visibility()?;
                 let values = state
                     .series
                     .latest(since)
                     .await?
                     .into_iter()
-                    .filter(|(metric, ..)| *metric == args.metric)
+                    .filter(|(metric, subject, ..)| {
+                        *metric == args.metric && visibility.sees(&ctx.tenant, metric, subject)
+                    })
                     .map(|(_, subject, value, at)| LatestValue {
                         subject,
                         value,
@@ -335,9 +338,9 @@ pub fn tool_set() -> ToolSet<Monitor> {
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
-            |state: Arc<Monitor>, _ctx, args: MetricArgs| async move {
+            |state: Arc<Monitor>, ctx, args: MetricArgs| async move {
                 state
-                    .metric_report(&args.metric, args.subject.as_deref(), args.window.as_deref(), args.steps)
+                    .metric_report(&ctx, &args.metric, args.subject.as_deref(), args.window.as_deref(), args.steps)
                     .await
             },
         )

@@ -13,7 +13,7 @@ use std::{
 use serde_json::{Value, json};
 use tideway_core::{HubError, context::Role, store::testing::test_stores};
 
-use super::{Rig, quiet};
+use super::{Rig, Switch, SwitchToolkit, quiet};
 use crate::toolkits::{
     automation::{
         now_ms,
@@ -417,5 +417,88 @@ async fn a_component_down_shows_at_the_next_check_and_its_availability_drops_by_
             .await
             .expect_err("no such component");
         assert!(matches!(error, HubError::NotFound(_)), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_component_one_tenant_owns_is_seen_and_alerted_on_by_that_tenant_alone() {
+    for test in test_stores().await {
+        let rig = Rig::start(&test.store).await;
+        let private = Arc::new(Switch::default());
+        rig.automation
+            .server
+            .hub
+            .register(Arc::new(SwitchToolkit {
+                switch: private.clone(),
+                name: "globex-crm",
+                owner: Some(tideway_core::TenantId::new("globex")),
+            }))
+            .expect("registered");
+        // Both tenants watch every component.
+        for tenant in ["acme", "globex"] {
+            rig.call(
+                &ctx(tenant, Role::Admin),
+                "create_alert_rule",
+                json!({"name": "any_down", "metric": "component.up", "comparison": "<", "threshold": 0.5}),
+            )
+            .await
+            .expect("rule");
+        }
+        private.set(2);
+        let fired = rig.state().tick(now_ms()).await.expect("tick").fired;
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].subject, "globex-crm");
+        let acme = ctx("acme", Role::Viewer);
+        let globex = ctx("globex", Role::Viewer);
+        assert_eq!(
+            rig.call(&acme, "list_alerts", json!({}))
+                .await
+                .expect("listed")["alerts"],
+            json!([])
+        );
+        assert_eq!(
+            rig.call(&globex, "list_alerts", json!({}))
+                .await
+                .expect("listed")["alerts"][0]["subject"],
+            "globex-crm"
+        );
+        let names = |report: &Value| -> Vec<String> {
+            report["components"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|c| c["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let acme_report = rig
+            .call(&acme, "get_health_report", json!({}))
+            .await
+            .expect("report");
+        assert!(!names(&acme_report).contains(&"globex-crm".to_string()));
+        assert!(
+            names(
+                &rig.call(&globex, "get_health_report", json!({}))
+                    .await
+                    .expect("report")
+            )
+            .contains(&"globex-crm".to_string())
+        );
+        let latest = rig
+            .call(&acme, "get_metric", json!({"metric": "component.up"}))
+            .await
+            .expect("latest");
+        assert!(!latest.to_string().contains("globex-crm"), "{latest}");
+        let trends = rig
+            .call(
+                &acme,
+                "get_performance_trends",
+                json!({"metrics": ["component.up"], "window": "15m"}),
+            )
+            .await
+            .expect("trends");
+        assert!(!trends.to_string().contains("globex-crm"), "{trends}");
+        assert!(trends.to_string().contains("billing"), "{trends}");
     }
 }

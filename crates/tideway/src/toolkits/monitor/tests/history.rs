@@ -60,7 +60,7 @@ async fn a_simulated_month_keeps_a_day_raw_a_week_of_minutes_and_hourly_means_th
         // The hour from 10:00 has samples at minutes 600, 605, ..., 655.
         let ten = (start / DAY) * DAY + 2 * DAY + 10 * HOUR;
         let hourly = series
-            .summarize("host.cpu_percent", Some("sim"), 3600, (ten, ten + HOUR))
+            .summarize(&["host.cpu_percent"], Some("sim"), 3600, (ten, ten + HOUR))
             .await
             .expect("summary");
         assert_eq!(hourly.len(), 1);

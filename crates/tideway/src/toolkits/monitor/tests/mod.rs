@@ -37,12 +37,20 @@ impl Switch {
     }
 }
 
-pub struct SwitchToolkit(pub Arc<Switch>);
+/// A switchable component named `name`, shared or owned by one tenant.
+pub struct SwitchToolkit {
+    pub switch: Arc<Switch>,
+    pub name: &'static str,
+    pub owner: Option<TenantId>,
+}
 
 #[async_trait]
 impl Toolkit for SwitchToolkit {
     fn name(&self) -> &str {
-        "billing"
+        self.name
+    }
+    fn owner(&self) -> Option<&TenantId> {
+        self.owner.as_ref()
     }
     fn description(&self) -> &str {
         "A component whose health the test sets"
@@ -57,12 +65,12 @@ impl Toolkit for SwitchToolkit {
         _arguments: JsonObject,
     ) -> Result<CallToolResult, HubError> {
         Err(HubError::UnknownTool {
-            toolkit: "billing".into(),
+            toolkit: self.name.into(),
             tool: name.to_string(),
         })
     }
     async fn health(&self) -> Health {
-        match self.0.state.load(Ordering::SeqCst) {
+        match self.switch.state.load(Ordering::SeqCst) {
             0 => Health::healthy(),
             1 => Health {
                 status: tideway_core::HealthStatus::Degraded,
@@ -102,8 +110,12 @@ impl Rig {
         let automation = AutomationRig::start(store).await;
         let hub = automation.server.hub.clone();
         let switch = Arc::new(Switch::default());
-        hub.register(Arc::new(SwitchToolkit(switch.clone())))
-            .expect("switch");
+        hub.register(Arc::new(SwitchToolkit {
+            switch: switch.clone(),
+            name: "billing",
+            owner: None,
+        }))
+        .expect("switch");
         let monitor = Arc::new(MonitorToolkit::new(
             config,
             &hub,

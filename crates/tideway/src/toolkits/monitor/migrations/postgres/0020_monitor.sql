@@ -5,6 +5,8 @@
 -- One row per metric, subject and period. Raw rows (resolution 0) are single
 -- samples; rollups (60 and 3600 seconds) hold the mean, least and greatest of the
 -- period's samples and how many there were. Each server writes its own (`replica`).
+-- The key leads with what a report asks for (a server's metric at a resolution over
+-- a time range).
 CREATE TABLE monitor_samples (
     replica    TEXT NOT NULL,
     metric     TEXT NOT NULL,
@@ -15,9 +17,10 @@ CREATE TABLE monitor_samples (
     min_value  DOUBLE PRECISION NOT NULL,
     max_value  DOUBLE PRECISION NOT NULL,
     count      BIGINT NOT NULL,
-    PRIMARY KEY (replica, metric, subject, resolution, at_ms)
+    PRIMARY KEY (replica, metric, resolution, at_ms, subject)
 );
-CREATE INDEX monitor_samples_window ON monitor_samples (metric, resolution, at_ms);
+-- Rollups, deletions and the latest values go by resolution and time.
+CREATE INDEX monitor_samples_age ON monitor_samples (resolution, at_ms);
 
 -- How far each server has rolled its samples up, per resolution.
 CREATE TABLE monitor_rollups (

@@ -160,6 +160,11 @@ fn standardise(value: &mut Value) {
     }
 }
 
+/// The arguments of a tool that takes none; anything given is refused by name.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
 /// A result type that can say itself in a line or two of text for clients that do not
 /// read `structuredContent`. The default renders the JSON.
 pub trait ToolText: Serialize {

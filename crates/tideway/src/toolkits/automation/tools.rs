@@ -43,9 +43,7 @@ pub mod names {
     pub const TRIGGER: &str = "trigger";
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]

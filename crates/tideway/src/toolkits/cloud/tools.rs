@@ -41,9 +41,7 @@ pub mod names {
     pub const PUT_PARAMETER: &str = "put_parameter";
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -200,9 +200,7 @@ pub struct NameArgs {
     pub name: String,
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Serialize, JsonSchema, ToSchema)]
 pub struct ConnectionList {

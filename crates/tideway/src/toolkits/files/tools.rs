@@ -183,9 +183,7 @@ pub struct DeleteArgs {
     pub recursive: bool,
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 /// One file of `read_multiple_files`: its text, or why it could not be read.
 #[derive(Serialize, JsonSchema, ToSchema)]

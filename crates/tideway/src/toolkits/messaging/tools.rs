@@ -41,9 +41,7 @@ pub mod names {
     pub const GET_CONSUMER_GROUP_LAG: &str = "get_consumer_group_lag";
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

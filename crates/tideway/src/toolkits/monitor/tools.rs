@@ -44,9 +44,7 @@ pub mod names {
     pub const DELETE_SILENCE: &str = "delete_silence";
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -34,9 +34,7 @@ pub mod names {
     pub const APPROVE_STEP: &str = "approve_step";
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub use tideway_core::typed::NoArgs;
 
 #[derive(Serialize, JsonSchema, ToSchema)]
 pub struct TemplateSummary {

@@ -2,6 +2,7 @@
 //! one list of them below. Registration, migrations, REST routes and subcommands
 //! all come from that list.
 
+pub mod agents;
 pub mod automation;
 pub mod builtin;
 pub mod cloud;
@@ -48,6 +49,7 @@ pub const ALL: &[&Builtin] = &[
     &workflows::BUILTIN,
     &automation::BUILTIN,
     &monitor::BUILTIN,
+    &agents::BUILTIN,
     #[cfg(feature = "messaging")]
     &messaging::BUILTIN,
     #[cfg(feature = "lakehouse")]

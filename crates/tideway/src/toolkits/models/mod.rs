@@ -456,9 +456,13 @@ impl Toolkit for ModelsToolkit {
     }
 
     /// Storing and deleting providers (their keys) manages the tenant: admins only.
+    /// A generation changes none of the tenant's data (it is recorded, and the
+    /// tenant's budget bounds it), so a viewer may generate, as an agent run a viewer
+    /// starts must.
     fn required_role(&self, tool: &Tool) -> Role {
         match tool.name.as_ref() {
-            "set_model_provider" | "delete_model_provider" => Role::Admin,
+            names::SET_MODEL_PROVIDER | names::DELETE_MODEL_PROVIDER => Role::Admin,
+            names::GENERATE => Role::Viewer,
             _ => role_by_annotations(tool),
         }
     }

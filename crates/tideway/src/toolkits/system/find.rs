@@ -287,12 +287,71 @@ fn catalog_form(word: &str, vocabulary: &dyn Fn(&str) -> bool) -> String {
         .unwrap_or_else(|| word.to_string())
 }
 
-/// One searchable tool: its term frequencies (weighted by field) and length.
+/// A text's weighted word frequencies and length, as BM25 reads them.
+pub struct Terms {
+    frequencies: HashMap<String, f64>,
+    length: f64,
+}
+
+impl Terms {
+    /// The words of each field, counted at the field's weight.
+    pub fn of(fields: &[(&str, f64)]) -> Terms {
+        let mut frequencies: HashMap<String, f64> = HashMap::new();
+        let mut length = 0.0;
+        for (text, weight) in fields {
+            for word in words(text) {
+                *frequencies.entry(word).or_default() += weight;
+                length += weight;
+            }
+        }
+        Terms {
+            frequencies,
+            length,
+        }
+    }
+}
+
+/// How well each of `documents` matches `query` (BM25, the query read as
+/// `query_terms` reads it), in their order; 0 for no match.
+pub fn bm25(documents: &[&Terms], query: &str) -> Vec<f64> {
+    let query = query_terms(query, &|word| {
+        documents
+            .iter()
+            .any(|document| document.frequencies.contains_key(word))
+    });
+    if documents.is_empty() || query.is_empty() {
+        return vec![0.0; documents.len()];
+    }
+    let count = documents.len() as f64;
+    let average = (documents.iter().map(|d| d.length).sum::<f64>() / count).max(f64::EPSILON);
+    documents
+        .iter()
+        .map(|document| {
+            query
+                .iter()
+                .map(|(term, weight)| {
+                    let frequency = document.frequencies.get(term).copied().unwrap_or(0.0);
+                    if frequency == 0.0 {
+                        return 0.0;
+                    }
+                    let holders = documents
+                        .iter()
+                        .filter(|d| d.frequencies.contains_key(term))
+                        .count() as f64;
+                    let idf = ((count - holders + 0.5) / (holders + 0.5) + 1.0).ln();
+                    weight * idf * frequency * (K1 + 1.0)
+                        / (frequency + K1 * (1.0 - B + B * document.length / average))
+                })
+                .sum::<f64>()
+        })
+        .collect()
+}
+
+/// One searchable tool.
 struct Document {
     name: String,
     toolkit: String,
-    terms: HashMap<String, f64>,
-    length: f64,
+    terms: Terms,
     tool: tideway_core::mcp::Tool,
 }
 
@@ -303,25 +362,15 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
 fn document(name: String, toolkit: &str, tool: &tideway_core::mcp::Tool) -> Document {
-    let mut terms: HashMap<String, f64> = HashMap::new();
-    let mut length = 0.0;
-    let fields = [
-        (tool.name.as_ref(), NAME_WEIGHT),
-        (tool.title.as_deref().unwrap_or_default(), TITLE_WEIGHT),
-        (tool.description.as_deref().unwrap_or_default(), TEXT_WEIGHT),
-        (toolkit, TEXT_WEIGHT),
-    ];
-    for (text, weight) in fields {
-        for word in words(text) {
-            *terms.entry(word).or_default() += weight;
-            length += weight;
-        }
-    }
     Document {
         name,
         toolkit: toolkit.to_string(),
-        terms,
-        length,
+        terms: Terms::of(&[
+            (tool.name.as_ref(), NAME_WEIGHT),
+            (tool.title.as_deref().unwrap_or_default(), TITLE_WEIGHT),
+            (tool.description.as_deref().unwrap_or_default(), TEXT_WEIGHT),
+            (toolkit, TEXT_WEIGHT),
+        ]),
         tool: tool.clone(),
     }
 }
@@ -345,40 +394,10 @@ pub fn find_tools(hub: &Hub, ctx: &CallContext, args: FindToolsArgs) -> FoundToo
         })
         .collect();
     let searched = documents.len();
-    let query = query_terms(&args.query, &|word| {
-        documents
-            .iter()
-            .any(|document| document.terms.contains_key(word))
-    });
-    if documents.is_empty() || query.is_empty() {
-        return FoundTools {
-            tools: Vec::new(),
-            searched,
-        };
-    }
-    let count = documents.len() as f64;
-    let average = documents.iter().map(|d| d.length).sum::<f64>() / count;
-    let mut scored: Vec<(f64, &Document)> = documents
-        .iter()
-        .map(|document| {
-            let score = query
-                .iter()
-                .map(|(term, weight)| {
-                    let frequency = document.terms.get(term).copied().unwrap_or(0.0);
-                    if frequency == 0.0 {
-                        return 0.0;
-                    }
-                    let holders = documents
-                        .iter()
-                        .filter(|d| d.terms.contains_key(term))
-                        .count() as f64;
-                    let idf = ((count - holders + 0.5) / (holders + 0.5) + 1.0).ln();
-                    weight * idf * frequency * (K1 + 1.0)
-                        / (frequency + K1 * (1.0 - B + B * document.length / average))
-                })
-                .sum::<f64>();
-            (score, document)
-        })
+    let terms: Vec<&Terms> = documents.iter().map(|document| &document.terms).collect();
+    let mut scored: Vec<(f64, &Document)> = bm25(&terms, &args.query)
+        .into_iter()
+        .zip(&documents)
         .filter(|(score, _)| *score > 0.0)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));

@@ -3,7 +3,7 @@
 //! generic `call_tool` for clients that only hold a few tools, and an `echo` tool for
 //! checking connectivity end to end and for benchmarks.
 
-mod find;
+pub(crate) mod find;
 
 use std::{
     sync::{Arc, Weak},

@@ -1,0 +1,287 @@
+//! The `agents` toolkit: AI agents per tenant (the six built-in roles and the
+//! tenant's own, every save a version), each run a tool-use loop over the Hub's
+//! tools as the principal that started it (`runner.rs`), carried by the workflow
+//! engine's durable background calls so it survives a restart, recorded turn by
+//! turn; and delegation of a task to the agent that fits it best and has room
+//! (`delegation.rs`).
+
+pub mod definition;
+mod delegation;
+pub mod routes;
+pub mod runner;
+pub mod store;
+pub mod team;
+pub mod tools;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use serde_json::json;
+use tideway_core::{
+    CallContext, Hub, HubError, Role, Toolkit,
+    mcp::{CallToolResult, JsonObject, Tool},
+    toolkit::role_by_annotations,
+    typed::ToolSet,
+};
+
+use self::{
+    definition::{AgentDefinition, MAX_CHAIN},
+    runner::Runner,
+    store::{AgentStore, AgentVersion, RunSummary},
+    tools::names,
+};
+
+/// The `agents` toolkit's descriptor.
+pub const BUILTIN: super::Builtin = super::Builtin {
+    name: "agents",
+    summary: "AI agents that use the hub's tools, with delegation by capability and load",
+    on_by_default: true,
+    feature: None,
+    settings: None,
+    migrations: &[tideway_core::store::Migration {
+        version: 21,
+        name: "agents",
+        sqlite: include_str!("migrations/sqlite/0021_agents.sql"),
+        postgres: include_str!("migrations/postgres/0021_agents.sql"),
+    }],
+    sealed: &[],
+    build: Some(|shared| {
+        Ok(Arc::new(AgentsToolkit::new(
+            shared.store.clone(),
+            Arc::downgrade(shared.hub),
+        )))
+    }),
+    rest: Some(super::Rest {
+        tag: "agents",
+        description: "AI agents, their runs, delegation and multi-agent workflows (the agents toolkit)",
+        routes: routes::router,
+        tools: &[
+            names::LIST_AGENTS,
+            names::GET_AGENT,
+            names::SAVE_AGENT,
+            names::RUN_AGENT,
+            names::LIST_RUNS,
+            names::GET_RUN,
+            names::CANCEL_RUN,
+            names::AGENT_HEALTH,
+            names::DELEGATE,
+            names::RUN_AGENT_WORKFLOW,
+            names::AGENT_CAPABILITIES,
+        ],
+    }),
+    cli: None,
+};
+
+/// How long a run may wait in its agent's queue before its background call gives
+/// up, on top of the agent's own time limit.
+const QUEUE_ALLOWANCE: Duration = Duration::from_secs(3600);
+/// How often a caller waiting for a run reads it again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+pub struct Agents {
+    pub runner: Runner,
+    hub: Weak<Hub>,
+}
+
+impl Agents {
+    pub fn store(&self) -> &AgentStore {
+        &self.runner.store
+    }
+
+    pub fn hub(&self) -> Result<Arc<Hub>, HubError> {
+        self.hub
+            .upgrade()
+            .ok_or_else(|| HubError::internal("the server is stopping"))
+    }
+
+    /// Checks a definition and that its patterns name tools that exist.
+    async fn save(&self, ctx: &CallContext, agent: &AgentDefinition) -> Result<i64, HubError> {
+        agent.validate()?;
+        let hub = self.hub()?;
+        let rules = agent.rules();
+        let any = hub.entries().iter().any(|entry| {
+            entry
+                .tools
+                .iter()
+                .any(|tool| rules.permits_tool(entry.name(), &tool.name))
+        });
+        if !any {
+            return Err(HubError::invalid_argument(
+                "agent.tools",
+                "the patterns name no tool this server has",
+            ));
+        }
+        self.store().save(ctx, agent).await
+    }
+
+    /// Records a run of `pinned` and has it carried out in the background (on the
+    /// workflow engine when there is one, so it outlives this server); waits up to
+    /// `wait` for it to end.
+    async fn start(
+        &self,
+        ctx: &CallContext,
+        pinned: &AgentVersion,
+        task: &str,
+        chain: &[String],
+        priority: i64,
+        wait: Duration,
+    ) -> Result<RunSummary, HubError> {
+        if task.trim().is_empty() {
+            return Err(HubError::invalid_argument("task", "must say what to do"));
+        }
+        if chain.len() >= MAX_CHAIN {
+            return Err(HubError::invalid_argument(
+                "chain",
+                format!("agents may delegate {MAX_CHAIN} deep; this task is already that deep"),
+            ));
+        }
+        if chain.contains(&pinned.agent.name) {
+            return Err(HubError::invalid_argument(
+                "agent",
+                format!(
+                    "'{}' is already on this task's delegation chain ({}); delegating to it would be a cycle",
+                    pinned.agent.name,
+                    chain.join(" → ")
+                ),
+            ));
+        }
+        let hub = self.hub()?;
+        let id = self
+            .store()
+            .create_run(ctx, pinned, task, chain, priority)
+            .await?;
+        tracing::info!(run_id = id, agent = pinned.agent.name, "agent run queued");
+        let mut arguments = JsonObject::new();
+        arguments.insert("id".into(), json!(id));
+        match hub.background_calls() {
+            Some(background) => {
+                let timeout =
+                    Duration::from_secs(pinned.agent.limits.max_seconds) + QUEUE_ALLOWANCE;
+                let call = background
+                    .start_keyed(
+                        ctx,
+                        (BUILTIN.name, names::CONTINUE_RUN),
+                        arguments,
+                        timeout,
+                        Some(&format!("agent-run:{id}")),
+                    )
+                    .await?;
+                self.store().set_call(&id, &call.id).await?;
+            }
+            // Without the workflow engine the run is carried out in this call.
+            None => return self.runner.run(ctx, &id).await,
+        }
+        self.wait(ctx, &id, wait).await
+    }
+
+    /// The run once it ended or `wait` passed (less a second before the call's
+    /// deadline), whichever is first.
+    async fn wait(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        wait: Duration,
+    ) -> Result<RunSummary, HubError> {
+        let until = tokio::time::Instant::now()
+            + wait.min(ctx.remaining().saturating_sub(Duration::from_secs(1)));
+        loop {
+            let run = self.store().run(&ctx.tenant, id).await?.summary;
+            if run.status.is_finished() || tokio::time::Instant::now() >= until {
+                return Ok(run);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(WAIT_POLL) => {}
+                () = ctx.cancel.cancelled() => return Ok(run),
+            }
+        }
+    }
+
+    async fn cancel(&self, ctx: &CallContext, id: &str) -> Result<RunSummary, HubError> {
+        let run = self.store().run(&ctx.tenant, id).await?;
+        if run.summary.status.is_finished() {
+            return Ok(run.summary);
+        }
+        self.store()
+            .finish(
+                id,
+                store::Ending {
+                    status: store::RunStatus::Cancelled,
+                    answer: None,
+                    output: None,
+                    error: Some("cancelled on request"),
+                },
+            )
+            .await?;
+        if let (Some(call_id), Some(background)) = (&run.call_id, self.hub()?.background_calls()) {
+            // Stops a call in flight (its model turn or tool call) at once.
+            background.cancel(ctx, call_id).await?;
+        }
+        tracing::info!(run_id = id, "agent run cancelled on request");
+        Ok(self.store().run(&ctx.tenant, id).await?.summary)
+    }
+}
+
+pub struct AgentsToolkit {
+    tools: ToolSet<Agents>,
+    state: Arc<Agents>,
+}
+
+impl AgentsToolkit {
+    pub fn new(store: tideway_core::Store, hub: Weak<Hub>) -> Self {
+        AgentsToolkit {
+            tools: tools::tool_set(),
+            state: Arc::new(Agents {
+                runner: Runner::new(AgentStore::new(store), hub.clone()),
+                hub,
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Toolkit for AgentsToolkit {
+    fn name(&self) -> &str {
+        BUILTIN.name
+    }
+
+    fn description(&self) -> &str {
+        "AI agents that work with the hub's tools as the person who starts them: six built-in roles and the tenant's own, runs recorded turn by turn, delegation to the agent that fits a task and has room."
+    }
+
+    fn featured_tools(&self) -> Option<Vec<String>> {
+        tideway_core::toolkit::featured(&[names::LIST_AGENTS, names::RUN_AGENT, names::DELEGATE])
+    }
+
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.tools()
+    }
+
+    /// Anyone who may see the tenant may start an agent: the run can do no more than
+    /// its starter. Saving an agent changes what the tenant's agents may do.
+    fn required_role(&self, tool: &Tool) -> Role {
+        match tool.name.as_ref() {
+            names::RUN_AGENT | names::DELEGATE | names::CONTINUE_RUN | names::CANCEL_RUN => {
+                Role::Viewer
+            }
+            names::SAVE_AGENT => Role::Admin,
+            _ => role_by_annotations(tool),
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, HubError> {
+        self.tools
+            .call(self.state.clone(), ctx, name, arguments)
+            .await
+    }
+}

@@ -1,0 +1,262 @@
+//! What the agents are like as a team: each agent's health (a model to reach,
+//! how its recent runs went, how busy it is), and multi-agent workflows (a workflow
+//! whose steps are agent tasks, each passing its answer on), run on the workflow
+//! engine like any other workflow.
+
+use std::collections::HashMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tideway_core::{CallContext, HubError, mcp::JsonObject, typed::ToolText};
+use utoipa::ToSchema;
+
+use super::{
+    Agents,
+    store::{RunStatus, now_ms},
+    tools::names,
+};
+
+/// The window recent runs are judged over.
+const RECENT_MS: i64 = 24 * 3600 * 1000;
+/// Failing at least this share of recent runs makes an agent degraded.
+const FAILING_SHARE: f64 = 0.5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentHealthStatus {
+    Healthy,
+    /// It can run, but most of its recent runs failed.
+    Degraded,
+    /// It cannot run: the tenant has no model a background run can reach.
+    Down,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct AgentHealth {
+    pub agent: String,
+    pub status: AgentHealthStatus,
+    /// The tenant's model provider (`sampling`, a provider's name, or `none`).
+    pub provider: String,
+    /// Runs queued or running now.
+    pub load: i64,
+    pub max_concurrent_runs: u32,
+    /// Runs started in the last 24 hours, and how many of them failed.
+    pub runs_24h: i64,
+    pub failed_24h: i64,
+    /// Why it is not healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct TeamHealth {
+    pub agents: Vec<AgentHealth>,
+}
+
+impl ToolText for TeamHealth {
+    fn text(&self) -> String {
+        self.agents
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}: {:?} (load {}/{}, {} of {} runs failed in 24h){}",
+                    a.agent,
+                    a.status,
+                    a.load,
+                    a.max_concurrent_runs,
+                    a.failed_24h,
+                    a.runs_24h,
+                    a.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthArgs {
+    /// One agent; every agent when absent.
+    pub agent: Option<String>,
+}
+
+pub async fn health(
+    state: &Agents,
+    ctx: &CallContext,
+    args: HealthArgs,
+) -> Result<TeamHealth, HubError> {
+    let store = state.store();
+    let agents = match &args.agent {
+        Some(name) => vec![store.find(&ctx.tenant, name, None).await?],
+        None => store.list(&ctx.tenant).await?,
+    };
+    let load: HashMap<String, i64> = store.load(&ctx.tenant).await?.into_iter().collect();
+    let mut recent: HashMap<String, (i64, i64)> = HashMap::new();
+    for (agent, status, count) in store
+        .outcomes_since(&ctx.tenant, now_ms() - RECENT_MS)
+        .await?
+    {
+        let entry = recent.entry(agent).or_default();
+        entry.0 += count;
+        if status == RunStatus::Failed {
+            entry.1 += count;
+        }
+    }
+    let providers = state
+        .hub()?
+        .call(
+            ctx,
+            "models",
+            "list_model_providers",
+            Some(JsonObject::new()),
+        )
+        .await?;
+    let provider = providers
+        .structured_content
+        .as_ref()
+        .and_then(|value| value["current"].as_str())
+        .unwrap_or("none")
+        .to_string();
+    Ok(TeamHealth {
+        agents: agents
+            .into_iter()
+            .map(|version| {
+                let name = version.agent.name;
+                let (runs, failed) = recent.get(&name).copied().unwrap_or_default();
+                let (status, reason) = if provider == "none" {
+                    (
+                        AgentHealthStatus::Down,
+                        Some("the tenant has no language model: set a model provider".into()),
+                    )
+                } else if provider == "sampling" {
+                    // Runs go on in the background, where no client is connected to
+                    // ask.
+                    (
+                        AgentHealthStatus::Down,
+                        Some("the tenant's model is the calling client's (sampling), which background runs cannot reach: set a model provider".into()),
+                    )
+                } else if runs > 0 && failed as f64 / runs as f64 >= FAILING_SHARE {
+                    (
+                        AgentHealthStatus::Degraded,
+                        Some(format!("{failed} of its {runs} runs in the last 24 hours failed")),
+                    )
+                } else {
+                    (AgentHealthStatus::Healthy, None)
+                };
+                AgentHealth {
+                    load: load.get(&name).copied().unwrap_or(0),
+                    agent: name,
+                    status,
+                    provider: provider.clone(),
+                    max_concurrent_runs: version.agent.max_concurrent_runs,
+                    runs_24h: runs,
+                    failed_24h: failed,
+                    reason,
+                }
+            })
+            .collect(),
+    })
+}
+
+/// One agent task of a multi-agent workflow.
+#[derive(Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTask {
+    /// The step's id; later tasks read its answer as `{{ steps.<id>.output.run.answer }}`.
+    pub id: String,
+    pub agent: String,
+    /// What the agent should do; may quote the input (`{{ input.x }}`) and earlier
+    /// answers.
+    pub task: String,
+    /// Steps that must end first (default: none, so steps run side by side).
+    #[serde(default)]
+    pub needs: Vec<String>,
+}
+
+#[derive(Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamWorkflowArgs {
+    /// The workflow's name; it is saved as workflow template `agents_<name>` (a new
+    /// version each time), so it can be run again and followed like any workflow.
+    #[schemars(length(min = 1, max = 60))]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[schemars(length(min = 1, max = 50))]
+    pub steps: Vec<AgentTask>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: JsonObject,
+    /// Seconds to wait for the workflow to finish (default 0).
+    #[serde(default)]
+    #[schemars(range(max = 3600))]
+    pub wait_secs: u32,
+}
+
+/// The most one agent step waits for its run: a run still going then ends the
+/// step, and the run goes on.
+const STEP_WAIT_SECS: u64 = 600;
+
+/// Saves the tasks as a workflow template of `run_agent` steps and starts it.
+pub async fn workflow(
+    state: &Agents,
+    ctx: &CallContext,
+    args: TeamWorkflowArgs,
+) -> Result<Value, HubError> {
+    let hub = state.hub()?;
+    for step in &args.steps {
+        // Named agents must exist before anything is saved.
+        state.store().find(&ctx.tenant, &step.agent, None).await?;
+    }
+    let run_agent = hub
+        .entries()
+        .iter()
+        .find(|entry| entry.name() == super::BUILTIN.name)
+        .and_then(|entry| entry.mcp_tool_name(names::RUN_AGENT).map(str::to_string))
+        .ok_or_else(|| HubError::internal("run_agent has no name on /mcp"))?;
+    let steps: Vec<Value> = args
+        .steps
+        .iter()
+        .map(|step| {
+            json!({
+                "id": step.id,
+                "tool": run_agent,
+                "needs": step.needs,
+                "arguments": {"agent": step.agent, "task": step.task, "wait_secs": STEP_WAIT_SECS},
+                "timeout_secs": STEP_WAIT_SECS + 60,
+            })
+        })
+        .collect();
+    let id = format!("agents_{}", args.name);
+    let template = json!({
+        "id": id,
+        "name": args.name,
+        "description": args.description.unwrap_or_else(|| "A multi-agent workflow.".into()),
+        "input_schema": {"type": "object"},
+        "steps": steps,
+    });
+    let mut save = JsonObject::new();
+    save.insert("template".into(), template);
+    hub.call(ctx, "workflows", "save_workflow_template", Some(save))
+        .await?;
+    let mut start = JsonObject::new();
+    start.insert("template_id".into(), json!(id));
+    start.insert("input".into(), Value::Object(args.input));
+    start.insert("wait_secs".into(), json!(args.wait_secs));
+    let started = hub
+        .call(ctx, "workflows", "start_workflow", Some(start))
+        .await?;
+    Ok(started.structured_content.unwrap_or(Value::Null))
+}
+
+/// A started workflow, as the workflows toolkit describes it.
+#[derive(Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Started(pub Value);
+
+impl ToolText for Started {}

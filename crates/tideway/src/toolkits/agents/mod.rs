@@ -159,7 +159,12 @@ impl Agents {
         tracing::info!(run_id = id, agent = pinned.agent.name, "agent run queued");
         let mut arguments = JsonObject::new();
         arguments.insert("id".into(), json!(id));
-        match hub.background_calls() {
+        // The calling client's model can be asked only within this call.
+        let background = match self.uses_sampling(&hub, ctx).await {
+            true => None,
+            false => hub.background_calls(),
+        };
+        match background {
             Some(background) => {
                 let timeout =
                     Duration::from_secs(pinned.agent.limits.max_seconds) + QUEUE_ALLOWANCE;
@@ -174,10 +179,25 @@ impl Agents {
                     .await?;
                 self.store().set_call(&id, &call.id).await?;
             }
-            // Without the workflow engine the run is carried out in this call.
-            None => return self.runner.run(ctx, &id).await,
+            // Without the workflow engine, or with the client's model, the run is
+            // carried out in this call (and ends with it).
+            None => return self.runner.run(ctx, &id, true).await,
         }
         self.wait(ctx, &id, wait).await
+    }
+
+    /// Whether the tenant's model is the calling client's (sampling).
+    async fn uses_sampling(&self, hub: &Hub, ctx: &CallContext) -> bool {
+        hub.call(
+            ctx,
+            "models",
+            "list_model_providers",
+            Some(JsonObject::new()),
+        )
+        .await
+        .ok()
+        .and_then(|result| result.structured_content)
+        .is_some_and(|providers| providers["current"] == "sampling")
     }
 
     /// The run once it ended or `wait` passed (less a second before the call's

@@ -28,6 +28,9 @@ use crate::toolkits::models::model::{Message, Part, Speaker, ToolDefinition};
 
 /// How often a queued run looks for a free slot.
 const QUEUE_POLL: Duration = Duration::from_millis(200);
+/// How many times (at `QUEUE_POLL`) a background call waits for its id to be
+/// recorded on the run it carries.
+const CARRIER_WAIT_ROUNDS: u32 = 25;
 /// The most of one tool result the model is shown.
 const MAX_RESULT_CHARS: usize = 16_000;
 /// The agents toolkit's own tool an agent may be given: delegating to another agent.
@@ -169,9 +172,34 @@ impl Runner {
         }
     }
 
+    /// Whether this call is the background call that carries `run`, the only one
+    /// that may carry it on: a second loop on the same run would make its calls
+    /// twice. The call's id is recorded just after the call starts, so it is waited
+    /// for briefly.
+    async fn is_carrier(&self, ctx: &CallContext, run: &mut StoredRun) -> Result<bool, HubError> {
+        for _ in 0..CARRIER_WAIT_ROUNDS {
+            if let Some(call_id) = &run.call_id {
+                // The engine names each step's call `workflow:{run}:{step}:{attempt}`.
+                return Ok(ctx.request_id.starts_with(&format!("workflow:{call_id}:")));
+            }
+            tokio::time::sleep(QUEUE_POLL).await;
+            *run = self.store.run(&run.tenant, &run.summary.id).await?;
+        }
+        // Its starter stopped before recording the call: whoever carries it is the
+        // only one there is.
+        Ok(true)
+    }
+
     /// Runs (or carries on) run `id` of `ctx`'s tenant to its end; the run as it
-    /// then is.
-    pub async fn run(&self, ctx: &CallContext, id: &str) -> Result<RunSummary, HubError> {
+    /// then is. `inline` when the run is carried out within the call that started
+    /// it (its model is the calling client's, or there is no workflow engine);
+    /// otherwise only its background call may carry it.
+    pub async fn run(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        inline: bool,
+    ) -> Result<RunSummary, HubError> {
         let mut run = self.store.run(&ctx.tenant, id).await?;
         if run.summary.status.is_finished() {
             return Ok(run.summary);
@@ -179,6 +207,11 @@ impl Runner {
         if run.summary.started_by != ctx.principal.id {
             return Err(HubError::Forbidden(
                 "only the principal that started an agent run carries it on".into(),
+            ));
+        }
+        if !inline && !self.is_carrier(ctx, &mut run).await? {
+            return Err(HubError::Conflict(
+                "this run is carried by its background call; follow it with get_run".into(),
             ));
         }
         let outcome = match self.wait_for_slot(ctx, &mut run).await {

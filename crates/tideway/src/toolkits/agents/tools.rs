@@ -447,7 +447,7 @@ pub fn tool_set() -> ToolSet<Agents> {
             },
             |state: Arc<Agents>, ctx, args: RunIdArgs| async move {
                 Ok(RunView {
-                    run: state.runner.run(&ctx, &args.id).await?,
+                    run: state.runner.run(&ctx, &args.id, false).await?,
                     events: None,
                 })
             },

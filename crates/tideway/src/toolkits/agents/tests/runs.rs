@@ -215,6 +215,59 @@ async fn limits_end_a_run_cleanly_and_say_which() {
 }
 
 #[tokio::test]
+async fn an_agent_with_an_output_schema_answers_with_json_or_fails_saying_why() {
+    let (base, script) = scripted_model().await;
+    for test in test_stores().await {
+        let server = fixture(&test.store, &key(), &base).await;
+        let schema = json!({"type": "object", "required": ["total"],
+            "properties": {"total": {"type": "integer"}}});
+        save_agent(
+            &server,
+            "counter",
+            &["probe"],
+            json!({"output_schema": schema}),
+        )
+        .await;
+        let caller = operator("acme");
+        script.text("```json\n{\"total\": 3}\n```");
+        let id = start(&server, &caller, "counter").await;
+        let view = finished(&server, &caller, &id).await;
+        assert_eq!(view["run"]["status"], "succeeded", "{view:#}");
+        assert_eq!(view["run"]["output"], json!({"total": 3}));
+        for (answer, words) in [("three", "not the JSON"), ("{\"total\": \"3\"}", "total")] {
+            script.text(answer);
+            let id = start(&server, &caller, "counter").await;
+            let view = finished(&server, &caller, &id).await;
+            assert_eq!(view["run"]["status"], "failed", "{view:#}");
+            let error = view["run"]["error"].as_str().unwrap_or_default();
+            assert!(error.contains(words), "{error}");
+        }
+        // Only the run's own background call carries it on: a second loop would
+        // make its calls twice.
+        let answered = agents(&server, &caller, "continue_run", json!({"id": id}))
+            .await
+            .map(|view| view["run"]["status"].clone());
+        assert!(
+            matches!(&answered, Ok(status) if status == "succeeded"),
+            "a finished run is answered as it is: {answered:?}"
+        );
+        script.calls(&[(
+            "probe_read_slowly",
+            json!({"label": "carried", "ms": 60000}),
+        )]);
+        let id = start(&server, &caller, "counter").await;
+        server.wait_for_call("carried").await;
+        let refused = agents(&server, &caller, "continue_run", json!({"id": id}))
+            .await
+            .expect_err("another loop on the same run");
+        assert!(matches!(refused, HubError::Conflict(_)), "{refused}");
+        agents(&server, &caller, "cancel_run", json!({"id": id}))
+            .await
+            .expect("cancelled");
+    }
+}
+
+#[tokio::test]
 async fn a_run_cancelled_mid_call_stops_at_once() {
     let (base, script) = scripted_model().await;
     for test in test_stores().await {

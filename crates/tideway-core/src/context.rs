@@ -192,6 +192,8 @@ impl DelegatedPrincipal {
 pub enum Face {
     Mcp,
     Rest,
+    /// The agent-to-agent protocol (A2A), over which agents are served.
+    A2a,
     /// Tideway itself: workflows, agents, the CLI.
     Internal,
 }
@@ -201,6 +203,7 @@ impl Face {
         match self {
             Face::Mcp => "mcp",
             Face::Rest => "rest",
+            Face::A2a => "a2a",
             Face::Internal => "internal",
         }
     }

@@ -239,6 +239,48 @@ async fn agents_are_saved_run_delegated_and_followed_over_rest() {
         "{tasks:?}"
     );
 
+    // Quick actions: a named agent's task, and a template's input checked by its schema.
+    let (status, proposal) = send(
+        Method::POST,
+        url("/api/v1/integration/quick/generate-proposal"),
+        Some(json!({"request": "A support plan for Initech", "context": {"seats": 40}})),
+        Some("wait=20"),
+    )
+    .await;
+    assert_eq!(status, 200, "{proposal:#}");
+    assert_eq!(proposal["run"]["agent"], "content_creator", "{proposal:#}");
+    assert_eq!(proposal["run"]["status"], "succeeded", "{proposal:#}");
+    assert!(
+        proposal["run"]["task"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"seats\":40"),
+        "{proposal:#}"
+    );
+    let (status, problem) = send(
+        Method::POST,
+        url("/api/v1/integration/quick/customer-support"),
+        Some(json!({"question": "Where is my order?"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("customer_id"),
+        "{problem:#}"
+    );
+    let (status, problem) = send(
+        Method::POST,
+        url("/api/v1/integration/quick/optimize-schedule"),
+        Some(json!({"ask": "faster"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem:#}");
+
     // Bad input names the field.
     let (status, problem) = send(
         Method::PUT,
@@ -271,4 +313,223 @@ async fn agents_are_saved_run_delegated_and_followed_over_rest() {
     )
     .await;
     assert_eq!(status, 404, "{problem:#}");
+}
+
+/// A JSON-RPC call to an A2A endpoint with an API key; the HTTP status and body.
+async fn a2a(url: String, key: Option<&str>, method: &str, params: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("a2a-version", "1.0")
+        .json(&json!({"jsonrpc": "2.0", "id": "r1", "method": method, "params": params}));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn agents_answer_over_a2a_as_the_tenant_of_the_key_and_runs_stream_their_events() {
+    let (model_url, _turns) = stand_in().await;
+    let server = start(|config| {
+        config.toolkits = ["system", "workflows", "models", "agents"]
+            .map(String::from)
+            .to_vec();
+        config.auth.modes = vec![tideway_core::config::AuthMode::ApiKey];
+    })
+    .await;
+    let base = server.base.as_str();
+    let acme = common::key(&server.app, "acme", tideway_core::Role::Admin).await;
+    let globex = common::key(&server.app, "globex", tideway_core::Role::Admin).await;
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/api/v1/models/providers/main",
+            json!({"kind": "openai", "base_url": model_url, "model": "scripted", "api_key": "sk-test", "default": true}),
+        ),
+        (
+            "/api/v1/agents/pinger",
+            json!({"description": "Checks that things answer.", "instructions": "Echo, then report.",
+                "capabilities": ["ping"], "tools": ["system.echo"]}),
+        ),
+    ] {
+        let response = http
+            .put(format!("{base}{path}"))
+            .bearer_auth(&acme)
+            .json(&body)
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+
+    // The public card needs no credential; the endpoint does.
+    let card: Value = http
+        .get(format!("{base}/.well-known/agent-card.json"))
+        .send()
+        .await
+        .expect("card")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(card["supportedInterfaces"][0]["url"], format!("{base}/a2a"));
+    assert_eq!(card["skills"].as_array().map(Vec::len), Some(6), "{card:#}");
+    let (status, _) = a2a(
+        format!("{base}/a2a/pinger"),
+        None,
+        "GetTask",
+        json!({"id": "x"}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let agent_card = http
+        .get(format!("{base}/a2a/pinger/.well-known/agent-card.json"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .expect("card");
+    assert_eq!(agent_card.status().as_u16(), 200);
+    let agent_card: Value = agent_card.json().await.expect("json");
+    assert_eq!(
+        agent_card["supportedInterfaces"][0]["url"],
+        format!("{base}/a2a/pinger")
+    );
+
+    let message = |text: &str, context: &str| json!({"message": {"messageId": "m1", "role": "ROLE_USER", "contextId": context, "parts": [{"text": text}]}});
+    let (status, sent) = a2a(
+        format!("{base}/a2a/pinger"),
+        Some(&acme),
+        "SendMessage",
+        message("Ping the hub.", "talk-9"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let task = &sent["result"]["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{sent:#}");
+    assert_eq!(task["contextId"], "talk-9");
+    let id = task["id"].as_str().expect("task id").to_string();
+
+    // Another tenant's key sees no such task, on either endpoint.
+    for endpoint in ["/a2a", "/a2a/pinger"] {
+        let (_, got) = a2a(
+            format!("{base}{endpoint}"),
+            Some(&globex),
+            "GetTask",
+            json!({"id": id}),
+        )
+        .await;
+        assert_eq!(got["error"]["code"], -32001, "{got:#}");
+    }
+    let (_, listed) = a2a(format!("{base}/a2a"), Some(&globex), "ListTasks", json!({})).await;
+    assert_eq!(listed["result"]["totalSize"], 0, "{listed:#}");
+    let (_, listed) = a2a(
+        format!("{base}/a2a"),
+        Some(&acme),
+        "ListTasks",
+        json!({"contextId": "talk-9", "status": "TASK_STATE_COMPLETED", "includeArtifacts": true}),
+    )
+    .await;
+    assert_eq!(listed["result"]["totalSize"], 1, "{listed:#}");
+    assert_eq!(listed["result"]["tasks"][0]["id"], id.as_str());
+    let (_, bad) = a2a(
+        format!("{base}/a2a"),
+        Some(&acme),
+        "ListTasks",
+        json!({"pageToken": "not-a-cursor"}),
+    )
+    .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad:#}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("params.pageToken"),
+        "{bad:#}"
+    );
+    let (_, bad) = a2a(
+        format!("{base}/a2a/pinger"),
+        Some(&acme),
+        "SendMessage",
+        message("x", "a context id that is far too spacious"),
+    )
+    .await;
+    assert_eq!(bad["error"]["code"], -32602, "{bad:#}");
+    assert_eq!(
+        bad["error"]["data"][0]["metadata"]["field"], "context_id",
+        "{bad:#}"
+    );
+    let (_, push) = a2a(
+        format!("{base}/a2a"),
+        Some(&acme),
+        "CreateTaskPushNotificationConfig",
+        json!({}),
+    )
+    .await;
+    assert_eq!(push["error"]["code"], -32003, "{push:#}");
+
+    // The run's events as server-sent events, resumable after an event id.
+    let events = |after: Option<&str>| {
+        let mut request = http
+            .get(format!("{base}/api/v1/agent-runs/{id}/events"))
+            .bearer_auth(&acme);
+        if let Some(after) = after {
+            request = request.header("last-event-id", after);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("events")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let stream = events(None).await;
+    let names: Vec<&str> = stream
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        ["model", "call", "result", "model", "status"],
+        "{stream}"
+    );
+    let resumed = events(Some("1")).await;
+    let names: Vec<&str> = resumed
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names, ["result", "model", "status"], "{resumed}");
+    let refused = http
+        .get(format!("{base}/api/v1/agent-runs/{id}/events"))
+        .bearer_auth(&globex)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(refused.status().as_u16(), 404);
+
+    // Runs listed a page at a time.
+    let page = |query: String| {
+        let request = http
+            .get(format!("{base}/api/v1/agent-runs{query}"))
+            .bearer_auth(&acme);
+        async move {
+            let response = request.send().await.expect("runs");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, first) = page("?limit=1".into()).await;
+    assert_eq!(status, 200, "{first:#}");
+    assert_eq!(first["total"], 1);
+    assert!(first.get("next_cursor").is_some(), "{first:#}");
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_string();
+    let (_, second) = page(format!("?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["runs"], json!([]), "{second:#}");
+    let (status, problem) = page("?cursor=nonsense".into()).await;
+    assert_eq!(status, 422, "{problem:#}");
 }

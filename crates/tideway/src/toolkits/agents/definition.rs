@@ -69,9 +69,14 @@ pub struct AgentDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub output_schema: Option<JsonObject>,
+    /// Set by Tideway on a remote A2A agent (registered with
+    /// `register_remote_agent`): its name among the tenant's remote agents. Its runs
+    /// are carried out by that agent, not by a model here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
-fn default_concurrency() -> u32 {
+pub fn default_concurrency() -> u32 {
     4
 }
 
@@ -89,6 +94,12 @@ impl AgentDefinition {
 
     /// Refuses what could never work, naming the field.
     pub fn validate(&self) -> Result<(), HubError> {
+        if self.remote.is_some() {
+            return Err(invalid(
+                "remote",
+                "a remote A2A agent is registered with register_remote_agent, not saved",
+            ));
+        }
         if !tideway_core::naming::is_valid_id(&self.name, 64) {
             return Err(invalid(
                 "name",
@@ -149,6 +160,7 @@ pub fn builtin_agents() -> &'static [AgentDefinition] {
             limits: Limits::default(),
             max_concurrent_runs: default_concurrency(),
             output_schema: None,
+            remote: None,
         };
         vec![
             agent(

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tideway_core::HubError;
 use utoipa::ToSchema;
 
@@ -22,7 +22,7 @@ const NAME_WEIGHT: f64 = 2.0;
 const DESCRIPTION_WEIGHT: f64 = 1.0;
 
 /// One agent considered for a task.
-#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct Candidate {
     pub agent: String,
     pub score: f64,

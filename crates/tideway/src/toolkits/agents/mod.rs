@@ -2,13 +2,20 @@
 //! tenant's own, every save a version), each run a tool-use loop over the Hub's
 //! tools as the principal that started it (`runner.rs`), carried by the workflow
 //! engine's durable background calls so it survives a restart, recorded turn by
-//! turn; and delegation of a task to the agent that fits it best and has room
-//! (`delegation.rs`).
+//! turn and followed live (`follow.rs`); delegation of a task to the agent that fits
+//! it best and has room (`delegation.rs`); the agents served over A2A (`a2a/`); and
+//! the seed's quick actions (`quick.rs`).
 
+pub mod a2a;
 pub mod definition;
 mod delegation;
+mod follow;
+mod quick;
+pub mod remote;
+mod remote_run;
 pub mod routes;
 pub mod runner;
+pub mod settings;
 pub mod store;
 pub mod team;
 pub mod tools;
@@ -24,15 +31,18 @@ use std::{
 use async_trait::async_trait;
 use serde_json::json;
 use tideway_core::{
-    CallContext, Hub, HubError, Role, Toolkit,
+    CallContext, Hub, HubError, Role, TenantId, Toolkit,
     mcp::{CallToolResult, JsonObject, Tool},
+    secrets::MasterKey,
     toolkit::role_by_annotations,
     typed::ToolSet,
 };
 
 use self::{
     definition::{AgentDefinition, MAX_CHAIN},
+    remote::{RemoteAgent, Remotes},
     runner::Runner,
+    settings::AgentsConfig,
     store::{AgentStore, AgentVersion, RunSummary},
     tools::names,
 };
@@ -43,19 +53,35 @@ pub const BUILTIN: super::Builtin = super::Builtin {
     summary: "AI agents that use the hub's tools, with delegation by capability and load",
     on_by_default: true,
     feature: None,
-    settings: None,
-    migrations: &[tideway_core::store::Migration {
-        version: 21,
-        name: "agents",
-        sqlite: include_str!("migrations/sqlite/0021_agents.sql"),
-        postgres: include_str!("migrations/postgres/0021_agents.sql"),
-    }],
-    sealed: &[],
+    settings: Some(super::Settings {
+        keys: &[settings::KEY],
+        tenant_keys: &[],
+        check: settings::check,
+    }),
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 21,
+            name: "agents",
+            sqlite: include_str!("migrations/sqlite/0021_agents.sql"),
+            postgres: include_str!("migrations/postgres/0021_agents.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 22,
+            name: "a2a",
+            sqlite: include_str!("migrations/sqlite/0022_a2a.sql"),
+            postgres: include_str!("migrations/postgres/0022_a2a.sql"),
+        },
+    ],
+    sealed: &[&remote::SEALED],
     build: Some(|shared| {
+        let settings = settings::from_config(shared.config).map_err(|error| error.to_string())?;
         Ok(Arc::new(AgentsToolkit::new(
             shared.store.clone(),
+            shared.master_key.clone(),
+            settings,
+            Arc::new(crate::egress::SystemLookup),
             Arc::downgrade(shared.hub),
-        )))
+        )?))
     }),
     rest: Some(super::Rest {
         tag: "agents",
@@ -73,6 +99,9 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             names::DELEGATE,
             names::RUN_AGENT_WORKFLOW,
             names::AGENT_CAPABILITIES,
+            names::REGISTER_REMOTE_AGENT,
+            names::LIST_REMOTE_AGENTS,
+            names::REMOVE_REMOTE_AGENT,
         ],
     }),
     cli: None,
@@ -84,6 +113,15 @@ const QUEUE_ALLOWANCE: Duration = Duration::from_secs(3600);
 /// How often a caller waiting for a run reads it again.
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
+/// What a run is asked to do, and in which conversation and chain.
+pub struct Asked<'a> {
+    pub task: &'a str,
+    pub context_id: Option<&'a str>,
+    /// The agents that delegated it so far.
+    pub chain: &'a [String],
+    pub priority: i64,
+}
+
 pub struct Agents {
     pub runner: Runner,
     hub: Weak<Hub>,
@@ -92,6 +130,68 @@ pub struct Agents {
 impl Agents {
     pub fn store(&self) -> &AgentStore {
         &self.runner.store
+    }
+
+    pub fn remotes(&self) -> &Remotes {
+        &self.runner.remotes
+    }
+
+    /// The tenant's agents: built-in and saved ones, then its remote agents.
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<AgentVersion>, HubError> {
+        let mut agents = self.store().list(tenant).await?;
+        agents.extend(
+            self.remotes()
+                .list(tenant)
+                .await?
+                .iter()
+                .map(RemoteAgent::as_agent),
+        );
+        Ok(agents)
+    }
+
+    /// One of the tenant's agents, saved, built in or remote.
+    pub async fn find(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<AgentVersion, HubError> {
+        match self.store().find(tenant, name, version).await {
+            Err(HubError::NotFound(message)) => match self.remotes().find(tenant, name).await? {
+                Some(remote) if version.is_none_or(|v| v == 0) => Ok(remote.as_agent()),
+                _ => Err(HubError::NotFound(message)),
+            },
+            found => found,
+        }
+    }
+
+    /// Registers a remote A2A agent under a name no other agent of the tenant has.
+    async fn register_remote(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        card_url: &str,
+        credential: Option<remote::CredentialInput>,
+    ) -> Result<RemoteAgent, HubError> {
+        if !tideway_core::naming::is_valid_id(name, 64) {
+            return Err(HubError::invalid_argument(
+                "name",
+                format!(
+                    "'{}' is not a name: use 1 to 64 lower-case letters, digits, '_' or '-'",
+                    tideway_core::error::excerpt(name)
+                ),
+            ));
+        }
+        if self.remotes().find(&ctx.tenant, name).await?.is_none()
+            && self.store().find(&ctx.tenant, name, None).await.is_ok()
+        {
+            return Err(HubError::Conflict(format!(
+                "the tenant already has an agent named '{name}'; pick another name for the remote agent"
+            )));
+        }
+        self.remotes()
+            .register(ctx, name, card_url, credential)
+            .await
     }
 
     pub fn hub(&self) -> Result<Arc<Hub>, HubError> {
@@ -103,6 +203,17 @@ impl Agents {
     /// Checks a definition and that its patterns name tools that exist.
     async fn save(&self, ctx: &CallContext, agent: &AgentDefinition) -> Result<i64, HubError> {
         agent.validate()?;
+        if self
+            .remotes()
+            .find(&ctx.tenant, &agent.name)
+            .await?
+            .is_some()
+        {
+            return Err(HubError::Conflict(format!(
+                "'{}' is a remote agent of this tenant; remove it first or pick another name",
+                agent.name
+            )));
+        }
         let hub = self.hub()?;
         let rules = agent.rules();
         let any = hub.entries().iter().any(|entry| {
@@ -127,13 +238,20 @@ impl Agents {
         &self,
         ctx: &CallContext,
         pinned: &AgentVersion,
-        task: &str,
-        chain: &[String],
-        priority: i64,
+        asked: Asked<'_>,
         wait: Duration,
     ) -> Result<RunSummary, HubError> {
+        let Asked {
+            task,
+            context_id,
+            chain,
+            priority,
+        } = asked;
         if task.trim().is_empty() {
             return Err(HubError::invalid_argument("task", "must say what to do"));
+        }
+        if let Some(context_id) = context_id {
+            check_context_id(context_id)?;
         }
         if chain.len() >= MAX_CHAIN {
             return Err(HubError::invalid_argument(
@@ -154,7 +272,7 @@ impl Agents {
         let hub = self.hub()?;
         let id = self
             .store()
-            .create_run(ctx, pinned, task, chain, priority)
+            .create_run(ctx, pinned, task, context_id, chain, priority)
             .await?;
         tracing::info!(run_id = id, agent = pinned.agent.name, "agent run queued");
         let mut arguments = JsonObject::new();
@@ -242,8 +360,29 @@ impl Agents {
             // Stops a call in flight (its model turn or tool call) at once.
             background.cancel(ctx, call_id).await?;
         }
+        remote_run::cancel(self.remotes(), self.store(), &run).await;
         tracing::info!(run_id = id, "agent run cancelled on request");
         Ok(self.store().run(&ctx.tenant, id).await?.summary)
+    }
+}
+
+/// A conversation id is the caller's to choose, within reason: it is kept and
+/// searched by.
+fn check_context_id(context_id: &str) -> Result<(), HubError> {
+    let fits = !context_id.is_empty()
+        && context_id.len() <= 128
+        && context_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    match fits {
+        true => Ok(()),
+        false => Err(HubError::invalid_argument(
+            "context_id",
+            format!(
+                "'{}' is not a conversation id: 1 to 128 letters, digits, '-', '_', '.' or ':'",
+                tideway_core::error::excerpt(context_id)
+            ),
+        )),
     }
 }
 
@@ -253,14 +392,22 @@ pub struct AgentsToolkit {
 }
 
 impl AgentsToolkit {
-    pub fn new(store: tideway_core::Store, hub: Weak<Hub>) -> Self {
-        AgentsToolkit {
+    /// The toolkit over `store`; remote agents' hosts are resolved by `lookup`.
+    pub fn new(
+        store: tideway_core::Store,
+        key: Arc<MasterKey>,
+        settings: AgentsConfig,
+        lookup: Arc<dyn crate::egress::Lookup>,
+        hub: Weak<Hub>,
+    ) -> Result<Self, String> {
+        let remotes = Arc::new(Remotes::new(store.clone(), key, settings, lookup)?);
+        Ok(AgentsToolkit {
             tools: tools::tool_set(),
             state: Arc::new(Agents {
-                runner: Runner::new(AgentStore::new(store), hub.clone()),
+                runner: Runner::new(AgentStore::new(store), remotes, hub.clone()),
                 hub,
             }),
-        }
+        })
     }
 }
 
@@ -289,7 +436,9 @@ impl Toolkit for AgentsToolkit {
             names::RUN_AGENT | names::DELEGATE | names::CONTINUE_RUN | names::CANCEL_RUN => {
                 Role::Viewer
             }
-            names::SAVE_AGENT => Role::Admin,
+            names::SAVE_AGENT | names::REGISTER_REMOTE_AGENT | names::REMOVE_REMOTE_AGENT => {
+                Role::Admin
+            }
             _ => role_by_annotations(tool),
         }
     }

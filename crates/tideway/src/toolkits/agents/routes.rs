@@ -2,25 +2,37 @@
 //! runs under `/api/v1/agents` and `/api/v1/agent-runs`, and the integration paths
 //! (`/api/v1/integration/agents/health[/{agent_name}]`, `/delegate`, `/workflow`,
 //! `/capabilities`). A start waits for the answer when asked with `Prefer: wait=N`.
+//! The A2A face (`a2a/`) is mounted here too, outside the API description.
 
 use std::sync::Arc;
+
+use std::convert::Infallible;
 
 use axum::{
     extract::{Path, State},
     http::HeaderMap,
-    response::{IntoResponse, Response},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
 };
+use futures::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::Value;
-use tideway_core::mcp::JsonObject;
+use tideway_core::{Face, mcp::JsonObject};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     definition::AgentDefinition,
+    follow::{Follower, Update},
+    remote::RemoteAgent,
     store::AgentVersion,
     team::{TeamHealth, TeamWorkflowArgs},
-    tools::{AgentList, Capabilities, DelegateArgs, Delegated, RunList, RunView, Saved, names},
+    tools::{
+        AgentList, Capabilities, DelegateArgs, Delegated, RegisterRemoteArgs, RemoteAgentList,
+        Removed, RunList, RunView, Saved, names,
+    },
 };
 use crate::{
     api::{
@@ -44,11 +56,16 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(cancel_run))
+        .routes(routes!(run_events))
         .routes(routes!(team_health))
         .routes(routes!(agent_health))
         .routes(routes!(delegate))
         .routes(routes!(team_workflow))
         .routes(routes!(capabilities))
+        .routes(routes!(list_remote_agents, register_remote_agent))
+        .routes(routes!(remove_remote_agent))
+        .merge(super::quick::router())
+        .merge(super::a2a::router())
 }
 
 async fn call(
@@ -69,7 +86,7 @@ fn one(field: &str, value: String) -> JsonObject {
 }
 
 /// The seconds of `Prefer: wait=N`, if the request says so (RFC 7240).
-fn prefer_wait(headers: &HeaderMap) -> Option<u64> {
+pub fn prefer_wait(headers: &HeaderMap) -> Option<u64> {
     headers
         .get_all("prefer")
         .iter()
@@ -275,6 +292,65 @@ async fn cancel_run(
     .await
 }
 
+/// The run as it goes, as server-sent events: each recorded event (`model`, `call`,
+/// `result`, with its sequence number as the event id) as it is recorded, and a
+/// `status` event with the run whenever its status moves, ending after the run
+/// ends. `Last-Event-ID` resumes after that event.
+#[utoipa::path(get, path = "/api/v1/agent-runs/{id}/events", tag = "agents",
+    params(("id" = String, Path), ("last-event-id" = Option<i64>, Header)),
+    responses((status = 200, content_type = "text/event-stream", description = "`model`, `call`, `result` and `status` events"),
+        (status = 404, body = Problem)))]
+async fn run_events(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .unwrap_or(-1);
+    let request_id = crate::api::toolkits::request_id(&headers);
+    let mut follower = Follower::new(calls, caller, request_id.clone(), Face::Rest, id, after);
+    // The first read answers a missing run or a refused caller as a problem.
+    let first = match follower.next().await {
+        Ok(first) => first,
+        Err(error) => return Problem::from_hub(error, &request_id).into_response(),
+    };
+    let events = stream::unfold(
+        (follower, Some(first)),
+        |(mut follower, pending)| async move {
+            let updates = match pending {
+                Some(updates) => updates,
+                None if follower.finished() => return None,
+                // A read that fails (the run or the store went away) ends the stream.
+                None => follower.next().await.ok()?,
+            };
+            let events: Vec<Result<Event, Infallible>> = updates
+                .into_iter()
+                .map(|update| Ok(sse_event(update)))
+                .collect();
+            Some((stream::iter(events), (follower, None)))
+        },
+    )
+    .flatten();
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn sse_event(update: Update) -> Event {
+    match update {
+        Update::Event(event) => Event::default()
+            .event(event.kind.as_str())
+            .id(event.seq.to_string())
+            .json_data(&event),
+        Update::Status(run) => Event::default().event("status").json_data(&run),
+    }
+    .unwrap_or_else(|_| Event::default().comment("an event that could not be written"))
+}
+
 /// Every agent's health: a model to reach, load, recent failures.
 #[utoipa::path(get, path = "/api/v1/integration/agents/health", tag = "agents",
     responses((status = 200, body = TeamHealth)))]
@@ -375,6 +451,73 @@ async fn capabilities(State(calls): State<Calls>, caller: Caller, headers: Heade
         &headers,
         names::AGENT_CAPABILITIES,
         JsonObject::new(),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// The remote A2A agents the tenant registered.
+#[utoipa::path(get, path = "/api/v1/remote-agents", tag = "agents",
+    responses((status = 200, body = RemoteAgentList)))]
+async fn list_remote_agents(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::LIST_REMOTE_AGENTS,
+        JsonObject::new(),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Registers a remote A2A agent by its card's URL (admin).
+#[utoipa::path(post, path = "/api/v1/remote-agents", tag = "agents",
+    request_body = RegisterRemoteArgs,
+    responses((status = 201, body = RemoteAgent), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn register_remote_agent(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    match body_arguments(body, None, &HeaderMap::new()) {
+        Ok(arguments) => {
+            call(
+                &calls,
+                caller,
+                &headers,
+                names::REGISTER_REMOTE_AGENT,
+                arguments,
+                Answer::Created(Some("/api/v1/remote-agents")),
+            )
+            .await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Forgets a remote agent and its credential (admin).
+#[utoipa::path(delete, path = "/api/v1/remote-agents/{name}", tag = "agents",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Removed), (status = 403, body = Problem)))]
+async fn remove_remote_agent(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::REMOVE_REMOTE_AGENT,
+        one("name", name),
         Answer::Ok,
     )
     .await

@@ -22,6 +22,7 @@ use tideway_core::{
 
 use super::{
     definition::AgentDefinition,
+    remote::Remotes,
     store::{AgentStore, Ending, RunStatus, RunSummary, StoredRun, now_ms},
 };
 use crate::toolkits::models::model::{Message, Part, Speaker, ToolDefinition};
@@ -80,12 +81,17 @@ fn cut(text: String) -> String {
 
 pub struct Runner {
     pub store: AgentStore,
+    pub remotes: std::sync::Arc<Remotes>,
     hub: Weak<Hub>,
 }
 
 impl Runner {
-    pub fn new(store: AgentStore, hub: Weak<Hub>) -> Self {
-        Runner { store, hub }
+    pub fn new(store: AgentStore, remotes: std::sync::Arc<Remotes>, hub: Weak<Hub>) -> Self {
+        Runner {
+            store,
+            remotes,
+            hub,
+        }
     }
 
     fn hub(&self) -> Result<std::sync::Arc<Hub>, HubError> {
@@ -215,6 +221,9 @@ impl Runner {
             ));
         }
         let outcome = match self.wait_for_slot(ctx, &mut run).await {
+            Ok(true) if run.definition.remote.is_some() => {
+                super::remote_run::carry(&self.remotes, &self.store, &run).await
+            }
             Ok(true) => self.turns(ctx, &run).await,
             Ok(false) => return Ok(run.summary),
             Err(error) => Err(error),
@@ -294,7 +303,7 @@ impl Runner {
             );
 
         // What was recorded before (this loop may be carrying on a stopped one).
-        let events = self.store.events(id).await?;
+        let events = self.store.events(id, -1).await?;
         let mut seq = events.last().map_or(0, |event| event.seq + 1);
         let mut messages = vec![Message::user(run.summary.task.clone())];
         let mut results: HashMap<String, (String, bool)> = HashMap::new();
@@ -529,7 +538,7 @@ impl Runner {
 }
 
 /// How the loop ended, short of an error.
-enum Ended {
+pub(super) enum Ended {
     Answer {
         text: String,
         output: Option<Value>,

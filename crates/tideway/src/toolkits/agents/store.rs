@@ -20,7 +20,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// A definition as found: version 0 is a built-in no one saved over.
-#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct AgentVersion {
     pub version: i64,
     pub agent: AgentDefinition,
@@ -71,12 +71,14 @@ impl RunStatus {
 }
 
 /// A run as its tenant sees it.
-#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct RunSummary {
     pub id: String,
     pub agent: String,
     pub agent_version: i64,
     pub task: String,
+    /// The conversation the run belongs to (A2A's contextId).
+    pub context_id: String,
     /// The agents that delegated to this one, first to last.
     pub chain: Vec<String>,
     pub priority: i64,
@@ -98,7 +100,7 @@ pub struct RunSummary {
 }
 
 /// One recorded event of a run.
-#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct RunEvent {
     pub seq: i64,
     /// `model` (a turn: what the model said and asked for), `call` (a tool call
@@ -126,6 +128,7 @@ struct RunRow {
     agent_version: i64,
     definition: String,
     task: String,
+    context_id: Option<String>,
     chain: String,
     priority: i64,
     status: String,
@@ -143,12 +146,14 @@ struct RunRow {
     finished_at: Option<i64>,
 }
 
-const RUN_COLUMNS: &str = "id, tenant_id, agent, agent_version, definition, task, chain, priority, \
+const RUN_COLUMNS: &str = "id, tenant_id, agent, agent_version, definition, task, context_id, chain, priority, \
      status, starter, started_by, call_id, steps, input_tokens, output_tokens, answer, output, \
      error, created_at, started_at, finished_at";
 
 impl RunRow {
     fn into_run(self) -> Result<StoredRun, HubError> {
+        // Runs from before conversations were kept are each their own.
+        let context_id = self.context_id.unwrap_or_else(|| self.id.clone());
         Ok(StoredRun {
             tenant: TenantId::new(&self.tenant_id),
             definition: serde_json::from_str(&self.definition).map_err(HubError::internal)?,
@@ -159,6 +164,7 @@ impl RunRow {
                 agent: self.agent,
                 agent_version: self.agent_version,
                 task: self.task,
+                context_id,
                 chain: serde_json::from_str(&self.chain).unwrap_or_default(),
                 priority: self.priority,
                 status: RunStatus::parse(&self.status),
@@ -178,6 +184,19 @@ impl RunRow {
             },
         })
     }
+}
+
+/// Which runs a listing wants; every part left empty lets all through.
+#[derive(Default)]
+pub struct RunFilter<'a> {
+    pub agent: Option<&'a str>,
+    pub statuses: &'a [RunStatus],
+    pub context_id: Option<&'a str>,
+    /// Runs whose status last changed at or after this time.
+    pub changed_since_ms: Option<i64>,
+    /// Runs after this one (creation time and id) in the listing's order: the
+    /// previous page's last.
+    pub after: Option<(i64, String)>,
 }
 
 /// How a run ended, as recorded.
@@ -333,10 +352,12 @@ impl AgentStore {
         ctx: &CallContext,
         pinned: &AgentVersion,
         task: &str,
+        context_id: Option<&str>,
         chain: &[String],
         priority: i64,
     ) -> Result<String, HubError> {
         let id = uuid::Uuid::new_v4().to_string();
+        let context_id = context_id.unwrap_or(&id);
         let definition = serde_json::to_string(&pinned.agent).map_err(HubError::internal)?;
         let starter = serde_json::to_string(&DelegatedPrincipal::of(&ctx.principal))
             .map_err(HubError::internal)?;
@@ -344,8 +365,8 @@ impl AgentStore {
         on_store!(&self.store, pool => {
             sqlx::query(
                 "INSERT INTO agent_runs (id, tenant_id, agent, agent_version, definition, task, chain, \
-                 priority, status, starter, started_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11)",
+                 priority, status, starter, started_by, created_at, context_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11, $12)",
             )
             .bind(&id)
             .bind(ctx.tenant.as_str())
@@ -358,6 +379,7 @@ impl AgentStore {
             .bind(&starter)
             .bind(&ctx.principal.id)
             .bind(now_ms())
+            .bind(context_id)
             .execute(pool)
             .await
             .map(|_| ())
@@ -398,30 +420,69 @@ impl AgentStore {
         .into_run()
     }
 
+    /// A page of the tenant's runs that `filter` lets through, newest first, and how
+    /// many it lets through in all.
     pub async fn runs(
         &self,
         tenant: &TenantId,
-        agent: Option<&str>,
-        status: Option<RunStatus>,
+        filter: &RunFilter<'_>,
         limit: i64,
-    ) -> Result<Vec<RunSummary>, HubError> {
-        let rows: Vec<RunRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                // Only the constant column list is formatted in.
-                "SELECT {RUN_COLUMNS} FROM agent_runs WHERE tenant_id = $1 \
-                 AND ($2 IS NULL OR agent = $2) AND ($3 IS NULL OR status = $3) \
-                 ORDER BY created_at DESC, id LIMIT $4"
+    ) -> Result<(Vec<RunSummary>, i64), HubError> {
+        // Only the constant status names are formatted in: everything a caller sends
+        // is bound.
+        let statuses = match filter.statuses {
+            [] => String::new(),
+            statuses => format!(
+                "AND status IN ({})",
+                statuses
+                    .iter()
+                    .map(|status| format!("'{}'", status.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let conditions = format!(
+            "tenant_id = $1 AND ($2 IS NULL OR agent = $2) AND ($3 IS NULL OR context_id = $3) \
+             AND ($4 IS NULL OR COALESCE(finished_at, started_at, created_at) >= $4) {statuses}"
+        );
+        let (after_time, after_id) = match &filter.after {
+            Some((time, id)) => (Some(*time), Some(id.as_str())),
+            None => (None, None),
+        };
+        let (rows, total): (Vec<RunRow>, i64) = on_store!(&self.store, pool => {
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM agent_runs WHERE {conditions} \
+                 AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id > $6)) \
+                 ORDER BY created_at DESC, id LIMIT $7"
             )))
             .bind(tenant.as_str())
-            .bind(agent)
-            .bind(status.map(RunStatus::as_str))
+            .bind(filter.agent)
+            .bind(filter.context_id)
+            .bind(filter.changed_since_ms)
+            .bind(after_time)
+            .bind(after_id)
             .bind(limit)
             .fetch_all(pool)
-            .await
+            .await;
+            match rows {
+                Ok(rows) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM agent_runs WHERE {conditions}"
+                )))
+                .bind(tenant.as_str())
+                .bind(filter.agent)
+                .bind(filter.context_id)
+                .bind(filter.changed_since_ms)
+                .fetch_one(pool)
+                .await
+                .map(|total| (rows, total)),
+                Err(error) => Err(error),
+            }
         })?;
-        rows.into_iter()
+        let runs = rows
+            .into_iter()
             .map(|row| row.into_run().map(|run| run.summary))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((runs, total))
     }
 
     /// Runs queued or running per agent of the tenant.
@@ -567,10 +628,14 @@ impl AgentStore {
         }
     }
 
-    pub async fn events(&self, id: &str) -> Result<Vec<RunEvent>, HubError> {
+    /// A run's events after `after_seq` (all of them from -1), in order.
+    pub async fn events(&self, id: &str, after_seq: i64) -> Result<Vec<RunEvent>, HubError> {
         let rows: Vec<(i64, String, String, i64)> = on_store!(&self.store, pool => {
-            sqlx::query_as("SELECT seq, kind, body, at FROM agent_run_events WHERE run_id = $1 ORDER BY seq")
+            sqlx::query_as(
+                "SELECT seq, kind, body, at FROM agent_run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq",
+            )
                 .bind(id)
+                .bind(after_seq)
                 .fetch_all(pool)
                 .await
         })?;

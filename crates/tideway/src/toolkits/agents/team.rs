@@ -92,8 +92,8 @@ pub async fn health(
 ) -> Result<TeamHealth, HubError> {
     let store = state.store();
     let agents = match &args.agent {
-        Some(name) => vec![store.find(&ctx.tenant, name, None).await?],
-        None => store.list(&ctx.tenant).await?,
+        Some(name) => vec![state.find(&ctx.tenant, name, None).await?],
+        None => state.list(&ctx.tenant).await?,
     };
     let load: HashMap<String, i64> = store.load(&ctx.tenant).await?.into_iter().collect();
     let mut recent: HashMap<String, (i64, i64)> = HashMap::new();
@@ -128,7 +128,16 @@ pub async fn health(
             .map(|version| {
                 let name = version.agent.name;
                 let (runs, failed) = recent.get(&name).copied().unwrap_or_default();
-                let (status, reason) = if provider == "none" {
+                // A remote agent thinks with its own model.
+                let remote = version.agent.remote.is_some();
+                let (status, reason) = if remote && runs > 0 && failed as f64 / runs as f64 >= FAILING_SHARE {
+                    (
+                        AgentHealthStatus::Degraded,
+                        Some(format!("{failed} of its {runs} runs in the last 24 hours failed")),
+                    )
+                } else if remote {
+                    (AgentHealthStatus::Healthy, None)
+                } else if provider == "none" {
                     (
                         AgentHealthStatus::Down,
                         Some("the tenant has no language model: set a model provider".into()),
@@ -211,7 +220,7 @@ pub async fn workflow(
     let hub = state.hub()?;
     for step in &args.steps {
         // Named agents must exist before anything is saved.
-        state.store().find(&ctx.tenant, &step.agent, None).await?;
+        state.find(&ctx.tenant, &step.agent, None).await?;
     }
     let run_agent = hub
         .entries()

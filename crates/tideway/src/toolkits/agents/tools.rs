@@ -11,10 +11,11 @@ use tideway_core::{
 use utoipa::ToSchema;
 
 use super::{
-    Agents,
+    Agents, Asked,
     definition::AgentDefinition,
     delegation::{Candidate, choose},
-    store::{AgentVersion, RunEvent, RunStatus, RunSummary},
+    remote::{CredentialInput, RemoteAgent},
+    store::{AgentVersion, RunEvent, RunFilter, RunStatus, RunSummary},
     team::{self, HealthArgs, Started, TeamWorkflowArgs},
 };
 
@@ -32,12 +33,15 @@ pub mod names {
     pub const CONTINUE_RUN: &str = "continue_run";
     pub const AGENT_HEALTH: &str = "agent_health";
     pub const RUN_AGENT_WORKFLOW: &str = "run_agent_workflow";
+    pub const REGISTER_REMOTE_AGENT: &str = "register_remote_agent";
+    pub const LIST_REMOTE_AGENTS: &str = "list_remote_agents";
+    pub const REMOVE_REMOTE_AGENT: &str = "remove_remote_agent";
 }
 
 /// The longest a call waits for a run to end.
 const MAX_WAIT_SECS: u64 = 600;
 
-#[derive(Serialize, JsonSchema, ToSchema)]
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct AgentList {
     pub agents: Vec<AgentVersion>,
 }
@@ -95,6 +99,10 @@ pub struct RunAgentArgs {
     /// follow it with get_run).
     #[schemars(range(min = 0, max = 600))]
     pub wait_secs: Option<u64>,
+    /// The conversation this task belongs to, to group runs by (A2A's contextId);
+    /// a new one when absent.
+    #[schemars(length(min = 1, max = 128))]
+    pub context_id: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema, ToSchema)]
@@ -116,9 +124,13 @@ pub struct DelegateArgs {
     /// when an agent delegates; an agent on it is never picked again).
     #[serde(default)]
     pub chain: Vec<String>,
+    /// The conversation this task belongs to, to group runs by (A2A's contextId);
+    /// a new one when absent.
+    #[schemars(length(min = 1, max = 128))]
+    pub context_id: Option<String>,
 }
 
-#[derive(Serialize, JsonSchema, ToSchema)]
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct RunView {
     pub run: RunSummary,
     /// What happened, in order: model turns, tool calls and their results.
@@ -147,7 +159,7 @@ impl ToolText for RunView {
     }
 }
 
-#[derive(Serialize, JsonSchema, ToSchema)]
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct Delegated {
     /// The agent chosen.
     pub agent: String,
@@ -180,20 +192,117 @@ pub struct GetRunArgs {
     /// Leave out the recorded events (default false).
     #[serde(default)]
     pub summary_only: bool,
+    /// Only the events after this sequence number (to follow a run as it goes).
+    pub events_after: Option<i64>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRunsArgs {
     pub agent: Option<String>,
-    pub status: Option<RunStatus>,
+    /// One status, or several.
+    pub status: Option<Statuses>,
+    /// Only the runs of this conversation.
+    pub context_id: Option<String>,
+    /// Only runs whose status changed at or after this time (ms since the epoch).
+    pub changed_since_ms: Option<i64>,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize, JsonSchema, ToSchema)]
+/// A status filter: one status or a list of them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Statuses {
+    One(RunStatus),
+    Many(Vec<RunStatus>),
+}
+
+impl Statuses {
+    fn as_slice(&self) -> &[RunStatus] {
+        match self {
+            Statuses::One(status) => std::slice::from_ref(status),
+            Statuses::Many(statuses) => statuses,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunSummary>,
+    /// How many runs the filter lets through, on every page.
+    pub total: i64,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRemoteArgs {
+    /// Its name among the tenant's agents.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+    /// Its agent card's URL, or the agent's base URL (the card is then read from
+    /// `/.well-known/agent-card.json` under it).
+    #[schemars(length(min = 1, max = 2048))]
+    pub card_url: String,
+    /// What Tideway presents to it, sealed at rest and never shown again.
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<CredentialInput>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
+pub struct RemoteAgentList {
+    pub remote_agents: Vec<RemoteAgent>,
+}
+
+impl ToolText for RemoteAgentList {
+    fn text(&self) -> String {
+        self.remote_agents
+            .iter()
+            .map(|a| format!("{} at {}: {}", a.name, a.endpoint, a.description))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl ToolText for RemoteAgent {}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveRemoteArgs {
+    pub name: String,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct Removed {
+    pub name: String,
+    pub removed: bool,
+}
+
+impl ToolText for Removed {}
+
+/// A page position: the creation time and id of the last run shown.
+fn cursor_of(run: &RunSummary) -> String {
+    format!("{}.{}", run.created_at_ms, run.id)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), HubError> {
+    cursor
+        .split_once('.')
+        .and_then(|(time, id)| Some((time.parse().ok()?, id.to_string())))
+        .ok_or_else(|| {
+            HubError::invalid_argument(
+                "cursor",
+                format!(
+                    "'{}' is not a cursor this listing gave",
+                    tideway_core::error::excerpt(cursor)
+                ),
+            )
+        })
 }
 
 impl ToolText for RunList {
@@ -272,7 +381,7 @@ pub fn tool_set() -> ToolSet<Agents> {
             },
             |state: Arc<Agents>, ctx, _args: NoArgs| async move {
                 Ok(AgentList {
-                    agents: state.store().list(&ctx.tenant).await?,
+                    agents: state.list(&ctx.tenant).await?,
                 })
             },
         )
@@ -285,7 +394,7 @@ pub fn tool_set() -> ToolSet<Agents> {
                 open_world: false,
             },
             |state: Arc<Agents>, ctx, args: GetAgentArgs| async move {
-                state.store().find(&ctx.tenant, &args.name, args.version).await
+                state.find(&ctx.tenant, &args.name, args.version).await
             },
         )
         .add(
@@ -313,9 +422,9 @@ pub fn tool_set() -> ToolSet<Agents> {
                 open_world: true,
             },
             |state: Arc<Agents>, ctx, args: RunAgentArgs| async move {
-                let pinned = state.store().find(&ctx.tenant, &args.agent, None).await?;
+                let pinned = state.find(&ctx.tenant, &args.agent, None).await?;
                 let run = state
-                    .start(&ctx, &pinned, &args.task, &[], args.priority.unwrap_or(0), wait(args.wait_secs))
+                    .start(&ctx, &pinned, Asked { task: &args.task, context_id: args.context_id.as_deref(), chain: &[], priority: args.priority.unwrap_or(0) }, wait(args.wait_secs))
                     .await?;
                 Ok(RunView { run, events: None })
             },
@@ -332,9 +441,9 @@ pub fn tool_set() -> ToolSet<Agents> {
                 let load = load(&state, &ctx).await?;
                 let (pinned, candidates) = match &args.agent {
                     // A named agent is checked against the chain when it starts.
-                    Some(name) => (state.store().find(&ctx.tenant, name, None).await?, Vec::new()),
+                    Some(name) => (state.find(&ctx.tenant, name, None).await?, Vec::new()),
                     None => {
-                        let agents = state.store().list(&ctx.tenant).await?;
+                        let agents = state.list(&ctx.tenant).await?;
                         let (candidates, chosen) =
                             choose(&agents, &args.task, &args.capabilities, &args.chain, &load)?;
                         let name = candidates[chosen].agent.clone();
@@ -347,7 +456,7 @@ pub fn tool_set() -> ToolSet<Agents> {
                 };
                 let name = pinned.agent.name.clone();
                 let run = state
-                    .start(&ctx, &pinned, &args.task, &args.chain, args.priority.unwrap_or(0), wait(args.wait_secs))
+                    .start(&ctx, &pinned, Asked { task: &args.task, context_id: args.context_id.as_deref(), chain: &args.chain, priority: args.priority.unwrap_or(0) }, wait(args.wait_secs))
                     .await?;
                 Ok(Delegated {
                     agent: name,
@@ -369,7 +478,7 @@ pub fn tool_set() -> ToolSet<Agents> {
                 let events = if args.summary_only {
                     None
                 } else {
-                    Some(state.store().events(&run.id).await?)
+                    Some(state.store().events(&run.id, args.events_after.unwrap_or(-1)).await?)
                 };
                 Ok(RunView { run, events })
             },
@@ -383,12 +492,21 @@ pub fn tool_set() -> ToolSet<Agents> {
                 open_world: false,
             },
             |state: Arc<Agents>, ctx, args: ListRunsArgs| async move {
-                Ok(RunList {
-                    runs: state
-                        .store()
-                        .runs(&ctx.tenant, args.agent.as_deref(), args.status, args.limit.unwrap_or(50).clamp(1, 500))
-                        .await?,
-                })
+                let limit = args.limit.unwrap_or(50).clamp(1, 500);
+                let filter = RunFilter {
+                    agent: args.agent.as_deref(),
+                    statuses: args.status.as_ref().map_or(&[], Statuses::as_slice),
+                    context_id: args.context_id.as_deref(),
+                    changed_since_ms: args.changed_since_ms,
+                    after: args.cursor.as_deref().map(parse_cursor).transpose()?,
+                };
+                let (runs, total) = state.store().runs(&ctx.tenant, &filter, limit).await?;
+                // A full page may have more after it; the next one says.
+                let next_cursor = match runs.len() as i64 == limit {
+                    true => runs.last().map(cursor_of),
+                    false => None,
+                };
+                Ok(RunList { runs, total, next_cursor })
             },
         )
         .add(
@@ -410,6 +528,50 @@ pub fn tool_set() -> ToolSet<Agents> {
         )
         .add(
             ToolSpec {
+                name: names::REGISTER_REMOTE_AGENT,
+                title: "Register a remote agent",
+                description: "Registers an agent served elsewhere over A2A by its card's URL: the card is read once and kept, and the agent then stands among the tenant's agents for run_agent and delegate. Registering a name again reads the card again.",
+                effect: Effect::Idempotent,
+                open_world: true,
+            },
+            |state: Arc<Agents>, ctx, args: RegisterRemoteArgs| async move {
+                state
+                    .register_remote(&ctx, &args.name, &args.card_url, args.credential)
+                    .await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::LIST_REMOTE_AGENTS,
+                title: "List remote agents",
+                description: "The remote A2A agents the tenant registered: their endpoints, skills and how Tideway signs in (never the secret).",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<Agents>, ctx, _args: NoArgs| async move {
+                Ok(RemoteAgentList {
+                    remote_agents: state.remotes().list(&ctx.tenant).await?,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::REMOVE_REMOTE_AGENT,
+                title: "Remove a remote agent",
+                description: "Forgets a remote agent and its credential; runs already going keep going.",
+                effect: Effect::Destructive,
+                open_world: false,
+            },
+            |state: Arc<Agents>, ctx, args: RemoveRemoteArgs| async move {
+                let removed = state.remotes().remove(&ctx.tenant, &args.name).await?;
+                Ok(Removed {
+                    name: args.name,
+                    removed,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
                 name: names::AGENT_CAPABILITIES,
                 title: "Agent capabilities",
                 description: "What each agent can do and how busy it is: capabilities, tool patterns, runs in flight.",
@@ -420,7 +582,6 @@ pub fn tool_set() -> ToolSet<Agents> {
                 let load = load(&state, &ctx).await?;
                 Ok(Capabilities {
                     agents: state
-                        .store()
                         .list(&ctx.tenant)
                         .await?
                         .into_iter()

@@ -22,7 +22,7 @@ use tideway_core::{
     CallContext, Config, HubError, Store, context::Role, mcp::JsonObject, secrets::MasterKey,
 };
 
-use super::AgentsToolkit;
+use super::{AgentsToolkit, settings::AgentsConfig};
 use crate::toolkits::{
     models::ModelsToolkit,
     testing::ctx,
@@ -133,10 +133,16 @@ pub async fn server(store: &Store, key: &Arc<MasterKey>, probe: Arc<Probe>) -> S
         .expect("models settings"),
     ))
     .expect("models");
-    hub.register(Arc::new(AgentsToolkit::new(
-        store.clone(),
-        Arc::downgrade(hub),
-    )))
+    hub.register(Arc::new(
+        AgentsToolkit::new(
+            store.clone(),
+            key.clone(),
+            AgentsConfig::default(),
+            Arc::new(crate::egress::SystemLookup),
+            Arc::downgrade(hub),
+        )
+        .expect("agents settings"),
+    ))
     .expect("agents");
     server
 }

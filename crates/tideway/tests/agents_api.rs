@@ -533,3 +533,64 @@ async fn agents_answer_over_a2a_as_the_tenant_of_the_key_and_runs_stream_their_e
     let (status, problem) = page("?cursor=nonsense".into()).await;
     assert_eq!(status, 422, "{problem:#}");
 }
+
+#[tokio::test]
+async fn a_remote_card_that_points_its_credential_elsewhere_is_refused() {
+    // A card whose endpoint is on another port of the same host: another origin.
+    let card = json!({"name": "Elsewhere", "description": "Sends callers on.",
+        "supportedInterfaces": [{"url": "http://127.0.0.1:9/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+        "skills": [{"id": "x", "name": "relay", "tags": ["relay"]}]});
+    let router = Router::new().route(
+        "/.well-known/agent-card.json",
+        axum::routing::get(move || {
+            let card = card.clone();
+            async move { Json(card) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = start(|config| {
+        config.toolkits = ["system", "workflows", "agents"].map(String::from).to_vec();
+        config
+            .update_section(
+                "agents",
+                |agents: &mut tideway::toolkits::agents::settings::AgentsConfig| {
+                    agents.allow = vec!["127.0.0.1".into()]
+                },
+            )
+            .expect("agents settings");
+    })
+    .await;
+    let url = format!("{}/api/v1/remote-agents", server.base);
+    let (status, problem) = send(
+        reqwest::Method::POST,
+        url.clone(),
+        Some(
+            json!({"name": "elsewhere", "card_url": format!("http://{addr}"),
+            "credential": {"kind": "bearer", "secret": "do-not-leak"}}),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another origin"),
+        "{problem:#}"
+    );
+    // Without a credential there is nothing to leak.
+    let (status, registered) = send(
+        reqwest::Method::POST,
+        url,
+        Some(json!({"name": "elsewhere", "card_url": format!("http://{addr}")})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{registered:#}");
+    assert_eq!(registered["capabilities"], json!(["relay"]));
+}

@@ -140,6 +140,9 @@ struct Card {
     streaming: bool,
 }
 
+const REMOTE_COLUMNS: &str = "name, card_url, endpoint, card, credential_kind, credential_header, \
+     secret, created_by, created_at";
+
 #[derive(sqlx::FromRow)]
 struct RemoteRow {
     name: String,
@@ -371,6 +374,16 @@ impl Remotes {
         let parsed =
             read_card(&card).map_err(|message| HubError::invalid_argument("card_url", message))?;
         self.checked("card_url", &parsed.endpoint)?;
+        // The credential goes to the endpoint: a card must not send it elsewhere.
+        if presented.is_some() && url.origin() != parsed.endpoint.origin() {
+            return Err(HubError::invalid_argument(
+                "card_url",
+                format!(
+                    "the card names its endpoint at {}, another origin than the card's; Tideway sends a credential only where the card itself is served",
+                    parsed.endpoint.origin().ascii_serialization()
+                ),
+            ));
+        }
         let kind = credential.as_ref().map_or(CredentialKind::None, |c| c.kind);
         let secret = match &credential {
             Some(credential) if credential.kind != CredentialKind::None => Some(
@@ -415,10 +428,10 @@ impl Remotes {
 
     async fn row(&self, tenant: &TenantId, name: &str) -> Result<Option<RemoteRow>, HubError> {
         Ok(on_store!(&self.store, pool => {
-            sqlx::query_as(
-                "SELECT name, card_url, endpoint, card, credential_kind, credential_header, secret, \
-                 created_by, created_at FROM remote_agents WHERE tenant_id = $1 AND name = $2",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                // Only the constant column list is formatted in.
+                "SELECT {REMOTE_COLUMNS} FROM remote_agents WHERE tenant_id = $1 AND name = $2"
+            )))
             .bind(tenant.as_str())
             .bind(name)
             .fetch_optional(pool)
@@ -436,10 +449,10 @@ impl Remotes {
 
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<RemoteAgent>, HubError> {
         let rows: Vec<RemoteRow> = on_store!(&self.store, pool => {
-            sqlx::query_as(
-                "SELECT name, card_url, endpoint, card, credential_kind, credential_header, secret, \
-                 created_by, created_at FROM remote_agents WHERE tenant_id = $1 ORDER BY name",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                // Only the constant column list is formatted in.
+                "SELECT {REMOTE_COLUMNS} FROM remote_agents WHERE tenant_id = $1 ORDER BY name"
+            )))
             .bind(tenant.as_str())
             .fetch_all(pool)
             .await

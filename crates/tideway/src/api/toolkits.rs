@@ -111,8 +111,13 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// The call context of a REST request: the caller the edge verified (the local user
 /// when no authentication is configured), the request id and the call deadline.
 pub fn call_context(calls: &Calls, caller: Caller, request_id: &str) -> CallContext {
+    call_context_on(calls, caller, request_id, Face::Rest)
+}
+
+/// As [`call_context`], for a request that came in over another HTTP face (A2A).
+pub fn call_context_on(calls: &Calls, caller: Caller, request_id: &str, face: Face) -> CallContext {
     CallContext::new(caller.tenant, caller.principal, request_id)
-        .with_face(Face::Rest)
+        .with_face(face)
         .with_timeout(calls.call_timeout)
 }
 

@@ -6,13 +6,16 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tideway_core::{CallContext, Face, HubError, mcp::JsonObject};
+use tideway_core::{Face, HubError, mcp::JsonObject};
 
 use super::{
     store::{RunEvent, RunStatus, RunSummary},
     tools::{RunView, names},
 };
-use crate::{api::tool_routes::Calls, auth::Caller};
+use crate::{
+    api::{tool_routes::Calls, toolkits::call_context_on},
+    auth::Caller,
+};
 
 /// How often a followed run is read again.
 const POLL: Duration = Duration::from_millis(200);
@@ -84,13 +87,12 @@ impl Follower {
 
     async fn poll(&mut self) -> Result<Vec<Update>, HubError> {
         // A fresh deadline for every read: a stream outlives any one call's.
-        let ctx = CallContext::new(
-            self.caller.tenant.clone(),
-            self.caller.principal.clone(),
+        let ctx = call_context_on(
+            &self.calls,
+            self.caller.clone(),
             &self.request_id,
-        )
-        .with_face(self.face)
-        .with_timeout(self.calls.call_timeout);
+            self.face,
+        );
         let mut arguments = JsonObject::new();
         arguments.insert("id".into(), json!(self.id));
         arguments.insert("events_after".into(), json!(self.last_seq));

@@ -38,7 +38,11 @@ use super::{
     tools::{AgentList, Delegated, RunList, RunView, names},
 };
 use crate::{
-    api::{problem::Problem, tool_routes::Calls, toolkits::request_id},
+    api::{
+        problem::Problem,
+        tool_routes::Calls,
+        toolkits::{call_context_on, request_id},
+    },
     app::App,
     auth::Caller,
 };
@@ -254,13 +258,12 @@ impl Session {
     }
 
     fn ctx(&self) -> CallContext {
-        CallContext::new(
-            self.caller.tenant.clone(),
-            self.caller.principal.clone(),
+        call_context_on(
+            &self.calls,
+            self.caller.clone(),
             &self.request_id,
+            Face::A2a,
         )
-        .with_face(Face::A2a)
-        .with_timeout(self.calls.call_timeout)
     }
 
     async fn call<T: DeserializeOwned>(&self, tool: &str, arguments: Value) -> Result<T, HubError> {

@@ -1,6 +1,7 @@
 //! What an agent is: its role and instructions, the capabilities it is chosen by,
-//! the tools it may use (patterns, as virtual servers name tools), its limits and
-//! an optional output schema; and the six roles every tenant starts with.
+//! the tools it may use (patterns, as virtual servers name tools), the model it
+//! thinks with, its limits and an optional output schema; and the six roles every
+//! tenant starts with.
 
 use std::sync::OnceLock;
 
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 pub const MAX_CHAIN: usize = 4;
 
 /// When a run must stop, whatever the model wants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Model turns (each may ask for several tool calls).
@@ -25,6 +26,12 @@ pub struct Limits {
     /// Wall-clock time from the run's start.
     #[schemars(range(min = 1, max = 86400))]
     pub max_seconds: u64,
+    /// What the run's model turns may cost, in US dollars, as the provider reports
+    /// it or its declared prices give it. A run whose provider tells no cost stops
+    /// after its first turn rather than spend without a bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for Limits {
@@ -33,6 +40,7 @@ impl Default for Limits {
             max_steps: 10,
             max_tokens: 100_000,
             max_seconds: 300,
+            max_cost_usd: None,
         }
     }
 }
@@ -58,6 +66,15 @@ pub struct AgentDefinition {
     /// Tools left out although a pattern in `tools` picks them.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// The tenant's model provider it thinks with (a name from
+    /// `list_model_providers`, or `sampling` for the calling client's model); the
+    /// tenant's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// A model of that provider other than the one the provider names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub model: Option<String>,
     #[serde(default)]
     pub limits: Limits,
     /// Runs of this agent at once in the tenant, on every server together; more wait
@@ -131,6 +148,33 @@ impl AgentDefinition {
         if !(1..=86_400).contains(&limits.max_seconds) {
             return Err(invalid("limits.max_seconds", "must be from 1 to 86400"));
         }
+        if let Some(cost) = limits.max_cost_usd
+            && !(cost.is_finite() && cost > 0.0)
+        {
+            return Err(invalid(
+                "limits.max_cost_usd",
+                "must be more than zero US dollars",
+            ));
+        }
+        if let Some(provider) = &self.provider
+            && (provider == "none" || !tideway_core::naming::is_valid_id(provider, 64))
+        {
+            return Err(invalid(
+                "provider",
+                format!(
+                    "'{}' is not a provider name: use one from list_model_providers, or 'sampling'",
+                    tideway_core::error::excerpt(provider)
+                ),
+            ));
+        }
+        if let Some(model) = &self.model
+            && (model.trim().is_empty() || model.len() > 200)
+        {
+            return Err(invalid(
+                "model",
+                "must be a model name of 1 to 200 characters",
+            ));
+        }
         if !(1..=1000).contains(&self.max_concurrent_runs) {
             return Err(invalid("max_concurrent_runs", "must be from 1 to 1000"));
         }
@@ -157,6 +201,8 @@ pub fn builtin_agents() -> &'static [AgentDefinition] {
             capabilities: capabilities.iter().map(|c| (*c).to_string()).collect(),
             tools: tools.iter().map(|t| (*t).to_string()).collect(),
             exclude: Vec::new(),
+            provider: None,
+            model: None,
             limits: Limits::default(),
             max_concurrent_runs: default_concurrency(),
             output_schema: None,

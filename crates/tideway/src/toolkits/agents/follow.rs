@@ -1,7 +1,9 @@
 //! Following a run as it goes, for the live streams (REST's server-sent events and
 //! A2A's streaming methods): each poll reads the run through the Hub (so the caller
 //! needs the same rights as for `get_run`) and yields what is new since the last,
-//! the recorded events first, then the run itself when its status moved.
+//! the recorded events first, then the run itself when its status moved. A change
+//! made on this server wakes the follower at once; one made elsewhere is seen at
+//! the next poll.
 
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use serde_json::json;
 use tideway_core::{Face, HubError, mcp::JsonObject};
 
 use super::{
+    changes::Changes,
     store::{RunEvent, RunStatus, RunSummary},
     tools::{RunView, names},
 };
@@ -36,6 +39,7 @@ pub struct Follower {
     last_seq: i64,
     last_status: Option<RunStatus>,
     finished: bool,
+    changes: Changes,
 }
 
 impl Follower {
@@ -57,6 +61,7 @@ impl Follower {
             last_seq,
             last_status: None,
             finished: false,
+            changes: Changes::listen(),
         }
     }
 
@@ -81,7 +86,7 @@ impl Follower {
             if !updates.is_empty() {
                 return Ok(updates);
             }
-            tokio::time::sleep(POLL).await;
+            self.changes.wait(&self.id, POLL).await;
         }
     }
 

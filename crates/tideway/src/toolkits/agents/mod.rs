@@ -7,6 +7,7 @@
 //! the seed's quick actions (`quick.rs`).
 
 pub mod a2a;
+mod changes;
 pub mod definition;
 mod delegation;
 mod follow;
@@ -29,7 +30,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 use tideway_core::{
     CallContext, Hub, HubError, Role, TenantId, Toolkit,
     mcp::{CallToolResult, JsonObject, Tool},
@@ -39,6 +40,7 @@ use tideway_core::{
 };
 
 use self::{
+    changes::Changes,
     definition::{AgentDefinition, MAX_CHAIN},
     remote::{RemoteAgent, Remotes},
     runner::Runner,
@@ -70,6 +72,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             name: "a2a",
             sqlite: include_str!("migrations/sqlite/0022_a2a.sql"),
             postgres: include_str!("migrations/postgres/0022_a2a.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 24,
+            name: "agent_costs",
+            sqlite: include_str!("migrations/sqlite/0024_agent_costs.sql"),
+            postgres: include_str!("migrations/postgres/0024_agent_costs.sql"),
         },
     ],
     sealed: &[&remote::SEALED],
@@ -110,7 +118,8 @@ pub const BUILTIN: super::Builtin = super::Builtin {
 /// How long a run may wait in its agent's queue before its background call gives
 /// up, on top of the agent's own time limit.
 const QUEUE_ALLOWANCE: Duration = Duration::from_secs(3600);
-/// How often a caller waiting for a run reads it again.
+/// How often a caller waiting for a run reads it again when no change on this
+/// server wakes it first (the run is carried by another server).
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// What a run is asked to do, and in which conversation and chain.
@@ -228,7 +237,37 @@ impl Agents {
                 "the patterns name no tool this server has",
             ));
         }
+        if let Some(provider) = agent.provider.as_deref().filter(|p| *p != "sampling") {
+            let providers = self.providers(&hub, ctx).await?;
+            let known = providers["providers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|known| known["name"] == provider);
+            if !known {
+                return Err(HubError::invalid_argument(
+                    "agent.provider",
+                    format!(
+                        "this tenant has no model provider '{}': see list_model_providers",
+                        tideway_core::error::excerpt(provider)
+                    ),
+                ));
+            }
+        }
         self.store().save(ctx, agent).await
+    }
+
+    /// The tenant's model providers and the one it uses (`list_model_providers`).
+    async fn providers(&self, hub: &Hub, ctx: &CallContext) -> Result<Value, HubError> {
+        let listed = hub
+            .call(
+                ctx,
+                "models",
+                "list_model_providers",
+                Some(JsonObject::new()),
+            )
+            .await?;
+        Ok(listed.structured_content.unwrap_or(Value::Null))
     }
 
     /// Records a run of `pinned` and has it carried out in the background (on the
@@ -278,7 +317,7 @@ impl Agents {
         let mut arguments = JsonObject::new();
         arguments.insert("id".into(), json!(id));
         // The calling client's model can be asked only within this call.
-        let background = match self.uses_sampling(&hub, ctx).await {
+        let background = match self.uses_sampling(&hub, ctx, &pinned.agent).await {
             true => None,
             false => hub.background_calls(),
         };
@@ -304,18 +343,19 @@ impl Agents {
         self.wait(ctx, &id, wait).await
     }
 
-    /// Whether the tenant's model is the calling client's (sampling).
-    async fn uses_sampling(&self, hub: &Hub, ctx: &CallContext) -> bool {
-        hub.call(
-            ctx,
-            "models",
-            "list_model_providers",
-            Some(JsonObject::new()),
-        )
-        .await
-        .ok()
-        .and_then(|result| result.structured_content)
-        .is_some_and(|providers| providers["current"] == "sampling")
+    /// Whether `agent` thinks with the calling client's model (sampling), its own
+    /// choice or the tenant's.
+    async fn uses_sampling(&self, hub: &Hub, ctx: &CallContext, agent: &AgentDefinition) -> bool {
+        if agent.remote.is_some() {
+            return false;
+        }
+        match agent.provider.as_deref() {
+            Some(provider) => provider == "sampling",
+            None => self
+                .providers(hub, ctx)
+                .await
+                .is_ok_and(|providers| providers["current"] == "sampling"),
+        }
     }
 
     /// The run once it ended or `wait` passed (less a second before the call's
@@ -328,13 +368,15 @@ impl Agents {
     ) -> Result<RunSummary, HubError> {
         let until = tokio::time::Instant::now()
             + wait.min(ctx.remaining().saturating_sub(Duration::from_secs(1)));
+        let mut changes = Changes::listen();
         loop {
             let run = self.store().run(&ctx.tenant, id).await?.summary;
             if run.status.is_finished() || tokio::time::Instant::now() >= until {
                 return Ok(run);
             }
+            let poll = WAIT_POLL.min(until - tokio::time::Instant::now());
             tokio::select! {
-                () = tokio::time::sleep(WAIT_POLL) => {}
+                () = changes.wait(id, poll) => {}
                 () = ctx.cancel.cancelled() => return Ok(run),
             }
         }

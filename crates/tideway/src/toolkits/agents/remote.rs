@@ -111,6 +111,8 @@ impl RemoteAgent {
                 capabilities: self.capabilities.clone(),
                 tools: Vec::new(),
                 exclude: Vec::new(),
+                provider: None,
+                model: None,
                 // The time limit bounds how long Tideway follows the remote task.
                 limits: Limits {
                     max_seconds: 3600,

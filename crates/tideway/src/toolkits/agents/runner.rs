@@ -310,9 +310,12 @@ impl Runner {
         let mut started: HashSet<String> = HashSet::new();
         let mut last_calls: Vec<(String, String, Value)> = Vec::new();
         let mut last_text = None;
+        // Whether a turn's cost was not known, which leaves a money limit unkeepable.
+        let mut cost_unknown = false;
         for event in &events {
             match event.kind.as_str() {
                 "model" => {
+                    cost_unknown |= event.body["usage"]["cost_usd"].as_f64().is_none();
                     let content: Vec<Part> =
                         serde_json::from_value(event.body["content"].clone()).unwrap_or_default();
                     last_calls = calls_of(&content);
@@ -359,6 +362,7 @@ impl Runner {
             .summary
             .input_tokens
             .saturating_add(run.summary.output_tokens);
+        let mut cost = run.summary.cost_usd.unwrap_or(0.0);
         loop {
             // The calls of the last turn that have no result yet.
             if !last_calls.is_empty() {
@@ -399,6 +403,18 @@ impl Runner {
                     "stopped at the token limit ({} tokens)",
                     limits.max_tokens
                 ))
+            } else if let Some(max) = limits.max_cost_usd
+                && cost_unknown
+            {
+                Some(format!(
+                    "stopped: the money limit ({max} US dollars) cannot be kept, as the model's provider reports no cost and declares no prices"
+                ))
+            } else if let Some(max) = limits.max_cost_usd
+                && cost >= max
+            {
+                Some(format!(
+                    "stopped at the money limit ({max} US dollars; the run cost {cost:.4})"
+                ))
             } else if now_ms() >= deadline {
                 Some(format!(
                     "stopped at the time limit ({} s)",
@@ -415,6 +431,12 @@ impl Runner {
             ));
             let mut arguments = JsonObject::new();
             arguments.insert("system".into(), definition.instructions.clone().into());
+            if let Some(provider) = &definition.provider {
+                arguments.insert("provider".into(), provider.clone().into());
+            }
+            if let Some(model) = &definition.model {
+                arguments.insert("model".into(), model.clone().into());
+            }
             arguments.insert(
                 "messages".into(),
                 serde_json::to_value(&messages).map_err(HubError::internal)?,
@@ -443,17 +465,22 @@ impl Runner {
             let answer = generated.structured_content.unwrap_or(Value::Null);
             let content: Vec<Part> =
                 serde_json::from_value(answer["content"].clone()).map_err(HubError::internal)?;
-            let (input_tokens, output_tokens) = (
+            let (input_tokens, output_tokens, turn_cost) = (
                 answer["usage"]["input_tokens"].as_u64().unwrap_or(0),
                 answer["usage"]["output_tokens"].as_u64().unwrap_or(0),
+                answer["usage"]["cost_usd"].as_f64(),
             );
             self.store
                 .record(id, seq, "model", &json!({"content": content, "usage": answer["usage"], "generation_id": answer["generation_id"], "stop_reason": answer["stop_reason"]}))
                 .await?;
             seq += 1;
             self.store
-                .count_turn(id, input_tokens, output_tokens)
+                .count_turn(id, input_tokens, output_tokens, turn_cost)
                 .await?;
+            match turn_cost {
+                Some(turn_cost) => cost += turn_cost,
+                None => cost_unknown = true,
+            }
             steps += 1;
             tokens = tokens.saturating_add(
                 i64::try_from(input_tokens.saturating_add(output_tokens)).unwrap_or(i64::MAX),

@@ -13,7 +13,10 @@ use tideway_core::{
 };
 use utoipa::ToSchema;
 
-use super::definition::{AgentDefinition, builtin_agents};
+use super::{
+    changes,
+    definition::{AgentDefinition, builtin_agents},
+};
 
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -88,6 +91,8 @@ pub struct RunSummary {
     pub steps: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// What its model turns cost in US dollars, over the turns whose cost was known.
+    pub cost_usd: Option<f64>,
     /// The final answer's text.
     pub answer: Option<String>,
     /// The answer as JSON, when the agent has an output schema.
@@ -138,6 +143,7 @@ struct RunRow {
     steps: i64,
     input_tokens: i64,
     output_tokens: i64,
+    cost_usd: Option<f64>,
     answer: Option<String>,
     output: Option<String>,
     error: Option<String>,
@@ -147,7 +153,7 @@ struct RunRow {
 }
 
 const RUN_COLUMNS: &str = "id, tenant_id, agent, agent_version, definition, task, context_id, chain, priority, \
-     status, starter, started_by, call_id, steps, input_tokens, output_tokens, answer, output, \
+     status, starter, started_by, call_id, steps, input_tokens, output_tokens, cost_usd, answer, output, \
      error, created_at, started_at, finished_at";
 
 impl RunRow {
@@ -172,6 +178,7 @@ impl RunRow {
                 steps: self.steps,
                 input_tokens: self.input_tokens,
                 output_tokens: self.output_tokens,
+                cost_usd: self.cost_usd,
                 answer: self.answer,
                 output: self
                     .output
@@ -547,15 +554,19 @@ impl AgentStore {
             .await
             .map(|done| done.rows_affected())
         })?;
+        if changed == 1 {
+            changes::announce(&summary.id);
+        }
         Ok(changed == 1)
     }
 
-    /// Adds a model turn's counters.
+    /// Adds a model turn's counters (its cost when it is known).
     pub async fn count_turn(
         &self,
         id: &str,
         input_tokens: u64,
         output_tokens: u64,
+        cost_usd: Option<f64>,
     ) -> Result<(), HubError> {
         let (input, output) = (
             i64::try_from(input_tokens).unwrap_or(i64::MAX),
@@ -564,15 +575,19 @@ impl AgentStore {
         on_store!(&self.store, pool => {
             sqlx::query(
                 "UPDATE agent_runs SET steps = steps + 1, input_tokens = input_tokens + $2, \
-                 output_tokens = output_tokens + $3 WHERE id = $1",
+                 output_tokens = output_tokens + $3, \
+                 cost_usd = CASE WHEN $4 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + $4 END \
+                 WHERE id = $1",
             )
             .bind(id)
             .bind(input)
             .bind(output)
+            .bind(cost_usd)
             .execute(pool)
             .await
             .map(|_| ())
         })?;
+        changes::announce(id);
         Ok(())
     }
 
@@ -595,6 +610,9 @@ impl AgentStore {
             .await
             .map(|done| done.rows_affected())
         })?;
+        if changed == 1 {
+            changes::announce(id);
+        }
         Ok(changed == 1)
     }
 
@@ -622,7 +640,10 @@ impl AgentStore {
             .map(|_| ())
         });
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                changes::announce(id);
+                Ok(())
+            }
             Err(error) if is_unique_violation(&error) => Ok(()),
             Err(error) => Err(error.into()),
         }

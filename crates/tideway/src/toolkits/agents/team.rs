@@ -1,5 +1,5 @@
 //! What the agents are like as a team: each agent's health (a model to reach,
-//! how its recent runs went, how busy it is), and multi-agent workflows (a workflow
+//! model tokens left today, how its recent runs went, how busy it is), and multi-agent workflows (a workflow
 //! whose steps are agent tasks, each passing its answer on), run on the workflow
 //! engine like any other workflow.
 
@@ -28,7 +28,8 @@ pub enum AgentHealthStatus {
     Healthy,
     /// It can run, but most of its recent runs failed.
     Degraded,
-    /// It cannot run: the tenant has no model a background run can reach.
+    /// It cannot run: it has no model a background run can reach, or the
+    /// tenant's model tokens for today are spent.
     Down,
 }
 
@@ -36,8 +37,12 @@ pub enum AgentHealthStatus {
 pub struct AgentHealth {
     pub agent: String,
     pub status: AgentHealthStatus,
-    /// The tenant's model provider (`sampling`, a provider's name, or `none`).
+    /// The model provider it thinks with (its own choice or the tenant's:
+    /// `sampling`, a provider's name, or `none`); `remote` for a remote agent.
     pub provider: String,
+    /// The tenant's model tokens left today; absent without a daily budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_left_today: Option<u64>,
     /// Runs queued or running now.
     pub load: i64,
     pub max_concurrent_runs: u32,
@@ -107,21 +112,16 @@ pub async fn health(
             entry.1 += count;
         }
     }
-    let providers = state
-        .hub()?
-        .call(
-            ctx,
-            "models",
-            "list_model_providers",
-            Some(JsonObject::new()),
-        )
-        .await?;
-    let provider = providers
-        .structured_content
-        .as_ref()
-        .and_then(|value| value["current"].as_str())
-        .unwrap_or("none")
-        .to_string();
+    let hub = state.hub()?;
+    let providers = state.providers(&hub, ctx).await?;
+    let current = providers["current"].as_str().unwrap_or("none").to_string();
+    let known: Vec<&str> = providers["providers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|provider| provider["name"].as_str())
+        .collect();
+    let tokens_left_today = providers["tokens_left_today"].as_u64();
     Ok(TeamHealth {
         agents: agents
             .into_iter()
@@ -130,38 +130,40 @@ pub async fn health(
                 let (runs, failed) = recent.get(&name).copied().unwrap_or_default();
                 // A remote agent thinks with its own model.
                 let remote = version.agent.remote.is_some();
-                let (status, reason) = if remote && runs > 0 && failed as f64 / runs as f64 >= FAILING_SHARE {
-                    (
-                        AgentHealthStatus::Degraded,
-                        Some(format!("{failed} of its {runs} runs in the last 24 hours failed")),
-                    )
-                } else if remote {
-                    (AgentHealthStatus::Healthy, None)
+                let provider = match (&version.agent.provider, remote) {
+                    (_, true) => "remote".to_string(),
+                    (Some(own), false) => own.clone(),
+                    (None, false) => current.clone(),
+                };
+                let down = if remote {
+                    None
                 } else if provider == "none" {
-                    (
-                        AgentHealthStatus::Down,
-                        Some("the tenant has no language model: set a model provider".into()),
-                    )
+                    Some("the tenant has no language model: set a model provider".to_string())
                 } else if provider == "sampling" {
                     // Runs go on in the background, where no client is connected to
                     // ask.
-                    (
-                        AgentHealthStatus::Down,
-                        Some("the tenant's model is the calling client's (sampling), which background runs cannot reach: set a model provider".into()),
-                    )
-                } else if runs > 0 && failed as f64 / runs as f64 >= FAILING_SHARE {
-                    (
+                    Some("its model is the calling client's (sampling), which background runs cannot reach: set a model provider".to_string())
+                } else if !known.contains(&provider.as_str()) {
+                    Some(format!("its model provider '{provider}' is no longer stored or declared"))
+                } else if tokens_left_today == Some(0) {
+                    Some("the tenant's model tokens for today are spent (models.tokens_per_day)".to_string())
+                } else {
+                    None
+                };
+                let (status, reason) = match down {
+                    Some(reason) => (AgentHealthStatus::Down, Some(reason)),
+                    None if runs > 0 && failed as f64 / runs as f64 >= FAILING_SHARE => (
                         AgentHealthStatus::Degraded,
                         Some(format!("{failed} of its {runs} runs in the last 24 hours failed")),
-                    )
-                } else {
-                    (AgentHealthStatus::Healthy, None)
+                    ),
+                    None => (AgentHealthStatus::Healthy, None),
                 };
                 AgentHealth {
                     load: load.get(&name).copied().unwrap_or(0),
                     agent: name,
                     status,
-                    provider: provider.clone(),
+                    tokens_left_today: tokens_left_today.filter(|_| !remote),
+                    provider,
                     max_concurrent_runs: version.agent.max_concurrent_runs,
                     runs_24h: runs,
                     failed_24h: failed,

@@ -35,6 +35,31 @@ pub struct HttpProvider {
     pub api_key: Option<Zeroizing<String>>,
     pub max_tokens: u32,
     pub stream: bool,
+    /// What its tokens cost, when declared; used when the answer reports no cost.
+    pub prices: Option<Prices>,
+}
+
+/// A provider's prices in US dollars per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prices {
+    pub input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+}
+
+impl Prices {
+    /// Both prices, or none: a half-declared price would understate every cost.
+    pub fn from_parts(input: Option<f64>, output: Option<f64>) -> Option<Prices> {
+        Some(Prices {
+            input_usd_per_mtok: input?,
+            output_usd_per_mtok: output?,
+        })
+    }
+
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_usd_per_mtok
+            + usage.output_tokens as f64 * self.output_usd_per_mtok)
+            / 1e6
+    }
 }
 
 impl std::fmt::Debug for HttpProvider {
@@ -372,6 +397,12 @@ mod openai {
         Some(Usage {
             input_tokens: value.get("prompt_tokens")?.as_u64()?,
             output_tokens: value.get("completion_tokens")?.as_u64()?,
+            // Routers and proxies in front of many vendors (OpenRouter, LiteLLM)
+            // report what the call cost; the vendors' own APIs do not.
+            cost_usd: value
+                .get("cost")
+                .and_then(Value::as_f64)
+                .filter(|cost| cost.is_finite() && *cost >= 0.0),
         })
     }
 
@@ -594,6 +625,7 @@ mod anthropic {
             usage: Some(Usage {
                 input_tokens: body["usage"]["input_tokens"].as_u64().unwrap_or(0),
                 output_tokens: body["usage"]["output_tokens"].as_u64().unwrap_or(0),
+                cost_usd: None,
             }),
         })
     }

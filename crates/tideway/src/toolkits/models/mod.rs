@@ -31,7 +31,7 @@ use utoipa::ToSchema;
 
 use self::{
     model::{Message, ModelRequest, Part, StopReason, ToolDefinition, Usage},
-    service::{Generation, ModelService, ProviderInput, ProviderView},
+    service::{Generation, ModelChoice, ModelService, ProviderInput, ProviderView},
 };
 
 /// The tools' names, shared by their declarations and the REST routes that call
@@ -56,12 +56,20 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tenant_keys: &[settings::TENANT_KEY],
         check: settings::check,
     }),
-    migrations: &[tideway_core::store::Migration {
-        version: 8,
-        name: "models",
-        sqlite: include_str!("migrations/sqlite/0008_models.sql"),
-        postgres: include_str!("migrations/postgres/0008_models.sql"),
-    }],
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 8,
+            name: "models",
+            sqlite: include_str!("migrations/sqlite/0008_models.sql"),
+            postgres: include_str!("migrations/postgres/0008_models.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 23,
+            name: "model_costs",
+            sqlite: include_str!("migrations/sqlite/0023_model_costs.sql"),
+            postgres: include_str!("migrations/postgres/0023_model_costs.sql"),
+        },
+    ],
     sealed: &[&service::SEALED],
     build: Some(|shared| {
         Ok(Arc::new(
@@ -132,6 +140,13 @@ pub struct GenerateArgs {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 2.0))]
     pub temperature: Option<f32>,
+    /// A provider of this tenant's other than its default (a name from
+    /// `list_model_providers`, or `sampling`).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// A model of the provider other than the one it names.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema, ToSchema)]
@@ -213,6 +228,10 @@ pub struct ProviderList {
     /// The provider this tenant uses: `sampling`, `none` or a name below.
     pub current: String,
     pub providers: Vec<ProviderView>,
+    /// The tenant's model tokens left today (UTC); absent when it has no daily
+    /// budget (`models.tokens_per_day`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_left_today: Option<u64>,
 }
 
 impl ToolText for ProviderList {
@@ -300,7 +319,12 @@ async fn generate(
         max_tokens: args.max_tokens,
         temperature: args.temperature,
     };
-    let (response, generation_id, provider) = state.service.generate(&ctx, &request).await?;
+    let choice = ModelChoice {
+        provider: args.provider,
+        model: args.model,
+    };
+    let (response, generation_id, provider) =
+        state.service.generate(&ctx, &request, &choice).await?;
     Ok(Generated {
         generation_id,
         provider,
@@ -377,7 +401,16 @@ impl ModelsToolkit {
                 },
                 |state: Arc<ModelState>, ctx, _args: NoArgs| async move {
                     let (current, providers) = state.service.providers(&ctx).await?;
-                    Ok(ProviderList { current, providers })
+                    let tokens_left_today = state
+                        .service
+                        .tokens_today(&ctx)
+                        .await?
+                        .map(|(used, per_day)| per_day.saturating_sub(used));
+                    Ok(ProviderList {
+                        current,
+                        providers,
+                        tokens_left_today,
+                    })
                 },
             )
             .add(

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::{
-    backends::{self, Backend, HttpProvider, Retries, default_base_url},
+    backends::{self, Backend, HttpProvider, Prices, Retries, default_base_url},
     model::{ModelRequest, ModelResponse},
     settings::{ModelsConfig, ProviderKind, TenantModels},
 };
@@ -62,6 +62,50 @@ pub struct ProviderInput {
     /// Make it the tenant's model.
     #[serde(default)]
     pub default: bool,
+    /// Its price for input tokens, in US dollars per million; with the output
+    /// price, gives each generation's cost when the answers report none.
+    #[serde(default)]
+    pub input_usd_per_mtok: Option<f64>,
+    /// Its price for output tokens, in US dollars per million.
+    #[serde(default)]
+    pub output_usd_per_mtok: Option<f64>,
+}
+
+/// Which provider and model one generation uses, when not the tenant's default.
+#[derive(Clone, Debug, Default)]
+pub struct ModelChoice {
+    /// A provider stored for the tenant or declared, or `sampling`.
+    pub provider: Option<String>,
+    /// A model of that provider other than the one it names.
+    pub model: Option<String>,
+}
+
+/// Refuses prices that would make costs meaningless, naming the field.
+pub fn check_prices(input: Option<f64>, output: Option<f64>) -> Result<(), HubError> {
+    for (field, price) in [
+        ("input_usd_per_mtok", input),
+        ("output_usd_per_mtok", output),
+    ] {
+        if let Some(price) = price
+            && !(price.is_finite() && price >= 0.0)
+        {
+            return Err(HubError::invalid_argument(
+                field,
+                "must be a price of zero or more US dollars per million tokens",
+            ));
+        }
+    }
+    if input.is_some() != output.is_some() {
+        return Err(HubError::invalid_argument(
+            if input.is_none() {
+                "input_usd_per_mtok"
+            } else {
+                "output_usd_per_mtok"
+            },
+            "give both prices or neither",
+        ));
+    }
+    Ok(())
 }
 
 /// A provider as listed: never its key.
@@ -78,6 +122,10 @@ pub struct ProviderView {
     /// `stored` (by the tenant's admin) or `config`.
     pub origin: &'static str,
     pub default: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_usd_per_mtok: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_usd_per_mtok: Option<f64>,
 }
 
 /// A stored generation.
@@ -97,6 +145,8 @@ pub struct Generation {
     pub error: Option<String>,
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
+    /// In US dollars, when the provider reported it or its prices are declared.
+    pub cost_usd: Option<f64>,
     pub latency_ms: f64,
     pub created_at: DateTime<Utc>,
 }
@@ -113,11 +163,12 @@ type GenerationRow = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<f64>,
     f64,
     DateTime<Utc>,
 );
 
-const GENERATION_COLUMNS: &str = "id, principal, face, provider, model, request, response, outcome, error, tokens_in, tokens_out, latency_ms, created_at";
+const GENERATION_COLUMNS: &str = "id, principal, face, provider, model, request, response, outcome, error, tokens_in, tokens_out, cost_usd, latency_ms, created_at";
 
 fn generation_from_row(row: GenerationRow) -> Generation {
     let (
@@ -132,6 +183,7 @@ fn generation_from_row(row: GenerationRow) -> Generation {
         error,
         tokens_in,
         tokens_out,
+        cost_usd,
         latency_ms,
         created_at,
     ) = row;
@@ -147,21 +199,26 @@ fn generation_from_row(row: GenerationRow) -> Generation {
         error,
         tokens_in,
         tokens_out,
+        cost_usd,
         latency_ms,
         created_at,
     }
 }
 
-type ProviderRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    bool,
-    Option<String>,
-    bool,
-);
+/// A provider as its tenant's admin stored it.
+#[derive(sqlx::FromRow)]
+struct StoredProvider {
+    name: String,
+    kind: String,
+    base_url: Option<String>,
+    model: String,
+    max_tokens: i64,
+    stream: bool,
+    secret: Option<String>,
+    is_default: bool,
+    input_usd_per_mtok: Option<f64>,
+    output_usd_per_mtok: Option<f64>,
+}
 
 pub struct ModelService {
     store: Store,
@@ -197,10 +254,10 @@ impl ModelService {
             .unwrap_or_default()
     }
 
-    async fn stored_providers(&self, ctx: &CallContext) -> Result<Vec<ProviderRow>, HubError> {
+    async fn stored_providers(&self, ctx: &CallContext) -> Result<Vec<StoredProvider>, HubError> {
         on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT name, kind, base_url, model, max_tokens, stream, secret, is_default FROM model_providers WHERE tenant_id = $1 ORDER BY name",
+                "SELECT name, kind, base_url, model, max_tokens, stream, secret, is_default, input_usd_per_mtok, output_usd_per_mtok FROM model_providers WHERE tenant_id = $1 ORDER BY name",
             )
             .bind(ctx.tenant.as_str())
             .fetch_all(pool)
@@ -212,8 +269,8 @@ impl ModelService {
     /// The name of the provider `ctx`'s tenant uses.
     async fn chosen(&self, ctx: &CallContext) -> Result<String, HubError> {
         let stored = self.stored_providers(ctx).await?;
-        if let Some(row) = stored.iter().find(|row| row.7) {
-            return Ok(row.0.clone());
+        if let Some(row) = stored.iter().find(|row| row.is_default) {
+            return Ok(row.name.clone());
         }
         Ok(self
             .tenant_settings(ctx)
@@ -221,9 +278,40 @@ impl ModelService {
             .unwrap_or_else(|| self.config.provider.clone()))
     }
 
-    /// The backend `ctx`'s tenant uses, ready to call.
-    pub async fn backend(&self, ctx: &CallContext) -> Result<Backend, HubError> {
-        let name = self.chosen(ctx).await?;
+    /// The backend `ctx`'s tenant uses (or the one `choice` names), ready to call.
+    pub async fn backend(
+        &self,
+        ctx: &CallContext,
+        choice: &ModelChoice,
+    ) -> Result<Backend, HubError> {
+        let mut backend = self.named_backend(ctx, choice.provider.as_deref()).await?;
+        if let (Some(model), Backend::Http(provider)) = (&choice.model, &mut backend) {
+            if model.trim().is_empty() || model.len() > 200 {
+                return Err(HubError::invalid_argument(
+                    "model",
+                    "must be a model name of 1 to 200 characters",
+                ));
+            }
+            provider.model.clone_from(model);
+        }
+        Ok(backend)
+    }
+
+    async fn named_backend(
+        &self,
+        ctx: &CallContext,
+        provider: Option<&str>,
+    ) -> Result<Backend, HubError> {
+        let name = match provider {
+            Some("none") => {
+                return Err(HubError::invalid_argument(
+                    "provider",
+                    "'none' is not a provider to ask",
+                ));
+            }
+            Some(name) => name.to_string(),
+            None => self.chosen(ctx).await?,
+        };
         match name.as_str() {
             "sampling" => return Ok(Backend::Sampling),
             "none" => {
@@ -238,9 +326,19 @@ impl ModelService {
             _ => {}
         }
         let stored = self.stored_providers(ctx).await?;
-        if let Some((name, kind, base_url, model, max_tokens, stream, secret, _)) =
-            stored.into_iter().find(|row| row.0 == name)
-        {
+        if let Some(row) = stored.into_iter().find(|row| row.name == name) {
+            let StoredProvider {
+                name,
+                kind,
+                base_url,
+                model,
+                max_tokens,
+                stream,
+                secret,
+                input_usd_per_mtok,
+                output_usd_per_mtok,
+                ..
+            } = row;
             let kind = parse_kind(&kind)?;
             let api_key = match secret {
                 Some(sealed) => Some(
@@ -264,6 +362,7 @@ impl ModelService {
                 api_key,
                 max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
                 stream,
+                prices: Prices::from_parts(input_usd_per_mtok, output_usd_per_mtok),
             }));
         }
         let declared = self.config.providers.get(&name).ok_or_else(|| HubError::Unavailable {
@@ -294,6 +393,7 @@ impl ModelService {
                 declared.max_tokens
             },
             stream: declared.stream,
+            prices: Prices::from_parts(declared.input_usd_per_mtok, declared.output_usd_per_mtok),
         }))
     }
 
@@ -325,37 +425,44 @@ impl ModelService {
             }
             window.1 += 1;
         }
-        let per_day = tenant.tokens_per_day.unwrap_or(self.config.tokens_per_day);
-        if per_day > 0 {
-            let midnight = Utc::now()
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc())
-                .ok_or_else(|| HubError::internal("date out of range"))?;
-            let used: i64 = on_store!(&self.store, pool => {
-                sqlx::query_scalar(
-                    "SELECT CAST(COALESCE(SUM(COALESCE(tokens_in, 0) + COALESCE(tokens_out, 0)), 0) AS BIGINT) FROM model_generations WHERE tenant_id = $1 AND created_at >= $2",
-                )
-                .bind(ctx.tenant.as_str())
-                .bind(midnight)
-                .fetch_one(pool)
-                .await
-            })?;
-            if u64::try_from(used).unwrap_or(0) >= per_day {
-                let tomorrow = midnight + chrono::Duration::days(1);
-                let wait = (tomorrow - Utc::now())
-                    .to_std()
-                    .unwrap_or(Duration::from_secs(60));
-                return Err(HubError::RateLimited {
-                    message: format!(
-                        "tenant '{}' has used {used} of its {per_day} model tokens for today (models.tokens_per_day); the budget resets at 00:00 UTC",
-                        ctx.tenant
-                    ),
-                    retry_after: wait,
-                });
-            }
+        if let Some((used, per_day)) = self.tokens_today(ctx).await?
+            && used >= per_day
+        {
+            let tomorrow = midnight()? + chrono::Duration::days(1);
+            let wait = (tomorrow - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::from_secs(60));
+            return Err(HubError::RateLimited {
+                message: format!(
+                    "tenant '{}' has used {used} of its {per_day} model tokens for today (models.tokens_per_day); the budget resets at 00:00 UTC",
+                    ctx.tenant
+                ),
+                retry_after: wait,
+            });
         }
         Ok(())
+    }
+
+    /// The tokens the tenant used today and its daily budget, when it has one.
+    pub async fn tokens_today(&self, ctx: &CallContext) -> Result<Option<(u64, u64)>, HubError> {
+        let per_day = self
+            .tenant_settings(ctx)
+            .tokens_per_day
+            .unwrap_or(self.config.tokens_per_day);
+        if per_day == 0 {
+            return Ok(None);
+        }
+        let since = midnight()?;
+        let used: i64 = on_store!(&self.store, pool => {
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(COALESCE(tokens_in, 0) + COALESCE(tokens_out, 0)), 0) AS BIGINT) FROM model_generations WHERE tenant_id = $1 AND created_at >= $2",
+            )
+            .bind(ctx.tenant.as_str())
+            .bind(since)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(Some((u64::try_from(used).unwrap_or(0), per_day)))
     }
 
     /// Sends `request` to the tenant's model and records the generation, whatever
@@ -364,6 +471,7 @@ impl ModelService {
         &self,
         ctx: &CallContext,
         request: &ModelRequest,
+        choice: &ModelChoice,
     ) -> Result<(ModelResponse, i64, String), HubError> {
         if request.messages.is_empty() {
             return Err(HubError::invalid_argument(
@@ -384,14 +492,20 @@ impl ModelService {
                 format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
             ));
         }
-        let backend = self.backend(ctx).await?;
+        let backend = self.backend(ctx, choice).await?;
         self.within_budgets(ctx).await?;
         let retries = Retries {
             max_retries: self.config.max_retries,
             timeout: Duration::from_secs(self.config.timeout_secs.max(1)),
         };
         let started = Instant::now();
-        let outcome = backends::generate(&backend, &self.http, retries, ctx, request).await;
+        let mut outcome = backends::generate(&backend, &self.http, retries, ctx, request).await;
+        if let (Ok(response), Backend::Http(provider)) = (&mut outcome, &backend)
+            && let (Some(usage), Some(prices)) = (&mut response.usage, provider.prices)
+            && usage.cost_usd.is_none()
+        {
+            usage.cost_usd = Some(prices.cost(usage));
+        }
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let (response_json, model, error, usage) = match &outcome {
             Ok(response) => (
@@ -404,8 +518,8 @@ impl ModelService {
         };
         let id: i64 = on_store!(&self.store, pool => {
             sqlx::query_scalar(
-                "INSERT INTO model_generations (tenant_id, principal, face, provider, model, request, response, outcome, error, tokens_in, tokens_out, latency_ms, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                "INSERT INTO model_generations (tenant_id, principal, face, provider, model, request, response, outcome, error, tokens_in, tokens_out, cost_usd, latency_ms, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             )
             .bind(ctx.tenant.as_str())
             .bind(&ctx.principal.id)
@@ -418,6 +532,7 @@ impl ModelService {
             .bind(&error)
             .bind(usage.map(|u| i64::try_from(u.input_tokens).unwrap_or(i64::MAX)))
             .bind(usage.map(|u| i64::try_from(u.output_tokens).unwrap_or(i64::MAX)))
+            .bind(usage.and_then(|u| u.cost_usd))
             .bind(latency_ms)
             .bind(tideway_core::store::now())
             .fetch_one(pool)
@@ -472,20 +587,22 @@ impl ModelService {
     ) -> Result<(String, Vec<ProviderView>), HubError> {
         let chosen = self.chosen(ctx).await?;
         let mut views = Vec::new();
-        for (name, kind, base_url, model, max_tokens, stream, secret, _) in
-            self.stored_providers(ctx).await?
-        {
-            let kind = parse_kind(&kind)?;
+        for row in self.stored_providers(ctx).await? {
+            let kind = parse_kind(&row.kind)?;
             views.push(ProviderView {
-                default: name == chosen,
-                base_url: base_url.unwrap_or_else(|| default_base_url(kind).to_string()),
-                name,
+                default: row.name == chosen,
+                base_url: row
+                    .base_url
+                    .unwrap_or_else(|| default_base_url(kind).to_string()),
+                name: row.name,
                 kind,
-                model,
-                max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
-                stream,
-                has_api_key: secret.is_some(),
+                model: row.model,
+                max_tokens: u32::try_from(row.max_tokens).unwrap_or(u32::MAX),
+                stream: row.stream,
+                has_api_key: row.secret.is_some(),
                 origin: "stored",
+                input_usd_per_mtok: row.input_usd_per_mtok,
+                output_usd_per_mtok: row.output_usd_per_mtok,
             });
         }
         for (name, declared) in &self.config.providers {
@@ -505,6 +622,8 @@ impl ModelService {
                 has_api_key: declared.api_key_env.is_some(),
                 origin: "config",
                 default: *name == chosen,
+                input_usd_per_mtok: declared.input_usd_per_mtok,
+                output_usd_per_mtok: declared.output_usd_per_mtok,
             });
         }
         Ok((chosen, views))
@@ -528,6 +647,7 @@ impl ModelService {
         if input.model.trim().is_empty() {
             return Err(HubError::invalid_argument("model", "is required"));
         }
+        check_prices(input.input_usd_per_mtok, input.output_usd_per_mtok)?;
         if let Some(url) = &input.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -560,10 +680,11 @@ impl ModelService {
                         .await?;
                 }
                 sqlx::query(
-                    "INSERT INTO model_providers (tenant_id, name, kind, base_url, model, max_tokens, stream, secret, is_default, created_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (tenant_id, name) DO UPDATE SET \
+                    "INSERT INTO model_providers (tenant_id, name, kind, base_url, model, max_tokens, stream, secret, is_default, created_by, created_at, updated_at, input_usd_per_mtok, output_usd_per_mtok) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) ON CONFLICT (tenant_id, name) DO UPDATE SET \
                      kind = excluded.kind, base_url = excluded.base_url, model = excluded.model, max_tokens = excluded.max_tokens, \
-                     stream = excluded.stream, secret = excluded.secret, is_default = excluded.is_default, updated_at = excluded.updated_at",
+                     stream = excluded.stream, secret = excluded.secret, is_default = excluded.is_default, updated_at = excluded.updated_at, \
+                     input_usd_per_mtok = excluded.input_usd_per_mtok, output_usd_per_mtok = excluded.output_usd_per_mtok",
                 )
                 .bind(ctx.tenant.as_str())
                 .bind(name)
@@ -576,6 +697,8 @@ impl ModelService {
                 .bind(input.default)
                 .bind(&ctx.principal.id)
                 .bind(now)
+                .bind(input.input_usd_per_mtok)
+                .bind(input.output_usd_per_mtok)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await
@@ -606,4 +729,13 @@ fn parse_kind(kind: &str) -> Result<ProviderKind, HubError> {
             "stored provider kind '{other}'"
         ))),
     }
+}
+
+/// The start of today, UTC: when daily budgets reset.
+fn midnight() -> Result<DateTime<Utc>, HubError> {
+    Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| HubError::internal("date out of range"))
 }

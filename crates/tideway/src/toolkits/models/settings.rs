@@ -25,7 +25,11 @@ pub fn tenants_from_config(config: &Config) -> Result<BTreeMap<String, TenantMod
 
 /// For the descriptor: reads the section and every tenant's.
 pub fn check(config: &Config) -> Result<(), ConfigError> {
-    from_config(config)?;
+    let models = from_config(config)?;
+    for (name, provider) in &models.providers {
+        super::service::check_prices(provider.input_usd_per_mtok, provider.output_usd_per_mtok)
+            .map_err(|error| ConfigError::Invalid(format!("models.providers.{name}: {error}")))?;
+    }
     tenants_from_config(config).map(|_| ())
 }
 
@@ -100,4 +104,33 @@ pub struct ModelProviderConfig {
     pub max_tokens: u32,
     /// Stream answers (server-sent events) instead of waiting for the whole reply.
     pub stream: bool,
+    /// Its prices in US dollars per million input and output tokens (both or
+    /// neither), for the cost of answers that report none.
+    pub input_usd_per_mtok: Option<f64>,
+    pub output_usd_per_mtok: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_provider_gives_both_prices_or_neither() {
+        let mut config = Config::default();
+        config
+            .update_section(KEY, |models: &mut ModelsConfig| {
+                models.providers.insert(
+                    "half".into(),
+                    ModelProviderConfig {
+                        model: "m".into(),
+                        input_usd_per_mtok: Some(1.0),
+                        ..ModelProviderConfig::default()
+                    },
+                );
+            })
+            .expect("models");
+        let error = check(&config).expect_err("one price only").to_string();
+        assert!(error.contains("models.providers.half"), "{error}");
+        assert!(error.contains("output_usd_per_mtok"), "{error}");
+    }
 }

@@ -203,6 +203,7 @@ mod tests {
             steps: 2,
             input_tokens: 10,
             output_tokens: 5,
+            cost_usd: None,
             answer: None,
             output: None,
             error: None,

@@ -5,6 +5,7 @@
 //! the workflow tests' probe, which records each call.
 
 mod runs;
+mod spending;
 
 use std::{
     collections::VecDeque,
@@ -38,6 +39,8 @@ pub struct Script {
     /// The requests it was sent, in order.
     pub seen: Arc<Mutex<Vec<Value>>>,
     ids: Arc<AtomicU32>,
+    /// The cost each answer reports, as routers in front of many vendors do.
+    reported_cost: Arc<Mutex<Option<f64>>>,
 }
 
 impl Script {
@@ -70,6 +73,11 @@ impl Script {
     pub fn requests(&self) -> Vec<Value> {
         self.seen.lock().expect("lock").clone()
     }
+
+    /// Has every answer from now on report `cost` US dollars (none: no cost).
+    pub fn report_cost(&self, cost: Option<f64>) {
+        *self.reported_cost.lock().expect("lock") = cost;
+    }
 }
 
 async fn answer(State(script): State<Script>, Json(body): Json<Value>) -> Json<Value> {
@@ -97,10 +105,14 @@ async fn answer(State(script): State<Script>, Json(body): Json<Value>) -> Json<V
     } else {
         "stop"
     };
+    let mut usage = json!({"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120});
+    if let Some(cost) = *script.reported_cost.lock().expect("lock") {
+        usage["cost"] = json!(cost);
+    }
     Json(json!({
         "id": "chatcmpl-agents", "object": "chat.completion", "model": "scripted",
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+        "usage": usage
     }))
 }
 

@@ -560,6 +560,10 @@ async fn budgets_refuse_with_the_reason_and_generations_are_recorded_per_tenant(
             json!({"name": "main", "provider": {"kind": "anthropic", "base_url": base, "model": "echo", "default": true}}))
             .await
             .expect("globex provider");
+        let listed = call(&fixture.hub, &admin(), "list_model_providers", json!({}))
+            .await
+            .expect("providers");
+        assert_eq!(listed["tokens_left_today"], 15, "{listed:#}");
         // Each answer costs 10 tokens: the second reaches 20, the third is refused.
         for _ in 0..2 {
             call(&fixture.hub, &admin(), "generate", json!({"prompt": "x"}))
@@ -571,6 +575,22 @@ async fn budgets_refuse_with_the_reason_and_generations_are_recorded_per_tenant(
             .expect_err("over budget");
         assert_eq!(refused.kind(), "rate-limited", "{}", fixture.backend);
         assert!(refused.to_string().contains("tokens_per_day"), "{refused}");
+        let listed = call(&fixture.hub, &admin(), "list_model_providers", json!({}))
+            .await
+            .expect("providers");
+        assert_eq!(listed["tokens_left_today"], 0, "{listed:#}");
+        let unbounded = call(
+            &fixture.hub,
+            &ctx("globex", Role::Admin),
+            "list_model_providers",
+            json!({}),
+        )
+        .await
+        .expect("providers");
+        assert!(
+            unbounded.get("tokens_left_today").is_none(),
+            "{unbounded:#}"
+        );
 
         let globex = ctx("globex", Role::Operator);
         for _ in 0..2 {
@@ -617,6 +637,112 @@ async fn budgets_refuse_with_the_reason_and_generations_are_recorded_per_tenant(
             globex_list["generations"].as_array().expect("list").len(),
             2
         );
+    }
+}
+
+#[tokio::test]
+async fn a_call_may_choose_another_provider_and_model_and_each_generation_keeps_its_cost() {
+    let (base, stand_in) = stand_in().await;
+    for fixture in fixtures(|_| {}).await {
+        provider(&fixture.hub, &base, "openai", "echo", false).await;
+        call(&fixture.hub, &admin(), "set_model_provider",
+            json!({"name": "priced", "provider": {"kind": "anthropic", "base_url": base, "model": "echo",
+                   "input_usd_per_mtok": 1000.0, "output_usd_per_mtok": 5000.0}}))
+            .await
+            .expect("priced provider");
+        let half = call(&fixture.hub, &admin(), "set_model_provider",
+            json!({"name": "half", "provider": {"kind": "openai", "model": "echo", "input_usd_per_mtok": 1.0}}))
+            .await
+            .expect_err("one price only");
+        assert!(
+            matches!(&half, HubError::InvalidArguments { field, .. } if field == "output_usd_per_mtok"),
+            "{half:?}"
+        );
+
+        // The tenant's default: no prices, so no cost.
+        let plain = call(&fixture.hub, &admin(), "generate", json!({"prompt": "x"}))
+            .await
+            .expect("default provider");
+        assert_eq!(plain["provider"], "main");
+        assert!(plain["usage"].get("cost_usd").is_none(), "{plain:#}");
+        // Another provider and another of its models, by name: 7 tokens in at
+        // $1000/M and 3 out at $5000/M cost $0.022.
+        let chosen = call(
+            &fixture.hub,
+            &admin(),
+            "generate",
+            json!({"prompt": "y", "provider": "priced", "model": "echo-large"}),
+        )
+        .await
+        .expect("chosen provider");
+        assert_eq!(chosen["provider"], "priced");
+        let cost = chosen["usage"]["cost_usd"].as_f64().expect("a cost");
+        assert!((cost - 0.022).abs() < 1e-9, "{cost}");
+        let sent = stand_in
+            .seen
+            .lock()
+            .expect("lock")
+            .last()
+            .map(|seen| (seen.path.clone(), seen.body["model"].clone()));
+        assert_eq!(
+            sent,
+            Some(("/v1/messages".to_string(), json!("echo-large")))
+        );
+
+        let listed = call(&fixture.hub, &admin(), "list_generations", json!({}))
+            .await
+            .expect("generations");
+        let costs: Vec<Option<f64>> = listed["generations"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|generation| generation["cost_usd"].as_f64())
+            .collect();
+        assert_eq!(costs.len(), 2, "{listed:#}");
+        assert!(
+            costs[0].is_some_and(|cost| (cost - 0.022).abs() < 1e-9),
+            "{costs:?}"
+        );
+        assert_eq!(costs[1], None);
+        let providers = call(&fixture.hub, &admin(), "list_model_providers", json!({}))
+            .await
+            .expect("providers");
+        let priced = providers["providers"]
+            .as_array()
+            .expect("providers")
+            .iter()
+            .find(|p| p["name"] == "priced")
+            .cloned()
+            .expect("priced listed");
+        assert_eq!(priced["output_usd_per_mtok"], 5000.0);
+
+        for (provider, field) in [("ghost", "provider"), ("none", "provider")] {
+            let error = call(
+                &fixture.hub,
+                &admin(),
+                "generate",
+                json!({"prompt": "z", "provider": provider}),
+            )
+            .await
+            .expect_err("no such provider");
+            assert!(error.to_string().contains(provider), "{error}");
+            if provider == "none" {
+                assert!(
+                    matches!(&error, HubError::InvalidArguments { field: f, .. } if f == field),
+                    "{error:?}"
+                );
+            }
+        }
+        // Another tenant's provider is not there to choose.
+        let error = call(
+            &fixture.hub,
+            &ctx("globex", Role::Operator),
+            "generate",
+            json!({"prompt": "z", "provider": "priced"}),
+        )
+        .await
+        .expect_err("acme's provider");
+        assert!(error.to_string().contains("neither stored"), "{error}");
     }
 }
 
@@ -715,6 +841,8 @@ async fn a_declared_provider_takes_its_key_from_the_environment() {
                         api_key_env: Some("TIDEWAY_TEST_MODELS_KEY_FROM_ENV".into()),
                         max_tokens: 256,
                         stream: false,
+                        input_usd_per_mtok: Some(2.0),
+                        output_usd_per_mtok: Some(10.0),
                     },
                 );
             })
@@ -731,6 +859,9 @@ async fn a_declared_provider_takes_its_key_from_the_environment() {
     .await
     .expect("generate");
     assert_eq!(answer["text"], "echo: from config");
+    // Declared prices: 7 tokens in at $2/M and 3 out at $10/M.
+    let cost = answer["usage"]["cost_usd"].as_f64().expect("a cost");
+    assert!((cost - 0.000_044).abs() < 1e-12, "{cost}");
     let seen = server
         .seen
         .lock()

@@ -1,5 +1,6 @@
-//! Firings: one row per start a schedule or webhook made, keyed by the start key its
-//! run carries, so a retried firing or a repeated delivery finds the run it started.
+//! Firings: one row per start a schedule, webhook or event trigger made, keyed by the
+//! start key its run carries, so a retried firing, a repeated delivery or a change
+//! read twice finds the run it started.
 //! A schedule's firing is recorded `pending` in the transaction that claims its due
 //! time, so a server that dies before starting the run leaves it for another to
 //! start; it becomes `started` (with the execution id) or `failed` (with the reason).
@@ -17,6 +18,7 @@ use super::now_ms;
 pub enum Source {
     Schedule,
     Webhook,
+    EventTrigger,
 }
 
 impl Source {
@@ -24,6 +26,7 @@ impl Source {
         match self {
             Source::Schedule => "schedule",
             Source::Webhook => "webhook",
+            Source::EventTrigger => "event_trigger",
         }
     }
 }
@@ -143,6 +146,34 @@ impl Firings {
             .await
         })?;
         Ok(found)
+    }
+
+    /// Records a start about to be made for `source` `name` at `due_ms`, unless one
+    /// with the same key was; whether this recorded it.
+    pub async fn record(
+        &self,
+        tenant: &TenantId,
+        source: Source,
+        name: &str,
+        key: &str,
+        due_ms: i64,
+    ) -> Result<bool, HubError> {
+        let inserted = on_store!(&self.store, pool => {
+            sqlx::query(
+                "INSERT INTO automation_firings (tenant_id, start_key, source, name, due_ms, status, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(source.as_str())
+            .bind(name)
+            .bind(due_ms)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(inserted == 1)
     }
 
     pub async fn started(

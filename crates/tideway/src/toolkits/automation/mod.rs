@@ -3,11 +3,14 @@
 //! time among servers sharing the store, with a misfire policy), inbound webhooks
 //! (HMAC-signed, replays refused, answered with the recorded run's id) and outbound
 //! notifications (signed webhooks and Slack-compatible ones, sent from an outbox with
-//! retries). What a schedule or webhook starts acts as the principal that made it,
-//! through the Hub (`target.rs`).
+//! retries), and event triggers that start on changes on the support desk (new,
+//! changed or commented tickets, SLA breaches) when their condition holds. What an
+//! automation starts acts as the principal that made it, through the Hub
+//! (`target.rs`).
 
 mod channels;
 mod deliveries;
+mod event_triggers;
 mod firings;
 mod resources;
 pub mod routes;
@@ -19,6 +22,7 @@ pub mod signature;
 mod target;
 pub mod timing;
 mod tools;
+mod watching;
 mod webhooks;
 
 #[cfg(test)]
@@ -36,8 +40,8 @@ use tideway_core::{
 };
 
 use self::{
-    channels::Channels, deliveries::Deliveries, firings::Firings, schedules::Schedules,
-    service::Automation, settings::AutomationConfig, tools::names, webhooks::Webhooks,
+    channels::Channels, service::Automation, settings::AutomationConfig, tools::names,
+    webhooks::Webhooks,
 };
 use crate::egress::{Lookup, Policy, SystemLookup};
 
@@ -52,12 +56,20 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tenant_keys: &[],
         check: settings::check,
     }),
-    migrations: &[tideway_core::store::Migration {
-        version: 18,
-        name: "automation",
-        sqlite: include_str!("migrations/sqlite/0018_automation.sql"),
-        postgres: include_str!("migrations/postgres/0018_automation.sql"),
-    }],
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 18,
+            name: "automation",
+            sqlite: include_str!("migrations/sqlite/0018_automation.sql"),
+            postgres: include_str!("migrations/postgres/0018_automation.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 25,
+            name: "event_triggers",
+            sqlite: include_str!("migrations/sqlite/0025_event_triggers.sql"),
+            postgres: include_str!("migrations/postgres/0025_event_triggers.sql"),
+        },
+    ],
     sealed: &[&webhooks::SEALED, &channels::SEALED],
     build: Some(|shared| {
         let config = settings::from_config(shared.config).map_err(|error| error.to_string())?;
@@ -91,6 +103,11 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             names::NOTIFY,
             names::LIST_DELIVERIES,
             names::TRIGGER,
+            names::CREATE_EVENT_TRIGGER,
+            names::LIST_EVENT_TRIGGERS,
+            names::PAUSE_EVENT_TRIGGER,
+            names::RESUME_EVENT_TRIGGER,
+            names::DELETE_EVENT_TRIGGER,
         ],
     }),
     cli: None,
@@ -126,11 +143,9 @@ impl AutomationToolkit {
         let state = Arc::new(Automation::new(
             config,
             Arc::downgrade(hub),
-            Schedules::new(store.clone()),
-            Webhooks::new(store.clone(), key),
-            Firings::new(store.clone()),
+            store.clone(),
+            Webhooks::new(store, key),
             channels,
-            Deliveries::new(store),
         ));
         // The public webhook route reaches the state through the Hub.
         hub.share(state.clone());
@@ -157,7 +172,7 @@ impl Toolkit for AutomationToolkit {
     }
 
     fn description(&self) -> &str {
-        "Automation: schedules (cron in a time zone, or intervals) and inbound webhooks that start workflows or tools as their maker, notification channels (signed webhooks, Slack) with notifications sent in the background and retried, and starting an automation now."
+        "Automation: schedules (cron in a time zone, or intervals), inbound webhooks and event triggers on the support desk's changes that start workflows or tools as their maker, notification channels (signed webhooks, Slack) with notifications sent in the background and retried, and starting an automation now."
     }
 
     fn featured_tools(&self) -> Option<Vec<String>> {

@@ -1,5 +1,5 @@
-//! The automation REST API: schedules, webhooks, channels, notifications and
-//! deliveries under `/api/v1/automation/...`, the integration path
+//! The automation REST API: schedules, webhooks, event triggers, channels,
+//! notifications and deliveries under `/api/v1/automation/...`, the integration path
 //! `POST /api/v1/integration/mcp/automation/trigger`, each one tool call through the
 //! Hub; and the public inbound webhook routes `POST /hooks/{tenant}/{name}` and
 //! `POST /hooks/{token}`, which carry no credential: the signature is the proof, and
@@ -20,11 +20,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     channels::{ChannelInput, ChannelWithSecret},
     deliveries::DeliveryView,
+    event_triggers::{EventTriggerInput, EventTriggerView},
     firings::FiringView,
     schedules::{ScheduleInput, ScheduleView},
     service::{Accepted, Automation, HookPath, Refused},
     target::Started,
-    tools::{ChannelList, DeliveryList, NotifyArgs, ScheduleList, TriggerArgs, WebhookList, names},
+    tools::{
+        ChannelList, DeliveryList, EventTriggerList, NotifyArgs, ScheduleList, TriggerArgs,
+        WebhookList, names,
+    },
     webhooks::{WebhookInput, WebhookWithSecret},
 };
 use crate::{
@@ -50,6 +54,10 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(pause_schedule))
         .routes(routes!(resume_schedule))
         .routes(routes!(run_schedule))
+        .routes(routes!(list_event_triggers, create_event_trigger))
+        .routes(routes!(delete_event_trigger))
+        .routes(routes!(pause_event_trigger))
+        .routes(routes!(resume_event_trigger))
         .routes(routes!(list_webhooks, create_webhook))
         .routes(routes!(delete_webhook))
         .routes(routes!(rotate_webhook))
@@ -221,6 +229,109 @@ async fn run_schedule(
         caller,
         &headers,
         names::RUN_SCHEDULE_NOW,
+        named(name),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// The tenant's event triggers with their latest runs.
+#[utoipa::path(get, path = "/api/v1/automation/event-triggers", tag = "automation",
+    responses((status = 200, body = EventTriggerList)))]
+async fn list_event_triggers(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::LIST_EVENT_TRIGGERS,
+        JsonObject::new(),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Makes an event trigger; what it starts acts as the caller.
+#[utoipa::path(post, path = "/api/v1/automation/event-triggers", tag = "automation",
+    request_body = EventTriggerInput,
+    responses((status = 201, body = EventTriggerView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_event_trigger(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    with_body(
+        &calls,
+        caller,
+        &headers,
+        names::CREATE_EVENT_TRIGGER,
+        body,
+        Answer::Created(None),
+    )
+    .await
+}
+
+/// Deletes an event trigger and its firing history.
+#[utoipa::path(delete, path = "/api/v1/automation/event-triggers/{name}", tag = "automation",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_event_trigger(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::DELETE_EVENT_TRIGGER,
+        named(name),
+        Answer::NoContent,
+    )
+    .await
+}
+
+/// Pauses an event trigger.
+#[utoipa::path(post, path = "/api/v1/automation/event-triggers/{name}/pause", tag = "automation",
+    params(("name" = String, Path)),
+    responses((status = 200, body = EventTriggerView), (status = 404, body = Problem)))]
+async fn pause_event_trigger(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::PAUSE_EVENT_TRIGGER,
+        named(name),
+        Answer::Ok,
+    )
+    .await
+}
+
+/// Resumes an event trigger from now.
+#[utoipa::path(post, path = "/api/v1/automation/event-triggers/{name}/resume", tag = "automation",
+    params(("name" = String, Path)),
+    responses((status = 200, body = EventTriggerView), (status = 404, body = Problem)))]
+async fn resume_event_trigger(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::RESUME_EVENT_TRIGGER,
         named(name),
         Answer::Ok,
     )

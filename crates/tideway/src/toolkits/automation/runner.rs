@@ -1,7 +1,8 @@
 //! The automation toolkit's background work on each server: one loop fires due
 //! schedules (sleeping until the soonest due time or the poll interval, whichever
-//! comes first, and woken when a schedule changes), and starts firings a stopped
-//! server left pending; another sends due notifications, several at once, so a slow
+//! comes first, and woken when a schedule changes), reads on for event triggers
+//! (each at most once a poll interval among all servers), and starts firings a
+//! stopped server left pending; another sends due notifications, several at once, so a slow
 //! receiver delays neither schedules nor other channels. Both stop with the toolkit.
 
 use std::{
@@ -31,6 +32,10 @@ pub fn spawn(automation: &Arc<Automation>) {
                         let now = now_ms();
                         if let Err(error) = automation.tick(now).await {
                             tracing::warn!(%error, "firing due schedules failed; trying again");
+                        }
+                        let read_every = i64::try_from(poll.as_millis()).unwrap_or(i64::MAX);
+                        if let Err(error) = automation.watch(now, read_every).await {
+                            tracing::warn!(%error, "reading event triggers failed; trying again");
                         }
                         if now - last_recover >= RECOVER_EVERY_MS {
                             last_recover = now;

@@ -1,7 +1,8 @@
 //! The automation toolkit's state and operations, shared by its tools, its REST
 //! routes, the public webhook route and its background loop: making and changing
 //! schedules, webhooks and channels; firing a due schedule; taking a webhook
-//! delivery; recording and sending notifications.
+//! delivery; recording and sending notifications. Event triggers are in
+//! `watching.rs`.
 
 use std::sync::{Arc, Weak};
 
@@ -9,7 +10,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 use tideway_core::{
-    CallContext, Hub, HubError, TenantId, context::DelegatedPrincipal, mcp::JsonObject,
+    CallContext, Hub, HubError, Store, TenantId, context::DelegatedPrincipal, mcp::JsonObject,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     channels::{ChannelInput, ChannelWithSecret, Channels, Notification},
     deliveries::{Deliveries, DeliveryView},
+    event_triggers::EventTriggers,
     firings::{FiringView, Firings, Source},
     now_ms,
     schedules::{ScheduleInput, ScheduleRow, ScheduleView, Schedules},
@@ -38,6 +40,7 @@ pub struct Automation {
     hub: Weak<Hub>,
     pub schedules: Schedules,
     pub webhooks: Webhooks,
+    pub event_triggers: EventTriggers,
     pub firings: Firings,
     pub channels: Channels,
     pub deliveries: Deliveries,
@@ -82,11 +85,9 @@ impl Automation {
     pub fn new(
         config: AutomationConfig,
         hub: Weak<Hub>,
-        schedules: Schedules,
+        store: Store,
         webhooks: Webhooks,
-        firings: Firings,
         channels: Channels,
-        deliveries: Deliveries,
     ) -> Self {
         let owner = format!(
             "{}:{}:{}",
@@ -97,11 +98,12 @@ impl Automation {
         Automation {
             config,
             hub,
-            schedules,
+            schedules: Schedules::new(store.clone()),
             webhooks,
-            firings,
+            event_triggers: EventTriggers::new(store.clone()),
+            firings: Firings::new(store.clone()),
             channels,
-            deliveries,
+            deliveries: Deliveries::new(store),
             schedules_changed: Notify::new(),
             deliveries_due: Notify::new(),
             stop: CancellationToken::new(),
@@ -631,7 +633,7 @@ impl Automation {
 }
 
 /// The context an automation acts in: its tenant, the principal that made it.
-fn acting(
+pub(super) fn acting(
     tenant: &TenantId,
     principal: &DelegatedPrincipal,
     request_id: String,
@@ -654,7 +656,7 @@ fn acting(
 
 /// Whether a failed start may work if tried again (the store or a dependency was
 /// briefly unavailable), rather than being refused as it is.
-fn retryable(error: &HubError) -> bool {
+pub(super) fn retryable(error: &HubError) -> bool {
     matches!(
         error,
         HubError::Store(_)

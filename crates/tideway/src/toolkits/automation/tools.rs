@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::{
     channels::{ChannelInput, ChannelView, ChannelWithSecret, Notification},
     deliveries::DeliveryView,
+    event_triggers::{EventTriggerInput, EventTriggerView},
     firings::FiringView,
     schedules::{ScheduleInput, ScheduleView},
     service::Automation,
@@ -41,6 +42,11 @@ pub mod names {
     pub const NOTIFY: &str = "notify";
     pub const LIST_DELIVERIES: &str = "list_deliveries";
     pub const TRIGGER: &str = "trigger";
+    pub const CREATE_EVENT_TRIGGER: &str = "create_event_trigger";
+    pub const LIST_EVENT_TRIGGERS: &str = "list_event_triggers";
+    pub const PAUSE_EVENT_TRIGGER: &str = "pause_event_trigger";
+    pub const RESUME_EVENT_TRIGGER: &str = "resume_event_trigger";
+    pub const DELETE_EVENT_TRIGGER: &str = "delete_event_trigger";
 }
 
 pub use tideway_core::typed::NoArgs;
@@ -105,6 +111,11 @@ pub struct ScheduleList {
 }
 
 #[derive(Serialize, JsonSchema, ToSchema)]
+pub struct EventTriggerList {
+    pub event_triggers: Vec<EventTriggerView>,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
 pub struct WebhookList {
     pub webhooks: Vec<WebhookView>,
 }
@@ -142,6 +153,8 @@ impl ToolText for ScheduleView {
     }
 }
 impl ToolText for ScheduleList {}
+impl ToolText for EventTriggerView {}
+impl ToolText for EventTriggerList {}
 impl ToolText for WebhookList {}
 impl ToolText for WebhookWithSecret {}
 impl ToolText for ChannelList {}
@@ -393,6 +406,69 @@ pub fn tool_set() -> ToolSet<Automation> {
             },
             |state: Arc<Automation>, ctx, args: TriggerArgs| async move {
                 state.trigger(&ctx, &args.name, args.input).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::CREATE_EVENT_TRIGGER,
+                title: "Create an event trigger",
+                description: "Makes a trigger that starts a workflow or calls a tool, as you, with your rights, whenever a change of one kind happens on the support desk (on: ticket_created, ticket_updated, ticket_commented or sla_breached) and its condition holds. The condition (`if`) and `{{ }}` in the target's input see `ticket` (id, customer_id, customer_tier, subject, status, priority, category, assignee, sla_due_at) and `change` (kind, at, actor, changes). It follows changes from now on; each change starts at most one run.",
+                effect: Effect::Additive,
+                open_world: false,
+            },
+            |state: Arc<Automation>, ctx, args: EventTriggerInput| async move {
+                state.create_event_trigger(&ctx, args).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::LIST_EVENT_TRIGGERS,
+                title: "List event triggers",
+                description: "The tenant's event triggers: what they start on, their condition and target, whether paused, when they last read the desk's changes (and any error then), and the latest runs they started.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<Automation>, ctx, _args: NoArgs| async move {
+                Ok(EventTriggerList {
+                    event_triggers: state.list_event_triggers(&ctx).await?,
+                })
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::PAUSE_EVENT_TRIGGER,
+                title: "Pause an event trigger",
+                description: "Stops an event trigger starting runs until it is resumed.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            |state: Arc<Automation>, ctx, args: NameArgs| async move {
+                state.set_event_trigger_paused(&ctx, &args.name, true).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::RESUME_EVENT_TRIGGER,
+                title: "Resume an event trigger",
+                description: "Resumes an event trigger from now: changes made while it was paused start nothing.",
+                effect: Effect::Idempotent,
+                open_world: false,
+            },
+            |state: Arc<Automation>, ctx, args: NameArgs| async move {
+                state.set_event_trigger_paused(&ctx, &args.name, false).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::DELETE_EVENT_TRIGGER,
+                title: "Delete an event trigger",
+                description: "Deletes an event trigger and its firing history; runs it started go on.",
+                effect: Effect::Destructive,
+                open_world: false,
+            },
+            |state: Arc<Automation>, ctx, args: NameArgs| async move {
+                state.delete_event_trigger(&ctx, &args.name).await?;
+                Ok(deleted(args.name))
             },
         )
 }

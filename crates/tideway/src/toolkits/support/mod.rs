@@ -4,6 +4,7 @@
 //! routes are adapters over it.
 
 mod analytics;
+pub mod changes;
 mod customers;
 pub mod demo;
 mod interactions;
@@ -70,6 +71,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             tools::names::GET_INTERACTIONS,
             tools::names::GET_TICKET_DETAILS,
             tools::names::GET_TICKETS,
+            tools::names::GET_TICKET_CHANGES,
             tools::names::RATE_ARTICLE,
             tools::names::SAVE_INTERACTION,
             tools::names::SEARCH_KNOWLEDGE_BASE,

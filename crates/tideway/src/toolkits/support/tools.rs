@@ -13,6 +13,7 @@ use tideway_core::{
 };
 
 use super::{
+    changes::ListChangesArgs,
     model::{
         Analytics, Article, ArticleChanges, ArticleHit, AuthorType, Customer, CustomerChanges,
         CustomerContext, CustomerFilter, Direction, Interaction, NewArticle, NewComment,
@@ -38,6 +39,7 @@ pub mod names {
     pub const GET_INTERACTIONS: &str = "get_interactions";
     pub const GET_TICKET_DETAILS: &str = "get_ticket_details";
     pub const GET_TICKETS: &str = "get_tickets";
+    pub const GET_TICKET_CHANGES: &str = "get_ticket_changes";
     pub const RATE_ARTICLE: &str = "rate_article";
     pub const SAVE_INTERACTION: &str = "save_interaction";
     pub const SEARCH_KNOWLEDGE_BASE: &str = "search_knowledge_base";
@@ -521,6 +523,11 @@ pub fn tool_set() -> ToolSet<SupportService> {
             |s: State, ctx: CallContext, args: GetTicketsArgs| async move {
                 s.list_tickets(&ctx, &args.filter, list_limit(args.limit)?, args.cursor.as_deref()).await
             },
+        )
+        .add(
+            spec(names::GET_TICKET_CHANGES, "Get ticket changes", Effect::ReadOnly,
+                "Reads the desk's changes in order: tickets created, updated and commented on, and tickets whose SLA due time passed unresolved, each with its ticket and the customer's tier. Pass next_cursor back as cursor to read on; limit 0 answers the cursor of the head, to follow only what happens from now."),
+            |s: State, ctx: CallContext, args: ListChangesArgs| async move { s.ticket_changes(&ctx, args).await },
         )
         .add(
             spec(names::GET_TICKET_DETAILS, "Get ticket details", Effect::ReadOnly,

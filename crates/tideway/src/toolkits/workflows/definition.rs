@@ -61,6 +61,10 @@ pub enum StepKind {
     WaitUntil,
     /// Waits until a person approves or rejects it (`approve_step`).
     Approval,
+    /// Sends a notification through one of the tenant's channels (the automation
+    /// toolkit's `notify`, so it is recorded and retried in the background) with
+    /// `arguments` such as `channel`, `subject`, and `text` or a prompt `template`.
+    Notify,
     /// Runs another template (`workflow`) with `arguments` as its input, as a child
     /// run of the same starter, and waits for it: it succeeds with the child's
     /// outputs by step, or fails with the child's error. Cancelling this run
@@ -70,6 +74,8 @@ pub enum StepKind {
 
 /// The tool a `generate` step calls, by its `/mcp` name.
 pub const GENERATE_TOOL: &str = "models_generate";
+/// The tool a `notify` step calls, by its `/mcp` name.
+pub const NOTIFY_TOOL: &str = "automation_notify";
 
 /// How deep runs may nest (a run's child's child ...), so a template that starts
 /// itself ends instead of filling the store.
@@ -448,6 +454,7 @@ impl Step {
         match self.kind {
             StepKind::Tool => self.tool.as_deref(),
             StepKind::Generate => Some(GENERATE_TOOL),
+            StepKind::Notify => Some(NOTIFY_TOOL),
             _ => None,
         }
     }
@@ -559,14 +566,21 @@ impl Step {
                 })?;
                 self.check_literal_arguments(&facts.input_schema)?;
             }
-            StepKind::Generate => {
+            StepKind::Generate | StepKind::Notify => {
                 stray("tool", self.tool.is_some())?;
                 stray("seconds", self.seconds.is_some())?;
                 stray("message", self.message.is_some())?;
-                let facts = tool(GENERATE_TOOL).ok_or_else(|| {
+                let (name, toolkit) = match self.kind {
+                    StepKind::Generate => (GENERATE_TOOL, "models"),
+                    _ => (NOTIFY_TOOL, "automation"),
+                };
+                let facts = tool(name).ok_or_else(|| {
                     invalid(
                         field("kind"),
-                        format!("a generate step calls {GENERATE_TOOL}, which this caller may not call here (is the models toolkit enabled?)"),
+                        format!(
+                            "a {} step calls {name}, which this caller may not call here (is the {toolkit} toolkit enabled?)",
+                            format!("{:?}", self.kind).to_lowercase()
+                        ),
                     )
                 })?;
                 self.check_literal_arguments(&facts.input_schema)?;

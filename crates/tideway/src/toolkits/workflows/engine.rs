@@ -455,7 +455,7 @@ impl Engine {
             StepKind::Sleep => Outcome::Succeeded(json!({"slept_secs": step.seconds})),
             StepKind::WaitUntil => wait_until(step, &scope, now_ms()),
             StepKind::Approval => Outcome::Waiting,
-            StepKind::Tool | StepKind::Generate => {
+            StepKind::Tool | StepKind::Generate | StepKind::Notify => {
                 self.call_tool(claimed, loaded, step, &scope, token).await
             }
             StepKind::Workflow => self.start_child(claimed, loaded, step, &scope).await,

@@ -11,7 +11,7 @@ pub mod background;
 mod cli;
 pub mod definition;
 mod engine;
-mod expressions;
+pub(crate) mod expressions;
 pub mod progress;
 mod resources;
 pub mod routes;

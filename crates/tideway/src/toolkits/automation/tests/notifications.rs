@@ -315,3 +315,63 @@ async fn channels_are_held_to_the_egress_policy_and_must_exist() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_workflows_notify_step_sends_through_a_channel_with_the_runs_values() {
+    for test in test_stores().await {
+        let rig = Rig::start(&test.store).await;
+        let admin = ctx("acme", Role::Admin);
+        let (address, received) = receiver(0).await;
+        rig.call(
+            &admin,
+            "create_channel",
+            json!({"name": "team", "kind": "webhook", "url": format!("http://{address}/hook")}),
+        )
+        .await
+        .expect("made");
+        let caller = operator("acme");
+        let id = rig
+            .server
+            .run_template(
+                &caller,
+                json!({
+                    "id": "tell-the-team", "name": "tell-the-team",
+                    "steps": [
+                        {"id": "look", "tool": "probe_echo", "arguments": {"value": "{{ input.customer }}"}},
+                        {"id": "tell", "kind": "notify", "needs": ["look"], "arguments": {
+                            "channel": "team", "subject": "New customer",
+                            "text": "Welcome {{ steps.look.output.label }} aboard"}}
+                    ]
+                }),
+                json!({"customer": "Ada"}),
+            )
+            .await;
+        let run = rig.server.finished(&caller, &id).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        let step = crate::toolkits::workflows::tests::step(&run, "tell");
+        let delivery = step["output"]["id"]
+            .as_str()
+            .expect("a delivery id")
+            .to_string();
+        assert_eq!(step["output"]["status"], "pending", "{step:#}");
+        let delivered = deliver_until_done(&rig, &delivery).await;
+        assert_eq!(delivered["status"], "delivered", "{delivered:#}");
+        let requests = received.requests.lock().expect("lock").clone();
+        let sent: Value = serde_json::from_slice(&requests[0].1).expect("JSON");
+        assert_eq!(sent["text"], "Welcome Ada aboard");
+        assert_eq!(sent["subject"], "New customer");
+
+        // A notify step's literal arguments are checked against notify's schema when
+        // the template is saved.
+        let refused = rig
+            .server
+            .save(
+                &caller,
+                json!({"id": "bad-notify", "name": "bad-notify", "steps": [
+                    {"id": "tell", "kind": "notify", "arguments": {"channel": "team", "txt": "typo"}}]}),
+            )
+            .await
+            .expect_err("unknown argument");
+        assert!(refused.to_string().contains("tell"), "{refused}");
+    }
+}

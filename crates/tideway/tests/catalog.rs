@@ -100,7 +100,10 @@ async fn a_virtual_server_is_served_at_its_own_endpoint() {
                 "support.update_ticket".into(),
                 "system.find_tools".into(),
             ],
-            exclude: vec!["support.get_tickets".into()],
+            exclude: vec![
+                "support.get_tickets".into(),
+                "support.get_ticket_changes".into(),
+            ],
         }];
     })
     .await;

@@ -1,7 +1,7 @@
 //! What the agents are like as a team: each agent's health (a model to reach,
-//! model tokens left today, how its recent runs went, how busy it is), and multi-agent workflows (a workflow
-//! whose steps are agent tasks, each passing its answer on), run on the workflow
-//! engine like any other workflow.
+//! model tokens left today, how its recent runs went, how busy it is), and
+//! multi-agent workflows (a workflow whose steps are agent tasks, each passing its
+//! answer on), run on the workflow engine like any other workflow.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,5 @@
-//! What the agents are like as a team: each agent's health (a model to reach,
-//! model tokens left today, how its recent runs went, how busy it is), and
+//! What the agents are like as a team: each agent's health (a model provider that
+//! answers, model tokens left today, how its recent runs went, how busy it is), and
 //! multi-agent workflows (a workflow whose steps are agent tasks, each passing its
 //! answer on), run on the workflow engine like any other workflow.
 
@@ -122,6 +122,33 @@ pub async fn health(
         .filter_map(|provider| provider["name"].as_str())
         .collect();
     let tokens_left_today = providers["tokens_left_today"].as_u64();
+    // Each provider the agents think with is asked once whether it answers.
+    let mut silent: HashMap<String, String> = HashMap::new();
+    let asked: std::collections::BTreeSet<String> = agents
+        .iter()
+        .filter(|version| version.agent.remote.is_none())
+        .map(|version| {
+            version
+                .agent
+                .provider
+                .clone()
+                .unwrap_or_else(|| current.clone())
+        })
+        .filter(|provider| known.contains(&provider.as_str()))
+        .collect();
+    for provider in asked {
+        let mut arguments = JsonObject::new();
+        arguments.insert("name".into(), json!(provider));
+        let checked = hub
+            .call(ctx, "models", "test_model_provider", Some(arguments))
+            .await?
+            .structured_content
+            .unwrap_or(Value::Null);
+        if checked["reachable"] != true {
+            let error = checked["error"].as_str().unwrap_or("it does not answer");
+            silent.insert(provider, error.to_string());
+        }
+    }
     Ok(TeamHealth {
         agents: agents
             .into_iter()
@@ -145,6 +172,8 @@ pub async fn health(
                     Some("its model is the calling client's (sampling), which background runs cannot reach: set a model provider".to_string())
                 } else if !known.contains(&provider.as_str()) {
                     Some(format!("its model provider '{provider}' is no longer stored or declared"))
+                } else if let Some(error) = silent.get(&provider) {
+                    Some(format!("its model provider '{provider}' does not answer: {error}"))
                 } else if tokens_left_today == Some(0) {
                     Some("the tenant's model tokens for today are spent (models.tokens_per_day)".to_string())
                 } else {

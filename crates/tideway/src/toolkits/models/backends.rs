@@ -173,6 +173,50 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
         .map(|seconds| Duration::from_secs_f64(seconds.min(60.0)))
 }
 
+/// `builder` with the provider's key and API version, as its kind sends them.
+fn authorized(
+    mut builder: reqwest::RequestBuilder,
+    provider: &HttpProvider,
+) -> reqwest::RequestBuilder {
+    builder = match (provider.kind, &provider.api_key) {
+        (ProviderKind::Openai, Some(key)) => builder.bearer_auth(key.as_str()),
+        (ProviderKind::Anthropic, Some(key)) => builder.header("x-api-key", key.as_str()),
+        (_, None) => builder,
+    };
+    if provider.kind == ProviderKind::Anthropic {
+        builder = builder.header("anthropic-version", "2023-06-01");
+    }
+    builder
+}
+
+/// Whether the provider answers, by asking for its model list with its key, which
+/// spends no tokens. Any answer but a refused key or a server error counts: some
+/// compatible servers have no model list, and answering at all is what is asked.
+pub async fn probe(
+    provider: &HttpProvider,
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<(), String> {
+    let url = format!("{}/models", provider.base_url.trim_end_matches('/'));
+    match authorized(http.get(&url).timeout(timeout), provider)
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status();
+            match status.as_u16() {
+                401 | 403 => Err(format!("it refused the API key ({status})")),
+                _ if status.is_server_error() => Err(format!("it answered {status}")),
+                _ => Ok(()),
+            }
+        }
+        Err(error) if error.is_timeout() => {
+            Err(format!("it did not answer within {} s", timeout.as_secs()))
+        }
+        Err(error) => Err(format!("it cannot be reached: {error}")),
+    }
+}
+
 /// Sends the request, retrying 429 and 5xx answers and lost connections with
 /// backoff while the call's deadline allows; any other failure is returned at once.
 async fn send(
@@ -201,16 +245,9 @@ async fn send(
         if budget.is_zero() {
             return Err(HubError::DeadlineExceeded(retries.timeout));
         }
-        let mut builder = http.post(&url).timeout(budget).json(&body);
-        builder = match (provider.kind, &provider.api_key) {
-            (ProviderKind::Openai, Some(key)) => builder.bearer_auth(key.as_str()),
-            (ProviderKind::Anthropic, Some(key)) => builder.header("x-api-key", key.as_str()),
-            (_, None) => builder,
-        };
-        if provider.kind == ProviderKind::Anthropic {
-            builder = builder.header("anthropic-version", "2023-06-01");
-        }
-        let outcome = builder.send().await;
+        let outcome = authorized(http.post(&url).timeout(budget).json(&body), provider)
+            .send()
+            .await;
         let (retryable, wait, failure) = match outcome {
             Ok(response) if response.status().is_success() => return Ok(response),
             Ok(response) => {

@@ -31,7 +31,7 @@ use utoipa::ToSchema;
 
 use self::{
     model::{Message, ModelRequest, Part, StopReason, ToolDefinition, Usage},
-    service::{Generation, ModelChoice, ModelService, ProviderInput, ProviderView},
+    service::{Generation, ModelChoice, ModelService, ProviderCheck, ProviderInput, ProviderView},
 };
 
 /// The tools' names, shared by their declarations and the REST routes that call
@@ -43,6 +43,7 @@ pub mod names {
     pub const LIST_GENERATIONS: &str = "list_generations";
     pub const LIST_MODEL_PROVIDERS: &str = "list_model_providers";
     pub const SET_MODEL_PROVIDER: &str = "set_model_provider";
+    pub const TEST_MODEL_PROVIDER: &str = "test_model_provider";
 }
 
 /// The `models` toolkit's descriptor.
@@ -93,6 +94,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             names::LIST_GENERATIONS,
             names::LIST_MODEL_PROVIDERS,
             names::SET_MODEL_PROVIDER,
+            names::TEST_MODEL_PROVIDER,
         ],
     }),
     cli: None,
@@ -260,6 +262,15 @@ pub struct Done {
     pub done: bool,
 }
 
+impl ToolText for ProviderCheck {
+    fn text(&self) -> String {
+        match &self.error {
+            None => format!("{}: answers ({:.0} ms)", self.provider, self.latency_ms),
+            Some(error) => format!("{}: {error}", self.provider),
+        }
+    }
+}
+
 impl ToolText for Done {
     fn text(&self) -> String {
         format!("{}: done", self.name)
@@ -415,6 +426,18 @@ impl ModelsToolkit {
             )
             .add(
                 ToolSpec {
+                    name: names::TEST_MODEL_PROVIDER,
+                    title: "Test a model provider",
+                    description: "Asks one of this tenant's providers (its own when no name is given) whether it answers, with its key and without spending tokens: reachable or not, how quickly, and why not.",
+                    effect: Effect::ReadOnly,
+                    open_world: true,
+                },
+                |state: Arc<ModelState>, ctx, args: service_args::MaybeName| async move {
+                    state.service.check_provider(&ctx, args.name).await
+                },
+            )
+            .add(
+                ToolSpec {
                     name: names::SET_MODEL_PROVIDER,
                     title: "Store a model provider",
                     description: "Stores (or replaces) an OpenAI-compatible or Anthropic provider for this tenant, its API key sealed at rest and never shown again; with default=true the tenant uses it.",
@@ -467,6 +490,14 @@ mod service_args {
     #[derive(Deserialize, JsonSchema)]
     pub struct Name {
         pub name: String,
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct MaybeName {
+        /// A provider's name; the tenant's own when absent.
+        #[serde(default)]
+        pub name: Option<String>,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The models REST API under `/api/v1/models`: generate, the recorded generations,
 //! and the tenant's providers (storing one or deleting one is for the tenant's
-//! admins; keys are never returned). Each route is one models tool through the Hub.
+//! admins; keys are never returned; any provider can be tested). Each route is one models tool through the Hub.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     GenerateArgs, Generated, GenerationList, ProviderList,
-    service::{Generation, ProviderInput},
+    service::{Generation, ProviderCheck, ProviderInput},
 };
 use crate::{
     api::{
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(get_generation))
         .routes(routes!(list_providers))
         .routes(routes!(put_provider, delete_provider))
+        .routes(routes!(test_provider))
 }
 
 async fn call(
@@ -202,6 +203,28 @@ async fn delete_provider(
         &headers,
         super::names::DELETE_MODEL_PROVIDER,
         name,
+    )
+    .await
+}
+
+/// Asks a provider whether it answers, with its key and without spending tokens.
+#[utoipa::path(post, path = "/api/v1/models/providers/{name}/test", tag = "models",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ProviderCheck), (status = 422, body = Problem)))]
+async fn test_provider(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let mut arguments = JsonObject::new();
+    arguments.insert("name".into(), Value::String(name));
+    call(
+        &calls,
+        caller,
+        &headers,
+        super::names::TEST_MODEL_PROVIDER,
+        arguments,
     )
     .await
 }

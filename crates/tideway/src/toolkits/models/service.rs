@@ -80,6 +80,19 @@ pub struct ModelChoice {
     pub model: Option<String>,
 }
 
+/// Whether a provider answered when asked, and how quickly.
+#[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
+pub struct ProviderCheck {
+    pub provider: String,
+    pub reachable: bool,
+    pub latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How long a provider has to answer a check.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Refuses prices that would make costs meaningless, naming the field.
 pub fn check_prices(input: Option<f64>, output: Option<f64>) -> Result<(), HubError> {
     for (field, price) in [
@@ -395,6 +408,33 @@ impl ModelService {
             stream: declared.stream,
             prices: Prices::from_parts(declared.input_usd_per_mtok, declared.output_usd_per_mtok),
         }))
+    }
+
+    /// Asks the provider `name` (the tenant's own when absent) whether it answers.
+    pub async fn check_provider(
+        &self,
+        ctx: &CallContext,
+        name: Option<String>,
+    ) -> Result<ProviderCheck, HubError> {
+        let choice = ModelChoice {
+            provider: name,
+            model: None,
+        };
+        let backend = self.backend(ctx, &choice).await?;
+        let started = Instant::now();
+        let outcome = match &backend {
+            Backend::Http(provider) => backends::probe(provider, &self.http, PROBE_TIMEOUT).await,
+            Backend::Sampling => Err(
+                "the calling client's model is reached within a client's own call, not checked from here"
+                    .into(),
+            ),
+        };
+        Ok(ProviderCheck {
+            provider: backend.name().to_string(),
+            reachable: outcome.is_ok(),
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+            error: outcome.err(),
+        })
     }
 
     /// Refuses the request if the tenant is over a budget, saying which and until when.

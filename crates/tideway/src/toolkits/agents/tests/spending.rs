@@ -98,8 +98,22 @@ async fn an_agent_thinks_with_its_own_provider_and_model() {
             "{refused:?}"
         );
 
-        // Health names each agent's own provider; one whose provider went away is down.
+        // Health names each agent's own provider; one whose provider went away, or
+        // does not answer, is down.
         save_agent(&server, "orphan", &["probe"], json!({"provider": "second"})).await;
+        store_provider(
+            &server,
+            "silent",
+            json!({"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}),
+        )
+        .await;
+        save_agent(
+            &server,
+            "stranded",
+            &["probe"],
+            json!({"provider": "silent"}),
+        )
+        .await;
         call(
             &server,
             &ctx("acme", Role::Admin),
@@ -126,6 +140,14 @@ async fn an_agent_thinks_with_its_own_provider_and_model() {
                 .as_str()
                 .unwrap_or_default()
                 .contains("no longer"),
+            "{health:#}"
+        );
+        assert_eq!(of("stranded")["status"], "down", "{health:#}");
+        assert!(
+            of("stranded")["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("does not answer"),
             "{health:#}"
         );
         assert_eq!(of("data_analyst")["status"], "healthy", "{health:#}");

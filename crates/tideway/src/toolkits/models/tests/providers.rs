@@ -716,6 +716,32 @@ async fn a_call_may_choose_another_provider_and_model_and_each_generation_keeps_
             .expect("priced listed");
         assert_eq!(priced["output_usd_per_mtok"], 5000.0);
 
+        // A provider is asked whether it answers without spending tokens.
+        let checked = call(&fixture.hub, &admin(), "test_model_provider", json!({}))
+            .await
+            .expect("checked");
+        assert_eq!(checked["provider"], "main");
+        assert_eq!(checked["reachable"], true, "{checked:#}");
+        call(&fixture.hub, &admin(), "set_model_provider",
+            json!({"name": "gone", "provider": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}}))
+            .await
+            .expect("gone provider");
+        let checked = call(
+            &fixture.hub,
+            &admin(),
+            "test_model_provider",
+            json!({"name": "gone"}),
+        )
+        .await
+        .expect("checked");
+        assert_eq!(checked["reachable"], false, "{checked:#}");
+        assert!(
+            checked["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cannot be reached"),
+            "{checked:#}"
+        );
         for (provider, field) in [("ghost", "provider"), ("none", "provider")] {
             let error = call(
                 &fixture.hub,

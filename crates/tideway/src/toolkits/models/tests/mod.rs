@@ -1,3 +1,4 @@
 //! The models toolkit against local servers speaking the providers' HTTP APIs.
 
+mod choices;
 mod providers;

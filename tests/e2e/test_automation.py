@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import signal
+import subprocess
 import time
 
 import httpx2 as httpx
@@ -207,3 +208,52 @@ def test_email_notifications_reach_a_real_smtp_server_with_a_rendered_prompt(bin
     finally:
         _stop(process)
         smtp.stop()
+
+
+def test_the_automation_command_lists_runs_and_pauses(binary, data_dir):
+    process, base = _serve(binary, data_dir, "workflows", "automation")
+
+    def command(*args):
+        done = subprocess.run([binary, "automation", *args, "--url", base],
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.put("/api/v1/workflows/templates/nap", json=NAP).status_code == 200
+            made = client.post("/api/v1/automation/schedules", json={
+                "name": "nightly", "timing": {"cron": "0 2 * * *", "time_zone": "Europe/Paris"},
+                "target": {"workflow": "nap"}})
+            assert made.status_code == 201, made.text
+
+            code, out, err = command("list")
+            assert code == 0, err
+            line = next(line for line in out.splitlines() if line.startswith("schedule"))
+            assert "nightly" in line and "running" in line and "never fired" in line, out
+            assert "-> workflow nap" in line, out
+
+            code, out, err = command("run", "nightly")
+            assert code == 0, err
+            execution = out.strip()
+            _succeeded(client, execution)
+            code, out, err = command("list")
+            assert f"last started {execution}" in out, out
+
+            code, out, err = command("pause", "schedule", "nightly")
+            assert code == 0 and out.strip() == "nightly paused", (out, err)
+            schedule = client.get("/api/v1/automation/schedules").json()["schedules"][0]
+            assert schedule["paused"] is True
+            code, out, err = command("resume", "schedule", "nightly")
+            assert code == 0 and out.strip() == "nightly running", (out, err)
+
+            code, out, err = command("trigger", "nightly", "--input", '{"note": "by hand"}')
+            assert code == 0, err
+            _succeeded(client, out.strip())
+
+            # Refusals come back in the server's words, with a failing exit code.
+            code, out, err = command("run", "no-such-schedule")
+            assert code != 0 and "no-such-schedule" in err, (out, err)
+            code, out, err = command("trigger", "nightly", "--input", "[1]")
+            assert code != 0 and "--input must be a JSON object" in err, (out, err)
+    finally:
+        _stop(process)

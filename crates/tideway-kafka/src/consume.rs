@@ -9,7 +9,7 @@
 //! after them rather than reading them again.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -47,6 +47,10 @@ pub struct ConsumeRequest {
     /// How long to wait for messages in all.
     pub wait: Duration,
     pub start: Start,
+    /// Commit what the call returns (the usual); when `false` nothing is committed
+    /// and the caller commits later with [`Cluster::commit_offsets`], once it has
+    /// done what the messages asked (so a crash before that reads them again).
+    pub commit: bool,
 }
 
 pub struct PeekRequest {
@@ -75,6 +79,9 @@ pub struct Consumed {
     pub messages: Vec<Message>,
     /// The offsets committed, per partition: the next one the group reads.
     pub committed: BTreeMap<i32, i64>,
+    /// For a read that commits nothing: per partition, the offset to commit once
+    /// the messages returned are dealt with (the last one's + 1).
+    pub uncommitted: BTreeMap<i32, i64>,
 }
 
 /// A group member's context: the cluster's, plus the offsets read but not yet
@@ -82,12 +89,17 @@ pub struct Consumed {
 struct MemberContext {
     shared: Context,
     topic: String,
+    /// Whether this member commits at all (see [`ConsumeRequest::commit`]).
+    commits: bool,
     pending: Mutex<BTreeMap<i32, i64>>,
     committed: Mutex<BTreeMap<i32, i64>>,
 }
 
 impl MemberContext {
     fn commit<C: Consumer<MemberContext>>(&self, consumer: &C, only: Option<&TopicPartitionList>) {
+        if !self.commits {
+            return;
+        }
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
@@ -169,9 +181,22 @@ fn owned(message: &BorrowedMessage<'_>) -> Message {
     }
 }
 
+/// Whether every partition assigned to `consumer` is in `at_end`.
+fn read_to_end<C: Consumer<MemberContext>>(consumer: &C, at_end: &BTreeSet<i32>) -> bool {
+    consumer.assignment().is_ok_and(|assigned| {
+        assigned.count() > 0
+            && assigned
+                .elements()
+                .iter()
+                .all(|element| at_end.contains(&element.partition()))
+    })
+}
+
 impl Cluster {
-    /// Reads up to `max_messages` as a member of `group`, then commits what it
-    /// returns and leaves the group. A call that finds nothing commits nothing.
+    /// Reads up to `max_messages` as a member of `group` (returning early once it
+    /// has some and has read every partition it holds to its end), then commits
+    /// what it returns (unless told not to) and leaves the group. A call that finds
+    /// nothing commits nothing.
     pub async fn consume(&self, request: ConsumeRequest) -> Result<Consumed, Error> {
         let info = self.topic(&request.topic).await?;
         if matches!(request.start, Start::Offset(_) | Start::Timestamp(_)) {
@@ -183,7 +208,9 @@ impl Cluster {
             .set("group.id", &request.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
+            // Says when a partition is read to its end, so a call that has
+            // messages need not wait out its time for more.
+            .set("enable.partition.eof", "true")
             .set(
                 "auto.offset.reset",
                 if request.start == Start::Latest {
@@ -201,6 +228,7 @@ impl Cluster {
         let member = MemberContext {
             shared: self.context.clone(),
             topic: request.topic.clone(),
+            commits: request.commit,
             pending: Mutex::new(BTreeMap::new()),
             committed: Mutex::new(BTreeMap::new()),
         };
@@ -217,16 +245,27 @@ impl Cluster {
         let deadline = Instant::now() + request.wait;
         let mut messages = Vec::new();
         let mut trouble = None;
+        // Partitions read to their end since their last message.
+        let mut at_end = BTreeSet::new();
         while messages.len() < request.max_messages {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => break,
                 received = consumer.recv() => match received {
                     Ok(message) => {
                         let message = owned(&message);
+                        at_end.remove(&message.partition);
                         if let Ok(mut pending) = consumer.context().pending.lock() {
                             pending.insert(message.partition, message.offset + 1);
                         }
                         messages.push(message);
+                    }
+                    Err(KafkaError::PartitionEOF(partition)) => {
+                        at_end.insert(partition);
+                        // Something to return, and nothing more in any partition
+                        // this member holds: waiting longer would find nothing.
+                        if !messages.is_empty() && read_to_end(consumer.as_ref(), &at_end) {
+                            break;
+                        }
                     }
                     Err(error) => trouble = Some(error),
                 },
@@ -236,6 +275,19 @@ impl Cluster {
             && let Some(error) = trouble
         {
             return Err(self.classify(&error));
+        }
+        if !request.commit {
+            let uncommitted = consumer
+                .context()
+                .pending
+                .lock()
+                .map(|pending| pending.clone())
+                .unwrap_or_default();
+            return Ok(Consumed {
+                messages,
+                committed: BTreeMap::new(),
+                uncommitted,
+            });
         }
         let committing = Arc::clone(consumer);
         tokio::task::spawn_blocking(move || {
@@ -265,7 +317,58 @@ impl Cluster {
         Ok(Consumed {
             messages,
             committed,
+            uncommitted: BTreeMap::new(),
         })
+    }
+
+    /// Commits `offsets` (per partition, the next offset to read) for `group` in
+    /// `topic` from outside the group: for a reader that consumed without
+    /// committing and has now dealt with what it read. The broker accepts this
+    /// only while the group has no members, which holds between reads.
+    pub async fn commit_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), Error> {
+        let info = self.topic(topic).await?;
+        if let Some(partition) = offsets
+            .keys()
+            .find(|partition| !info.partitions.iter().any(|p| p.id == **partition))
+        {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_string(),
+                partition: *partition,
+            });
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|error| classify(&error, None))?;
+        }
+        self.commit_as_outsider(group, list).await
+    }
+
+    /// Commits `list` for `group` with a consumer that never joins it.
+    async fn commit_as_outsider(&self, group: &str, list: TopicPartitionList) -> Result<(), Error> {
+        if list.count() == 0 {
+            return Ok(());
+        }
+        let mut config = self.spec.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+        let context = self.context.clone();
+        let consumer: BaseConsumer<Context> = config
+            .create_with_context(context.clone())
+            .map_err(|error| self.classify(&error))?;
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .commit(&list, CommitMode::Sync)
+                .map_err(|error| classify(&error, context.last_failure()))
+        })
+        .await
+        .map_err(|error| Error::failed(FailureKind::Broker, error.to_string()))?
     }
 
     /// Gives a group that has committed nothing in the topic its starting offsets
@@ -279,32 +382,31 @@ impl Cluster {
         if offsets.iter().any(|offset| offset.committed.is_some()) {
             return Ok(());
         }
-        let mut config = self.spec.client_config();
-        config
-            .set("group.id", &request.group)
-            .set("enable.auto.commit", "false");
-        let context = self.context.clone();
-        let consumer: BaseConsumer<Context> = config
-            .create_with_context(context.clone())
-            .map_err(|error| self.classify(&error))?;
-        let timeout = self.spec.request_timeout;
-        let topic = request.topic.clone();
-        let start = request.start;
-        tokio::task::spawn_blocking(move || {
-            let mut list = TopicPartitionList::new();
-            for partition in &partitions {
-                let Some(bounds) = offsets.iter().find(|o| o.partition == *partition) else {
-                    continue;
-                };
-                let offset = match start {
-                    Start::Offset(offset) => Offset::Offset(offset.clamp(bounds.low, bounds.high)),
-                    Start::Timestamp(at) => Offset::Offset(at),
-                    Start::Earliest | Start::Latest => return Ok(()),
-                };
-                list.add_partition_offset(&topic, *partition, offset)
-                    .map_err(|error| classify(&error, None))?;
-            }
-            if let Start::Timestamp(_) = start {
+        let mut list = TopicPartitionList::new();
+        for partition in &partitions {
+            let Some(bounds) = offsets.iter().find(|o| o.partition == *partition) else {
+                continue;
+            };
+            let offset = match request.start {
+                Start::Offset(offset) => Offset::Offset(offset.clamp(bounds.low, bounds.high)),
+                Start::Timestamp(at) => Offset::Offset(at),
+                Start::Earliest | Start::Latest => return Ok(()),
+            };
+            list.add_partition_offset(&request.topic, *partition, offset)
+                .map_err(|error| classify(&error, None))?;
+        }
+        if let Start::Timestamp(_) = request.start {
+            let mut config = self.spec.client_config();
+            config
+                .set("group.id", &request.group)
+                .set("enable.auto.commit", "false");
+            let context = self.context.clone();
+            let consumer: BaseConsumer<Context> = config
+                .create_with_context(context.clone())
+                .map_err(|error| self.classify(&error))?;
+            let timeout = self.spec.request_timeout;
+            let topic = request.topic.clone();
+            list = tokio::task::spawn_blocking(move || {
                 let found = consumer
                     .offsets_for_times(list, timeout)
                     .map_err(|error| classify(&error, context.last_failure()))?;
@@ -322,14 +424,12 @@ impl Cluster {
                         .add_partition_offset(&topic, element.partition(), Offset::Offset(offset))
                         .map_err(|error| classify(&error, None))?;
                 }
-                list = placed;
-            }
-            consumer
-                .commit(&list, CommitMode::Sync)
-                .map_err(|error| classify(&error, context.last_failure()))
-        })
-        .await
-        .map_err(|error| Error::failed(FailureKind::Broker, error.to_string()))?
+                Ok::<_, Error>(placed)
+            })
+            .await
+            .map_err(|error| Error::failed(FailureKind::Broker, error.to_string()))??;
+        }
+        self.commit_as_outsider(&request.group, list).await
     }
 
     /// Reads from one partition at an offset, in no group: nothing is committed.

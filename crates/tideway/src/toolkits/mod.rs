@@ -17,6 +17,7 @@ pub mod messaging;
 pub mod models;
 pub mod monitor;
 pub mod prompts;
+pub mod remote;
 pub mod support;
 pub mod synthetic;
 pub mod system;

@@ -1,10 +1,11 @@
 //! Event triggers in the store: a tenant's named rules "when this happens on the
-//! support desk, and this condition holds, start that", each with the principal it
-//! starts as and a cursor into the desk's change feed. A server takes a trigger with
-//! a lease (compare-and-set) before reading on from its cursor, and moves the cursor
-//! only while it holds the lease, so servers sharing the store read each change for
-//! a trigger once, and a server that dies mid-read leaves the trigger to another
-//! when the lease runs out.
+//! support desk (or a message arrives in a Kafka topic), and this condition holds,
+//! start that", each with the principal it starts as and a cursor: where it is in
+//! the desk's change feed, or for a topic the offsets its consumer group last
+//! committed. A server takes a trigger with a lease (compare-and-set) before reading
+//! on, and moves the cursor only while it holds the lease, so servers sharing the
+//! store read each change for a trigger once, and a server that dies mid-read
+//! leaves the trigger to another when the lease runs out.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -19,32 +20,46 @@ use super::{firings::FiringView, now_ms, schedules::check_name, target::Target};
 /// How long a server may hold a trigger while reading on from its cursor.
 pub const LEASE_MS: i64 = 30_000;
 
-/// The change on the support desk a trigger starts on.
+/// What a trigger starts on: a change on the support desk, or a message in a
+/// Kafka topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum DeskEvent {
+pub enum TriggerEvent {
     TicketCreated,
     TicketUpdated,
     TicketCommented,
     /// A ticket's SLA due time passed while it was unresolved.
     SlaBreached,
+    /// A message in the topic named by `kafka` (the messaging toolkit's).
+    KafkaMessage,
 }
 
-impl DeskEvent {
+impl TriggerEvent {
     pub fn as_str(self) -> &'static str {
         match self {
-            DeskEvent::TicketCreated => "ticket_created",
-            DeskEvent::TicketUpdated => "ticket_updated",
-            DeskEvent::TicketCommented => "ticket_commented",
-            DeskEvent::SlaBreached => "sla_breached",
+            TriggerEvent::TicketCreated => "ticket_created",
+            TriggerEvent::TicketUpdated => "ticket_updated",
+            TriggerEvent::TicketCommented => "ticket_commented",
+            TriggerEvent::SlaBreached => "sla_breached",
+            TriggerEvent::KafkaMessage => "kafka_message",
         }
     }
 
-    fn parse(text: &str) -> Result<DeskEvent, HubError> {
+    fn parse(text: &str) -> Result<TriggerEvent, HubError> {
         serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
             HubError::Internal(format!("a stored trigger has an unknown event '{text}'"))
         })
     }
+}
+
+/// The topic a `kafka_message` trigger reads, in one of the tenant's clusters.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSource {
+    /// The cluster (default: the tenant's only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    pub topic: String,
 }
 
 /// An event trigger as the tenant gives it.
@@ -54,15 +69,21 @@ pub struct EventTriggerInput {
     /// 1-64 lower-case letters, digits, '_' or '-'.
     pub name: String,
     /// The change it starts on.
-    pub on: DeskEvent,
-    /// Start only when this expression is true; it sees `ticket` (with
-    /// `customer_tier`, `priority`, `status`, ...) and `change` (`kind`, `at`,
+    pub on: TriggerEvent,
+    /// For `kafka_message`: the topic it reads (messages from when the trigger is
+    /// made on).
+    #[serde(default)]
+    pub kafka: Option<KafkaSource>,
+    /// Start only when this expression is true. A desk trigger's sees `ticket`
+    /// (with `customer_tier`, `priority`, `status`, ...) and `change` (`kind`, `at`,
     /// `actor`, `changes`), e.g. `ticket.customer_tier == "premium" and
-    /// ticket.priority in ["high", "urgent"]`.
+    /// ticket.priority in ["high", "urgent"]`; a Kafka trigger's sees `message`
+    /// (`topic`, `partition`, `offset`, `key`, `headers` by name, `timestamp`, and
+    /// `value`, parsed when it is JSON), e.g. `message.value.kind == "refund"`.
     #[serde(default, rename = "if")]
     pub condition: Option<String>,
-    /// What it starts; strings in its input may hold `{{ expressions }}` over
-    /// `ticket` and `change` (`"{{ ticket.id }}"` stays a number).
+    /// What it starts; strings in its input may hold `{{ expressions }}` over the
+    /// same (`"{{ ticket.id }}"` stays a number).
     pub target: Target,
     #[serde(default)]
     pub description: Option<String>,
@@ -72,14 +93,20 @@ pub struct EventTriggerInput {
 #[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
 pub struct EventTriggerView {
     pub name: String,
-    pub on: DeskEvent,
+    pub on: TriggerEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaSource>,
+    /// For a Kafka trigger: the consumer group it reads as (its lag says how far
+    /// behind it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
     #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
     pub target: Target,
     pub paused: bool,
     pub description: Option<String>,
-    /// When it last read the desk's changes, and what went wrong then, if anything
-    /// (the changes are read again until it works).
+    /// When it last read the desk's changes (or its topic), and what went wrong
+    /// then, if anything (the changes are read again until it works).
     pub last_read_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -95,6 +122,8 @@ pub struct EventTriggerRow {
     pub tenant_id: String,
     pub name: String,
     pub event: String,
+    /// For a Kafka trigger, its [`KafkaSource`] (JSON).
+    pub source: Option<String>,
     pub condition: Option<String>,
     pub target: String,
     pub principal: String,
@@ -108,8 +137,30 @@ pub struct EventTriggerRow {
 }
 
 impl EventTriggerRow {
-    pub fn event(&self) -> Result<DeskEvent, HubError> {
-        DeskEvent::parse(&self.event)
+    pub fn event(&self) -> Result<TriggerEvent, HubError> {
+        TriggerEvent::parse(&self.event)
+    }
+
+    pub fn kafka(&self) -> Result<Option<KafkaSource>, HubError> {
+        self.source.as_deref().map(decode).transpose()
+    }
+
+    /// The Kafka consumer group a topic trigger reads as: its own, named by the
+    /// tenant, the trigger and its creation time (a trigger made again under the
+    /// same name starts afresh), in the characters Kafka allows.
+    pub fn group(&self) -> String {
+        let tenant: String = self
+            .tenant_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("tideway.trigger.{tenant}.{}.{}", self.name, self.created_ms)
     }
 
     pub fn target(&self) -> Result<Target, HubError> {
@@ -144,7 +195,7 @@ fn missing(name: &str) -> HubError {
 
 macro_rules! columns {
     () => {
-        "tenant_id, name, event, condition, target, principal, cursor, paused, description, last_read_ms, last_error, created_by, created_ms"
+        "tenant_id, name, event, source, condition, target, principal, cursor, paused, description, last_read_ms, last_error, created_by, created_ms"
     };
 }
 
@@ -173,10 +224,16 @@ impl EventTriggers {
         let principal = serde_json::to_string(&DelegatedPrincipal::of(&ctx.principal))
             .map_err(HubError::internal)?;
         let target = serde_json::to_string(&input.target).map_err(HubError::internal)?;
+        let source = input
+            .kafka
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(HubError::internal)?;
         let inserted = on_store!(&self.store, pool => {
             sqlx::query(
-                "INSERT INTO automation_event_triggers (tenant_id, name, event, condition, target, principal, cursor, paused, description, created_by, created_ms, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
+                "INSERT INTO automation_event_triggers (tenant_id, name, event, source, condition, target, principal, cursor, paused, description, created_by, created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $11, $4, $5, $6, $7, FALSE, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
             )
             .bind(ctx.tenant.as_str())
             .bind(&input.name)
@@ -188,6 +245,7 @@ impl EventTriggers {
             .bind(&input.description)
             .bind(&ctx.principal.id)
             .bind(now_ms())
+            .bind(&source)
             .execute(pool)
             .await
             .map(|done| done.rows_affected())

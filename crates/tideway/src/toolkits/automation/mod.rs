@@ -4,11 +4,13 @@
 //! (HMAC-signed, replays refused, answered with the recorded run's id) and outbound
 //! notifications (signed webhooks and Slack-compatible ones, sent from an outbox with
 //! retries), and event triggers that start on changes on the support desk (new,
-//! changed or commented tickets, SLA breaches) when their condition holds. What an
+//! changed or commented tickets, SLA breaches) or on messages in a Kafka topic
+//! when their condition holds. What an
 //! automation starts acts as the principal that made it, through the Hub
 //! (`target.rs`).
 
 mod channels;
+mod cli;
 mod deliveries;
 mod event_triggers;
 mod firings;
@@ -69,6 +71,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             sqlite: include_str!("migrations/sqlite/0025_event_triggers.sql"),
             postgres: include_str!("migrations/postgres/0025_event_triggers.sql"),
         },
+        tideway_core::store::Migration {
+            version: 26,
+            name: "kafka_triggers",
+            sqlite: include_str!("migrations/sqlite/0026_kafka_triggers.sql"),
+            postgres: include_str!("migrations/postgres/0026_kafka_triggers.sql"),
+        },
     ],
     sealed: &[&webhooks::SEALED, &channels::SEALED],
     build: Some(|shared| {
@@ -110,7 +118,7 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             names::DELETE_EVENT_TRIGGER,
         ],
     }),
-    cli: None,
+    cli: Some(cli::CLI),
 };
 
 /// Milliseconds since the Unix epoch: due times, compared in SQL.

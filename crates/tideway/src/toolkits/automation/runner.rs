@@ -1,9 +1,11 @@
 //! The automation toolkit's background work on each server: one loop fires due
 //! schedules (sleeping until the soonest due time or the poll interval, whichever
-//! comes first, and woken when a schedule changes), reads on for event triggers
-//! (each at most once a poll interval among all servers), and starts firings a
-//! stopped server left pending; another sends due notifications, several at once, so a slow
-//! receiver delays neither schedules nor other channels. Both stop with the toolkit.
+//! comes first, and woken when a schedule changes) and starts firings a stopped
+//! server left pending; another reads on for event triggers (each at most once a
+//! poll interval among all servers; a look at a Kafka topic waits seconds, which
+//! must not hold schedules up); a third sends due notifications, several at once,
+//! so a slow receiver delays neither schedules nor other channels. All stop with
+//! the toolkit.
 
 use std::{
     sync::{Arc, Weak},
@@ -33,10 +35,6 @@ pub fn spawn(automation: &Arc<Automation>) {
                         if let Err(error) = automation.tick(now).await {
                             tracing::warn!(%error, "firing due schedules failed; trying again");
                         }
-                        let read_every = i64::try_from(poll.as_millis()).unwrap_or(i64::MAX);
-                        if let Err(error) = automation.watch(now, read_every).await {
-                            tracing::warn!(%error, "reading event triggers failed; trying again");
-                        }
                         if now - last_recover >= RECOVER_EVERY_MS {
                             last_recover = now;
                             if let Err(error) = automation.recover(now).await {
@@ -53,6 +51,30 @@ pub fn spawn(automation: &Arc<Automation>) {
                 };
                 if !wait(&weak, &stop, sleep, |automation| {
                     &automation.schedules_changed
+                })
+                .await
+                {
+                    return;
+                }
+            }
+        }
+    });
+    tokio::spawn({
+        let stop = stop.clone();
+        let weak = weak.clone();
+        async move {
+            let read_every = i64::try_from(poll.as_millis()).unwrap_or(i64::MAX);
+            loop {
+                match weak.upgrade() {
+                    Some(automation) => {
+                        if let Err(error) = automation.watch(now_ms(), read_every).await {
+                            tracing::warn!(%error, "reading event triggers failed; trying again");
+                        }
+                    }
+                    None => return,
+                }
+                if !wait(&weak, &stop, poll, |automation| {
+                    &automation.triggers_changed
                 })
                 .await
                 {

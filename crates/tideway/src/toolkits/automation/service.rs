@@ -48,6 +48,8 @@ pub struct Automation {
     pub schedules_changed: Notify,
     /// Wakes the delivery loop: a notification was recorded.
     pub deliveries_due: Notify,
+    /// Wakes the event trigger loop: a trigger was made or resumed.
+    pub triggers_changed: Notify,
     pub stop: CancellationToken,
     /// This server, as it names itself on the leases it takes.
     pub owner: String,
@@ -106,6 +108,7 @@ impl Automation {
             deliveries: Deliveries::new(store),
             schedules_changed: Notify::new(),
             deliveries_due: Notify::new(),
+            triggers_changed: Notify::new(),
             stop: CancellationToken::new(),
             owner,
         }

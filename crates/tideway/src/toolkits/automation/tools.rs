@@ -412,7 +412,7 @@ pub fn tool_set() -> ToolSet<Automation> {
             ToolSpec {
                 name: names::CREATE_EVENT_TRIGGER,
                 title: "Create an event trigger",
-                description: "Makes a trigger that starts a workflow or calls a tool, as you, with your rights, whenever a change of one kind happens on the support desk (on: ticket_created, ticket_updated, ticket_commented or sla_breached) and its condition holds. The condition (`if`) and `{{ }}` in the target's input see `ticket` (id, customer_id, customer_tier, subject, status, priority, category, assignee, sla_due_at) and `change` (kind, at, actor, changes). It follows changes from now on; each change starts at most one run.",
+                description: "Makes a trigger that starts a workflow or calls a tool, as you, with your rights, whenever a change of one kind happens on the support desk (on: ticket_created, ticket_updated, ticket_commented or sla_breached) or a message arrives in a Kafka topic (on: kafka_message, with kafka: {topic, cluster}), and its condition holds. For the desk, the condition (`if`) and `{{ }}` in the target's input see `ticket` (id, customer_id, customer_tier, subject, status, priority, category, assignee, sla_due_at) and `change` (kind, at, actor, changes); for a topic, `message` (topic, partition, offset, key, headers, timestamp, value). It follows changes from now on; each change starts at most one run, and a topic's messages are committed only once their runs are recorded.",
                 effect: Effect::Additive,
                 open_world: false,
             },

@@ -1,15 +1,20 @@
 //! Event triggers at work: making and showing them, and the background step that
-//! reads each running trigger's next changes from the support desk (through the Hub,
-//! as the trigger's principal, so it sees only what that principal may see), tests
-//! each change of its kind against the trigger's condition, and starts the target
-//! for each that passes, keyed by the change so a change read twice (a server died
-//! before moving the cursor on) starts one run.
+//! reads on for each running trigger (through the Hub, as the trigger's principal,
+//! so it sees only what that principal may see): the support desk's next changes,
+//! or the next messages in a Kafka topic as the trigger's own consumer group. Each
+//! change of the trigger's kind is tested against its condition, and each that
+//! passes starts the target, keyed by the change so a change read twice (a server
+//! died before moving on) starts one run. A topic's offsets are committed only
+//! after every message read has its run recorded.
 
+use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use tideway_core::{CallContext, Hub, HubError, TenantId, mcp::JsonObject};
 
 use super::{
-    event_triggers::{EventTriggerInput, EventTriggerRow, EventTriggerView},
+    event_triggers::{
+        EventTriggerInput, EventTriggerRow, EventTriggerView, KafkaSource, TriggerEvent,
+    },
     firings::Source,
     now_ms,
     service::{Automation, acting, retryable},
@@ -20,14 +25,97 @@ use crate::toolkits::workflows::expressions;
 /// The support desk's change feed, through the Hub.
 const SUPPORT: &str = "support";
 const GET_TICKET_CHANGES: &str = "get_ticket_changes";
-/// Changes read per trigger per look.
+/// Kafka topics, through the Hub.
+const MESSAGING: &str = "messaging";
+const CONSUME_MESSAGES: &str = "consume_messages";
+const COMMIT_OFFSETS: &str = "commit_offsets";
+const GET_TOPIC_METADATA: &str = "get_topic_metadata";
+/// Changes (or messages) read per trigger per look.
 const BATCH: u32 = 100;
+/// How long a look at a topic may wait for messages (it answers as soon as it has
+/// read to the end): joining a consumer group takes a broker up to a few seconds
+/// (Kafka delays an empty group's first rebalance by three), and a shorter wait
+/// would find nothing.
+const KAFKA_WAIT_MS: u64 = 5000;
+/// Triggers read at once by one server.
+const READ_AT_ONCE: usize = 8;
 /// How many latest firings a trigger's view shows.
 const SHOWN: i64 = 5;
 
-/// What a condition and a target's input see of a change: `change` and `ticket`.
+/// What a desk trigger's condition and a target's input see: `change` and `ticket`.
 fn scope(change: &Value) -> Value {
     json!({"change": change, "ticket": change["ticket"]})
+}
+
+/// What a Kafka trigger's condition and a target's input see: `message`, with its
+/// headers by name.
+fn message_scope(topic: &str, message: &Value) -> Value {
+    let mut message = message.clone();
+    let headers: serde_json::Map<String, Value> = message["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|header| {
+            Some((
+                header["name"].as_str()?.to_string(),
+                header["value"].clone(),
+            ))
+        })
+        .collect();
+    message["headers"] = Value::Object(headers);
+    message["topic"] = json!(topic);
+    json!({ "message": message })
+}
+
+/// A change a trigger read: its key in its source, whether it is of the trigger's
+/// kind, when it happened, and what the condition and the target's input see.
+struct Change {
+    key: String,
+    of_kind: bool,
+    at_ms: i64,
+    scope: Value,
+}
+
+/// One look: the changes, the cursor to move to, and for a topic the offsets to
+/// commit once each change's run is recorded.
+struct Read {
+    changes: Vec<Change>,
+    cursor: String,
+    commit: Option<Value>,
+}
+
+fn millis(at: Option<&str>) -> i64 {
+    at.and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .map_or_else(now_ms, |at| at.timestamp_millis())
+}
+
+/// Calls a tool of another toolkit as the trigger's principal; a toolkit that is
+/// not enabled is named, and a tool's error is the component's.
+async fn call(
+    hub: &Hub,
+    ctx: &CallContext,
+    toolkit: &str,
+    tool: &str,
+    arguments: JsonObject,
+) -> Result<Value, HubError> {
+    let result = hub
+        .call(ctx, toolkit, tool, Some(arguments))
+        .await
+        .map_err(|error| match error {
+            HubError::UnknownToolkit(_) => HubError::invalid_argument(
+                "on",
+                format!("this trigger reads through the {toolkit} toolkit; enable it"),
+            ),
+            other => other,
+        })?;
+    let answer = result.structured_content.unwrap_or(Value::Null);
+    if result.is_error == Some(true) {
+        return Err(HubError::Unavailable {
+            component: format!("{toolkit}.{tool}"),
+            reason: answer.to_string(),
+        });
+    }
+    Ok(answer)
 }
 
 /// The desk's changes after `cursor` (or only the head's cursor, for `limit` 0).
@@ -42,23 +130,7 @@ async fn read_changes(
         arguments.insert("cursor".into(), json!(cursor));
     }
     arguments.insert("limit".into(), json!(limit));
-    let result = hub
-        .call(ctx, SUPPORT, GET_TICKET_CHANGES, Some(arguments))
-        .await
-        .map_err(|error| match error {
-            HubError::UnknownToolkit(_) => HubError::invalid_argument(
-                "on",
-                "event triggers read the support desk's changes; enable the support toolkit",
-            ),
-            other => other,
-        })?;
-    let mut read = result.structured_content.unwrap_or(Value::Null);
-    if result.is_error == Some(true) {
-        return Err(HubError::Unavailable {
-            component: "the support desk's changes".into(),
-            reason: read.to_string(),
-        });
-    }
+    let mut read = call(hub, ctx, SUPPORT, GET_TICKET_CHANGES, arguments).await?;
     let cursor = read["next_cursor"]
         .as_str()
         .ok_or_else(|| HubError::Internal("get_ticket_changes gave no cursor".into()))?
@@ -70,18 +142,125 @@ async fn read_changes(
     Ok((changes, cursor))
 }
 
+fn topic_arguments(source: &KafkaSource) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    if let Some(cluster) = &source.cluster {
+        arguments.insert("cluster".into(), json!(cluster));
+    }
+    arguments.insert("topic".into(), json!(source.topic));
+    arguments
+}
+
+/// The desk's changes after the trigger's cursor.
+async fn read_desk(
+    hub: &Hub,
+    ctx: &CallContext,
+    row: &EventTriggerRow,
+    event: TriggerEvent,
+) -> Result<Read, HubError> {
+    let (changes, cursor) = read_changes(hub, ctx, Some(&row.cursor), BATCH).await?;
+    Ok(Read {
+        changes: changes
+            .into_iter()
+            .filter_map(|change| {
+                Some(Change {
+                    key: change["key"].as_str()?.to_string(),
+                    of_kind: change["kind"] == json!(event),
+                    at_ms: millis(change["at"].as_str()),
+                    scope: scope(&change),
+                })
+            })
+            .collect(),
+        cursor,
+        commit: None,
+    })
+}
+
+/// The topic's next messages for the trigger's group, committing nothing yet; a
+/// new group starts at the trigger's creation.
+async fn read_topic(
+    hub: &Hub,
+    ctx: &CallContext,
+    row: &EventTriggerRow,
+    source: &KafkaSource,
+) -> Result<Read, HubError> {
+    let group = row.group();
+    let since = chrono::DateTime::from_timestamp_millis(row.created_ms)
+        .ok_or_else(|| HubError::Internal("a trigger's creation time is out of range".into()))?;
+    let mut arguments = topic_arguments(source);
+    arguments.insert("group_id".into(), json!(group));
+    arguments.insert("max_messages".into(), json!(BATCH));
+    arguments.insert("timeout_ms".into(), json!(KAFKA_WAIT_MS));
+    arguments.insert("start_time".into(), json!(since.to_rfc3339()));
+    arguments.insert("commit".into(), json!(false));
+    let read = call(hub, ctx, MESSAGING, CONSUME_MESSAGES, arguments).await?;
+    let changes: Vec<Change> = read["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|message| Change {
+            key: format!("kafka:{}:{}", message["partition"], message["offset"]),
+            of_kind: true,
+            at_ms: millis(message["timestamp"].as_str()),
+            scope: message_scope(&source.topic, message),
+        })
+        .collect();
+    let uncommitted = read["uncommitted"].as_array().cloned().unwrap_or_default();
+    if uncommitted.is_empty() {
+        return Ok(Read {
+            changes,
+            cursor: row.cursor.clone(),
+            commit: None,
+        });
+    }
+    // The cursor follows the offsets, so a server holding an older view of the
+    // trigger cannot take its lease and read the same messages again.
+    let cursor = uncommitted
+        .iter()
+        .map(|offset| format!("{}:{}", offset["partition"], offset["offset"]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut commit = topic_arguments(source);
+    commit.insert("group_id".into(), json!(group));
+    commit.insert("offsets".into(), Value::Array(uncommitted));
+    Ok(Read {
+        changes,
+        cursor,
+        commit: Some(Value::Object(commit)),
+    })
+}
+
 impl Automation {
     pub async fn create_event_trigger(
         &self,
         ctx: &CallContext,
         input: EventTriggerInput,
     ) -> Result<EventTriggerView, HubError> {
+        let example = match (input.on, &input.kafka) {
+            (TriggerEvent::KafkaMessage, None) => {
+                return Err(HubError::invalid_argument(
+                    "kafka",
+                    "a kafka_message trigger names its topic, e.g. {\"topic\": \"orders\"}",
+                ));
+            }
+            (TriggerEvent::KafkaMessage, Some(source)) => message_scope(
+                &source.topic,
+                &json!({"partition": 0, "offset": 0, "key": "", "headers": [],
+                        "timestamp": "2026-01-01T00:00:00Z", "value": {}, "encoding": "json"}),
+            ),
+            (_, Some(_)) => {
+                return Err(HubError::invalid_argument(
+                    "kafka",
+                    "only a kafka_message trigger reads a topic",
+                ));
+            }
+            (event, None) => scope(&json!({
+                "key": "event:0", "kind": event, "at": "2026-01-01T00:00:00Z", "changes": {},
+                "ticket": {"id": 0, "customer_id": 0, "customer_tier": "standard", "subject": "",
+                           "status": "open", "priority": "medium", "sla_due_at": "2026-01-01T00:00:00Z"}
+            })),
+        };
         // A condition or input that does not read is refused now, not at each change.
-        let example = scope(&json!({
-            "key": "event:0", "kind": input.on, "at": "2026-01-01T00:00:00Z", "changes": {},
-            "ticket": {"id": 0, "customer_id": 0, "customer_tier": "standard", "subject": "",
-                       "status": "open", "priority": "medium", "sla_due_at": "2026-01-01T00:00:00Z"}
-        }));
         if let Some(condition) = &input.condition {
             expressions::holds(condition, &example)
                 .map_err(|message| HubError::invalid_argument("if", message))?;
@@ -90,9 +269,30 @@ impl Automation {
             .map_err(|message| HubError::invalid_argument("target.input", message))?;
         let hub = self.hub()?;
         input.target.check(&hub, ctx).await?;
-        // It follows what happens from now on.
-        let (_, head) = read_changes(&hub, ctx, None, 0).await?;
-        self.event_triggers.create(ctx, &input, &head).await?;
+        let cursor = match &input.kafka {
+            // The topic must be there for the maker; its group starts from now.
+            Some(source) => {
+                call(
+                    &hub,
+                    ctx,
+                    MESSAGING,
+                    GET_TOPIC_METADATA,
+                    topic_arguments(source),
+                )
+                .await
+                .map_err(|error| match error {
+                    HubError::NotFound(message) => {
+                        HubError::invalid_argument("kafka.topic", message)
+                    }
+                    other => other,
+                })?;
+                String::new()
+            }
+            // It follows what happens from now on.
+            None => read_changes(&hub, ctx, None, 0).await?.1,
+        };
+        self.event_triggers.create(ctx, &input, &cursor).await?;
+        self.triggers_changed.notify_one();
         self.get_event_trigger(ctx, &input.name).await
     }
 
@@ -104,6 +304,8 @@ impl Automation {
         Ok(EventTriggerView {
             name: row.name.clone(),
             on: row.event()?,
+            kafka: row.kafka()?,
+            group_id: row.source.is_some().then(|| row.group()),
             condition: row.condition.clone(),
             target: row.target()?,
             paused: row.paused,
@@ -139,8 +341,9 @@ impl Automation {
             .await
     }
 
-    /// Pauses a trigger, or resumes it from the desk's head: changes made while it
-    /// was paused start nothing.
+    /// Pauses a trigger, or resumes it: a desk trigger from the desk's head, so
+    /// changes made while it was paused start nothing; a topic trigger where its
+    /// group stopped, as the topic kept the messages.
     pub async fn set_event_trigger_paused(
         &self,
         ctx: &CallContext,
@@ -151,6 +354,9 @@ impl Automation {
             true => None,
             false => {
                 let row = self.event_triggers.get(&ctx.tenant, name).await?;
+                if row.kafka()?.is_some() {
+                    return self.resume_topic_trigger(ctx, name).await;
+                }
                 let principal = row.principal()?;
                 let acting = acting(&ctx.tenant, &principal, ctx.request_id.clone())?;
                 Some(read_changes(&*self.hub()?, &acting, None, 0).await?.1)
@@ -159,6 +365,9 @@ impl Automation {
         self.event_triggers
             .set_paused(&ctx.tenant, name, paused, head.as_deref())
             .await?;
+        if !paused {
+            self.triggers_changed.notify_one();
+        }
         self.get_event_trigger(ctx, name).await
     }
 
@@ -173,34 +382,50 @@ impl Automation {
             .await
     }
 
-    /// Reads on for every running trigger not read since `read_every_ms` ago: the
-    /// background loop's step, and a test's. Returns how many runs were started.
+    async fn resume_topic_trigger(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+    ) -> Result<EventTriggerView, HubError> {
+        self.event_triggers
+            .set_paused(&ctx.tenant, name, false, None)
+            .await?;
+        self.triggers_changed.notify_one();
+        self.get_event_trigger(ctx, name).await
+    }
+
+    /// Reads on for every running trigger not read since `read_every_ms` ago, a
+    /// few at once: the background loop's step, and a test's. Returns how many runs
+    /// were started.
     pub async fn watch(&self, now: i64, read_every_ms: i64) -> Result<usize, HubError> {
-        let mut started = 0;
-        for row in self
+        let due = self
             .event_triggers
             .due(now, now - read_every_ms, 100)
-            .await?
-        {
-            if !self.event_triggers.lease(&row, &self.owner, now).await? {
-                // Another server is reading it.
-                continue;
-            }
-            let outcome = self.read_on(&row).await;
-            let (cursor, error) = match &outcome {
-                Ok((count, cursor)) => {
-                    started += count;
-                    (Some(cursor.as_str()), None)
-                }
-                Err(error) => {
-                    tracing::warn!(tenant = row.tenant_id, trigger = row.name, %error, "reading an event trigger's changes failed");
-                    (None, Some(error.to_string()))
-                }
-            };
-            self.event_triggers
-                .release(&row, &self.owner, cursor, error.as_deref())
-                .await?;
+            .await?;
+        let outcomes: Vec<Result<usize, HubError>> = stream::iter(due)
+            .map(|row| self.watch_one(row, now))
+            .buffer_unordered(READ_AT_ONCE)
+            .collect()
+            .await;
+        outcomes.into_iter().sum()
+    }
+
+    async fn watch_one(&self, row: EventTriggerRow, now: i64) -> Result<usize, HubError> {
+        if !self.event_triggers.lease(&row, &self.owner, now).await? {
+            // Another server is reading it.
+            return Ok(0);
         }
+        let outcome = self.read_on(&row).await;
+        let (started, cursor, error) = match &outcome {
+            Ok((count, cursor)) => (*count, Some(cursor.as_str()), None),
+            Err(error) => {
+                tracing::warn!(tenant = row.tenant_id, trigger = row.name, %error, "reading an event trigger's changes failed");
+                (0, None, Some(error.to_string()))
+            }
+        };
+        self.event_triggers
+            .release(&row, &self.owner, cursor, error.as_deref())
+            .await?;
         Ok(started)
     }
 
@@ -213,28 +438,24 @@ impl Automation {
             format!("event-trigger:{}", row.name),
         )?;
         let hub = self.hub()?;
-        let event = row.event()?;
         let target = row.target()?;
-        let (changes, cursor) = read_changes(&hub, &ctx, Some(&row.cursor), BATCH).await?;
+        let read = match row.kafka()? {
+            Some(source) => read_topic(&hub, &ctx, row, &source).await?,
+            None => read_desk(&hub, &ctx, row, row.event()?).await?,
+        };
         let mut started = 0;
-        for change in changes {
-            if change["kind"] != json!(event) {
+        for change in read.changes {
+            if !change.of_kind {
                 continue;
             }
-            let Some(change_key) = change["key"].as_str() else {
-                continue;
-            };
-            let scope = scope(&change);
+            let (change_key, scope, at_ms) = (change.key.as_str(), &change.scope, change.at_ms);
             let passes = match &row.condition {
-                Some(condition) => expressions::holds(condition, &scope)
-                    .map_err(|message| format!("if: {message}")),
+                Some(condition) => {
+                    expressions::holds(condition, scope).map_err(|message| format!("if: {message}"))
+                }
                 None => Ok(true),
             };
             let key = row.key(change_key);
-            let at_ms = change["at"]
-                .as_str()
-                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-                .map_or_else(now_ms, |at| at.timestamp_millis());
             match passes {
                 Ok(false) => continue,
                 Ok(true) => {}
@@ -259,7 +480,7 @@ impl Automation {
                 // Read before by a server that stopped before moving the cursor on.
                 continue;
             }
-            let input = match expressions::resolve(&Value::Object(target.input.clone()), &scope) {
+            let input = match expressions::resolve(&Value::Object(target.input.clone()), scope) {
                 Ok(Value::Object(input)) => input,
                 Ok(_) => JsonObject::new(),
                 Err(message) => {
@@ -296,6 +517,10 @@ impl Automation {
                 }
             }
         }
-        Ok((started, cursor))
+        if let Some(Value::Object(commit)) = read.commit {
+            // Every message read has its run recorded: the group may move past them.
+            call(&hub, &ctx, MESSAGING, COMMIT_OFFSETS, commit).await?;
+        }
+        Ok((started, read.cursor))
     }
 }

@@ -14,7 +14,7 @@ pub mod tools;
 pub mod views;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 

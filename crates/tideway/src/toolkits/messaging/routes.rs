@@ -37,6 +37,7 @@ pub const OPERATIONS: &[&str] = &[
     names::DELETE_TOPIC,
     names::LIST_CONSUMER_GROUPS,
     names::GET_CONSUMER_GROUP_LAG,
+    names::COMMIT_OFFSETS,
 ];
 
 pub fn router() -> OpenApiRouter<Arc<App>> {

@@ -39,6 +39,7 @@ pub mod names {
     pub const DELETE_TOPIC: &str = "delete_topic";
     pub const LIST_CONSUMER_GROUPS: &str = "list_consumer_groups";
     pub const GET_CONSUMER_GROUP_LAG: &str = "get_consumer_group_lag";
+    pub const COMMIT_OFFSETS: &str = "commit_offsets";
 }
 
 pub use tideway_core::typed::NoArgs;
@@ -133,6 +134,22 @@ pub struct ConsumeArgs {
     /// For a new group: the first message at or after this time (RFC 3339).
     #[serde(default)]
     pub start_time: Option<DateTime<Utc>>,
+    /// Commit what is returned (the default). With `false` nothing is committed and
+    /// the answer's `uncommitted` offsets are for `commit_offsets`, once the messages
+    /// are dealt with: a reader that stops before then reads them again.
+    #[serde(default)]
+    pub commit: Option<bool>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitOffsetsArgs {
+    #[serde(default)]
+    pub cluster: Option<String>,
+    pub topic: String,
+    pub group_id: String,
+    /// Per partition, the next offset the group reads.
+    pub offsets: Vec<CommittedOffset>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -452,9 +469,16 @@ async fn consume(
             max_messages: max,
             wait,
             start,
+            commit: args.commit.unwrap_or(true),
         })
         .await
         .map_err(|error| hub_error(&cluster.name, error))?;
+    let offsets = |offsets: BTreeMap<i32, i64>| {
+        offsets
+            .into_iter()
+            .map(|(partition, offset)| CommittedOffset { partition, offset })
+            .collect()
+    };
     let messages: Vec<MessageView> = consumed
         .messages
         .into_iter()
@@ -465,11 +489,51 @@ async fn consume(
         topic: args.topic,
         group_id: args.group_id,
         messages,
-        committed: consumed
-            .committed
-            .into_iter()
-            .map(|(partition, offset)| CommittedOffset { partition, offset })
-            .collect(),
+        committed: offsets(consumed.committed),
+        uncommitted: offsets(consumed.uncommitted),
+    })
+}
+
+/// The most partitions one `commit_offsets` call names.
+const MAX_COMMITTED_PARTITIONS: usize = 10_000;
+
+async fn commit_offsets(
+    cluster: OpenCluster,
+    args: CommitOffsetsArgs,
+) -> Result<OffsetsCommitted, HubError> {
+    check_topic_name(&args.topic)?;
+    check_group(&args.group_id)?;
+    cluster.check_topic(&args.topic)?;
+    if args.offsets.is_empty() || args.offsets.len() > MAX_COMMITTED_PARTITIONS {
+        return Err(HubError::invalid_argument(
+            "offsets",
+            format!("give 1-{MAX_COMMITTED_PARTITIONS} partitions"),
+        ));
+    }
+    let mut offsets = BTreeMap::new();
+    for (index, offset) in args.offsets.iter().enumerate() {
+        if offset.partition < 0 || offset.offset < 0 {
+            return Err(HubError::invalid_argument(
+                format!("offsets[{index}]"),
+                "partition and offset must be 0 or more",
+            ));
+        }
+        if offsets.insert(offset.partition, offset.offset).is_some() {
+            return Err(HubError::invalid_argument(
+                format!("offsets[{index}].partition"),
+                format!("partition {} is named twice", offset.partition),
+            ));
+        }
+    }
+    cluster
+        .client
+        .commit_offsets(&args.group_id, &args.topic, &offsets)
+        .await
+        .map_err(|error| hub_error(&cluster.name, error))?;
+    Ok(OffsetsCommitted {
+        topic: args.topic,
+        group_id: args.group_id,
+        committed: args.offsets,
     })
 }
 
@@ -809,7 +873,7 @@ pub fn tool_set() -> ToolSet<MessagingState> {
         ToolSpec {
             name: names::CONSUME_MESSAGES,
             title: "Consume messages",
-            description: "Reads up to max_messages from a topic as a member of a consumer group and commits exactly what it returns, so the next call continues where this one stopped. Waits at most timeout_ms. A new group starts at the earliest message unless told otherwise.",
+            description: "Reads up to max_messages from a topic as a member of a consumer group and commits exactly what it returns, so the next call continues where this one stopped (or, with commit false, commits nothing and says what to give commit_offsets later). Waits at most timeout_ms, and answers sooner once it has messages and has read to the end of the topic. A new group starts at the earliest message unless told otherwise.",
             effect: Effect::Additive,
             open_world: true,
         },
@@ -922,6 +986,18 @@ pub fn tool_set() -> ToolSet<MessagingState> {
         },
         |args: &ClusterArg| args.cluster.as_deref(),
         |_state, _ctx, cluster, _args| async move { groups(&cluster).await },
+    );
+    let tools = with_cluster(
+        tools,
+        ToolSpec {
+            name: names::COMMIT_OFFSETS,
+            title: "Commit a group's offsets",
+            description: "Sets where a consumer group reads next in a topic, per partition: for a reader that consumed with commit false and has dealt with the messages. The broker accepts it only while no member of the group is reading.",
+            effect: Effect::Idempotent,
+            open_world: true,
+        },
+        |args: &CommitOffsetsArgs| args.cluster.as_deref(),
+        |_state, _ctx, cluster, args| async move { commit_offsets(cluster, args).await },
     );
     with_cluster(
         tools,

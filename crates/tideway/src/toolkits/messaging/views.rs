@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tideway_core::typed::ToolText;
 use utoipa::ToSchema;
 
@@ -117,11 +117,36 @@ impl ToolText for Published {
     }
 }
 
-#[derive(Serialize, JsonSchema, ToSchema)]
+#[derive(Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CommittedOffset {
     pub partition: i32,
     /// The next offset the group reads in this partition.
     pub offset: i64,
+}
+
+/// A group's offsets set by `commit_offsets`.
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct OffsetsCommitted {
+    pub topic: String,
+    pub group_id: String,
+    pub committed: Vec<CommittedOffset>,
+}
+
+impl ToolText for OffsetsCommitted {
+    fn text(&self) -> String {
+        let offsets: Vec<String> = self
+            .committed
+            .iter()
+            .map(|offset| format!("partition {} at {}", offset.partition, offset.offset))
+            .collect();
+        format!(
+            "group {} in {}: {}",
+            self.group_id,
+            self.topic,
+            offsets.join(", ")
+        )
+    }
 }
 
 #[derive(Serialize, JsonSchema, ToSchema)]
@@ -132,6 +157,10 @@ pub struct ConsumedView {
     pub count: usize,
     /// What the group committed: exactly the messages returned.
     pub committed: Vec<CommittedOffset>,
+    /// With `commit: false`: what to give `commit_offsets` once the messages are
+    /// dealt with (nothing was committed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uncommitted: Vec<CommittedOffset>,
 }
 
 impl ToolText for ConsumedView {

@@ -378,9 +378,20 @@ impl ModelService {
                 prices: Prices::from_parts(input_usd_per_mtok, output_usd_per_mtok),
             }));
         }
-        let declared = self.config.providers.get(&name).ok_or_else(|| HubError::Unavailable {
-            component: "language model".into(),
-            reason: format!("the model provider '{name}' is neither stored for this tenant nor declared under [models.providers]"),
+        let declared = self.config.providers.get(&name).ok_or_else(|| {
+            let reason = format!(
+                "the model provider '{}' is neither stored for this tenant nor declared under [models.providers]",
+                tideway_core::error::excerpt(&name)
+            );
+            // A name the caller gave is their mistake; the tenant's own default
+            // naming a provider that is gone is the server's state.
+            match provider {
+                Some(_) => HubError::invalid_argument("provider", reason),
+                None => HubError::Unavailable {
+                    component: "language model".into(),
+                    reason,
+                },
+            }
         })?;
         let api_key = match &declared.api_key_env {
             Some(var) => Some(Zeroizing::new(std::env::var(var).map_err(|_| {

@@ -1,13 +1,14 @@
 //! `tideway workflows list|start|status|cancel`: works with the workflows of a running
-//! server through its REST API (so the server's tenant, roles and audit apply), with
-//! the API key in `--token` or `TIDEWAY_TOKEN`. `start --follow` and `status --follow`
+//! server through its REST API (`remote.rs`). `start --follow` and `status --follow`
 //! draw each step's status on standard error until the run finishes.
 
 use std::{io::Write, time::Duration};
 
 use anyhow::{Context, bail};
-use clap::{Args, FromArgMatches, Subcommand};
+use clap::{FromArgMatches, Subcommand};
 use serde_json::Value;
+
+use crate::toolkits::remote::{Api, Server};
 
 /// `tideway workflows`, as the workflows descriptor adds it to the command line.
 pub const CLI: crate::toolkits::ToolkitCli = crate::toolkits::ToolkitCli {
@@ -23,16 +24,6 @@ pub const CLI: crate::toolkits::ToolkitCli = crate::toolkits::ToolkitCli {
         Box::pin(async move { run(WorkflowsCommand::from_arg_matches(&matches)?).await })
     },
 };
-
-#[derive(Args, Debug, Clone)]
-pub struct Server {
-    /// The running server.
-    #[arg(long, env = "TIDEWAY_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// An API key or token for the server (none needed on loopback without auth).
-    #[arg(long, env = "TIDEWAY_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-}
 
 #[derive(Subcommand, Debug)]
 pub enum WorkflowsCommand {
@@ -68,55 +59,6 @@ pub enum WorkflowsCommand {
         #[command(flatten)]
         server: Server,
     },
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
-}
-
-impl Api {
-    fn new(server: &Server) -> Self {
-        Api {
-            http: reqwest::Client::new(),
-            base: server.url.trim_end_matches('/').to_string(),
-            token: server.token.clone(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.with_context(|| {
-            format!(
-                "cannot reach the server at {}; is `tideway serve` running?",
-                self.base
-            )
-        })?;
-        let status = response.status();
-        let answer: Value = response
-            .json()
-            .await
-            .context("the server's answer is not JSON")?;
-        if !status.is_success() {
-            bail!(
-                "the server refused ({status}): {}",
-                answer["detail"].as_str().unwrap_or(&answer.to_string())
-            );
-        }
-        Ok(answer)
-    }
 }
 
 fn finished(run: &Value) -> bool {

@@ -2,11 +2,14 @@
 //! daylight-saving changes and misfires under a clock of the test's own;
 //! `signature.rs`: both signing schemes), and on both store backends schedules firing
 //! once per due time across servers (`schedules.rs`), webhook deliveries
-//! (`webhooks.rs`), notifications sent to a local receiver (`notifications.rs`) and
-//! event triggers over the support desk's changes (`event_triggers.rs`).
+//! (`webhooks.rs`), notifications sent to a local receiver (`notifications.rs`), and
+//! event triggers over the support desk's changes (`event_triggers.rs`) and a Kafka
+//! topic (`kafka_triggers.rs`).
 //! Targets run on the workflows engine over the workflows tests' probe toolkit.
 
 mod event_triggers;
+#[cfg(feature = "messaging")]
+mod kafka_triggers;
 pub(crate) mod notifications;
 mod schedules;
 mod signature;

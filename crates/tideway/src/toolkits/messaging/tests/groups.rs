@@ -242,3 +242,67 @@ async fn a_new_group_can_start_at_the_end_or_at_an_offset() {
         .await;
     assert_eq!(latest["count"], 0, "{latest}");
 }
+
+#[tokio::test]
+async fn a_read_that_does_not_commit_is_read_again_until_its_offsets_are_committed() {
+    let Some(bootstrap) = broker() else {
+        return;
+    };
+    let fixture = Fixture::new(loopback_config())
+        .await
+        .with_cluster(&bootstrap, json!({}))
+        .await;
+    // One partition, so which four messages come first is certain.
+    let topic = fixture.topic("orders", 1).await;
+    publish_one_by_one(&fixture, &topic, 6, 1).await;
+    let group = super::unique("trigger");
+    let read = json!({"topic": topic, "group_id": group, "max_messages": 4, "timeout_ms": 8000, "commit": false});
+
+    let first = fixture.call("consume_messages", read.clone()).await;
+    let first_positions = positions(&first);
+    assert_eq!(first_positions.len(), 4, "{first}");
+    assert_eq!(first["committed"], json!([]), "{first}");
+    assert_eq!(total_lag(&fixture, &topic, &group).await, 6);
+    // Not committed: the next read returns the same messages.
+    let again = fixture.call("consume_messages", read.clone()).await;
+    assert_eq!(positions(&again), first_positions, "{again}");
+
+    let uncommitted = again["uncommitted"].clone();
+    let committed = fixture
+        .call(
+            "commit_offsets",
+            json!({"topic": topic, "group_id": group, "offsets": uncommitted}),
+        )
+        .await;
+    assert_eq!(committed["committed"], uncommitted, "{committed}");
+    assert_eq!(total_lag(&fixture, &topic, &group).await, 2);
+    let rest = fixture.call("consume_messages", read).await;
+    let rest_positions = positions(&rest);
+    assert_eq!(rest_positions.len(), 2, "{rest}");
+    assert!(
+        rest_positions
+            .iter()
+            .all(|position| !first_positions.contains(position)),
+        "{rest}"
+    );
+
+    // Bad offsets are refused naming the field, before any broker is asked.
+    let refused = fixture
+        .try_call(
+            &super::ctx("acme", tideway_core::context::Role::Operator),
+            "commit_offsets",
+            json!({"topic": topic, "group_id": group, "offsets": [{"partition": 0, "offset": -1}]}),
+        )
+        .await
+        .expect_err("a negative offset");
+    assert!(refused.to_string().contains("offsets[0]"), "{refused}");
+    let refused = fixture
+        .try_call(
+            &super::ctx("acme", tideway_core::context::Role::Operator),
+            "commit_offsets",
+            json!({"topic": topic, "group_id": group, "offsets": [{"partition": 7, "offset": 1}]}),
+        )
+        .await
+        .expect_err("a partition the topic lacks");
+    assert!(refused.to_string().contains('7'), "{refused}");
+}

@@ -120,12 +120,10 @@ async fn a_call_may_choose_another_provider_and_model_and_each_generation_keeps_
             .await
             .expect_err("no such provider");
             assert!(error.to_string().contains(provider), "{error}");
-            if provider == "none" {
-                assert!(
-                    matches!(&error, HubError::InvalidArguments { field: f, .. } if f == field),
-                    "{error:?}"
-                );
-            }
+            assert!(
+                matches!(&error, HubError::InvalidArguments { field: f, .. } if f == field),
+                "{error:?}"
+            );
         }
         // Another tenant's provider is not there to choose.
         let error = call(
@@ -137,5 +135,9 @@ async fn a_call_may_choose_another_provider_and_model_and_each_generation_keeps_
         .await
         .expect_err("acme's provider");
         assert!(error.to_string().contains("neither stored"), "{error}");
+        assert!(
+            matches!(&error, HubError::InvalidArguments { field, .. } if field == "provider"),
+            "{error:?}"
+        );
     }
 }

@@ -78,6 +78,21 @@ impl ArgumentValidator {
     }
 }
 
+/// Where `value` departs from a tool's output schema, as `path: what`; `None` when it
+/// fits. Clients validate structured results against the declared schema and refuse
+/// a result that does not fit, so a toolkit's tests check every answer with this.
+pub fn output_mismatch(schema: &JsonObject, value: &Value) -> Option<String> {
+    let schema = Value::Object(schema.clone());
+    let validator = match jsonschema::options().build(&schema) {
+        Ok(validator) => validator,
+        Err(error) => return Some(format!("the output schema itself is invalid: {error}")),
+    };
+    validator
+        .iter_errors(value)
+        .next()
+        .map(|error| describe(&error).to_string())
+}
+
 fn describe(error: &ValidationError<'_>) -> HubError {
     let mut path = pointer_to_path(error.instance_path().as_str());
     let value = error.instance();

@@ -140,7 +140,8 @@ impl Entry {
             .is_none_or(|featured| featured.contains(tool))
     }
 
-    pub(super) fn tool(&self, name: &str) -> Option<&Tool> {
+    /// The tool as its toolkit declared it, schemas included.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|tool| tool.name == name)
     }
 

@@ -1,14 +1,16 @@
 //! What the toolkits' tests share: the context of a call made by a tenant's user in
 //! a role, as the faces build it, a store brought to the current schema, and a client
-//! that keeps the progress it is sent.
+//! that keeps the progress it is sent, and a call's structured result checked
+//! against the tool's output schema.
 
 use std::sync::Mutex;
 
 use serde_json::Value;
 use tideway_core::{
-    CallContext, ClientChannel, HubError, Principal, TenantId,
+    CallContext, ClientChannel, Hub, HubError, Principal, TenantId,
     context::{Credential, LogLevel, Role},
-    mcp::JsonObject,
+    mcp::{CallToolResult, JsonObject},
+    schema::output_mismatch,
 };
 
 /// A call by `tenant`'s user `<tenant>-<role>`.
@@ -18,6 +20,21 @@ pub fn ctx(tenant: &str, role: Role) -> CallContext {
         Principal::new(format!("{tenant}-{role}"), role, Credential::Local),
         "test",
     )
+}
+
+/// A successful call's structured content, after checking it fits the output schema
+/// `toolkit`'s `tool` declares: MCP clients refuse a result that does not, so every
+/// toolkit's tests check each answer they read.
+pub fn structured(hub: &Hub, toolkit: &str, tool: &str, result: CallToolResult) -> Value {
+    let content = result.structured_content.unwrap_or(Value::Null);
+    if result.is_error != Some(true)
+        && let Some(entry) = hub.entries().into_iter().find(|e| e.name() == toolkit)
+        && let Some(schema) = entry.tool(tool).and_then(|t| t.output_schema.clone())
+        && let Some(mismatch) = output_mismatch(&schema, &content)
+    {
+        panic!("{toolkit}.{tool} answered outside its output schema: {mismatch}\n{content}");
+    }
+    content
 }
 
 /// Brings `store` to the current schema of every toolkit and adds `tenants`.

@@ -158,8 +158,7 @@ pub struct ConsumedView {
     /// What the group committed: exactly the messages returned.
     pub committed: Vec<CommittedOffset>,
     /// With `commit: false`: what to give `commit_offsets` once the messages are
-    /// dealt with (nothing was committed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// dealt with (nothing was committed); empty otherwise.
     pub uncommitted: Vec<CommittedOffset>,
 }
 

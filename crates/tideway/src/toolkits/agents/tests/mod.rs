@@ -185,7 +185,12 @@ pub async fn call(
     let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
     let result = server.hub.call(ctx, toolkit, tool, Some(arguments)).await?;
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    Ok(result.structured_content.unwrap_or(Value::Null))
+    Ok(crate::toolkits::testing::structured(
+        &server.hub,
+        toolkit,
+        tool,
+        result,
+    ))
 }
 
 pub async fn agents(

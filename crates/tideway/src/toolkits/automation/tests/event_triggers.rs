@@ -35,7 +35,7 @@ async fn support(rig: &Rig, ctx: &CallContext, tool: &str, arguments: Value) -> 
         .await
         .expect(tool);
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    result.structured_content.unwrap_or(Value::Null)
+    crate::toolkits::testing::structured(&rig.server.hub, "support", tool, result)
 }
 
 async fn customer(rig: &Rig, ctx: &CallContext, email: &str, tier: &str) -> i64 {

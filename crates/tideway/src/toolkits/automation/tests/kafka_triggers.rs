@@ -32,7 +32,7 @@ async fn messaging(rig: &Rig, ctx: &CallContext, tool: &str, arguments: Value) -
         .await
         .unwrap_or_else(|error| panic!("{tool}: {error}"));
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    result.structured_content.unwrap_or(Value::Null)
+    crate::toolkits::testing::structured(&rig.server.hub, "messaging", tool, result)
 }
 
 /// A server with the messaging toolkit, acme's cluster stored and a topic made.

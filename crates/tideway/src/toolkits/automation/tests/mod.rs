@@ -84,7 +84,12 @@ impl Rig {
             .call(ctx, "automation", tool, Some(arguments))
             .await?;
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.server.hub,
+            "automation",
+            tool,
+            result,
+        ))
     }
 
     /// Saves a one-step template that echoes its input's `label`.

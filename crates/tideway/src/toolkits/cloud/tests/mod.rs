@@ -106,7 +106,9 @@ impl Fixture {
         let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
         let result = self.hub.call(ctx, "cloud", tool, Some(arguments)).await?;
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.hub, "cloud", tool, result,
+        ))
     }
 
     /// A call that must fail; its error.

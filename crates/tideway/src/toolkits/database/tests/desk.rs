@@ -83,7 +83,9 @@ impl Desk {
         if result.is_error == Some(true) {
             return Err(HubError::internal(format!("{tool}: {result:?}")));
         }
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.hub, toolkit, tool, result,
+        ))
     }
 
     async fn support(&self, tenant: &str, tool: &str, args: Value) -> Value {

@@ -92,7 +92,9 @@ impl Fixture {
             .hub
             .call(ctx, "database", tool, Some(object(args)))
             .await?;
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.hub, "database", tool, result,
+        ))
     }
 
     /// Runs the whole attack suite as a viewer against `connection_id`: each case

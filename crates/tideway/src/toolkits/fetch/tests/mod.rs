@@ -438,9 +438,14 @@ impl Fixture {
         let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
         let result = self.hub.call(ctx, "fetch", tool, Some(arguments)).await?;
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+        let text = result
+            .content
+            .first()
+            .and_then(|block| block.as_text())
+            .map(|text| text.text.clone());
         Ok(json!({
-            "structured": result.structured_content.unwrap_or(Value::Null),
-            "text": result.content.first().and_then(|block| block.as_text()).map(|text| text.text.clone()),
+            "structured": crate::toolkits::testing::structured(&self.hub, "fetch", tool, result),
+            "text": text,
         }))
     }
 }

@@ -136,9 +136,10 @@ impl Fixture {
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
         // The whole answer, text blocks and structured content, for checks on what
         // it reveals.
+        let content = serde_json::to_value(&result.content).unwrap_or(Value::Null);
         Ok(json!({
-            "structured": result.structured_content.unwrap_or(Value::Null),
-            "content": serde_json::to_value(&result.content).unwrap_or(Value::Null),
+            "structured": crate::toolkits::testing::structured(&self.hub, "files", tool, result),
+            "content": content,
         }))
     }
 }

@@ -74,7 +74,12 @@ async fn call(
 ) -> Result<Value, HubError> {
     let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
     let result = hub.call(ctx, "lakehouse", tool, Some(arguments)).await?;
-    Ok(result.structured_content.unwrap_or(Value::Null))
+    Ok(crate::toolkits::testing::structured(
+        &hub,
+        "lakehouse",
+        tool,
+        result,
+    ))
 }
 
 /// A workbook from the engine's test fixtures.

@@ -210,7 +210,12 @@ impl Fixture {
             .call(ctx, "messaging", tool, Some(arguments))
             .await?;
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.hub,
+            "messaging",
+            tool,
+            result,
+        ))
     }
 
     /// A call by acme's operator that must fail; its error.

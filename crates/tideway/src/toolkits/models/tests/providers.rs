@@ -295,7 +295,9 @@ pub(super) async fn call(
     let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
     let result = hub.call(ctx, "models", tool, Some(arguments)).await?;
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    Ok(result.structured_content.unwrap_or(Value::Null))
+    Ok(crate::toolkits::testing::structured(
+        &hub, "models", tool, result,
+    ))
 }
 
 /// Stores a provider for acme as its default.

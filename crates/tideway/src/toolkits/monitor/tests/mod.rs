@@ -152,6 +152,11 @@ impl Rig {
         if result.is_error == Some(true) {
             return Err(HubError::Internal(format!("{tool}: {result:?}")));
         }
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.automation.server.hub,
+            "monitor",
+            tool,
+            result,
+        ))
     }
 }

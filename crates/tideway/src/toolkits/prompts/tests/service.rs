@@ -115,7 +115,9 @@ async fn call(
 ) -> Result<Value, HubError> {
     let result = hub.call(ctx, "prompts", tool, args(arguments)).await?;
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    Ok(result.structured_content.unwrap_or(Value::Null))
+    Ok(crate::toolkits::testing::structured(
+        &hub, "prompts", tool, result,
+    ))
 }
 
 fn greet() -> Value {

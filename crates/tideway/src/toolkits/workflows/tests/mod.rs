@@ -323,7 +323,12 @@ impl Server {
             .call(ctx, "workflows", tool, Some(arguments))
             .await?;
         assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-        Ok(result.structured_content.unwrap_or(Value::Null))
+        Ok(crate::toolkits::testing::structured(
+            &self.hub,
+            "workflows",
+            tool,
+            result,
+        ))
     }
 
     pub async fn save(&self, ctx: &CallContext, template: Value) -> Result<Value, HubError> {

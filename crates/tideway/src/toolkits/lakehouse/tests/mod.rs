@@ -75,7 +75,7 @@ async fn call(
     let arguments: JsonObject = serde_json::from_value(arguments).expect("object");
     let result = hub.call(ctx, "lakehouse", tool, Some(arguments)).await?;
     Ok(crate::toolkits::testing::structured(
-        &hub,
+        hub,
         "lakehouse",
         tool,
         result,

@@ -296,7 +296,7 @@ pub(super) async fn call(
     let result = hub.call(ctx, "models", tool, Some(arguments)).await?;
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
     Ok(crate::toolkits::testing::structured(
-        &hub, "models", tool, result,
+        hub, "models", tool, result,
     ))
 }
 

@@ -116,7 +116,7 @@ async fn call(
     let result = hub.call(ctx, "prompts", tool, args(arguments)).await?;
     assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
     Ok(crate::toolkits::testing::structured(
-        &hub, "prompts", tool, result,
+        hub, "prompts", tool, result,
     ))
 }
 

@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use super::{
     Agents,
     store::{RunStatus, now_ms},
-    tools::names,
 };
 
 /// The window recent runs are judged over.
@@ -238,11 +237,7 @@ pub struct TeamWorkflowArgs {
     pub wait_secs: u32,
 }
 
-/// The most one agent step waits for its run: a run still going then ends the
-/// step, and the run goes on.
-const STEP_WAIT_SECS: u64 = 600;
-
-/// Saves the tasks as a workflow template of `run_agent` steps and starts it.
+/// Saves the tasks as a workflow template of `agent` steps and starts it.
 pub async fn workflow(
     state: &Agents,
     ctx: &CallContext,
@@ -253,22 +248,18 @@ pub async fn workflow(
         // Named agents must exist before anything is saved.
         state.find(&ctx.tenant, &step.agent, None).await?;
     }
-    let run_agent = hub
-        .entries()
-        .iter()
-        .find(|entry| entry.name() == super::BUILTIN.name)
-        .and_then(|entry| entry.mcp_tool_name(names::RUN_AGENT).map(str::to_string))
-        .ok_or_else(|| HubError::internal("run_agent has no name on /mcp"))?;
+    // Each step waits for its agent run without holding one of the engine's
+    // workers, which the run itself needs.
     let steps: Vec<Value> = args
         .steps
         .iter()
         .map(|step| {
             json!({
                 "id": step.id,
-                "tool": run_agent,
+                "kind": "agent",
+                "agent": step.agent,
                 "needs": step.needs,
-                "arguments": {"agent": step.agent, "task": step.task, "wait_secs": STEP_WAIT_SECS},
-                "timeout_secs": STEP_WAIT_SECS + 60,
+                "arguments": {"task": step.task},
             })
         })
         .collect();

@@ -607,10 +607,27 @@ pub fn tool_set() -> ToolSet<Agents> {
                 open_world: true,
             },
             |state: Arc<Agents>, ctx, args: RunIdArgs| async move {
-                Ok(RunView {
-                    run: state.runner.run(&ctx, &args.id, false).await?,
-                    events: None,
+                // The loop runs on a task of its own: when this call is cancelled
+                // (its job, or the workflow waiting for it, was), the Hub stops
+                // waiting for the answer at once, and the loop must still see the
+                // cancel and record the run cancelled rather than be dropped mid-way.
+                let run = tokio::spawn(async move {
+                    state.runner.run(&ctx, &args.id, false).await
                 })
+                .await
+                .map_err(HubError::internal)??;
+                // The background call ends as its run did, so a job or a workflow
+                // step waiting for it fails with the run's reason.
+                match run.status {
+                    RunStatus::Succeeded | RunStatus::Queued | RunStatus::Running => {
+                        Ok(RunView { run, events: None })
+                    }
+                    RunStatus::Cancelled => Err(HubError::Cancelled),
+                    status => Err(HubError::Conflict(match &run.error {
+                        Some(error) => format!("agent run {} ended {}: {error}", run.id, status.as_str()),
+                        None => format!("agent run {} ended {}", run.id, status.as_str()),
+                    })),
+                }
             },
         )        .add(
             ToolSpec {

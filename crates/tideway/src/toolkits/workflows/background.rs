@@ -26,7 +26,8 @@ use super::{
 
 /// The template id of every background call's run, as `list_executions` shows it.
 pub const TEMPLATE_ID: &str = "background-call";
-const STEP_ID: &str = "call";
+/// The id of the one step of a background call's run.
+pub const STEP_ID: &str = "call";
 
 /// `text` as an expression's string literal. Only letters, digits and a few marks
 /// stay as they are; everything else is a `\u` escape, so no argument name can end
@@ -94,7 +95,7 @@ impl Workflows {
             return Err(missing());
         }
         let loaded = self.engine.runs.load(id).await?;
-        let called = loaded.template.name;
+        let called = loaded.template.name.clone();
         let (toolkit, tool) = called.split_once('.').unwrap_or(("", called.as_str()));
         Ok(call_of(view, toolkit, tool, self.engine.kept_for()))
     }

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::expressions;
 
 /// The most steps one template may have.
-pub const MAX_STEPS: usize = 200;
+pub const MAX_STEPS: usize = 1000;
 /// The most attempts a retry policy may ask for.
 pub const MAX_ATTEMPTS: u32 = 20;
 /// The longest a sleep step may wait.
@@ -70,12 +70,20 @@ pub enum StepKind {
     /// outputs by step, or fails with the child's error. Cancelling this run
     /// cancels the child.
     Workflow,
+    /// Gives a task (`arguments.task`, and optionally `context_id` and `priority`)
+    /// to the tenant's agent `agent`, as the run's starter, and waits for the agent
+    /// run without holding a worker: it succeeds with the run (`output.run.answer`,
+    /// `output.run.output`) or fails with the run's error when it ends failed, cut
+    /// by a limit, or cancelled. Cancelling this run cancels the agent run.
+    Agent,
 }
 
 /// The tool a `generate` step calls, by its `/mcp` name.
 pub const GENERATE_TOOL: &str = "models_generate";
 /// The tool a `notify` step calls, by its `/mcp` name.
 pub const NOTIFY_TOOL: &str = "automation_notify";
+/// The tool an `agent` step calls to start its agent run, by its `/mcp` name.
+pub const AGENT_TOOL: &str = "agents_run_agent";
 
 /// How deep runs may nest (a run's child's child ...), so a template that starts
 /// itself ends instead of filling the store.
@@ -94,8 +102,13 @@ pub struct Step {
     /// For `workflow` steps: the id of the template to run as a child run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// For `agent` steps: the name of the agent given the task (list_agents shows
+    /// them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// For `tool` steps: the tool's arguments; for `workflow` steps: the child
-    /// run's input. Strings may hold `{{ expressions }}` over `input`, `steps` and
+    /// run's input; for `agent` steps: `task` and optionally `context_id` and
+    /// `priority`. Strings may hold `{{ expressions }}` over `input`, `steps` and
     /// `execution`.
     #[serde(default, skip_serializing_if = "JsonObject::is_empty")]
     #[schema(value_type = Object)]
@@ -455,6 +468,7 @@ impl Step {
             StepKind::Tool => self.tool.as_deref(),
             StepKind::Generate => Some(GENERATE_TOOL),
             StepKind::Notify => Some(NOTIFY_TOOL),
+            StepKind::Agent => Some(AGENT_TOOL),
             _ => None,
         }
     }
@@ -547,6 +561,9 @@ impl Step {
         if self.kind != StepKind::WaitUntil {
             stray("until", self.until.is_some())?;
         }
+        if self.kind != StepKind::Agent {
+            stray("agent", self.agent.is_some())?;
+        }
         match self.kind {
             StepKind::Tool => {
                 stray("seconds", self.seconds.is_some())?;
@@ -633,6 +650,45 @@ impl Step {
                 stray("arguments", !self.arguments.is_empty())?;
                 stray("seconds", self.seconds.is_some())?;
             }
+            StepKind::Agent => {
+                stray("for_each", self.for_each.is_some())?;
+                stray("tool", self.tool.is_some())?;
+                stray("seconds", self.seconds.is_some())?;
+                stray("message", self.message.is_some())?;
+                let agent = self
+                    .agent
+                    .as_deref()
+                    .ok_or_else(|| invalid(field("agent"), "is required for an agent step"))?;
+                if !tideway_core::naming::is_valid_id(agent, 64) {
+                    return Err(invalid(
+                        field("agent"),
+                        format!(
+                            "'{}' is not an agent's name (list_agents shows them)",
+                            tideway_core::error::excerpt(agent)
+                        ),
+                    ));
+                }
+                // The step names the agent and waits for the run itself.
+                for set_by_step in ["agent", "wait_secs"] {
+                    if self.arguments.contains_key(set_by_step) {
+                        return Err(invalid(
+                            field(&format!("arguments.{set_by_step}")),
+                            "is set by the agent step itself",
+                        ));
+                    }
+                }
+                let facts = tool(AGENT_TOOL).ok_or_else(|| {
+                    invalid(
+                        field("kind"),
+                        format!(
+                            "an agent step calls {AGENT_TOOL}, which this caller may not call here (is the agents toolkit enabled?)"
+                        ),
+                    )
+                })?;
+                let mut arguments = self.arguments.clone();
+                arguments.insert("agent".into(), Value::String(agent.to_string()));
+                self.check_arguments(&facts.input_schema, &arguments)?;
+            }
             StepKind::Workflow => {
                 stray("for_each", self.for_each.is_some())?;
                 stray("tool", self.tool.is_some())?;
@@ -660,13 +716,19 @@ impl Step {
     /// those with expressions are checked when the step runs, but a required
     /// argument must be there either way.
     fn check_literal_arguments(&self, schema: &Value) -> Result<(), HubError> {
+        self.check_arguments(schema, &self.arguments)
+    }
+
+    /// [`Step::check_literal_arguments`] of `arguments`, the step's own with what
+    /// the step itself adds.
+    fn check_arguments(&self, schema: &Value, arguments: &JsonObject) -> Result<(), HubError> {
         let field = format!("steps.{}.arguments", self.id);
-        let templated = expressions::expressions_in(&Value::Object(self.arguments.clone()))
+        let templated = expressions::expressions_in(&Value::Object(arguments.clone()))
             .map(|found| !found.is_empty())
             .unwrap_or(true);
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
-                if !self.arguments.contains_key(name) {
+                if !arguments.contains_key(name) {
                     return Err(invalid(
                         format!("{field}.{name}"),
                         "is required by the tool and missing",
@@ -681,14 +743,12 @@ impl Step {
             return Ok(());
         };
         let validator = ArgumentValidator::compile(self.tool_name().unwrap_or_default(), schema)?;
-        validator
-            .validate(&self.arguments)
-            .map_err(|error| match error {
-                HubError::InvalidArguments { field: at, message } => {
-                    invalid(format!("{field}.{at}"), message)
-                }
-                other => other,
-            })
+        validator.validate(arguments).map_err(|error| match error {
+            HubError::InvalidArguments { field: at, message } => {
+                invalid(format!("{field}.{at}"), message)
+            }
+            other => other,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use tracing::Instrument;
 use crate::api::problem::Problem;
 
 use super::{
-    definition::{FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
+    definition::{AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
     expressions,
     progress::RunStatus,
     runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
@@ -459,6 +459,129 @@ impl Engine {
                 self.call_tool(claimed, loaded, step, &scope, token).await
             }
             StepKind::Workflow => self.start_child(claimed, loaded, step, &scope).await,
+            StepKind::Agent => self.start_agent(claimed, loaded, step, &scope, token).await,
+        }
+    }
+
+    /// The context a step's calls run in: as the run's starter, named after the
+    /// attempt (the agents toolkit tells its own background calls by this name),
+    /// bounded by the step's timeout and cancelled with the step.
+    fn step_context(
+        &self,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        step: &Step,
+        token: CancellationToken,
+    ) -> CallContext {
+        CallContext::new(
+            loaded.tenant.clone(),
+            loaded.starter.principal(),
+            format!(
+                "workflow:{}:{}:{}",
+                claimed.execution_id, claimed.step_id, claimed.attempt
+            ),
+        )
+        .with_timeout(Duration::from_secs(
+            step.timeout_secs
+                .unwrap_or(self.config.default_step_timeout_secs),
+        ))
+        .with_cancellation(token)
+    }
+
+    /// Gives an agent step's task to its agent and leaves the step waiting for the
+    /// agent run, whose background call (a run of this engine) becomes the step's
+    /// child: so no worker is held while the agent works, the run's end moves this
+    /// one on at once, and cancelling this run cancels it. An attempt cut off after
+    /// the child was noted finds it instead of starting another agent run.
+    async fn start_agent(
+        &self,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        step: &Step,
+        scope: &Value,
+        token: CancellationToken,
+    ) -> Outcome {
+        if let Some((_, Some(noted), _)) = loaded.steps.get(&claimed.step_id)
+            && let Some(child) = noted.get("execution_id").and_then(Value::as_str)
+        {
+            return Outcome::AwaitingChild(child.to_string());
+        }
+        let failed = |kind: FailureKind, message: String, problem: Option<Value>| Outcome::Failed {
+            retry_in: u32::try_from(claimed.attempt + 1)
+                .ok()
+                .and_then(|next| step.retry.backoff(next, kind)),
+            message,
+            problem,
+        };
+        let Some(hub) = self.hub.upgrade() else {
+            return Outcome::Cancelled;
+        };
+        let mut arguments = match resolved_arguments(step, scope) {
+            Ok(arguments) => arguments,
+            Err(Failure::Cancelled) => return Outcome::Cancelled,
+            Err(Failure::Failed(kind, message, problem)) => return failed(kind, message, problem),
+        };
+        arguments.insert(
+            "agent".into(),
+            json!(step.agent.as_deref().unwrap_or_default()),
+        );
+        arguments.insert("wait_secs".into(), json!(0));
+        let ctx = self.step_context(claimed, loaded, step, token);
+        let output = match call_with(&hub, &ctx, AGENT_TOOL, arguments).await {
+            Ok(output) => output,
+            Err(Failure::Cancelled) => return Outcome::Cancelled,
+            Err(Failure::Failed(kind, message, problem)) => return failed(kind, message, problem),
+        };
+        let run = &output["run"];
+        let Some(run_id) = run["id"].as_str() else {
+            return failed(
+                FailureKind::Error,
+                "the agents toolkit answered without a run".into(),
+                None,
+            );
+        };
+        // Once an agent run exists, a failure is the run's: it is not started again.
+        let ended = |status: &str| Outcome::Failed {
+            problem: None,
+            message: match run["error"].as_str() {
+                Some(error) => format!("the agent run {run_id} ended {status}: {error}"),
+                None => format!("the agent run {run_id} ended {status}"),
+            },
+            retry_in: None,
+        };
+        match run["status"].as_str() {
+            Some("queued" | "running") => {}
+            // Carried out within the call (its model is the calling client's).
+            Some("succeeded") => return Outcome::Succeeded(self.kept(output)),
+            Some(status) => return ended(status),
+            None => return ended("in an unknown state"),
+        }
+        let parent = Parent {
+            execution_id: &claimed.execution_id,
+            step_id: &claimed.step_id,
+            owner: &self.owner,
+            depth: loaded.depth,
+        };
+        match self
+            .runs
+            .adopt_child(&loaded.tenant, &format!("agent-run:{run_id}"), &parent)
+            .await
+        {
+            Ok(Some(child)) => {
+                tracing::info!(child, run_id, "workflows: an agent step waits for its run");
+                Outcome::AwaitingChild(child)
+            }
+            // The lease was lost meanwhile: the server that took the step over
+            // finds it `unknown` (the agent run is not started twice unasked).
+            Ok(None) => Outcome::Cancelled,
+            Err(error) => Outcome::Failed {
+                problem: None,
+                message: format!(
+                    "the agent run {run_id} could not be made this step's: {}",
+                    error.shown(&ctx.request_id)
+                ),
+                retry_in: None,
+            },
         }
     }
 
@@ -568,19 +691,7 @@ impl Engine {
         let Some(hub) = self.hub.upgrade() else {
             return Outcome::Cancelled;
         };
-        let ctx = CallContext::new(
-            loaded.tenant.clone(),
-            loaded.starter.principal(),
-            format!(
-                "workflow:{}:{}:{}",
-                claimed.execution_id, claimed.step_id, claimed.attempt
-            ),
-        )
-        .with_timeout(Duration::from_secs(
-            step.timeout_secs
-                .unwrap_or(self.config.default_step_timeout_secs),
-        ))
-        .with_cancellation(token);
+        let ctx = self.step_context(claimed, loaded, step, token);
         let Some(list) = &step.for_each else {
             // One call: what it reports is the step's progress. (The items of a
             // `for_each` would report over each other.)
@@ -651,40 +762,8 @@ impl Engine {
         step: &Step,
         scope: &Value,
     ) -> Result<Value, Failure> {
-        let arguments = match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
-            Ok(Value::Object(arguments)) => arguments,
-            Ok(_) => JsonObject::new(),
-            Err(message) => {
-                return Err(Failure::Failed(
-                    FailureKind::Invalid,
-                    format!("arguments: {message}"),
-                    None,
-                ));
-            }
-        };
-        let tool = step.tool_name().unwrap_or_default();
-        match hub
-            .call_in_scope(ctx, &Scope::All, tool, Some(arguments))
-            .await
-        {
-            Ok(result) if result.is_error == Some(true) => Err(Failure::Failed(
-                FailureKind::Error,
-                result_text(&result),
-                None,
-            )),
-            Ok(result) => Ok(output_of(result)),
-            Err(HubError::Cancelled) => Err(Failure::Cancelled),
-            Err(error) => {
-                let kind = failure_kind(&error);
-                let problem = Problem::from_hub(error, &ctx.request_id);
-                let message = problem.detail.clone();
-                Err(Failure::Failed(
-                    kind,
-                    message,
-                    serde_json::to_value(problem).ok(),
-                ))
-            }
-        }
+        let arguments = resolved_arguments(step, scope)?;
+        call_with(hub, ctx, step.tool_name().unwrap_or_default(), arguments).await
     }
 
     /// The output as kept: whole when small enough, otherwise cut and marked.
@@ -766,6 +845,51 @@ fn output_of(result: CallToolResult) -> Value {
     match result.structured_content {
         Some(structured) => structured,
         None => Value::String(result_text(&result)),
+    }
+}
+
+/// A step's arguments with their expressions resolved in `scope`.
+fn resolved_arguments(step: &Step, scope: &Value) -> Result<JsonObject, Failure> {
+    match expressions::resolve(&Value::Object(step.arguments.clone()), scope) {
+        Ok(Value::Object(arguments)) => Ok(arguments),
+        Ok(_) => Ok(JsonObject::new()),
+        Err(message) => Err(Failure::Failed(
+            FailureKind::Invalid,
+            format!("arguments: {message}"),
+            None,
+        )),
+    }
+}
+
+/// One call of `tool` (by its `/mcp` name) through the Hub: its output, or how it
+/// failed.
+async fn call_with(
+    hub: &Hub,
+    ctx: &CallContext,
+    tool: &str,
+    arguments: JsonObject,
+) -> Result<Value, Failure> {
+    match hub
+        .call_in_scope(ctx, &Scope::All, tool, Some(arguments))
+        .await
+    {
+        Ok(result) if result.is_error == Some(true) => Err(Failure::Failed(
+            FailureKind::Error,
+            result_text(&result),
+            None,
+        )),
+        Ok(result) => Ok(output_of(result)),
+        Err(HubError::Cancelled) => Err(Failure::Cancelled),
+        Err(error) => {
+            let kind = failure_kind(&error);
+            let problem = Problem::from_hub(error, &ctx.request_id);
+            let message = problem.detail.clone();
+            Err(Failure::Failed(
+                kind,
+                message,
+                serde_json::to_value(problem).ok(),
+            ))
+        }
     }
 }
 

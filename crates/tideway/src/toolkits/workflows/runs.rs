@@ -5,7 +5,12 @@
 //! run take turns instead of each missing the other's change. A step is claimed with
 //! a compare-and-set on its status, so exactly one server runs it.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use hashlink::LruCache;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -78,28 +83,40 @@ macro_rules! move_on {
 /// reads its status and template: `None` when there is no such run (of `$tenant`,
 /// when one is given).
 macro_rules! lock_run {
-    ($tx:expr, $id:expr, $tenant:expr, $at:expr) => {{
-        let run: Option<(String, String)> = sqlx::query_as(
+    ($tx:expr, $pinned:expr, $id:expr, $tenant:expr, $at:expr) => {{
+        let run: Option<(String,)> = sqlx::query_as(
             "UPDATE workflow_executions SET updated_at = $3 \
-             WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) RETURNING status, definition",
+             WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) RETURNING status",
         )
         .bind($id)
         .bind($tenant)
         .bind($at)
         .fetch_optional(&mut *$tx)
         .await?;
-        run.map(|(status, definition)| {
-            match (
-                status.parse::<RunStatus>(),
-                serde_json::from_str::<Template>(&definition),
-            ) {
-                (Ok(status), Ok(template)) => Ok((status, template)),
-                _ => Err(HubError::Internal(format!(
-                    "execution {} is unreadable",
-                    $id
-                ))),
+        match run {
+            None => None,
+            Some((status,)) => {
+                let template = match $pinned.get($id) {
+                    Some(template) => Some(template),
+                    None => {
+                        let definition: String = sqlx::query_scalar(
+                            "SELECT definition FROM workflow_executions WHERE id = $1",
+                        )
+                        .bind($id)
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                        $pinned.parse($id, &definition)
+                    }
+                };
+                match (status.parse::<RunStatus>(), template) {
+                    (Ok(status), Some(template)) => Some(Ok((status, template))),
+                    _ => Some(Err(HubError::Internal(format!(
+                        "execution {} is unreadable",
+                        $id
+                    )))),
+                }
             }
-        })
+        }
     }};
 }
 
@@ -136,52 +153,69 @@ macro_rules! lock_ancestors {
 }
 
 /// How child run `$child` ended, read inside `$tx`, as its waiting step's status,
-/// output (the child's outputs by step) and error; `None` while it goes on.
+/// output (the child's outputs by step; for a background call, such as an agent
+/// run's, the call's own result) and error; `None` while it goes on.
 macro_rules! child_result {
     ($tx:expr, $child:expr) => {{
-        let run: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT status, error FROM workflow_executions WHERE id = $1")
-                .bind($child)
-                .fetch_optional(&mut *$tx)
-                .await?;
+        let run: Option<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT status, error, template_id FROM workflow_executions WHERE id = $1",
+        )
+        .bind($child)
+        .fetch_optional(&mut *$tx)
+        .await?;
         match run {
             None => Some((
                 StepStatus::Failed,
                 None,
                 Some(format!("the child run {} is gone", $child)),
             )),
-            Some((status, error)) => {
+            Some((status, error, template_id)) => {
                 let status = status
                     .parse::<RunStatus>()
                     .map_err(|error| sqlx::Error::Decode(error.into()))?;
                 if status.is_finished() {
-                    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-                        "SELECT step_id, output FROM workflow_steps WHERE execution_id = $1 ORDER BY position",
+                    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                        "SELECT step_id, output, error FROM workflow_steps WHERE execution_id = $1 ORDER BY position",
                     )
                     .bind($child)
                     .fetch_all(&mut *$tx)
                     .await?;
+                    // A background call's run stands for the call: its result and
+                    // its error are the call's own.
+                    let call = rows
+                        .iter()
+                        .find(|(step, _, _)| step == super::background::STEP_ID)
+                        .filter(|_| template_id == super::background::TEMPLATE_ID)
+                        .map(|(_, output, error)| (output.clone(), error.clone()));
                     let steps: serde_json::Map<String, Value> = rows
                         .into_iter()
-                        .map(|(step, output)| {
+                        .map(|(step, output, _)| {
                             let output = output
                                 .and_then(|text| serde_json::from_str(&text).ok())
                                 .unwrap_or(Value::Null);
                             (step, output)
                         })
                         .collect();
-                    let output = serde_json::json!({
-                        "execution_id": $child, "status": status.as_str(), "steps": steps,
-                    })
-                    .to_string();
+                    let (output, error) = match call {
+                        Some((output, call_error)) => (output, call_error.or(error)),
+                        None => (
+                            Some(
+                                serde_json::json!({
+                                    "execution_id": $child, "status": status.as_str(), "steps": steps,
+                                })
+                                .to_string(),
+                            ),
+                            error,
+                        ),
+                    };
                     if status == RunStatus::Succeeded {
-                        Some((StepStatus::Succeeded, Some(output), None))
+                        Some((StepStatus::Succeeded, output, None))
                     } else {
                         let error = match error {
                             Some(error) => format!("the child run {} {status}: {error}", $child),
                             None => format!("the child run {} {status}", $child),
                         };
-                        Some((StepStatus::Failed, Some(output), Some(error)))
+                        Some((StepStatus::Failed, output, Some(error)))
                     }
                 } else {
                     None
@@ -196,7 +230,7 @@ macro_rules! child_result {
 /// it did, which moves the parent run on, and so on up. Evaluates to the other runs
 /// that changed.
 macro_rules! settle {
-    ($tx:expr, $id:expr, $at:expr, $at_ms:expr) => {{
+    ($tx:expr, $pinned:expr, $id:expr, $at:expr, $at_ms:expr) => {{
         let mut touched: Vec<Touched> = Vec::new();
         let mut current: String = $id.to_string();
         loop {
@@ -249,7 +283,7 @@ macro_rules! settle {
                 break;
             };
             let Some(Ok((parent_status, parent_template))) =
-                lock_run!($tx, &parent_id, None::<&str>, $at)
+                lock_run!($tx, $pinned, &parent_id, None::<&str>, $at)
             else {
                 break;
             };
@@ -329,7 +363,7 @@ pub struct ExecutionView {
 pub struct Loaded {
     pub tenant: TenantId,
     pub status: RunStatus,
-    pub template: Template,
+    pub template: Arc<Template>,
     pub input: Value,
     pub starter: Starter,
     /// 0 for a run a caller started; one more for each parent run above it.
@@ -454,11 +488,45 @@ struct StateRow {
 #[derive(Clone)]
 pub struct Runs {
     store: Store,
+    pinned: PinnedTemplates,
+}
+
+/// The templates of recent runs, parsed, by execution id. A run's template never
+/// changes once it has started (it pins its version), so every step of a run reuses
+/// one parse instead of parsing the whole definition again, inside the run's lock,
+/// each time one of its steps ends: a 1,000-step run would otherwise parse its
+/// definition a thousand times over, one step after another.
+#[derive(Clone)]
+struct PinnedTemplates(Arc<Mutex<LruCache<String, Arc<Template>>>>);
+
+impl PinnedTemplates {
+    /// Runs whose templates are kept; the oldest used is dropped first.
+    const KEPT: usize = 256;
+
+    fn new() -> Self {
+        PinnedTemplates(Arc::new(Mutex::new(LruCache::new(Self::KEPT))))
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Template>> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+
+    /// Parses run `id`'s definition and keeps it; `None` when it is unreadable.
+    fn parse(&self, id: &str, definition: &str) -> Option<Arc<Template>> {
+        let template = Arc::new(serde_json::from_str::<Template>(definition).ok()?);
+        if let Ok(mut kept) = self.0.lock() {
+            kept.insert(id.to_string(), template.clone());
+        }
+        Some(template)
+    }
 }
 
 impl Runs {
     pub fn new(store: Store) -> Self {
-        Runs { store }
+        Runs {
+            store,
+            pinned: PinnedTemplates::new(),
+        }
     }
 
     // ----- executions -----
@@ -523,6 +591,72 @@ impl Runs {
     ) -> Result<Option<String>, HubError> {
         self.insert(tenant, starter, pinned, input, Some(parent), None)
             .await
+    }
+
+    /// Makes run `key` of `tenant` (an agent run's background call, started by a
+    /// step this server holds) that step's child, and notes it on the step, in one
+    /// transaction: from then on its end ends the step, and the step's end or
+    /// cancel reaches it. `None` when the step is no longer this server's.
+    pub async fn adopt_child(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        parent: &Parent<'_>,
+    ) -> Result<Option<String>, HubError> {
+        let begin = self.store.begin_write_sql();
+        on_store!(&self.store, pool => {
+            async {
+                let mut tx = pool.begin_with(begin).await?;
+                let child: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM workflow_executions WHERE tenant_id = $1 AND start_key = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(child) = child else {
+                    return Ok::<Result<Option<String>, HubError>, sqlx::Error>(Err(
+                        HubError::NotFound(format!("no run is keyed {key}")),
+                    ));
+                };
+                let note = serde_json::json!({ "execution_id": child }).to_string();
+                let noted = sqlx::query(
+                    "UPDATE workflow_steps SET output = $4 \
+                     WHERE execution_id = $1 AND step_id = $2 AND lease_owner = $3 AND status = 'running'",
+                )
+                .bind(parent.execution_id)
+                .bind(parent.step_id)
+                .bind(parent.owner)
+                .bind(&note)
+                .execute(&mut *tx)
+                .await?;
+                if noted.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Ok(None));
+                }
+                // Taking the child's row waits for a transaction ending the child to
+                // commit, so the end is either seen here or sees this parent.
+                let linked = sqlx::query(
+                    "UPDATE workflow_executions SET parent_id = $2, parent_step = $3, depth = $4 \
+                     WHERE id = $1 AND parent_id IS NULL",
+                )
+                .bind(&child)
+                .bind(parent.execution_id)
+                .bind(parent.step_id)
+                .bind(parent.depth + 1)
+                .execute(&mut *tx)
+                .await?;
+                if linked.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Err(HubError::Conflict(format!(
+                        "run {child} already belongs to another step"
+                    ))));
+                }
+                tx.commit().await?;
+                Ok(Ok(Some(child)))
+            }
+            .await
+        })?
     }
 
     async fn insert(
@@ -741,7 +875,13 @@ impl Runs {
         Ok(Loaded {
             tenant: TenantId::new(row.tenant_id),
             status: parse(&row.status)?,
-            template: decode(&row.definition)?,
+            template: match self.pinned.get(id) {
+                Some(template) => template,
+                None => self
+                    .pinned
+                    .parse(id, &row.definition)
+                    .ok_or_else(|| HubError::Internal(format!("execution {id} is unreadable")))?,
+            },
             input: decode(&row.input)?,
             starter: decode(&row.starter)?,
             depth: row.depth,
@@ -880,9 +1020,9 @@ impl Runs {
     pub async fn expired(
         &self,
     ) -> Result<Vec<(TenantId, String, String, Option<String>)>, HubError> {
-        let rows: Vec<(String, String, String, String)> = on_store!(&self.store, pool => {
+        let rows: Vec<(String, String, String, String, Option<String>)> = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT e.tenant_id, s.execution_id, s.step_id, e.definition FROM workflow_steps s \
+                "SELECT e.tenant_id, s.execution_id, s.step_id, e.definition, s.output FROM workflow_steps s \
                  JOIN workflow_executions e ON e.id = s.execution_id \
                  WHERE s.status = 'running' AND s.lease_ms < $1",
             )
@@ -891,10 +1031,16 @@ impl Runs {
             .await
         })?;
         let mut expired = Vec::new();
-        for (tenant, execution_id, step_id, definition) in rows {
+        for (tenant, execution_id, step_id, definition, output) in rows {
             let template: Template = decode(&definition)?;
+            // An agent step whose run is noted as its child only waits for it now:
+            // taking it over starts nothing again.
+            let child_noted = output
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .is_some_and(|noted| noted.get("execution_id").is_some());
             let tool = template
                 .step(&step_id)
+                .filter(|step| !(step.kind == StepKind::Agent && child_noted))
                 .and_then(|step| step.tool_name().map(str::to_string));
             expired.push((TenantId::new(tenant), execution_id, step_id, tool));
         }
@@ -989,7 +1135,7 @@ impl Runs {
             async {
                 let mut tx = pool.begin_with(begin).await?;
                 lock_ancestors!(tx, &step.execution_id, at);
-                let Some(run) = lock_run!(tx, &step.execution_id, None::<&str>, at) else {
+                let Some(run) = lock_run!(tx, self.pinned, &step.execution_id, None::<&str>, at) else {
                     return Ok::<Result<Option<Vec<Touched>>, HubError>, sqlx::Error>(Ok(None));
                 };
                 let (run_status, template) = match run {
@@ -1073,7 +1219,7 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on!(tx, &step.execution_id, &template, run_status, at, at_ms);
-                let touched = settle!(tx, &step.execution_id, at, at_ms);
+                let touched = settle!(tx, self.pinned, &step.execution_id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(Some(touched)))
             }
@@ -1098,7 +1244,7 @@ impl Runs {
             async {
                 let mut tx = pool.begin_with(begin).await?;
                 lock_ancestors!(tx, id, at);
-                let Some(run) = lock_run!(tx, id, Some(tenant.as_str()), at) else {
+                let Some(run) = lock_run!(tx, self.pinned, id, Some(tenant.as_str()), at) else {
                     return Ok::<Result<Vec<Touched>, HubError>, sqlx::Error>(Err(missing(id)));
                 };
                 let (status, template) = match run {
@@ -1178,7 +1324,7 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on!(tx, id, &template, next_status, at, at_ms);
-                let touched = settle!(tx, id, at, at_ms);
+                let touched = settle!(tx, self.pinned, id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(touched))
             }
@@ -1213,7 +1359,7 @@ impl Runs {
             async {
                 let mut tx = pool.begin_with(begin).await?;
                 lock_ancestors!(tx, id, at);
-                let Some(run) = lock_run!(tx, id, Some(ctx.tenant.as_str()), at) else {
+                let Some(run) = lock_run!(tx, self.pinned, id, Some(ctx.tenant.as_str()), at) else {
                     return Ok::<Result<Vec<Touched>, HubError>, sqlx::Error>(Err(missing(id)));
                 };
                 let (status, template) = match run {
@@ -1249,7 +1395,7 @@ impl Runs {
                     ))));
                 }
                 move_on!(tx, id, &template, status, at, at_ms);
-                let touched = settle!(tx, id, at, at_ms);
+                let touched = settle!(tx, self.pinned, id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(touched))
             }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::{
     builtin_templates,
-    definition::{Template, ToolFacts},
+    definition::{StepKind, Template, ToolFacts},
 };
 
 #[derive(Clone, Debug, Serialize, JsonSchema, ToSchema)]
@@ -220,6 +220,53 @@ impl TemplateStore {
                     })
             },
             &|id| ids.contains(id),
-        )
+        )?;
+        self.check_agents(hub, tenant, principal, template).await
+    }
+
+    /// Every agent an `agent` step names must be one of the tenant's, as the
+    /// principal sees them through the agents toolkit.
+    async fn check_agents(
+        &self,
+        hub: &Hub,
+        tenant: &TenantId,
+        principal: &Principal,
+        template: &Template,
+    ) -> Result<(), HubError> {
+        let named: Vec<(&str, &str)> = template
+            .steps
+            .iter()
+            .filter(|step| step.kind == StepKind::Agent)
+            .filter_map(|step| Some((step.id.as_str(), step.agent.as_deref()?)))
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let ctx = CallContext::new(
+            tenant.clone(),
+            principal.clone(),
+            format!("workflow-template:{}", template.id),
+        );
+        let listed = hub
+            .call(&ctx, "agents", "list_agents", Some(Default::default()))
+            .await?;
+        let known: BTreeSet<&str> = listed
+            .structured_content
+            .as_ref()
+            .and_then(|listed| listed["agents"].as_array())
+            .map(|agents| {
+                agents
+                    .iter()
+                    .filter_map(|saved| saved["agent"]["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match named.iter().find(|(_, agent)| !known.contains(agent)) {
+            Some((step, agent)) => Err(HubError::invalid_argument(
+                format!("steps.{step}.agent"),
+                format!("'{agent}' is not an agent of this tenant (list_agents shows them)"),
+            )),
+            None => Ok(()),
+        }
     }
 }

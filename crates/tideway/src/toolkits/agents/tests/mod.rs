@@ -6,6 +6,7 @@
 
 mod runs;
 mod spending;
+mod workflow_steps;
 
 use std::{
     collections::VecDeque,
@@ -27,7 +28,10 @@ use super::{AgentsToolkit, settings::AgentsConfig};
 use crate::toolkits::{
     models::ModelsToolkit,
     testing::ctx,
-    workflows::tests::{Probe, Server, quick},
+    workflows::{
+        settings::WorkflowsConfig,
+        tests::{Probe, Server, quick},
+    },
 };
 
 /// What the scripted model answers, in order; once the script is used up it answers
@@ -133,7 +137,17 @@ pub async fn scripted_model() -> (String, Script) {
 /// A server's worth of Hub: probe, workflows (the durable engine), models and
 /// agents on `store`.
 pub async fn server(store: &Store, key: &Arc<MasterKey>, probe: Arc<Probe>) -> Server {
-    let server = Server::start_with(store, probe, quick()).await;
+    server_with(store, key, probe, quick()).await
+}
+
+/// [`server`] with the workflow engine set as `config` says.
+pub async fn server_with(
+    store: &Store,
+    key: &Arc<MasterKey>,
+    probe: Arc<Probe>,
+    config: WorkflowsConfig,
+) -> Server {
+    let server = Server::start_with(store, probe, config).await;
     let hub = &server.hub;
     hub.register(Arc::new(
         ModelsToolkit::new(
@@ -161,7 +175,17 @@ pub async fn server(store: &Store, key: &Arc<MasterKey>, probe: Arc<Probe>) -> S
 
 /// A fresh server on `store` whose tenant acme uses the scripted model at `base`.
 pub async fn fixture(store: &Store, key: &Arc<MasterKey>, base: &str) -> Server {
-    let server = server(store, key, Arc::new(Probe::default())).await;
+    fixture_with(store, key, base, quick()).await
+}
+
+/// [`fixture`] with the workflow engine set as `config` says.
+pub async fn fixture_with(
+    store: &Store,
+    key: &Arc<MasterKey>,
+    base: &str,
+    config: WorkflowsConfig,
+) -> Server {
+    let server = server_with(store, key, Arc::new(Probe::default()), config).await;
     call(
         &server,
         &ctx("acme", Role::Admin),

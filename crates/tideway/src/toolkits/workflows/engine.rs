@@ -501,17 +501,11 @@ impl Engine {
         scope: &Value,
         token: CancellationToken,
     ) -> Outcome {
-        if let Some((_, Some(noted), _)) = loaded.steps.get(&claimed.step_id)
-            && let Some(child) = noted.get("execution_id").and_then(Value::as_str)
-        {
-            return Outcome::AwaitingChild(child.to_string());
+        if let Some(child) = noted_child(claimed, loaded) {
+            return Outcome::AwaitingChild(child);
         }
-        let failed = |kind: FailureKind, message: String, problem: Option<Value>| Outcome::Failed {
-            retry_in: u32::try_from(claimed.attempt + 1)
-                .ok()
-                .and_then(|next| step.retry.backoff(next, kind)),
-            message,
-            problem,
+        let failed = |kind: FailureKind, message: String, problem: Option<Value>| {
+            failure(claimed, step, kind, message, problem)
         };
         let Some(hub) = self.hub.upgrade() else {
             return Outcome::Cancelled;
@@ -599,10 +593,8 @@ impl Engine {
             message,
             retry_in: None,
         };
-        if let Some((_, Some(noted), _)) = loaded.steps.get(&claimed.step_id)
-            && let Some(child) = noted.get("execution_id").and_then(Value::as_str)
-        {
-            return Outcome::AwaitingChild(child.to_string());
+        if let Some(child) = noted_child(claimed, loaded) {
+            return Outcome::AwaitingChild(child);
         }
         if usize::try_from(loaded.depth).unwrap_or(usize::MAX) >= MAX_NESTING {
             return invalid(format!(
@@ -681,12 +673,8 @@ impl Engine {
         scope: &Value,
         token: CancellationToken,
     ) -> Outcome {
-        let failed = |kind: FailureKind, message: String, problem: Option<Value>| Outcome::Failed {
-            retry_in: u32::try_from(claimed.attempt + 1)
-                .ok()
-                .and_then(|next| step.retry.backoff(next, kind)),
-            message,
-            problem,
+        let failed = |kind: FailureKind, message: String, problem: Option<Value>| {
+            failure(claimed, step, kind, message, problem)
         };
         let Some(hub) = self.hub.upgrade() else {
             return Outcome::Cancelled;
@@ -846,6 +834,35 @@ fn output_of(result: CallToolResult) -> Value {
         Some(structured) => structured,
         None => Value::String(result_text(&result)),
     }
+}
+
+/// How an attempt failed, with the wait before the next one when `step`'s retry
+/// policy retries `kind`.
+fn failure(
+    claimed: &Claimed,
+    step: &Step,
+    kind: FailureKind,
+    message: String,
+    problem: Option<Value>,
+) -> Outcome {
+    Outcome::Failed {
+        retry_in: u32::try_from(claimed.attempt + 1)
+            .ok()
+            .and_then(|next| step.retry.backoff(next, kind)),
+        message,
+        problem,
+    }
+}
+
+/// The child run an earlier attempt of this step started or adopted and noted, if
+/// any: an attempt cut off after that point waits for it instead of starting another.
+fn noted_child(claimed: &Claimed, loaded: &Loaded) -> Option<String> {
+    let (_, noted, _) = loaded.steps.get(&claimed.step_id)?;
+    noted
+        .as_ref()?
+        .get("execution_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// A step's arguments with their expressions resolved in `scope`.

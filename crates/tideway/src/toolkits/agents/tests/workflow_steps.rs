@@ -226,6 +226,13 @@ async fn a_workflow_whose_server_died_mid_agent_step_waits_for_the_same_run() {
             )
             .await;
         first.wait_for_call("cut").await;
+        // Killed once the step has noted the agent run as its own (before that, a
+        // kill leaves the step `unknown`: run_agent is not repeated unasked).
+        first
+            .wait_until(&caller, &id, "the step to wait for its agent run", |run| {
+                step(run, "work")["status"] == "waiting"
+            })
+            .await;
         first.kill();
         let second = server(&test.store, &key, first.probe.clone()).await;
         let run = second.finished(&caller, &id).await;

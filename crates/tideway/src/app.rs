@@ -44,6 +44,8 @@ pub struct App {
     pub gateway: Arc<Gateway>,
     /// Tool calls running in the background for REST callers.
     pub jobs: Arc<crate::api::jobs::Jobs>,
+    /// Seals stored secrets and the console's session cookies.
+    pub master_key: Arc<MasterKey>,
     pub started: Instant,
 }
 
@@ -104,6 +106,7 @@ impl App {
             audit,
             gateway,
             jobs: Arc::default(),
+            master_key,
             started: Instant::now(),
         }))
     }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod doctor;
 pub mod egress;
 pub mod mcp;

@@ -200,10 +200,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard, edge: Edge) -> Router {
     let (rest, doc) = rest(app.clone());
     let docs = docs::router(docs::document(&doc, &app.hub));
+    let console = crate::console::router(app.clone(), rest.clone());
     let request_id = HeaderName::from_static("x-request-id");
     let mut router = Router::new()
         .merge(rest)
         .merge(docs)
+        .merge(console)
         .route("/metrics", get(metrics).with_state(app.clone()))
         .merge(crate::mcp::http::router(mcp));
     if app.auth.uses_jwt() {

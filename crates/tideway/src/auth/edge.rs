@@ -42,10 +42,15 @@ impl Edge {
     }
 }
 
-/// Paths anyone may reach: probes, the API description, OAuth discovery, and
-/// inbound webhooks (a delivery proves itself by its signature, not a credential).
+/// Paths anyone may reach: probes, the API description, OAuth discovery, inbound
+/// webhooks (a delivery proves itself by its signature, not a credential), and the
+/// console, which signs its users in itself and checks their credential from its
+/// session cookie on every request, as this layer would.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/docs" | "/openapi.json")
+    matches!(
+        path,
+        "/health" | "/ready" | "/docs" | "/openapi.json" | "/console"
+    ) || path.starts_with("/console/")
         || path.starts_with("/docs/")
         || path.starts_with("/hooks/")
         || path.starts_with("/.well-known/")

@@ -1,0 +1,57 @@
+//! The console's pages, one file per section. Each handler takes the signed-in
+//! [`Session`] (or, for a form that acts, the [`Action`] that also proved its CSRF
+//! token), reads or acts through the REST API, and renders a template.
+
+pub mod agents;
+pub mod audit;
+pub mod collections;
+pub mod keys;
+pub mod lakehouse;
+pub mod overview;
+pub mod tools;
+pub mod upstreams;
+pub mod workflows;
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde_json::json;
+
+pub use super::session::{Action, Session};
+use super::{Shared, api::Refusal};
+
+/// A page that says the API refused, with the API's status and reason.
+pub fn refused(console: &Shared, session: &Session, section: &str, refusal: &Refusal) -> Response {
+    let status = if refusal.status.is_client_error() || refusal.status.is_server_error() {
+        refusal.status
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let mut response = console.views.page(
+        "message.html",
+        session,
+        section,
+        json!({
+            "title": if status == StatusCode::FORBIDDEN { "Not allowed" } else { "Refused" },
+            "text": refusal.detail,
+        }),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// A field of a submitted form.
+pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// After an action, back to a page that says it was done (a fixed word, never text
+/// the request brought, so nothing can be written into the page through it).
+pub fn done(path: &str, what: &'static str) -> Response {
+    let join = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{join}done={what}")).into_response()
+}

@@ -112,7 +112,12 @@ pub fn router(app: Arc<App>, rest: Router) -> Router {
             get(pages::lakehouse::table),
         )
         .route("/console/agents", get(pages::agents::list))
+        .route("/console/agents/delegate", post(pages::agents::delegate))
         .route("/console/agents/runs/{id}", get(pages::agents::run))
+        .route(
+            "/console/agents/runs/{id}/live",
+            get(pages::agents::run_live),
+        )
         .route(
             "/console/keys",
             get(pages::keys::list).post(pages::keys::create),

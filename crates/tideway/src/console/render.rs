@@ -38,6 +38,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("agents.html", include_str!("templates/agents.html")),
     ("agent_run.html", include_str!("templates/agent_run.html")),
+    (
+        "agent_run_live.html",
+        include_str!("templates/agent_run_live.html"),
+    ),
     ("audit.html", include_str!("templates/audit.html")),
     (
         "connections.html",

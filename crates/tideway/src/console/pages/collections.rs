@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Action, Session, done, overview::Done, refused};
+use super::{Action, Done, Session, done, refused};
 use crate::console::{Shared, api::segment, schema_form};
 
 pub struct Collection {
@@ -293,7 +293,7 @@ pub async fn list(
     match collection(&slug) {
         Some(c) => {
             let extra = Extra {
-                done: query.done,
+                done: query.word().map(str::to_string),
                 ..Extra::default()
             };
             render(&console, &session, c, StatusCode::OK, extra).await

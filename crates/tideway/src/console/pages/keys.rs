@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{Action, Session, done, field, overview::Done, refused};
+use super::{Action, Done, Session, done, field, refused};
 use crate::console::{Shared, api::segment};
 
 async fn render(
@@ -42,7 +42,15 @@ pub async fn list(
     session: Session,
     Query(query): Query<Done>,
 ) -> Response {
-    render(&console, &session, StatusCode::OK, query.done, None, None).await
+    render(
+        &console,
+        &session,
+        StatusCode::OK,
+        query.word().map(str::to_string),
+        None,
+        None,
+    )
+    .await
 }
 
 /// Tool names, one per line or separated by commas.

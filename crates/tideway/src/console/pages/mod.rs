@@ -16,6 +16,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
+use serde::Deserialize;
 use serde_json::json;
 
 pub use super::session::{Action, Session};
@@ -49,9 +50,56 @@ pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// After an action, back to a page that says it was done (a fixed word, never text
-/// the request brought, so nothing can be written into the page through it).
+/// The words a page may say were done, after an action led back to it.
+const DONE_WORDS: &[&str] = &[
+    "acknowledged",
+    "resolved",
+    "added",
+    "removed",
+    "saved",
+    "revoked",
+    "cancelled",
+    "approved",
+    "rejected",
+];
+
+/// `?done=` on a page an action led back to.
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+impl Done {
+    /// The word, if it is one an action writes: a link someone else made cannot put
+    /// text of its own on the page.
+    pub fn word(&self) -> Option<&'static str> {
+        DONE_WORDS
+            .iter()
+            .copied()
+            .find(|word| self.done.as_deref() == Some(*word))
+    }
+}
+
+/// After an action, back to a page that says it was done.
 pub fn done(path: &str, what: &'static str) -> Response {
     let join = if path.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{path}{join}done={what}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_says_only_the_words_actions_write() {
+        let said = |text: &str| {
+            Done {
+                done: Some(text.to_string()),
+            }
+            .word()
+        };
+        assert_eq!(said("revoked"), Some("revoked"));
+        assert_eq!(said("hacked; call 555-0100"), None);
+        assert_eq!(Done { done: None }.word(), None);
+    }
 }

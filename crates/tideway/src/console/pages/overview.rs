@@ -6,16 +6,10 @@ use axum::{
     extract::{Path, Query, State},
     response::Response,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Action, Session, done, refused};
+use super::{Action, Done, Session, done, refused};
 use crate::console::{Shared, api::segment, charts};
-
-#[derive(Deserialize)]
-pub struct Done {
-    pub done: Option<String>,
-}
 
 /// The charts, as (metric, title, unit, subject, floor for the scale).
 const CHARTS: &[(&str, &str, &str, Option<&str>, f64)] = &[
@@ -99,7 +93,7 @@ pub async fn page(
         .unwrap_or(Value::Array(Vec::new()));
     context["alerts"] = alerts;
     context["title"] = "Overview".into();
-    context["done"] = query.done.into();
+    context["done"] = query.word().into();
     console
         .views
         .page("overview.html", &session, "overview", context)

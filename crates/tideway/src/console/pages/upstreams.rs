@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Action, Session, done, field, overview::Done, refused};
+use super::{Action, Done, Session, done, field, refused};
 use crate::console::{Shared, api::segment};
 
 async fn render(
@@ -53,7 +53,15 @@ pub async fn list(
     session: Session,
     Query(query): Query<Done>,
 ) -> Response {
-    render(&console, &session, StatusCode::OK, query.done, None, &[]).await
+    render(
+        &console,
+        &session,
+        StatusCode::OK,
+        query.word().map(str::to_string),
+        None,
+        &[],
+    )
+    .await
 }
 
 /// The definition a form describes, as `POST /api/v1/upstreams` takes it.

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{Action, Session, done, field, overview::Done, refused};
+use super::{Action, Done, Session, done, field, refused};
 use crate::console::{Shared, api::segment, schema_form};
 
 /// A run in one of these states changes no more.
@@ -238,7 +238,7 @@ pub async fn execution(
 ) -> Response {
     match run_context(&console, &session, &id).await {
         Ok(mut context) => {
-            context["done"] = query.done.into();
+            context["done"] = query.word().into();
             console
                 .views
                 .page("execution.html", &session, "workflows", context)

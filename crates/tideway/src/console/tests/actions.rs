@@ -459,3 +459,72 @@ async fn an_admin_makes_a_key_that_is_shown_once_and_revokes_it() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_task_is_delegated_and_its_run_followed_to_its_end() {
+    let console = Site::start().await;
+    let operator = console.sign_in(&console.key(Role::Operator).await).await;
+    let page = operator.get("/console/agents").await;
+    assert!(page.html.contains("name=\"task\""), "{}", page.html);
+    assert!(
+        page.html.contains("<option value=\"data_analyst\">"),
+        "{}",
+        page.html
+    );
+    let empty = operator
+        .post(
+            "/console/agents/delegate",
+            &[("task", ""), ("agent", "data_analyst")],
+        )
+        .await;
+    assert!(empty.status.is_client_error(), "{}", empty.html);
+    assert!(empty.html.contains("task"), "{}", empty.html);
+    // No model is configured here, so the run ends without an answer, which is
+    // still a run to follow.
+    let delegated = operator
+        .post(
+            "/console/agents/delegate",
+            &[
+                ("task", "How many tickets are open?"),
+                ("agent", "data_analyst"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        delegated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        delegated.html
+    );
+    let run_page = delegated.location.expect("the run's page");
+    assert!(run_page.starts_with("/console/agents/runs/"), "{run_page}");
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = operator.get(&format!("{run_page}/live")).await.html;
+        if last.contains("data-final") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(last.contains("data-final"), "{last}");
+    let page = operator.get(&run_page).await;
+    assert!(
+        page.html.contains("How many tickets are open?"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Run of data_analyst"), "{}", page.html);
+
+    // The API lets a viewer run an agent (with the viewer's rights), so the
+    // console offers it too; a forged form is still refused.
+    let viewer = console.sign_in(&console.key(Role::Viewer).await).await;
+    let agents = viewer.get("/console/agents").await;
+    assert!(agents.html.contains("name=\"task\""), "{}", agents.html);
+    let forged = viewer
+        .post_without_token(
+            "/console/agents/delegate",
+            &[("task", "x"), ("agent", "data_analyst")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+}

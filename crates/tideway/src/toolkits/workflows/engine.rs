@@ -25,7 +25,9 @@ use tracing::Instrument;
 use crate::api::problem::Problem;
 
 use super::{
-    definition::{AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
+    definition::{
+        AGENT_CANCEL_TOOL, AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind,
+    },
     expressions,
     progress::RunStatus,
     runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
@@ -565,9 +567,15 @@ impl Engine {
                 tracing::info!(child, run_id, "workflows: an agent step waits for its run");
                 Outcome::AwaitingChild(child)
             }
-            // The lease was lost meanwhile: the server that took the step over
-            // finds it `unknown` (the agent run is not started twice unasked).
-            Ok(None) => Outcome::Cancelled,
+            // The step ended meanwhile (its workflow was cancelled) or another server
+            // took it over and finds it `unknown` (the agent run is not started twice
+            // unasked). Either way the run just started is no step's, and nothing
+            // would ever cancel it, so it is stopped here.
+            Ok(None) => {
+                self.stop_orphan_agent_run(&hub, claimed, loaded, step, run_id)
+                    .await;
+                Outcome::Cancelled
+            }
             Err(error) => Outcome::Failed {
                 problem: None,
                 message: format!(
@@ -576,6 +584,31 @@ impl Engine {
                 ),
                 retry_in: None,
             },
+        }
+    }
+
+    /// Cancels an agent run that its step could not adopt. The step's own token may
+    /// already be cancelled, so the call gets a fresh one.
+    async fn stop_orphan_agent_run(
+        &self,
+        hub: &Hub,
+        claimed: &Claimed,
+        loaded: &Loaded,
+        step: &Step,
+        run_id: &str,
+    ) {
+        let ctx = self.step_context(claimed, loaded, step, CancellationToken::new());
+        let mut arguments = JsonObject::new();
+        arguments.insert("id".into(), json!(run_id));
+        match call_with(hub, &ctx, AGENT_CANCEL_TOOL, arguments).await {
+            Ok(_) => tracing::info!(
+                run_id,
+                "workflows: an agent run no step adopted was cancelled"
+            ),
+            Err(Failure::Cancelled) => {}
+            Err(Failure::Failed(_, message, _)) => {
+                tracing::warn!(run_id, %message, "workflows: an agent run no step adopted could not be cancelled");
+            }
         }
     }
 

@@ -130,29 +130,22 @@ pub fn lineage(table: &str, upstream: &[String], downstream: &[String]) -> Strin
             svg.push_str("</a>");
         }
     };
-    for (i, name) in upstream.iter().enumerate() {
-        let y = y_of(i, upstream.len());
-        let _ = write!(
-            svg,
-            r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="currentColor"/>"#,
-            COLUMN_X[0] + BOX_W,
-            y + BOX_H / 2.0,
-            COLUMN_X[1],
-            center_y + BOX_H / 2.0
-        );
-        node(&mut svg, COLUMN_X[0], y, name, true);
-    }
-    for (i, name) in downstream.iter().enumerate() {
-        let y = y_of(i, downstream.len());
-        let _ = write!(
-            svg,
-            r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="currentColor"/>"#,
-            COLUMN_X[1] + BOX_W,
-            center_y + BOX_H / 2.0,
-            COLUMN_X[2],
-            y + BOX_H / 2.0
-        );
-        node(&mut svg, COLUMN_X[2], y, name, true);
+    // Each side's tables, joined from their edge nearest the middle to the table's.
+    let sides = [
+        (upstream, COLUMN_X[0], COLUMN_X[0] + BOX_W, COLUMN_X[1]),
+        (downstream, COLUMN_X[2], COLUMN_X[2], COLUMN_X[1] + BOX_W),
+    ];
+    for (names, x, side_edge, middle_edge) in sides {
+        for (i, name) in names.iter().enumerate() {
+            let y = y_of(i, names.len());
+            let _ = write!(
+                svg,
+                r#"<line x1="{side_edge}" y1="{}" x2="{middle_edge}" y2="{}" stroke="currentColor"/>"#,
+                y + BOX_H / 2.0,
+                center_y + BOX_H / 2.0
+            );
+            node(&mut svg, x, y, name, true);
+        }
     }
     node(&mut svg, COLUMN_X[1], center_y, table, false);
     svg.push_str("</svg>");

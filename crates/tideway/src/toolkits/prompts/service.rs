@@ -21,7 +21,7 @@ use tideway_core::{
     CallContext, Hub, HubError, HubEvent, Scope, Store,
     mcp::{JsonObject, ResourceContents},
     on_store,
-    store::{is_busy, is_unique_violation, now},
+    store::{is_unique_violation, now},
 };
 use utoipa::ToSchema;
 
@@ -33,8 +33,6 @@ use super::{
     },
     render,
 };
-
-const WRITE_ATTEMPTS: usize = 8;
 
 const TEMPLATE_COLUMNS: &str = "name, version, title, description, category, tags, arguments, body, created_by, created_at, updated_by, updated_at";
 const VERSION_COLUMNS: &str =
@@ -450,13 +448,30 @@ impl PromptService {
         expected: Option<i64>,
         next: impl Fn(&Template) -> Result<Contents, HubError>,
     ) -> Result<Template, HubError> {
+        self.ensure_library(ctx).await?;
         let tenant = ctx.tenant.as_str();
         let by = &ctx.principal.id;
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self
-                .get(ctx, name)
-                .await?
-                .ok_or_else(|| HubError::NotFound(format!("no prompt template named '{name}'")))?;
+        // Read, check and write in one transaction that holds the row (SQLite's
+        // immediate transaction, PostgreSQL's FOR UPDATE): concurrent editors wait
+        // their turn instead of retrying, so none gives up however many there are,
+        // and each version follows the one its editor saw.
+        let lock = match &self.store {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE",
+        };
+        let select = format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM prompt_templates WHERE tenant_id = $1 AND name = $2{lock}"
+        );
+        let begin = self.store.begin_write_sql();
+        let missing = || HubError::NotFound(format!("no prompt template named '{name}'"));
+        let written: bool = on_store!(&self.store, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            let row: Option<TemplateRow> = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                .bind(tenant)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let current = template_from_row(row.ok_or_else(missing)?)?;
             if let Some(expected) = expected
                 && expected != current.version
             {
@@ -468,59 +483,37 @@ impl PromptService {
             let contents = next(&current)?;
             contents.validate()?;
             if contents == current.contents() {
-                return Ok(current);
+                false
+            } else {
+                let (tags, arguments) = encode(&contents)?;
+                let version = current.version + 1;
+                let at = now();
+                sqlx::query(
+                    "UPDATE prompt_templates SET version = $1, title = $2, description = $3, category = $4, tags = $5, arguments = $6, body = $7, updated_by = $8, updated_at = $9 \
+                     WHERE tenant_id = $10 AND name = $11",
+                )
+                .bind(version)
+                .bind(&contents.title)
+                .bind(&contents.description)
+                .bind(&contents.category)
+                .bind(&tags)
+                .bind(&arguments)
+                .bind(&contents.body)
+                .bind(by)
+                .bind(at)
+                .bind(tenant)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+                insert_version!(tx, tenant, name, version, contents, &tags, &arguments, by, at)?;
+                tx.commit().await?;
+                true
             }
-            let (tags, arguments) = encode(&contents)?;
-            let version = current.version + 1;
-            let at = now();
-            let begin = self.store.begin_write_sql();
-            let outcome: Result<bool, sqlx::Error> = on_store!(&self.store, pool => {
-                async {
-                    let mut tx = pool.begin_with(begin).await?;
-                    let updated = sqlx::query(
-                        "UPDATE prompt_templates SET version = $1, title = $2, description = $3, category = $4, tags = $5, arguments = $6, body = $7, updated_by = $8, updated_at = $9 \
-                         WHERE tenant_id = $10 AND name = $11 AND version = $12",
-                    )
-                    .bind(version)
-                    .bind(&contents.title)
-                    .bind(&contents.description)
-                    .bind(&contents.category)
-                    .bind(&tags)
-                    .bind(&arguments)
-                    .bind(&contents.body)
-                    .bind(by)
-                    .bind(at)
-                    .bind(tenant)
-                    .bind(name)
-                    .bind(current.version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if updated != 1 {
-                        return Ok(false);
-                    }
-                    insert_version!(tx, tenant, name, version, contents, &tags, &arguments, by, at)?;
-                    tx.commit().await?;
-                    Ok(true)
-                }
-                .await
-            });
-            match outcome {
-                Ok(true) => {
-                    self.changed();
-                    return self.get(ctx, name).await?.ok_or_else(|| {
-                        HubError::NotFound(format!("no prompt template named '{name}'"))
-                    });
-                }
-                // Another writer got there first: read again.
-                Ok(false) => continue,
-                Err(error) if is_unique_violation(&error) || is_busy(&error) => continue,
-                Err(error) => return Err(error.into()),
-            }
+        });
+        if written {
+            self.changed();
         }
-        Err(HubError::Conflict(format!(
-            "template '{name}' kept changing under this update; try again"
-        )))
+        self.get(ctx, name).await?.ok_or_else(missing)
     }
 
     /// Removes a template and its versions; `false` when there was none.

@@ -93,8 +93,11 @@ assert.equal(await page.getByRole("cell", { name: "far", exact: true }).count(),
 await visit(page, "/console/workflows", "workflows");
 await page.getByRole("link", { name: "Greet" }).click();
 await page.getByLabel("who (required)").fill("ada");
+// The run's page follows the run's event stream rather than asking on a timer.
+const followed = page.waitForRequest((r) => /\/console\/workflows\/executions\/[^/]+\/events$/.test(r.url()));
 await page.getByRole("button", { name: "Start" }).click();
 await page.waitForURL(/\/console\/workflows\/executions\//);
+await followed;
 await page.locator("#run-status", { hasText: "succeeded" }).waitFor({ timeout: 30000 });
 await page.screenshot({ path: `${shots}/workflow-run.png`, fullPage: true });
 

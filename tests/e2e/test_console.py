@@ -4,6 +4,7 @@ with its keys, an alert that fires, a workflow template and an agent run to read
 (made by the official Python SDK's sampling callback), then runs them."""
 
 import os
+import socket
 import subprocess
 
 import httpx2 as httpx
@@ -94,3 +95,60 @@ async def test_the_console_journeys_in_a_real_browser(binary, data_dir, tmp_path
             assert os.path.getsize(os.path.join(shots, f"{name}.png")) > 1000, name
     finally:
         _stop(process)
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_the_console_signs_in_through_an_openid_connect_provider(binary, data_dir, tmp_path):
+    chromium = os.environ.get("TIDEWAY_TEST_CHROMIUM")
+    playwright = os.environ.get("TIDEWAY_TEST_PLAYWRIGHT")
+    node = os.environ.get("TIDEWAY_TEST_NODE")
+    oidc_provider = os.environ.get("TIDEWAY_TEST_OIDC_PROVIDER")
+    assert chromium and playwright and node and oidc_provider, \
+        "run through scripts/test, which installs Chromium, Playwright and oidc-provider"
+    # The provider must know the console's redirect URI before the console starts.
+    base = f"http://127.0.0.1:{_free_port()}"
+    secret = "console-client-secret"
+    here = os.path.dirname(__file__)
+    idp = subprocess.Popen(
+        [node, os.path.join(here, "oidc_provider.mjs")],
+        env={**os.environ, "OIDC_PROVIDER": oidc_provider, "CLIENT_ID": "tideway-console",
+             "CLIENT_SECRET": secret, "REDIRECT_URI": f"{base}/console/sign-in/oidc/callback",
+             "RESOURCE": f"{base}/mcp", "ROLES": "tideway:operator"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = None
+    try:
+        issuer = None
+        for line in idp.stdout:
+            if line.startswith("listening on "):
+                issuer = line.strip().rsplit(" ", 1)[-1]
+                break
+        assert issuer, idp.stderr.read()[-2000:] if idp.poll() is not None else "no issuer"
+        secret_file = tmp_path / "client-secret"
+        secret_file.write_text(secret)
+        config = tmp_path / "tideway.toml"
+        config.write_text(
+            '[auth]\nmodes = ["api-key", "jwt"]\n'
+            f'[auth.jwt]\njwks_url = "{issuer}/jwks"\nissuer = "{issuer}"\n'
+            f'[auth.oidc]\nissuer = "{issuer}"\nclient_id = "tideway-console"\n'
+            f'client_secret_file = "{secret_file}"\nscopes = ["openid", "tideway"]\nname = "Team ID"\n')
+        process, served = _serve(binary, data_dir, "system", bind=base.removeprefix("http://"),
+                                 extra=("--config", str(config)))
+        assert served == base
+        shots = os.environ.get("TIDEWAY_CONSOLE_SCREENSHOTS") or str(tmp_path / "screenshots")
+        journey = subprocess.run(
+            [node, os.path.join(here, "console_sso.mjs")],
+            env={**os.environ, "TIDEWAY_URL": base, "CHROMIUM": chromium, "PLAYWRIGHT_CORE": playwright,
+                 "SCREENSHOTS": shots},
+            capture_output=True, text=True, timeout=180)
+        assert journey.returncode == 0, journey.stdout[-4000:] + journey.stderr[-4000:]
+        assert os.path.getsize(os.path.join(shots, "sso-signed-in.png")) > 1000
+    finally:
+        if process is not None:
+            _stop(process)
+        idp.terminate()
+        idp.wait(timeout=10)

@@ -187,6 +187,8 @@ pub struct AuthConfig {
     /// revoked by another process stops working within this time.
     pub key_cache_secs: u64,
     pub jwt: JwtConfig,
+    /// Signing in to the console through an OpenID Connect provider.
+    pub oidc: OidcConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -219,6 +221,143 @@ pub struct JwtConfig {
     /// The least time between two JWKS fetches triggered by unknown key ids, so
     /// tokens with made-up key ids cannot flood the identity provider.
     pub jwks_min_refetch_secs: u64,
+}
+
+/// Signing in to the console through an OpenID Connect provider: the authorization
+/// code flow with PKCE. The token the provider issues is then checked as any bearer
+/// token is, so `auth.modes` must include `jwt` with the provider's keys.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; its discovery document is read from
+    /// `{issuer}/.well-known/openid-configuration`. Unset: no provider sign-in.
+    pub issuer: Option<String>,
+    /// This server's client id at the provider.
+    pub client_id: String,
+    /// A confidential client's secret (prefer `client_secret_file` or
+    /// TIDEWAY_AUTH__OIDC__CLIENT_SECRET); none for a public client.
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes asked for; `openid` is always among them.
+    pub scopes: Vec<String>,
+    /// Where the provider sends the browser back, as registered with it. Default:
+    /// the resource URL's origin followed by `/console/sign-in/oidc/callback`.
+    pub redirect_url: Option<String>,
+    /// Which of the provider's tokens the session keeps and checks.
+    pub token: OidcToken,
+    /// How the sign-in page names the provider ("Sign in with ...").
+    pub name: String,
+}
+
+/// The token a console session made through the provider keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcToken {
+    /// The access token, issued for this server (its audience is the resource URL).
+    #[default]
+    AccessToken,
+    /// The ID token, whose audience is the client id: list the client id in
+    /// `auth.jwt.audience`.
+    IdToken,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: None,
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            scopes: vec!["openid".into()],
+            redirect_url: None,
+            token: OidcToken::AccessToken,
+            name: "single sign-on".into(),
+        }
+    }
+}
+
+// Written by hand so the client secret never reaches a log.
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<sealed>"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("scopes", &self.scopes)
+            .field("redirect_url", &self.redirect_url)
+            .field("token", &self.token)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl OidcConfig {
+    /// The client secret, from the configuration or its file.
+    pub fn client_secret(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(secret) = &self.client_secret {
+            return Ok(Some(secret.clone()));
+        }
+        match &self.client_secret_file {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(path)
+                .map(|text| Some(text.trim().to_string()))
+                .map_err(|error| {
+                    ConfigError::Invalid(format!(
+                        "auth.oidc.client_secret_file {}: {error}",
+                        path.display()
+                    ))
+                }),
+        }
+    }
+
+    fn validate(&self, modes: &[AuthMode]) -> Result<(), ConfigError> {
+        let Some(issuer) = &self.issuer else {
+            return Ok(());
+        };
+        let invalid = |text: String| Err(ConfigError::Invalid(text));
+        if !modes.contains(&AuthMode::Jwt) {
+            return invalid(
+                "auth.oidc needs auth mode jwt, which checks the tokens the provider issues".into(),
+            );
+        }
+        if self.client_id.trim().is_empty() {
+            return invalid("auth.oidc.client_id is required with auth.oidc.issuer".into());
+        }
+        for (field, value) in [
+            ("auth.oidc.issuer", Some(issuer)),
+            ("auth.oidc.redirect_url", self.redirect_url.as_ref()),
+        ] {
+            if let Some(value) = value
+                && !is_https_or_loopback(value)
+            {
+                let prefix: String = value.chars().take(60).collect();
+                return invalid(format!(
+                    "{field} must be an https URL (http only on loopback), not '{prefix}'"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` is https, or http to a loopback host (for a provider on the same
+/// machine): a sign-in code must not cross a network in the clear.
+fn is_https_or_loopback(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next() == Some("::1"),
+        None => matches!(authority.split(':').next(), Some("localhost" | "127.0.0.1")),
+    }
 }
 
 /// Keys every tenant has, whatever the toolkits add.
@@ -306,6 +445,7 @@ impl Default for AuthConfig {
             scopes_supported: Vec::new(),
             key_cache_secs: 10,
             jwt: JwtConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -599,6 +739,7 @@ impl Config {
                 ));
             }
         }
+        self.auth.oidc.validate(&self.auth.modes)?;
         for (id, tenant) in &self.tenants {
             if id.is_empty()
                 || id.len() > 64
@@ -717,6 +858,48 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert!(config.store_url().starts_with("sqlite://"));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_provider_sign_in_needs_jwt_a_client_and_no_cleartext_off_loopback() {
+        let mut config = Config::default();
+        config.auth.oidc.issuer = Some("https://id.example.com".into());
+        config.auth.oidc.client_id = "tideway".into();
+        let error = config.validate().expect_err("needs jwt").to_string();
+        assert!(error.contains("auth mode jwt"), "{error}");
+
+        config.auth.modes = vec![AuthMode::Jwt];
+        config.auth.jwt.jwks_url = Some("https://id.example.com/jwks".into());
+        assert!(config.validate().is_ok());
+
+        config.auth.oidc.client_id = " ".into();
+        let error = config.validate().expect_err("needs a client").to_string();
+        assert!(error.contains("auth.oidc.client_id"), "{error}");
+        config.auth.oidc.client_id = "tideway".into();
+
+        for (url, fine) in [
+            ("http://127.0.0.1:9000/realms/x", true),
+            ("http://localhost/", true),
+            ("http://[::1]:8443", true),
+            ("http://id.example.com", false),
+            ("http://127.0.0.1@evil.example.com/", false),
+            ("http://localhost.evil.example.com/", false),
+            ("ftp://id.example.com", false),
+            ("https://", false),
+        ] {
+            config.auth.oidc.issuer = Some(url.into());
+            assert_eq!(config.validate().is_ok(), fine, "{url}");
+        }
+        config.auth.oidc.issuer = Some("https://id.example.com".into());
+        config.auth.oidc.redirect_url = Some("http://console.example.com/cb".into());
+        let error = config
+            .validate()
+            .expect_err("cleartext redirect")
+            .to_string();
+        assert!(error.contains("auth.oidc.redirect_url"), "{error}");
+
+        config.auth.oidc.client_secret = Some("very-secret-value".into());
+        assert!(!format!("{:?}", config.auth.oidc).contains("very-secret-value"));
     }
 
     #[test]

@@ -97,6 +97,13 @@ impl App {
         let local = local_caller(&config);
         let auth = auth::authenticator(&config, &store, local)
             .map_err(|error: AuthError| StartError::Auth(error.reason().to_string()))?;
+        // The console reads it when it signs someone in; a file that cannot be read
+        // is better found now than at the first sign-in.
+        config
+            .auth
+            .oidc
+            .client_secret()
+            .map_err(|error| StartError::Auth(error.to_string()))?;
         Ok(Arc::new(App {
             rate_limits: RateLimits::new(&config.limits),
             config: Arc::new(config),

@@ -6,7 +6,7 @@
 use axum::{
     Router,
     body::{Body, to_bytes},
-    http::{Method, Request, StatusCode, header},
+    http::{Method, Request, Response, StatusCode, header},
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
@@ -89,6 +89,43 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, Refusal> {
+        let response = self.answer(caller, request_id, method, path, body).await?;
+        let status = response.status();
+        let value = read_json(response).await?;
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(refusal(status, &value))
+        }
+    }
+
+    /// A stream of server-sent events from the API, passed on as it comes; a refusal
+    /// (a missing run, a caller who may not see it) is read as [`send`](Self::send)
+    /// reads one.
+    pub async fn stream(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        path: &str,
+    ) -> Result<Response<Body>, Refusal> {
+        let response = self
+            .answer(caller, request_id, Method::GET, path, None)
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(refusal(status, &read_json(response).await?))
+    }
+
+    async fn answer(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Response<Body>, Refusal> {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -104,29 +141,33 @@ impl Api {
             .body(body)
             .map_err(|error| Refusal::internal(format!("building the request: {error}")))?;
         request.extensions_mut().insert(caller.clone());
-        let response = match self.rest.clone().oneshot(request).await {
-            Ok(response) => response,
+        match self.rest.clone().oneshot(request).await {
+            Ok(response) => Ok(response),
             Err(never) => match never {},
-        };
-        let status = response.status();
-        let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
-            .await
-            .map_err(|error| Refusal::internal(format!("reading the answer: {error}")))?;
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        if status.is_success() {
-            return Ok(value);
         }
-        let detail = value
-            .get("detail")
-            .and_then(Value::as_str)
-            .or_else(|| value.get("title").and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_string());
-        Err(Refusal { status, detail })
     }
+}
+
+/// An answer's JSON (`null` when empty; a string when it is not JSON).
+async fn read_json(response: Response<Body>) -> Result<Value, Refusal> {
+    let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .map_err(|error| Refusal::internal(format!("reading the answer: {error}")))?;
+    Ok(if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    })
+}
+
+/// What a problem answer says.
+fn refusal(status: StatusCode, problem: &Value) -> Refusal {
+    let detail = problem
+        .get("detail")
+        .and_then(Value::as_str)
+        .or_else(|| problem.get("title").and_then(Value::as_str))
+        .map(str::to_string)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("refused").to_string());
+    Refusal { status, detail }
 }

@@ -3,7 +3,8 @@
 //! REST API, in process and as the signed-in caller (see [`api`]), so it can show or
 //! do only what that caller could over REST, and every action is audited the same way.
 //! Pages are plain HTML that work without JavaScript; one small script refreshes the
-//! live parts (charts, a running workflow) in place.
+//! live parts in place: a running workflow or agent run when the API's event stream
+//! says it changed, the overview's charts every few seconds.
 
 mod api;
 mod assets;
@@ -12,6 +13,7 @@ mod pages;
 mod render;
 mod schema_form;
 mod session;
+mod sso;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +35,8 @@ pub struct Console {
     api: api::Api,
     views: render::Views,
     sessions: session::Sessions,
+    /// The OpenID Connect provider people may sign in through, when configured.
+    provider: Option<sso::Provider>,
 }
 
 type Shared = Arc<Console>;
@@ -40,8 +44,14 @@ type Shared = Arc<Console>;
 /// Everything under `/console`. `rest` is the application's REST router, which the
 /// console calls in process.
 pub fn router(app: Arc<App>, rest: Router) -> Router {
+    let provider = sso::Provider::from_config(&app.config).unwrap_or_else(|error| {
+        // App::start has read the client secret already, so this is unexpected.
+        tracing::error!(%error, "console sign-in through the identity provider is off");
+        None
+    });
     let console = Arc::new(Console {
         sessions: session::Sessions::new(&app),
+        provider,
         api: api::Api::new(rest),
         views: render::Views::new(),
         app,
@@ -56,6 +66,8 @@ pub fn router(app: Arc<App>, rest: Router) -> Router {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/console/sign-out", post(session::sign_out))
+        .route("/console/sign-in/oidc", get(sso::start))
+        .route(sso::CALLBACK_PATH, get(sso::callback))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/overview", get(pages::overview::page))
         .route("/console/overview/live", get(pages::overview::live))
@@ -90,6 +102,10 @@ pub fn router(app: Arc<App>, rest: Router) -> Router {
             get(pages::workflows::execution_live),
         )
         .route(
+            "/console/workflows/executions/{id}/events",
+            get(pages::workflows::execution_events),
+        )
+        .route(
             "/console/workflows/executions/{id}/cancel",
             post(pages::workflows::cancel),
         )
@@ -101,6 +117,10 @@ pub fn router(app: Arc<App>, rest: Router) -> Router {
         .route(
             "/console/connections/{slug}",
             get(pages::collections::list).post(pages::collections::add),
+        )
+        .route(
+            "/console/connections/{slug}/check",
+            post(pages::collections::check),
         )
         .route(
             "/console/connections/{slug}/{key}/{action}",
@@ -119,11 +139,19 @@ pub fn router(app: Arc<App>, rest: Router) -> Router {
             get(pages::agents::run_live),
         )
         .route(
+            "/console/agents/runs/{id}/events",
+            get(pages::agents::run_events),
+        )
+        .route(
             "/console/keys",
             get(pages::keys::list).post(pages::keys::create),
         )
         .route("/console/keys/{key}/revoke", post(pages::keys::revoke))
         .route("/console/audit", get(pages::audit::page))
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            sso::renew,
+        ))
         // Scripts and styles come from this server only; forms post back to it;
         // no other site may frame a page.
         .layer(SetResponseHeaderLayer::overriding(

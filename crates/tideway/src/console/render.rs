@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("signed_in.html", include_str!("templates/signed_in.html")),
     ("overview.html", include_str!("templates/overview.html")),
     (
         "overview_live.html",

@@ -22,24 +22,29 @@ use tideway_core::{Credential, secrets::MasterKey};
 use super::Shared;
 use crate::{app::App, auth::Caller};
 
-const COOKIE: &str = "tideway_console";
+pub(super) const COOKIE: &str = "tideway_console";
 /// What the sealed cookie is bound to: a value sealed for another purpose does not open.
 const SEAL_CONTEXT: &str = "console-session";
 /// A session lasts a working day; the credential's own expiry still applies.
 const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
 pub struct Sessions {
-    key: Arc<MasterKey>,
-    secure: bool,
+    pub(super) key: Arc<MasterKey>,
+    /// Cookies are marked `Secure` when the server is reached over https.
+    pub(super) secure: bool,
 }
 
 /// What the cookie holds, sealed.
 #[derive(Serialize, Deserialize)]
-struct Sealed {
+pub(super) struct Sealed {
     /// The API key or bearer token; none for the local user.
-    credential: Option<String>,
-    csrf: String,
-    expires_at: i64,
+    pub(super) credential: Option<String>,
+    /// The identity provider's refresh token, for a session made through it that
+    /// renews its token when that expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) refresh: Option<String>,
+    pub(super) csrf: String,
+    pub(super) expires_at: i64,
 }
 
 /// A signed-in request: who, and the token its forms must carry.
@@ -71,7 +76,38 @@ impl Sessions {
         .ok()
     }
 
-    fn open(&self, headers: &HeaderMap) -> Option<Sealed> {
+    /// The cookie that holds a new session for `credential` (already checked), with
+    /// the provider's refresh token where there is one.
+    pub(super) fn open_session(
+        &self,
+        credential: Option<String>,
+        refresh: Option<String>,
+    ) -> Option<HeaderValue> {
+        let sealed = Sealed {
+            credential,
+            refresh,
+            csrf: uuid::Uuid::new_v4().simple().to_string(),
+            expires_at: chrono::Utc::now().timestamp() + LIFETIME.as_secs() as i64,
+        };
+        self.cookie(&self.seal(&sealed)?, LIFETIME.as_secs())
+    }
+
+    /// `sealed` as a cookie's value.
+    pub(super) fn seal(&self, sealed: &Sealed) -> Option<String> {
+        let text = serde_json::to_string(sealed).ok()?;
+        self.key.seal(&text, SEAL_CONTEXT).ok()
+    }
+
+    /// The cookie that holds `sealed` again (after its token was renewed), for what
+    /// is left of the session.
+    pub(super) fn reseal(&self, sealed: &Sealed) -> Option<(String, HeaderValue)> {
+        let left = sealed.expires_at - chrono::Utc::now().timestamp();
+        let value = self.seal(sealed)?;
+        let cookie = self.cookie(&value, u64::try_from(left).ok()?)?;
+        Some((value, cookie))
+    }
+
+    pub(super) fn open(&self, headers: &HeaderMap) -> Option<Sealed> {
         let sealed = cookie_value(headers, COOKIE)?;
         let opened = self.key.open(sealed, SEAL_CONTEXT).ok()?;
         let session: Sealed = serde_json::from_str(&opened).ok()?;
@@ -80,7 +116,7 @@ impl Sessions {
 }
 
 /// The value of cookie `name` on a request.
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -92,7 +128,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The headers a credential would arrive in over the API.
-fn credential_headers(credential: Option<&str>) -> HeaderMap {
+pub(super) fn credential_headers(credential: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(credential) = credential
         && let Ok(value) = HeaderValue::from_str(&format!("Bearer {credential}"))
@@ -219,7 +255,7 @@ pub struct Next {
 }
 
 /// Only a console page may be where sign-in leads: never another site.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
             if path.starts_with("/console/")
@@ -237,7 +273,7 @@ pub async fn sign_in_page(State(console): State<Shared>, Query(next): Query<Next
     sign_in_form(&console, StatusCode::OK, next.next.as_deref(), None)
 }
 
-fn sign_in_form(
+pub(super) fn sign_in_form(
     console: &Shared,
     status: StatusCode,
     next: Option<&str>,
@@ -250,6 +286,7 @@ fn sign_in_form(
             "title": "Sign in",
             "next": safe_next(next),
             "anonymous": anonymous,
+            "provider": console.provider.as_ref().map(|provider| provider.name()),
             "error": error,
         }),
     );
@@ -295,26 +332,22 @@ pub async fn sign_in(
             );
         }
     };
-    let sealed = Sealed {
-        credential,
-        csrf: uuid::Uuid::new_v4().simple().to_string(),
-        expires_at: chrono::Utc::now().timestamp() + LIFETIME.as_secs() as i64,
-    };
-    let sealed = serde_json::to_string(&sealed)
-        .ok()
-        .and_then(|text| console.sessions.key.seal(&text, SEAL_CONTEXT).ok());
-    let Some(cookie) = sealed.and_then(|value| console.sessions.cookie(&value, LIFETIME.as_secs()))
-    else {
-        return console.views.message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Sign-in failed",
-            "The session could not be sealed; the server log has the details.",
-        );
+    let Some(cookie) = console.sessions.open_session(credential, None) else {
+        return unsealable(&console);
     };
     tracing::info!(principal = %caller.principal.id, tenant = %caller.tenant, "console sign-in");
     let mut response = Redirect::to(&safe_next(next.as_deref())).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
+}
+
+/// The answer when a new session cannot be sealed (the master key failed).
+pub(super) fn unsealable(console: &Shared) -> Response {
+    console.views.message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Sign-in failed",
+        "The session could not be sealed; the server log has the details.",
+    )
 }
 
 pub async fn sign_out(State(console): State<Shared>, _: Action) -> Response {

@@ -81,6 +81,10 @@ pub async fn delegate(State(console): State<Shared>, Action { session, form }: A
     }
 }
 
+/// The kinds of event an agent run's stream sends (what the runners record, and the
+/// status): the script reloads the transcript on any of them.
+const FOLLOWED_EVENTS: &str = "model call result text send remote_status remote_artifact status";
+
 async fn run_context(console: &Shared, session: &Session, id: &str) -> Result<Value, Response> {
     let path = format!("/api/v1/agent-runs/{}", segment(id));
     let view = console
@@ -95,6 +99,8 @@ async fn run_context(console: &Shared, session: &Session, id: &str) -> Result<Va
         "events": view["events"],
         "finished": finished,
         "live": format!("/console/agents/runs/{}/live", segment(id)),
+        "follow": format!("/console/agents/runs/{}/events", segment(id)),
+        "follow_events": FOLLOWED_EVENTS,
     }))
 }
 
@@ -122,4 +128,14 @@ pub async fn run_live(
         Ok(context) => console.views.fragment("agent_run_live.html", context),
         Err(response) => response,
     }
+}
+
+/// The run's events as they happen, from the API's event stream.
+pub async fn run_events(
+    State(console): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/api/v1/agent-runs/{}/events", segment(&id));
+    super::pass_events(&console, &session, &path).await
 }

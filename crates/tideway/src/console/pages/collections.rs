@@ -10,6 +10,7 @@ use axum::{
     http::StatusCode,
     response::Response,
 };
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::{Action, Done, Session, done, refused};
@@ -183,6 +184,8 @@ struct Extra {
     done: Option<String>,
     error: Option<String>,
     tested: Option<Value>,
+    /// Each entry's health, by key, after "Check all".
+    health: Option<Map<String, Value>>,
     form: Vec<(String, String)>,
 }
 
@@ -213,9 +216,16 @@ async fn render(
         .into_iter()
         .flatten()
         .map(|item| {
+            let key = cell(&item[c.key]);
+            let health = extra
+                .health
+                .as_ref()
+                .and_then(|health| health.get(&key))
+                .cloned();
             json!({
-                "key": cell(&item[c.key]),
+                "key": key,
                 "cells": c.columns.iter().map(|(_, field)| cell(&item[*field])).collect::<Vec<_>>(),
+                "health": health,
             })
         })
         .collect();
@@ -242,6 +252,7 @@ async fn render(
             "done": extra.done,
             "error": extra.error,
             "tested": extra.tested,
+            "checked": extra.health.is_some(),
         }),
     );
     *response.status_mut() = status;
@@ -382,6 +393,84 @@ pub async fn act(
     }
 }
 
+/// How many entries "Check all" tests at once: enough that a page of slow sources
+/// answers in the time of the slowest few, few enough to spare the remote ends.
+const CHECKS_AT_ONCE: usize = 4;
+
+/// Tests every entry and shows each one's health beside it.
+pub async fn check(
+    State(console): State<Shared>,
+    Path(slug): Path<String>,
+    Action { session, .. }: Action,
+) -> Response {
+    let Some((c, (tool, argument))) = collection(&slug).and_then(|c| Some((c, c.test?))) else {
+        return unknown(&console, &session);
+    };
+    let listed = match call(&console, &session, (c.toolkit, c.list.0), json!({})).await {
+        Ok(listed) => listed,
+        Err(refusal) => return refused(&console, &session, "connections", &refusal),
+    };
+    let keys: Vec<String> = listed["structuredContent"][c.list.1]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| cell(&item[c.key]))
+        .collect();
+    let console_ref = &console;
+    let session_ref = &session;
+    let health: Map<String, Value> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let outcome = call(
+                console_ref,
+                session_ref,
+                (c.toolkit, tool),
+                json!({ argument: key }),
+            )
+            .await;
+            let health = health_of(outcome);
+            (key, health)
+        })
+        .buffer_unordered(CHECKS_AT_ONCE)
+        .collect()
+        .await;
+    let extra = Extra {
+        health: Some(health),
+        ..Extra::default()
+    };
+    render(&console, &session, c, StatusCode::OK, extra).await
+}
+
+/// A test tool's answer as a health cell: whether it worked, how long it took, and
+/// what went wrong. The test tools answer `ok` (`reachable` for model providers) and
+/// `latency_ms`, and say why in `detail`, `failure.message`, `failure` or `error`; a
+/// refused call says why itself.
+fn health_of(outcome: Result<Value, crate::console::api::Refusal>) -> Value {
+    match outcome {
+        Err(refusal) => json!({"ok": false, "problem": refusal.detail}),
+        Ok(answer) => {
+            let test = &answer["structuredContent"];
+            let ok = test["ok"]
+                .as_bool()
+                .or_else(|| test["reachable"].as_bool())
+                .unwrap_or(answer["isError"] != true);
+            let problem = [
+                &test["detail"],
+                &test["failure"]["message"],
+                &test["failure"],
+                &test["error"],
+            ]
+            .into_iter()
+            .find_map(|value| value.as_str())
+            .map(str::to_string);
+            json!({
+                "ok": ok,
+                "latency_ms": test["latency_ms"].as_f64().map(|ms| (ms * 10.0).round() / 10.0),
+                "problem": if ok { None } else { problem },
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +483,42 @@ mod tests {
         assert_eq!(cell(&json!(true)), "yes");
         assert_eq!(cell(&json!(9092)), "9092");
         assert_eq!(cell(&json!({"k": 1})), "{\"k\":1}");
+    }
+
+    #[test]
+    fn a_tests_answer_reads_as_health() {
+        let database = json!({"structuredContent": {"ok": false, "latency_ms": 3.04159,
+            "failure": {"kind": "refused", "message": "connection refused"}}});
+        assert_eq!(
+            health_of(Ok(database)),
+            json!({"ok": false, "latency_ms": 3.0, "problem": "connection refused"})
+        );
+        let cluster =
+            json!({"structuredContent": {"ok": true, "latency_ms": 12.0, "detail": null}});
+        assert_eq!(
+            health_of(Ok(cluster)),
+            json!({"ok": true, "latency_ms": 12.0, "problem": null})
+        );
+        let account = json!({"structuredContent": {"ok": false, "latency_ms": 1.0,
+            "failure": "auth", "detail": "the signature does not match"}});
+        assert_eq!(
+            health_of(Ok(account))["problem"],
+            "the signature does not match"
+        );
+        let provider = json!({"structuredContent": {"provider": "p", "reachable": false,
+            "latency_ms": 0.5, "error": "it cannot be reached"}});
+        assert_eq!(
+            health_of(Ok(provider)),
+            json!({"ok": false, "latency_ms": 0.5, "problem": "it cannot be reached"})
+        );
+        let refused = crate::console::api::Refusal {
+            status: StatusCode::FORBIDDEN,
+            detail: "not allowed".into(),
+        };
+        assert_eq!(
+            health_of(Err(refused)),
+            json!({"ok": false, "problem": "not allowed"})
+        );
     }
 
     #[test]

@@ -42,6 +42,19 @@ pub fn refused(console: &Shared, session: &Session, section: &str, refusal: &Ref
     response
 }
 
+/// The API's server-sent events at `path`, passed on to the page's script, which
+/// reloads the page's live part when one arrives instead of asking every few seconds.
+pub async fn pass_events(console: &Shared, session: &Session, path: &str) -> Response {
+    match console
+        .api
+        .stream(&session.caller, &session.request_id, path)
+        .await
+    {
+        Ok(events) => events.into_response(),
+        Err(refusal) => (refusal.status, refusal.detail).into_response(),
+    }
+}
+
 /// A field of a submitted form.
 pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()

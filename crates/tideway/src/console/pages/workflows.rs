@@ -226,6 +226,7 @@ async fn run_context(console: &Shared, session: &Session, id: &str) -> Result<Va
         "layers": layers(&run, &template),
         "finished": finished,
         "live": format!("/console/workflows/executions/{}/live", segment(id)),
+        "follow": format!("/console/workflows/executions/{}/events", segment(id)),
         "base": format!("/console/workflows/executions/{}", segment(id)),
     }))
 }
@@ -261,6 +262,16 @@ pub async fn execution_live(
         }
         Err(response) => response,
     }
+}
+
+/// The run's changes as they happen, from the API's event stream.
+pub async fn execution_events(
+    State(console): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/api/v1/workflows/executions/{}/events", segment(&id));
+    super::pass_events(&console, &session, &path).await
 }
 
 pub async fn cancel(

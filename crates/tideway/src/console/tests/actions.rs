@@ -2,6 +2,7 @@
 //! caller's role decides what it may do exactly as over REST.
 
 use reqwest::StatusCode;
+use serde_json::json;
 use tideway_core::Role;
 
 use super::{Site, save_greeting};
@@ -273,16 +274,33 @@ async fn a_workflow_started_from_its_form_runs_to_the_end_and_is_drawn() {
         run_page.starts_with("/console/workflows/executions/"),
         "{run_page}"
     );
-    let mut last = String::new();
-    for _ in 0..100 {
-        let live = browser.get(&format!("{run_page}/live")).await;
-        assert_eq!(live.status, StatusCode::OK);
-        last = live.html;
-        if last.contains("data-final") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // The run's event stream, which the console passes on as the signed-in caller,
+    // ends when the run does.
+    let events = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        browser.get(&format!("{run_page}/events")),
+    )
+    .await
+    .expect("the stream ends with the run");
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(
+        events.html.starts_with("event: execution"),
+        "{}",
+        events.html
+    );
+    let final_event = events.html.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        final_event.contains("\"status\":\"succeeded\""),
+        "{}",
+        events.html
+    );
+    let missing = browser
+        .get("/console/workflows/executions/no-such-run/events")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.html);
+    let live = browser.get(&format!("{run_page}/live")).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let last = live.html;
     assert!(last.contains("data-final"), "{last}");
     assert!(last.contains("id=\"run-status\">succeeded"), "{last}");
     // The second step is drawn in the column after the first, with what it needs.
@@ -398,6 +416,60 @@ async fn a_connection_is_added_from_its_tools_schema_tested_and_removed() {
         "{}",
         tested.html
     );
+
+    // "Check all" tests each one and shows its health in its row: a provider that
+    // answers (a local stand-in for a paid model API) and port 9, which does not.
+    let models = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let models_addr = models.local_addr().expect("addr");
+    let listing = axum::Router::new().route(
+        "/v1/models",
+        axum::routing::get(|| async {
+            axum::Json(json!({"object": "list", "data": [{"id": "m"}]}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(models, listing).await });
+    let here =
+        format!(r#"{{"kind": "openai", "base_url": "http://{models_addr}/v1", "model": "m"}}"#);
+    let saved = admin
+        .post(
+            "/console/connections/providers",
+            &[("arg.name", "here"), ("arg.provider", here.as_str())],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let page = admin.get("/console/connections/providers").await;
+    assert!(page.html.contains("Check all"), "{}", page.html);
+    assert!(!page.html.contains(">Health</th>"), "{}", page.html);
+    let checked = admin
+        .post("/console/connections/providers/check", &[])
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.html);
+    assert!(checked.html.contains(">Health</th>"), "{}", checked.html);
+    let row = |name: &str| {
+        let start = checked
+            .html
+            .find(&format!("<td>{name}</td>"))
+            .unwrap_or_else(|| panic!("{name} listed: {}", checked.html));
+        let end = checked.html[start..]
+            .find("</tr>")
+            .map_or(checked.html.len(), |end| start + end);
+        checked.html[start..end].to_string()
+    };
+    let (here_row, nowhere_row) = (row("here"), row("nowhere"));
+    assert!(here_row.contains("status-ok\">ok<"), "{here_row}");
+    assert!(here_row.contains(" ms"), "{here_row}");
+    assert!(
+        nowhere_row.contains("status-failed\">failing<"),
+        "{nowhere_row}"
+    );
+    assert!(nowhere_row.contains("cannot be reached"), "{nowhere_row}");
+    // Checking is an action: without the form's token it is refused.
+    let forged = admin
+        .post_without_token("/console/connections/providers/check", &[])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -498,14 +570,16 @@ async fn a_task_is_delegated_and_its_run_followed_to_its_end() {
     );
     let run_page = delegated.location.expect("the run's page");
     assert!(run_page.starts_with("/console/agents/runs/"), "{run_page}");
-    let mut last = String::new();
-    for _ in 0..100 {
-        last = operator.get(&format!("{run_page}/live")).await.html;
-        if last.contains("data-final") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // Followed through the run's event stream, which ends with a status event.
+    let events = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        operator.get(&format!("{run_page}/events")),
+    )
+    .await
+    .expect("the stream ends with the run");
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(events.html.contains("event: status"), "{}", events.html);
+    let last = operator.get(&format!("{run_page}/live")).await.html;
     assert!(last.contains("data-final"), "{last}");
     let page = operator.get(&run_page).await;
     assert!(
@@ -527,4 +601,90 @@ async fn a_task_is_delegated_and_its_run_followed_to_its_end() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_followed_as_it_changes_and_approved_from_its_page() {
+    let console = Site::start().await;
+    let admin = console.key(Role::Admin).await;
+    console
+        .rest(
+            &admin,
+            reqwest::Method::PUT,
+            "/api/v1/workflows/templates/gated",
+            json!({
+                "id": "gated", "name": "Gated",
+                "steps": [
+                    {"id": "ask", "kind": "approval", "message": "Send it?"},
+                    {"id": "send", "needs": ["ask"], "tool": "system_echo",
+                     "arguments": {"message": "sent"}}
+                ]
+            }),
+        )
+        .await;
+    let operator = console.sign_in(&console.key(Role::Operator).await).await;
+    let started = operator
+        .post("/console/workflows/templates/gated", &[])
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.html);
+    let run_page = started.location.expect("the run's page");
+    let page = operator.get(&run_page).await;
+    // Attribute values are HTML-escaped, `/` included.
+    let escaped = run_page.replace('/', "&#x2f;");
+    assert!(
+        page.html.contains(&format!(
+            "data-follow=\"{escaped}&#x2f;events\" data-follow-events=\"execution\""
+        )),
+        "{}",
+        page.html
+    );
+
+    // The stream stays open while the run waits, and tells of the approval.
+    let mut stream = console
+        .http
+        .get(format!("{}{run_page}/events", console.base))
+        .header("cookie", operator.cookie())
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    );
+    let mut seen = String::new();
+    let read = |seen: &mut String, chunk: Option<bytes::Bytes>| {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap_or_default()));
+    };
+    while !seen.contains("\"waiting\"") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), stream.chunk())
+            .await
+            .expect("an event while waiting")
+            .expect("read");
+        assert!(chunk.is_some(), "the stream ended early: {seen}");
+        read(&mut seen, chunk);
+    }
+    let approved = operator
+        .post(
+            &format!("{run_page}/steps/ask/approve"),
+            &[("approve", "true")],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.html);
+    loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), stream.chunk())
+            .await
+            .expect("events until the run ends")
+            .expect("read");
+        let ended = chunk.is_none();
+        read(&mut seen, chunk);
+        if ended {
+            break;
+        }
+    }
+    let last = seen.trim_end().lines().last().unwrap_or_default();
+    assert!(last.contains("\"status\":\"succeeded\""), "{seen}");
 }

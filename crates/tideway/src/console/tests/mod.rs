@@ -5,6 +5,7 @@
 mod actions;
 mod pages;
 mod sign_in;
+mod sso;
 
 use std::net::SocketAddr;
 
@@ -34,11 +35,29 @@ pub struct Browser<'a> {
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    /// Each `Set-Cookie` header, whole.
+    pub cookies: Vec<String>,
     pub html: String,
+}
+
+impl Page {
+    /// `name=value` of the cookie this answer sets under `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies
+            .iter()
+            .filter_map(|cookie| cookie.split(';').next())
+            .find(|pair| pair.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
 }
 
 impl Site {
     pub async fn start() -> Site {
+        Site::start_with(|_| {}).await
+    }
+
+    /// A site whose configuration `customize` changes last (it sees the bound address).
+    pub async fn start_with(customize: impl FnOnce(&mut Config)) -> Site {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -60,6 +79,7 @@ impl Site {
                 },
             )
             .expect("monitor settings");
+        customize(&mut config);
         let toolkits: Vec<String> = [
             "system",
             "support",
@@ -119,6 +139,16 @@ impl Site {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{path}: {status} {body}");
         body
+    }
+
+    /// A request to anywhere (another server, such as an identity provider), not
+    /// following redirects, as the site's browser.
+    pub async fn get_url(&self, url: &str, cookie: Option<&str>) -> Page {
+        let mut request = self.http.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        page(request.send().await.expect("get")).await
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Page {
@@ -186,6 +216,13 @@ async fn page(response: reqwest::Response) -> Page {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        cookies: response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect(),
         html: response.text().await.unwrap_or_default(),
     }
 }

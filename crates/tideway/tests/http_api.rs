@@ -108,6 +108,31 @@ async fn health_ready_and_catalog() {
     assert_eq!(echo["qualified_name"], "system_echo");
     assert_eq!(echo["annotations"]["readOnlyHint"], true);
     assert_eq!(echo["input_schema"]["required"], json!(["message"]));
+
+    // One toolkit alone is what the list holds for it; one not enabled is a 404
+    // problem that quotes no more than a short prefix of the name.
+    let one: Value = client()
+        .get(format!("{}/api/v1/toolkits/system", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one, toolkits[0]);
+    let missing = client()
+        .get(format!(
+            "{}/api/v1/toolkits/{}",
+            server.base,
+            "n".repeat(300)
+        ))
+        .send()
+        .await
+        .expect("send");
+    let body = problem(missing, 404, "unknown-toolkit").await;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(&"n".repeat(64)), "{detail}");
+    assert!(!detail.contains(&"n".repeat(65)), "{detail}");
 }
 
 #[tokio::test]

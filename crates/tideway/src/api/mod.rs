@@ -63,6 +63,7 @@ fn rest(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(toolkits::list_toolkits))
+        .routes(routes!(toolkits::get_toolkit))
         .routes(routes!(toolkits::call_tool))
         .routes(routes!(admin::list_keys, admin::create_key))
         .routes(routes!(admin::revoke_key))

@@ -1,5 +1,5 @@
 //! The catalog and the generic tool call: `GET /api/v1/toolkits` lists what is
-//! enabled, `POST /api/v1/tools/{toolkit}/{tool}` calls any tool through the Hub with
+//! enabled (`GET /api/v1/toolkits/{name}` one toolkit of it), `POST /api/v1/tools/{toolkit}/{tool}` calls any tool through the Hub with
 //! the same validation, deadline, metrics and audit as an MCP call.
 
 use axum::{
@@ -9,7 +9,9 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use tideway_core::{CallContext, Face, NameCollision, mcp::ContentBlock};
+use tideway_core::{
+    CallContext, Face, HubError, NameCollision, Principal, hub::Entry, mcp::ContentBlock,
+};
 use utoipa::ToSchema;
 
 use super::{
@@ -61,32 +63,65 @@ pub async fn list_toolkits(
         .filter(|entry| {
             entry.shown_to(principal) && entry.callable_tools(principal).next().is_some()
         })
-        .map(|entry| ToolkitInfo {
-            name: entry.name().to_string(),
-            description: entry.toolkit.description().to_string(),
-            tools: entry
-                .callable_tools(principal)
-                .map(|tool| ToolInfo {
-                    name: tool.name.to_string(),
-                    qualified_name: entry.mcp_tool_name(&tool.name).map(str::to_string),
-                    description: tool.description.as_ref().map(|d| d.to_string()),
-                    annotations: tool
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| serde_json::to_value(a).ok()),
-                    input_schema: Value::Object((*tool.input_schema).clone()),
-                    output_schema: tool
-                        .output_schema
-                        .as_ref()
-                        .map(|s| Value::Object((**s).clone())),
-                })
-                .collect(),
-            prompts: entry.prompts.len(),
-            resource_templates: entry.templates.len(),
-            collisions: entry.collisions.clone(),
-        })
+        .map(|entry| toolkit_info(entry, principal))
         .collect();
     ApiJson(toolkits)
+}
+
+/// One enabled toolkit with the tools the caller may call; 404 when it is not
+/// enabled or the caller may call none of its tools (as the list leaves it out).
+#[utoipa::path(get, path = "/api/v1/toolkits/{name}", tag = "toolkits",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ToolkitInfo), (status = 404, body = Problem)))]
+pub async fn get_toolkit(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let principal = &caller.principal;
+    let entries = calls.hub.entries();
+    let found = entries.iter().find(|entry| {
+        entry.name() == name
+            && entry.shown_to(principal)
+            && entry.callable_tools(principal).next().is_some()
+    });
+    match found {
+        Some(entry) => ApiJson(toolkit_info(entry, principal)).into_response(),
+        None => {
+            // The same answer as a call to a tool of a toolkit that is not there.
+            let shown: String = name.chars().take(64).collect();
+            Problem::from_hub(HubError::UnknownToolkit(shown), &request_id(&headers))
+                .into_response()
+        }
+    }
+}
+
+fn toolkit_info(entry: &Entry, principal: &Principal) -> ToolkitInfo {
+    ToolkitInfo {
+        name: entry.name().to_string(),
+        description: entry.toolkit.description().to_string(),
+        tools: entry
+            .callable_tools(principal)
+            .map(|tool| ToolInfo {
+                name: tool.name.to_string(),
+                qualified_name: entry.mcp_tool_name(&tool.name).map(str::to_string),
+                description: tool.description.as_ref().map(|d| d.to_string()),
+                annotations: tool
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| serde_json::to_value(a).ok()),
+                input_schema: Value::Object((*tool.input_schema).clone()),
+                output_schema: tool
+                    .output_schema
+                    .as_ref()
+                    .map(|s| Value::Object((**s).clone())),
+            })
+            .collect(),
+        prompts: entry.prompts.len(),
+        resource_templates: entry.templates.len(),
+        collisions: entry.collisions.clone(),
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -143,19 +143,19 @@ fn cell(value: &Value) -> String {
     }
 }
 
-/// The tools of `toolkit` the caller may call, by name, with their input schemas.
+/// The tools of `toolkit` the caller may call, by name, with their input schemas
+/// (none when the toolkit is not enabled here).
 async fn callable(console: &Shared, session: &Session, toolkit: &str) -> Map<String, Value> {
-    let catalog = console
+    let path = format!("/api/v1/toolkits/{}", segment(toolkit));
+    let entry = console
         .api
-        .get(&session.caller, &session.request_id, "/api/v1/toolkits")
+        .get(&session.caller, &session.request_id, &path)
         .await
         .unwrap_or(Value::Null);
-    catalog
+    entry["tools"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|t| t["name"] == toolkit)
-        .flat_map(|t| t["tools"].as_array().cloned().unwrap_or_default())
         .filter_map(|tool| {
             Some((
                 tool["name"].as_str()?.to_string(),

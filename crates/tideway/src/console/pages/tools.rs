@@ -130,11 +130,16 @@ async fn find(
     toolkit: &str,
     tool: &str,
 ) -> Result<Value, Response> {
-    let catalog = catalog(console, session).await?;
-    catalog
-        .iter()
-        .find(|t| t["name"] == toolkit)
-        .and_then(|t| t["tools"].as_array())
+    // One toolkit's entry, not the whole catalog; a toolkit that is not there (or
+    // none of whose tools the caller may call) is a tool that is not there.
+    let path = format!("/api/v1/toolkits/{}", segment(toolkit));
+    let entry = console
+        .api
+        .get(&session.caller, &session.request_id, &path)
+        .await
+        .unwrap_or(Value::Null);
+    entry["tools"]
+        .as_array()
         .and_then(|tools| tools.iter().find(|t| t["name"] == tool))
         .cloned()
         .ok_or_else(|| {

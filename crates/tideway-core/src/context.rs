@@ -252,6 +252,22 @@ impl ClientChannel for NoClient {
     }
 }
 
+/// The step of a durable run that a call is made for, when that step waits for a
+/// background call the tool starts (an agent step waits for its agent run). The
+/// background call is then recorded as that step's child in the same transaction
+/// that creates it, so no moment exists in which the call runs but belongs to no
+/// step, and a step that ended meanwhile gets no child at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentStep {
+    pub execution_id: String,
+    pub step_id: String,
+    /// The worker holding the step's lease: a step another server has taken over
+    /// is no longer this call's to give a child.
+    pub owner: String,
+    /// How deep the step's run is nested.
+    pub depth: i64,
+}
+
 /// Everything a call carries along the one call path.
 #[derive(Clone)]
 pub struct CallContext {
@@ -262,6 +278,9 @@ pub struct CallContext {
     pub deadline: Instant,
     pub cancel: CancellationToken,
     pub client: Arc<dyn ClientChannel>,
+    /// The durable run step whose child a background call started by this call
+    /// becomes (see [`ParentStep`]).
+    pub parent_step: Option<Arc<ParentStep>>,
 }
 
 impl CallContext {
@@ -276,6 +295,7 @@ impl CallContext {
             deadline: Instant::now() + Duration::from_secs(60),
             cancel: CancellationToken::new(),
             client: Arc::new(NoClient),
+            parent_step: None,
         }
     }
 
@@ -296,6 +316,11 @@ impl CallContext {
 
     pub fn with_client(mut self, client: Arc<dyn ClientChannel>) -> Self {
         self.client = client;
+        self
+    }
+
+    pub fn with_parent_step(mut self, parent: ParentStep) -> Self {
+        self.parent_step = Some(Arc::new(parent));
         self
     }
 

@@ -26,7 +26,7 @@ pub use rmcp::model as mcp;
 
 pub use access::{Role, ToolRules};
 pub use config::Config;
-pub use context::{CallContext, ClientChannel, Credential, Face, Principal, TenantId};
+pub use context::{CallContext, ClientChannel, Credential, Face, ParentStep, Principal, TenantId};
 pub use error::HubError;
 pub use hub::{CallLimits, CatalogListing, Hub, HubEvent, NameCollision, Scope, VirtualServer};
 pub use store::Store;

@@ -325,7 +325,7 @@ impl Agents {
             Some(background) => {
                 let timeout =
                     Duration::from_secs(pinned.agent.limits.max_seconds) + QUEUE_ALLOWANCE;
-                let call = background
+                let started = background
                     .start_keyed(
                         ctx,
                         (BUILTIN.name, names::CONTINUE_RUN),
@@ -333,7 +333,28 @@ impl Agents {
                         timeout,
                         Some(&format!("agent-run:{id}")),
                     )
-                    .await?;
+                    .await;
+                let call = match started {
+                    Ok(call) => call,
+                    Err(error) => {
+                        // Nothing will ever carry this run out: it ends here rather
+                        // than stay queued (a workflow step that ended meanwhile
+                        // gets no run, see `ParentStep`).
+                        let reason = error.to_string();
+                        self.store()
+                            .finish(
+                                &id,
+                                store::Ending {
+                                    status: store::RunStatus::Cancelled,
+                                    answer: None,
+                                    output: None,
+                                    error: Some(&reason),
+                                },
+                            )
+                            .await?;
+                        return Err(error);
+                    }
+                };
                 self.store().set_call(&id, &call.id).await?;
             }
             // Without the workflow engine, or with the client's model, the run is

@@ -84,8 +84,6 @@ pub const GENERATE_TOOL: &str = "models_generate";
 pub const NOTIFY_TOOL: &str = "automation_notify";
 /// The tool an `agent` step calls to start its agent run, by its `/mcp` name.
 pub const AGENT_TOOL: &str = "agents_run_agent";
-/// The tool that stops an agent run an agent step started.
-pub const AGENT_CANCEL_TOOL: &str = "agents_cancel_run";
 
 /// How deep runs may nest (a run's child's child ...), so a template that starts
 /// itself ends instead of filling the store.

@@ -15,7 +15,7 @@ use std::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, HubEvent, Scope, TenantId,
+    CallContext, Hub, HubError, HubEvent, ParentStep, Scope, TenantId,
     mcp::{CallToolResult, JsonObject},
 };
 use tokio::sync::{Notify, Semaphore, broadcast};
@@ -25,9 +25,7 @@ use tracing::Instrument;
 use crate::api::problem::Problem;
 
 use super::{
-    definition::{
-        AGENT_CANCEL_TOOL, AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind,
-    },
+    definition::{AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
     expressions,
     progress::RunStatus,
     runs::{Claimed, Loaded, Outcome, Parent, Runs, Touched, now_ms},
@@ -491,10 +489,13 @@ impl Engine {
     }
 
     /// Gives an agent step's task to its agent and leaves the step waiting for the
-    /// agent run, whose background call (a run of this engine) becomes the step's
-    /// child: so no worker is held while the agent works, the run's end moves this
-    /// one on at once, and cancelling this run cancels it. An attempt cut off after
-    /// the child was noted finds it instead of starting another agent run.
+    /// agent run, whose background call (a run of this engine) is made the step's
+    /// child in the transaction that creates it (the call carries the step as its
+    /// [`ParentStep`]): so no worker is held while the agent works, the run's end
+    /// moves this one on at once, cancelling this run cancels it, and a step that
+    /// ended meanwhile (cancelled, or taken over by another server) gets no agent
+    /// run at all. An attempt cut off after the child was noted finds it instead of
+    /// starting another agent run.
     async fn start_agent(
         &self,
         claimed: &Claimed,
@@ -522,7 +523,14 @@ impl Engine {
             json!(step.agent.as_deref().unwrap_or_default()),
         );
         arguments.insert("wait_secs".into(), json!(0));
-        let ctx = self.step_context(claimed, loaded, step, token);
+        let ctx = self
+            .step_context(claimed, loaded, step, token)
+            .with_parent_step(ParentStep {
+                execution_id: claimed.execution_id.clone(),
+                step_id: claimed.step_id.clone(),
+                owner: self.owner.clone(),
+                depth: loaded.depth,
+            });
         let output = match call_with(&hub, &ctx, AGENT_TOOL, arguments).await {
             Ok(output) => output,
             Err(Failure::Cancelled) => return Outcome::Cancelled,
@@ -552,63 +560,30 @@ impl Engine {
             Some(status) => return ended(status),
             None => return ended("in an unknown state"),
         }
-        let parent = Parent {
-            execution_id: &claimed.execution_id,
-            step_id: &claimed.step_id,
-            owner: &self.owner,
-            depth: loaded.depth,
-        };
         match self
             .runs
-            .adopt_child(&loaded.tenant, &format!("agent-run:{run_id}"), &parent)
+            .by_key(&loaded.tenant, &format!("agent-run:{run_id}"))
             .await
         {
             Ok(Some(child)) => {
                 tracing::info!(child, run_id, "workflows: an agent step waits for its run");
                 Outcome::AwaitingChild(child)
             }
-            // The step ended meanwhile (its workflow was cancelled) or another server
-            // took it over and finds it `unknown` (the agent run is not started twice
-            // unasked). Either way the run just started is no step's, and nothing
-            // would ever cancel it, so it is stopped here.
-            Ok(None) => {
-                self.stop_orphan_agent_run(&hub, claimed, loaded, step, run_id)
-                    .await;
-                Outcome::Cancelled
-            }
+            Ok(None) => Outcome::Failed {
+                problem: None,
+                message: format!(
+                    "the agent run {run_id} runs outside this engine, so this step cannot wait for it"
+                ),
+                retry_in: None,
+            },
             Err(error) => Outcome::Failed {
                 problem: None,
                 message: format!(
-                    "the agent run {run_id} could not be made this step's: {}",
+                    "the agent run {run_id} could not be found: {}",
                     error.shown(&ctx.request_id)
                 ),
                 retry_in: None,
             },
-        }
-    }
-
-    /// Cancels an agent run that its step could not adopt. The step's own token may
-    /// already be cancelled, so the call gets a fresh one.
-    async fn stop_orphan_agent_run(
-        &self,
-        hub: &Hub,
-        claimed: &Claimed,
-        loaded: &Loaded,
-        step: &Step,
-        run_id: &str,
-    ) {
-        let ctx = self.step_context(claimed, loaded, step, CancellationToken::new());
-        let mut arguments = JsonObject::new();
-        arguments.insert("id".into(), json!(run_id));
-        match call_with(hub, &ctx, AGENT_CANCEL_TOOL, arguments).await {
-            Ok(_) => tracing::info!(
-                run_id,
-                "workflows: an agent run no step adopted was cancelled"
-            ),
-            Err(Failure::Cancelled) => {}
-            Err(Failure::Failed(_, message, _)) => {
-                tracing::warn!(run_id, %message, "workflows: an agent run no step adopted could not be cancelled");
-            }
         }
     }
 
@@ -887,7 +862,7 @@ fn failure(
     }
 }
 
-/// The child run an earlier attempt of this step started or adopted and noted, if
+/// The child run an earlier attempt of this step started and noted, if
 /// any: an attempt cut off after that point waits for it instead of starting another.
 fn noted_child(claimed: &Claimed, loaded: &Loaded) -> Option<String> {
     let (_, noted, _) = loaded.steps.get(&claimed.step_id)?;

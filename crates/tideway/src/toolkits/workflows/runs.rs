@@ -533,7 +533,10 @@ impl Runs {
 
     /// Records a new run and its steps, those that need nothing ready at once.
     /// With a `key`, a run of the tenant started with the same key before is
-    /// answered instead (the flag says whether this call made the run).
+    /// answered instead (the flag says whether this call made the run). A call
+    /// made for a run's step ([`CallContext::parent_step`]) makes the new run that
+    /// step's child in the same transaction, or nothing when the step is no longer
+    /// running under its worker.
     pub async fn create(
         &self,
         ctx: &CallContext,
@@ -547,12 +550,24 @@ impl Runs {
             return Ok((id, false));
         }
         let starter = Starter::of(&ctx.principal);
+        let parent = ctx.parent_step.as_deref().map(|step| Parent {
+            execution_id: &step.execution_id,
+            step_id: &step.step_id,
+            owner: &step.owner,
+            depth: step.depth,
+        });
         match self
-            .insert(&ctx.tenant, &starter, pinned, input, None, key)
+            .insert(&ctx.tenant, &starter, pinned, input, parent.as_ref(), key)
             .await
         {
             Ok(Some(id)) => Ok((id, true)),
-            Ok(None) => Err(HubError::Internal("the run was not recorded".into())),
+            Ok(None) => Err(match &ctx.parent_step {
+                Some(step) => HubError::Conflict(format!(
+                    "step '{}' of run {} is no longer running here, so nothing was started for it",
+                    step.step_id, step.execution_id
+                )),
+                None => HubError::Internal("the run was not recorded".into()),
+            }),
             // Another start with the same key won the race.
             Err(error) => match key {
                 Some(key) => match self.by_key(&ctx.tenant, key).await? {
@@ -564,7 +579,7 @@ impl Runs {
         }
     }
 
-    async fn by_key(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, HubError> {
+    pub async fn by_key(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, HubError> {
         on_store!(&self.store, pool => {
             sqlx::query_scalar(
                 "SELECT id FROM workflow_executions WHERE tenant_id = $1 AND start_key = $2",
@@ -591,72 +606,6 @@ impl Runs {
     ) -> Result<Option<String>, HubError> {
         self.insert(tenant, starter, pinned, input, Some(parent), None)
             .await
-    }
-
-    /// Makes run `key` of `tenant` (an agent run's background call, started by a
-    /// step this server holds) that step's child, and notes it on the step, in one
-    /// transaction: from then on its end ends the step, and the step's end or
-    /// cancel reaches it. `None` when the step is no longer this server's.
-    pub async fn adopt_child(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        parent: &Parent<'_>,
-    ) -> Result<Option<String>, HubError> {
-        let begin = self.store.begin_write_sql();
-        on_store!(&self.store, pool => {
-            async {
-                let mut tx = pool.begin_with(begin).await?;
-                let child: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM workflow_executions WHERE tenant_id = $1 AND start_key = $2",
-                )
-                .bind(tenant.as_str())
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(child) = child else {
-                    return Ok::<Result<Option<String>, HubError>, sqlx::Error>(Err(
-                        HubError::NotFound(format!("no run is keyed {key}")),
-                    ));
-                };
-                let note = serde_json::json!({ "execution_id": child }).to_string();
-                let noted = sqlx::query(
-                    "UPDATE workflow_steps SET output = $4 \
-                     WHERE execution_id = $1 AND step_id = $2 AND lease_owner = $3 AND status = 'running'",
-                )
-                .bind(parent.execution_id)
-                .bind(parent.step_id)
-                .bind(parent.owner)
-                .bind(&note)
-                .execute(&mut *tx)
-                .await?;
-                if noted.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(Ok(None));
-                }
-                // Taking the child's row waits for a transaction ending the child to
-                // commit, so the end is either seen here or sees this parent.
-                let linked = sqlx::query(
-                    "UPDATE workflow_executions SET parent_id = $2, parent_step = $3, depth = $4 \
-                     WHERE id = $1 AND parent_id IS NULL",
-                )
-                .bind(&child)
-                .bind(parent.execution_id)
-                .bind(parent.step_id)
-                .bind(parent.depth + 1)
-                .execute(&mut *tx)
-                .await?;
-                if linked.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(Err(HubError::Conflict(format!(
-                        "run {child} already belongs to another step"
-                    ))));
-                }
-                tx.commit().await?;
-                Ok(Ok(Some(child)))
-            }
-            .await
-        })?
     }
 
     async fn insert(

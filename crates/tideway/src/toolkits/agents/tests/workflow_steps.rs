@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tideway_core::{HubError, context::Role, secrets::MasterKey, store::testing::test_stores};
+use tideway_core::{
+    HubError, ParentStep, context::Role, secrets::MasterKey, store::testing::test_stores,
+};
 
 use super::{agents, fixture, fixture_with, save_agent, scripted_model, server};
 use crate::toolkits::{
@@ -391,5 +393,53 @@ async fn run_agent_workflow_runs_its_tasks_as_agent_steps() {
             "the writer read the researcher's answer"
         );
         script.seen.lock().expect("lock").clear();
+    }
+}
+
+#[tokio::test]
+async fn a_step_that_ended_before_its_agent_run_was_recorded_gets_none() {
+    let (base, _script) = scripted_model().await;
+    for test in test_stores().await {
+        let server = fixture_with(&test.store, &key(), &base, quick()).await;
+        save_agent(&server, "prober", &["probe"], json!({})).await;
+        let caller = operator("acme");
+        // A step no worker holds (it waits for a person): what a cancelled step, or
+        // one another server took over, looks like to the call made for it.
+        let id = server
+            .run_template(
+                &caller,
+                json!({"id": "gated", "name": "Gated",
+                       "steps": [{"id": "ask", "kind": "approval"}]}),
+                json!({}),
+            )
+            .await;
+        server
+            .wait_until(&caller, &id, "the approval to wait", |run| {
+                step(run, "ask")["status"] == "waiting"
+            })
+            .await;
+        let for_step = operator("acme").with_parent_step(ParentStep {
+            execution_id: id.clone(),
+            step_id: "ask".into(),
+            owner: "a-worker-that-let-go".into(),
+            depth: 0,
+        });
+        let error = agents(
+            &server,
+            &for_step,
+            "run_agent",
+            json!({"agent": "prober", "task": "Too late", "wait_secs": 0}),
+        )
+        .await
+        .expect_err("no agent run for a step that is not running");
+        assert!(error.to_string().contains("no longer running"), "{error}");
+        // The agent run was ended at once rather than left queued for no one, and
+        // the step got no child.
+        let runs = runs(&server).await;
+        assert_eq!(runs.len(), 1, "{runs:#?}");
+        assert_eq!(runs[0]["status"], "cancelled", "{runs:#?}");
+        let run = server.wait_until(&caller, &id, "a read", |_| true).await;
+        assert_eq!(step(&run, "ask")["status"], "waiting", "{run:#}");
+        assert_eq!(step(&run, "ask")["output"], Value::Null, "{run:#}");
     }
 }

@@ -38,6 +38,7 @@ use crate::{
     error::HubError,
     mcp::JsonObject,
     metrics::Metrics,
+    parts::PartHealth,
     toolkit::{Health, Toolkit},
 };
 
@@ -452,6 +453,20 @@ impl Hub {
                 health
             };
             (entry.name().to_string(), health)
+        }))
+        .await
+    }
+
+    /// Every toolkit's parts in use, by toolkit. A toolkit's whole answer is bounded
+    /// too (twice `timeout`, its parts being checked at once), so one toolkit that
+    /// ignores its timeout cannot hold up the round; its parts are then left out.
+    pub async fn parts(&self, timeout: Duration) -> Vec<(String, Vec<PartHealth>)> {
+        let entries = self.entries();
+        join_all(entries.iter().map(|entry| async move {
+            let parts = tokio::time::timeout(timeout * 2, entry.toolkit.parts(timeout))
+                .await
+                .unwrap_or_default();
+            (entry.name().to_string(), parts)
         }))
         .await
     }

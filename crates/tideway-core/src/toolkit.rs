@@ -17,6 +17,7 @@ use crate::{
         ResourceContents, ResourceTemplate, Tool,
     },
     naming::NamingMode,
+    parts::PartHealth,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -221,6 +222,13 @@ pub trait Toolkit: Send + Sync + 'static {
 
     async fn health(&self) -> Health {
         Health::healthy()
+    }
+
+    /// The parts in use (a tenant's sources, clusters, accounts) and their health,
+    /// each checked within `timeout` with the clients the calls use. The monitor
+    /// records each as a component of its own, seen by its tenant alone.
+    async fn parts(&self, _timeout: Duration) -> Vec<PartHealth> {
+        Vec::new()
     }
 
     /// The server is stopping: stop background work (a toolkit that runs some).

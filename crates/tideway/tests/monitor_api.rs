@@ -343,3 +343,60 @@ async fn rules_silences_and_alerts_have_their_rest_lifecycle_and_bad_input_names
     let (status, _) = get(base, "/api/v1/system/alert-rules/slow_echo").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_source_in_use_is_a_component_reached_by_its_percent_encoded_name() {
+    let server = start(|config| {
+        config.toolkits = vec!["database".into(), "monitor".into()];
+        config
+            .update_section("monitor", |monitor: &mut MonitorConfig| {
+                monitor.interval_secs = 1;
+                monitor.replica = Some("api-parts".into());
+            })
+            .expect("monitor settings");
+    })
+    .await;
+    let base = server.base.as_str();
+    let data = tempfile::tempdir().expect("dir");
+    let path = data.path().join("orders.db");
+    std::fs::write(&path, b"").expect("an empty SQLite database");
+    let (status, created) = send(
+        reqwest::Method::POST,
+        base,
+        "/api/v1/sources",
+        Some(json!({"name": "orders", "kind": "sqlite", "path": path.display().to_string()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, answer) = send(
+        reqwest::Method::POST,
+        base,
+        "/api/v1/integration/mcp/database/query",
+        Some(json!({"connection_id": "orders", "query": "SELECT 1 AS one"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+
+    let encoded = "/api/v1/system/components/database%2Fdefault%2Forders";
+    wait_for("the source checked as a part", async || {
+        get(base, encoded).await.0 == 200
+    })
+    .await;
+    let (_, part) = get(base, encoded).await;
+    assert_eq!(part["name"], "database/default/orders", "{part}");
+    assert_eq!(part["kind"], "source");
+    assert_eq!(part["status"], "healthy");
+    let (_, status_document) = get(base, "/api/v1/system/status").await;
+    let kinds: Vec<(&str, &str)> = status_document["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|component| Some((component["name"].as_str()?, component["kind"].as_str()?)))
+        .collect();
+    assert!(kinds.contains(&("store", "store")), "{kinds:?}");
+    assert!(kinds.contains(&("database", "toolkit")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("database/default/orders", "source")),
+        "{kinds:?}"
+    );
+}

@@ -32,7 +32,7 @@ use std::{
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, Role, TenantId, Toolkit,
+    CallContext, Hub, HubError, PartHealth, Role, TenantId, Toolkit,
     mcp::{CallToolResult, JsonObject, Tool},
     secrets::MasterKey,
     toolkit::role_by_annotations,
@@ -504,6 +504,10 @@ impl Toolkit for AgentsToolkit {
             }
             _ => role_by_annotations(tool),
         }
+    }
+
+    async fn parts(&self, _timeout: Duration) -> Vec<PartHealth> {
+        self.state.runner.parts()
     }
 
     async fn call_tool(

@@ -15,8 +15,10 @@ use std::{
 
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, Scope,
+    CallContext, Health, HealthStatus, Hub, HubError, PartHealth, Scope, TenantId,
+    error::bounded,
     mcp::{CallToolResult, JsonObject},
+    parts::{self, InUse},
     schema::ArgumentValidator,
 };
 
@@ -83,7 +85,21 @@ pub struct Runner {
     pub store: AgentStore,
     pub remotes: std::sync::Arc<Remotes>,
     hub: Weak<Hub>,
+    /// How the agents' latest runs on this server ended, for their health.
+    streaks: InUse<Streak>,
 }
+
+/// An agent's latest runs on this server: how many failed in a row, and why the
+/// last one failed.
+#[derive(Clone, Default)]
+struct Streak {
+    failed: u32,
+    last_error: Option<String>,
+}
+
+/// Failures in a row that make an agent down rather than degraded: one failed run
+/// may be its task's fault; several in a row are the agent's.
+const DOWN_AFTER_FAILURES: u32 = 3;
 
 impl Runner {
     pub fn new(store: AgentStore, remotes: std::sync::Arc<Remotes>, hub: Weak<Hub>) -> Self {
@@ -91,7 +107,58 @@ impl Runner {
             store,
             remotes,
             hub,
+            streaks: InUse::new(parts::IN_USE_WINDOW),
         }
+    }
+
+    /// Each agent that ended a run on this server lately, by how its runs ended:
+    /// healthy after a run that did not fail, degraded after a failure, down after
+    /// several in a row. No probe: an agent is its model and tools, which are
+    /// checked as parts of their own, and what its runs did is the truth about it.
+    pub fn parts(&self) -> Vec<PartHealth> {
+        self.streaks
+            .recent()
+            .into_iter()
+            .map(|(tenant, name, streak)| PartHealth {
+                kind: "agent",
+                tenant,
+                name,
+                health: match (streak.failed, streak.last_error) {
+                    (0, _) => Health::healthy(),
+                    (failed, error) => {
+                        let detail = format!(
+                            "its last {failed} run(s) failed: {}",
+                            error.unwrap_or_default()
+                        );
+                        if failed >= DOWN_AFTER_FAILURES {
+                            Health::down(detail)
+                        } else {
+                            Health {
+                                status: HealthStatus::Degraded,
+                                detail: Some(detail),
+                                latency_ms: None,
+                            }
+                        }
+                    }
+                },
+            })
+            .collect()
+    }
+
+    fn note_ending(&self, tenant: &TenantId, agent: &str, status: RunStatus, error: Option<&str>) {
+        if status == RunStatus::Cancelled {
+            return;
+        }
+        self.streaks.update(tenant, agent, |kept| match status {
+            RunStatus::Failed => {
+                let kept = kept.unwrap_or_default();
+                Streak {
+                    failed: kept.failed + 1,
+                    last_error: error.map(|error| bounded(error, 300).into_owned()),
+                }
+            }
+            _ => Streak::default(),
+        });
     }
 
     fn hub(&self) -> Result<std::sync::Arc<Hub>, HubError> {
@@ -262,6 +329,7 @@ impl Runner {
         };
         let status = ending.status;
         self.store.finish(id, ending).await?;
+        self.note_ending(&ctx.tenant, &run.summary.agent, status, message.as_deref());
         tracing::info!(run_id = id, status = status.as_str(), "agent run ended");
         Ok(self.store.run(&ctx.tenant, id).await?.summary)
     }

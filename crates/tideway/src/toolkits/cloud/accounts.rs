@@ -12,7 +12,12 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, HubError, Store, error::excerpt, on_store, secrets::MasterKey, store::SealedColumn,
+    CallContext, HubError, Store, TenantId,
+    error::excerpt,
+    on_store,
+    parts::{self, InUse},
+    secrets::MasterKey,
+    store::SealedColumn,
 };
 use url::Url;
 use utoipa::ToSchema;
@@ -152,6 +157,7 @@ pub struct AccountView {
 }
 
 /// Where an AWS account's credentials come from.
+#[derive(Clone)]
 pub enum Credentials {
     Static {
         key_id: String,
@@ -161,6 +167,7 @@ pub enum Credentials {
     ProviderChain,
 }
 
+#[derive(Clone)]
 pub struct AwsAccount {
     pub region: String,
     pub endpoint: Option<Url>,
@@ -170,6 +177,7 @@ pub struct AwsAccount {
     pub guarded: bool,
 }
 
+#[derive(Clone)]
 pub struct AzureAccount {
     pub storage_account: String,
     pub key: Zeroizing<String>,
@@ -179,6 +187,7 @@ pub struct AzureAccount {
     pub guarded: bool,
 }
 
+#[derive(Clone)]
 pub enum Backend {
     Aws(AwsAccount),
     Azure(AzureAccount),
@@ -186,6 +195,7 @@ pub enum Backend {
 }
 
 /// An account ready to use.
+#[derive(Clone)]
 pub struct Account {
     pub name: String,
     pub backend: Backend,
@@ -273,6 +283,8 @@ pub struct Accounts {
     store: Store,
     key: Arc<MasterKey>,
     config: Arc<CloudConfig>,
+    /// The accounts calls opened lately, which the monitor checks.
+    in_use: InUse<Account>,
 }
 
 fn json_list(text: &str) -> Result<Vec<String>, HubError> {
@@ -281,7 +293,17 @@ fn json_list(text: &str) -> Result<Vec<String>, HubError> {
 
 impl Accounts {
     pub fn new(store: Store, key: Arc<MasterKey>, config: Arc<CloudConfig>) -> Self {
-        Accounts { store, key, config }
+        Accounts {
+            store,
+            key,
+            config,
+            in_use: InUse::new(parts::IN_USE_WINDOW),
+        }
+    }
+
+    /// The accounts calls opened within [`parts::IN_USE_WINDOW`], by tenant and name.
+    pub fn in_use(&self) -> Vec<(TenantId, String, Account)> {
+        self.in_use.recent()
     }
 
     pub fn store(&self) -> &Store {
@@ -308,6 +330,7 @@ impl Accounts {
         input: AccountInput,
         policy: &Policy,
     ) -> Result<(), HubError> {
+        self.in_use.forget(&ctx.tenant, name);
         if !tideway_core::naming::is_valid_id(name, 64) {
             return Err(HubError::invalid_argument(
                 "name",
@@ -544,6 +567,7 @@ impl Accounts {
 
     /// Removes a stored account; `false` when the tenant has none of that name.
     pub async fn delete(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
+        self.in_use.forget(&ctx.tenant, name);
         if self.declared_for(ctx).any(|(declared, _)| declared == name) {
             return Err(HubError::Conflict(format!(
                 "'{name}' is declared in the configuration file; the operator removes it there"
@@ -560,8 +584,15 @@ impl Accounts {
         Ok(deleted > 0)
     }
 
-    /// The account a call names, or the tenant's only one.
+    /// The account a call names, or the tenant's only one; noted as in use.
     pub async fn open(&self, ctx: &CallContext, name: Option<&str>) -> Result<Account, HubError> {
+        let account = self.resolve(ctx, name).await?;
+        self.in_use
+            .note(&ctx.tenant, &account.name, account.clone());
+        Ok(account)
+    }
+
+    async fn resolve(&self, ctx: &CallContext, name: Option<&str>) -> Result<Account, HubError> {
         let name = match name {
             Some(name) => name.to_string(),
             None => {

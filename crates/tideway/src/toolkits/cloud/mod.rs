@@ -31,8 +31,9 @@ use std::{
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, Hub, HubError, Role, Store, Toolkit,
+    CallContext, Hub, HubError, PartHealth, Role, Store, Toolkit,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, ResourceTemplate, Tool},
+    parts,
     secrets::MasterKey,
     toolkit::role_by_annotations,
     typed::ToolSet,
@@ -169,6 +170,31 @@ impl Toolkit for CloudToolkit {
             names::SET_ACCOUNT | names::DELETE_ACCOUNT => Role::Admin,
             _ => role_by_annotations(tool),
         }
+    }
+
+    /// Each account a call opened lately, reached as `test_account` reaches it. A
+    /// refusal to list (`permission`) still shows the service answering to the
+    /// account's credentials, and an account kept to one bucket or to functions
+    /// gets it while its calls succeed, so it does not count as down.
+    async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        let state = self.state.clone();
+        parts::check_each(
+            "account",
+            self.state.accounts.in_use(),
+            timeout,
+            |account| {
+                let state = state.clone();
+                async move {
+                    match tools::test(&state, &account).await {
+                        Err(failure) if failure.kind != "permission" => {
+                            Err(format!("{}: {}", failure.kind, failure.detail))
+                        }
+                        _ => Ok(()),
+                    }
+                }
+            },
+        )
+        .await
     }
 
     async fn call_tool(

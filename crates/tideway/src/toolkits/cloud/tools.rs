@@ -161,7 +161,9 @@ impl ToolText for AccountTest {
     }
 }
 
-async fn test(state: &CloudState, account: &Account) -> Result<(), Failure> {
+/// Reaches the account's service with its credentials: the folder read, the
+/// containers or buckets listed.
+pub(super) async fn test(state: &CloudState, account: &Account) -> Result<(), Failure> {
     match &account.backend {
         Backend::Local { root } => match tokio::fs::read_dir(root).await {
             Ok(_) => Ok(()),

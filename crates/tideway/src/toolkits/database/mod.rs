@@ -23,11 +23,11 @@ mod tools;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, HubError, Role,
+    CallContext, HubError, PartHealth, Role,
     mcp::{
         CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
         PromptMessage, Resource, ResourceContents, ResourceTemplate, Role as MessageRole, Tool,
@@ -134,6 +134,10 @@ impl Toolkit for DatabaseToolkit {
         self.tools
             .call(self.service.clone(), ctx, name, arguments)
             .await
+    }
+
+    async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        self.service.parts(timeout).await
     }
 
     fn uri_prefixes(&self) -> Vec<String> {

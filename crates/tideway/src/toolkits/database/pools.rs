@@ -22,7 +22,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode},
     sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions},
 };
-use tideway_core::net::AddressError;
+use tideway_core::{TenantId, net::AddressError};
 
 use super::{
     model::{SourceKind, SslMode},
@@ -61,6 +61,16 @@ pub enum SourcePool {
 }
 
 impl SourcePool {
+    /// Whether a connection can be had from the pool and answers: the path every
+    /// query takes (the pool tests a connection before lending it).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            SourcePool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            SourcePool::Mysql(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            SourcePool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        }
+    }
+
     async fn close(&self) {
         match self {
             SourcePool::Postgres(pool) => pool.close().await,
@@ -405,6 +415,21 @@ impl Pools {
         if let Some(entry) = removed {
             entry.pool.close().await;
         }
+    }
+
+    /// The pools calls used within `within` (the sources in use), by tenant and
+    /// source. Reading them does not count as use, so checking them keeps no pool open.
+    pub fn in_use(&self, within: Duration) -> Vec<(TenantId, String, SourcePool)> {
+        let mut in_use: Vec<_> = self
+            .entries()
+            .iter()
+            .filter(|(_, entry)| entry.last_used.elapsed() < within)
+            .map(|((tenant, name), entry)| {
+                (TenantId::new(tenant), name.clone(), entry.pool.clone())
+            })
+            .collect();
+        in_use.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        in_use
     }
 
     /// How many pools are open (for tests and metrics).

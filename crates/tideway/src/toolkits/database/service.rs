@@ -13,7 +13,10 @@ use std::{
 
 use chrono::Utc;
 use serde_json::Value;
-use tideway_core::{CallContext, Credential, HubError, Store, TenantId, secrets::MasterKey};
+use tideway_core::{
+    CallContext, Credential, HubError, PartHealth, Store, TenantId, error::bounded, parts,
+    secrets::MasterKey,
+};
 
 use zeroize::Zeroizing;
 
@@ -584,6 +587,20 @@ impl DatabaseService {
     ) -> Result<ConnectionTest, HubError> {
         let source = self.resolve(ctx, name).await?;
         Ok(self.test_source(&ctx.tenant, &source).await)
+    }
+
+    /// The health of each source a call used lately, through its pool as a query
+    /// goes; a failure is reported without the source's secrets.
+    pub async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        let in_use = self
+            .pools
+            .in_use(Duration::from_secs(self.config.pool_evict_secs));
+        parts::check_each("source", in_use, timeout, |pool| async move {
+            pool.ping()
+                .await
+                .map_err(|error| bounded(&error.to_string(), 300).into_owned())
+        })
+        .await
     }
 
     /// Connects once (not through the pool, so a broken pool cannot mask the cause),

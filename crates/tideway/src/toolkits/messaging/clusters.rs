@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, HubError, Store, error::excerpt, on_store, secrets::MasterKey, store::SealedColumn,
+    CallContext, HubError, PartHealth, Store, TenantId, error::excerpt, on_store, parts,
+    secrets::MasterKey, store::SealedColumn,
 };
 use tideway_kafka::{Cluster, ClusterSpec, SaslMechanism, Security};
 use utoipa::ToSchema;
@@ -581,6 +582,28 @@ impl Clusters {
         if let Some((_, client)) = removed {
             retire(client);
         }
+    }
+
+    /// The health of each cluster this server holds clients for (one a call
+    /// opened), asked for its brokers through those clients, as a call would.
+    pub async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        let held: Vec<_> = match self.clients.lock() {
+            Ok(clients) => clients
+                .iter()
+                .map(|((tenant, name), (_, client))| {
+                    (TenantId::new(tenant), name.clone(), client.clone())
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        parts::check_each("cluster", held, timeout, |client| async move {
+            match client.check().await {
+                Ok(brokers) if brokers.is_empty() => Err("it named no broker".to_string()),
+                Ok(_) => Ok(()),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
     }
 
     fn cached(&self, tenant: &str, name: &str, stamp: &str) -> Option<Arc<Cluster>> {

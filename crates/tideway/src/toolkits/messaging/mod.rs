@@ -16,11 +16,11 @@ pub mod views;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tideway_core::{
-    CallContext, HubError, Role, Store, Toolkit,
+    CallContext, HubError, PartHealth, Role, Store, Toolkit,
     mcp::{CallToolResult, JsonObject, Resource, ResourceContents, ResourceTemplate, Tool},
     secrets::MasterKey,
     toolkit::role_by_annotations,
@@ -137,6 +137,10 @@ impl Toolkit for MessagingToolkit {
         self.tools
             .call(self.state.clone(), ctx, name, arguments)
             .await
+    }
+
+    async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        self.state.clusters.parts(timeout).await
     }
 
     fn uri_prefixes(&self) -> Vec<String> {

@@ -14,13 +14,16 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Weak};
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, Hub, HubError, Role, Store, Toolkit,
+    CallContext, Hub, HubError, PartHealth, Role, Store, Toolkit,
     config::Config,
     mcp::{CallToolResult, JsonObject, Tool},
     secrets::MasterKey,
@@ -529,6 +532,10 @@ impl Toolkit for ModelsToolkit {
             names::GENERATE => Role::Viewer,
             _ => role_by_annotations(tool),
         }
+    }
+
+    async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        self.state.service.parts(timeout).await
     }
 
     async fn call_tool(

@@ -16,7 +16,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tideway_core::{
-    CallContext, HubError, Store, on_store, secrets::MasterKey, store::SealedColumn,
+    CallContext, HubError, PartHealth, Store, on_store,
+    parts::{self, InUse},
+    secrets::MasterKey,
+    store::SealedColumn,
 };
 
 use utoipa::ToSchema;
@@ -241,6 +244,8 @@ pub struct ModelService {
     http: reqwest::Client,
     /// Requests in the current minute, per tenant.
     minutes: Mutex<HashMap<String, (Instant, u32)>>,
+    /// The HTTP providers calls resolved lately, which the monitor probes.
+    in_use: InUse<HttpProvider>,
 }
 
 impl ModelService {
@@ -257,6 +262,7 @@ impl ModelService {
             tenants,
             http: reqwest::Client::new(),
             minutes: Mutex::new(HashMap::new()),
+            in_use: InUse::new(parts::IN_USE_WINDOW),
         }
     }
 
@@ -298,6 +304,10 @@ impl ModelService {
         choice: &ModelChoice,
     ) -> Result<Backend, HubError> {
         let mut backend = self.named_backend(ctx, choice.provider.as_deref()).await?;
+        if let Backend::Http(provider) = &backend {
+            self.in_use
+                .note(&ctx.tenant, &provider.name, provider.clone());
+        }
         if let (Some(model), Backend::Http(provider)) = (&choice.model, &mut backend) {
             if model.trim().is_empty() || model.len() > 200 {
                 return Err(HubError::invalid_argument(
@@ -446,6 +456,19 @@ impl ModelService {
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
             error: outcome.err(),
         })
+    }
+
+    /// Each HTTP provider a call used lately, asked whether it answers as
+    /// `check_provider` asks (its model list, with its key: no tokens spent).
+    pub async fn parts(&self, timeout: Duration) -> Vec<PartHealth> {
+        let http = &self.http;
+        parts::check_each(
+            "provider",
+            self.in_use.recent(),
+            timeout,
+            |provider| async move { backends::probe(&provider, http, timeout).await },
+        )
+        .await
     }
 
     /// Refuses the request if the tenant is over a budget, saying which and until when.
@@ -687,6 +710,7 @@ impl ModelService {
         name: &str,
         input: ProviderInput,
     ) -> Result<(), HubError> {
+        self.in_use.forget(&ctx.tenant, name);
         let valid =
             tideway_core::naming::is_valid_id(name, 64) && !["sampling", "none"].contains(&name);
         if !valid {
@@ -760,6 +784,7 @@ impl ModelService {
     }
 
     pub async fn delete_provider(&self, ctx: &CallContext, name: &str) -> Result<bool, HubError> {
+        self.in_use.forget(&ctx.tenant, name);
         let deleted = on_store!(&self.store, pool => {
             sqlx::query("DELETE FROM model_providers WHERE tenant_id = $1 AND name = $2")
                 .bind(ctx.tenant.as_str())

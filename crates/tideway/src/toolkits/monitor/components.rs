@@ -1,8 +1,9 @@
 //! Every component's health as this server last checked it, and each change of
 //! state recorded as a transition (availability is read from those). Components are
-//! the store and each registered toolkit (each federated server is a toolkit of its
-//! own); their checks are the ones `/ready` runs, on the same path and credentials
-//! as real calls.
+//! the store, each registered toolkit (each federated server is a toolkit of its
+//! own) and each toolkit's parts in use (a tenant's database source, Kafka cluster,
+//! cloud account, model provider, agent); their checks run on the same path and
+//! credentials as real calls.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -20,9 +21,41 @@ pub mod metrics {
 /// The longest detail kept with a transition.
 const MAX_DETAIL: usize = 500;
 
+/// The store's component name.
+pub const STORE: &str = "store";
+
+/// A part's component name: `{toolkit}/{tenant}/{part}`. Toolkit names and tenant
+/// ids hold no `/`, so the name reads back unambiguously, and which tenant may see a
+/// part's series stays known after the part itself is gone.
+pub fn part_name(toolkit: &str, tenant: &str, part: &str) -> String {
+    format!("{toolkit}/{tenant}/{part}")
+}
+
+/// The toolkit a component belongs to and, for a part, its tenant (`store` gives
+/// `("store", None)`).
+pub fn owner_of(name: &str) -> (&str, Option<&str>) {
+    let mut segments = name.splitn(3, '/');
+    let toolkit = segments.next().unwrap_or(name);
+    match (segments.next(), segments.next()) {
+        (Some(tenant), Some(_)) => (toolkit, Some(tenant)),
+        _ => (toolkit, None),
+    }
+}
+
+/// One component's check result.
+pub struct Check {
+    pub name: String,
+    /// `store`, `toolkit`, or the part's kind (`source`, `cluster`, ...).
+    pub kind: &'static str,
+    pub health: Health,
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ComponentState {
     pub name: String,
+    /// `store`, `toolkit`, or a part's kind (`source`, `cluster`, `account`,
+    /// `provider`, `agent`); `part` for a part not checked since this server started.
+    pub kind: &'static str,
     /// `healthy`, `degraded` or `down`.
     pub status: &'static str,
     pub latency_ms: Option<f64>,
@@ -97,10 +130,16 @@ impl Components {
                 "degraded" => "degraded",
                 _ => "down",
             };
+            let kind = match owner_of(&row.component) {
+                (STORE, None) => "store",
+                (_, None) => "toolkit",
+                (_, Some(_)) => "part",
+            };
             states.insert(
                 row.component.clone(),
                 ComponentState {
                     name: row.component,
+                    kind,
                     status,
                     latency_ms: None,
                     last_error: row.detail,
@@ -114,11 +153,7 @@ impl Components {
 
     /// Takes the results of one round of checks made at `now_ms`: records the
     /// components whose status changed and answers their figures as points.
-    pub async fn observe(
-        &self,
-        now_ms: i64,
-        checks: Vec<(String, Health)>,
-    ) -> Result<Vec<Point>, HubError> {
+    pub async fn observe(&self, now_ms: i64, checks: Vec<Check>) -> Result<Vec<Point>, HubError> {
         let mut points = Vec::with_capacity(checks.len() * 2);
         let mut changed = Vec::new();
         let mut next = HashMap::with_capacity(checks.len());
@@ -127,7 +162,7 @@ impl Components {
                 .states
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for (name, health) in checks {
+            for Check { name, kind, health } in checks {
                 let status = status_name(health.status);
                 points.push(Point::new(metrics::UP, &name, up_value(health.status)));
                 if let Some(latency) = health.latency_ms {
@@ -158,6 +193,7 @@ impl Components {
                     name.clone(),
                     ComponentState {
                         name,
+                        kind,
                         status,
                         latency_ms: health.latency_ms,
                         last_error,

@@ -15,7 +15,7 @@ use super::{
     alerts::round,
     availability::{Uptime, uptime},
     calls,
-    components::ComponentState,
+    components::{self, ComponentState},
     host,
     rules::METRICS,
     series::{Summary, resolution_for},
@@ -87,7 +87,11 @@ pub struct SystemFigures {
 
 #[derive(Serialize, JsonSchema, ToSchema)]
 pub struct ComponentView {
+    /// `store`, a toolkit's name, or `{toolkit}/{tenant}/{part}` for a part.
     pub name: String,
+    /// `store`, `toolkit`, or a part's kind: `source`, `cluster`, `account`,
+    /// `provider`, `agent`.
+    pub kind: String,
     /// `healthy`, `degraded` or `down`.
     pub status: String,
     pub latency_ms: Option<f64>,
@@ -100,6 +104,7 @@ impl From<ComponentState> for ComponentView {
     fn from(state: ComponentState) -> Self {
         ComponentView {
             name: state.name,
+            kind: state.kind.to_string(),
             status: state.status.to_string(),
             latency_ms: state.latency_ms.map(round),
             last_error: state.last_error,
@@ -340,7 +345,8 @@ impl Monitor {
         })
     }
 
-    /// Components the caller may see: the store and the toolkits visible to it.
+    /// Components the caller may see: the store, the toolkits visible to it and
+    /// their parts that are its tenant's.
     fn visible_components(&self, ctx: &CallContext) -> Result<Vec<ComponentState>, HubError> {
         let hub = self.hub()?;
         let visible: Vec<String> = hub
@@ -353,7 +359,13 @@ impl Monitor {
             .components
             .current()
             .into_iter()
-            .filter(|state| state.name == "store" || visible.contains(&state.name))
+            .filter(|state| match components::owner_of(&state.name) {
+                (components::STORE, None) => true,
+                (toolkit, tenant) => {
+                    visible.iter().any(|name| name == toolkit)
+                        && tenant.is_none_or(|tenant| tenant == ctx.tenant.as_str())
+                }
+            })
             .collect())
     }
 

@@ -427,7 +427,8 @@ async fn system_status(State(calls): State<Calls>, caller: Caller, headers: Head
     .await
 }
 
-/// One component's health as last checked (`store`, a toolkit, a federated server).
+/// One component's health as last checked (`store`, a toolkit, a federated server, or
+/// a part as `{toolkit}/{tenant}/{part}` with its slashes percent-encoded).
 #[utoipa::path(get, path = "/api/v1/system/components/{name}", tag = "monitor",
     params(("name" = String, Path)),
     responses((status = 200, body = ComponentView), (status = 404, body = Problem)))]

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     alerts::{AlertView, Alerts},
     calls::CallReader,
-    components::Components,
+    components::{self, Check, Components},
     evaluate::{ChangeKind, Evaluator},
     gauges::Gauges,
     host::{self, HostReader},
@@ -159,7 +159,8 @@ impl Monitor {
         })
     }
 
-    /// Store and toolkits checked concurrently, each within the check timeout.
+    /// Store, toolkits and their parts checked concurrently, each within the check
+    /// timeout.
     async fn check_components(&self, hub: &Hub, now_ms: i64) -> Result<Vec<Point>, HubError> {
         let timeout = Duration::from_secs(self.config.check_timeout_secs);
         let store = async {
@@ -171,9 +172,24 @@ impl Monitor {
                 Err(_) => Health::down(format!("the store did not answer within {timeout:?}")),
             }
         };
-        let (store, toolkits) = tokio::join!(store, hub.health(timeout));
-        let mut checks = vec![("store".to_string(), store)];
-        checks.extend(toolkits);
+        let (store, toolkits, parts) = tokio::join!(store, hub.health(timeout), hub.parts(timeout));
+        let mut checks = vec![Check {
+            name: components::STORE.to_string(),
+            kind: "store",
+            health: store,
+        }];
+        checks.extend(toolkits.into_iter().map(|(name, health)| Check {
+            name,
+            kind: "toolkit",
+            health,
+        }));
+        checks.extend(parts.into_iter().flat_map(|(toolkit, parts)| {
+            parts.into_iter().map(move |part| Check {
+                name: components::part_name(&toolkit, part.tenant.as_str(), &part.name),
+                kind: part.kind,
+                health: part.health,
+            })
+        }));
         self.components.observe(now_ms, checks).await
     }
 

@@ -1,13 +1,15 @@
 //! Which series a tenant may see. Host and process figures and the `all` figures are
 //! the server's; a component or tool series belongs to its toolkit, and a toolkit a
 //! tenant owns (its own federated server) is seen by that tenant alone, in reports
-//! and by its alert rules alike. A series whose toolkit is gone is the operator's.
+//! and by its alert rules alike; so is a toolkit's part (a tenant's source or
+//! cluster), whose tenant its name carries. A series whose toolkit is gone is the
+//! operator's.
 
 use std::collections::HashMap;
 
 use tideway_core::{Hub, TenantId};
 
-use super::calls;
+use super::{calls, components};
 
 pub struct Visibility {
     /// Each registered toolkit's owner (`None`: every tenant's).
@@ -30,10 +32,13 @@ impl Visibility {
     /// Whether `tenant` may see `metric` of `subject`.
     pub fn sees(&self, tenant: &TenantId, metric: &str, subject: &str) -> bool {
         let toolkit = if metric.starts_with("component.") {
-            if subject == "store" {
+            if subject == components::STORE {
                 return true;
             }
-            subject
+            match components::owner_of(subject) {
+                (_, Some(part_tenant)) if part_tenant != tenant.as_str() => return false,
+                (toolkit, _) => toolkit,
+            }
         } else if metric.starts_with("tool.") {
             if subject == calls::ALL {
                 return true;

@@ -537,3 +537,57 @@ async fn tenants_never_see_each_others_agents_or_runs() {
         assert!(matches!(refused, HubError::Forbidden(_)), "{refused}");
     }
 }
+
+/// The health of `agent` of acme as the agents toolkit reports its parts.
+async fn agent_part(server: &super::Server, agent: &str) -> Option<tideway_core::Health> {
+    server
+        .hub
+        .parts(std::time::Duration::from_secs(5))
+        .await
+        .into_iter()
+        .filter(|(toolkit, _)| toolkit == "agents")
+        .flat_map(|(_, parts)| parts)
+        .find(|part| part.kind == "agent" && part.tenant.as_str() == "acme" && part.name == agent)
+        .map(|part| part.health)
+}
+
+#[tokio::test]
+async fn an_agent_is_a_part_degraded_by_a_failed_run_down_after_several_and_healthy_again() {
+    use tideway_core::HealthStatus::{Degraded, Down, Healthy};
+    let (base, script) = scripted_model().await;
+    let test = test_stores().await.remove(0);
+    let server = fixture(&test.store, &key(), &base).await;
+    let schema = json!({"type": "object", "required": ["total"],
+        "properties": {"total": {"type": "integer"}}});
+    save_agent(
+        &server,
+        "counter",
+        &["probe"],
+        json!({"output_schema": schema}),
+    )
+    .await;
+    let caller = operator("acme");
+    assert!(
+        agent_part(&server, "counter").await.is_none(),
+        "an agent that ran nothing is no part"
+    );
+    let mut statuses = Vec::new();
+    for answer in [
+        "{\"total\": 1}",
+        "three",
+        "three",
+        "three",
+        "{\"total\": 2}",
+    ] {
+        script.text(answer);
+        let id = start(&server, &caller, "counter").await;
+        finished(&server, &caller, &id).await;
+        let health = agent_part(&server, "counter").await.expect("a part");
+        statuses.push(health.status);
+        if health.status != Healthy {
+            let detail = health.detail.unwrap_or_default();
+            assert!(detail.contains("not the JSON"), "{detail}");
+        }
+    }
+    assert_eq!(statuses, vec![Healthy, Degraded, Degraded, Down, Healthy]);
+}

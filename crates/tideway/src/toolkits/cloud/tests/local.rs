@@ -331,3 +331,47 @@ async fn restrictions_and_tenancy_answer_as_missing() {
         "config"
     );
 }
+
+#[tokio::test]
+async fn an_account_a_call_opened_is_a_part_down_once_its_folder_is_gone() {
+    let outer = tempfile::tempdir().expect("tempdir");
+    let root = outer.path().join("root");
+    std::fs::create_dir_all(root.join("tickets")).expect("bucket");
+    let fixture = Fixture::new(local_config(&root, Vec::new())).await;
+    let timeout = std::time::Duration::from_secs(2);
+    assert!(
+        fixture
+            .hub
+            .parts(timeout)
+            .await
+            .iter()
+            .all(|(_, parts)| parts.is_empty()),
+        "no call opened an account yet"
+    );
+
+    fixture.call("s3_list_buckets", json!({})).await;
+    let cloud_parts = |parts: Vec<(String, Vec<tideway_core::PartHealth>)>| {
+        parts
+            .into_iter()
+            .find(|(toolkit, _)| toolkit == "cloud")
+            .map(|(_, parts)| parts)
+            .unwrap_or_default()
+    };
+    let parts = cloud_parts(fixture.hub.parts(timeout).await);
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(
+        (
+            parts[0].kind,
+            parts[0].tenant.as_str(),
+            parts[0].name.as_str()
+        ),
+        ("account", "acme", "archive")
+    );
+    assert_eq!(parts[0].health.status, tideway_core::HealthStatus::Healthy);
+
+    std::fs::remove_dir_all(&root).expect("folder removed");
+    let parts = cloud_parts(fixture.hub.parts(timeout).await);
+    assert_eq!(parts[0].health.status, tideway_core::HealthStatus::Down);
+    let detail = parts[0].health.detail.clone().unwrap_or_default();
+    assert!(detail.starts_with("not_found"), "{detail}");
+}

@@ -91,3 +91,61 @@ async fn calls_fail_clearly_while_the_broker_is_down_and_work_again_after() {
     assert_eq!(read["messages"][0]["value"], "after", "{read}");
     assert_eq!(read["messages"][0]["encoding"], "text", "{read}");
 }
+
+/// The messaging toolkit's parts: the clusters it holds clients for.
+async fn cluster_parts(fixture: &Fixture) -> Vec<tideway_core::PartHealth> {
+    fixture
+        .hub
+        .parts(Duration::from_secs(5))
+        .await
+        .into_iter()
+        .find(|(toolkit, _)| toolkit == "messaging")
+        .map(|(_, parts)| parts)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_cluster_in_use_is_a_part_down_while_its_broker_is_and_up_again_after() {
+    let Some(binary) = broker_binary() else {
+        return;
+    };
+    let port = free_port();
+    let broker = Broker::start(&binary, port, false);
+    let fixture = Fixture::new(loopback_config())
+        .await
+        .with_cluster(&format!("127.0.0.1:{port}"), json!({}))
+        .await;
+    assert!(
+        cluster_parts(&fixture).await.is_empty(),
+        "a stored cluster no call opened is not probed"
+    );
+    until_reachable(&fixture).await;
+    let parts = cluster_parts(&fixture).await;
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(
+        (
+            parts[0].kind,
+            parts[0].tenant.as_str(),
+            parts[0].name.as_str()
+        ),
+        ("cluster", "acme", "main")
+    );
+    assert_eq!(parts[0].health.status, tideway_core::HealthStatus::Healthy);
+    assert!(parts[0].health.latency_ms.is_some());
+
+    broker.stop();
+    let parts = cluster_parts(&fixture).await;
+    assert_eq!(
+        parts[0].health.status,
+        tideway_core::HealthStatus::Down,
+        "{parts:?}"
+    );
+    assert!(parts[0].health.detail.is_some());
+
+    let _broker = Broker::start(&binary, port, false);
+    until_reachable(&fixture).await;
+    assert_eq!(
+        cluster_parts(&fixture).await[0].health.status,
+        tideway_core::HealthStatus::Healthy
+    );
+}

@@ -3,12 +3,14 @@
 //! whole path under a clock of the test's own: a component going down fires its
 //! rule once after its `for`, resolves once, and a local receiver gets one signed
 //! notification per change (`alerts.rs`); history rolled up and deleted over a
-//! simulated month (`history.rs`); and the sampler reading a real CPU load of this
-//! process (`load.rs`).
+//! simulated month (`history.rs`); the sampler reading a real CPU load of this
+//! process (`load.rs`); and toolkits' parts in use as components of their tenant's
+//! (`parts.rs`).
 
 mod alerts;
 mod history;
 mod load;
+mod parts;
 
 use std::sync::{
     Arc,

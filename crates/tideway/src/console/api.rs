@@ -90,13 +90,7 @@ impl Api {
         body: Option<Value>,
     ) -> Result<Value, Refusal> {
         let response = self.answer(caller, request_id, method, path, body).await?;
-        let status = response.status();
-        let value = read_json(response).await?;
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(refusal(status, &value))
-        }
+        read_json(succeeded(response).await?).await
     }
 
     /// A stream of server-sent events from the API, passed on as it comes; a refusal
@@ -111,11 +105,7 @@ impl Api {
         let response = self
             .answer(caller, request_id, Method::GET, path, None)
             .await?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        Err(refusal(status, &read_json(response).await?))
+        succeeded(response).await
     }
 
     async fn answer(
@@ -159,6 +149,15 @@ async fn read_json(response: Response<Body>) -> Result<Value, Refusal> {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     })
+}
+
+/// The answer when it is a success; otherwise the refusal its problem says.
+async fn succeeded(response: Response<Body>) -> Result<Response<Body>, Refusal> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    Err(refusal(status, &read_json(response).await?))
 }
 
 /// What a problem answer says.

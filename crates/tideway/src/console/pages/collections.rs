@@ -13,7 +13,7 @@ use axum::{
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
-use super::{Action, Done, Session, done, refused};
+use super::{Action, Done, Session, done, refused, toolkit_tools};
 use crate::console::{Shared, api::segment, schema_form};
 
 pub struct Collection {
@@ -146,16 +146,9 @@ fn cell(value: &Value) -> String {
 /// The tools of `toolkit` the caller may call, by name, with their input schemas
 /// (none when the toolkit is not enabled here).
 async fn callable(console: &Shared, session: &Session, toolkit: &str) -> Map<String, Value> {
-    let path = format!("/api/v1/toolkits/{}", segment(toolkit));
-    let entry = console
-        .api
-        .get(&session.caller, &session.request_id, &path)
+    toolkit_tools(console, session, toolkit)
         .await
-        .unwrap_or(Value::Null);
-    entry["tools"]
-        .as_array()
         .into_iter()
-        .flatten()
         .filter_map(|tool| {
             Some((
                 tool["name"].as_str()?.to_string(),

@@ -17,10 +17,13 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use super::session::{Action, Session};
-use super::{Shared, api::Refusal};
+use super::{
+    Shared,
+    api::{Refusal, segment},
+};
 
 /// A page that says the API refused, with the API's status and reason.
 pub fn refused(console: &Shared, session: &Session, section: &str, refusal: &Refusal) -> Response {
@@ -52,6 +55,24 @@ pub async fn pass_events(console: &Shared, session: &Session, path: &str) -> Res
     {
         Ok(events) => events.into_response(),
         Err(refusal) => (refusal.status, refusal.detail).into_response(),
+    }
+}
+
+/// The tools of `toolkit` the caller may call, as `GET /api/v1/toolkits/{name}` lists
+/// them: one toolkit's entry, not the whole catalog. None when the toolkit is not
+/// enabled here or the caller may call none of its tools.
+pub async fn toolkit_tools(console: &Shared, session: &Session, toolkit: &str) -> Vec<Value> {
+    let path = format!("/api/v1/toolkits/{}", segment(toolkit));
+    match console
+        .api
+        .get(&session.caller, &session.request_id, &path)
+        .await
+    {
+        Ok(Value::Object(mut entry)) => match entry.remove("tools") {
+            Some(Value::Array(tools)) => tools,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Action, Session, refused};
+use super::{Action, Session, refused, toolkit_tools};
 use crate::console::{Shared, api::segment, schema_form};
 
 #[derive(Deserialize)]
@@ -130,18 +130,12 @@ async fn find(
     toolkit: &str,
     tool: &str,
 ) -> Result<Value, Response> {
-    // One toolkit's entry, not the whole catalog; a toolkit that is not there (or
-    // none of whose tools the caller may call) is a tool that is not there.
-    let path = format!("/api/v1/toolkits/{}", segment(toolkit));
-    let entry = console
-        .api
-        .get(&session.caller, &session.request_id, &path)
+    // A toolkit that is not there (or none of whose tools the caller may call) is a
+    // tool that is not there.
+    toolkit_tools(console, session, toolkit)
         .await
-        .unwrap_or(Value::Null);
-    entry["tools"]
-        .as_array()
-        .and_then(|tools| tools.iter().find(|t| t["name"] == tool))
-        .cloned()
+        .into_iter()
+        .find(|t| t["name"] == tool)
         .ok_or_else(|| {
             let mut response = console.views.page(
                 "message.html",

@@ -140,22 +140,35 @@ fn encode(contents: &Contents) -> Result<(String, String), HubError> {
     ))
 }
 
+/// Binds a template's contents to `$query`, whose next six placeholders name the
+/// content columns in table order: title, description, category, tags, arguments, body.
+macro_rules! bind_contents {
+    ($query:expr, $contents:expr, $tags:expr, $arguments:expr) => {
+        $query
+            .bind(&$contents.title)
+            .bind(&$contents.description)
+            .bind(&$contents.category)
+            .bind($tags)
+            .bind($arguments)
+            .bind(&$contents.body)
+    };
+}
+
 /// Inserts one version row inside the transaction `$tx` (either backend).
 macro_rules! insert_version {
     ($tx:expr, $tenant:expr, $name:expr, $version:expr, $contents:expr, $tags:expr, $arguments:expr, $by:expr, $at:expr) => {
-        sqlx::query(
-            "INSERT INTO prompt_template_versions (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        bind_contents!(
+            sqlx::query(
+                "INSERT INTO prompt_template_versions (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind($tenant)
+            .bind($name)
+            .bind($version),
+            $contents,
+            $tags,
+            $arguments
         )
-        .bind($tenant)
-        .bind($name)
-        .bind($version)
-        .bind(&$contents.title)
-        .bind(&$contents.description)
-        .bind(&$contents.category)
-        .bind($tags)
-        .bind($arguments)
-        .bind(&$contents.body)
         .bind($by)
         .bind($at)
         .execute(&mut *$tx)
@@ -258,18 +271,17 @@ impl PromptService {
                     == 1;
                 if fresh {
                     for (name, contents, tags, arguments) in &templates {
-                        let inserted = sqlx::query(
-                            "INSERT INTO prompt_templates (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at, updated_by, updated_at) \
-                             VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'tideway', $9, 'tideway', $9) ON CONFLICT (tenant_id, name) DO NOTHING",
+                        let inserted = bind_contents!(
+                            sqlx::query(
+                                "INSERT INTO prompt_templates (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at, updated_by, updated_at) \
+                                 VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, 'tideway', $9, 'tideway', $9) ON CONFLICT (tenant_id, name) DO NOTHING",
+                            )
+                            .bind(tenant)
+                            .bind(name),
+                            contents,
+                            tags,
+                            arguments
                         )
-                        .bind(tenant)
-                        .bind(name)
-                        .bind(&contents.title)
-                        .bind(&contents.description)
-                        .bind(&contents.category)
-                        .bind(tags)
-                        .bind(arguments)
-                        .bind(&contents.body)
                         .bind(at)
                         .execute(&mut *tx)
                         .await?
@@ -329,19 +341,18 @@ impl PromptService {
                 .fetch_one(&mut *tx)
                 .await?;
                 let version = last.unwrap_or(0) + 1;
-                sqlx::query(
-                    "INSERT INTO prompt_templates (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at, updated_by, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)",
+                bind_contents!(
+                    sqlx::query(
+                        "INSERT INTO prompt_templates (tenant_id, name, version, title, description, category, tags, arguments, body, created_by, created_at, updated_by, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)",
+                    )
+                    .bind(tenant)
+                    .bind(&input.name)
+                    .bind(version),
+                    contents,
+                    &tags,
+                    &arguments
                 )
-                .bind(tenant)
-                .bind(&input.name)
-                .bind(version)
-                .bind(&contents.title)
-                .bind(&contents.description)
-                .bind(&contents.category)
-                .bind(&tags)
-                .bind(&arguments)
-                .bind(&contents.body)
                 .bind(by)
                 .bind(at)
                 .execute(&mut *tx)
@@ -488,17 +499,16 @@ impl PromptService {
                 let (tags, arguments) = encode(&contents)?;
                 let version = current.version + 1;
                 let at = now();
-                sqlx::query(
-                    "UPDATE prompt_templates SET version = $1, title = $2, description = $3, category = $4, tags = $5, arguments = $6, body = $7, updated_by = $8, updated_at = $9 \
-                     WHERE tenant_id = $10 AND name = $11",
+                bind_contents!(
+                    sqlx::query(
+                        "UPDATE prompt_templates SET version = $1, title = $2, description = $3, category = $4, tags = $5, arguments = $6, body = $7, updated_by = $8, updated_at = $9 \
+                         WHERE tenant_id = $10 AND name = $11",
+                    )
+                    .bind(version),
+                    contents,
+                    &tags,
+                    &arguments
                 )
-                .bind(version)
-                .bind(&contents.title)
-                .bind(&contents.description)
-                .bind(&contents.category)
-                .bind(&tags)
-                .bind(&arguments)
-                .bind(&contents.body)
                 .bind(by)
                 .bind(at)
                 .bind(tenant)

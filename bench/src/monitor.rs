@@ -1,6 +1,6 @@
 //! `monitor-bench`: what watching costs and how fast history answers. In this
-//! process, a Hub with `--components` toolkits and the monitor sampling every
-//! `--interval-secs`: the CPU time the monitor's rounds take per second of wall time
+//! process, a Hub with `--components` toolkits, `--sources` database sources in use
+//! (checked as parts each round) and the monitor sampling every `--interval-secs`: the CPU time the monitor's rounds take per second of wall time
 //! (against the same process idle for as long, before the monitor starts) and the
 //! memory it adds. Then a store filled as a month at that interval leaves it (a day
 //! of raw samples, a week of minutes, a month of hours) and `get_performance_trends`
@@ -16,7 +16,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use clap::Parser;
 use serde_json::json;
-use tideway::toolkits::monitor::{MonitorToolkit, settings::MonitorConfig};
+use tideway::toolkits::{
+    database::{DatabaseService, DatabaseToolkit, settings::DatabasesConfig},
+    monitor::{MonitorToolkit, settings::MonitorConfig},
+};
 use tideway_bench::{percentile, process::usage};
 use tideway_core::{
     CallContext, Health, Hub, HubError, Principal, Role, Store, TenantId, Toolkit,
@@ -35,6 +38,10 @@ struct Args {
     /// Seconds the sampling cost is measured over (and the idle baseline before it).
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Database sources in use besides (SQLite files, each queried once), which each
+    /// round checks as parts through their pools.
+    #[arg(long, default_value_t = 0)]
+    sources: usize,
     /// Queries per window.
     #[arg(long, default_value_t = 50)]
     queries: usize,
@@ -95,10 +102,64 @@ fn hub_with(components: usize) -> anyhow::Result<Arc<Hub>> {
     Ok(hub)
 }
 
+/// Registers the database toolkit on `hub` with `count` SQLite sources of the default
+/// tenant, each queried once so it is in use; the folder that holds their files.
+async fn sources_in_use(
+    hub: &Arc<Hub>,
+    store: &Store,
+    count: usize,
+) -> anyhow::Result<tempfile::TempDir> {
+    let files = tempfile::tempdir()?;
+    let data = files.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let key = tideway_core::secrets::MasterKey::generate()
+        .map_err(|error| anyhow::anyhow!("{error}"))?
+        .0;
+    hub.register(Arc::new(DatabaseToolkit::new(Arc::new(
+        DatabaseService::new(
+            store.clone(),
+            Arc::new(key),
+            DatabasesConfig::default(),
+            "default".into(),
+            data,
+        ),
+    ))))
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let ctx = CallContext::new(
+        TenantId::new("default"),
+        Principal::new("bench", Role::Admin, Credential::Local),
+        "bench",
+    );
+    for index in 0..count {
+        let name = format!("source{index:02}");
+        let path = files.path().join(format!("{name}.db"));
+        std::fs::write(&path, b"")?;
+        for (tool, arguments) in [
+            (
+                "connect_source",
+                json!({"name": name, "kind": "sqlite", "path": path.display().to_string()}),
+            ),
+            (
+                "query_database",
+                json!({"connection_id": name, "query": "SELECT 1"}),
+            ),
+        ] {
+            let arguments: JsonObject = serde_json::from_value(arguments)?;
+            let result = hub
+                .call(&ctx, "database", tool, Some(arguments))
+                .await
+                .map_err(|error| anyhow::anyhow!("{tool}: {error}"))?;
+            anyhow::ensure!(result.is_error != Some(true), "{tool}: {result:?}");
+        }
+    }
+    Ok(files)
+}
+
 /// The monitor's CPU share of one core and the memory it adds, sampling for `seconds`.
 async fn sampling_cost(args: &Args, url: &str) -> anyhow::Result<(f64, f64, i64)> {
     let store = open(url).await?;
     let hub = hub_with(args.components)?;
+    let _files = sources_in_use(&hub, &store, args.sources).await?;
     let idle_start = usage(None).context("/proc")?;
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let idle_end = usage(None).context("/proc")?;
@@ -124,18 +185,26 @@ async fn sampling_cost(args: &Args, url: &str) -> anyhow::Result<(f64, f64, i64)
     let busy = (end.cpu - start.cpu).as_secs_f64();
     let share = (busy - idle).max(0.0) * 100.0 / args.seconds as f64;
     let added_mib = (end.rss_kib as f64 - idle_end.rss_kib as f64) / 1024.0;
-    let rows: i64 = match &store {
-        Store::Sqlite(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM monitor_samples")
-                .fetch_one(pool)
-                .await?
-        }
-        Store::Postgres(pool) => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM monitor_samples")
-                .fetch_one(pool)
-                .await?
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            match &store {
+                Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+                Store::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+            }
         }
     };
+    let rows = count("SELECT COUNT(*) FROM monitor_samples").await?;
+    let parts_up = count(
+        "SELECT COUNT(DISTINCT subject) FROM monitor_samples \
+         WHERE metric = 'component.up' AND subject LIKE 'database/default/source%' AND value = 1",
+    )
+    .await?;
+    anyhow::ensure!(
+        parts_up == args.sources as i64,
+        "{parts_up} of {} sources were sampled as healthy parts",
+        args.sources
+    );
     Ok((share, added_mib, rows))
 }
 
@@ -305,8 +374,8 @@ async fn main() -> anyhow::Result<()> {
     let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("cost.db").display());
     let (share, added_mib, rows) = sampling_cost(&args, &sqlite).await?;
     println!(
-        "sampling: {} components every {} s for {} s: {share:.3}% of one core, {added_mib:+.1} MiB resident, {rows} samples written",
-        args.components, args.interval_secs, args.seconds
+        "sampling: {} components and {} sources in use every {} s for {} s: {share:.3}% of one core, {added_mib:+.1} MiB resident, {rows} samples written",
+        args.components, args.sources, args.interval_secs, args.seconds
     );
     let sqlite = format!(
         "sqlite://{}?mode=rwc",

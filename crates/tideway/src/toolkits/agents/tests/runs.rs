@@ -214,20 +214,25 @@ async fn limits_end_a_run_cleanly_and_say_which() {
     }
 }
 
+/// Saves agent `counter`, which must answer `{"total": <integer>}`.
+async fn save_counter(server: &super::Server) {
+    let schema = json!({"type": "object", "required": ["total"],
+        "properties": {"total": {"type": "integer"}}});
+    save_agent(
+        server,
+        "counter",
+        &["probe"],
+        json!({"output_schema": schema}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn an_agent_with_an_output_schema_answers_with_json_or_fails_saying_why() {
     let (base, script) = scripted_model().await;
     for test in test_stores().await {
         let server = fixture(&test.store, &key(), &base).await;
-        let schema = json!({"type": "object", "required": ["total"],
-            "properties": {"total": {"type": "integer"}}});
-        save_agent(
-            &server,
-            "counter",
-            &["probe"],
-            json!({"output_schema": schema}),
-        )
-        .await;
+        save_counter(&server).await;
         let caller = operator("acme");
         script.text("```json\n{\"total\": 3}\n```");
         let id = start(&server, &caller, "counter").await;
@@ -557,15 +562,7 @@ async fn an_agent_is_a_part_degraded_by_a_failed_run_down_after_several_and_heal
     let (base, script) = scripted_model().await;
     let test = test_stores().await.remove(0);
     let server = fixture(&test.store, &key(), &base).await;
-    let schema = json!({"type": "object", "required": ["total"],
-        "properties": {"total": {"type": "integer"}}});
-    save_agent(
-        &server,
-        "counter",
-        &["probe"],
-        json!({"output_schema": schema}),
-    )
-    .await;
+    save_counter(&server).await;
     let caller = operator("acme");
     assert!(
         agent_part(&server, "counter").await.is_none(),

@@ -21,17 +21,23 @@ async fn until_reachable(fixture: &Fixture) {
     panic!("the broker did not come up");
 }
 
+/// A broker of this test's own on a free port, and acme's cluster `main` on it.
+async fn own_broker(binary: &str) -> (u16, Broker, Fixture) {
+    let port = free_port();
+    let broker = Broker::start(binary, port, false);
+    let fixture = Fixture::new(loopback_config())
+        .await
+        .with_cluster(&format!("127.0.0.1:{port}"), json!({}))
+        .await;
+    (port, broker, fixture)
+}
+
 #[tokio::test]
 async fn calls_fail_clearly_while_the_broker_is_down_and_work_again_after() {
     let Some(binary) = broker_binary() else {
         return;
     };
-    let port = free_port();
-    let broker = Broker::start(&binary, port, false);
-    let fixture = Fixture::new(loopback_config())
-        .await
-        .with_cluster(&format!("127.0.0.1:{port}"), json!({}))
-        .await;
+    let (port, broker, fixture) = own_broker(&binary).await;
     until_reachable(&fixture).await;
     fixture
         .call("create_topic", json!({"topic": "escalations"}))
@@ -109,12 +115,7 @@ async fn a_cluster_in_use_is_a_part_down_while_its_broker_is_and_up_again_after(
     let Some(binary) = broker_binary() else {
         return;
     };
-    let port = free_port();
-    let broker = Broker::start(&binary, port, false);
-    let fixture = Fixture::new(loopback_config())
-        .await
-        .with_cluster(&format!("127.0.0.1:{port}"), json!({}))
-        .await;
+    let (port, broker, fixture) = own_broker(&binary).await;
     assert!(
         cluster_parts(&fixture).await.is_empty(),
         "a stored cluster no call opened is not probed"

@@ -94,7 +94,7 @@ impl Workflows {
         if view.template_id != TEMPLATE_ID {
             return Err(missing());
         }
-        let loaded = self.engine.runs.load(id).await?;
+        let loaded = self.engine.runs.load(id, STEP_ID).await?;
         let called = loaded.template.name.clone();
         let (toolkit, tool) = called.split_once('.').unwrap_or(("", called.as_str()));
         Ok(call_of(view, toolkit, tool, self.engine.kept_for()))

@@ -473,6 +473,26 @@ impl Step {
         }
     }
 
+    /// The steps whose status, output or error this step's expressions read; `None`
+    /// when one of them reads every step (`steps` as a whole) or cannot be read. A
+    /// run's step is given only these (and its own), not the whole run's.
+    pub fn reads(&self) -> Option<BTreeSet<String>> {
+        let mut sources: Vec<String> = [&self.condition, &self.for_each]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        sources.extend(expressions::expressions_in(&Value::Object(self.arguments.clone())).ok()?);
+        if let Some(until) = &self.until {
+            sources.extend(expressions::expressions_in(&Value::String(until.clone())).ok()?);
+        }
+        let mut read = BTreeSet::new();
+        for source in sources {
+            read.extend(expressions::step_references(&source, &["item", "index"]).ok()?);
+        }
+        (!read.contains("*")).then_some(read)
+    }
+
     fn validate(
         &self,
         upstream: &BTreeSet<&str>,
@@ -759,4 +779,48 @@ pub fn index(template: &Template) -> BTreeMap<&str, &Step> {
         .iter()
         .map(|step| (step.id.as_str(), step))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Step;
+
+    fn step(value: serde_json::Value) -> Step {
+        serde_json::from_value(value).expect("a step")
+    }
+
+    fn reads(value: serde_json::Value) -> Option<Vec<String>> {
+        step(value).reads().map(|read| read.into_iter().collect())
+    }
+
+    #[test]
+    fn a_step_reads_the_steps_its_expressions_name_or_every_step() {
+        assert_eq!(
+            reads(json!({
+                "id": "s", "tool": "t", "needs": ["a", "b", "c"],
+                "if": "steps.a.status == 'succeeded'",
+                "for_each": "steps.b.output.items",
+                "arguments": {"x": ["{{ item.id }}", {"y": "by {{ steps.c.output.name }}"}], "z": "{{ input.q }}"}
+            })),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(
+            reads(
+                json!({"id": "w", "kind": "wait_until", "needs": ["a"], "until": "{{ steps.a.output.at }}"})
+            ),
+            Some(vec!["a".into()])
+        );
+        assert_eq!(reads(json!({"id": "s", "tool": "t"})), Some(vec![]));
+        // `steps` as a whole, or by subscript, reads them all.
+        assert_eq!(
+            reads(json!({"id": "s", "tool": "t", "arguments": {"n": "{{ steps | length }}"}})),
+            None
+        );
+        assert_eq!(
+            reads(json!({"id": "s", "tool": "t", "if": "steps['a'].status"})),
+            None
+        );
+    }
 }

@@ -359,7 +359,11 @@ impl Engine {
 
     async fn run_and_record(&self, claimed: &Claimed, token: CancellationToken) {
         let mut tenant = None;
-        let outcome = match self.runs.load(&claimed.execution_id).await {
+        let outcome = match self
+            .runs
+            .load(&claimed.execution_id, &claimed.step_id)
+            .await
+        {
             Ok(loaded) => {
                 tenant = Some(loaded.tenant.clone());
                 let work = self.run_step(claimed, &loaded, token.clone());

@@ -72,6 +72,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             sqlite: include_str!("migrations/sqlite/0017_workflow_start_keys.sql"),
             postgres: include_str!("migrations/postgres/0017_workflow_start_keys.sql"),
         },
+        tideway_core::store::Migration {
+            version: 27,
+            name: "workflow_step_status",
+            sqlite: include_str!("migrations/sqlite/0027_workflow_step_status.sql"),
+            postgres: include_str!("migrations/postgres/0027_workflow_step_status.sql"),
+        },
     ],
     sealed: &[],
     build: Some(|shared| {

@@ -3,7 +3,11 @@
 //! becomes. Pure functions over the template and the steps' statuses, so the store
 //! can apply them inside the transaction that records the change.
 
-use std::{collections::BTreeMap, fmt, str::FromStr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    str::FromStr,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -203,13 +207,6 @@ pub fn advance(
             run: Some((RunStatus::Failed, Some(reason))),
         };
     }
-    let settled = |id: &str| match status(id) {
-        StepStatus::Succeeded | StepStatus::Skipped => true,
-        StepStatus::Failed => template
-            .step(id)
-            .is_some_and(|step| step.on_error == OnError::Continue),
-        _ => false,
-    };
     let mut now: BTreeMap<&str, StepStatus> = BTreeMap::new();
     for step in &template.steps {
         let current = status(&step.id);
@@ -217,15 +214,8 @@ pub fn advance(
             // Not part of the run's own course; skipped if the run succeeds.
             continue;
         }
-        if current == StepStatus::Pending && step.needs.iter().all(|need| settled(need)) {
-            changes.push(Change {
-                step: step.id.clone(),
-                status: StepStatus::Ready,
-                sleep_secs: match step.kind {
-                    StepKind::Sleep => step.seconds,
-                    _ => None,
-                },
-            });
+        if current == StepStatus::Pending && is_unblocked(template, step, &status) {
+            changes.push(readied(step));
             now.insert(&step.id, StepStatus::Ready);
         } else {
             now.insert(&step.id, current);
@@ -246,6 +236,119 @@ pub fn advance(
         changes,
         run: run_change,
     }
+}
+
+/// Whether every step `step` needs has settled: succeeded, skipped, or failed where
+/// failing lets the run go on.
+fn is_unblocked(template: &Template, step: &Step, status: &dyn Fn(&str) -> StepStatus) -> bool {
+    step.needs.iter().all(|need| match status(need) {
+        StepStatus::Succeeded | StepStatus::Skipped => true,
+        StepStatus::Failed => template
+            .step(need)
+            .is_some_and(|need| need.on_error == OnError::Continue),
+        _ => false,
+    })
+}
+
+/// `step` made ready: due now, or after its wait when it is a sleep.
+fn readied(step: &Step) -> Change {
+    Change {
+        step: step.id.clone(),
+        status: StepStatus::Ready,
+        sleep_secs: match step.kind {
+            StepKind::Sleep => step.seconds,
+            _ => None,
+        },
+    }
+}
+
+/// What must be read to move a run on after one of its steps changed.
+#[derive(Debug, PartialEq)]
+pub enum AfterStep<'t> {
+    /// Nothing follows: the step has not ended (it waits, or retries later), or
+    /// the run has.
+    Nothing,
+    /// Only the step's dependents can move: read the statuses of these steps (the
+    /// dependents and what they need) and pass them to [`ready_dependents`].
+    Dependents(BTreeSet<&'t str>),
+    /// The change can reach every step (a failure that cancels the rest, a
+    /// compensation that ends the run): read them all and [`advance`].
+    Whole,
+}
+
+/// What step `step_id` ending as `status` can change. A step that settled (the
+/// common case: it succeeded) can only ready its own dependents, so a wide run's
+/// steps each cost as much as a narrow run's instead of a read of every step.
+pub fn after_step<'t>(
+    template: &'t Template,
+    run: RunStatus,
+    step_id: &str,
+    status: StepStatus,
+) -> AfterStep<'t> {
+    if run.is_finished() || !status.is_finished() {
+        return AfterStep::Nothing;
+    }
+    let Some(step) = template.step(step_id) else {
+        return AfterStep::Whole;
+    };
+    let settles = match status {
+        StepStatus::Succeeded | StepStatus::Skipped => true,
+        StepStatus::Failed => step.on_error == OnError::Continue,
+        _ => false,
+    };
+    if !settles || template.compensations().contains(step_id) {
+        return AfterStep::Whole;
+    }
+    let mut read = BTreeSet::new();
+    for dependent in dependents(template, step_id) {
+        read.insert(dependent.id.as_str());
+        read.extend(dependent.needs.iter().map(String::as_str));
+    }
+    AfterStep::Dependents(read)
+}
+
+/// The steps of the run's own course that need `step_id` (a compensation needs the
+/// step it undoes, but runs only when that step fails).
+fn dependents<'t>(template: &'t Template, step_id: &str) -> impl Iterator<Item = &'t Step> {
+    let compensations = template.compensations();
+    template.steps.iter().filter(move |step| {
+        step.needs.iter().any(|need| need == step_id) && !compensations.contains(step.id.as_str())
+    })
+}
+
+/// The dependents of `step_id` that become ready, given the statuses of the steps
+/// [`after_step`] named (a step missing from `states` counts as pending).
+pub fn ready_dependents(
+    template: &Template,
+    step_id: &str,
+    states: &BTreeMap<String, StepStatus>,
+) -> Vec<Change> {
+    let status = |id: &str| states.get(id).copied().unwrap_or(StepStatus::Pending);
+    dependents(template, step_id)
+        .filter(|step| status(&step.id) == StepStatus::Pending)
+        .filter(|step| is_unblocked(template, step, &status))
+        .map(readied)
+        .collect()
+}
+
+/// How many unfinished steps to look at to tell whether a run may have ended: one
+/// more than it has compensations, so at least one is of the run's own course
+/// whenever such a step is unfinished.
+pub fn unfinished_probe(template: &Template) -> usize {
+    template.compensations().len() + 1
+}
+
+/// Whether a run may have ended, given up to [`unfinished_probe`] of its unfinished
+/// steps: it goes on while one of them is of its own course (not a compensation).
+/// When it may have ended, [`advance`] over every step says how.
+pub fn may_have_ended<'s>(
+    template: &Template,
+    unfinished: impl IntoIterator<Item = &'s str>,
+) -> bool {
+    let compensations = template.compensations();
+    unfinished
+        .into_iter()
+        .all(|step| compensations.contains(step))
 }
 
 /// The steps a new run starts with: those that need nothing are ready.
@@ -488,6 +591,205 @@ mod tests {
                 changes: vec![],
                 run: None
             }
+        );
+    }
+
+    /// Deterministic pseudo-random numbers for the simulations below (xorshift64).
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// A template of 2 to 9 steps, each needing some earlier ones, some going on
+    /// after a failure, some sleeping, and up to two with a compensation.
+    fn random_template(dice: &mut Dice) -> Template {
+        let count = 2 + dice.below(8);
+        let mut steps: Vec<serde_json::Value> = Vec::new();
+        for index in 0..count {
+            let needs: Vec<String> = (0..index)
+                .filter(|_| dice.below(3) == 0)
+                .map(|need| format!("s{need}"))
+                .collect();
+            let mut step = json!({"id": format!("s{index}"), "tool": "x", "needs": needs});
+            if dice.below(4) == 0 {
+                step["on_error"] = json!("continue");
+            }
+            if dice.below(5) == 0 {
+                step = json!({"id": format!("s{index}"), "kind": "sleep", "seconds": 1,
+                              "needs": step["needs"].clone(), "on_error": step["on_error"].clone()});
+                if step["on_error"].is_null() {
+                    step.as_object_mut().map(|step| step.remove("on_error"));
+                }
+            }
+            steps.push(step);
+        }
+        for _ in 0..dice.below(3) {
+            let undone = dice.below(count);
+            if steps[undone].get("on_error").is_some() {
+                continue;
+            }
+            let undo = format!("undo_s{undone}");
+            steps[undone]["on_error"] = json!({"compensate": undo});
+            steps.push(json!({"id": undo, "tool": "x", "needs": [format!("s{undone}")]}));
+        }
+        serde_json::from_value(json!({"id": "t", "name": "T", "steps": steps})).expect("template")
+    }
+
+    /// Applies an advance to the statuses, as the store does.
+    fn apply(
+        states: &mut BTreeMap<String, StepStatus>,
+        run: &mut RunStatus,
+        next: Advance,
+    ) -> Vec<Change> {
+        for change in &next.changes {
+            states.insert(change.step.clone(), change.status);
+        }
+        if let Some((status, _)) = next.run {
+            *run = status;
+        }
+        next.changes
+    }
+
+    /// Moves a run on after `step` ended, as the store does: from its dependents
+    /// alone when it can, and over every step otherwise. `shown` picks which of the
+    /// unfinished steps the store's probe happens to return.
+    fn after_step_as_stored(
+        template: &Template,
+        states: &mut BTreeMap<String, StepStatus>,
+        run: &mut RunStatus,
+        step: &str,
+        dice: &mut Dice,
+    ) -> Vec<Change> {
+        let status = states[step];
+        match after_step(template, *run, step, status) {
+            AfterStep::Nothing => Vec::new(),
+            AfterStep::Whole => {
+                let next = advance(template, *run, states);
+                apply(states, run, next)
+            }
+            AfterStep::Dependents(read) => {
+                // Only what the store would read.
+                let some: BTreeMap<String, StepStatus> = read
+                    .iter()
+                    .filter_map(|id| states.get(*id).map(|status| (id.to_string(), *status)))
+                    .collect();
+                let changes = ready_dependents(template, step, &some);
+                if !changes.is_empty() {
+                    return apply(states, run, Advance { changes, run: None });
+                }
+                let mut unfinished: Vec<&str> = states
+                    .iter()
+                    .filter(|(_, status)| !status.is_finished())
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                // The store returns them in no promised order.
+                for index in (1..unfinished.len()).rev() {
+                    unfinished.swap(index, dice.below(index + 1));
+                }
+                unfinished.truncate(unfinished_probe(template));
+                if may_have_ended(template, unfinished) {
+                    let next = advance(template, *run, states);
+                    apply(states, run, next)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn moving_on_from_dependents_alone_ends_every_run_as_the_whole_advance_does() {
+        use StepStatus::*;
+        let mut dice = Dice(0x5eed_1234_abcd_0001);
+        let mut fast_paths = 0;
+        for _ in 0..3000 {
+            let template = random_template(&mut dice);
+            let first: BTreeMap<String, StepStatus> = initial(&template)
+                .into_iter()
+                .map(|change| (change.step, change.status))
+                .collect();
+            let (mut whole, mut stored) = (first.clone(), first);
+            let (mut whole_run, mut stored_run) = (RunStatus::Running, RunStatus::Running);
+            for _ in 0..40 {
+                let ready: Vec<String> = whole
+                    .iter()
+                    .filter(|(_, status)| **status == Ready)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if ready.is_empty() || whole_run.is_finished() {
+                    break;
+                }
+                let step = &ready[dice.below(ready.len())];
+                let ended = [
+                    Succeeded, Succeeded, Succeeded, Skipped, Failed, Failed, Ready,
+                ][dice.below(7)];
+                whole.insert(step.clone(), ended);
+                stored.insert(step.clone(), ended);
+                let next = advance(&template, whole_run, &whole);
+                let mut by_whole = apply(&mut whole, &mut whole_run, next);
+                if matches!(
+                    after_step(&template, stored_run, step, ended),
+                    AfterStep::Dependents(_)
+                ) {
+                    fast_paths += 1;
+                }
+                let mut by_stored =
+                    after_step_as_stored(&template, &mut stored, &mut stored_run, step, &mut dice);
+                by_whole.sort_by(|a, b| a.step.cmp(&b.step));
+                by_stored.sort_by(|a, b| a.step.cmp(&b.step));
+                assert_eq!(by_stored, by_whole, "{step} {ended} in {template:?}");
+                assert_eq!(stored, whole);
+                assert_eq!(stored_run, whole_run);
+            }
+        }
+        // The simulation exercised the short way, not only the whole advance.
+        assert!(fast_paths > 3000, "{fast_paths}");
+    }
+
+    #[test]
+    fn a_settled_step_reads_only_its_dependents_and_their_needs() {
+        use StepStatus::*;
+        let template = template();
+        match after_step(&template, RunStatus::Running, "b", Succeeded) {
+            AfterStep::Dependents(read) => {
+                assert_eq!(read.into_iter().collect::<Vec<_>>(), vec!["b", "c", "d"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // c may fail and the run goes on; b may not.
+        assert!(matches!(
+            after_step(&template, RunStatus::Running, "c", Failed),
+            AfterStep::Dependents(_)
+        ));
+        assert_eq!(
+            after_step(&template, RunStatus::Running, "b", Failed),
+            AfterStep::Whole
+        );
+        // A retry later, or a run that ended, moves nothing.
+        assert_eq!(
+            after_step(&template, RunStatus::Running, "b", Ready),
+            AfterStep::Nothing
+        );
+        assert_eq!(
+            after_step(&template, RunStatus::Cancelled, "b", Succeeded),
+            AfterStep::Nothing
+        );
+        let only_b_and_c = states(&[("b", Succeeded), ("c", Running)]);
+        assert!(ready_dependents(&template, "b", &only_b_and_c).is_empty());
+        let both = states(&[("b", Succeeded), ("c", Failed), ("d", Pending)]);
+        assert_eq!(
+            ready_dependents(&template, "b", &both),
+            vec![Change {
+                step: "d".into(),
+                status: Ready,
+                sleep_secs: Some(5.0)
+            }]
         );
     }
 }

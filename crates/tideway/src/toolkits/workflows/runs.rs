@@ -21,11 +21,11 @@ use utoipa::ToSchema;
 
 use super::{
     definition::{MAX_NESTING, StepKind, Template},
-    progress::{self, Change, RunStatus, StepStatus},
+    progress::{self, AfterStep, Change, RunStatus, StepStatus},
     templates::TemplateVersion,
 };
 
-// The two helpers below are macros, not functions: they run inside `on_store!`,
+// The helpers below are macros, not functions: they run inside `on_store!`,
 // whose body is compiled once per backend with that backend's transaction type.
 
 /// Each step's status, read inside the transaction `$tx`.
@@ -36,23 +36,30 @@ macro_rules! read_states {
                 .bind($id)
                 .fetch_all(&mut *$tx)
                 .await?;
-        let mut states: BTreeMap<String, StepStatus> = BTreeMap::new();
-        for (step, status) in rows {
-            let status = status
-                .parse::<StepStatus>()
-                .map_err(|error| sqlx::Error::Decode(error.into()))?;
-            states.insert(step, status);
-        }
-        states
+        statuses(rows)?
     }};
 }
 
-/// Works out what follows from the steps' statuses and writes it, inside `$tx`.
-macro_rules! move_on {
-    ($tx:expr, $id:expr, $template:expr, $run:expr, $at:expr, $at_ms:expr) => {{
-        let states = read_states!($tx, $id);
-        let next = progress::advance($template, $run, &states);
-        for change in &next.changes {
+/// The statuses of the steps `$steps` names, read inside the transaction `$tx`.
+macro_rules! read_some_states {
+    ($tx:expr, $id:expr, $steps:expr) => {{
+        let sql = format!(
+            "SELECT step_id, status FROM workflow_steps WHERE execution_id = $1 AND step_id IN ({})",
+            placeholders(2, $steps.len())
+        );
+        // Only numbered placeholders are formatted into the text; the ids are bound.
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind($id);
+        for step in $steps {
+            query = query.bind(*step);
+        }
+        statuses(query.fetch_all(&mut *$tx).await?)?
+    }};
+}
+
+/// Writes the step changes `$changes` inside `$tx`.
+macro_rules! write_changes {
+    ($tx:expr, $id:expr, $changes:expr, $at:expr, $at_ms:expr) => {{
+        for change in $changes {
             sqlx::query(
                 "UPDATE workflow_steps SET status = $3, due_ms = $4, finished_at = $5 \
                  WHERE execution_id = $1 AND step_id = $2",
@@ -61,10 +68,23 @@ macro_rules! move_on {
             .bind(&change.step)
             .bind(change.status.as_str())
             .bind(change.due_ms($at_ms))
-            .bind(if change.status.is_finished() { Some($at) } else { None })
+            .bind(if change.status.is_finished() {
+                Some($at)
+            } else {
+                None
+            })
             .execute(&mut *$tx)
             .await?;
         }
+    }};
+}
+
+/// Works out what follows from every step's status and writes it, inside `$tx`.
+macro_rules! move_on {
+    ($tx:expr, $id:expr, $template:expr, $run:expr, $at:expr, $at_ms:expr) => {{
+        let states = read_states!($tx, $id);
+        let next = progress::advance($template, $run, &states);
+        write_changes!($tx, $id, &next.changes, $at, $at_ms);
         if let Some((status, error)) = &next.run {
             sqlx::query(
                 "UPDATE workflow_executions SET status = $2, error = $3, finished_at = $4 WHERE id = $1",
@@ -75,6 +95,43 @@ macro_rules! move_on {
             .bind(if status.is_finished() { Some($at) } else { None })
             .execute(&mut *$tx)
             .await?;
+        }
+    }};
+}
+
+/// Moves the run on after step `$step` changed to `$status`, inside `$tx`: from the
+/// step's dependents alone when that is all it can change (a step that succeeded),
+/// so that each step of a 1,000-step run reads a few rows rather than all of them;
+/// over every step otherwise, or when the run may have ended with it.
+macro_rules! move_on_after {
+    ($tx:expr, $id:expr, $template:expr, $run:expr, $step:expr, $status:expr, $at:expr, $at_ms:expr) => {{
+        match progress::after_step($template, $run, $step, $status) {
+            AfterStep::Nothing => {}
+            AfterStep::Whole => move_on!($tx, $id, $template, $run, $at, $at_ms),
+            AfterStep::Dependents(read) => {
+                let changes = if read.is_empty() {
+                    Vec::new()
+                } else {
+                    let states = read_some_states!($tx, $id, &read);
+                    progress::ready_dependents($template, $step, &states)
+                };
+                write_changes!($tx, $id, &changes, $at, $at_ms);
+                // A step made ready keeps the run going; otherwise a few of its
+                // unfinished steps tell whether it may have ended.
+                if changes.is_empty() {
+                    let unfinished: Vec<String> = sqlx::query_scalar(
+                        "SELECT step_id FROM workflow_steps WHERE execution_id = $1 \
+                         AND status IN ('pending', 'ready', 'running', 'waiting', 'unknown') LIMIT $2",
+                    )
+                    .bind($id)
+                    .bind(i64::try_from(progress::unfinished_probe($template)).unwrap_or(i64::MAX))
+                    .fetch_all(&mut *$tx)
+                    .await?;
+                    if progress::may_have_ended($template, unfinished.iter().map(String::as_str)) {
+                        move_on!($tx, $id, $template, $run, $at, $at_ms);
+                    }
+                }
+            }
         }
     }};
 }
@@ -303,7 +360,7 @@ macro_rules! settle {
             if updated.rows_affected() == 0 {
                 break;
             }
-            move_on!($tx, &parent_id, &parent_template, parent_status, $at, $at_ms);
+            move_on_after!($tx, &parent_id, &parent_template, parent_status, &parent_step, step_status, $at, $at_ms);
             touched.push(Touched {
                 execution_id: parent_id.clone(),
                 cancelled: false,
@@ -470,7 +527,6 @@ struct SummaryRow {
 #[derive(sqlx::FromRow)]
 struct LoadRow {
     tenant_id: String,
-    definition: String,
     input: String,
     status: String,
     starter: String,
@@ -792,23 +848,62 @@ impl Runs {
             .collect()
     }
 
-    /// Everything needed to run a step of a run (any tenant's: the engine works for
-    /// all of them).
-    pub async fn load(&self, id: &str) -> Result<Loaded, HubError> {
+    /// Everything needed to run step `step_id` of a run (any tenant's: the engine
+    /// works for all of them). Of the other steps, only those the step's
+    /// expressions read are loaded, so a step of a wide run reads a few rows.
+    pub async fn load(&self, id: &str, step_id: &str) -> Result<Loaded, HubError> {
         let row: LoadRow = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT tenant_id, definition, input, status, starter, depth FROM workflow_executions WHERE id = $1",
+                "SELECT tenant_id, input, status, starter, depth FROM workflow_executions WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(pool)
             .await
         })?
         .ok_or_else(|| missing(id))?;
+        // The definition (a 1,000-step run's is large) is read only when its parse
+        // is not kept.
+        let template = match self.pinned.get(id) {
+            Some(template) => template,
+            None => {
+                let definition: String = on_store!(&self.store, pool => {
+                    sqlx::query_scalar("SELECT definition FROM workflow_executions WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await
+                })?
+                .ok_or_else(|| missing(id))?;
+                self.pinned
+                    .parse(id, &definition)
+                    .ok_or_else(|| HubError::Internal(format!("execution {id} is unreadable")))?
+            }
+        };
+        let reads = template.step(step_id).and_then(|step| {
+            let mut reads = step.reads()?;
+            reads.insert(step_id.to_string());
+            Some(reads)
+        });
         let steps: Vec<StateRow> = on_store!(&self.store, pool => {
-            sqlx::query_as("SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1")
-                .bind(id)
-                .fetch_all(pool)
-                .await
+            match &reads {
+                None => {
+                    sqlx::query_as("SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1")
+                        .bind(id)
+                        .fetch_all(pool)
+                        .await
+                }
+                Some(reads) => {
+                    let sql = format!(
+                        "SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1 AND step_id IN ({})",
+                        placeholders(2, reads.len())
+                    );
+                    // Only numbered placeholders are formatted into the text.
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id);
+                    for step in reads {
+                        query = query.bind(step);
+                    }
+                    query.fetch_all(pool).await
+                }
+            }
         })?;
         let mut states = BTreeMap::new();
         for step in steps {
@@ -824,13 +919,7 @@ impl Runs {
         Ok(Loaded {
             tenant: TenantId::new(row.tenant_id),
             status: parse(&row.status)?,
-            template: match self.pinned.get(id) {
-                Some(template) => template,
-                None => self
-                    .pinned
-                    .parse(id, &row.definition)
-                    .ok_or_else(|| HubError::Internal(format!("execution {id} is unreadable")))?,
-            },
+            template,
             input: decode(&row.input)?,
             starter: decode(&row.starter)?,
             depth: row.depth,
@@ -1167,7 +1256,7 @@ impl Runs {
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                move_on!(tx, &step.execution_id, &template, run_status, at, at_ms);
+                move_on_after!(tx, &step.execution_id, &template, run_status, &step.step_id, status, at, at_ms);
                 let touched = settle!(tx, self.pinned, &step.execution_id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(Some(touched)))
@@ -1390,6 +1479,26 @@ fn missing(id: &str) -> HubError {
         "no workflow execution '{}'",
         tideway_core::error::excerpt(id)
     ))
+}
+
+/// Steps' statuses by id, from `(step_id, status)` rows.
+fn statuses(rows: Vec<(String, String)>) -> Result<BTreeMap<String, StepStatus>, sqlx::Error> {
+    rows.into_iter()
+        .map(|(step, status)| {
+            let status = status
+                .parse::<StepStatus>()
+                .map_err(|error| sqlx::Error::Decode(error.into()))?;
+            Ok((step, status))
+        })
+        .collect()
+}
+
+/// `$first, $first+1, …`: `count` numbered placeholders for an `IN (…)` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// When a step made ready now is due: now, or after its sleep.

@@ -76,6 +76,60 @@ async fn branches_run_in_parallel_after_their_needs_and_outputs_flow_on() {
     }
 }
 
+/// A step is given the steps its expressions name, or every step when one reads
+/// `steps` as a whole; a wide fan-in still waits for every branch.
+#[tokio::test]
+async fn a_step_sees_the_steps_it_reads_and_a_wide_join_waits_for_every_branch() {
+    for test in test_stores().await {
+        let server = Server::start(&test.store).await;
+        let acme = operator("acme");
+        let mut steps =
+            vec![json!({"id": "first", "tool": "probe_echo", "arguments": {"value": "one"}})];
+        let branches: Vec<String> = (0..30).map(|n| format!("b{n}")).collect();
+        for branch in &branches {
+            steps.push(
+                json!({"id": branch, "needs": ["first"], "tool": "probe_echo",
+                              "arguments": {"value": "{{ steps.first.output.label }}"}}),
+            );
+        }
+        steps.push(
+            json!({"id": "count", "needs": branches, "tool": "probe_echo",
+                          "arguments": {"value": "{{ steps | length }}"}}),
+        );
+        steps.push(json!({"id": "last", "needs": ["count"], "tool": "probe_echo",
+                          "arguments": {"value": "{{ steps.count.output.label }} after {{ steps.b29.status }}"}}));
+        let run = server
+            .run_template(
+                &acme,
+                json!({"id": "wide", "name": "Wide", "steps": steps}),
+                json!({}),
+            )
+            .await;
+        let run = server.finished(&acme, &run).await;
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(step(&run, "b7")["output"]["label"], "one");
+        assert_eq!(
+            step(&run, "count")["output"]["label"],
+            33,
+            "every step of the run: {run:#}"
+        );
+        assert_eq!(step(&run, "last")["output"]["label"], "33 after succeeded");
+        let count = &server.probe.calls_of("33")[0];
+        // `first` and its thirty branches all echo "one".
+        let before = server.probe.calls_of("\"one\"");
+        assert_eq!(before.len(), 31);
+        assert!(
+            before
+                .iter()
+                .all(|call| call.ended.is_some_and(|end| end <= count.started)),
+            "the join waited for every branch"
+        );
+        for step in run["steps"].as_array().expect("steps") {
+            assert_eq!(step["attempt"], 1, "{step:#}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_condition_runs_or_skips_its_step_and_the_run_goes_on_either_way() {
     for test in test_stores().await {

@@ -355,6 +355,45 @@ def test_a_rest_job_outlives_a_killed_server(binary, tmp_path):
         _stop(process)
 
 
+def test_a_result_larger_than_a_step_row_comes_back_whole(binary, tmp_path):
+    """With step rows bound to 1 KiB, a REST job's result is still returned whole; the
+    run's view shows a preview with the whole's size, and the step output route reads
+    every byte."""
+    config = tmp_path / "rows.toml"
+    config.write_text("[workflows]\nmax_output_bytes = 1024\npoll_ms = 50\n")
+    data_dir = str(tmp_path / "data")
+    os.mkdir(data_dir)
+    process, base = _serve(binary, data_dir, "support", "workflows", extra=("--config", str(config)),
+                           serve_args=("--demo",))
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            direct = client.post("/api/v1/tools/support/get_tickets", json={"limit": 20})
+            assert direct.status_code == 200, direct.text
+            answer = direct.json()["structuredContent"]
+            assert len(json.dumps(answer)) > 4096, "the answer must outgrow a 1 KiB row"
+            started = client.post("/api/v1/tools/support/get_tickets", json={"limit": 20},
+                                  headers={"prefer": "respond-async"})
+            assert started.status_code == 202, started.text
+            job = _wait_for_job(client, started.headers["location"])
+            assert job["status"] == "succeeded", job
+            assert job["result"] == answer
+
+            run = client.get(f"/api/v1/workflows/executions/{job['id']}").json()
+            call = _step(run, "call")
+            assert call["output"]["truncated"] is True and call["output"]["stored"] is True, call
+            assert call["output_bytes"] > 4096, call
+            assert len(json.dumps(call["output"], separators=(",", ":"), ensure_ascii=False)) <= 1024, call
+
+            whole = client.get(f"/api/v1/workflows/executions/{job['id']}/steps/call/output")
+            assert whole.status_code == 200, whole.text
+            assert whole.json()["output"] == job["result"]
+            missing = client.get(f"/api/v1/workflows/executions/{job['id']}/steps/nothing/output")
+            assert missing.status_code == 404, missing.text
+            assert missing.headers["content-type"] == "application/problem+json"
+    finally:
+        _stop(process)
+
+
 def _wait_for_job(client, url, seconds=30):
     deadline = time.monotonic() + seconds
     while True:

@@ -87,16 +87,27 @@ impl Workflows {
         id: &str,
     ) -> Result<BackgroundCall, HubError> {
         let missing = || HubError::NotFound(format!("no job {}", tideway_core::error::excerpt(id)));
-        let view = self.view(ctx, id).await.map_err(|error| match error {
+        let mut view = self.view(ctx, id).await.map_err(|error| match error {
             HubError::NotFound(_) => missing(),
             other => other,
         })?;
         if view.template_id != TEMPLATE_ID {
             return Err(missing());
         }
-        let loaded = self.engine.runs.load(id, STEP_ID).await?;
+        let mut loaded = self.engine.runs.load(id, STEP_ID).await?;
         let called = loaded.template.name.clone();
         let (toolkit, tool) = called.split_once('.').unwrap_or(("", called.as_str()));
+        // The view holds a preview of a result too large for its row; the caller
+        // gets the whole.
+        let whole = loaded
+            .steps
+            .remove(STEP_ID)
+            .and_then(|(_, output, _)| output);
+        if let Some(step) = view.steps.iter_mut().find(|step| step.id == STEP_ID)
+            && step.output_bytes.is_some()
+        {
+            step.output = whole;
+        }
         Ok(call_of(view, toolkit, tool, self.engine.kept_for()))
     }
 }

@@ -560,7 +560,7 @@ impl Engine {
         match run["status"].as_str() {
             Some("queued" | "running") => {}
             // Carried out within the call (its model is the calling client's).
-            Some("succeeded") => return Outcome::Succeeded(self.kept(output)),
+            Some("succeeded") => return Outcome::Succeeded(output),
             Some(status) => return ended(status),
             None => return ended("in an unknown state"),
         }
@@ -701,7 +701,7 @@ impl Engine {
                 claimed.clone(),
             )));
             return match self.call_once(&hub, &ctx, step, scope).await {
-                Ok(output) => Outcome::Succeeded(self.kept(output)),
+                Ok(output) => Outcome::Succeeded(output),
                 Err(Failure::Cancelled) => Outcome::Cancelled,
                 Err(Failure::Failed(kind, message, problem)) => failed(kind, message, problem),
             };
@@ -751,7 +751,7 @@ impl Engine {
                 }
             }
         }
-        Outcome::Succeeded(self.kept(Value::Array(outputs)))
+        Outcome::Succeeded(Value::Array(outputs))
     }
 
     /// One call of a step's tool with its arguments resolved in `scope`.
@@ -764,16 +764,6 @@ impl Engine {
     ) -> Result<Value, Failure> {
         let arguments = resolved_arguments(step, scope)?;
         call_with(hub, ctx, step.tool_name().unwrap_or_default(), arguments).await
-    }
-
-    /// The output as kept: whole when small enough, otherwise cut and marked.
-    fn kept(&self, output: Value) -> Value {
-        let text = output.to_string();
-        if text.len() <= self.config.max_output_bytes {
-            return output;
-        }
-        let cut = tideway_core::error::bounded(&text, self.config.max_output_bytes / 2);
-        json!({"truncated": true, "bytes": text.len(), "text": cut})
     }
 }
 

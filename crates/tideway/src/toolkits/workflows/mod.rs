@@ -12,6 +12,7 @@ mod cli;
 pub mod definition;
 mod engine;
 pub(crate) mod expressions;
+mod outputs;
 pub mod progress;
 mod resources;
 pub mod routes;
@@ -78,6 +79,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             sqlite: include_str!("migrations/sqlite/0027_workflow_step_status.sql"),
             postgres: include_str!("migrations/postgres/0027_workflow_step_status.sql"),
         },
+        tideway_core::store::Migration {
+            version: 28,
+            name: "workflow_outputs",
+            sqlite: include_str!("migrations/sqlite/0028_workflow_outputs.sql"),
+            postgres: include_str!("migrations/postgres/0028_workflow_outputs.sql"),
+        },
     ],
     sealed: &[],
     build: Some(|shared| {
@@ -143,7 +150,12 @@ impl WorkflowsToolkit {
     pub fn new(config: WorkflowsConfig, store: Store, hub: &Arc<tideway_core::Hub>) -> Self {
         let shutdown_grace_secs = config.shutdown_grace_secs;
         let templates = TemplateStore::new(store.clone());
-        let engine = Engine::new(hub, Runs::new(store), templates.clone(), config);
+        let engine = Engine::new(
+            hub,
+            Runs::new(store, config.output_limits()),
+            templates.clone(),
+            config,
+        );
         engine.start();
         let state = Arc::new(Workflows::new(engine, templates, hub));
         // REST's background calls become runs, so they outlive a restart too.

@@ -24,7 +24,7 @@ use super::{
     definition::Template,
     runs::ExecutionView,
     templates::TemplateVersion,
-    tools::{ExecutionList, Saved, TemplateList, names},
+    tools::{ExecutionList, Saved, StepOutput, TemplateList, names},
 };
 use crate::{
     api::{
@@ -50,6 +50,7 @@ pub fn router() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(resume))
         .routes(routes!(retry))
         .routes(routes!(approve))
+        .routes(routes!(step_output))
         .routes(routes!(events))
 }
 
@@ -360,6 +361,31 @@ async fn approve(
         caller,
         &headers,
         names::APPROVE_STEP,
+        arguments,
+        Answer::Ok,
+    )
+    .await
+}
+
+/// One step's whole output: also one the run's view shows as a preview marked
+/// `truncated`, with its size as `output_bytes`.
+#[utoipa::path(get, path = "/api/v1/workflows/executions/{execution_id}/steps/{step_id}/output",
+    tag = "workflows",
+    params(("execution_id" = String, Path), ("step_id" = String, Path)),
+    responses((status = 200, body = StepOutput), (status = 404, body = Problem)))]
+async fn step_output(
+    State(calls): State<Calls>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((execution_id, step_id)): Path<(String, String)>,
+) -> Response {
+    let mut arguments = execution(execution_id);
+    arguments.insert("step_id".into(), Value::String(step_id));
+    call(
+        &calls,
+        caller,
+        &headers,
+        names::GET_STEP_OUTPUT,
         arguments,
         Answer::Ok,
     )

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use super::{
     definition::{MAX_NESTING, StepKind, Template},
+    outputs::{Kept, OutputLimits, keep_whole_output},
     progress::{self, AfterStep, Change, RunStatus, StepStatus},
     templates::TemplateVersion,
 };
@@ -231,12 +232,16 @@ macro_rules! child_result {
                     .parse::<RunStatus>()
                     .map_err(|error| sqlx::Error::Decode(error.into()))?;
                 if status.is_finished() {
-                    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-                        "SELECT step_id, output, error FROM workflow_steps WHERE execution_id = $1 ORDER BY position",
-                    )
+                    let rows: Vec<StateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{STATES_WITH_WHOLE_OUTPUTS} WHERE s.execution_id = $1 ORDER BY s.position"
+                    )))
                     .bind($child)
                     .fetch_all(&mut *$tx)
                     .await?;
+                    let rows: Vec<(String, Option<String>, Option<String>)> = rows
+                        .into_iter()
+                        .map(|row| (row.step_id, row.output, row.error))
+                        .collect();
                     // A background call's run stands for the call: its result and
                     // its error are the call's own.
                     let call = rows
@@ -287,7 +292,7 @@ macro_rules! child_result {
 /// it did, which moves the parent run on, and so on up. Evaluates to the other runs
 /// that changed.
 macro_rules! settle {
-    ($tx:expr, $pinned:expr, $id:expr, $at:expr, $at_ms:expr) => {{
+    ($tx:expr, $pinned:expr, $limits:expr, $id:expr, $at:expr, $at_ms:expr) => {{
         let mut touched: Vec<Touched> = Vec::new();
         let mut current: String = $id.to_string();
         loop {
@@ -344,14 +349,16 @@ macro_rules! settle {
             else {
                 break;
             };
+            let output = output.map(|text| $limits.keep(text));
             let updated = sqlx::query(
-                "UPDATE workflow_steps SET status = $3, output = $4, error = $5, finished_at = $6 \
+                "UPDATE workflow_steps SET status = $3, output = $4, output_bytes = $5, error = $6, finished_at = $7 \
                  WHERE execution_id = $1 AND step_id = $2 AND status = 'waiting'",
             )
             .bind(&parent_id)
             .bind(&parent_step)
             .bind(step_status.as_str())
-            .bind(&output)
+            .bind(output.as_ref().map(|kept| &kept.row))
+            .bind(output.as_ref().and_then(Kept::bytes))
             .bind(&error)
             .bind($at)
             .execute(&mut *$tx)
@@ -359,6 +366,9 @@ macro_rules! settle {
             // Not waiting yet: the parent's own finish reads this child's end.
             if updated.rows_affected() == 0 {
                 break;
+            }
+            if let Some(kept) = &output {
+                keep_whole_output!($tx, &parent_id, &parent_step, kept);
             }
             move_on_after!($tx, &parent_id, &parent_template, parent_status, &parent_step, step_status, $at, $at_ms);
             touched.push(Touched {
@@ -387,8 +397,12 @@ pub struct StepView {
     pub status: StepStatus,
     /// Attempts started so far.
     pub attempt: i64,
+    /// Its output, or a preview marked `truncated` when `output_bytes` is set.
     #[schema(value_type = Object)]
     pub output: Option<Value>,
+    /// The size of the whole output when `output` is its preview; the whole is read
+    /// with `get_step_output` (`GET …/executions/{id}/steps/{step_id}/output`).
+    pub output_bytes: Option<i64>,
     pub error: Option<String>,
     /// The server running it (`host:pid:…`), while it runs.
     pub worker: Option<String>,
@@ -506,6 +520,7 @@ struct StepRow {
     status: String,
     attempt: i64,
     output: Option<String>,
+    output_bytes: Option<i64>,
     error: Option<String>,
     lease_owner: Option<String>,
     started_at: Option<DateTime<Utc>>,
@@ -545,6 +560,7 @@ struct StateRow {
 pub struct Runs {
     store: Store,
     pinned: PinnedTemplates,
+    limits: OutputLimits,
 }
 
 /// The templates of recent runs, parsed, by execution id. A run's template never
@@ -578,10 +594,11 @@ impl PinnedTemplates {
 }
 
 impl Runs {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, limits: OutputLimits) -> Self {
         Runs {
             store,
             pinned: PinnedTemplates::new(),
+            limits,
         }
     }
 
@@ -757,7 +774,7 @@ impl Runs {
         let template: Template = decode(&row.definition)?;
         let steps: Vec<StepRow> = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT step_id, status, attempt, output, error, lease_owner, started_at, finished_at FROM workflow_steps \
+                "SELECT step_id, status, attempt, output, output_bytes, error, lease_owner, started_at, finished_at FROM workflow_steps \
                  WHERE execution_id = $1 ORDER BY position",
             )
             .bind(id)
@@ -784,6 +801,7 @@ impl Runs {
                 status,
                 attempt: step.attempt,
                 output: step.output.as_deref().map(decode).transpose()?,
+                output_bytes: step.output_bytes,
                 error: step.error,
                 worker: step.lease_owner,
                 started_at: step.started_at,
@@ -807,7 +825,35 @@ impl Runs {
         })
     }
 
-    /// The tenant's runs, newest first, without their steps' outputs.
+    /// Step `step_id`'s whole output, of a run of the tenant: also one too large
+    /// for its step row. `None` while the step has no output.
+    pub async fn output(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        step_id: &str,
+    ) -> Result<Option<Value>, HubError> {
+        let row: Option<StateRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{STATES_WITH_WHOLE_OUTPUTS} JOIN workflow_executions e ON e.id = s.execution_id \
+                 WHERE s.execution_id = $1 AND s.step_id = $2 AND e.tenant_id = $3"
+            )))
+            .bind(id)
+            .bind(step_id)
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some(StateRow { output, .. }) = row else {
+            return Err(HubError::NotFound(format!(
+                "no step '{}' in execution {}",
+                tideway_core::error::excerpt(step_id),
+                tideway_core::error::excerpt(id)
+            )));
+        };
+        output.as_deref().map(decode).transpose()
+    }
+
     /// The tenant's runs, newest first. Background calls (REST jobs, MCP tasks) are
     /// left out unless `template_id` asks for them.
     pub async fn list(
@@ -850,7 +896,8 @@ impl Runs {
 
     /// Everything needed to run step `step_id` of a run (any tenant's: the engine
     /// works for all of them). Of the other steps, only those the step's
-    /// expressions read are loaded, so a step of a wide run reads a few rows.
+    /// expressions read are loaded, so a step of a wide run reads a few rows; their
+    /// outputs are whole, also those too large for their rows.
     pub async fn load(&self, id: &str, step_id: &str) -> Result<Loaded, HubError> {
         let row: LoadRow = on_store!(&self.store, pool => {
             sqlx::query_as(
@@ -886,14 +933,14 @@ impl Runs {
         let steps: Vec<StateRow> = on_store!(&self.store, pool => {
             match &reads {
                 None => {
-                    sqlx::query_as("SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1")
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{STATES_WITH_WHOLE_OUTPUTS} WHERE s.execution_id = $1")))
                         .bind(id)
                         .fetch_all(pool)
                         .await
                 }
                 Some(reads) => {
                     let sql = format!(
-                        "SELECT step_id, status, output, error FROM workflow_steps WHERE execution_id = $1 AND step_id IN ({})",
+                        "{STATES_WITH_WHOLE_OUTPUTS} WHERE s.execution_id = $1 AND s.step_id IN ({})",
                         placeholders(2, reads.len())
                     );
                     // Only numbered placeholders are formatted into the text.
@@ -1214,6 +1261,7 @@ impl Runs {
                         "failed",
                     ),
                 };
+                let output = output.map(|text| self.limits.keep(text));
                 // A run that ended (cancelled, or failed by another branch) keeps what
                 // finished but neither retries nor waits for anything more.
                 let status = if run_status.is_finished()
@@ -1224,15 +1272,16 @@ impl Runs {
                     status
                 };
                 let updated = sqlx::query(
-                    "UPDATE workflow_steps SET status = $4, output = $5, error = $6, due_ms = $7, lease_owner = NULL, \
-                     lease_ms = NULL, finished_at = $8 \
+                    "UPDATE workflow_steps SET status = $4, output = $5, output_bytes = $6, error = $7, due_ms = $8, \
+                     lease_owner = NULL, lease_ms = NULL, finished_at = $9 \
                      WHERE execution_id = $1 AND step_id = $2 AND lease_owner = $3 AND status = 'running'",
                 )
                 .bind(&step.execution_id)
                 .bind(&step.step_id)
                 .bind(owner)
                 .bind(status.as_str())
-                .bind(&output)
+                .bind(output.as_ref().map(|kept| &kept.row))
+                .bind(output.as_ref().and_then(Kept::bytes))
                 .bind(&error)
                 .bind(due_ms)
                 .bind(if status.is_finished() { Some(at) } else { None })
@@ -1241,6 +1290,9 @@ impl Runs {
                 if updated.rows_affected() == 0 {
                     tx.rollback().await?;
                     return Ok(Ok(None));
+                }
+                if let Some(kept) = &output {
+                    keep_whole_output!(tx, &step.execution_id, &step.step_id, kept);
                 }
                 sqlx::query(
                     "INSERT INTO workflow_attempts (execution_id, step_id, attempt, status, owner, error, started_at, finished_at) \
@@ -1257,7 +1309,7 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on_after!(tx, &step.execution_id, &template, run_status, &step.step_id, status, at, at_ms);
-                let touched = settle!(tx, self.pinned, &step.execution_id, at, at_ms);
+                let touched = settle!(tx, self.pinned, self.limits, &step.execution_id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(Some(touched)))
             }
@@ -1334,7 +1386,7 @@ impl Runs {
                         // what they need is done, pending otherwise (the advance below
                         // readies those).
                         sqlx::query(
-                            "UPDATE workflow_steps SET status = 'pending', error = NULL, output = NULL, finished_at = NULL, due_ms = $2 \
+                            "UPDATE workflow_steps SET status = 'pending', error = NULL, output = NULL, output_bytes = NULL, finished_at = NULL, due_ms = $2 \
                              WHERE execution_id = $1 AND status IN ('failed', 'cancelled', 'unknown')",
                         )
                         .bind(id)
@@ -1362,7 +1414,7 @@ impl Runs {
                 .execute(&mut *tx)
                 .await?;
                 move_on!(tx, id, &template, next_status, at, at_ms);
-                let touched = settle!(tx, self.pinned, id, at, at_ms);
+                let touched = settle!(tx, self.pinned, self.limits, id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(touched))
             }
@@ -1414,7 +1466,7 @@ impl Runs {
                     ))));
                 }
                 let updated = sqlx::query(
-                    "UPDATE workflow_steps SET status = $3, output = $4, error = $5, finished_at = $6 \
+                    "UPDATE workflow_steps SET status = $3, output = $4, output_bytes = NULL, error = $5, finished_at = $6 \
                      WHERE execution_id = $1 AND step_id = $2 AND status = 'waiting'",
                 )
                 .bind(id)
@@ -1433,7 +1485,7 @@ impl Runs {
                     ))));
                 }
                 move_on!(tx, id, &template, status, at, at_ms);
-                let touched = settle!(tx, self.pinned, id, at, at_ms);
+                let touched = settle!(tx, self.pinned, self.limits, id, at, at_ms);
                 tx.commit().await?;
                 Ok(Ok(touched))
             }
@@ -1473,6 +1525,13 @@ pub struct ExecutionSummary {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
+
+/// Steps' states as expressions read them: each output whole, from
+/// `workflow_outputs` when it is too large for the step row. A constant, so the
+/// texts formatted from it hold no input.
+const STATES_WITH_WHOLE_OUTPUTS: &str = "SELECT s.step_id, s.status, COALESCE(o.output, s.output) AS output, s.error \
+     FROM workflow_steps s LEFT JOIN workflow_outputs o ON s.output_bytes IS NOT NULL \
+     AND o.execution_id = s.execution_id AND o.step_id = s.step_id";
 
 fn missing(id: &str) -> HubError {
     HubError::NotFound(format!(

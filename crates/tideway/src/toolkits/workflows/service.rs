@@ -18,6 +18,7 @@ use super::{
     progress::RunStatus,
     runs::{Control, ExecutionSummary, ExecutionView},
     templates::{TemplateStore, TemplateVersion},
+    tools::StepOutput,
 };
 
 /// The most runs one listing returns.
@@ -183,6 +184,21 @@ impl Workflows {
 
     pub async fn view(&self, ctx: &CallContext, id: &str) -> Result<ExecutionView, HubError> {
         self.engine.runs.view(&ctx.tenant, id).await
+    }
+
+    /// A step's whole output, also one too large for the run's view.
+    pub async fn step_output(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        step_id: &str,
+    ) -> Result<StepOutput, HubError> {
+        let output = self.engine.runs.output(&ctx.tenant, id, step_id).await?;
+        Ok(StepOutput {
+            execution_id: id.to_string(),
+            step_id: step_id.to_string(),
+            output,
+        })
     }
 
     pub async fn list(

@@ -1,10 +1,12 @@
 //! The workflows toolkit's part of the configuration file, `[workflows]`: how many
 //! steps one server runs at once, how long a claimed step's lease lasts before
 //! another server may take it over, how much of a step's output is kept, and how long
-//! a finished run is.
+//! a finished run is kept.
 
 use serde::{Deserialize, Serialize};
 use tideway_core::{Config, config::ConfigError};
+
+use super::outputs::OutputLimits;
 
 /// The key it owns in the configuration file.
 pub const KEY: &str = "workflows";
@@ -36,9 +38,13 @@ pub struct WorkflowsConfig {
     /// another replica, or a backoff or sleep coming due). Steps this server makes
     /// ready start at once.
     pub poll_ms: u64,
-    /// The most bytes of a step's output kept; a larger output is kept cut, marked
-    /// `truncated`.
+    /// The most bytes of a step's output its step row holds. A larger output is kept
+    /// whole apart (up to `max_whole_output_bytes`) and the row holds a preview
+    /// marked `truncated`; later steps still read the whole.
     pub max_output_bytes: usize,
+    /// The most bytes of a step's output kept whole; a larger output keeps only its
+    /// preview.
+    pub max_whole_output_bytes: usize,
     /// The longest one tool step may run unless its template says otherwise.
     pub default_step_timeout_secs: u64,
     /// On shutdown, how long steps in flight may take to finish; those still running
@@ -57,6 +63,7 @@ impl Default for WorkflowsConfig {
             lease_secs: 30,
             poll_ms: 500,
             max_output_bytes: 256 * 1024,
+            max_whole_output_bytes: 16 * 1024 * 1024,
             default_step_timeout_secs: 300,
             shutdown_grace_secs: 10,
             keep_finished_days: 30,
@@ -79,6 +86,9 @@ impl WorkflowsConfig {
         if self.max_output_bytes < 1024 {
             return invalid("max_output_bytes must be at least 1024");
         }
+        if self.max_whole_output_bytes < self.max_output_bytes {
+            return invalid("max_whole_output_bytes must be at least max_output_bytes");
+        }
         if self.default_step_timeout_secs == 0 {
             return invalid("default_step_timeout_secs must be at least 1");
         }
@@ -90,6 +100,14 @@ impl WorkflowsConfig {
 }
 
 impl WorkflowsConfig {
+    /// How much of a step's output is kept, and where.
+    pub fn output_limits(&self) -> OutputLimits {
+        OutputLimits {
+            preview_bytes: self.max_output_bytes,
+            whole_bytes: self.max_whole_output_bytes,
+        }
+    }
+
     /// How long a finished run is kept; `None` when runs are kept for good.
     pub fn kept_for(&self) -> Option<std::time::Duration> {
         (self.keep_finished_days > 0)

@@ -32,6 +32,7 @@ pub mod names {
     pub const RESUME_EXECUTION: &str = "resume_execution";
     pub const RETRY_EXECUTION: &str = "retry_execution";
     pub const APPROVE_STEP: &str = "approve_step";
+    pub const GET_STEP_OUTPUT: &str = "get_step_output";
 }
 
 pub use tideway_core::typed::NoArgs;
@@ -145,6 +146,26 @@ impl ToolText for ExecutionView {
 pub struct ExecutionArgs {
     pub execution_id: String,
 }
+
+#[derive(Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepArgs {
+    pub execution_id: String,
+    pub step_id: String,
+}
+
+#[derive(Serialize, JsonSchema, ToSchema)]
+pub struct StepOutput {
+    pub execution_id: String,
+    pub step_id: String,
+    /// The step's whole output; null while it has none. An output larger than the
+    /// server keeps whole (`max_whole_output_bytes`) is its preview, marked
+    /// `truncated`.
+    #[schema(value_type = Object)]
+    pub output: Option<serde_json::Value>,
+}
+
+impl ToolText for StepOutput {}
 
 #[derive(Deserialize, JsonSchema, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -279,6 +300,20 @@ pub fn tool_set() -> ToolSet<Workflows> {
             },
             |state: Arc<Workflows>, ctx, args: ExecutionArgs| async move {
                 state.view(&ctx, &args.execution_id).await
+            },
+        )
+        .add(
+            ToolSpec {
+                name: names::GET_STEP_OUTPUT,
+                title: "Read a step's whole output",
+                description: "One step's whole output. `get_execution` shows an output larger than a step row holds as a preview marked `truncated`, with its size as `output_bytes`; this reads all of it.",
+                effect: Effect::ReadOnly,
+                open_world: false,
+            },
+            |state: Arc<Workflows>, ctx, args: StepArgs| async move {
+                state
+                    .step_output(&ctx, &args.execution_id, &args.step_id)
+                    .await
             },
         )
         .add(

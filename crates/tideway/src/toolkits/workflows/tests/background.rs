@@ -30,7 +30,7 @@ fn arguments(value: Value) -> JsonObject {
 }
 
 /// Polls the call until `done` holds; panics with the call after 20 s.
-async fn call_until(
+pub(super) async fn call_until(
     runner: &dyn BackgroundCalls,
     ctx: &CallContext,
     id: &str,

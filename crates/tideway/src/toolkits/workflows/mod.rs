@@ -1,7 +1,7 @@
 //! The `workflows` toolkit: templates of steps over the Hub's tools (dependencies,
 //! conditions, parallel branches, retries, timeouts, sleeps, approvals), and durable
-//! runs of them. Every run and step is a row in the store (`runs.rs`); the engine
-//! (`engine.rs`) claims due steps with leases, so a run survives a restart and
+//! runs of them. Every run and step is a row in the store (`runs/`); the engine
+//! (`engine/`) claims due steps with leases, so a run survives a restart and
 //! several servers sharing PostgreSQL run each step once. Steps act as the principal
 //! that started the run, through the Hub, so its roles, rules, limits and audit
 //! apply to every step. REST's background calls run on the same engine

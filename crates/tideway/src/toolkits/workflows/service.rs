@@ -1,6 +1,6 @@
 //! What the workflows tools do: find a template (the tenant's saved versions first,
 //! then the built-in ones), check it against the tools the caller may call, start a
-//! run, and change runs on request. The engine (`engine.rs`) does the running.
+//! run, and change runs on request. The engine (`engine/`) does the running.
 
 use std::{
     collections::BTreeSet,

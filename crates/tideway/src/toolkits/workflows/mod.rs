@@ -85,6 +85,12 @@ pub const BUILTIN: super::Builtin = super::Builtin {
             sqlite: include_str!("migrations/sqlite/0028_workflow_outputs.sql"),
             postgres: include_str!("migrations/postgres/0028_workflow_outputs.sql"),
         },
+        tideway_core::store::Migration {
+            version: 29,
+            name: "workflow_items",
+            sqlite: include_str!("migrations/sqlite/0029_workflow_items.sql"),
+            postgres: include_str!("migrations/postgres/0029_workflow_items.sql"),
+        },
     ],
     sealed: &[],
     build: Some(|shared| {

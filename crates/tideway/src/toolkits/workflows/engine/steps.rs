@@ -1,15 +1,22 @@
 //! How the engine runs one claimed step of each kind: a tool call through the Hub as
 //! the run's starter (with its timeout, retries and progress), `generate`, a child
 //! workflow or agent run noted on the step before it starts, `for_each` over a list
-//! with a concurrency bound, sleeps and waits as due times in the store, and
-//! approvals left waiting for a person.
+//! with a concurrency bound (each finished item kept, so it is never called again),
+//! sleeps and waits as due times in the store, and approvals left waiting for a
+//! person.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
-use futures::StreamExt;
+use futures::{StreamExt, stream::FuturesUnordered};
 use serde_json::{Value, json};
 use tideway_core::{
-    CallContext, Hub, HubError, ParentStep, Scope,
+    CallContext, ClientChannel, Hub, HubError, ParentStep, Scope,
     mcp::{CallToolResult, JsonObject},
 };
 use tokio_util::sync::CancellationToken;
@@ -20,7 +27,7 @@ use crate::{
     toolkits::workflows::{
         definition::{AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
         expressions,
-        runs::{Claimed, Loaded, Outcome, Parent, now_ms},
+        runs::{Claimed, Loaded, Outcome, Parent, item_digest, now_ms},
         step_progress::StepProgress,
     },
 };
@@ -318,7 +325,8 @@ impl Engine {
         let ctx = self.step_context(claimed, loaded, step, token);
         let Some(list) = &step.for_each else {
             // One call: what it reports is the step's progress. (The items of a
-            // `for_each` would report over each other.)
+            // `for_each` would report over each other; the step reports how many
+            // of them finished instead.)
             let ctx = ctx.with_client(Arc::new(StepProgress::new(
                 self.runs.clone(),
                 self.owner.clone(),
@@ -353,29 +361,115 @@ impl Engine {
                 return failed(FailureKind::Invalid, format!("for_each: {message}"), None);
             }
         };
-        // The items run `concurrency` at a time, in order; the first failure ends
-        // the step (the retry policy then runs it again, every item).
-        let concurrency = step.concurrency.unwrap_or(DEFAULT_CONCURRENCY) as usize;
-        let mut calls =
-            futures::stream::iter(items.into_iter().enumerate().map(|(index, item)| {
-                let mut scope = scope.clone();
-                scope["item"] = item;
-                scope["index"] = Value::from(index);
-                let (hub, ctx) = (&hub, &ctx);
-                async move { (index, self.call_once(hub, ctx, step, &scope).await) }
-            }))
-            .buffered(concurrency.max(1));
-        let mut outputs = Vec::new();
-        while let Some((index, outcome)) = calls.next().await {
-            match outcome {
-                Ok(output) => outputs.push(output),
-                Err(Failure::Cancelled) => return Outcome::Cancelled,
-                Err(Failure::Failed(kind, message, problem)) => {
-                    return failed(kind, format!("item {index}: {message}"), problem);
+        self.call_each(claimed, step, scope, items, (&hub, &ctx))
+            .await
+    }
+
+    /// Calls a `for_each` step's tool once per item, `concurrency` at a time. Each
+    /// item that finishes is kept at once, so running the step again (a retry, a
+    /// server taking it over, a person's retry) calls only the items that did not;
+    /// the step's output lists every item's output in the items' order. The first
+    /// failure starts no more items but lets those in flight finish and be kept.
+    async fn call_each(
+        &self,
+        claimed: &Claimed,
+        step: &Step,
+        scope: &Value,
+        items: Vec<Value>,
+        (hub, ctx): (&Hub, &CallContext),
+    ) -> Outcome {
+        let failed = |kind: FailureKind, message: String, problem: Option<Value>| {
+            failure(claimed, step, kind, message, problem)
+        };
+        let mut finished = match self.runs.finished_items(claimed).await {
+            Ok(finished) => finished,
+            Err(error) => {
+                return failed(
+                    FailureKind::Unavailable,
+                    format!("the items that finished before could not be read: {error}"),
+                    None,
+                );
+            }
+        };
+        let total = items.len();
+        let mut outputs: Vec<Option<Value>> = vec![None; total];
+        let mut to_call = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let digest = item_digest(&item);
+            match finished.remove(&index) {
+                Some(kept) if kept.digest == digest => outputs[index] = Some(kept.output),
+                _ => to_call.push((index, item, digest)),
+            }
+        }
+        let progress = StepProgress::new(self.runs.clone(), self.owner.clone(), claimed.clone());
+        let done = AtomicUsize::new(total - to_call.len());
+        let call_item = |(index, item, digest): (usize, Value, String)| {
+            let mut scope = scope.clone();
+            scope["item"] = item;
+            scope["index"] = Value::from(index);
+            let (progress, done) = (&progress, &done);
+            async move {
+                let output = match self.call_once(hub, ctx, step, &scope).await {
+                    Ok(output) => output,
+                    Err(Failure::Cancelled) => return (index, Err(Outcome::Cancelled)),
+                    Err(Failure::Failed(kind, message, problem)) => {
+                        return (
+                            index,
+                            Err(failed(kind, format!("item {index}: {message}"), problem)),
+                        );
+                    }
+                };
+                match self
+                    .runs
+                    .keep_item(&self.owner, claimed, index, &digest, &output)
+                    .await
+                {
+                    Ok(true) => {}
+                    // The step is no longer this server's: whoever holds it now
+                    // carries on.
+                    Ok(false) => return (index, Err(Outcome::Cancelled)),
+                    Err(error) => {
+                        let message =
+                            format!("item {index} finished but could not be kept: {error}");
+                        return (index, Err(failed(FailureKind::Unavailable, message, None)));
+                    }
+                }
+                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress
+                    .progress(
+                        done as f64,
+                        Some(total as f64),
+                        Some(format!("{done} of {total} items")),
+                    )
+                    .await;
+                (index, Ok(output))
+            }
+        };
+        let concurrency = (step.concurrency.unwrap_or(DEFAULT_CONCURRENCY) as usize).max(1);
+        let mut waiting = to_call.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut ended: Option<Outcome> = None;
+        loop {
+            while ended.is_none() && running.len() < concurrency {
+                let Some(next) = waiting.next() else { break };
+                running.push(call_item(next));
+            }
+            let Some((index, result)) = running.next().await else {
+                break;
+            };
+            match result {
+                Ok(output) => outputs[index] = Some(output),
+                Err(outcome) => {
+                    ended.get_or_insert(outcome);
                 }
             }
         }
-        Outcome::Succeeded(Value::Array(outputs))
+        if let Some(outcome) = ended {
+            return outcome;
+        }
+        Outcome::Succeeded(Value::Array(
+            outputs.into_iter().map(Option::unwrap_or_default).collect(),
+        ))
     }
 
     /// One call of a step's tool with its arguments resolved in `scope`.

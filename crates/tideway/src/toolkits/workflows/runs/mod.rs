@@ -2,10 +2,13 @@
 //! executions, steps and attempts, on SQLite and PostgreSQL alike: recording a run,
 //! reading it (its view, a step's whole output, what the engine needs to run a step),
 //! and claiming and leasing its steps. What changes a run once it is under way (a
-//! step ending, a lease running out, a person's request) is in `transitions.rs`.
+//! step ending, a lease running out, a person's request) is in `transitions.rs`, and
+//! the finished items of `for_each` steps in `items.rs`.
 
+mod items;
 mod transitions;
 
+pub use items::{FinishedItem, item_digest};
 pub use transitions::Control;
 
 use std::{

@@ -537,6 +537,18 @@ impl Runs {
                 if let Some(kept) = &output {
                     keep_whole_output!(tx, &step.execution_id, &step.step_id, kept);
                 }
+                // A `for_each` step's output now holds every item's, so its finished
+                // items are no longer needed. (A failed one keeps them: a retry calls
+                // only the items that did not finish.)
+                if status == StepStatus::Succeeded
+                    && template.step(&step.step_id).is_some_and(|step| step.for_each.is_some())
+                {
+                    sqlx::query("DELETE FROM workflow_items WHERE execution_id = $1 AND step_id = $2")
+                        .bind(&step.execution_id)
+                        .bind(&step.step_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "INSERT INTO workflow_attempts (execution_id, step_id, attempt, status, owner, error, started_at, finished_at) \
                      SELECT execution_id, step_id, $3, $4, $5, $6, started_at, $7 FROM workflow_steps \

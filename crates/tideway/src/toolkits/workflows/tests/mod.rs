@@ -1,12 +1,14 @@
 //! The workflows toolkit's tests, through the Hub as MCP and REST reach it, on both
 //! store backends: what a run does (`runs.rs`), child runs (`children.rs`), what a
 //! template may not be (`validation.rs`), runs surviving a stopped server
-//! (`recovery.rs`), REST's background calls run as runs (`background.rs`), and
-//! outputs too large for a step row (`outputs.rs`). The steps call a probe toolkit
-//! whose tools record when they ran.
+//! (`recovery.rs`), REST's background calls run as runs (`background.rs`), outputs
+//! too large for a step row (`outputs.rs`), and `for_each` items that finished never
+//! called again (`items.rs`). The steps call a probe toolkit whose tools record when
+//! they ran.
 
 mod background;
 mod children;
+mod items;
 mod outputs;
 mod recovery;
 mod runs;

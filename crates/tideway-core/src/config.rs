@@ -265,6 +265,17 @@ pub struct LogConfig {
     pub level: String,
     /// `text` or `json`.
     pub format: String,
+    /// An OTLP/HTTP receiver (an OpenTelemetry collector) that spans are exported
+    /// to, as its base URL: `http://collector:4318` sends to `…/v1/traces`. Unset,
+    /// nothing is exported. Headers the receiver needs (an API key) come from the
+    /// standard `OTEL_EXPORTER_OTLP_HEADERS`, never from this file.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` exported spans carry (tell replicas apart with
+    /// `OTEL_RESOURCE_ATTRIBUTES`).
+    pub otlp_service_name: String,
+    /// The share of traces exported, from 0 to 1. A request that carries a
+    /// `traceparent` follows its caller's decision instead.
+    pub otlp_sample_ratio: f64,
 }
 
 impl Default for Config {
@@ -323,7 +334,39 @@ impl Default for LogConfig {
         LogConfig {
             level: "info,rmcp=warn".into(),
             format: "text".into(),
+            otlp_endpoint: None,
+            otlp_service_name: "tideway".into(),
+            otlp_sample_ratio: 1.0,
         }
+    }
+}
+
+impl LogConfig {
+    fn validate_otlp(&self) -> Result<(), ConfigError> {
+        if let Some(endpoint) = &self.otlp_endpoint {
+            let host = endpoint
+                .strip_prefix("https://")
+                .or_else(|| endpoint.strip_prefix("http://"))
+                .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+            if host.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
+                return Err(ConfigError::Invalid(format!(
+                    "log.otlp_endpoint must be an http:// or https:// URL such as http://127.0.0.1:4318, not '{}'",
+                    crate::error::excerpt(endpoint)
+                )));
+            }
+        }
+        if self.otlp_service_name.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "log.otlp_service_name must not be empty".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.otlp_sample_ratio) {
+            return Err(ConfigError::Invalid(format!(
+                "log.otlp_sample_ratio must be between 0 and 1, not {}",
+                self.otlp_sample_ratio
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -508,6 +551,7 @@ impl Config {
                 self.log.format
             )));
         }
+        self.log.validate_otlp()?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")
@@ -780,5 +824,54 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn an_otlp_endpoint_must_be_an_http_url_and_the_ratio_a_share() {
+        let with_log = |endpoint: &str, ratio: f64| Config {
+            log: LogConfig {
+                otlp_endpoint: Some(endpoint.into()),
+                otlp_sample_ratio: ratio,
+                ..LogConfig::default()
+            },
+            ..Config::default()
+        };
+        for endpoint in [
+            "http://127.0.0.1:4318",
+            "https://otel.example.com/",
+            "http://collector:4318/base",
+        ] {
+            assert!(with_log(endpoint, 0.5).validate().is_ok(), "{endpoint}");
+        }
+        for endpoint in [
+            "127.0.0.1:4318",
+            "grpc://collector:4317",
+            "http://",
+            "https:///v1",
+        ] {
+            let error = with_log(endpoint, 1.0).validate().expect_err(endpoint);
+            assert!(
+                error
+                    .to_string()
+                    .contains("log.otlp_endpoint must be an http:// or https:// URL"),
+                "{endpoint}: {error}"
+            );
+        }
+        let error = with_log("http://127.0.0.1:4318", 1.5)
+            .validate()
+            .expect_err("ratio");
+        assert!(
+            error
+                .to_string()
+                .contains("log.otlp_sample_ratio must be between 0 and 1, not 1.5"),
+            "{error}"
+        );
+        let error = with_log("http://127.0.0.1:4318", f64::NAN)
+            .validate()
+            .expect_err("NaN");
+        assert!(
+            error.to_string().contains("log.otlp_sample_ratio"),
+            "{error}"
+        );
     }
 }

@@ -301,7 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config.auth.modes = auth;
                 config.validate()?;
             }
-            telemetry::init(&config.log);
+            let _exporting = telemetry::init(&config.log).context("exporting spans over OTLP")?;
             let app = App::start(config, &toolkits)
                 .await
                 .context("starting Tideway")?;
@@ -316,7 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             demo,
         } => {
             let config = load_config(cli.config.as_ref(), &common)?;
-            telemetry::init(&config.log);
+            let _exporting = telemetry::init(&config.log).context("exporting spans over OTLP")?;
             let app = App::start(config, &toolkits)
                 .await
                 .context("starting Tideway")?;
@@ -328,7 +328,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Migrate { common } => {
             let config = load_config(cli.config.as_ref(), &common)?;
-            telemetry::init(&config.log);
+            let _exporting = telemetry::init(&config.log).context("exporting spans over OTLP")?;
             let store = tideway_core::Store::open(&config.store_url()).await?;
             store.migrate(&toolkits::migrations()).await?;
             let applied = store.applied_migrations().await?;

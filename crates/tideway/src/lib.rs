@@ -14,3 +14,4 @@ pub mod mcp;
 pub mod server;
 pub mod telemetry;
 pub mod toolkits;
+pub mod trace_export;

@@ -1,5 +1,6 @@
 //! Logging: tracing to stderr (never stdout, which belongs to the stdio MCP protocol
-//! and to CLI output), as text or JSON. `RUST_LOG` overrides the configured filter.
+//! and to CLI output), as text or JSON, and spans to an OpenTelemetry collector when
+//! one is configured (`trace_export.rs`). `RUST_LOG` overrides the configured filter.
 //!
 //! Two rules hold at every level, whatever the filter asks for:
 //! - Libraries that log whole protocol messages (rmcp's requests and results, HTTP/2
@@ -16,6 +17,8 @@ use tracing::{Event, Level, Subscriber, field::Field};
 use tracing_subscriber::{
     EnvFilter, Layer, field::Visit, fmt, fmt::MakeWriter, layer::Context, prelude::*,
 };
+
+use crate::trace_export;
 
 /// The longest line written to the log.
 pub const MAX_LINE_BYTES: usize = 2048;
@@ -50,13 +53,25 @@ pub fn filter(configured: &str) -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-pub fn init(config: &LogConfig) {
+/// Installs the log (and the OTLP span export when `log.otlp_endpoint` is set);
+/// what it returns keeps the export running and sends its last spans when dropped.
+pub fn init(
+    config: &LogConfig,
+) -> Result<Option<trace_export::Exporting>, opentelemetry_otlp::ExporterBuildError> {
     // Colour codes only for a person at a terminal: in a file or a collector they are
     // noise that breaks searching.
     let ansi = io::stderr().is_terminal();
+    let (exported, exporting) = match trace_export::tracer(config)? {
+        Some((tracer, exporting)) => (
+            Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+            Some(exporting),
+        ),
+        None => (None, None),
+    };
     let subscriber = tracing_subscriber::registry()
         .with(filter(&config.level))
-        .with(ClientLeft);
+        .with(ClientLeft)
+        .with(exported);
     // try_init: a second call (tests, embedding) keeps the first subscriber.
     let _ = if config.format == "json" {
         subscriber
@@ -77,6 +92,7 @@ pub fn init(config: &LogConfig) {
             )
             .try_init()
     };
+    Ok(exporting)
 }
 
 /// What rmcp logs at ERROR when it cannot write an answer because the client has

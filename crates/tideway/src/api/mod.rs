@@ -256,7 +256,9 @@ pub fn router(app: Arc<App>, mcp: Arc<McpHttp>, guard: EdgeGuard, edge: Edge) ->
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id);
+                crate::trace_export::follow_caller(&span, request.headers());
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -312,6 +312,12 @@ async fn trend_queries(args: &Args, url: &str, label: &str) -> anyhow::Result<()
     let filled = Instant::now();
     let rows = fill(&store, args.components, args.interval_secs, now).await?;
     let fill_time = filled.elapsed();
+    // PostgreSQL's autovacuum gathers a table's statistics soon after a bulk write,
+    // as it would have many times over a month of sampling; the figures are of that
+    // state, not of the minute before it. (SQLite is left as Tideway leaves it.)
+    if let Store::Postgres(pool) = &store {
+        sqlx::query("ANALYZE monitor_samples").execute(pool).await?;
+    }
     let hub = hub_with(0)?;
     let monitor = Arc::new(MonitorToolkit::new(
         MonitorConfig {

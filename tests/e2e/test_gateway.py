@@ -88,6 +88,21 @@ async def test_sampling_and_elicitation_from_an_upstream_reach_the_calling_clien
     assert asked == ["sampling", "elicitation"]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_an_upstream_asking_for_input_is_answered_by_the_client_in_both_eras(gateway, mode):
+    asked = []
+
+    async def elicit(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Grace"})
+
+    async with Client(f"{gateway}/mcp", mode=mode, elicitation_callback=elicit) as client:
+        greeted = await client.call_tool("py_greet_asking", {})
+        assert not greeted.is_error, greeted
+        assert text_of(greeted) == "Hello, Grace!"
+    assert asked == ["What is your name?"]
+
+
 async def test_a_tool_an_upstream_adds_is_announced_to_a_session(gateway):
     changes = []
 

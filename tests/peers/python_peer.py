@@ -7,6 +7,8 @@ Tools:
   test can see that a cancellation really reached the upstream.
 - `add_tool(name)`: registers a tool and announces tools/list_changed.
 - `bump()`: increments `counter://value` and announces the update to subscribers.
+- `greet_asking()`: asks the client for a name (elicitation: a request mid-call in
+  2025-11-25, an input-required result in 2026-07-28) and greets it.
 Resource: `counter://value`.
 
 Usage: python_peer.py [stdio | http PORT]
@@ -14,10 +16,12 @@ Usage: python_peer.py [stdio | http PORT]
 
 import os
 import sys
+from typing import Annotated
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp_types import ToolAnnotations
+from pydantic import BaseModel
 
 server = MCPServer("tideway-test-peer")
 counter = {"value": 0}
@@ -62,6 +66,20 @@ async def bump(ctx: Context) -> int:
     await ctx.notify_resource_updated("counter://value")
     await ctx.session.send_resource_updated("counter://value")
     return counter["value"]
+
+
+class Name(BaseModel):
+    name: str
+
+
+def ask_name() -> Elicit[Name]:
+    return Elicit("What is your name?", Name)
+
+
+@server.tool()
+async def greet_asking(name: Annotated[Name, Resolve(ask_name)]) -> str:
+    """Asks the client for a name, then greets it."""
+    return f"Hello, {name.name}!"
 
 
 @server.resource("counter://value", mime_type="text/plain")

@@ -24,6 +24,10 @@ pub enum BackgroundStatus {
     /// The server running it stopped mid-call and the tool changes data, so it was
     /// not run again: someone must decide (cancel it, or retry it knowingly).
     Unknown,
+    /// The tool asked its caller for input (an MCP task's sampling, elicitation or
+    /// roots); it runs again once every request is answered.
+    #[serde(rename = "input_required")]
+    InputRequired,
 }
 
 /// A background call as its starter sees it.
@@ -40,6 +44,9 @@ pub struct BackgroundCall {
     /// What went wrong, as a problem (RFC 9457) when the failure was the Hub's or the
     /// tool's error, or as text otherwise.
     pub error: Option<Value>,
+    /// While the call waits for input: the requests not answered yet, by key, each
+    /// `{"method", "params"}`.
+    pub input_requests: Option<JsonObject>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// How long the call is kept once it ended; `None` when it is kept for good.
@@ -79,4 +86,21 @@ pub trait BackgroundCalls: Send + Sync {
     /// Cancels a call of `ctx`'s tenant (a call in flight is cancelled through its
     /// call context); the call as it then is.
     async fn cancel(&self, ctx: &CallContext, id: &str) -> Result<BackgroundCall, HubError>;
+
+    /// Answers input a call of `ctx`'s tenant waits for, by the keys it asked under;
+    /// other keys are ignored. Once every request is answered the call runs again
+    /// with the answers. The call as it then is.
+    async fn answer(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        answers: JsonObject,
+    ) -> Result<BackgroundCall, HubError> {
+        let _ = answers;
+        let call = self.get(ctx, id).await?;
+        Err(HubError::Conflict(format!(
+            "call {} asked for no input",
+            crate::error::excerpt(&call.id)
+        )))
+    }
 }

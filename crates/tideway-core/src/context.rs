@@ -231,7 +231,28 @@ pub trait ClientChannel: Send + Sync {
     async fn log(&self, level: LogLevel, logger: &str, data: Value);
     /// Sends a request to the client (e.g. `sampling/createMessage`,
     /// `elicitation/create`, `roots/list`) and returns its result.
+    ///
+    /// A 2025-11-25 session answers at once. A 2026-07-28 client answers on its next
+    /// call, which runs the tool again from the start: the first run ends with
+    /// [`HubError::InputRequired`], and in the next one the same request, asked in
+    /// the same order, returns the client's answer. So a tool should ask before it
+    /// changes anything, or change only what is safe to change twice.
     async fn request(&self, method: &str, params: JsonObject) -> Result<Value, HubError>;
+
+    /// [`request`](Self::request) under a name the tool chooses, which a 2026-07-28
+    /// client sees as the key of the request and answers under. Requests asked
+    /// without a name are numbered in the order they are asked.
+    async fn ask(&self, key: &str, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        let _ = key;
+        self.request(method, params).await
+    }
+
+    /// Whether the client declared that it can answer `method`; a tool can then
+    /// ask only what will be answered.
+    fn can_answer(&self, method: &str) -> bool {
+        let _ = method;
+        false
+    }
 }
 
 /// A channel for callers that have no client to talk back to.

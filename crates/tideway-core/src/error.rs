@@ -39,6 +39,11 @@ pub enum HubError {
     Unavailable { component: String, reason: String },
     #[error("{0}")]
     Unsupported(String),
+    /// The call asked its client for input (sampling, elicitation, roots) that a
+    /// 2026-07-28 client gives on its next call: the MCP face answers with an
+    /// input-required result instead of this error.
+    #[error("the call waits for the client's answer to '{method}' (input '{key}')")]
+    InputRequired { key: String, method: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -77,6 +82,7 @@ impl HubError {
             HubError::Cancelled => "cancelled",
             HubError::Unavailable { .. } => "unavailable",
             HubError::Unsupported(_) => "unsupported",
+            HubError::InputRequired { .. } => "input-required",
             HubError::Store(_) => "store",
             HubError::Internal(_) => "internal",
         }

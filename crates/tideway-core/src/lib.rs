@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod hub;
+pub mod input;
 pub mod metrics;
 pub mod naming;
 pub mod net;

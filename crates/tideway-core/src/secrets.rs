@@ -16,6 +16,7 @@ use std::{
 
 use aws_lc_rs::{
     aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey},
+    hkdf,
     rand::{SecureRandom, SystemRandom},
 };
 use base64::Engine;
@@ -53,6 +54,9 @@ pub enum SecretError {
 /// are not printed by `Debug`.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// What other keys are derived from (HKDF-SHA256): a key for another purpose,
+    /// such as signing MCP request state, must never be the sealing key itself.
+    derivation: hkdf::Prk,
     id: String,
 }
 
@@ -74,8 +78,11 @@ impl MasterKey {
             .map_err(|_| SecretError::InvalidKey("AES-256-GCM refused it".into()))?;
         let digest = Sha256::digest(bytes);
         let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let derivation =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, b"tideway key derivation").extract(bytes);
         Ok(MasterKey {
             key: LessSafeKey::new(unbound),
+            derivation,
             id,
         })
     }
@@ -133,6 +140,19 @@ impl MasterKey {
         write_key_file(file, &text).map_err(|error| key_file_error(error.to_string()))?;
         tracing::info!(path = %file.display(), key_id = %key.id, "generated a new master key");
         Ok(key)
+    }
+
+    /// A 32-byte key for `purpose`, derived from the master key, so every replica
+    /// with the same master key derives the same one. Different purposes give
+    /// unrelated keys.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_BYTES]> {
+        let mut derived = Zeroizing::new([0u8; KEY_BYTES]);
+        let info = [purpose.as_bytes()];
+        // HKDF-SHA256 gives up to 8160 bytes; 32 always fits, so neither step fails.
+        if let Ok(okm) = self.derivation.expand(&info, hkdf::HKDF_SHA256) {
+            let _ = okm.fill(derived.as_mut());
+        }
+        derived
     }
 
     /// The short public id of the key: the first 8 hex digits of its SHA-256.
@@ -230,6 +250,32 @@ mod tests {
 
     fn key() -> MasterKey {
         MasterKey::generate().expect("random").0
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_master_key_and_the_purpose() {
+        let text = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let one = MasterKey::parse(text).expect("key");
+        let same = MasterKey::parse(text).expect("key");
+        // Every replica with the same master key derives the same key.
+        assert_eq!(
+            *one.derive("mcp request state"),
+            *same.derive("mcp request state")
+        );
+        assert_ne!(
+            *one.derive("mcp request state"),
+            *one.derive("another purpose")
+        );
+        assert_ne!(
+            *one.derive("mcp request state"),
+            *key().derive("mcp request state")
+        );
+        assert_ne!(*one.derive("mcp request state"), [0u8; KEY_BYTES]);
+        // Not the master key's own bytes.
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64");
+        assert_ne!(one.derive("mcp request state").as_slice(), raw.as_slice());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
     api::{self, guard::EdgeGuard},
     app::App,
     auth::edge::Edge,
-    mcp::{McpShared, http::McpHttp},
+    mcp::{McpShared, http::McpHttp, input::RequestStates},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,7 @@ pub fn mcp_shared(app: &App) -> Arc<McpShared> {
         call_timeout: Duration::from_secs(app.config.limits.call_timeout_secs),
         task_timeout: Duration::from_secs(app.config.limits.job_timeout_secs),
         page_size: app.config.limits.page_size,
+        request_states: RequestStates::new(&app.master_key),
     })
 }
 

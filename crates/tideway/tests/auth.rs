@@ -144,7 +144,8 @@ fn bearer(request: RequestBuilder, credential: &str) -> RequestBuilder {
 
 const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}"#;
 
-/// A stateless 2026-07-28 request to `/mcp`; returns the HTTP status and the message.
+/// A stateless 2026-07-28 request to `/mcp` (with the `_meta` of `params`, or one
+/// declaring no client capabilities); returns the HTTP status and the message.
 async fn mcp(
     http: &Client,
     server: &Server,
@@ -153,8 +154,10 @@ async fn mcp(
     params: Value,
 ) -> (StatusCode, Value) {
     let mut params = params;
-    let meta: Value = serde_json::from_str(&format!("{{{META}}}")).expect("meta");
-    params["_meta"] = meta["_meta"].clone();
+    if params.get("_meta").is_none() {
+        let meta: Value = serde_json::from_str(&format!("{{{META}}}")).expect("meta");
+        params["_meta"] = meta["_meta"].clone();
+    }
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let mut request = http
         .post(format!("{}/mcp", server.base))
@@ -1353,4 +1356,110 @@ async fn a_rotated_signing_key_is_picked_up_from_the_jwks() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "the old key still works");
+}
+
+#[tokio::test]
+async fn a_request_state_answers_only_the_principal_it_was_issued_to() {
+    let server = start_with(&["system", "conformance"], |_| {}).await;
+    let http = Client::new();
+    let owner = key(&server, "acme", Role::Operator, ToolRules::default()).await;
+    let same_tenant = key(&server, "acme", Role::Operator, ToolRules::default()).await;
+    let other_tenant = key(&server, "globex", Role::Operator, ToolRules::default()).await;
+    let call = |responses: Option<Value>, state: Option<&str>| {
+        let mut params = json!({
+            "name": "conformance_test_input_required_result_elicitation",
+            "arguments": {},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}
+            }
+        });
+        if let Some(responses) = responses {
+            params["inputResponses"] = responses;
+        }
+        if let Some(state) = state {
+            params["requestState"] = json!(state);
+        }
+        params
+    };
+
+    let (status, asked) = mcp(&http, &server, &owner, "tools/call", call(None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    assert_eq!(
+        result["inputRequests"]["user_name"]["method"],
+        "elicitation/create"
+    );
+    let state = result["requestState"].as_str().expect("a request state");
+    let answer = json!({"user_name": {"action": "accept", "content": {"name": "Ada"}}});
+
+    // Another key of the same tenant, or another tenant, cannot use the state.
+    for stranger in [&same_tenant, &other_tenant] {
+        let (_, refused) = mcp(
+            &http,
+            &server,
+            stranger,
+            "tools/call",
+            call(Some(answer.clone()), Some(state)),
+        )
+        .await;
+        assert_eq!(refused["error"]["code"], -32602, "{refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("requestState"), "{message}");
+    }
+    // Altered, it is refused for its owner too.
+    let altered = format!("{state}x");
+    let (_, refused) = mcp(
+        &http,
+        &server,
+        &owner,
+        "tools/call",
+        call(Some(answer.clone()), Some(&altered)),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // The owner's answer completes the call.
+    let (_, done) = mcp(
+        &http,
+        &server,
+        &owner,
+        "tools/call",
+        call(Some(answer), Some(state)),
+    )
+    .await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "Hello, Ada!");
+
+    // An answer that is not an object is refused, naming the field.
+    let (_, refused) = mcp(
+        &http,
+        &server,
+        &owner,
+        "tools/call",
+        call(Some(json!({"user_name": 12345})), None),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("inputResponses.user_name"), "{message}");
+
+    // A client that did not declare elicitation is not asked: the call fails for
+    // want of it, naming the capability.
+    let (status, undeclared) = mcp(
+        &http,
+        &server,
+        &owner,
+        "tools/call",
+        json!({"name": "conformance_test_input_required_result_elicitation", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{undeclared}");
+    assert_eq!(undeclared["error"]["code"], -32021, "{undeclared}");
+    assert_eq!(
+        undeclared["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}})
+    );
 }

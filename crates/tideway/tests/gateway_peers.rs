@@ -444,6 +444,29 @@ async fn http_upstreams_are_served_in_the_era_each_speaks() {
             .expect("json")
             .contains("\"0\"")
     );
+
+    // The 2026-07-28 upstream asks for a name with an input-required result: the
+    // gateway asks its own caller, then calls again with the answer.
+    let asked = Arc::new(Collector::default());
+    let greeted = hub
+        .call(
+            &local().with_client(asked.clone()),
+            "pyremote",
+            "greet_asking",
+            args(json!({})),
+        )
+        .await
+        .expect("greet");
+    assert_eq!(text_of(&greeted), "Hello, Ada!", "{greeted:?}");
+    assert_eq!(
+        *asked.requests.lock().expect("lock"),
+        vec!["elicitation/create"]
+    );
+    // A caller that cannot answer gets the tool's refusal, not a hang.
+    let refused = hub
+        .call(&local(), "pyremote", "greet_asking", args(json!({})))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
 }
 
 #[tokio::test]

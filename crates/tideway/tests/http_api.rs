@@ -616,6 +616,47 @@ async fn mcp_answers_bad_requests_with_json_rpc_errors() {
 }
 
 #[tokio::test]
+async fn an_argument_mirrored_in_a_header_must_match_it() {
+    let server = start(1 << 20).await;
+    let call = |region: &str, header: Option<&str>| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"conformance_test_header_param","arguments":{{"region":"{region}"}},{META}}}}}"#
+        );
+        let mut request = client()
+            .post(format!("{}/mcp", server.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "conformance_test_header_param")
+            .body(body);
+        if let Some(header) = header {
+            request = request.header("mcp-param-region", header);
+        }
+        request.send()
+    };
+    let text = async |response: reqwest::Response| {
+        (
+            response.status().as_u16(),
+            response.text().await.expect("text"),
+        )
+    };
+    // The value as it is, and Base64 in its =?base64?…?= wrapper, both match.
+    for header in ["eu-west", "=?base64?ZXUtd2VzdA==?="] {
+        let (status, body) = text(call("eu-west", Some(header)).await.expect("send")).await;
+        assert_eq!(status, 200, "{header}: {body}");
+        assert!(body.contains("region: eu-west"), "{body}");
+    }
+    // A header that differs from the body, is missing, or is broken Base64 is refused
+    // before the tool runs, with HTTP 400 and the header-mismatch error.
+    for header in [Some("us-east"), None, Some("=?base64?ZXUtd2VzdA?=")] {
+        let (status, body) = text(call("eu-west", header).await.expect("send")).await;
+        assert_eq!(status, 400, "{header:?}: {body}");
+        assert!(body.contains("-32020"), "{header:?}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn a_path_id_of_the_wrong_type_is_a_problem_naming_the_parameter() {
     let running = start_with(1024 * 1024, &["support", "models"]).await;
     for path in [

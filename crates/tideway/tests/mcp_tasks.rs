@@ -3,7 +3,8 @@
 //! does not; `tasks/get` reports it to its end, a tool's failure completes with
 //! `isError` while a failure inside the server fails the task; cancel, updates, unknown ids,
 //! a tool that runs only as a task, and a task read back by a server started again
-//! on the same store.
+//! on the same store; a task whose tool asks the client for input waits for it
+//! (`input_required`) until `tasks/update` answers, one request at a time if need be.
 
 mod common;
 
@@ -152,8 +153,8 @@ async fn slow_tools_run_as_tasks_for_clients_that_take_them() {
     }
     assert_eq!(ended(&url, &long).await["status"], "cancelled");
 
-    // No task here asks for input: an update that answers nothing is acknowledged,
-    // one that answers something is refused, naming it.
+    // An update to a task that waits for no input is acknowledged and changes
+    // nothing; an answer that is not an object is refused, naming its key.
     let update = |answers: Value| {
         let url = url.clone();
         let task_id = task_id.clone();
@@ -168,15 +169,16 @@ async fn slow_tools_run_as_tasks_for_clients_that_take_them() {
             .await
         }
     };
-    let nothing = update(json!({})).await;
-    assert_eq!(nothing["result"]["resultType"], "complete", "{nothing}");
-    let something = update(json!({"user_name": {"action": "accept"}})).await;
-    assert_eq!(something["error"]["code"], -32602, "{something}");
+    let ignored = update(json!({"user_name": {"action": "accept"}})).await;
+    assert_eq!(ignored["result"]["resultType"], "complete", "{ignored}");
+    assert_eq!(get(&url, &task_id).await["result"]["status"], "completed");
+    let malformed = update(json!({"user_name": 7})).await;
+    assert_eq!(malformed["error"]["code"], -32602, "{malformed}");
     assert!(
-        something["error"]["message"]
+        malformed["error"]["message"]
             .as_str()
             .is_some_and(|message| message.contains("user_name")),
-        "{something}"
+        "{malformed}"
     );
 
     // Unknown ids, and a client that did not declare the extension.
@@ -220,4 +222,147 @@ async fn without_the_workflows_engine_no_task_is_offered() {
     )
     .await;
     assert!(direct["result"]["content"].is_array(), "{direct}");
+}
+
+fn tasks_and_elicitation() -> Value {
+    json!({"elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}})
+}
+
+/// Polls the task until it is neither working nor `except`; panics after 20 s.
+async fn settled(url: &str, task_id: &str, except: &str) -> Value {
+    for _ in 0..400 {
+        let task = get(url, task_id).await;
+        let status = &task["result"]["status"];
+        if status != "working" && status != except {
+            return task["result"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("task {task_id} did not move on");
+}
+
+async fn update(url: &str, task_id: &str, answers: Value) -> Value {
+    mcp_declaring(
+        url,
+        None,
+        "tasks/update",
+        json!({"taskId": task_id, "inputResponses": answers}),
+        tasks(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_task_whose_tool_asks_waits_for_the_answers() {
+    let server = common::start(|config| {
+        config.toolkits = vec!["conformance".into(), "workflows".into()];
+    })
+    .await;
+    let url = format!("{}/mcp/conformance", server.base);
+
+    // One question: the task waits with it, then completes with the answer.
+    let asking = started(
+        &call(
+            &url,
+            "confirm_delete",
+            json!({"filename": "a.txt"}),
+            tasks_and_elicitation(),
+        )
+        .await,
+    );
+    let waiting = settled(&url, &asking, "").await;
+    assert_eq!(waiting["status"], "input_required", "{waiting}");
+    assert_eq!(
+        waiting["inputRequests"]["confirm"]["method"],
+        "elicitation/create"
+    );
+    assert_eq!(
+        waiting["inputRequests"]["confirm"]["params"]["message"],
+        "Delete a.txt?"
+    );
+    let ack = update(
+        &url,
+        &asking,
+        json!({"confirm": {"action": "accept", "content": {"confirm": true}}}),
+    )
+    .await;
+    assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
+    assert!(ack["result"].get("status").is_none(), "{ack}");
+    let done = settled(&url, &asking, "input_required").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "Deleted a.txt");
+
+    // Two questions at once, answered one at a time: the task waits until both are.
+    let both = started(&call(&url, "multi_input", json!({}), tasks_and_elicitation()).await);
+    let waiting = settled(&url, &both, "").await;
+    let keys = |task: &Value| -> Vec<String> {
+        task["inputRequests"]
+            .as_object()
+            .map(|requests| requests.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&waiting), vec!["first", "second"], "{waiting}");
+    let answer =
+        |name: &str| json!({"action": "accept", "content": {"name": name, "confirm": true}});
+    let partial = update(
+        &url,
+        &both,
+        json!({"first": answer("one"), "stray": answer("x")}),
+    )
+    .await;
+    assert_eq!(partial["result"]["resultType"], "complete", "{partial}");
+    let still = get(&url, &both).await["result"].clone();
+    assert_eq!(still["status"], "input_required", "{still}");
+    assert_eq!(keys(&still), vec!["second"], "{still}");
+    update(&url, &both, json!({"second": answer("two")})).await;
+    let done = settled(&url, &both, "input_required").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "one and two");
+
+    // A client that cannot answer is not asked: the tool says so.
+    let unasked = started(
+        &call(
+            &url,
+            "confirm_delete",
+            json!({"filename": "b.txt"}),
+            tasks(),
+        )
+        .await,
+    );
+    let refused = ended(&url, &unasked).await;
+    assert_eq!(refused["status"], "completed", "{refused}");
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    assert!(
+        refused["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("elicitation")),
+        "{refused}"
+    );
+
+    // Without the extension the same tool asks in the request (an input-required
+    // result), and the answer on the next call completes it.
+    let elicitation = json!({"elicitation": {}});
+    let asked = call(
+        &url,
+        "confirm_delete",
+        json!({"filename": "c.txt"}),
+        elicitation.clone(),
+    )
+    .await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let state = asked["result"]["requestState"].clone();
+    let answered = mcp_declaring(
+        &url,
+        None,
+        "tools/call",
+        json!({"name": "confirm_delete", "arguments": {"filename": "c.txt"},
+               "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": false}}},
+               "requestState": state}),
+        elicitation,
+    )
+    .await;
+    assert_eq!(
+        answered["result"]["content"][0]["text"], "Kept c.txt",
+        "{answered}"
+    );
 }

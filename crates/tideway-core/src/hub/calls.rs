@@ -129,6 +129,14 @@ impl Hub {
         }
     }
 
+    /// The input schema of `tool` of `toolkit`.
+    pub fn tool_schema(&self, toolkit: &str, tool: &str) -> Option<Arc<JsonObject>> {
+        self.snapshot()
+            .entry(toolkit)?
+            .tool(tool)
+            .map(|tool| tool.input_schema.clone())
+    }
+
     /// Whether `tool` of `toolkit` may run as an MCP task.
     pub fn task_support(&self, toolkit: &str, tool: &str) -> TaskSupport {
         self.snapshot()

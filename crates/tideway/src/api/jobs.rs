@@ -67,6 +67,8 @@ impl From<BackgroundStatus> for JobStatus {
             BackgroundStatus::Failed => JobStatus::Failed,
             BackgroundStatus::Cancelled => JobStatus::Cancelled,
             BackgroundStatus::Unknown => JobStatus::Unknown,
+            // Only an MCP task's client can answer; over REST the call is still going.
+            BackgroundStatus::InputRequired => JobStatus::Running,
         }
     }
 }

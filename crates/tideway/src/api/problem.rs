@@ -79,7 +79,7 @@ impl Problem {
             HubError::Forbidden(_) => StatusCode::FORBIDDEN,
             HubError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             HubError::Cancelled | HubError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            HubError::Unsupported(_) => StatusCode::BAD_REQUEST,
+            HubError::Unsupported(_) | HubError::InputRequired { .. } => StatusCode::BAD_REQUEST,
             HubError::Store(_) | HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = error.shown(request_id);

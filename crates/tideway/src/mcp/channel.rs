@@ -3,7 +3,9 @@
 #![allow(deprecated)]
 //! The way back to an MCP client during a call: progress notifications (when the
 //! client sent a progress token), log messages (at or above the level the session
-//! set), and requests such as sampling and elicitation, sent on the call's stream.
+//! set, or the 2026-07-28 request asked), and requests such as sampling and elicitation: sent on the call's stream
+//! in a 2025-11-25 session, answered from the call's input round in 2026-07-28
+//! (`input.rs`).
 
 use std::sync::Arc;
 
@@ -18,12 +20,27 @@ use rmcp::{
 use serde_json::{Value, json};
 use tideway_core::{ClientChannel, HubError, context::LogLevel, mcp::JsonObject};
 
-use super::handler::SessionState;
+use super::{
+    handler::SessionState,
+    input::{InputRound, answerable},
+};
+
+/// Which log messages go to the client.
+pub enum LogGate {
+    /// A 2025-11-25 session's: at or above the level `logging/setLevel` last set.
+    Session,
+    /// A 2026-07-28 request's: at or above the level its `_meta` asks; none when it
+    /// asks none.
+    Request(Option<LogLevel>),
+}
 
 pub struct PeerChannel {
     pub peer: Peer<RoleServer>,
     pub progress_token: Option<ProgressToken>,
     pub session: Arc<SessionState>,
+    pub log_gate: LogGate,
+    /// A 2026-07-28 request that may ask for input: its answers and questions.
+    pub round: Option<Arc<InputRound>>,
 }
 
 #[allow(deprecated)]
@@ -56,7 +73,11 @@ impl ClientChannel for PeerChannel {
 
     #[allow(deprecated)]
     async fn log(&self, level: LogLevel, logger: &str, data: Value) {
-        if level < self.session.min_log_level() {
+        let least = match self.log_gate {
+            LogGate::Session => Some(self.session.min_log_level()),
+            LogGate::Request(least) => least,
+        };
+        if least.is_none_or(|least| level < least) {
             return;
         }
         let param =
@@ -67,6 +88,33 @@ impl ClientChannel for PeerChannel {
     }
 
     async fn request(&self, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        match &self.round {
+            Some(round) => round.ask(None, method, params),
+            None => self.send(method, params).await,
+        }
+    }
+
+    async fn ask(&self, key: &str, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        match &self.round {
+            Some(round) => round.ask(Some(key), method, params),
+            None => self.send(method, params).await,
+        }
+    }
+
+    fn can_answer(&self, method: &str) -> bool {
+        if let Some(round) = &self.round {
+            return round.can_answer(method);
+        }
+        let Some(info) = self.peer.peer_info() else {
+            return false;
+        };
+        answerable(Some(&info.capabilities)).allows(method)
+    }
+}
+
+impl PeerChannel {
+    /// Asks a 2025-11-25 session's client on its stream.
+    async fn send(&self, method: &str, params: JsonObject) -> Result<Value, HubError> {
         let request: ServerRequest = serde_json::from_value(
             json!({ "method": method, "params": params }),
         )

@@ -188,8 +188,19 @@ struct Message {
     error: Option<IgnoredAny>,
 }
 
+/// The protocol era a message comes in, as far as the check cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25 and before (sessions, stdio).
+    Sessions,
+    /// 2026-07-28: the methods it removed (`resources/subscribe`, `…/unsubscribe`)
+    /// are left, whatever their params, for the protocol library to answer as not
+    /// found.
+    Stateless,
+}
+
 /// Checks one incoming message (an HTTP body or a stdio line).
-pub fn check(bytes: &[u8]) -> Result<(), Refusal> {
+pub fn check(bytes: &[u8], era: Era) -> Result<(), Refusal> {
     let refusal = |code, id: &Option<Value>, message: String| Refusal {
         code,
         id: id.clone().unwrap_or(Value::Null),
@@ -303,6 +314,7 @@ pub fn check(bytes: &[u8]) -> Result<(), Refusal> {
             required("name", params.name, Shape::String)?;
             optional_object("arguments", params.arguments)
         }
+        "resources/subscribe" | "resources/unsubscribe" if era == Era::Stateless => Ok(()),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             required("uri", params.uri, Shape::String)
         }
@@ -315,7 +327,7 @@ mod tests {
     use super::*;
 
     fn refused(text: &str) -> Refusal {
-        check(text.as_bytes()).expect_err(text)
+        check(text.as_bytes(), Era::Sessions).expect_err(text)
     }
 
     #[test]
@@ -388,7 +400,16 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"result":{}}"#,
             r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
         ] {
-            assert!(check(text.as_bytes()).is_ok(), "{text}");
+            assert!(check(text.as_bytes(), Era::Sessions).is_ok(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_removed_method_is_left_to_be_answered_as_not_found_in_2026() {
+        let subscribe = r#"{"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{}}"#;
+        assert_eq!(refused(subscribe).code, INVALID_PARAMS);
+        assert!(check(subscribe.as_bytes(), Era::Stateless).is_ok());
+        let read = r#"{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{}}"#;
+        assert!(check(read.as_bytes(), Era::Stateless).is_err());
     }
 }

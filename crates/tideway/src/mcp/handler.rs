@@ -21,16 +21,18 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
         CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
         GetPromptResponse, GetTaskMethod, GetTaskParams, GetTaskResult, Implementation,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ReadResourceResult, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
+        InputRequiredResult, InputResponses, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+        ServerConfig, SetLevelRequestParams, SubscribeRequestMethod, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestMethod, UnsubscribeRequestParams,
+        UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
 use tideway_core::{
     CallContext, Face, Hub, HubEvent, Principal, Scope, TaskSupport, TenantId,
-    background::BackgroundCalls, context::LogLevel,
+    background::BackgroundCalls, context::LogLevel, mcp::JsonObject,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -38,8 +40,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Caller;
 
 use super::{
-    channel::PeerChannel,
+    channel::{LogGate, PeerChannel},
     errors::{rpc_error, tool_call_error},
+    input::{Binding, InputRound, RequestStates},
 };
 
 /// What every handler shares.
@@ -51,6 +54,9 @@ pub struct McpShared {
     /// The longest a call run as a task may take (`limits.job_timeout_secs`).
     pub task_timeout: Duration,
     pub page_size: usize,
+    /// Signs the state a 2026-07-28 call that asks its client for input carries
+    /// between rounds.
+    pub request_states: RequestStates,
 }
 
 /// Per-session state; dropped with the session, which stops its event forwarder.
@@ -152,24 +158,94 @@ impl McpHandler {
 
     fn context(&self, request: &RequestContext<RoleServer>) -> Result<CallContext, ErrorData> {
         let caller = self.caller(&request.extensions)?;
+        Ok(self.context_for(request, caller, None))
+    }
+
+    /// The call context of `caller`'s request, with the input round a 2026-07-28
+    /// request that may ask its client for input answers from.
+    fn context_for(
+        &self,
+        request: &RequestContext<RoleServer>,
+        caller: Caller,
+        round: Option<Arc<InputRound>>,
+    ) -> CallContext {
         let parts = request.extensions.get::<http::request::Parts>();
         let request_id = parts
             .and_then(|parts| parts.headers.get("x-request-id"))
             .and_then(|value| value.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let log_gate = if stateless(request) {
+            LogGate::Request(request.meta.log_level().map(log_level_of))
+        } else {
+            LogGate::Session
+        };
         let channel = PeerChannel {
             peer: request.peer.clone(),
             progress_token: request.meta.get_progress_token(),
             session: self.session.clone(),
+            log_gate,
+            round,
         };
-        Ok(
-            CallContext::new(caller.tenant, caller.principal, request_id)
-                .with_face(Face::Mcp)
-                .with_timeout(self.shared.call_timeout)
-                .with_cancellation(request.ct.clone())
-                .with_client(Arc::new(channel)),
-        )
+        CallContext::new(caller.tenant, caller.principal, request_id)
+            .with_face(Face::Mcp)
+            .with_timeout(self.shared.call_timeout)
+            .with_cancellation(request.ct.clone())
+            .with_client(Arc::new(channel))
+    }
+
+    /// The input round of a 2026-07-28 `tools/call`, `prompts/get` or
+    /// `resources/read`: the answers it brings and the state of earlier rounds. A
+    /// 2025-11-25 session has none; it asks its client on its stream.
+    #[allow(clippy::too_many_arguments)]
+    fn input_round(
+        &self,
+        request: &RequestContext<RoleServer>,
+        caller: &Caller,
+        method: &str,
+        name: &str,
+        arguments: Option<&JsonObject>,
+        state: Option<&str>,
+        responses: Option<InputResponses>,
+    ) -> Result<Option<Arc<InputRound>>, ErrorData> {
+        if !stateless(request) {
+            return Ok(None);
+        }
+        let binding = || Binding::new(caller, &self.scope, method, name, arguments);
+        let round = InputRound::open(
+            &self.shared.request_states,
+            binding,
+            state,
+            responses,
+            request.client_capabilities(),
+        )?;
+        Ok(Some(Arc::new(round)))
+    }
+
+    /// What a 2026-07-28 call's round makes of its outcome: the input-required
+    /// result when the call asked its client for something not answered yet
+    /// (whatever the call made of being refused); the missing-capability error when
+    /// the call failed after asking for what the client had not declared; else
+    /// nothing, and the outcome stands.
+    fn after_round(
+        &self,
+        round: Option<&Arc<InputRound>>,
+        failed: bool,
+    ) -> Result<Option<InputRequiredResult>, ErrorData> {
+        let Some(round) = round else {
+            return Ok(None);
+        };
+        if let Some(required) = round.input_required(&self.shared.request_states)? {
+            return Ok(Some(required));
+        }
+        match round.missing_capability().filter(|_| failed) {
+            Some(capability) => {
+                let required = serde_json::from_value(serde_json::json!({ capability: {} }))
+                    .unwrap_or_default();
+                Err(ErrorData::missing_required_client_capability(required))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The runner of tasks; without one (the workflows toolkit is off) the task
@@ -283,6 +359,17 @@ impl ServerHandler for McpHandler {
             )
     }
 
+    /// A tool whose arguments are mirrored in `Mcp-Param-*` headers (`x-mcp-header`
+    /// in its input schema), for rmcp to check the headers against the body before
+    /// the call. It asks without the caller, so the tool is found by name alone; the
+    /// call itself is then authorized as every call is. Other tools answer `None`:
+    /// there is nothing to check.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        let (toolkit, tool) = self.shared.hub.resolve_tool(&self.scope, name).ok()?;
+        let schema = self.shared.hub.tool_schema(&toolkit, &tool)?;
+        mirrors_headers(&schema).then(|| Tool::new(name.to_string(), "", schema))
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let tenant = match self.caller(&context.extensions) {
             Ok(caller) => Some(caller.tenant),
@@ -306,10 +393,20 @@ impl ServerHandler for McpHandler {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx = self.context(&context)?;
+        let caller = self.caller(&context.extensions)?;
+        let round = self.input_round(
+            &context,
+            &caller,
+            "tools/call",
+            &request.name,
+            request.arguments.as_ref(),
+            request.request_state.as_deref(),
+            request.input_responses.take(),
+        )?;
+        let ctx = self.context_for(&context, caller, round.clone());
         let (toolkit, tool) = self
             .shared
             .hub
@@ -355,6 +452,12 @@ impl ServerHandler for McpHandler {
             .hub
             .call(&ctx, &toolkit, &tool, request.arguments)
             .await;
+        let failed = outcome
+            .as_ref()
+            .map_or(true, |result| result.is_error == Some(true));
+        if let Some(required) = self.after_round(round.as_ref(), failed)? {
+            return Ok(CallToolResponse::InputRequired(required));
+        }
         match outcome {
             Ok(mut result) => {
                 complete(&mut result.result_type);
@@ -433,16 +536,29 @@ impl ServerHandler for McpHandler {
 
     async fn read_resource(
         &self,
-        request: ReadResourceRequestParams,
+        mut request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let ctx = self.context(&context)?;
-        let contents = self
+        let caller = self.caller(&context.extensions)?;
+        let round = self.input_round(
+            &context,
+            &caller,
+            "resources/read",
+            &request.uri,
+            None,
+            request.request_state.as_deref(),
+            request.input_responses.take(),
+        )?;
+        let ctx = self.context_for(&context, caller, round.clone());
+        let outcome = self
             .shared
             .hub
             .read_resource(&ctx, &self.scope, &request.uri)
-            .await
-            .map_err(|error| rpc_error(error, &ctx.request_id))?;
+            .await;
+        if let Some(required) = self.after_round(round.as_ref(), outcome.is_err())? {
+            return Ok(ReadResourceResponse::InputRequired(required));
+        }
+        let contents = outcome.map_err(|error| rpc_error(error, &ctx.request_id))?;
         Ok(ReadResourceResult::new(contents).into())
     }
 
@@ -451,6 +567,10 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        // 2026-07-28 has no subscribe: a client listens (`subscriptions/listen`).
+        if stateless(&context) {
+            return Err(ErrorData::method_not_found::<SubscribeRequestMethod>());
+        }
         let ctx = self.context(&context)?;
         self.shared
             .hub
@@ -466,6 +586,9 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if stateless(&context) {
+            return Err(ErrorData::method_not_found::<UnsubscribeRequestMethod>());
+        }
         self.caller(&context.extensions)?;
         lock(&self.session.subscriptions).remove(&request.uri);
         Ok(())
@@ -572,14 +695,29 @@ impl ServerHandler for McpHandler {
 
     async fn get_prompt(
         &self,
-        request: GetPromptRequestParams,
+        mut request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let ctx = self.context(&context)?;
-        self.shared
+        let caller = self.caller(&context.extensions)?;
+        let round = self.input_round(
+            &context,
+            &caller,
+            "prompts/get",
+            &request.name,
+            request.arguments.as_ref(),
+            request.request_state.as_deref(),
+            request.input_responses.take(),
+        )?;
+        let ctx = self.context_for(&context, caller, round.clone());
+        let outcome = self
+            .shared
             .hub
             .get_prompt(&ctx, &self.scope, &request.name, request.arguments)
-            .await
+            .await;
+        if let Some(required) = self.after_round(round.as_ref(), outcome.is_err())? {
+            return Ok(GetPromptResponse::InputRequired(required));
+        }
+        outcome
             .map(|mut result| {
                 complete(&mut result.result_type);
                 result.into()
@@ -618,20 +756,44 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.caller(&context.extensions)?;
-        use rmcp::model::LoggingLevel as L;
-        let level = match request.level {
-            L::Debug => LogLevel::Debug,
-            L::Info => LogLevel::Info,
-            L::Notice => LogLevel::Notice,
-            L::Warning => LogLevel::Warning,
-            L::Error => LogLevel::Error,
-            L::Critical => LogLevel::Critical,
-            L::Alert => LogLevel::Alert,
-            L::Emergency => LogLevel::Emergency,
-        };
-        *lock(&self.session.log_level) = level;
+        *lock(&self.session.log_level) = log_level_of(request.level);
         Ok(())
     }
+}
+
+/// Whether a request is of the 2026-07-28 era: stateless, its client's
+/// capabilities and log level in its own `_meta`.
+fn stateless(request: &RequestContext<RoleServer>) -> bool {
+    request
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+}
+
+#[allow(deprecated)]
+fn log_level_of(level: rmcp::model::LoggingLevel) -> LogLevel {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => LogLevel::Debug,
+        L::Info => LogLevel::Info,
+        L::Notice => LogLevel::Notice,
+        L::Warning => LogLevel::Warning,
+        L::Error => LogLevel::Error,
+        L::Critical => LogLevel::Critical,
+        L::Alert => LogLevel::Alert,
+        L::Emergency => LogLevel::Emergency,
+    }
+}
+
+/// Whether a tool's input schema mirrors an argument in an `Mcp-Param-*` header.
+fn mirrors_headers(schema: &JsonObject) -> bool {
+    schema
+        .get("properties")
+        .and_then(|properties| properties.as_object())
+        .is_some_and(|properties| {
+            properties
+                .values()
+                .any(|property| property.get("x-mcp-header").is_some())
+        })
 }
 
 /// Marks a result as complete when it came without a `resultType`: a result relayed

@@ -295,7 +295,17 @@ impl McpHttp {
                 .into_response());
             }
         };
-        if let Err(refusal) = envelope::check(&bytes) {
+        let stateless = parts
+            .headers
+            .get("mcp-protocol-version")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|version| version.trim() >= "2026-07-28");
+        let era = if stateless {
+            envelope::Era::Stateless
+        } else {
+            envelope::Era::Sessions
+        };
+        if let Err(refusal) = envelope::check(&bytes, era) {
             // A request the server understood but whose params are wrong is answered
             // as any failed request is (200 with the error), so clients show the
             // error; a body that is not one message at all is a bad request.

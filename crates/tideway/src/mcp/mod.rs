@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod errors;
 pub mod handler;
 pub mod http;
+pub mod input;
 pub mod stdio;
 mod tasks;
 

@@ -81,7 +81,7 @@ where
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match envelope::check(&line) {
+            match envelope::check(&line, envelope::Era::Sessions) {
                 Ok(()) => {
                     if !line.ends_with(b"\n") {
                         line.push(b'\n');

@@ -1,15 +1,16 @@
 //! MCP tasks (the 2026-07-28 tasks extension) on the Hub's durable background runner:
 //! a call of a tool that may run as a task, from a client that takes tasks, answers
 //! at once with the task; `tasks/get` reads it (the tool's result inlined once it
-//! completed), `tasks/cancel` cancels it. A task is a run of the workflows engine, so
-//! it outlives the request, the session and a restart, and any server sharing the
-//! store answers for it.
+//! completed, or the requests it waits on while its tool asks the client for
+//! input), `tasks/update` answers those, `tasks/cancel` cancels it. A task is a run
+//! of the workflows engine, so it outlives the request, the session and a restart,
+//! and any server sharing the store answers for it.
 
 use rmcp::{
     ErrorData,
     model::{
         CallToolResult, ContentBlock, CreateTaskResult, DetailedTask, ErrorCode, GetTaskResult,
-        InputResponses, JsonObject, Task, TaskPayload, TaskStatus,
+        InputRequest, InputRequests, InputResponses, JsonObject, Task, TaskPayload, TaskStatus,
     },
 };
 use serde_json::{Value, json};
@@ -71,6 +72,19 @@ fn completed_result(output: Option<&Value>, is_error: bool) -> JsonObject {
     }
 }
 
+/// The requests a call waits on, as the extension carries them; one this server
+/// could not have asked is left out rather than failing the whole answer.
+fn input_requests(waiting: Option<&JsonObject>) -> InputRequests {
+    waiting
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, request)| {
+            let request: InputRequest = serde_json::from_value(request.clone()).ok()?;
+            Some((key.clone(), request))
+        })
+        .collect()
+}
+
 /// A call as the extension shows it. As for a call answered in the request, the
 /// tool's failures (the Hub's refusals included) are results marked `isError`; only
 /// a failure inside the server is a failed task, with a JSON-RPC error.
@@ -89,6 +103,12 @@ fn detailed(call: &BackgroundCall) -> DetailedTask {
                 .map(str::to_string),
         ),
         BackgroundStatus::Cancelled => (TaskPayload::Cancelled, None),
+        BackgroundStatus::InputRequired => (
+            TaskPayload::InputRequired {
+                input_requests: input_requests(call.input_requests.as_ref()),
+            },
+            None,
+        ),
         BackgroundStatus::Succeeded => (
             TaskPayload::Completed {
                 result: completed_result(call.result.as_ref(), false),
@@ -183,25 +203,32 @@ pub async fn cancel(
     }
 }
 
-/// `tasks/update` answers input a task asked for. No task here asks for input, so
-/// only an update that answers nothing is acknowledged.
+/// `tasks/update` answers input a task asked for, by the keys `tasks/get` showed.
+/// Keys it did not ask (or no longer waits for) are ignored, so a client may answer
+/// one request at a time, and an answer that comes twice changes nothing; the task
+/// runs again once every request is answered. Each answer must be an object (the
+/// client's result for that request).
 pub async fn update(
     runner: &dyn BackgroundCalls,
     ctx: &CallContext,
     id: &str,
     answers: &InputResponses,
 ) -> Result<(), ErrorData> {
-    match runner.get(ctx, id).await {
-        Ok(_) => match answers.keys().next() {
-            None => Ok(()),
-            Some(key) => Err(ErrorData::invalid_params(
+    let mut given = JsonObject::new();
+    for (key, answer) in answers {
+        if !answer.is_object() {
+            return Err(ErrorData::invalid_params(
                 format!(
-                    "inputResponses.{}: this task asked for no input",
+                    "inputResponses.{}: an answer must be an object (the client's result for the request of that key)",
                     tideway_core::error::excerpt(key)
                 ),
                 None,
-            )),
-        },
+            ));
+        }
+        given.insert(key.clone(), answer.clone());
+    }
+    match runner.answer(ctx, id, given).await {
+        Ok(_) => Ok(()),
         Err(HubError::NotFound(_)) => Err(unknown_task(id)),
         Err(error) => Err(rpc_error(error, &ctx.request_id)),
     }
@@ -224,6 +251,7 @@ mod tests {
             progress: None,
             result,
             error,
+            input_requests: None,
             created_at: Utc::now(),
             finished_at: None,
             kept_for: Some(std::time::Duration::from_secs(86_400)),
@@ -276,5 +304,36 @@ mod tests {
             call(BackgroundStatus::Cancelled, None, None)["status"],
             "cancelled"
         );
+    }
+
+    #[test]
+    fn a_call_waiting_for_input_shows_what_it_asks() {
+        let mut waiting = BackgroundCall {
+            id: "t-2".into(),
+            toolkit: "conformance".into(),
+            tool: "confirm_delete".into(),
+            status: BackgroundStatus::InputRequired,
+            progress: None,
+            result: None,
+            error: None,
+            input_requests: None,
+            created_at: Utc::now(),
+            finished_at: None,
+            kept_for: None,
+        };
+        let asked = json!({
+            "confirm": {"method": "elicitation/create", "params": {"message": "Delete?", "requestedSchema": {"type": "object", "properties": {}}}},
+            "odd": {"method": "tools/call", "params": {}}
+        });
+        waiting.input_requests = asked.as_object().cloned();
+        let shown = serde_json::to_value(detailed(&waiting)).expect("json");
+        assert_eq!(shown["status"], "input_required");
+        assert_eq!(
+            shown["inputRequests"]["confirm"]["method"],
+            "elicitation/create"
+        );
+        // A request no client can be asked is left out.
+        assert!(shown["inputRequests"].get("odd").is_none());
+        assert!(shown.get("requestState").is_none());
     }
 }

@@ -1,8 +1,11 @@
 //! The `conformance` toolkit: the fixture tools, resources and prompts that the
 //! official MCP conformance suite calls, served through the same Hub path as every
-//! other toolkit (schema validation, deadlines, metrics). Off by default; enable it
-//! with `--toolkit conformance` on `/mcp/conformance` or alone on `/mcp`.
+//! other toolkit (schema validation, deadlines, metrics); `tasks.rs` and `input.rs`
+//! hold the fixtures of the 2026-07-28 tasks and multi-round scenarios. Off by
+//! default; enable it with `--toolkit conformance` on `/mcp/conformance` or alone on
+//! `/mcp`.
 
+mod input;
 mod tasks;
 
 use std::{sync::Arc, time::Duration};
@@ -136,6 +139,13 @@ impl ConformanceToolkit {
                 },
             )
             .add_raw(
+                tool("test_logging_tool", "Logs one message at info level"),
+                |_, ctx, _| async move {
+                    ctx.log(LogLevel::Info, "conformance", "A message at info level").await;
+                    Ok(CallToolResult::success(vec![ContentBlock::text("Logged one message")]))
+                },
+            )
+            .add_raw(
                 tool("test_tool_with_progress", "Tests tool that reports progress notifications"),
                 |_, ctx, _| async move {
                     for (i, step) in [0.0, 50.0, 100.0].into_iter().enumerate() {
@@ -145,6 +155,19 @@ impl ConformanceToolkit {
                         ctx.progress(step, Some(100.0), format!("Completed step {step} of 100")).await;
                     }
                     Ok(CallToolResult::success(vec![ContentBlock::text("Progress reported in 3 steps")]))
+                },
+            )
+            .add_raw(
+                tool_with(
+                    "test_header_param",
+                    "Echoes a region that the client also sends as the Mcp-Param-Region header",
+                    json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}, "required": ["region"]}),
+                ),
+                |_, _, args| async move {
+                    Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                        "region: {}",
+                        text_of(&args["region"])
+                    ))]))
                 },
             )
             .add_raw(tool("test_error_handling", "Tests error response handling"), |_, _, _| async {
@@ -252,7 +275,7 @@ impl ConformanceToolkit {
                 },
             );
         ConformanceToolkit {
-            tools: tasks::add_fixtures(tools),
+            tools: input::add_fixtures(tasks::add_fixtures(tools)),
         }
     }
 }
@@ -397,15 +420,19 @@ impl Toolkit for ConformanceToolkit {
                 None,
             )
             .with_title("Prompt With Image"),
+            input::prompt(),
         ]
     }
 
     async fn get_prompt(
         &self,
-        _ctx: &CallContext,
+        ctx: &CallContext,
         name: &str,
         arguments: JsonObject,
     ) -> Result<GetPromptResult, HubError> {
+        if name == input::PROMPT {
+            return input::render_prompt(ctx).await;
+        }
         let arg = |key: &str| arguments.get(key).map(text_of).unwrap_or_default();
         let messages = match name {
             "test_simple_prompt" => vec![user(ContentBlock::text(

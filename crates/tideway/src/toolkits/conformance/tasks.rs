@@ -1,6 +1,7 @@
 //! The fixtures of the conformance suite's tasks scenarios (the 2026-07-28 tasks
 //! extension): a quick tool that never runs as a task, a slow one that may, one that
-//! fails as a tool and must run as a task, and one that fails with a protocol error.
+//! fails as a tool and must run as a task, one that fails with a protocol error, and
+//! two that ask the task's client for input (one request, or two at once).
 
 use std::time::Duration;
 
@@ -11,14 +12,16 @@ use tideway_core::{
     typed::ToolSet,
 };
 
-use super::{text_of, tool, tool_with};
+use super::{object, text_of, tool, tool_with};
 
 /// The most `slow_compute` waits.
 const MAX_SECONDS: f64 = 600.0;
 
 pub fn task_support(tool: &str) -> TaskSupport {
     match tool {
-        "slow_compute" | "protocol_error_job" => TaskSupport::Optional,
+        "slow_compute" | "protocol_error_job" | "confirm_delete" | "multi_input" => {
+            TaskSupport::Optional
+        }
         "failing_job" => TaskSupport::Required,
         _ => TaskSupport::Forbidden,
     }
@@ -76,6 +79,50 @@ pub fn add_fixtures(tools: ToolSet<()>) -> ToolSet<()> {
             },
         )
         .add_raw(
+            tool_with(
+                "confirm_delete",
+                "Asks the user to confirm before it (pretends to) delete a file (may run as a task)",
+                json!({"type": "object", "properties": {"filename": {"type": "string"}}, "required": ["filename"]}),
+            ),
+            |_, ctx, args| async move {
+                let filename = text_of(&args["filename"]);
+                let question = json!({
+                    "message": format!("Delete {filename}?"),
+                    "requestedSchema": {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+                });
+                let answer = ctx.client.ask("confirm", "elicitation/create", object(question)).await?;
+                let confirmed = answer["action"] == "accept" && answer["content"]["confirm"] == true;
+                Ok(CallToolResult::success(vec![ContentBlock::text(if confirmed {
+                    format!("Deleted {filename}")
+                } else {
+                    format!("Kept {filename}")
+                })]))
+            },
+        )
+        .add_raw(
+            tool("multi_input", "Asks for two answers at once (may run as a task)"),
+            |_, ctx, _| async move {
+                let question = |n: u32| {
+                    object(json!({
+                        "message": format!("Answer {n}?"),
+                        "requestedSchema": {"type": "object", "properties": {
+                            "name": {"type": "string"}, "confirm": {"type": "boolean"}}}
+                    }))
+                };
+                // Asked together, so both wait at once.
+                let (first, second) = futures::join!(
+                    ctx.client.ask("first", "elicitation/create", question(1)),
+                    ctx.client.ask("second", "elicitation/create", question(2)),
+                );
+                let (first, second) = (first?, second?);
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "{} and {}",
+                    text_of(&first["content"]["name"]),
+                    text_of(&second["content"]["name"])
+                ))]))
+            },
+        )
+        .add_raw(
             tool("protocol_error_job", "Fails with a protocol error (may run as a task)"),
             |_, _, _| async move {
                 Err::<CallToolResult, _>(HubError::Internal(
@@ -90,10 +137,11 @@ mod tests {
     use super::{TaskSupport, task_support};
 
     #[test]
-    fn only_the_slow_and_failing_fixtures_run_as_tasks() {
+    fn only_the_slow_failing_and_asking_fixtures_run_as_tasks() {
         assert_eq!(task_support("greet"), TaskSupport::Forbidden);
         assert_eq!(task_support("slow_compute"), TaskSupport::Optional);
         assert_eq!(task_support("failing_job"), TaskSupport::Required);
         assert_eq!(task_support("protocol_error_job"), TaskSupport::Optional);
+        assert_eq!(task_support("confirm_delete"), TaskSupport::Optional);
     }
 }

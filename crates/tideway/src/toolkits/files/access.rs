@@ -122,7 +122,9 @@ impl Roots {
     /// else `client-N`. None unless `[files] client_roots` lets clients name roots,
     /// and none when the client cannot answer.
     pub async fn named_by_client(&self, ctx: &CallContext) -> Vec<(String, PathBuf)> {
-        if self.config.client_roots == ClientRoots::Off {
+        // A client that cannot answer is not asked: a 2026-07-28 call would
+        // otherwise fail for want of a capability it does not need.
+        if self.config.client_roots == ClientRoots::Off || !ctx.client.can_answer("roots/list") {
             return Vec::new();
         }
         let answer = match ctx.client.request("roots/list", JsonObject::new()).await {

@@ -574,6 +574,11 @@ impl ModelService {
         };
         let started = Instant::now();
         let mut outcome = backends::generate(&backend, &self.http, retries, ctx, request).await;
+        // A 2026-07-28 client answers sampling on its next call, which generates
+        // again: that call is the generation to record, not this one.
+        if let Err(error @ HubError::InputRequired { .. }) = outcome {
+            return Err(error);
+        }
         if let (Ok(response), Backend::Http(provider)) = (&mut outcome, &backend)
             && let (Some(usage), Some(prices)) = (&mut response.usage, provider.prices)
             && usage.cost_usd.is_none()

@@ -30,6 +30,7 @@ use tideway_core::{
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+mod answers;
 mod follower;
 
 use super::{
@@ -40,6 +41,19 @@ use super::{
     toolkit::UpstreamToolkit,
 };
 use follower::Follower;
+
+/// Why a forwarded call failed: the upstream or the way to it, or the caller, which
+/// did not give the input the upstream asked for.
+enum Forwarding {
+    Upstream(ServiceError),
+    Caller(HubError),
+}
+
+impl From<ServiceError> for Forwarding {
+    fn from(error: ServiceError) -> Self {
+        Forwarding::Upstream(error)
+    }
+}
 
 /// Resources one upstream follows for subscribed clients, at most.
 const MAX_FOLLOWED_RESOURCES: usize = 256;
@@ -699,12 +713,18 @@ impl Upstream {
                     self.breaker.success();
                     return Ok(result);
                 }
-                Ok(Err(ServiceError::McpError(error))) => {
+                // The upstream asked for input the caller did not give (or gives on
+                // its next call): the upstream itself is fine.
+                Ok(Err(Forwarding::Caller(error))) => {
+                    self.breaker.success();
+                    return Err(error);
+                }
+                Ok(Err(Forwarding::Upstream(ServiceError::McpError(error)))) => {
                     // It answered: the upstream is alive, the request was refused.
                     self.breaker.success();
                     return Err(self.refused(error));
                 }
-                Ok(Err(error)) => {
+                Ok(Err(Forwarding::Upstream(error))) => {
                     self.breaker.failure(Instant::now());
                     if attempt < retries && tokio::time::Instant::now() < deadline {
                         attempt += 1;
@@ -718,16 +738,47 @@ impl Upstream {
         }
     }
 
+    /// Sends the call, answering an upstream of 2026-07-28 that asks for input
+    /// (`answers.rs`) until it gives a result.
     async fn send_call(
         &self,
         ctx: &CallContext,
         peer: &Peer<RoleClient>,
         tool: &str,
         arguments: JsonObject,
-    ) -> Result<CallToolResult, ServiceError> {
+    ) -> Result<CallToolResult, Forwarding> {
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = Some(arguments);
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        for round in 0..=answers::MAX_ROUNDS {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
+            match self.send_round(ctx, peer, request).await? {
+                ServerResult::CallToolResult(result) => return Ok(result),
+                ServerResult::InputRequiredResult(required) if round < answers::MAX_ROUNDS => {
+                    let answered = answers::answer(ctx, self.name(), &required)
+                        .await
+                        .map_err(Forwarding::Caller)?;
+                    params.input_responses = Some(answered);
+                    params.request_state = required.request_state;
+                }
+                ServerResult::InputRequiredResult(_) => {
+                    return Err(Forwarding::Caller(self.unavailable(format!(
+                        "'{tool}' still asked for input after {} rounds",
+                        answers::MAX_ROUNDS
+                    ))));
+                }
+                _ => return Err(Forwarding::Upstream(ServiceError::UnexpectedResponse)),
+            }
+        }
+        Err(Forwarding::Upstream(ServiceError::UnexpectedResponse))
+    }
+
+    /// One request of a call, cancelled on the upstream when the caller gives up.
+    async fn send_round(
+        &self,
+        ctx: &CallContext,
+        peer: &Peer<RoleClient>,
+        request: ClientRequest,
+    ) -> Result<ServerResult, ServiceError> {
         let handle = peer
             .send_cancellable_request(request, PeerRequestOptions::no_options())
             .await?;
@@ -746,10 +797,7 @@ impl Upstream {
             response = handle.await_response() => response,
         };
         guard.id = None;
-        match response? {
-            ServerResult::CallToolResult(result) => Ok(result),
-            _ => Err(ServiceError::UnexpectedResponse),
-        }
+        response
     }
 
     fn refused(&self, error: rmcp::ErrorData) -> HubError {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tideway_core::{
     CallContext, HubError,
     background::{BackgroundCall, BackgroundCalls, BackgroundStatus},
+    input::capability_of,
     mcp::JsonObject,
     schema::ArgumentValidator,
 };
@@ -19,7 +20,7 @@ use tideway_core::{
 use super::{
     definition::Template,
     progress::{RunStatus, StepStatus},
-    runs::{Control, ExecutionView},
+    runs::{Control, ExecutionView, pending_input},
     service::Workflows,
     templates::TemplateVersion,
 };
@@ -55,6 +56,7 @@ fn template_for(
     mcp_name: &str,
     arguments: &JsonObject,
     timeout: Duration,
+    client_answers: &[&str],
 ) -> Result<Template, HubError> {
     let from_input: JsonObject = arguments
         .keys()
@@ -73,6 +75,7 @@ fn template_for(
             "tool": mcp_name,
             "arguments": from_input,
             "timeout_secs": timeout.as_secs().max(1),
+            "client_answers": client_answers,
         }],
     }))
     .map_err(HubError::internal)
@@ -122,12 +125,19 @@ fn call_of(
     let step = view.steps.into_iter().find(|step| step.id == STEP_ID);
     let step_status = step.as_ref().map(|step| step.status);
     let output = step.as_ref().and_then(|step| step.output.clone());
+    let input_requests = match (&output, step_status) {
+        (Some(output), Some(StepStatus::Waiting)) => pending_input(output),
+        _ => None,
+    };
     let status = match view.status {
         RunStatus::Succeeded => BackgroundStatus::Succeeded,
         RunStatus::Failed => BackgroundStatus::Failed,
         RunStatus::Cancelled => BackgroundStatus::Cancelled,
         RunStatus::Running | RunStatus::Paused if step_status == Some(StepStatus::Unknown) => {
             BackgroundStatus::Unknown
+        }
+        RunStatus::Running | RunStatus::Paused if input_requests.is_some() => {
+            BackgroundStatus::InputRequired
         }
         RunStatus::Running | RunStatus::Paused => BackgroundStatus::Running,
     };
@@ -173,6 +183,7 @@ fn call_of(
             .then_some(output)
             .flatten(),
         error,
+        input_requests,
         created_at: view.created_at,
         finished_at: view.finished_at,
         kept_for,
@@ -217,9 +228,23 @@ impl BackgroundCalls for Workflows {
         let validator = ArgumentValidator::compile(tool, &schema)?;
         validator.accept_synonyms(&mut arguments);
         validator.validate(&arguments)?;
+        // What the starter's client can answer (an MCP task's client that declared
+        // sampling, elicitation or roots); other starters are never asked.
+        let client_answers: Vec<&str> =
+            ["sampling/createMessage", "elicitation/create", "roots/list"]
+                .into_iter()
+                .filter(|method| ctx.client.can_answer(method))
+                .filter_map(capability_of)
+                .collect();
         let pinned = TemplateVersion {
             version: 0,
-            template: template_for((toolkit, tool), mcp_name, &arguments, timeout)?,
+            template: template_for(
+                (toolkit, tool),
+                mcp_name,
+                &arguments,
+                timeout,
+                &client_answers,
+            )?,
             created_by: ctx.principal.id.clone(),
             created_at: None,
         };
@@ -228,6 +253,26 @@ impl BackgroundCalls for Workflows {
     }
 
     async fn get(&self, ctx: &CallContext, id: &str) -> Result<BackgroundCall, HubError> {
+        self.background_call(ctx, id).await
+    }
+
+    async fn answer(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        answers: JsonObject,
+    ) -> Result<BackgroundCall, HubError> {
+        // The call must be the tenant's; a call not waiting for input takes no
+        // answers and stays as it is.
+        self.background_call(ctx, id).await?;
+        if let Some(ready) = self.engine.runs.answer_input(id, STEP_ID, &answers).await? {
+            tracing::info!(
+                execution_id = id,
+                ready,
+                "a background call's input was answered"
+            );
+            self.engine.changed(&ctx.tenant, id);
+        }
         self.background_call(ctx, id).await
     }
 

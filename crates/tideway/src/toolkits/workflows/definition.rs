@@ -147,6 +147,11 @@ pub struct Step {
     pub timeout_secs: Option<u64>,
     #[serde(default)]
     pub on_error: OnError,
+    /// What the MCP client that started this call as a task can answer
+    /// (`sampling`, `elicitation`, `roots`): the tool may ask it, and the step waits
+    /// until the task's `tasks/update` answers. Tideway sets it on MCP tasks only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_answers: Vec<String>,
 }
 
 /// What a failure does once the retries are spent.
@@ -314,6 +319,13 @@ impl Template {
         }
         let mut ids = BTreeSet::new();
         for step in &self.steps {
+            // Only a task's client can answer what its tool asks.
+            if !step.client_answers.is_empty() && self.id != super::background::TEMPLATE_ID {
+                return Err(invalid(
+                    format!("steps.{}.client_answers", step.id),
+                    "is set by Tideway for MCP tasks; a template cannot set it",
+                ));
+            }
             if !tideway_core::naming::is_valid_id(&step.id, 64) || step.id.contains('-') {
                 return Err(invalid(
                     "steps[].id",

@@ -1,6 +1,8 @@
 //! What a tool step's call may send its client: progress, kept on the step so anyone
 //! reading the run (a poller, live status, a background call's starter) sees how far
-//! it got, from any server. A step has no client to answer requests or show logs.
+//! it got, from any server. A step has no client to show logs to. Only an MCP task's
+//! step has a client to answer requests: what the client declared it can answer is
+//! asked, and the step waits for the answers (`runs/input.rs`).
 
 use std::{
     sync::Mutex,
@@ -9,9 +11,11 @@ use std::{
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use tideway_core::{ClientChannel, HubError, context::LogLevel, mcp::JsonObject};
+use tideway_core::{
+    ClientChannel, HubError, context::LogLevel, input::InputRound, mcp::JsonObject,
+};
 
-use super::runs::{Claimed, Runs};
+use super::runs::{Claimed, Runs, waiting_output};
 
 /// The least time between two progress writes of one step: a tool reporting every
 /// row must not turn into a write per row.
@@ -22,6 +26,8 @@ pub struct StepProgress {
     pub owner: String,
     pub claimed: Claimed,
     last_write: Mutex<Option<Instant>>,
+    /// An MCP task's step: the answers its client gave, and what the call asks.
+    input: Option<InputRound>,
 }
 
 impl StepProgress {
@@ -31,7 +37,22 @@ impl StepProgress {
             owner,
             claimed,
             last_write: Mutex::new(None),
+            input: None,
         }
+    }
+
+    /// A step whose call may ask its client what `input` lets it, with the
+    /// answers given so far.
+    pub fn with_input(mut self, input: InputRound) -> Self {
+        self.input = Some(input);
+        self
+    }
+
+    /// What the step waits for when its call asked something not answered yet.
+    pub fn waiting(&self) -> Option<Value> {
+        let input = self.input.as_ref()?;
+        let pending = input.pending();
+        (!pending.is_empty()).then(|| waiting_output(pending, input.read()))
     }
 
     /// Whether a report now is written: the first, the last (progress reached the
@@ -69,9 +90,29 @@ impl ClientChannel for StepProgress {
 
     async fn log(&self, _level: LogLevel, _logger: &str, _data: Value) {}
 
-    async fn request(&self, method: &str, _params: JsonObject) -> Result<Value, HubError> {
-        Err(HubError::Unsupported(format!(
-            "a workflow step cannot answer '{method}'; the run has no client to ask"
-        )))
+    async fn request(&self, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        match &self.input {
+            Some(input) => input.ask(None, method, params),
+            None => Err(no_client(method)),
+        }
     }
+
+    async fn ask(&self, key: &str, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        match &self.input {
+            Some(input) => input.ask(Some(key), method, params),
+            None => Err(no_client(method)),
+        }
+    }
+
+    fn can_answer(&self, method: &str) -> bool {
+        self.input
+            .as_ref()
+            .is_some_and(|input| input.can_answer(method))
+    }
+}
+
+fn no_client(method: &str) -> HubError {
+    HubError::Unsupported(format!(
+        "a workflow step cannot answer '{method}'; the run has no client to ask"
+    ))
 }

@@ -27,6 +27,9 @@ impl ClientChannel for NamesRoots {
             other => Err(HubError::Unsupported(other.to_string())),
         }
     }
+    fn can_answer(&self, method: &str) -> bool {
+        method == "roots/list"
+    }
 }
 
 fn project(fixture: &Fixture) -> std::path::PathBuf {

@@ -17,6 +17,7 @@ use futures::{StreamExt, stream::FuturesUnordered};
 use serde_json::{Value, json};
 use tideway_core::{
     CallContext, ClientChannel, Hub, HubError, ParentStep, Scope,
+    input::{Answerable, InputRound},
     mcp::{CallToolResult, JsonObject},
 };
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,7 @@ use crate::{
     toolkits::workflows::{
         definition::{AGENT_TOOL, FailureKind, MAX_NESTING, MAX_SLEEP_SECS, Step, StepKind},
         expressions,
-        runs::{Claimed, Loaded, Outcome, Parent, item_digest, now_ms},
+        runs::{Claimed, Loaded, Outcome, Parent, given_answers, item_digest, now_ms},
         step_progress::StepProgress,
     },
 };
@@ -327,12 +328,27 @@ impl Engine {
             // One call: what it reports is the step's progress. (The items of a
             // `for_each` would report over each other; the step reports how many
             // of them finished instead.)
-            let ctx = ctx.with_client(Arc::new(StepProgress::new(
-                self.runs.clone(),
-                self.owner.clone(),
-                claimed.clone(),
-            )));
-            return match self.call_once(&hub, &ctx, step, scope).await {
+            let mut progress =
+                StepProgress::new(self.runs.clone(), self.owner.clone(), claimed.clone());
+            // An MCP task's call may ask its client; it runs with the answers given
+            // while it waited.
+            if !step.client_answers.is_empty() {
+                let answers = given_answers(
+                    loaded
+                        .steps
+                        .get(&claimed.step_id)
+                        .and_then(|(_, output, _)| output.as_ref()),
+                );
+                let answerable = Answerable::from_names(&step.client_answers);
+                progress = progress.with_input(InputRound::new(answers, answerable));
+            }
+            let progress = Arc::new(progress);
+            let ctx = ctx.with_client(progress.clone());
+            let outcome = self.call_once(&hub, &ctx, step, scope).await;
+            if let Some(waiting) = progress.waiting() {
+                return Outcome::AwaitingInput(waiting);
+            }
+            return match outcome {
                 Ok(output) => Outcome::Succeeded(output),
                 Err(Failure::Cancelled) => Outcome::Cancelled,
                 Err(Failure::Failed(kind, message, problem)) => failed(kind, message, problem),

@@ -5,9 +5,11 @@
 //! step ending, a lease running out, a person's request) is in `transitions.rs`, and
 //! the finished items of `for_each` steps in `items.rs`.
 
+mod input;
 mod items;
 mod transitions;
 
+pub use input::{given_answers, pending_input, waiting_output};
 pub use items::{FinishedItem, item_digest};
 pub use transitions::Control;
 
@@ -122,6 +124,9 @@ pub enum Outcome {
     AwaitingChild(String),
     /// A `wait_until` step runs again at this time (milliseconds since the epoch).
     Deferred(i64),
+    /// A tool step's tool asked its caller for input: the step waits, keeping this
+    /// (`input.rs`), until every request is answered.
+    AwaitingInput(Value),
 }
 
 /// A run changed by a change to another: a child run cancelled with its parent, or

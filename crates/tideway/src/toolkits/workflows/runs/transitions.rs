@@ -474,6 +474,7 @@ impl Runs {
                     Outcome::Succeeded(output) => (StepStatus::Succeeded, Some(output.to_string()), None, at_ms, "succeeded"),
                     Outcome::Skipped => (StepStatus::Skipped, None, None, at_ms, "skipped"),
                     Outcome::Waiting => (StepStatus::Waiting, None, None, at_ms, "waiting"),
+                    Outcome::AwaitingInput(waiting) => (StepStatus::Waiting, Some(waiting.to_string()), None, at_ms, "waiting"),
                     // The child may have ended before this step was recorded waiting:
                     // then its end is this step's now.
                     Outcome::AwaitingChild(child) => match child_result!(tx, child) {
@@ -504,7 +505,12 @@ impl Runs {
                         "failed",
                     ),
                 };
-                let output = output.map(|text| self.limits.keep(text));
+                // What a step waiting for input keeps stays whole in its row, where
+                // answers are added to it (`input.rs`).
+                let output = match &outcome {
+                    Outcome::AwaitingInput(_) => output.map(|row| Kept { row, whole: None }),
+                    _ => output.map(|text| self.limits.keep(text)),
+                };
                 // A run that ended (cancelled, or failed by another branch) keeps what
                 // finished but neither retries nor waits for anything more.
                 let status = if run_status.is_finished()

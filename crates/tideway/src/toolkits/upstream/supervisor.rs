@@ -17,7 +17,7 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest,
         CompleteRequestParams, GetPromptRequestParams, ReadResourceRequestParams,
-        ServerNotification, ServerResult,
+        RequestMetaObject, ServerNotification, ServerResult,
     },
     service::{PeerRequestOptions, ServiceError},
 };
@@ -41,6 +41,16 @@ use super::{
     toolkit::UpstreamToolkit,
 };
 use follower::Follower;
+
+/// A request's `_meta` asking for every log message. A 2026-07-28 upstream logs only
+/// what a request asks for, and the caller's own channel decides what reaches it.
+/// (Logging is deprecated for 2026-07-28 but still part of it.)
+#[allow(deprecated)]
+fn every_log_message() -> RequestMetaObject {
+    let mut meta = RequestMetaObject::default();
+    meta.set_log_level(rmcp::model::LoggingLevel::Debug);
+    meta
+}
 
 /// Why a forwarded call failed: the upstream or the way to it, or the caller, which
 /// did not give the input the upstream asked for.
@@ -749,6 +759,7 @@ impl Upstream {
     ) -> Result<CallToolResult, Forwarding> {
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = Some(arguments);
+        params.meta = Some(every_log_message());
         for round in 0..=answers::MAX_ROUNDS {
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
             match self.send_round(ctx, peer, request).await? {

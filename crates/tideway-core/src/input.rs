@@ -102,8 +102,9 @@ impl InputRound {
     }
 
     /// The answer to `method` under `key` (or, when the call names none, under
-    /// the capability and how many of its requests came before, e.g. `sampling-2`); when there is none yet, the request is noted and the call is told
-    /// with [`HubError::InputRequired`].
+    /// the capability and a count of its requests, e.g. `sampling-2`). When there
+    /// is none yet, the request is noted and the call is told with
+    /// [`HubError::InputRequired`].
     pub fn ask(
         &self,
         key: Option<&str>,

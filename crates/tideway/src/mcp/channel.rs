@@ -3,9 +3,9 @@
 #![allow(deprecated)]
 //! The way back to an MCP client during a call: progress notifications (when the
 //! client sent a progress token), log messages (at or above the level the session
-//! set, or the 2026-07-28 request asked), and requests such as sampling and elicitation: sent on the call's stream
-//! in a 2025-11-25 session, answered from the call's input round in 2026-07-28
-//! (`input.rs`).
+//! set, or the 2026-07-28 request asked), and requests such as sampling and
+//! elicitation: sent on the call's stream in a 2025-11-25 session, answered from
+//! the call's input round in 2026-07-28 (`input.rs`).
 
 use std::sync::Arc;
 

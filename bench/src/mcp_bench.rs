@@ -102,6 +102,9 @@ enum Server {
     /// The same with the audit log on, as it ships (every call recorded in the
     /// store); rate limits stay off so the work is measured, not a throttle.
     TidewayAudited,
+    /// Tideway with `http.mcp_direct` off: every 2026-07-28 request through the
+    /// MCP library's per-request service, as before the direct path.
+    TidewayLibraryPath,
     FastMcp,
     TsSdk,
 }
@@ -111,13 +114,17 @@ impl Server {
         match self {
             Server::Tideway => "Tideway",
             Server::TidewayAudited => "Tideway, audit log on",
+            Server::TidewayLibraryPath => "Tideway, direct path off",
             Server::FastMcp => "FastMCP",
             Server::TsSdk => "TypeScript SDK",
         }
     }
 
     fn is_tideway(self) -> bool {
-        matches!(self, Server::Tideway | Server::TidewayAudited)
+        matches!(
+            self,
+            Server::Tideway | Server::TidewayAudited | Server::TidewayLibraryPath
+        )
     }
 
     /// The era the load generator speaks to this server when the stateless era is
@@ -236,6 +243,7 @@ async fn start(paths: &Paths, launch: Launch<'_>) -> anyhow::Result<Running> {
             Fixture::Defaults => &[],
         };
         let audit = launch.server == Server::TidewayAudited;
+        let direct = launch.server != Server::TidewayLibraryPath;
         command
             .arg(&paths.tideway)
             .args([
@@ -253,6 +261,10 @@ async fn start(paths: &Paths, launch: Launch<'_>) -> anyhow::Result<Running> {
             .env(
                 "TIDEWAY_AUDIT__ENABLED",
                 if audit { "true" } else { "false" },
+            )
+            .env(
+                "TIDEWAY_HTTP__MCP_DIRECT",
+                if direct { "true" } else { "false" },
             );
     } else {
         let tools = paths
@@ -503,7 +515,10 @@ async fn compare(args: CompareArgs, cpus: usize, pinned: bool) -> anyhow::Result
 
     let mut echo_rows = Vec::new();
     for era in [Era::Stateless, Era::Sessions] {
-        for server in servers {
+        // The direct path serves 2026-07-28 requests only; its effect is measured
+        // against the library's path in the same run.
+        let with_library_path = (era == Era::Stateless).then_some(Server::TidewayLibraryPath);
+        for server in servers.into_iter().chain(with_library_path) {
             eprintln!("echo, {}: {}", era.label(), server.label());
             let launch = Launch {
                 server,

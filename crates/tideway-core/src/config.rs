@@ -228,6 +228,10 @@ pub struct HttpConfig {
     /// Serve 2025-11-25 clients with sessions (`Mcp-Session-Id`). 2026-07-28 clients
     /// are always served statelessly.
     pub sessions: bool,
+    /// Answer plain 2026-07-28 requests on Tideway's direct path, without a
+    /// protocol service per request; off sends every request through the MCP
+    /// library's own path (same answers, more CPU per call).
+    pub mcp_direct: bool,
     /// How long to wait for in-flight calls on shutdown.
     pub shutdown_grace_secs: u64,
     /// Browser origins allowed by CORS (`*` for any). Empty: CORS is off.
@@ -306,6 +310,7 @@ impl Default for HttpConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             sessions: true,
+            mcp_direct: true,
             shutdown_grace_secs: 30,
             cors_origins: Vec::new(),
         }

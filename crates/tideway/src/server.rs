@@ -46,6 +46,7 @@ pub fn http_app(app: Arc<App>, bind: SocketAddr, shutdown: CancellationToken) ->
     let mcp = Arc::new(McpHttp::new(
         mcp_shared(&app),
         app.config.http.sessions,
+        app.config.http.mcp_direct,
         app.config.limits.max_body_bytes,
         shutdown,
         Duration::from_secs(app.config.http.shutdown_grace_secs),

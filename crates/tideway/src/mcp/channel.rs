@@ -105,6 +105,9 @@ impl ClientChannel for PeerChannel {
         if let Some(round) = &self.round {
             return round.can_answer(method);
         }
+        if self.stateless() {
+            return false;
+        }
         let Some(info) = self.peer.peer_info() else {
             return false;
         };
@@ -113,8 +116,20 @@ impl ClientChannel for PeerChannel {
 }
 
 impl PeerChannel {
-    /// Asks a 2025-11-25 session's client on its stream.
+    /// Whether this is a 2026-07-28 request's channel.
+    fn stateless(&self) -> bool {
+        matches!(self.log_gate, LogGate::Request(_))
+    }
+
+    /// Asks a 2025-11-25 session's client on its stream. A 2026-07-28 request
+    /// without an input round (a listing) cannot ask at all: its client could not
+    /// answer on the request's stream, and the call would wait for nothing.
     async fn send(&self, method: &str, params: JsonObject) -> Result<Value, HubError> {
+        if self.stateless() {
+            return Err(HubError::Unsupported(format!(
+                "a 2026-07-28 client is asked for '{method}' only during tools/call, prompts/get or resources/read"
+            )));
+        }
         let request: ServerRequest = serde_json::from_value(
             json!({ "method": method, "params": params }),
         )

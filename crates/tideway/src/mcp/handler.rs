@@ -64,15 +64,19 @@ pub struct SessionState {
     /// The caller that opened the session: later requests must come from the same
     /// principal of the same tenant, and events are filtered by its tenant.
     owner: Mutex<Option<Caller>>,
+    /// False for the handler that answers 2026-07-28 requests of every caller
+    /// (`direct.rs`): such a request belongs to no session.
+    binds_owner: bool,
     subscriptions: Mutex<HashSet<String>>,
     log_level: Mutex<LogLevel>,
     stop: CancellationToken,
 }
 
 impl SessionState {
-    fn new() -> Self {
+    fn new(binds_owner: bool) -> Self {
         SessionState {
             owner: Mutex::new(None),
+            binds_owner,
             subscriptions: Mutex::new(HashSet::new()),
             log_level: Mutex::new(LogLevel::Debug),
             stop: CancellationToken::new(),
@@ -93,6 +97,9 @@ impl SessionState {
 
     /// Binds the session to its first caller; refuses anyone else.
     fn admit(&self, caller: &Caller) -> Result<(), ErrorData> {
+        if !self.binds_owner {
+            return Ok(());
+        }
         let mut owner = lock(&self.owner);
         match owner.as_ref() {
             None => {
@@ -138,7 +145,17 @@ impl McpHandler {
         McpHandler {
             shared,
             scope,
-            session: Arc::new(SessionState::new()),
+            session: Arc::new(SessionState::new(true)),
+        }
+    }
+
+    /// A handler for 2026-07-28 requests of any caller, shared by all of them:
+    /// such requests keep nothing between them, so they need no handler each.
+    pub fn stateless(shared: Arc<McpShared>, scope: Scope) -> Self {
+        McpHandler {
+            shared,
+            scope,
+            session: Arc::new(SessionState::new(false)),
         }
     }
 

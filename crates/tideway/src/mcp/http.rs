@@ -6,6 +6,9 @@
 //! clients statelessly on the same endpoint. Host and Origin checks happen earlier,
 //! in the edge guard shared with REST.
 //!
+//! A 2026-07-28 request that rmcp would answer with one message is answered on the
+//! direct path instead (`direct.rs`), without a protocol service of its own.
+//!
 //! A session belongs to the caller that opened it. rmcp answers GET (the event
 //! stream) and DELETE itself, without asking the handler, so ownership is checked
 //! here, before rmcp sees the request, on every verb: another caller's session id
@@ -22,28 +25,40 @@ use std::{
 
 use axum::{
     Router,
-    body::Body,
+    body::{Body, Bytes},
     extract::{Path, Request, State},
-    http::{Method, StatusCode},
+    http::{Method, StatusCode, request::Parts},
     response::{IntoResponse, Response},
     routing::any,
 };
 use futures::StreamExt;
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    session::{SessionManager, local::LocalSessionManager},
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        session::{SessionManager, local::LocalSessionManager},
+    },
 };
 use tideway_core::{HubError, Scope};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{
+    direct::{self, Direct},
     envelope,
     handler::{McpHandler, McpShared},
 };
 use crate::{api::problem::Problem, auth::Caller};
 
 type ScopeService = StreamableHttpService<McpHandler, LocalSessionManager>;
+
+/// How one scope is served: rmcp's service with its sessions, and the handler
+/// the direct path shares between 2026-07-28 requests.
+struct ScopeEntry {
+    service: ScopeService,
+    sessions: Arc<LocalSessionManager>,
+    stateless: McpHandler,
+}
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -68,7 +83,11 @@ pub struct McpHttp {
     config: StreamableHttpServerConfig,
     /// POSTs whose answers are not yet all sent; a shutdown waits for them.
     in_flight: Arc<AtomicUsize>,
-    services: RwLock<HashMap<Scope, (ScopeService, Arc<LocalSessionManager>)>>,
+    /// Cancelled once the calls in flight at shutdown have had their grace.
+    stop_calls: CancellationToken,
+    /// Off when `http.mcp_direct` is.
+    direct: Option<Direct>,
+    services: RwLock<HashMap<Scope, Arc<ScopeEntry>>>,
     /// The owner of every session opened here, by session id, with the session
     /// manager that holds it.
     owners: Mutex<HashMap<String, (Owner, Arc<LocalSessionManager>)>>,
@@ -80,6 +99,7 @@ impl McpHttp {
     pub fn new(
         shared: Arc<McpShared>,
         sessions: bool,
+        direct: bool,
         max_body_bytes: usize,
         shutdown: CancellationToken,
         grace: Duration,
@@ -100,20 +120,23 @@ impl McpHttp {
             // when progress or requests come first): less to parse for every client,
             // and its connection is reused at once (gateway-bench in BENCHMARKS.md).
             .with_json_response(true)
-            .with_cancellation_token(stop_sessions)
+            .with_cancellation_token(stop_sessions.clone())
             // The edge guard validates Host and Origin for every route, MCP included.
             .disable_allowed_hosts()
             .disable_allowed_origins();
+        let direct = direct.then(|| Direct::new(McpHandler::stateless(shared.clone(), Scope::All)));
         McpHttp {
             shared,
             config,
             in_flight,
+            stop_calls: stop_sessions,
+            direct,
             services: RwLock::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
         }
     }
 
-    fn service(&self, scope: Scope) -> (ScopeService, Arc<LocalSessionManager>) {
+    fn service(&self, scope: Scope) -> Arc<ScopeEntry> {
         if let Ok(services) = self.services.read()
             && let Some(service) = services.get(&scope)
         {
@@ -127,13 +150,18 @@ impl McpHttp {
             .entry(scope.clone())
             .or_insert_with(|| {
                 let shared = self.shared.clone();
+                let stateless = McpHandler::stateless(shared.clone(), scope.clone());
                 let sessions = Arc::new(LocalSessionManager::default());
                 let service = StreamableHttpService::new(
                     move || Ok(McpHandler::new(shared.clone(), scope.clone())),
                     sessions.clone(),
                     self.config.clone(),
                 );
-                (service, sessions)
+                Arc::new(ScopeEntry {
+                    service,
+                    sessions,
+                    stateless,
+                })
             })
             .clone()
     }
@@ -148,9 +176,26 @@ impl McpHttp {
     }
 
     async fn serve(&self, scope: Scope, request: Request) -> Response {
-        let request = match self.check_json(request).await {
-            Ok(request) => request,
-            Err(response) => return response,
+        let entry = self.service(scope);
+        let request = if request.method() == Method::POST {
+            let (parts, body, era) = match self.check_json(request).await {
+                Ok(checked) => checked,
+                Err(response) => return response,
+            };
+            if era == envelope::Era::Stateless
+                && let Some(direct) = &self.direct
+                && let Some(admitted) = direct::admit(&parts.headers, &body, |name| {
+                    entry.stateless.get_tool(name).is_some()
+                })
+            {
+                let _counted = InFlight::enter(&self.in_flight);
+                return direct
+                    .answer(&entry.stateless, parts, admitted, &self.stop_calls)
+                    .await;
+            }
+            Request::from_parts(parts, Body::from(body))
+        } else {
+            request
         };
         let caller = request.extensions().get::<Caller>().map(Owner::of);
         let session = request
@@ -165,9 +210,8 @@ impl McpHttp {
             }
         }
         let method = request.method().clone();
-        let (service, sessions) = self.service(scope);
         let counted = (method == Method::POST).then(|| InFlight::enter(&self.in_flight));
-        let mut response = match service.oneshot(request).await {
+        let mut response = match entry.service.clone().oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };
@@ -195,7 +239,7 @@ impl McpHttp {
                 {
                     let count = {
                         let mut owners = self.owners();
-                        owners.insert(id.to_string(), (owner, sessions));
+                        owners.insert(id.to_string(), (owner, entry.sessions.clone()));
                         owners.len()
                     };
                     if count.is_power_of_two() && count >= 64 {
@@ -273,13 +317,14 @@ fn session_not_found() -> Response {
 }
 
 impl McpHttp {
-    /// Answers a POST whose body is not one JSON-RPC message, or whose params cannot
-    /// be what its method takes, with the JSON-RPC error for it (`envelope.rs`),
-    /// where rmcp would answer in plain text or with "method not found".
-    async fn check_json(&self, request: Request) -> Result<Request, Response> {
-        if request.method() != Method::POST {
-            return Ok(request);
-        }
+    /// Reads a POST's body and tells its era. Answers a body that is not one
+    /// JSON-RPC message, or whose params cannot be what its method takes, with the
+    /// JSON-RPC error for it (`envelope.rs`), where rmcp would answer in plain text
+    /// or with "method not found".
+    async fn check_json(
+        &self,
+        request: Request,
+    ) -> Result<(Parts, Bytes, envelope::Era), Response> {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, self.config.max_request_body_bytes).await {
             Ok(bytes) => bytes,
@@ -316,7 +361,7 @@ impl McpHttp {
             };
             return Err((status, axum::Json(refusal.answer())).into_response());
         }
-        Ok(Request::from_parts(parts, Body::from(bytes)))
+        Ok((parts, bytes, era))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The MCP face: one handler over the Hub, served on stdio and Streamable HTTP.
 
 mod channel;
+mod direct;
 pub mod envelope;
 pub mod errors;
 pub mod handler;

@@ -189,3 +189,52 @@ async fn a_client_names_at_most_the_cap_of_roots() {
         .count();
     assert_eq!(client_roots, super::super::access::MAX_CLIENT_ROOTS);
 }
+
+/// A 2026-07-28 listing cannot ask its client anything (only `tools/call`,
+/// `prompts/get` and `resources/read` carry input rounds), so a client that
+/// declares roots gets the listing without them rather than a request it could
+/// never answer. Both ways a request is served are tried: the direct path, and
+/// rmcp's (a progress token sends the request there).
+#[tokio::test]
+async fn a_stateless_listing_does_not_ask_the_client_for_roots() {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt;
+
+    let fixture = Fixture::with(|config| config.client_roots = ClientRoots::ReadOnly);
+    let served = super::rest_escapes::Served::start(&fixture).await;
+    for extra in ["", r#""progressToken":"p1","#] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"resources/list","params":{{"_meta":{{{extra}"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{{"name":"t","version":"1"}},"io.modelcontextprotocol/clientCapabilities":{{"roots":{{}}}}}}}}}}"#
+        );
+        let request = Request::post("/mcp/files")
+            .header("host", "127.0.0.1:8080")
+            .header("authorization", format!("Bearer {}", served.key))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "resources/list")
+            .body(Body::from(body))
+            .expect("request");
+        // A request sent to a client that cannot answer would hold the answer back
+        // until the call's timeout; the limit here only turns that into a failure.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            let response = served
+                .router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("answer");
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .await;
+        let (status, text) = answered.expect("the listing answered without waiting on the client");
+        assert_eq!(status, 200, "{extra}: {text}");
+        assert!(text.contains(r#""resources""#), "{extra}: {text}");
+        assert!(!text.contains("roots/list"), "{extra}: {text}");
+    }
+    served.app.shutdown().await;
+}

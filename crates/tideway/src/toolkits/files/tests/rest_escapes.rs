@@ -35,14 +35,14 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 /// Tideway's HTTP application over the fixture's roots, and an operator key of acme.
-struct Served {
-    app: Arc<App>,
-    router: axum::Router,
-    key: String,
+pub(super) struct Served {
+    pub(super) app: Arc<App>,
+    pub(super) router: axum::Router,
+    pub(super) key: String,
 }
 
 impl Served {
-    async fn start(fixture: &Fixture) -> Served {
+    pub(super) async fn start(fixture: &Fixture) -> Served {
         let mut config = Config {
             data_dir: fixture.data_dir(),
             ..Config::default()

@@ -27,12 +27,11 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::handler::McpHandler;
+use super::{handler::McpHandler, http::SESSION_HEADER};
 
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
-const SESSION_HEADER: &str = "mcp-session-id";
 /// How a header value says it is Base64: such values go to rmcp to decode.
 const BASE64_HEADER_PREFIX: &str = "=?base64?";
 

@@ -60,7 +60,7 @@ struct ScopeEntry {
     stateless: McpHandler,
 }
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Who opened a session: its tenant and principal.
 #[derive(Clone, PartialEq, Eq)]

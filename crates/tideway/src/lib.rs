@@ -10,6 +10,7 @@ pub mod cli;
 pub mod console;
 pub mod doctor;
 pub mod egress;
+pub mod http_client;
 pub mod mcp;
 pub mod server;
 pub mod telemetry;

@@ -86,6 +86,7 @@ pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
     });
     let shutdown = CancellationToken::new();
     let router = http_app(app.clone(), local, shutdown.clone());
+    release_startup_memory();
     // CLI output: tests and scripts read the address from this line.
     println!(
         "Tideway {} listening on http://{local}",
@@ -120,6 +121,19 @@ pub async fn serve(app: Arc<App>) -> Result<(), ServeError> {
     sweeper.abort();
     app.shutdown().await;
     outcome.map_err(|error| ServeError::Serve(error.to_string()))
+}
+
+/// Gives back to the system what start-up allocated and already freed (migrations,
+/// tool schemas built and copied, the OpenAPI document). glibc keeps freed memory in
+/// its arenas for reuse; after start-up that is about a quarter of the server's
+/// private memory (7 of 25 MB with the default toolkits), never needed again.
+fn release_startup_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it walks glibc's own free lists under
+    // glibc's own locks, so it is safe while other threads allocate.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn wait_for_signal() {

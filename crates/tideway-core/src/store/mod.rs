@@ -119,14 +119,24 @@ impl Store {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // Each SQLite connection lives on its own thread and every command is a
+            // round trip to it, so a ping costs as much as a small query. An
+            // in-process connection cannot have gone away the way a network one can:
+            // the ping sqlx sends before handing out a connection checks nothing.
+            .test_before_acquire(false)
             // A transaction whose COMMIT failed (SQLITE_FULL on a full disk) may leave
             // the connection believing it is still inside one after SQLite rolled it
             // back itself; back in the pool, every later BEGIN on it would fail until
             // a restart. Such a connection is closed instead of reused. The ping lets
             // the rollback that dropping the transaction queued run first, so the
-            // depth read after it is the settled one.
+            // depth read after it is the settled one. Only the worker thread lowers
+            // the depth, and nothing queued at release can raise it, so a connection
+            // already at depth 0 is settled and goes back without the round trip.
             .after_release(|connection, _| {
                 Box::pin(async move {
+                    if !connection.is_in_transaction() {
+                        return Ok(true);
+                    }
                     connection.ping().await?;
                     Ok(!connection.is_in_transaction())
                 })

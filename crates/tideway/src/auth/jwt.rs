@@ -113,7 +113,7 @@ impl JwtVerifier {
         } else {
             config.audience.clone()
         };
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| AuthError::Unavailable(format!("HTTP client: {error}")))?;

@@ -145,7 +145,7 @@ impl Provider {
             .redirect_url
             .clone()
             .unwrap_or_else(|| format!("{}{CALLBACK_PATH}", origin(&resource)));
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(PROVIDER_TIMEOUT)
             // The token endpoint answers where it is; a redirect would carry the code
             // and the client secret somewhere the configuration did not name.

@@ -25,7 +25,7 @@ pub struct Api {
 impl Api {
     pub fn new(server: &Server) -> Self {
         Api {
-            http: reqwest::Client::new(),
+            http: crate::http_client::client(),
             base: server.url.trim_end_matches('/').to_string(),
             token: server.token.clone(),
         }

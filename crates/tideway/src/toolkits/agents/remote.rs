@@ -265,7 +265,7 @@ impl Remotes {
         lookup: Arc<dyn Lookup>,
     ) -> Result<Self, String> {
         let policy = Arc::new(Policy::new(&settings.allow, lookup, OPENED_BY)?);
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             // A redirect could lead anywhere; the card names where to go.
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(CheckedResolver(policy.clone())))

@@ -230,7 +230,7 @@ impl Channels {
         policy: Arc<Policy>,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(CheckedResolver(policy.clone())))

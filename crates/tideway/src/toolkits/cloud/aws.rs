@@ -53,7 +53,7 @@ pub struct Clients {
 impl Clients {
     pub fn new(config: &CloudConfig, policy: Arc<Policy>) -> Result<Self, String> {
         let builder = || {
-            reqwest::Client::builder()
+            crate::http_client::builder()
                 .timeout(Duration::from_secs(config.timeout_secs))
                 .connect_timeout(Duration::from_secs(config.timeout_secs.min(10)))
                 .redirect(reqwest::redirect::Policy::none())

@@ -99,7 +99,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: &FetchConfig, policy: Arc<Policy>) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(CheckedResolver(policy.clone())))

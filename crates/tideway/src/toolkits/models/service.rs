@@ -260,7 +260,7 @@ impl ModelService {
             key,
             config,
             tenants,
-            http: reqwest::Client::new(),
+            http: crate::http_client::client(),
             minutes: Mutex::new(HashMap::new()),
             in_use: InUse::new(parts::IN_USE_WINDOW),
         }

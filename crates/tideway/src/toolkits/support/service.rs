@@ -180,7 +180,7 @@ pub(super) const TICKET_COLUMNS: &str = "id, customer_id, subject, description, 
 #[derive(sqlx::FromRow)]
 pub(super) struct TicketRow {
     pub(super) id: i64,
-    customer_id: i64,
+    pub(super) customer_id: i64,
     subject: String,
     description: String,
     status: String,

@@ -14,8 +14,9 @@ use super::{
         limits, normalize_tags, optional_text, required_text, sla_target,
     },
     service::{
-        EVENT_COLUMNS, EventRow, INTERACTION_COLUMNS, InteractionRow, SupportService,
-        TICKET_COLUMNS, TicketRow, convert_all, decode_cursor, into_page, now, tenant,
+        CUSTOMER_COLUMNS, CustomerRow, EVENT_COLUMNS, EventRow, INTERACTION_COLUMNS,
+        InteractionRow, SupportService, TICKET_COLUMNS, TicketRow, convert_all, decode_cursor,
+        into_page, now, tenant,
     },
 };
 
@@ -210,8 +211,12 @@ impl SupportService {
         ctx: &CallContext,
         id: i64,
     ) -> Result<TicketDetails, HubError> {
-        let ticket = self.get_ticket(ctx, id).await?;
-        let customer = self.get_customer(ctx, ticket.customer_id).await?;
+        let ticket_sql = format!(
+            "SELECT {TICKET_COLUMNS} FROM support_tickets WHERE tenant_id = $1 AND id = $2"
+        );
+        let customer_sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM support_customers WHERE tenant_id = $1 AND id = $2"
+        );
         let events_sql = format!(
             "SELECT {EVENT_COLUMNS} FROM support_ticket_events WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY id"
         );
@@ -219,21 +224,51 @@ impl SupportService {
             "SELECT {INTERACTION_COLUMNS} FROM support_interactions \
              WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY occurred_at DESC, id DESC LIMIT 50"
         );
-        let (events, interactions): (Vec<EventRow>, Vec<InteractionRow>) = on_store!(&self.store, pool => {
+        // The four reads share one connection: taking one from the pool per read
+        // costs more than the reads themselves on SQLite, where each connection is a
+        // thread the call hops to and back.
+        type Rows = (
+            TicketRow,
+            Option<CustomerRow>,
+            Vec<EventRow>,
+            Vec<InteractionRow>,
+        );
+        let (ticket, customer, events, interactions): Rows = on_store!(&self.store, pool => {
+            let mut connection = pool.acquire().await?;
+            let ticket: Option<TicketRow> = sqlx::query_as(AssertSqlSafe(ticket_sql))
+                .bind(tenant(ctx))
+                .bind(id)
+                .fetch_optional(&mut *connection)
+                .await?;
+            let Some(ticket) = ticket else {
+                return Err(HubError::NotFound(format!("there is no ticket with id {id}")));
+            };
+            let customer = sqlx::query_as(AssertSqlSafe(customer_sql))
+                .bind(tenant(ctx))
+                .bind(ticket.customer_id)
+                .fetch_optional(&mut *connection)
+                .await?;
             let events = sqlx::query_as(AssertSqlSafe(events_sql))
                 .bind(tenant(ctx))
                 .bind(id)
-                .fetch_all(pool)
-                .await
-                ?;
+                .fetch_all(&mut *connection)
+                .await?;
             let interactions = sqlx::query_as(AssertSqlSafe(interactions_sql))
                 .bind(tenant(ctx))
                 .bind(id)
-                .fetch_all(pool)
-                .await
-                ?;
-            (events, interactions)
+                .fetch_all(&mut *connection)
+                .await?;
+            (ticket, customer, events, interactions)
         });
+        let ticket = ticket.into_ticket()?;
+        let customer = customer
+            .ok_or_else(|| {
+                HubError::NotFound(format!(
+                    "there is no customer with id {}",
+                    ticket.customer_id
+                ))
+            })?
+            .into_customer()?;
         let events = convert_all(events, EventRow::into_event)?;
         let (comments, history): (Vec<TicketEvent>, Vec<TicketEvent>) = events
             .into_iter()

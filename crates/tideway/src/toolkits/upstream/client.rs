@@ -691,7 +691,7 @@ fn http_transport(
         config = config.auth_header(token.clone());
     }
     Ok(StreamableHttpClientTransport::with_client(
-        PooledHttp(reqwest::Client::new()),
+        PooledHttp(crate::http_client::client()),
         config,
     ))
 }

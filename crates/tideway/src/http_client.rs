@@ -11,7 +11,10 @@ use rustls_platform_verifier::Verifier;
 
 /// A client builder on the shared trust store. Where the store cannot be read (a
 /// system without CA certificates), the builder is `reqwest`'s own, so the failure
-/// surfaces where it always did: from `build()`, naming the client.
+/// surfaces where it always did: from `build()`, naming the client. `reqwest` takes
+/// a preconfigured TLS set-up as it is: TLS options set on this builder afterwards
+/// (extra roots, TLS versions, `http1_only`'s ALPN) are not applied, so a client that
+/// needs them starts from `reqwest::Client::builder()` instead.
 pub fn builder() -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder();
     match shared_config() {

@@ -12,6 +12,9 @@ use std::{
 pub struct Usage {
     /// Resident set, KiB (`VmRSS`).
     pub rss_kib: u64,
+    /// The part of the resident set no other process can share, KiB (`RssAnon`:
+    /// heap, stacks, relocated data); the rest is the binary's pages and files.
+    pub anon_kib: u64,
     /// Peak resident set since start, KiB (`VmHWM`).
     pub peak_kib: u64,
     /// User plus system CPU time.
@@ -28,6 +31,7 @@ pub fn usage(pid: Option<u32>) -> Option<Usage> {
     let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     Some(Usage {
         rss_kib: status_kib(&status, "VmRSS:")?,
+        anon_kib: status_kib(&status, "RssAnon:")?,
         peak_kib: status_kib(&status, "VmHWM:")?,
         cpu: stat_cpu(&stat)?,
     })
@@ -157,8 +161,10 @@ mod tests {
 
     #[test]
     fn memory_fields_are_read_in_kib() {
-        let status = "Name:\ttideway\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        let status =
+            "Name:\ttideway\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    4096 kB\n";
         assert_eq!(status_kib(status, "VmRSS:"), Some(10240));
+        assert_eq!(status_kib(status, "RssAnon:"), Some(4096));
         assert_eq!(status_kib(status, "VmHWM:"), Some(20480));
         assert_eq!(status_kib(status, "VmSwap:"), None);
     }
@@ -167,6 +173,7 @@ mod tests {
     fn this_process_can_be_read() {
         let own = usage(None).expect("/proc/self");
         assert!(own.rss_kib > 0 && own.peak_kib >= own.rss_kib);
+        assert!(own.anon_kib > 0 && own.anon_kib <= own.rss_kib);
         assert_eq!(usage(Some(u32::MAX)), None);
     }
 

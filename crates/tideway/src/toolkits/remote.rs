@@ -23,12 +23,12 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(server: &Server) -> Self {
-        Api {
-            http: crate::http_client::client(),
+    pub fn new(server: &Server) -> anyhow::Result<Self> {
+        Ok(Api {
+            http: crate::http_client::client()?,
             base: server.url.trim_end_matches('/').to_string(),
             token: server.token.clone(),
-        }
+        })
     }
 
     /// Sends a request; the answer's JSON, or the server's refusal in its words.

@@ -166,7 +166,7 @@ pub async fn run(command: AutomationCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     match command {
         AutomationCommand::List { server } => {
-            let api = Api::new(&server);
+            let api = Api::new(&server)?;
             let schedules = api
                 .send(Method::GET, "/api/v1/automation/schedules", None)
                 .await?;
@@ -179,7 +179,7 @@ pub async fn run(command: AutomationCommand) -> anyhow::Result<()> {
             print!("{}", describe(&schedules, &triggers, &webhooks));
         }
         AutomationCommand::Run { schedule, server } => {
-            let firing = Api::new(&server)
+            let firing = Api::new(&server)?
                 .send(
                     Method::POST,
                     &format!("/api/v1/automation/schedules/{}/run", segment(&schedule)),
@@ -203,7 +203,7 @@ pub async fn run(command: AutomationCommand) -> anyhow::Result<()> {
             if !input.is_object() {
                 bail!("--input must be a JSON object");
             }
-            let started = Api::new(&server)
+            let started = Api::new(&server)?
                 .send(
                     Method::POST,
                     "/api/v1/automation/trigger",
@@ -234,7 +234,7 @@ async fn set_paused(
     paused: bool,
 ) -> anyhow::Result<()> {
     let action = if paused { "pause" } else { "resume" };
-    let view = Api::new(server)
+    let view = Api::new(server)?
         .send(
             reqwest::Method::POST,
             &format!("{}/{}/{action}", kind.path(), segment(name)),

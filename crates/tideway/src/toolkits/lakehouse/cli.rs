@@ -79,7 +79,7 @@ fn bar(progress: f64, total: Option<f64>) -> String {
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<Value> {
-    let http = crate::http_client::client();
+    let http = crate::http_client::client()?;
     let base = args.url.trim_end_matches('/').to_string();
     let with_token = |request: reqwest::RequestBuilder| match &args.token {
         Some(token) => request.bearer_auth(token),

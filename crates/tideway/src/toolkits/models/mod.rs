@@ -479,7 +479,11 @@ impl ModelsToolkit {
         Ok(ModelsToolkit {
             tools,
             state: Arc::new(ModelState {
-                service: ModelService::new(store, key, settings, tenants),
+                service: ModelService::new(store, key, settings, tenants).map_err(|error| {
+                    tideway_core::config::ConfigError::Invalid(format!(
+                        "the models toolkit's HTTP client cannot be built: {error}"
+                    ))
+                })?,
                 hub,
             }),
         })

@@ -254,16 +254,16 @@ impl ModelService {
         key: Arc<MasterKey>,
         config: ModelsConfig,
         tenants: BTreeMap<String, TenantModels>,
-    ) -> Self {
-        ModelService {
+    ) -> Result<Self, reqwest::Error> {
+        Ok(ModelService {
             store,
             key,
             config,
             tenants,
-            http: crate::http_client::client(),
+            http: crate::http_client::client()?,
             minutes: Mutex::new(HashMap::new()),
             in_use: InUse::new(parts::IN_USE_WINDOW),
-        }
+        })
     }
 
     fn tenant_settings(&self, ctx: &CallContext) -> TenantModels {

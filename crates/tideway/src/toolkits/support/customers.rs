@@ -13,7 +13,7 @@ use super::{
     },
     service::{
         CUSTOMER_COLUMNS, CustomerRow, SupportService, WRITE_ATTEMPTS, convert_all, decode_cursor,
-        into_page, like_pattern, now, tenant,
+        into_page, like_pattern, no_customer, now, tenant,
     },
 };
 
@@ -81,7 +81,7 @@ impl SupportService {
     pub async fn get_customer(&self, ctx: &CallContext, id: i64) -> Result<Customer, HubError> {
         self.find_customer(ctx, id)
             .await?
-            .ok_or_else(|| HubError::NotFound(format!("there is no customer with id {id}")))
+            .ok_or_else(|| no_customer(id))
     }
 
     pub async fn list_customers(

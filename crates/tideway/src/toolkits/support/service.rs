@@ -27,6 +27,24 @@ use super::model::{
 /// instead, so they never need to retry.)
 pub(super) const WRITE_ATTEMPTS: usize = 8;
 
+/// One row of a table by id in the caller's tenant, read through an executor: a pool,
+/// or a connection the caller holds for several reads in a row. The columns are one
+/// of the `*_COLUMNS` lists, matching the row type the caller expects. A macro, not a
+/// generic function: over sqlx's executor trait the query's future cannot be shown
+/// `Send` for every lifetime, which the tools' futures must be.
+macro_rules! row_by_id {
+    ($executor:expr, $ctx:expr, $table:expr, $columns:expr, $id:expr $(,)?) => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM {} WHERE tenant_id = $1 AND id = $2",
+            $columns, $table
+        )))
+        .bind($ctx.tenant.as_str())
+        .bind($id)
+        .fetch_optional($executor)
+    };
+}
+pub(super) use row_by_id;
+
 pub struct SupportService {
     pub(super) store: Store,
     hub: Weak<Hub>,
@@ -56,15 +74,8 @@ impl SupportService {
             + Send
             + Unpin,
     {
-        let sql = format!("SELECT {columns} FROM {table} WHERE tenant_id = $1 AND id = $2");
-        on_store!(&self.store, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(tenant(ctx))
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(HubError::from)
+        on_store!(&self.store, pool => row_by_id!(pool, ctx, table, columns, id).await)
+            .map_err(HubError::from)
     }
 
     /// Tells subscribers of a resource that it changed.
@@ -80,6 +91,17 @@ impl SupportService {
 
 pub(super) fn tenant(ctx: &CallContext) -> &str {
     ctx.tenant.as_str()
+}
+
+/// The answer for a ticket id the caller's tenant does not have: the same whether it
+/// was never there or belongs to another tenant.
+pub(super) fn no_ticket(id: i64) -> HubError {
+    HubError::NotFound(format!("there is no ticket with id {id}"))
+}
+
+/// As [`no_ticket`], for customers.
+pub(super) fn no_customer(id: i64) -> HubError {
+    HubError::NotFound(format!("there is no customer with id {id}"))
 }
 
 // --- Cursors ----------------------------------------------------------------

@@ -16,7 +16,7 @@ use super::{
     service::{
         CUSTOMER_COLUMNS, CustomerRow, EVENT_COLUMNS, EventRow, INTERACTION_COLUMNS,
         InteractionRow, SupportService, TICKET_COLUMNS, TicketRow, convert_all, decode_cursor,
-        into_page, now, tenant,
+        into_page, no_customer, no_ticket, now, row_by_id, tenant,
     },
 };
 
@@ -134,7 +134,7 @@ impl SupportService {
     pub async fn get_ticket(&self, ctx: &CallContext, id: i64) -> Result<Ticket, HubError> {
         self.find_ticket(ctx, id)
             .await?
-            .ok_or_else(|| HubError::NotFound(format!("there is no ticket with id {id}")))
+            .ok_or_else(|| no_ticket(id))
     }
 
     pub async fn list_tickets(
@@ -211,12 +211,6 @@ impl SupportService {
         ctx: &CallContext,
         id: i64,
     ) -> Result<TicketDetails, HubError> {
-        let ticket_sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM support_tickets WHERE tenant_id = $1 AND id = $2"
-        );
-        let customer_sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM support_customers WHERE tenant_id = $1 AND id = $2"
-        );
         let events_sql = format!(
             "SELECT {EVENT_COLUMNS} FROM support_ticket_events WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY id"
         );
@@ -235,19 +229,19 @@ impl SupportService {
         );
         let (ticket, customer, events, interactions): Rows = on_store!(&self.store, pool => {
             let mut connection = pool.acquire().await?;
-            let ticket: Option<TicketRow> = sqlx::query_as(AssertSqlSafe(ticket_sql))
-                .bind(tenant(ctx))
-                .bind(id)
-                .fetch_optional(&mut *connection)
-                .await?;
+            let ticket: Option<TicketRow> =
+                row_by_id!(&mut *connection, ctx, "support_tickets", TICKET_COLUMNS, id).await?;
             let Some(ticket) = ticket else {
-                return Err(HubError::NotFound(format!("there is no ticket with id {id}")));
+                return Err(no_ticket(id));
             };
-            let customer = sqlx::query_as(AssertSqlSafe(customer_sql))
-                .bind(tenant(ctx))
-                .bind(ticket.customer_id)
-                .fetch_optional(&mut *connection)
-                .await?;
+            let customer = row_by_id!(
+                &mut *connection,
+                ctx,
+                "support_customers",
+                CUSTOMER_COLUMNS,
+                ticket.customer_id,
+            )
+            .await?;
             let events = sqlx::query_as(AssertSqlSafe(events_sql))
                 .bind(tenant(ctx))
                 .bind(id)
@@ -262,12 +256,7 @@ impl SupportService {
         });
         let ticket = ticket.into_ticket()?;
         let customer = customer
-            .ok_or_else(|| {
-                HubError::NotFound(format!(
-                    "there is no customer with id {}",
-                    ticket.customer_id
-                ))
-            })?
+            .ok_or_else(|| no_customer(ticket.customer_id))?
             .into_customer()?;
         let events = convert_all(events, EventRow::into_event)?;
         let (comments, history): (Vec<TicketEvent>, Vec<TicketEvent>) = events
@@ -341,7 +330,7 @@ impl SupportService {
                 .await
                 ?;
             let current = current
-                .ok_or_else(|| HubError::NotFound(format!("there is no ticket with id {id}")))?
+                .ok_or_else(|| no_ticket(id))?
                 .into_ticket()?;
             if let Some(expected) = changes.expected_version
                 && expected != current.version
@@ -432,7 +421,7 @@ impl SupportService {
             .await
             ?;
             let Some(version) = version else {
-                return Err(HubError::NotFound(format!("there is no ticket with id {ticket_id}")));
+                return Err(no_ticket(ticket_id));
             };
             let event = insert_event!(tx, ctx, ticket_id, EventKind::Comment, &no_changes, Some(&body), Some(author_type.as_str()), internal, version, at)
                 ?;

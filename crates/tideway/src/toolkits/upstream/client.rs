@@ -691,7 +691,9 @@ fn http_transport(
         config = config.auth_header(token.clone());
     }
     Ok(StreamableHttpClientTransport::with_client(
-        PooledHttp(crate::http_client::client()),
+        PooledHttp(crate::http_client::client().map_err(|error| {
+            ConnectError::Invalid(format!("the HTTP client cannot be built: {error}"))
+        })?),
         config,
     ))
 }

@@ -122,7 +122,7 @@ async fn follow(api: &Api, execution_id: &str) -> anyhow::Result<Value> {
 pub async fn run(command: WorkflowsCommand) -> anyhow::Result<()> {
     match command {
         WorkflowsCommand::List { server } => {
-            let api = Api::new(&server);
+            let api = Api::new(&server)?;
             let listed = api
                 .send(reqwest::Method::GET, "/api/v1/workflows/templates", None)
                 .await?;
@@ -146,7 +146,7 @@ pub async fn run(command: WorkflowsCommand) -> anyhow::Result<()> {
             if !input.is_object() {
                 bail!("--input must be a JSON object");
             }
-            let api = Api::new(&server);
+            let api = Api::new(&server)?;
             let started = api
                 .send(
                     reqwest::Method::POST,
@@ -170,7 +170,7 @@ pub async fn run(command: WorkflowsCommand) -> anyhow::Result<()> {
             follow: following,
             server,
         } => {
-            let api = Api::new(&server);
+            let api = Api::new(&server)?;
             let run = if following {
                 follow(&api, &execution_id).await?
             } else {
@@ -192,7 +192,7 @@ pub async fn run(command: WorkflowsCommand) -> anyhow::Result<()> {
             execution_id,
             server,
         } => {
-            let api = Api::new(&server);
+            let api = Api::new(&server)?;
             let run = api
                 .send(
                     reqwest::Method::POST,

@@ -2,7 +2,8 @@
 decodes what it gets with the official OpenTelemetry protobuf definitions, sends a
 request's spans with its request id as an attribute, in the trace its caller named in
 `traceparent`, carrying the headers from `OTEL_EXPORTER_OTLP_HEADERS`; with no receiver
-listening, calls are answered as before and the server still stops promptly."""
+listening, calls are answered as before, the spans given up are counted on `/metrics`,
+and the server still stops promptly."""
 
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import anyio
 import httpx2 as httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -75,6 +77,24 @@ class Receiver:
         self.server.server_close()
 
 
+async def _counter(http, name):
+    """A counter's value on `/metrics` (0 while it has none)."""
+    text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def _wait_for_counter(http, name, at_least, timeout=20):
+    deadline = time.monotonic() + timeout
+    value = await _counter(http, name)
+    while value < at_least and time.monotonic() < deadline:
+        await anyio.sleep(0.1)
+        value = await _counter(http, name)
+    return value
+
+
 def attributes(pairs):
     values = {}
     for pair in pairs:
@@ -129,6 +149,10 @@ async def test_a_requests_spans_reach_the_collector_in_its_callers_trace(binary,
 
         paths = {path for path, _, _ in receiver.exports}
         assert paths == {"/v1/traces"}, paths
+        async with httpx.AsyncClient(base_url=base) as http:
+            exported = await _wait_for_counter(http, "tideway_trace_spans_exported_total", 4)
+            assert exported >= 4, "both requests' http and hub_call spans are counted as sent"
+            assert await _counter(http, "tideway_trace_spans_dropped_total") == 0
         assert all(
             {name.lower(): value for name, value in headers.items()}.get("x-collector-key") == "e2e-key"
             for _, headers, _ in receiver.exports
@@ -151,6 +175,10 @@ async def test_without_a_collector_calls_are_answered_and_the_server_stops(binar
             for n in range(20):
                 answer = await http.post("/api/v1/tools/system/echo", json={"message": f"call {n}"})
                 assert answer.status_code == 200, answer.text
+            # Each call's spans are given up, and /metrics says so.
+            dropped = await _wait_for_counter(http, "tideway_trace_spans_dropped_total", 40)
+            assert dropped >= 40, f"the 20 calls' http and hub_call spans are counted as dropped: {dropped}"
+            assert await _counter(http, "tideway_trace_spans_exported_total") == 0
     finally:
         # The spans that cannot be sent are given up rather than holding the stop:
         # SIGTERM still ends the server with 0 within the fixture's wait.

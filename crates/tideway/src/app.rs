@@ -72,6 +72,7 @@ impl App {
                 })
                 .with_listing(config.mcp_catalog),
         );
+        crate::trace_export::register_metrics(hub.metrics());
         let audit = AuditWriter::start(store.clone(), hub.metrics().audit_dropped());
         if config.audit.enabled {
             hub.set_audit_sink(audit.clone());

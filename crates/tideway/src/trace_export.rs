@@ -4,7 +4,10 @@
 //! tool, a workflow step) becomes an OpenTelemetry span with its fields as
 //! attributes. A request carrying a W3C `traceparent` joins its caller's trace.
 //! Spans are batched and sent from a thread of their own, so a slow or missing
-//! collector never holds up a call; what cannot be sent is dropped.
+//! collector never holds up a call; what cannot be sent is dropped, and counted on
+//! `/metrics` (`tideway_trace_spans_dropped_total`) so an operator sees it.
+
+use std::{sync::LazyLock, time::Duration};
 
 use http::HeaderMap;
 use opentelemetry::{
@@ -14,10 +17,12 @@ use opentelemetry::{
 use opentelemetry_otlp::{ExporterBuildError, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
+    error::OTelSdkResult,
     propagation::TraceContextPropagator,
-    trace::{Sampler, SdkTracer, SdkTracerProvider},
+    trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData},
 };
-use tideway_core::config::LogConfig;
+use prometheus_client::metrics::counter::Counter;
+use tideway_core::{config::LogConfig, metrics::Metrics};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The exporter while it runs. Dropping it sends the spans still queued (for up to
@@ -45,7 +50,7 @@ pub fn tracer(config: &LogConfig) -> Result<Option<(SdkTracer, Exporting)>, Expo
         .with_endpoint(traces_url(endpoint))
         .build()?;
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(Counted(exporter))
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             config.otlp_sample_ratio,
         ))))
@@ -57,6 +62,58 @@ pub fn tracer(config: &LogConfig) -> Result<Option<(SdkTracer, Exporting)>, Expo
         .build();
     let tracer = provider.tracer("tideway");
     Ok(Some((tracer, Exporting { provider })))
+}
+
+/// Spans the collector took, and spans given up because sending their batch failed.
+/// The export is the process's (the log is), so the counts are too; each Hub's
+/// `/metrics` shows them through [`register_metrics`].
+static EXPORTED: LazyLock<Counter> = LazyLock::new(Counter::default);
+static DROPPED: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Adds the export's counts to what `/metrics` serves.
+pub fn register_metrics(metrics: &Metrics) {
+    metrics.register(
+        "trace_spans_exported",
+        "Spans sent to the OTLP collector and accepted by it",
+        EXPORTED.clone(),
+    );
+    metrics.register(
+        "trace_spans_dropped",
+        "Spans given up because the OTLP collector could not be reached or refused their batch",
+        DROPPED.clone(),
+    );
+}
+
+/// The OTLP exporter, counting each batch's spans by how its sending ended. The
+/// SDK's own report of a failure goes to its internal log, which is off here: it
+/// would feed back into this same log.
+#[derive(Debug)]
+struct Counted<E>(E);
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Counted<E>
+{
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        let outcome = self.0.export(batch).await;
+        match outcome {
+            Ok(()) => EXPORTED.inc_by(spans),
+            Err(_) => DROPPED.inc_by(spans),
+        };
+        outcome
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 /// Where an OTLP/HTTP receiver at `endpoint` (its base URL) takes traces.

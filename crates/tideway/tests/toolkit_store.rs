@@ -190,79 +190,105 @@ async fn rotation_reseals_every_kind_of_secret_or_none() {
 const FIXTURE_MASTER_KEY: &str = "q2Xk1m8vB3nR5tY7uI9oP0aS2dF4gH6jK8lZ1xC3vB4=";
 
 /// A store the previous release (0.1, before migrations moved beside their
-/// toolkits) left behind migrates forward: every migration it applied is recognised
-/// (same versions, same checksums), the new ones apply, and every row is still
-/// there and readable through today's code, sealed secrets included.
+/// toolkits) left behind migrates forward, on SQLite and on PostgreSQL: every
+/// migration it applied is recognised (same versions, same checksums), the new ones
+/// apply, and every row is still there and readable through today's code, sealed
+/// secrets included; new rows take ids after the old ones.
 #[tokio::test]
 async fn a_store_made_by_the_previous_release_migrates_forward_with_its_data() {
     use tideway::toolkits::{database::records as sources, upstream::records};
     use tideway_core::{on_store, secrets::MasterKey};
 
-    let dump = include_str!("fixtures/store-0.1.sqlite.sql");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("tideway.db").display()
-    ))
-    .await
-    .expect("opens");
-    on_store!(&store, pool => {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(dump)).execute(pool).await.map(|_| ())
-    })
-    .expect("the release's store loads");
-    let count = |table: &'static str| {
-        let store = store.clone();
-        async move {
-            let sql = format!("SELECT COUNT(*) FROM {table}");
-            let n: i64 = on_store!(&store, pool => {
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).fetch_one(pool).await
-            })
-            .expect("count");
-            n
+    for (store, _kept) in backends().await {
+        let dump = match &store {
+            Store::Sqlite(_) => include_str!("fixtures/store-0.1.sqlite.sql"),
+            Store::Postgres(_) => include_str!("fixtures/store-0.1.postgres.sql"),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        on_store!(&store, pool => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dump)).execute(pool).await.map(|_| ())
+        })
+        .expect("the release's store loads");
+        let count = |table: &'static str| {
+            let store = store.clone();
+            async move {
+                let sql = format!("SELECT COUNT(*) FROM {table}");
+                let n: i64 = on_store!(&store, pool => {
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).fetch_one(pool).await
+                })
+                .expect("count");
+                n
+            }
+        };
+        let tables = [
+            "tenants",
+            "api_keys",
+            "upstreams",
+            "support_customers",
+            "support_tickets",
+            "sources",
+            "prompt_templates",
+        ];
+        let mut before = Vec::new();
+        for table in tables {
+            let rows = count(table).await;
+            assert!(rows > 0, "the fixture has no {table}");
+            before.push(rows);
         }
-    };
-    let tables = [
-        "tenants",
-        "api_keys",
-        "upstreams",
-        "support_customers",
-        "support_tickets",
-        "sources",
-        "prompt_templates",
-    ];
-    let mut before = Vec::new();
-    for table in tables {
-        let rows = count(table).await;
-        assert!(rows > 0, "the fixture has no {table}");
-        before.push(rows);
-    }
 
-    let migrations = tideway::toolkits::migrations();
-    store.migrate(&migrations).await.expect("migrates forward");
-    assert_eq!(
-        store.applied_migrations().await.expect("applied"),
-        Store::known_migrations(&migrations).expect("known")
-    );
-    for (table, rows) in tables.iter().zip(before) {
-        assert_eq!(count(table).await, rows, "{table} lost rows");
+        let migrations = tideway::toolkits::migrations();
+        store.migrate(&migrations).await.expect("migrates forward");
+        assert_eq!(
+            store.applied_migrations().await.expect("applied"),
+            Store::known_migrations(&migrations).expect("known")
+        );
+        for (table, rows) in tables.iter().zip(before) {
+            assert_eq!(count(table).await, rows, "{table} lost rows");
+        }
+        let upstream = records::list(&store)
+            .await
+            .expect("upstreams read")
+            .into_iter()
+            .find(|record| record.name == "files")
+            .expect("the stored upstream");
+        let key = MasterKey::resolve(Some(FIXTURE_MASTER_KEY), &dir.path().join("unused.key"))
+            .expect("the fixture's key");
+        let opened = key
+            .open(
+                upstream.secret.as_deref().expect("sealed"),
+                &records::SEALED.at(["files"]).context(),
+            )
+            .expect("the sealed secret still opens");
+        assert!(opened.contains("s3cret"), "the secret survived");
+        let shop = sources::get(&store, &TenantId::new("default"), "shop")
+            .await
+            .expect("sources read");
+        assert_eq!(shop.map(|record| record.kind), Some("sqlite".to_string()));
+        // Today's support code reads the release's rows, and a new one takes the next
+        // id rather than colliding with them.
+        let desk =
+            tideway::toolkits::support::SupportService::new(store.clone(), std::sync::Weak::new());
+        let ctx = tideway_core::CallContext::new(
+            TenantId::new("default"),
+            tideway_core::Principal::local(),
+            "forward-migration",
+        );
+        let details = desk
+            .ticket_details(&ctx, 1)
+            .await
+            .expect("the release's ticket");
+        assert_eq!(details.ticket.subject, "Engine stalls");
+        assert_eq!(details.customer.email, "ada@example.com");
+        let added = desk
+            .create_customer(
+                &ctx,
+                serde_json::from_value(serde_json::json!({
+                    "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"
+                }))
+                .expect("a new customer"),
+            )
+            .await
+            .expect("a customer added after the migration");
+        assert_eq!(added.id, 2, "the id follows the release's rows");
     }
-    let upstream = records::list(&store)
-        .await
-        .expect("upstreams read")
-        .into_iter()
-        .find(|record| record.name == "files")
-        .expect("the stored upstream");
-    let key = MasterKey::resolve(Some(FIXTURE_MASTER_KEY), &dir.path().join("unused.key"))
-        .expect("the fixture's key");
-    let opened = key
-        .open(
-            upstream.secret.as_deref().expect("sealed"),
-            &records::SEALED.at(["files"]).context(),
-        )
-        .expect("the sealed secret still opens");
-    assert!(opened.contains("s3cret"), "the secret survived");
-    let shop = sources::get(&store, &TenantId::new("default"), "shop")
-        .await
-        .expect("sources read");
-    assert_eq!(shop.map(|record| record.kind), Some("sqlite".to_string()));
 }

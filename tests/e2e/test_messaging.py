@@ -6,6 +6,8 @@ what Tideway published and publishes what Tideway reads."""
 
 import json
 import os
+import pathlib
+import signal
 import subprocess
 import uuid
 
@@ -164,3 +166,61 @@ async def test_rest_serves_the_same_tools_and_keeps_tenants_apart(messaging):
         assert bad.status_code == 422 and "max_messages" in bad.text, bad.text
         doc = (await http.get("/openapi.json")).json()
         assert "/api/v1/messaging/{operation}" in doc["paths"]
+
+
+async def test_a_sasl_password_is_never_answered_logged_audited_or_kept_in_clear(binary, data_dir, tmp_path):
+    _require_broker()
+    password = f"kafka-secret-{uuid.uuid4().hex[:12]}"
+    config = tmp_path / "tideway.toml"
+    config.write_text('[messaging]\nallow = ["127.0.0.1"]\nrequest_timeout_ms = 3000\n')
+    key = _cli(binary, data_dir, "keys", "create", "--tenant", "acme", "--role", "admin", "--name", "acme admin")
+    # Debug logs from every part, librdkafka's included: the most a deployment logs.
+    # They go to a file, since a pipe nobody reads would fill and stall the server.
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [binary, "--config", str(config), "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir,
+             "--toolkit", "messaging", "--auth", "api-key"],
+            stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, RUST_LOG="debug"))
+    answers = []
+    try:
+        line = process.stdout.readline()
+        assert "listening on http://" in line, line
+        base = line.strip().rsplit(" ", 1)[-1]
+        cluster = {"bootstrap_servers": BOOTSTRAP, "security": "sasl_plaintext",
+                   "sasl_mechanism": "SCRAM-SHA-256", "username": "agent", "password": password}
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
+            stored = await http.post("/api/v1/messaging/set_cluster", json={"name": "secure", "cluster": cluster})
+            assert stored.status_code == 200, stored.text
+            answers.append(stored.text)
+            # The broker offers no SASL, so the calls that reach it fail: each failure
+            # is an answer, a log line and an audit record of its own.
+            for operation, body in [
+                ("list_clusters", {}),
+                ("test_cluster", {"cluster": "secure"}),
+                ("publish_message", {"cluster": "secure", "topic": "support-queries", "message": "hello"}),
+                ("set_cluster", {"name": "other", "cluster": dict(cluster, sasl_mechanism="GSSAPI")}),
+            ]:
+                answer = await http.post(f"/api/v1/messaging/{operation}", json=body)
+                answers.append(answer.text)
+            assert '"has_password":true' in answers[1].replace(" ", ""), answers[1]
+            assert '"ok":false' in answers[2].replace(" ", ""), answers[2]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    logged = log_path.read_text()
+    assert "DEBUG" in logged and "kafka" in logged, "the server logged at debug level, the Kafka client too"
+    audit = _cli(binary, data_dir, "audit", "tail", "--tenant", "acme", "-n", "50", "--json")
+    audited = [json.loads(line)["tool"] for line in audit.splitlines()]
+    assert audited.count("set_cluster") == 2 and "test_cluster" in audited, audited
+    for where, text in [("answers", "\n".join(answers)), ("log", logged), ("audit", audit)]:
+        assert password not in text, f"the password is in the {where}"
+    assert key not in logged, "nor is the caller's API key logged"
+    for path in pathlib.Path(data_dir).rglob("*"):
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), f"the password is in {path}"
+

@@ -3,7 +3,11 @@
 //! on them. librdkafka's synchronous calls block a thread until the broker answers,
 //! so they run on tokio's blocking pool.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use rdkafka::{
     TopicPartitionList,
@@ -95,7 +99,19 @@ pub struct Cluster {
     pub(crate) context: Context,
     producer: FutureProducer<Context>,
     admin: Arc<AdminClient<Context>>,
+    /// Topics the brokers named lately, with when: a run of publishes to one topic
+    /// asks whether it exists once, not once per call.
+    known_topics: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a topic the brokers named is taken to exist without asking again.
+/// `delete_topic` on this cluster forgets it at once. A topic another client deletes
+/// meanwhile is still not made again by a publish (the producer never asks brokers
+/// to create topics): the publish fails when its message times out.
+const TOPIC_KNOWN_FOR: Duration = Duration::from_secs(10);
+
+/// The most topics remembered; past it the memory starts over.
+const KNOWN_TOPICS_MAX: usize = 10_000;
 
 impl Cluster {
     /// The clients of the cluster `spec` names. Nothing is contacted yet.
@@ -114,6 +130,9 @@ impl Cluster {
             // adds latency, and a batch call's records, queued together, still go
             // out in few requests (measured: bench/src/messaging.rs).
             .set("linger.ms", "0")
+            // A publish to a missing topic must fail, not create it on brokers
+            // that create topics on first use.
+            .set("allow.auto.create.topics", "false")
             .set("message.timeout.ms", millis(spec.request_timeout * 3));
         let producer = producer_config
             .create_with_context(context.clone())
@@ -127,6 +146,7 @@ impl Cluster {
             context,
             producer,
             admin: Arc::new(admin),
+            known_topics: Mutex::new(HashMap::new()),
         })
     }
 
@@ -236,6 +256,33 @@ impl Cluster {
             .ok_or_else(|| Error::UnknownTopic(name.to_string()))
     }
 
+    /// Whether the topic exists, asking the brokers only when they have not named
+    /// it within the last few seconds; an unknown topic is [`Error::UnknownTopic`].
+    pub async fn ensure_topic(&self, name: &str) -> Result<(), Error> {
+        let seen = self
+            .known_topics
+            .lock()
+            .ok()
+            .and_then(|known| known.get(name).copied());
+        if seen.is_some_and(|at| at.elapsed() < TOPIC_KNOWN_FOR) {
+            return Ok(());
+        }
+        self.topic(name).await?;
+        if let Ok(mut known) = self.known_topics.lock() {
+            if known.len() >= KNOWN_TOPICS_MAX {
+                known.clear();
+            }
+            known.insert(name.to_string(), Instant::now());
+        }
+        Ok(())
+    }
+
+    fn forget_topic(&self, name: &str) {
+        if let Ok(mut known) = self.known_topics.lock() {
+            known.remove(name);
+        }
+    }
+
     /// The low and high watermarks of each partition.
     pub async fn watermarks(
         &self,
@@ -335,6 +382,7 @@ impl Cluster {
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), Error> {
+        self.forget_topic(name);
         let options = AdminOptions::new()
             .request_timeout(Some(Timeout::After(self.timeout())))
             .operation_timeout(Some(Timeout::After(self.timeout())));

@@ -2,7 +2,11 @@
 //! under the master key before it reaches the store) and the ones the operator
 //! declares in `[messaging.clusters]` for chosen tenants. A tool names a cluster,
 //! or uses the tenant's only one. A cluster may restrict the topics it serves by
-//! name patterns; a topic outside them is answered exactly as a missing one.
+//! name patterns; a topic outside them is answered exactly as a missing one. It may
+//! restrict the consumer groups a tenant uses the same way, so tenants sharing a
+//! cluster neither see nor move each other's groups. In a declared cluster's
+//! lists, `{tenant}` stands for the calling tenant's id, so one cluster can give
+//! each of its tenants a prefix of its own (`groups = ["{tenant}-*"]`).
 //!
 //! Each cluster's clients (producer and admin) are made once and kept, keyed by
 //! the cluster's last change, because a producer holds its broker connections and
@@ -145,6 +149,10 @@ pub struct ClusterInput {
     /// Topic name patterns this cluster serves, e.g. `support.*` (all when empty).
     #[serde(default)]
     pub topics: Vec<String>,
+    /// Consumer group name patterns the tenant may use and see, e.g. `support-*`
+    /// (all when empty).
+    #[serde(default)]
+    pub groups: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -161,6 +169,7 @@ pub struct ClusterView {
     pub has_password: bool,
     pub client_id: Option<String>,
     pub topics: Vec<String>,
+    pub groups: Vec<String>,
     pub description: Option<String>,
     /// `stored` (by the tenant's admin) or `config` (the operator's).
     pub origin: &'static str,
@@ -172,6 +181,7 @@ pub struct OpenCluster {
     pub name: String,
     pub client: Arc<Cluster>,
     topics: Patterns,
+    groups: Patterns,
 }
 
 impl OpenCluster {
@@ -186,6 +196,28 @@ impl OpenCluster {
             Ok(())
         } else {
             Err(missing_topic(topic, &self.name))
+        }
+    }
+
+    /// Whether the tenant may use and see the consumer group.
+    pub fn serves_group(&self, group: &str) -> bool {
+        self.groups.allows(group)
+    }
+
+    /// Refuses a consumer group outside the cluster's group patterns. Any name is a
+    /// group a consumer may start, so the refusal says nothing of whether it exists.
+    pub fn check_group(&self, group: &str) -> Result<(), HubError> {
+        if self.serves_group(group) {
+            Ok(())
+        } else {
+            Err(HubError::invalid_argument(
+                "group_id",
+                format!(
+                    "'{}' is not among the consumer groups cluster '{}' lets this tenant use",
+                    excerpt(group),
+                    self.name
+                ),
+            ))
         }
     }
 }
@@ -209,6 +241,7 @@ struct Stored {
     ca_pem: Option<String>,
     client_id: Option<String>,
     topics: String,
+    consumer_groups: String,
     description: Option<String>,
     updated_at: DateTime<Utc>,
 }
@@ -286,6 +319,8 @@ impl Clusters {
         }
         Patterns::new(&input.topics)
             .map_err(|reason| HubError::invalid_argument("topics", reason))?;
+        Patterns::new(&input.groups)
+            .map_err(|reason| HubError::invalid_argument("groups", reason))?;
         let security = input.security.unwrap_or(SecurityKind::Plaintext);
         let secret = if security.is_sasl() {
             mechanism(input.sasl_mechanism.as_deref())
@@ -361,14 +396,16 @@ impl Clusters {
             ));
         }
         let topics = serde_json::to_string(&input.topics).map_err(HubError::internal)?;
+        let groups = serde_json::to_string(&input.groups).map_err(HubError::internal)?;
         let now = tideway_core::store::now();
         on_store!(&self.store, pool => {
             sqlx::query(
-                "INSERT INTO messaging_clusters (tenant_id, name, bootstrap, security, sasl_mechanism, username, secret, ca_pem, client_id, topics, description, created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) ON CONFLICT (tenant_id, name) DO UPDATE SET \
+                "INSERT INTO messaging_clusters (tenant_id, name, bootstrap, security, sasl_mechanism, username, secret, ca_pem, client_id, topics, consumer_groups, description, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) ON CONFLICT (tenant_id, name) DO UPDATE SET \
                  bootstrap = excluded.bootstrap, security = excluded.security, sasl_mechanism = excluded.sasl_mechanism, \
                  username = excluded.username, secret = excluded.secret, ca_pem = excluded.ca_pem, client_id = excluded.client_id, \
-                 topics = excluded.topics, description = excluded.description, updated_at = excluded.updated_at",
+                 topics = excluded.topics, consumer_groups = excluded.consumer_groups, \
+                 description = excluded.description, updated_at = excluded.updated_at",
             )
             .bind(ctx.tenant.as_str())
             .bind(name)
@@ -380,6 +417,7 @@ impl Clusters {
             .bind(&input.ca_pem)
             .bind(&input.client_id)
             .bind(&topics)
+            .bind(&groups)
             .bind(&input.description)
             .bind(&ctx.principal.id)
             .bind(now)
@@ -393,7 +431,7 @@ impl Clusters {
     async fn stored(&self, ctx: &CallContext, name: Option<&str>) -> Result<Vec<Stored>, HubError> {
         let rows: Vec<Stored> = on_store!(&self.store, pool => {
             sqlx::query_as(
-                "SELECT name, bootstrap, security, sasl_mechanism, username, secret, ca_pem, client_id, topics, description, updated_at \
+                "SELECT name, bootstrap, security, sasl_mechanism, username, secret, ca_pem, client_id, topics, consumer_groups, description, updated_at \
                  FROM messaging_clusters WHERE tenant_id = $1 AND ($2 IS NULL OR name = $2) ORDER BY name",
             )
             .bind(ctx.tenant.as_str())
@@ -416,7 +454,8 @@ impl Clusters {
                 username: cluster.username.clone(),
                 has_password: cluster.password_env.is_some(),
                 client_id: cluster.client_id.clone(),
-                topics: cluster.topics.clone(),
+                topics: for_tenant(&cluster.topics, ctx.tenant.as_str()),
+                groups: for_tenant(&cluster.groups, ctx.tenant.as_str()),
                 description: cluster.description.clone(),
                 origin: "config",
                 updated_at: None,
@@ -432,6 +471,8 @@ impl Clusters {
                 has_password: stored.secret.is_some(),
                 client_id: stored.client_id,
                 topics: serde_json::from_str(&stored.topics).map_err(HubError::internal)?,
+                groups: serde_json::from_str(&stored.consumer_groups)
+                    .map_err(HubError::internal)?,
                 description: stored.description,
                 origin: "stored",
                 updated_at: Some(stored.updated_at),
@@ -500,12 +541,17 @@ impl Clusters {
             component: format!("Kafka cluster '{name}'"),
             reason,
         };
-        let (stamp, topics, spec) = if let Some((_, declared)) = self
+        let (stamp, topics, groups, spec) = if let Some((_, declared)) = self
             .declared_for(ctx)
             .find(|(declared, _)| **declared == name)
         {
             let spec = self.declared_spec(declared).map_err(unavailable)?;
-            ("config".to_string(), declared.topics.clone(), spec)
+            (
+                "config".to_string(),
+                for_tenant(&declared.topics, &tenant),
+                for_tenant(&declared.groups, &tenant),
+                spec,
+            )
         } else {
             let Some(stored) = self.stored(ctx, Some(&name)).await?.into_iter().next() else {
                 return Err(HubError::NotFound(format!(
@@ -517,6 +563,7 @@ impl Clusters {
             if let Some(client) = self.cached(&tenant, &name, &stamp) {
                 return Ok(OpenCluster {
                     topics: patterns(&stored.topics)?,
+                    groups: patterns(&stored.consumer_groups)?,
                     name,
                     client,
                 });
@@ -550,6 +597,7 @@ impl Clusters {
             (
                 stamp,
                 serde_json::from_str(&stored.topics).map_err(HubError::internal)?,
+                serde_json::from_str(&stored.consumer_groups).map_err(HubError::internal)?,
                 spec,
             )
         };
@@ -569,6 +617,7 @@ impl Clusters {
         };
         Ok(OpenCluster {
             topics: Patterns::new(&topics).map_err(HubError::internal)?,
+            groups: Patterns::new(&groups).map_err(HubError::internal)?,
             name,
             client,
         })
@@ -685,6 +734,17 @@ pub fn retire(client: Arc<Cluster>) {
         }
         Err(_) => drop(last),
     }
+}
+
+/// Stands for the calling tenant in a declared cluster's patterns.
+pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+/// A declared cluster's patterns as they apply to `tenant`.
+pub fn for_tenant(patterns: &[String], tenant: &str) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|pattern| pattern.replace(TENANT_PLACEHOLDER, tenant))
+        .collect()
 }
 
 fn patterns(json: &str) -> Result<Patterns, HubError> {

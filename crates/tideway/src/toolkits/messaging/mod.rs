@@ -42,12 +42,20 @@ pub const BUILTIN: super::Builtin = super::Builtin {
         tenant_keys: &[],
         check: settings::check,
     }),
-    migrations: &[tideway_core::store::Migration {
-        version: 19,
-        name: "messaging_clusters",
-        sqlite: include_str!("migrations/sqlite/0019_messaging_clusters.sql"),
-        postgres: include_str!("migrations/postgres/0019_messaging_clusters.sql"),
-    }],
+    migrations: &[
+        tideway_core::store::Migration {
+            version: 19,
+            name: "messaging_clusters",
+            sqlite: include_str!("migrations/sqlite/0019_messaging_clusters.sql"),
+            postgres: include_str!("migrations/postgres/0019_messaging_clusters.sql"),
+        },
+        tideway_core::store::Migration {
+            version: 30,
+            name: "messaging_cluster_groups",
+            sqlite: include_str!("migrations/sqlite/0030_messaging_cluster_groups.sql"),
+            postgres: include_str!("migrations/postgres/0030_messaging_cluster_groups.sql"),
+        },
+    ],
     sealed: &[&clusters::SEALED],
     build: Some(|shared| {
         let config = settings::from_config(shared.config).map_err(|error| error.to_string())?;

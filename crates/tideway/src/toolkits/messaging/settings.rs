@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tideway_core::{Config, config::ConfigError, error::excerpt};
 
-use super::clusters::{SecurityKind, check_bootstrap};
+use super::clusters::{SecurityKind, check_bootstrap, for_tenant};
 use crate::{egress::Allowed, toolkits::cloud::accounts::Patterns};
 
 /// The key it owns in the configuration file.
@@ -88,9 +88,15 @@ pub struct DeclaredCluster {
     pub ca_file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub client_id: Option<String>,
-    /// Topic name patterns this cluster serves (all when empty).
+    /// Topic name patterns this cluster serves (all when empty); `{tenant}` stands
+    /// for the calling tenant's id.
     #[serde(default)]
     pub topics: Vec<String>,
+    /// Consumer group name patterns its tenants may use and see (all when empty).
+    /// A cluster shared by several tenants gives each a prefix of its own with
+    /// `{tenant}` (`["{tenant}-*"]`), so none sees or moves another's groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -129,8 +135,11 @@ impl MessagingConfig {
             if let Err(reason) = check_bootstrap(&cluster.bootstrap_servers) {
                 return invalid(format!("{at}.bootstrap_servers: {reason}"));
             }
-            if let Err(reason) = Patterns::new(&cluster.topics) {
-                return invalid(format!("{at}.topics: {reason}"));
+            // Checked as they will apply to a tenant, placeholder filled in.
+            for (field, patterns) in [("topics", &cluster.topics), ("groups", &cluster.groups)] {
+                if let Err(reason) = Patterns::new(&for_tenant(patterns, "tenant")) {
+                    return invalid(format!("{at}.{field}: {reason}"));
+                }
             }
             let sasl = matches!(
                 cluster.security,
@@ -148,5 +157,49 @@ impl MessagingConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(groups: &[&str]) -> MessagingConfig {
+        let mut config = MessagingConfig::default();
+        config.clusters.insert(
+            "shared".into(),
+            DeclaredCluster {
+                tenants: vec!["*".into()],
+                bootstrap_servers: "kafka-1.example.com:9092".into(),
+                security: None,
+                sasl_mechanism: None,
+                username: None,
+                password_env: None,
+                ca_file: None,
+                client_id: None,
+                topics: vec!["{tenant}.*".into()],
+                groups: groups.iter().map(|group| group.to_string()).collect(),
+                description: None,
+            },
+        );
+        config
+    }
+
+    #[test]
+    fn a_declared_clusters_patterns_are_read_with_the_tenant_filled_in() {
+        assert!(shared(&["{tenant}-*"]).check().is_ok());
+        let error = shared(&["{tenant}-[agents"])
+            .check()
+            .expect_err("an unclosed class is not a pattern");
+        assert!(
+            error
+                .to_string()
+                .contains("messaging.clusters.shared.groups"),
+            "{error}"
+        );
+        assert_eq!(
+            for_tenant(&["{tenant}-*".into(), "audit".into()], "acme"),
+            ["acme-*", "audit"]
+        );
     }
 }

@@ -380,10 +380,11 @@ async fn publish(
             partition: message.partition,
         });
     }
-    // Publishing to a missing topic must not create it (brokers may auto-create).
+    // Publishing to a missing topic must not create it (brokers may auto-create),
+    // so it is checked first; a topic just seen is taken to exist for a few seconds.
     cluster
         .client
-        .topic(&args.topic)
+        .ensure_topic(&args.topic)
         .await
         .map_err(|error| hub_error(&cluster.name, error))?;
     let outcomes = cluster.client.publish(&args.topic, &records).await;
@@ -461,6 +462,7 @@ async fn consume(
         }
     };
     cluster.check_topic(&args.topic)?;
+    cluster.check_group(&args.group_id)?;
     let consumed = cluster
         .client
         .consume(ConsumeRequest {
@@ -504,6 +506,7 @@ async fn commit_offsets(
     check_topic_name(&args.topic)?;
     check_group(&args.group_id)?;
     cluster.check_topic(&args.topic)?;
+    cluster.check_group(&args.group_id)?;
     if args.offsets.is_empty() || args.offsets.len() > MAX_COMMITTED_PARTITIONS {
         return Err(HubError::invalid_argument(
             "offsets",
@@ -685,6 +688,7 @@ pub async fn groups(cluster: &OpenCluster) -> Result<GroupList, HubError> {
     Ok(GroupList {
         groups: groups
             .into_iter()
+            .filter(|group| cluster.serves_group(&group.name))
             .map(|group| GroupView {
                 group_id: group.name,
                 state: group.state,
@@ -699,6 +703,7 @@ async fn lag(cluster: &OpenCluster, args: LagArgs) -> Result<GroupLag, HubError>
     check_topic_name(&args.topic)?;
     check_group(&args.group_id)?;
     cluster.check_topic(&args.topic)?;
+    cluster.check_group(&args.group_id)?;
     let offsets = cluster
         .client
         .group_offsets(&args.group_id, &args.topic)

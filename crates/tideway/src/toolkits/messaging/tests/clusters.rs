@@ -1,7 +1,8 @@
 //! Clusters as a tenant's admin keeps them: the SASL password sealed in the store
 //! and never shown, restrictions that answer exactly as a missing topic, tenants
-//! that never see each other's clusters, failures told apart by `test_cluster`,
-//! and bad arguments refused with the field they concern.
+//! that never see each other's clusters nor, on a shared one, each other's groups,
+//! failures told apart by `test_cluster`, and bad arguments refused with the field
+//! they concern.
 
 use serde_json::{Value, json};
 use tideway_core::{HubError, context::Role, on_store};
@@ -10,6 +11,23 @@ use super::{Broker, Fixture, broker, broker_binary, ctx, free_port, loopback_con
 use crate::toolkits::messaging::settings::{DeclaredCluster, MessagingConfig};
 
 const PASSWORD: &str = "kafka-pw-5d2e9b";
+
+/// A plaintext cluster the operator declares for `tenants`, serving everything.
+fn declared(tenants: &[&str], bootstrap: &str) -> DeclaredCluster {
+    DeclaredCluster {
+        tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
+        bootstrap_servers: bootstrap.into(),
+        security: None,
+        sasl_mechanism: None,
+        username: None,
+        password_env: None,
+        ca_file: None,
+        client_id: None,
+        topics: Vec::new(),
+        groups: Vec::new(),
+        description: None,
+    }
+}
 
 fn field_of(error: &HubError) -> String {
     match error {
@@ -176,6 +194,137 @@ async fn a_restricted_topic_answers_as_a_missing_one() {
 }
 
 #[tokio::test]
+async fn a_deleted_topic_is_neither_published_to_nor_made_again() {
+    let Some(bootstrap) = broker() else {
+        return;
+    };
+    let fixture = Fixture::new(loopback_config())
+        .await
+        .with_cluster(&bootstrap, json!({}))
+        .await;
+    let topic = fixture.topic("short-lived", 1).await;
+    for _ in 0..2 {
+        fixture
+            .call("publish_message", json!({"topic": topic, "message": "x"}))
+            .await;
+    }
+    fixture
+        .try_call(
+            &ctx("acme", Role::Admin),
+            "delete_topic",
+            json!({"topic": topic}),
+        )
+        .await
+        .expect("deleted");
+    // Just published to, yet refused at once: deleting forgets that it existed.
+    let refused = fixture
+        .refused("publish_message", json!({"topic": topic, "message": "x"}))
+        .await;
+    assert!(matches!(refused, HubError::NotFound(_)), "{refused}");
+    let meta = fixture
+        .refused("get_topic_metadata", json!({"topic": topic}))
+        .await;
+    assert!(
+        matches!(meta, HubError::NotFound(_)),
+        "the publish did not make it again: {meta}"
+    );
+}
+
+#[tokio::test]
+async fn tenants_sharing_a_cluster_see_and_move_only_their_own_groups() {
+    let Some(bootstrap) = broker() else {
+        return;
+    };
+    let mut config = loopback_config();
+    config.clusters.insert(
+        "shared".into(),
+        DeclaredCluster {
+            groups: vec!["{tenant}-*".into()],
+            ..declared(&["acme", "globex"], &bootstrap)
+        },
+    );
+    let fixture = Fixture::new(config).await;
+    let acme = ctx("acme", Role::Operator);
+    let globex = ctx("globex", Role::Operator);
+    let clusters = fixture.call("list_clusters", json!({})).await;
+    assert_eq!(
+        clusters["clusters"][0]["groups"],
+        json!(["acme-*"]),
+        "each tenant is shown its own prefix: {clusters}"
+    );
+    let topic = fixture.topic("shared", 1).await;
+    fixture
+        .call(
+            "publish_message",
+            json!({"topic": topic, "message": "hello"}),
+        )
+        .await;
+    let suffix = unique("agents");
+    for (caller, tenant) in [(&acme, "acme"), (&globex, "globex")] {
+        let read = fixture
+            .try_call(
+                caller,
+                "consume_messages",
+                json!({"topic": topic, "group_id": format!("{tenant}-{suffix}"),
+                       "max_messages": 1, "timeout_ms": 8000}),
+            )
+            .await
+            .expect("a group of the tenant's own prefix");
+        assert_eq!(read["count"], 1, "{tenant}: {read}");
+    }
+    let listed = fixture
+        .try_call(&acme, "list_consumer_groups", json!({}))
+        .await
+        .expect("listed");
+    let names: Vec<&str> = listed["groups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| g["group_id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.contains(&format!("acme-{suffix}").as_str()),
+        "{listed}"
+    );
+    assert!(
+        !names.iter().any(|name| name.starts_with("globex-")),
+        "acme sees no group of globex's: {listed}"
+    );
+    let theirs = format!("globex-{suffix}");
+    for (tool, arguments) in [
+        (
+            "consume_messages",
+            json!({"topic": topic, "group_id": theirs, "timeout_ms": 1000}),
+        ),
+        (
+            "get_consumer_group_lag",
+            json!({"topic": topic, "group_id": theirs}),
+        ),
+        (
+            "commit_offsets",
+            json!({"topic": topic, "group_id": theirs, "offsets": [{"partition": 0, "offset": 0}]}),
+        ),
+    ] {
+        let refused = fixture.refused_for(&acme, tool, arguments).await;
+        assert_eq!(field_of(&refused), "group_id", "{tool}: {refused}");
+    }
+    // acme's attempts moved nothing: globex's group is still past the message.
+    let lag = fixture
+        .try_call(
+            &globex,
+            "get_consumer_group_lag",
+            json!({"topic": topic, "group_id": theirs}),
+        )
+        .await
+        .expect("globex measures its own group");
+    assert_eq!(lag["total_lag"], 0, "{lag}");
+    assert_eq!(lag["partitions"][0]["committed_offset"], 1, "{lag}");
+}
+
+#[tokio::test]
 async fn bad_arguments_name_their_field() {
     let Some(bootstrap) = broker() else {
         return;
@@ -242,6 +391,15 @@ async fn bad_arguments_name_their_field() {
         assert_eq!(field_of(&error), field, "{tool} {arguments}: {error}");
         assert!(error.to_string().len() < 400, "short: {error}");
     }
+    // A cluster's group patterns are read when it is stored.
+    let patterns = fixture
+        .refused_for(
+            &ctx("acme", Role::Admin),
+            "set_cluster",
+            json!({"name": "main", "cluster": {"bootstrap_servers": bootstrap, "groups": ["a[b"]}}),
+        )
+        .await;
+    assert_eq!(field_of(&patterns), "groups", "{patterns}");
     // A key must be a string: the argument's type is refused by its schema.
     let typed = fixture
         .refused(
@@ -271,18 +429,7 @@ async fn bad_arguments_name_their_field() {
 
 #[tokio::test]
 async fn test_cluster_tells_failures_apart_and_tenants_clusters_are_checked() {
-    let declared = |bootstrap: &str| DeclaredCluster {
-        tenants: vec!["acme".into()],
-        bootstrap_servers: bootstrap.into(),
-        security: None,
-        sasl_mechanism: None,
-        username: None,
-        password_env: None,
-        ca_file: None,
-        client_id: None,
-        topics: Vec::new(),
-        description: None,
-    };
+    let for_acme = |bootstrap: &str| declared(&["acme"], bootstrap);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("port")
@@ -290,11 +437,11 @@ async fn test_cluster_tells_failures_apart_and_tenants_clusters_are_checked() {
     let mut config = loopback_config();
     config.clusters.insert(
         "nowhere".into(),
-        declared("kafka.tideway-test.invalid:9092"),
+        for_acme("kafka.tideway-test.invalid:9092"),
     );
     config
         .clusters
-        .insert("closed".into(), declared(&format!("127.0.0.1:{closed}")));
+        .insert("closed".into(), for_acme(&format!("127.0.0.1:{closed}")));
     let fixture = Fixture::new(config).await;
     let dns = fixture
         .call("test_cluster", json!({"cluster": "nowhere"}))

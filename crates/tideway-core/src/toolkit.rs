@@ -141,6 +141,20 @@ pub trait Toolkit: Send + Sync + 'static {
         TaskSupport::Forbidden
     }
 
+    /// Runs in the request, before a call of `tool` becomes a task: the toolkit may
+    /// ask the client here (through `ctx.client`, as a tool asks) and fold the answers
+    /// into the arguments the task starts with. While a question is unanswered the
+    /// request ends with an input-required result and no task exists; the task is
+    /// created on the round that answers them all. By default nothing is asked.
+    async fn before_task(
+        &self,
+        _ctx: &CallContext,
+        _tool: &str,
+        arguments: JsonObject,
+    ) -> Result<JsonObject, HubError> {
+        Ok(arguments)
+    }
+
     /// The least role that may call `tool`: viewers may call tools annotated
     /// read-only, operators everything else. A toolkit whose tools manage the system
     /// (sources, keys, upstreams) returns `Admin` for them.

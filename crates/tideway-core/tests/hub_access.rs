@@ -2,10 +2,14 @@
 //! annotations (and a toolkit's admin tools), allow/deny rules in the catalog and on
 //! calls, the argument size bound, the per-tenant in-flight bound, and one audit
 //! record per call with secrets redacted; reading a resource and getting a prompt
-//! pass the same guard.
+//! pass the same guard, and a toolkit asks nothing before a task of a caller the
+//! call would refuse.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -72,6 +76,16 @@ impl Toolkit for Desk {
         }
         Ok(CallToolResult::success(vec![ContentBlock::text(name)]))
     }
+    async fn before_task(
+        &self,
+        ctx: &CallContext,
+        _tool: &str,
+        mut arguments: JsonObject,
+    ) -> Result<JsonObject, HubError> {
+        ASKED_BEFORE_TASK.fetch_add(1, Ordering::SeqCst);
+        arguments.insert("note".into(), Value::String(ctx.principal.id.clone()));
+        Ok(arguments)
+    }
     fn uri_prefixes(&self) -> Vec<String> {
         vec!["desk://".into()]
     }
@@ -109,6 +123,9 @@ impl Toolkit for Desk {
         )]))
     }
 }
+
+/// How often `Desk::before_task` ran (only one test asks it).
+static ASKED_BEFORE_TASK: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Default)]
 struct Records(Mutex<Vec<AuditRecord>>);
@@ -498,4 +515,47 @@ async fn another_tenants_tool_answers_as_unknown_without_naming_its_toolkit() {
         refused.to_string().replace(&name, "X"),
         missing.to_string().replace("ledger_missing", "X")
     );
+}
+
+#[tokio::test]
+async fn a_toolkit_asks_before_a_task_only_for_a_call_the_hub_would_make() {
+    let (hub, _release, _records) = hub(CallLimits::default());
+    let viewer = ctx("acme", Role::Viewer, Vec::new());
+    let refused = hub
+        .before_task(&viewer, "desk", "write", JsonObject::new())
+        .await
+        .expect_err("a viewer may not write");
+    assert!(matches!(refused, HubError::Forbidden(_)), "{refused}");
+    let bad = hub
+        .before_task(
+            &ctx("acme", Role::Operator, Vec::new()),
+            "desk",
+            "write",
+            one_argument("note", json!(5)),
+        )
+        .await
+        .expect_err("the arguments do not fit the schema");
+    assert!(matches!(bad, HubError::InvalidArguments { .. }), "{bad}");
+    assert_eq!(
+        ASKED_BEFORE_TASK.load(Ordering::SeqCst),
+        0,
+        "nothing is asked for a call the Hub would refuse"
+    );
+    let arguments = hub
+        .before_task(
+            &ctx("acme", Role::Operator, Vec::new()),
+            "desk",
+            "write",
+            JsonObject::new(),
+        )
+        .await
+        .expect("an operator's write");
+    assert_eq!(arguments["note"], "key:operator");
+    assert_eq!(ASKED_BEFORE_TASK.load(Ordering::SeqCst), 1);
+}
+
+fn one_argument(key: &str, value: Value) -> JsonObject {
+    let mut arguments = JsonObject::new();
+    arguments.insert(key.into(), value);
+    arguments
 }

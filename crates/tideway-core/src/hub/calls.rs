@@ -145,6 +145,34 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// The toolkit's questions before a call of `tool` becomes a task
+    /// ([`crate::Toolkit::before_task`]), for a caller who may make that call with
+    /// these arguments: nothing is asked of a caller the call would refuse.
+    pub async fn before_task(
+        &self,
+        ctx: &CallContext,
+        toolkit: &str,
+        tool: &str,
+        mut arguments: JsonObject,
+    ) -> Result<JsonObject, HubError> {
+        let entry = self
+            .snapshot()
+            .entry(toolkit)
+            .cloned()
+            .ok_or_else(|| HubError::UnknownToolkit(toolkit.to_string()))?;
+        let validator = entry
+            .validators
+            .get(tool)
+            .ok_or_else(|| HubError::UnknownTool {
+                toolkit: toolkit.to_string(),
+                tool: tool.to_string(),
+            })?;
+        authorize(&ctx.principal, &entry, tool)?;
+        validator.accept_synonyms(&mut arguments);
+        validator.validate(&arguments)?;
+        entry.toolkit.before_task(ctx, tool, arguments).await
+    }
+
     /// The one call path for tools: authorize, check the arguments, then the guard
     /// every verb shares (in-flight bound, deadline, cancellation, metrics, trace,
     /// audit).

@@ -446,7 +446,25 @@ impl ServerHandler for McpHandler {
                         None,
                     ));
                 };
-                let arguments = request.arguments.unwrap_or_default();
+                // The toolkit's questions come first, in this request: the task
+                // exists only once they are answered.
+                let asked = self
+                    .shared
+                    .hub
+                    .before_task(&ctx, &toolkit, &tool, request.arguments.unwrap_or_default())
+                    .await;
+                let arguments = match asked {
+                    Ok(arguments) => arguments,
+                    Err(error) => {
+                        if let Some(required) = self.after_round(round.as_ref(), true)? {
+                            return Ok(CallToolResponse::InputRequired(required));
+                        }
+                        return tool_call_error(error, &ctx.request_id).map(|mut refused| {
+                            complete(&mut refused.result_type);
+                            refused.into()
+                        });
+                    }
+                };
                 let started = super::tasks::start(
                     &*runner,
                     &ctx,

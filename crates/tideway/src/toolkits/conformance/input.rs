@@ -26,7 +26,7 @@ async fn ask(ctx: &CallContext, key: &str, method: &str, params: Value) -> Resul
 }
 
 /// Asks the user one string field through a form.
-async fn ask_field(
+pub(super) async fn ask_field(
     ctx: &CallContext,
     key: &str,
     message: &str,

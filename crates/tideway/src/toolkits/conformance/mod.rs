@@ -314,6 +314,15 @@ impl Toolkit for ConformanceToolkit {
         tasks::task_support(tool)
     }
 
+    async fn before_task(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: JsonObject,
+    ) -> Result<JsonObject, HubError> {
+        tasks::before_task(ctx, tool, arguments).await
+    }
+
     async fn call_tool(
         &self,
         ctx: &CallContext,

@@ -1,14 +1,15 @@
 //! The fixtures of the conformance suite's tasks scenarios (the 2026-07-28 tasks
 //! extension): a quick tool that never runs as a task, a slow one that may, one that
-//! fails as a tool and must run as a task, one that fails with a protocol error, and
-//! two that ask the task's client for input (one request, or two at once).
+//! fails as a tool and must run as a task, one that fails with a protocol error,
+//! two that ask the task's client for input (one request, or two at once), and one
+//! that asks in the request before it becomes a task (`test_tool_with_task`).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tideway_core::{
-    HubError, TaskSupport,
-    mcp::{CallToolResult, ContentBlock},
+    CallContext, HubError, TaskSupport,
+    mcp::{CallToolResult, ContentBlock, JsonObject},
     typed::ToolSet,
 };
 
@@ -22,9 +23,26 @@ pub fn task_support(tool: &str) -> TaskSupport {
         "slow_compute" | "protocol_error_job" | "confirm_delete" | "multi_input" => {
             TaskSupport::Optional
         }
-        "failing_job" => TaskSupport::Required,
+        "failing_job" | WITH_TASK => TaskSupport::Required,
         _ => TaskSupport::Forbidden,
     }
+}
+
+/// The fixture that gathers a name in the request, then runs as a task with it.
+const WITH_TASK: &str = "test_tool_with_task";
+
+/// Before `test_tool_with_task` becomes a task: its user's name, asked in the
+/// request unless the arguments already carry it.
+pub async fn before_task(
+    ctx: &CallContext,
+    tool: &str,
+    mut arguments: JsonObject,
+) -> Result<JsonObject, HubError> {
+    if tool == WITH_TASK && !arguments.contains_key("user_name") {
+        let name = super::input::ask_field(ctx, "user_name", "What is your name?", "name").await?;
+        arguments.insert("user_name".into(), Value::String(name));
+    }
+    Ok(arguments)
 }
 
 pub fn add_fixtures(tools: ToolSet<()>) -> ToolSet<()> {
@@ -123,6 +141,23 @@ pub fn add_fixtures(tools: ToolSet<()>) -> ToolSet<()> {
             },
         )
         .add_raw(
+            tool_with(
+                WITH_TASK,
+                "Asks the user's name in the request, then greets them from a task (only as a task)",
+                json!({"type": "object", "properties": {"user_name": {"type": "string"}}}),
+            ),
+            |_, ctx, args| async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = ctx.cancel.cancelled() => return Err(HubError::Cancelled),
+                }
+                Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                    "Hello, {}, from the task your answer started",
+                    text_of(&args["user_name"])
+                ))]))
+            },
+        )
+        .add_raw(
             tool("protocol_error_job", "Fails with a protocol error (may run as a task)"),
             |_, _, _| async move {
                 Err::<CallToolResult, _>(HubError::Internal(
@@ -143,5 +178,6 @@ mod tests {
         assert_eq!(task_support("failing_job"), TaskSupport::Required);
         assert_eq!(task_support("protocol_error_job"), TaskSupport::Optional);
         assert_eq!(task_support("confirm_delete"), TaskSupport::Optional);
+        assert_eq!(task_support("test_tool_with_task"), TaskSupport::Required);
     }
 }

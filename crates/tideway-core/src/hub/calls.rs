@@ -160,16 +160,7 @@ impl Hub {
             .entry(toolkit)
             .cloned()
             .ok_or_else(|| HubError::UnknownToolkit(toolkit.to_string()))?;
-        let validator = entry
-            .validators
-            .get(tool)
-            .ok_or_else(|| HubError::UnknownTool {
-                toolkit: toolkit.to_string(),
-                tool: tool.to_string(),
-            })?;
-        authorize(&ctx.principal, &entry, tool)?;
-        validator.accept_synonyms(&mut arguments);
-        validator.validate(&arguments)?;
+        self.admit_call(ctx, &entry, tool, &mut arguments)?;
         entry.toolkit.before_task(ctx, tool, arguments).await
     }
 
@@ -201,8 +192,7 @@ impl Hub {
             .await
     }
 
-    /// A tool call's own checks (the tool exists, the caller may call it, the
-    /// arguments fit and validate), then the call.
+    /// A tool call's own checks, then the call.
     async fn checked_call(
         &self,
         ctx: &CallContext,
@@ -210,6 +200,19 @@ impl Hub {
         tool: &str,
         mut arguments: JsonObject,
     ) -> Result<CallToolResult, HubError> {
+        self.admit_call(ctx, entry, tool, &mut arguments)?;
+        entry.toolkit.call_tool(ctx, tool, arguments).await
+    }
+
+    /// What a call of `tool` must pass before its toolkit sees it: the tool exists,
+    /// the caller may call it, the arguments fit and validate (synonyms accepted).
+    fn admit_call(
+        &self,
+        ctx: &CallContext,
+        entry: &Entry,
+        tool: &str,
+        arguments: &mut JsonObject,
+    ) -> Result<(), HubError> {
         let validator = entry
             .validators
             .get(tool)
@@ -218,7 +221,7 @@ impl Hub {
                 tool: tool.to_string(),
             })?;
         authorize(&ctx.principal, entry, tool)?;
-        let size = json_size(&arguments);
+        let size = json_size(arguments);
         if size > self.limits.max_argument_bytes {
             return Err(HubError::invalid_argument(
                 "arguments",
@@ -228,9 +231,8 @@ impl Hub {
                 ),
             ));
         }
-        validator.accept_synonyms(&mut arguments);
-        validator.validate(&arguments)?;
-        entry.toolkit.call_tool(ctx, tool, arguments).await
+        validator.accept_synonyms(arguments);
+        validator.validate(arguments)
     }
 
     /// Finds `(toolkit, tool)` for a name as the scope spells it, for `principal`.

@@ -737,7 +737,7 @@ pub fn retire(client: Arc<Cluster>) {
 }
 
 /// Stands for the calling tenant in a declared cluster's patterns.
-pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+const TENANT_PLACEHOLDER: &str = "{tenant}";
 
 /// A declared cluster's patterns as they apply to `tenant`.
 pub fn for_tenant(patterns: &[String], tenant: &str) -> Vec<String> {

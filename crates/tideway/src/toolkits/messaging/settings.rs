@@ -101,6 +101,26 @@ pub struct DeclaredCluster {
     pub description: Option<String>,
 }
 
+#[cfg(test)]
+impl DeclaredCluster {
+    /// A plaintext cluster declared for `tenants`, serving every topic and group.
+    pub(crate) fn plaintext(tenants: &[&str], bootstrap: &str) -> Self {
+        DeclaredCluster {
+            tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
+            bootstrap_servers: bootstrap.into(),
+            security: None,
+            sasl_mechanism: None,
+            username: None,
+            password_env: None,
+            ca_file: None,
+            client_id: None,
+            topics: Vec::new(),
+            groups: Vec::new(),
+            description: None,
+        }
+    }
+}
+
 impl MessagingConfig {
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(format!("{KEY}.{message}")));
@@ -169,17 +189,9 @@ mod tests {
         config.clusters.insert(
             "shared".into(),
             DeclaredCluster {
-                tenants: vec!["*".into()],
-                bootstrap_servers: "kafka-1.example.com:9092".into(),
-                security: None,
-                sasl_mechanism: None,
-                username: None,
-                password_env: None,
-                ca_file: None,
-                client_id: None,
                 topics: vec!["{tenant}.*".into()],
                 groups: groups.iter().map(|group| group.to_string()).collect(),
-                description: None,
+                ..DeclaredCluster::plaintext(&["*"], "kafka-1.example.com:9092")
             },
         );
         config

@@ -12,23 +12,6 @@ use crate::toolkits::messaging::settings::{DeclaredCluster, MessagingConfig};
 
 const PASSWORD: &str = "kafka-pw-5d2e9b";
 
-/// A plaintext cluster the operator declares for `tenants`, serving everything.
-fn declared(tenants: &[&str], bootstrap: &str) -> DeclaredCluster {
-    DeclaredCluster {
-        tenants: tenants.iter().map(|tenant| tenant.to_string()).collect(),
-        bootstrap_servers: bootstrap.into(),
-        security: None,
-        sasl_mechanism: None,
-        username: None,
-        password_env: None,
-        ca_file: None,
-        client_id: None,
-        topics: Vec::new(),
-        groups: Vec::new(),
-        description: None,
-    }
-}
-
 fn field_of(error: &HubError) -> String {
     match error {
         HubError::InvalidArguments { field, .. } => field.clone(),
@@ -240,7 +223,7 @@ async fn tenants_sharing_a_cluster_see_and_move_only_their_own_groups() {
         "shared".into(),
         DeclaredCluster {
             groups: vec!["{tenant}-*".into()],
-            ..declared(&["acme", "globex"], &bootstrap)
+            ..DeclaredCluster::plaintext(&["acme", "globex"], &bootstrap)
         },
     );
     let fixture = Fixture::new(config).await;
@@ -429,7 +412,7 @@ async fn bad_arguments_name_their_field() {
 
 #[tokio::test]
 async fn test_cluster_tells_failures_apart_and_tenants_clusters_are_checked() {
-    let for_acme = |bootstrap: &str| declared(&["acme"], bootstrap);
+    let for_acme = |bootstrap: &str| DeclaredCluster::plaintext(&["acme"], bootstrap);
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("port")
